@@ -147,8 +147,8 @@ type Schema struct {
 	// Serialized google.protobuf.FileDescriptorSet holding the event's file and
 	// every transitive import, in dependency order, with source info.
 	FileDescriptorSet []byte `protobuf:"bytes,4,opt,name=file_descriptor_set,json=fileDescriptorSet,proto3" json:"file_descriptor_set,omitempty"`
-	// SHA-256 of the canonical descriptor set; equal schemas have equal
-	// fingerprints.
+	// SHA-256 over the descriptors and comments of every type reachable from
+	// the event; pushing a schema with a known fingerprint returns that version.
 	Fingerprint string `protobuf:"bytes,5,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
 	// Life-cycle state.
 	State SchemaState `protobuf:"varint,6,opt,name=state,proto3,enum=hem.registry.v1.SchemaState" json:"state,omitempty"`

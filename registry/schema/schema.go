@@ -1,0 +1,180 @@
+// Package schema is what one version of an event contract is: a
+// self-contained FileDescriptorSet, the event message it describes, and the
+// hem options on it. It also compiles .proto sources into such versions.
+//
+// A Schema is immutable once built and safe for concurrent use. It is the
+// unit the registry stores, the collector validates against, the processor
+// decodes with and the archive embeds.
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	optionsv1 "github.com/hemlabs/hem/gen/hem/options/v1"
+	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
+)
+
+// State is the life-cycle state of a version.
+type State int
+
+const (
+	// Pending versions are stored but their warehouse migrations have not
+	// finished; collectors refuse events for them.
+	Pending State = iota + 1
+	// Usable versions accept events.
+	Usable
+)
+
+func (s State) String() string {
+	switch s {
+	case Pending:
+		return "PENDING"
+	case Usable:
+		return "USABLE"
+	default:
+		return "UNSPECIFIED"
+	}
+}
+
+// ErrNotEvent is returned when a subject names a message without the
+// (hem.options.v1.event) option.
+var ErrNotEvent = errors.New("message is not an event type (it lacks option (hem.options.v1.event))")
+
+// Schema is one version of a subject. Identity fields (ID, Version, State,
+// CreatedAt) are set by the registry; a Schema built by Parse has zero values
+// there until it is registered.
+type Schema struct {
+	ID        int64
+	Subject   string
+	Version   int
+	State     State
+	CreatedAt time.Time
+
+	fingerprint   string
+	descriptorSet []byte
+	files         *protoregistry.Files
+	desc          protoreflect.MessageDescriptor
+	options       *optionsv1.EventOptions
+}
+
+// Parse builds a Schema for subject from a serialized FileDescriptorSet. The
+// set must hold the subject's file and every transitive import. The bytes are
+// canonicalised, so equal contracts have equal fingerprints.
+func Parse(subject string, fileDescriptorSet []byte) (*Schema, error) {
+	var fds descriptorpb.FileDescriptorSet
+	if err := proto.Unmarshal(fileDescriptorSet, &fds); err != nil {
+		return nil, fmt.Errorf("schema %s: decode descriptor set: %w", subject, err)
+	}
+	return fromSet(subject, &fds)
+}
+
+func fromSet(subject string, fds *descriptorpb.FileDescriptorSet) (*Schema, error) {
+	canonical, err := proto.MarshalOptions{Deterministic: true}.Marshal(fds)
+	if err != nil {
+		return nil, fmt.Errorf("schema %s: encode descriptor set: %w", subject, err)
+	}
+	// Re-read the canonical bytes so option extensions hem and protovalidate
+	// know are typed (the Go registry resolves them), whatever built the set.
+	var typed descriptorpb.FileDescriptorSet
+	if err := proto.Unmarshal(canonical, &typed); err != nil {
+		return nil, fmt.Errorf("schema %s: decode descriptor set: %w", subject, err)
+	}
+	files, err := protodesc.NewFiles(&typed)
+	if err != nil {
+		return nil, fmt.Errorf("schema %s: resolve descriptor set: %w", subject, err)
+	}
+	d, err := files.FindDescriptorByName(protoreflect.FullName(subject))
+	if err != nil {
+		return nil, fmt.Errorf("schema %s: %w", subject, err)
+	}
+	md, ok := d.(protoreflect.MessageDescriptor)
+	if !ok {
+		return nil, fmt.Errorf("schema %s: not a message", subject)
+	}
+	opts, ok := EventOptions(md)
+	if !ok {
+		return nil, fmt.Errorf("schema %s: %w", subject, ErrNotEvent)
+	}
+	return &Schema{
+		Subject:       subject,
+		fingerprint:   fingerprint(md),
+		descriptorSet: canonical,
+		files:         files,
+		desc:          md,
+		options:       opts,
+	}, nil
+}
+
+// Descriptor is the event message.
+func (s *Schema) Descriptor() protoreflect.MessageDescriptor { return s.desc }
+
+// Files resolves every file of the version, e.g. for protojson.
+func (s *Schema) Files() *protoregistry.Files { return s.files }
+
+// Options are the event options of the message.
+func (s *Schema) Options() *optionsv1.EventOptions { return s.options }
+
+// DescriptorSet is the canonical serialized FileDescriptorSet. Callers must
+// not modify it.
+func (s *Schema) DescriptorSet() []byte { return s.descriptorSet }
+
+// Fingerprint identifies the contract: a hex SHA-256 over the descriptors
+// and comments of every type reachable from the event. Equal fingerprints
+// mean the registry treats two pushes as the same version.
+func (s *Schema) Fingerprint() string { return s.fingerprint }
+
+// NewMessage returns an empty dynamic message of the event type.
+func (s *Schema) NewMessage() *dynamicpb.Message { return dynamicpb.NewMessage(s.desc) }
+
+// WithIdentity returns a copy of s carrying registry-assigned identity.
+func (s *Schema) WithIdentity(id int64, version int, state State, createdAt time.Time) *Schema {
+	c := *s
+	c.ID, c.Version, c.State, c.CreatedAt = id, version, state, createdAt
+	return &c
+}
+
+// Proto converts s to its API form. withDescriptorSet=false leaves the
+// descriptor set out, for listings.
+func (s *Schema) Proto(withDescriptorSet bool) *registryv1.Schema {
+	p := &registryv1.Schema{
+		Id:          s.ID,
+		Subject:     s.Subject,
+		Version:     int32(s.Version),
+		Fingerprint: s.fingerprint,
+		State:       registryv1.SchemaState(s.State),
+	}
+	if !s.CreatedAt.IsZero() {
+		p.CreatedAt = timestamppb.New(s.CreatedAt)
+	}
+	if withDescriptorSet {
+		p.FileDescriptorSet = s.descriptorSet
+	}
+	return p
+}
+
+// FromProto converts the API form back into a Schema. The descriptor set
+// must be present.
+func FromProto(p *registryv1.Schema) (*Schema, error) {
+	if len(p.GetFileDescriptorSet()) == 0 {
+		return nil, fmt.Errorf("schema %s: descriptor set missing", p.GetSubject())
+	}
+	s, err := Parse(p.GetSubject(), p.GetFileDescriptorSet())
+	if err != nil {
+		return nil, err
+	}
+	var created time.Time
+	if p.GetCreatedAt() != nil {
+		created = p.GetCreatedAt().AsTime()
+	}
+	return s.WithIdentity(p.GetId(), int(p.GetVersion()), State(p.GetState()), created), nil
+}
