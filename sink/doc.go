@@ -1,0 +1,22 @@
+// Package sink is the contract every hem sink implements, and the shared
+// mapping from event contracts to warehouse tables.
+//
+// # Contract
+//
+// A [Sink] takes a [Batch] of decoded [Event]s of one subject and makes them
+// durable. The processor acks the Pub/Sub messages of a batch only after
+// Write returned, and only for the events Write reported written: a
+// [BatchError] names the events that failed, [Permanent] marks failures no
+// retry can fix. Every implementation passes the conformance suite in
+// package sinktest.
+//
+// # Mapping
+//
+// [MapTable] turns an event message into a [Table]: metadata columns
+// (_event_id, _event_time, ...) followed by one column per contract field,
+// with types and modes from the pinned mapping M for major version 1
+// (EVOLUTION.md section 7), descriptions from proto comments, partitioning
+// and clustering from the event options. BigQuery, the DuckDB warehouse and
+// the registry's compatibility engine all use this one mapping, so a schema
+// the registry admits is a table change every sink can apply.
+package sink

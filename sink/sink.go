@@ -1,0 +1,132 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/hemlabs/hem/registry/schema"
+)
+
+// Event is one decoded event on its way to a sink.
+type Event struct {
+	// ID is the event id; sinks keep one row per id where they can.
+	ID string
+	// Schema is the version the payload was written with.
+	Schema *schema.Schema
+	// Payload is the contract message as published (after PII transforms).
+	Payload []byte
+	// Message is Payload decoded with Schema's descriptor.
+	Message protoreflect.Message
+	// EventTime is when the fact happened.
+	EventTime time.Time
+	// ReceivedAt is when the collector accepted it.
+	ReceivedAt time.Time
+	// PublishedAt is when Pub/Sub stored it.
+	PublishedAt time.Time
+	// Producer names who sent it.
+	Producer string
+	// Attributes are the producer's own attributes (hem-* removed).
+	Attributes map[string]string
+}
+
+// Batch is events of one subject, bound for one table. Versions may differ
+// within a batch; a sink writes each event with the columns of the newest
+// version in the batch (EVOLUTION.md section 4).
+type Batch struct {
+	Subject string
+	Events  []*Event
+}
+
+// Newest returns the schema with the highest version in the batch.
+func (b *Batch) Newest() *schema.Schema {
+	var newest *schema.Schema
+	for _, e := range b.Events {
+		if newest == nil || e.Schema.Version > newest.Version {
+			newest = e.Schema
+		}
+	}
+	return newest
+}
+
+// Sink makes batches of events durable in one destination.
+//
+// Write returns nil when every event of the batch is durable; a *BatchError
+// when some are and some are not; any other error when none is. Errors
+// marked Permanent will never succeed (the processor dead-letters those
+// events); all others are retried. Write may be called concurrently for
+// different subjects; calls for one subject are not concurrent.
+type Sink interface {
+	Write(ctx context.Context, batch *Batch) error
+	// Close flushes and releases resources. Write must not be called after.
+	Close(ctx context.Context) error
+}
+
+// Migrator applies warehouse DDL (create table, add columns) for a schema
+// version before the registry reports it usable. It must be idempotent.
+type Migrator interface {
+	Migrate(ctx context.Context, s *schema.Schema) error
+}
+
+// MigratorFunc adapts a function to Migrator.
+type MigratorFunc func(ctx context.Context, s *schema.Schema) error
+
+// Migrate calls f.
+func (f MigratorFunc) Migrate(ctx context.Context, s *schema.Schema) error { return f(ctx, s) }
+
+var _ Migrator = MigratorFunc(nil)
+
+// ErrPermanent is the sentinel behind Permanent errors.
+var ErrPermanent = errors.New("permanent failure")
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string   { return e.err.Error() }
+func (e permanentError) Unwrap() []error { return []error{e.err, ErrPermanent} }
+
+// Permanent marks err as one that retrying cannot fix.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// Permanentf is fmt.Errorf, marked Permanent.
+func Permanentf(format string, args ...any) error {
+	return Permanent(fmt.Errorf(format, args...))
+}
+
+// IsPermanent reports whether err, or an error it wraps, is Permanent.
+func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
+
+// BatchError reports which events of a batch failed. Events whose index is
+// not in Failed were written durably.
+type BatchError struct {
+	// Failed maps the index of an event in Batch.Events to its error.
+	Failed map[int]error
+}
+
+func (e *BatchError) Error() string {
+	for i, err := range e.Failed {
+		return fmt.Sprintf("%d of the batch's events failed, e.g. event %d: %v", len(e.Failed), i, err)
+	}
+	return "batch failed"
+}
+
+// ErrorFor returns the error of event i: nil when it was written, the
+// per-event error when it failed. It works for any Write error, so callers
+// need not special-case BatchError.
+func ErrorFor(err error, i int) error {
+	if err == nil {
+		return nil
+	}
+	var be *BatchError
+	if errors.As(err, &be) {
+		return be.Failed[i]
+	}
+	return err
+}
