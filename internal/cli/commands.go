@@ -1,0 +1,22 @@
+package cli
+
+// commands is every hem subcommand, in the order --help lists them. Each
+// constructor lives in the cmd_<name>.go file of its area.
+func commands() []*Command {
+	return []*Command{
+		devCommand(),
+		emitCommand(),
+		sqlCommand(),
+		schemaPushCommand(),
+		schemaCheckCommand(),
+		schemaListCommand(),
+		schemaShowCommand(),
+		schemaDiffCommand(),
+		replayCommand(),
+		loadgenCommand(),
+		registryServeCommand(),
+		collectorServeCommand(),
+		processorRunCommand(),
+		versionCommand(),
+	}
+}
