@@ -1,0 +1,156 @@
+// Package wire is how hem events travel on Pub/Sub: message data is the
+// contract payload bytes (after PII transforms) and the metadata rides in
+// attributes, so other consumers can filter on attributes.hem-type without
+// decoding anything. Failed events travel on their own topic as serialized
+// hem.event.v1.FailedEvent.
+package wire
+
+import (
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+)
+
+// Default topic names; every command that uses them has a flag.
+const (
+	EventsTopic = "hem-events"
+	FailedTopic = "hem-failed"
+)
+
+// SubscriptionFor is the default subscription of a sink: hem-events-<sink>,
+// or hem-failed-sink for the failed-events sink.
+func SubscriptionFor(sink string) string {
+	if sink == "failed" {
+		return FailedTopic + "-sink"
+	}
+	return EventsTopic + "-" + sink
+}
+
+// Attribute names. Producer attributes may not start with AttrPrefix.
+const (
+	AttrPrefix     = "hem-"
+	AttrEventID    = "hem-event-id"
+	AttrType       = "hem-type"
+	AttrSchemaID   = "hem-schema-id"
+	AttrEventTime  = "hem-event-time"
+	AttrReceivedAt = "hem-received-at"
+	AttrProducer   = "hem-producer"
+	AttrEntityKey  = "hem-entity-key"
+	AttrStage      = "hem-stage"
+	AttrReason     = "hem-reason"
+)
+
+// Envelope is the metadata of an event on Pub/Sub.
+type Envelope struct {
+	EventID    string
+	Type       string
+	SchemaID   int64
+	EventTime  time.Time
+	ReceivedAt time.Time
+	Producer   string
+	EntityKey  string
+	// Attributes are the producer's own attributes.
+	Attributes map[string]string
+}
+
+// Encode returns the Pub/Sub attributes of e.
+func (e *Envelope) Encode() map[string]string {
+	attrs := make(map[string]string, len(e.Attributes)+7)
+	maps.Copy(attrs, e.Attributes)
+	attrs[AttrEventID] = e.EventID
+	attrs[AttrType] = e.Type
+	attrs[AttrSchemaID] = strconv.FormatInt(e.SchemaID, 10)
+	attrs[AttrEventTime] = formatTime(e.EventTime)
+	attrs[AttrReceivedAt] = formatTime(e.ReceivedAt)
+	if e.Producer != "" {
+		attrs[AttrProducer] = e.Producer
+	}
+	if e.EntityKey != "" {
+		attrs[AttrEntityKey] = e.EntityKey
+	}
+	return attrs
+}
+
+// Decode reads an Envelope from Pub/Sub attributes. The error names the
+// first missing or malformed attribute.
+func Decode(attrs map[string]string) (Envelope, error) {
+	e := Envelope{
+		EventID:   attrs[AttrEventID],
+		Type:      attrs[AttrType],
+		Producer:  attrs[AttrProducer],
+		EntityKey: attrs[AttrEntityKey],
+	}
+	if e.EventID == "" {
+		return e, fmt.Errorf("attribute %s is missing", AttrEventID)
+	}
+	if e.Type == "" {
+		return e, fmt.Errorf("attribute %s is missing", AttrType)
+	}
+	id, err := strconv.ParseInt(attrs[AttrSchemaID], 10, 64)
+	if err != nil || id <= 0 {
+		return e, fmt.Errorf("attribute %s=%q is not a schema id", AttrSchemaID, attrs[AttrSchemaID])
+	}
+	e.SchemaID = id
+	if e.EventTime, err = parseTime(attrs, AttrEventTime); err != nil {
+		return e, err
+	}
+	if _, ok := attrs[AttrReceivedAt]; ok {
+		if e.ReceivedAt, err = parseTime(attrs, AttrReceivedAt); err != nil {
+			return e, err
+		}
+	}
+	for k, v := range attrs {
+		if !strings.HasPrefix(k, AttrPrefix) {
+			if e.Attributes == nil {
+				e.Attributes = map[string]string{}
+			}
+			e.Attributes[k] = v
+		}
+	}
+	return e, nil
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func parseTime(attrs map[string]string, key string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, attrs[key])
+	if err != nil {
+		return t, fmt.Errorf("attribute %s=%q is not an RFC 3339 time", key, attrs[key])
+	}
+	return t, nil
+}
+
+// EncodeFailed returns the Pub/Sub data and attributes of a failed event.
+func EncodeFailed(fe *eventv1.FailedEvent) ([]byte, map[string]string, error) {
+	data, err := proto.Marshal(fe)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode failed event: %w", err)
+	}
+	attrs := map[string]string{
+		AttrEventID: fe.GetEventId(),
+		AttrStage:   fe.GetStage().String(),
+		AttrReason:  fe.GetReason().String(),
+	}
+	if fe.GetType() != "" {
+		attrs[AttrType] = fe.GetType()
+	}
+	if fe.GetProducer() != "" {
+		attrs[AttrProducer] = fe.GetProducer()
+	}
+	return data, attrs, nil
+}
+
+// DecodeFailed reads a failed event from Pub/Sub data.
+func DecodeFailed(data []byte) (*eventv1.FailedEvent, error) {
+	var fe eventv1.FailedEvent
+	if err := proto.Unmarshal(data, &fe); err != nil {
+		return nil, fmt.Errorf("decode failed event: %w", err)
+	}
+	return &fe, nil
+}
