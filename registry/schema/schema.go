@@ -10,6 +10,7 @@ package schema
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	optionsv1 "github.com/hemlabs/hem/gen/hem/options/v1"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
 )
@@ -178,3 +180,23 @@ func FromProto(p *registryv1.Schema) (*Schema, error) {
 	}
 	return s.WithIdentity(p.GetId(), int(p.GetVersion()), State(p.GetState()), created), nil
 }
+
+// FailedEventSchema is the built-in schema of hem.event.v1.FailedEvent, which
+// the failed sink stores like any event (table _failed_events). It has id 0
+// and version 1: it is part of hem, not of the registry.
+func FailedEventSchema() *Schema {
+	return failedEventSchema()
+}
+
+var failedEventSchema = sync.OnceValue(func() *Schema {
+	fd := eventv1.File_hem_event_v1_event_proto
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(DescriptorSet(fd))
+	if err != nil {
+		panic(fmt.Sprintf("schema: encode built-in FailedEvent: %v", err))
+	}
+	s, err := Parse(string((&eventv1.FailedEvent{}).ProtoReflect().Descriptor().FullName()), b)
+	if err != nil {
+		panic(fmt.Sprintf("schema: build built-in FailedEvent: %v", err))
+	}
+	return s.WithIdentity(0, 1, Usable, time.Time{})
+})

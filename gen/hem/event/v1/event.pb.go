@@ -10,6 +10,7 @@
 package eventv1
 
 import (
+	_ "github.com/hemlabs/hem/gen/hem/options/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	anypb "google.golang.org/protobuf/types/known/anypb"
@@ -322,7 +323,8 @@ func (x *Violation) GetMessage() string {
 }
 
 // FailedEvent records an event that could not go on, with everything needed
-// to understand and replay it.
+// to understand and replay it. The failed sink stores it like any event, in
+// the _failed_events table and under the archive's failed/ prefix.
 type FailedEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Where it failed.
@@ -462,7 +464,7 @@ var File_hem_event_v1_event_proto protoreflect.FileDescriptor
 
 const file_hem_event_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x18hem/event/v1/event.proto\x12\fhem.event.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x02\n" +
+	"\x18hem/event/v1/event.proto\x12\fhem.event.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1chem/options/v1/options.proto\"\xae\x02\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12.\n" +
 	"\apayload\x18\x02 \x01(\v2\x14.google.protobuf.AnyR\apayload\x129\n" +
@@ -479,7 +481,7 @@ const file_hem_event_v1_event_proto_rawDesc = "" +
 	"\n" +
 	"field_path\x18\x01 \x01(\tR\tfieldPath\x12\x17\n" +
 	"\arule_id\x18\x02 \x01(\tR\x06ruleId\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\x92\x03\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xc1\x03\n" +
 	"\vFailedEvent\x12)\n" +
 	"\x05stage\x18\x01 \x01(\x0e2\x13.hem.event.v1.StageR\x05stage\x12,\n" +
 	"\x06reason\x18\x02 \x01(\x0e2\x14.hem.event.v1.ReasonR\x06reason\x12\x18\n" +
@@ -494,7 +496,8 @@ const file_hem_event_v1_event_proto_rawDesc = "" +
 	"\battempts\x18\t \x01(\x05R\battempts\x127\n" +
 	"\tfailed_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\bfailedAt\x12\x1a\n" +
-	"\boriginal\x18\v \x01(\fR\boriginal*|\n" +
+	"\boriginal\x18\v \x01(\fR\boriginal:-\x8a\xb5\x18)\n" +
+	"\x0e_failed_events\x12\tfailed_at\x1a\x04type\x1a\x06reason*|\n" +
 	"\x05Stage\x12\x15\n" +
 	"\x11STAGE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTAGE_COLLECT\x10\x01\x12\x10\n" +
