@@ -1,0 +1,65 @@
+# hem's build. "make check" is the gate CI runs (.ci/run): it installs its own
+# tools, so it works on a fresh machine with only Go.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+export PATH := $(CURDIR)/.tmp/bin:$(PATH)
+
+AGAINST ?=
+FUZZTIME ?= 5s
+
+.PHONY: help
+help: ## Describe the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: check
+check: tools lint checkgenerate tidy vet test fuzz ## The gate: everything CI runs
+	@echo "check: all passed"
+
+.PHONY: tools
+tools: ## Install pinned buf and protoc plugins into .tmp/bin; put validate.proto in place
+	@scripts/tools.sh
+	@scripts/proto-deps.sh
+
+.PHONY: lint
+lint: tools ## buf format, buf lint, buf breaking + hem schema check, terraform fmt
+	buf format -d --exit-code
+	buf lint
+	scripts/breaking.sh $(AGAINST)
+	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
+	else echo "lint: terraform not on PATH; the terraform policy test still runs"; fi
+
+.PHONY: generate
+generate: tools ## Regenerate gen/ from proto/
+	buf generate
+
+.PHONY: checkgenerate
+checkgenerate: generate ## Fail if gen/ is not what buf generate makes
+	@if [[ -n "$$(git status --porcelain -- gen)" ]]; then \
+		git status --porcelain -- gen; echo "checkgenerate: gen/ is stale: run make generate and commit"; exit 1; fi
+
+.PHONY: tidy
+tidy: ## Fail if go.mod/go.sum are not tidy
+	go mod tidy -diff
+
+.PHONY: vet
+vet: ## go vet
+	go vet ./...
+
+.PHONY: test
+test: ## Unit and integration tests, with the race detector
+	go test -race -shuffle=on -timeout 15m ./...
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME
+	go test -run '^$$' -fuzz '^FuzzAdmit$$' -fuzztime $(FUZZTIME) ./registry/compat
+	go test -run '^$$' -fuzz '^FuzzCollect' -fuzztime $(FUZZTIME) ./collector
+
+.PHONY: bench
+bench: ## Benchmarks of the hot paths (numbers in README)
+	go test -run '^$$' -bench . -benchmem -count 3 ./registry/... ./collector/... ./sink/... ./processor/...
+
+.PHONY: build
+build: ## Build bin: ./hem
+	go build -o hem ./cmd/hem
