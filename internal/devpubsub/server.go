@@ -1,0 +1,556 @@
+// Package devpubsub is the Pub/Sub server of the local stack ("hem dev"). It
+// speaks the Pub/Sub gRPC API (the Publisher and Subscriber services) to the
+// official client libraries, so hem's production code runs against it
+// unchanged.
+//
+// It exists because pstest, which hem's tests use, is built for tests: it keeps
+// every message ever published (hundreds of MiB after a few minutes of load)
+// and hands out one message per streaming-pull stream every 10 ms. This
+// server keeps only unacknowledged messages, bounds the backlog (Publish
+// answers RESOURCE_EXHAUSTED when it is full, which the client retries), wakes
+// pullers as soon as a message arrives, and saves the backlog to disk on Close
+// and at checkpoints, so restarting "hem dev" loses nothing it acknowledged to
+// a publisher (a hard kill can lose the messages published since the last
+// checkpoint).
+//
+// Not supported: filters, snapshots, seek, push subscriptions, exactly-once
+// delivery. Ordering keys are kept on messages and delivery is first in, first
+// out per subscription, but a nacked message may be redelivered after later
+// ones of its key.
+package devpubsub
+
+import (
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Option configures a Server.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	stateFile       string
+	maxBacklogBytes int64
+	checkpointEvery time.Duration
+	now             func() time.Time
+}
+
+// WithStateFile makes the server load its topics, subscriptions and backlog
+// from path at start, and save them there at checkpoints and on Close.
+func WithStateFile(path string) Option { return optionFunc(func(c *config) { c.stateFile = path }) }
+
+// WithMaxBacklogBytes bounds the bytes of unacknowledged messages over all
+// subscriptions (default 512 MiB). Publishing beyond it fails with
+// RESOURCE_EXHAUSTED until subscribers catch up.
+func WithMaxBacklogBytes(n int64) Option {
+	return optionFunc(func(c *config) { c.maxBacklogBytes = n })
+}
+
+// WithCheckpointInterval sets how often a changed backlog is saved (default
+// 2 s; zero disables checkpoints, leaving only the save on Close).
+func WithCheckpointInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.checkpointEvery = d })
+}
+
+// WithClock replaces time.Now (tests).
+func WithClock(now func() time.Time) Option { return optionFunc(func(c *config) { c.now = now }) }
+
+// ErrBacklogFull is the cause of RESOURCE_EXHAUSTED publish errors.
+var ErrBacklogFull = errors.New("backlog full: subscribers are behind")
+
+// Server is an in-process Pub/Sub server. It is safe for concurrent use.
+type Server struct {
+	cfg config
+
+	mu      sync.Mutex
+	topics  map[string]*topic
+	subs    map[string]*subscription
+	nextID  uint64
+	backlog int64 // bytes of unacknowledged messages, all subscriptions
+	dirty   bool
+
+	grpc *grpc.Server
+	lis  net.Listener
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+type topic struct {
+	proto *pubsubpb.Topic
+	subs  map[string]*subscription
+}
+
+type message struct {
+	proto *pubsubpb.PubsubMessage
+	size  int64
+}
+
+type delivery struct {
+	msg      *message
+	attempts int32
+}
+
+type lease struct {
+	d        *delivery
+	deadline time.Time
+	stream   *stream // nil for unary pulls
+}
+
+type subscription struct {
+	proto       *pubsubpb.Subscription
+	topic       *topic
+	ackDeadline time.Duration
+	queue       deque
+	leases      map[string]*lease
+	wake        chan struct{} // closed when messages become available
+}
+
+// New returns a server; Start or Register makes it reachable.
+func New(opts ...Option) (*Server, error) {
+	cfg := config{maxBacklogBytes: 512 << 20, checkpointEvery: 2 * time.Second, now: time.Now}
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	if cfg.maxBacklogBytes <= 0 {
+		return nil, errors.New("devpubsub: max backlog bytes must be positive")
+	}
+	s := &Server{
+		cfg:    cfg,
+		topics: map[string]*topic{},
+		subs:   map[string]*subscription{},
+		stop:   make(chan struct{}),
+	}
+	if cfg.stateFile != "" {
+		if err := s.load(); err != nil {
+			return nil, err
+		}
+	}
+	s.done.Add(1)
+	go s.maintain()
+	return s, nil
+}
+
+// Register adds the Publisher and Subscriber services to g.
+func (s *Server) Register(g *grpc.Server) {
+	pubsubpb.RegisterPublisherServer(g, publisher{s})
+	pubsubpb.RegisterSubscriberServer(g, subscriber{s: s})
+}
+
+// Start listens on addr (e.g. 127.0.0.1:8085) and serves until Close.
+func (s *Server) Start(addr string) error {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("devpubsub: %w", err)
+	}
+	s.lis = lis
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(32 << 20))
+	s.Register(s.grpc)
+	go func() { _ = s.grpc.Serve(lis) }()
+	return nil
+}
+
+// Addr is the address Start listens on.
+func (s *Server) Addr() string {
+	if s.lis == nil {
+		return ""
+	}
+	return s.lis.Addr().String()
+}
+
+// Close stops serving and saves the state file.
+func (s *Server) Close() error {
+	select {
+	case <-s.stop:
+		return nil
+	default:
+	}
+	close(s.stop)
+	s.done.Wait()
+	if s.grpc != nil {
+		s.grpc.Stop() // ends streaming pulls; their leases return to the queues
+	}
+	return s.save(true)
+}
+
+// Backlog reports the unacknowledged messages of a subscription (short or
+// full name), including those leased to subscribers.
+func (s *Server) Backlog(sub string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sb, err := s.findSub(sub)
+	if err != nil {
+		return 0, err
+	}
+	return sb.queue.len() + len(sb.leases), nil
+}
+
+func (s *Server) maintain() {
+	defer s.done.Done()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	lastSave := s.cfg.now()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		now := s.cfg.now()
+		for _, sb := range s.subs {
+			s.expireLeases(sb, now)
+		}
+		s.mu.Unlock()
+		if s.cfg.checkpointEvery > 0 && now.Sub(lastSave) >= s.cfg.checkpointEvery {
+			_ = s.save(false) // best effort; Close reports errors
+			lastSave = now
+		}
+	}
+}
+
+// expireLeases returns messages whose ack deadline passed to the queue.
+// Called with s.mu held.
+func (s *Server) expireLeases(sb *subscription, now time.Time) {
+	var expired bool
+	for id, l := range sb.leases {
+		if now.After(l.deadline) {
+			delete(sb.leases, id)
+			if l.stream != nil {
+				l.stream.outstanding--
+			}
+			sb.queue.pushFront(l.d)
+			expired = true
+		}
+	}
+	if expired {
+		sb.signal()
+	}
+}
+
+func (sb *subscription) signal() {
+	if sb.wake != nil {
+		close(sb.wake)
+		sb.wake = nil
+	}
+}
+
+// waitCh returns a channel closed when sb may have messages. Called with the
+// lock held.
+func (sb *subscription) waitCh() chan struct{} {
+	if sb.wake == nil {
+		sb.wake = make(chan struct{})
+	}
+	return sb.wake
+}
+
+func (s *Server) findSub(name string) (*subscription, error) {
+	if sb, ok := s.subs[name]; ok {
+		return sb, nil
+	}
+	for full, sb := range s.subs {
+		if strings.HasSuffix(full, "/subscriptions/"+name) {
+			return sb, nil
+		}
+	}
+	return nil, status.Errorf(codes.NotFound, "subscription %q not found", name)
+}
+
+// publish appends msgs to every subscription of t. Called with s.mu held.
+func (s *Server) publish(t *topic, msgs []*pubsubpb.PubsubMessage) ([]string, error) {
+	var size int64
+	for _, m := range msgs {
+		size += int64(proto.Size(m))
+	}
+	if len(t.subs) > 0 && s.backlog+size*int64(len(t.subs)) > s.cfg.maxBacklogBytes {
+		return nil, status.Error(codes.ResourceExhausted, ErrBacklogFull.Error())
+	}
+	now := timestamppb.New(s.cfg.now())
+	ids := make([]string, len(msgs))
+	for i, pm := range msgs {
+		s.nextID++
+		m := &message{proto: &pubsubpb.PubsubMessage{
+			Data:        pm.GetData(),
+			Attributes:  pm.GetAttributes(),
+			MessageId:   strconv.FormatUint(s.nextID, 10),
+			PublishTime: now,
+			OrderingKey: pm.GetOrderingKey(),
+		}, size: int64(proto.Size(pm))}
+		ids[i] = m.proto.MessageId
+		for _, sb := range t.subs {
+			sb.queue.pushBack(&delivery{msg: m})
+			s.backlog += m.size
+		}
+	}
+	for _, sb := range t.subs {
+		sb.signal()
+	}
+	s.dirty = true
+	return ids, nil
+}
+
+// take leases up to max messages of sb. Called with s.mu held.
+func (s *Server) take(sb *subscription, max int, deadline time.Duration, st *stream) []*pubsubpb.ReceivedMessage {
+	now := s.cfg.now()
+	var out []*pubsubpb.ReceivedMessage
+	for len(out) < max {
+		d, ok := sb.queue.popFront()
+		if !ok {
+			break
+		}
+		d.attempts++
+		if dl := sb.proto.GetDeadLetterPolicy(); dl != nil && dl.GetMaxDeliveryAttempts() > 0 && d.attempts > dl.GetMaxDeliveryAttempts() {
+			s.deadLetter(sb, d)
+			continue
+		}
+		ackID := d.msg.proto.MessageId + "-" + strconv.Itoa(int(d.attempts))
+		sb.leases[ackID] = &lease{d: d, deadline: now.Add(deadline), stream: st}
+		rm := &pubsubpb.ReceivedMessage{AckId: ackID, Message: d.msg.proto}
+		if sb.proto.GetDeadLetterPolicy() != nil {
+			rm.DeliveryAttempt = d.attempts
+		}
+		out = append(out, rm)
+	}
+	return out
+}
+
+func (s *Server) deadLetter(sb *subscription, d *delivery) {
+	s.backlog -= d.msg.size
+	s.dirty = true
+	if t, ok := s.topics[sb.proto.GetDeadLetterPolicy().GetDeadLetterTopic()]; ok {
+		_, _ = s.publish(t, []*pubsubpb.PubsubMessage{d.msg.proto})
+	}
+}
+
+func (s *Server) ack(sb *subscription, ackIDs []string) {
+	for _, id := range ackIDs {
+		if l, ok := sb.leases[id]; ok {
+			delete(sb.leases, id)
+			if l.stream != nil {
+				l.stream.outstanding--
+			}
+			s.backlog -= l.d.msg.size
+			s.dirty = true
+		}
+	}
+}
+
+func (s *Server) modifyDeadline(sb *subscription, ackIDs []string, seconds int32) {
+	now := s.cfg.now()
+	var nacked bool
+	for _, id := range ackIDs {
+		l, ok := sb.leases[id]
+		if !ok {
+			continue
+		}
+		if seconds <= 0 {
+			delete(sb.leases, id)
+			if l.stream != nil {
+				l.stream.outstanding--
+			}
+			sb.queue.pushFront(l.d)
+			nacked = true
+			continue
+		}
+		l.deadline = now.Add(time.Duration(seconds) * time.Second)
+	}
+	if nacked {
+		sb.signal()
+	}
+}
+
+// releaseStream returns the leases of a finished stream to the queue at once.
+func (s *Server) releaseStream(sb *subscription, st *stream) {
+	var released bool
+	for id, l := range sb.leases {
+		if l.stream == st {
+			delete(sb.leases, id)
+			sb.queue.pushFront(l.d)
+			released = true
+		}
+	}
+	if released {
+		sb.signal()
+	}
+}
+
+// state is the on-disk form of the server.
+type state struct {
+	NextID uint64
+	Topics [][]byte // serialized pubsubpb.Topic
+	Subs   []subState
+}
+
+type subState struct {
+	Sub      []byte // serialized pubsubpb.Subscription
+	Messages [][]byte
+	Attempts []int32
+}
+
+func (s *Server) save(force bool) error {
+	if s.cfg.stateFile == "" {
+		return nil
+	}
+	s.mu.Lock()
+	if !s.dirty && !force {
+		s.mu.Unlock()
+		return nil
+	}
+	st := state{NextID: s.nextID}
+	for _, t := range s.topics {
+		b, _ := proto.Marshal(t.proto)
+		st.Topics = append(st.Topics, b)
+	}
+	for _, sb := range s.subs {
+		ss := subState{}
+		ss.Sub, _ = proto.Marshal(sb.proto)
+		add := func(d *delivery) {
+			b, _ := proto.Marshal(d.msg.proto)
+			ss.Messages = append(ss.Messages, b)
+			ss.Attempts = append(ss.Attempts, d.attempts)
+		}
+		for _, l := range sb.leases {
+			add(l.d)
+		}
+		sb.queue.each(add)
+		st.Subs = append(st.Subs, ss)
+	}
+	s.dirty = false
+	s.mu.Unlock()
+
+	if err := os.MkdirAll(filepath.Dir(s.cfg.stateFile), 0o755); err != nil {
+		return fmt.Errorf("devpubsub: save: %w", err)
+	}
+	tmp := s.cfg.stateFile + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("devpubsub: save: %w", err)
+	}
+	if err := gob.NewEncoder(f).Encode(&st); err != nil {
+		f.Close()
+		return fmt.Errorf("devpubsub: save: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("devpubsub: save: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("devpubsub: save: %w", err)
+	}
+	if err := os.Rename(tmp, s.cfg.stateFile); err != nil {
+		return fmt.Errorf("devpubsub: save: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) load() error {
+	f, err := os.Open(s.cfg.stateFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("devpubsub: load: %w", err)
+	}
+	defer f.Close()
+	var st state
+	if err := gob.NewDecoder(f).Decode(&st); err != nil {
+		return fmt.Errorf("devpubsub: load %s: %w", s.cfg.stateFile, err)
+	}
+	s.nextID = st.NextID
+	for _, b := range st.Topics {
+		var t pubsubpb.Topic
+		if err := proto.Unmarshal(b, &t); err != nil {
+			return fmt.Errorf("devpubsub: load topic: %w", err)
+		}
+		s.topics[t.Name] = &topic{proto: &t, subs: map[string]*subscription{}}
+	}
+	for _, ss := range st.Subs {
+		var p pubsubpb.Subscription
+		if err := proto.Unmarshal(ss.Sub, &p); err != nil {
+			return fmt.Errorf("devpubsub: load subscription: %w", err)
+		}
+		sb := s.newSub(&p)
+		for i, b := range ss.Messages {
+			var pm pubsubpb.PubsubMessage
+			if err := proto.Unmarshal(b, &pm); err != nil {
+				return fmt.Errorf("devpubsub: load message: %w", err)
+			}
+			m := &message{proto: &pm, size: int64(proto.Size(&pm))}
+			sb.queue.pushBack(&delivery{msg: m, attempts: ss.Attempts[i]})
+			s.backlog += m.size
+		}
+	}
+	return nil
+}
+
+// newSub registers a subscription. Called with s.mu held (or during load).
+func (s *Server) newSub(p *pubsubpb.Subscription) *subscription {
+	deadline := time.Duration(p.GetAckDeadlineSeconds()) * time.Second
+	if deadline <= 0 {
+		deadline = 10 * time.Second
+		p.AckDeadlineSeconds = 10
+	}
+	sb := &subscription{proto: p, ackDeadline: deadline, leases: map[string]*lease{}}
+	if t, ok := s.topics[p.GetTopic()]; ok {
+		sb.topic = t
+		t.subs[p.Name] = sb
+	}
+	s.subs[p.Name] = sb
+	return sb
+}
+
+// deque is a FIFO of deliveries that also takes redeliveries at the front.
+type deque struct {
+	items []*delivery
+	head  int
+}
+
+func (q *deque) len() int { return len(q.items) - q.head }
+
+func (q *deque) pushBack(d *delivery) { q.items = append(q.items, d) }
+
+func (q *deque) pushFront(d *delivery) {
+	if q.head > 0 {
+		q.head--
+		q.items[q.head] = d
+		return
+	}
+	q.items = append([]*delivery{d}, q.items...)
+}
+
+func (q *deque) popFront() (*delivery, bool) {
+	if q.head >= len(q.items) {
+		return nil, false
+	}
+	d := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	if q.head > 1024 && q.head*2 >= len(q.items) {
+		q.items = append([]*delivery(nil), q.items[q.head:]...)
+		q.head = 0
+	}
+	return d, true
+}
+
+func (q *deque) each(fn func(*delivery)) {
+	for _, d := range q.items[q.head:] {
+		fn(d)
+	}
+}

@@ -1,0 +1,367 @@
+package devpubsub
+
+import (
+	"context"
+	"io"
+	"slices"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+type publisher struct {
+	s *Server
+}
+
+var _ pubsubpb.PublisherServer = publisher{}
+
+func (p publisher) CreateTopic(_ context.Context, t *pubsubpb.Topic) (*pubsubpb.Topic, error) {
+	if t.GetName() == "" {
+		return nil, status.Error(codes.InvalidArgument, "topic name is required")
+	}
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.topics[t.Name]; ok {
+		return nil, status.Errorf(codes.AlreadyExists, "topic %q already exists", t.Name)
+	}
+	t = proto.Clone(t).(*pubsubpb.Topic)
+	s.topics[t.Name] = &topic{proto: t, subs: map[string]*subscription{}}
+	for _, sb := range s.subs { // re-attach subscriptions of a re-created topic
+		if sb.proto.GetTopic() == t.Name && sb.topic == nil {
+			sb.topic = s.topics[t.Name]
+			sb.topic.subs[sb.proto.Name] = sb
+		}
+	}
+	s.dirty = true
+	return t, nil
+}
+
+func (p publisher) GetTopic(_ context.Context, req *pubsubpb.GetTopicRequest) (*pubsubpb.Topic, error) {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	t, ok := p.s.topics[req.GetTopic()]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "topic %q not found", req.GetTopic())
+	}
+	return t.proto, nil
+}
+
+func (p publisher) UpdateTopic(context.Context, *pubsubpb.UpdateTopicRequest) (*pubsubpb.Topic, error) {
+	return nil, status.Error(codes.Unimplemented, "UpdateTopic is not supported by the local Pub/Sub server")
+}
+
+func (p publisher) Publish(_ context.Context, req *pubsubpb.PublishRequest) (*pubsubpb.PublishResponse, error) {
+	if len(req.GetMessages()) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "no messages")
+	}
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.topics[req.GetTopic()]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "topic %q not found", req.GetTopic())
+	}
+	ids, err := s.publish(t, req.GetMessages())
+	if err != nil {
+		return nil, err
+	}
+	return &pubsubpb.PublishResponse{MessageIds: ids}, nil
+}
+
+func (p publisher) ListTopics(_ context.Context, req *pubsubpb.ListTopicsRequest) (*pubsubpb.ListTopicsResponse, error) {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	resp := &pubsubpb.ListTopicsResponse{}
+	for name, t := range p.s.topics {
+		if hasProject(name, req.GetProject()) {
+			resp.Topics = append(resp.Topics, t.proto)
+		}
+	}
+	slices.SortFunc(resp.Topics, func(a, b *pubsubpb.Topic) int { return compare(a.Name, b.Name) })
+	return resp, nil
+}
+
+func (p publisher) ListTopicSubscriptions(_ context.Context, req *pubsubpb.ListTopicSubscriptionsRequest) (*pubsubpb.ListTopicSubscriptionsResponse, error) {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	t, ok := p.s.topics[req.GetTopic()]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "topic %q not found", req.GetTopic())
+	}
+	resp := &pubsubpb.ListTopicSubscriptionsResponse{}
+	for name := range t.subs {
+		resp.Subscriptions = append(resp.Subscriptions, name)
+	}
+	slices.Sort(resp.Subscriptions)
+	return resp, nil
+}
+
+func (p publisher) ListTopicSnapshots(context.Context, *pubsubpb.ListTopicSnapshotsRequest) (*pubsubpb.ListTopicSnapshotsResponse, error) {
+	return &pubsubpb.ListTopicSnapshotsResponse{}, nil
+}
+
+func (p publisher) DeleteTopic(_ context.Context, req *pubsubpb.DeleteTopicRequest) (*emptypb.Empty, error) {
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.topics[req.GetTopic()]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "topic %q not found", req.GetTopic())
+	}
+	for _, sb := range t.subs {
+		sb.topic = nil
+	}
+	delete(s.topics, req.GetTopic())
+	s.dirty = true
+	return &emptypb.Empty{}, nil
+}
+
+func (p publisher) DetachSubscription(context.Context, *pubsubpb.DetachSubscriptionRequest) (*pubsubpb.DetachSubscriptionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "DetachSubscription is not supported by the local Pub/Sub server")
+}
+
+type subscriber struct {
+	pubsubpb.UnimplementedSubscriberServer
+	s *Server
+}
+
+func (r subscriber) CreateSubscription(_ context.Context, p *pubsubpb.Subscription) (*pubsubpb.Subscription, error) {
+	if p.GetName() == "" || p.GetTopic() == "" {
+		return nil, status.Error(codes.InvalidArgument, "subscription name and topic are required")
+	}
+	if p.GetFilter() != "" {
+		return nil, status.Error(codes.InvalidArgument, "filters are not supported by the local Pub/Sub server")
+	}
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.subs[p.Name]; ok {
+		return nil, status.Errorf(codes.AlreadyExists, "subscription %q already exists", p.Name)
+	}
+	if _, ok := s.topics[p.Topic]; !ok {
+		return nil, status.Errorf(codes.NotFound, "topic %q not found", p.Topic)
+	}
+	if dl := p.GetDeadLetterPolicy(); dl != nil {
+		if _, ok := s.topics[dl.GetDeadLetterTopic()]; !ok {
+			return nil, status.Errorf(codes.NotFound, "dead-letter topic %q not found", dl.GetDeadLetterTopic())
+		}
+	}
+	p = proto.Clone(p).(*pubsubpb.Subscription)
+	p.State = pubsubpb.Subscription_ACTIVE
+	s.newSub(p)
+	s.dirty = true
+	return p, nil
+}
+
+func (r subscriber) GetSubscription(_ context.Context, req *pubsubpb.GetSubscriptionRequest) (*pubsubpb.Subscription, error) {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	sb, ok := r.s.subs[req.GetSubscription()]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "subscription %q not found", req.GetSubscription())
+	}
+	return sb.proto, nil
+}
+
+func (r subscriber) ListSubscriptions(_ context.Context, req *pubsubpb.ListSubscriptionsRequest) (*pubsubpb.ListSubscriptionsResponse, error) {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	resp := &pubsubpb.ListSubscriptionsResponse{}
+	for name, sb := range r.s.subs {
+		if hasProject(name, req.GetProject()) {
+			resp.Subscriptions = append(resp.Subscriptions, sb.proto)
+		}
+	}
+	slices.SortFunc(resp.Subscriptions, func(a, b *pubsubpb.Subscription) int { return compare(a.Name, b.Name) })
+	return resp, nil
+}
+
+func (r subscriber) DeleteSubscription(_ context.Context, req *pubsubpb.DeleteSubscriptionRequest) (*emptypb.Empty, error) {
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sb, ok := s.subs[req.GetSubscription()]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "subscription %q not found", req.GetSubscription())
+	}
+	for _, l := range sb.leases {
+		s.backlog -= l.d.msg.size
+	}
+	sb.queue.each(func(d *delivery) { s.backlog -= d.msg.size })
+	if sb.topic != nil {
+		delete(sb.topic.subs, sb.proto.Name)
+	}
+	delete(s.subs, req.GetSubscription())
+	sb.signal()
+	s.dirty = true
+	return &emptypb.Empty{}, nil
+}
+
+func (r subscriber) ModifyAckDeadline(_ context.Context, req *pubsubpb.ModifyAckDeadlineRequest) (*emptypb.Empty, error) {
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sb, err := s.findSub(req.GetSubscription())
+	if err != nil {
+		return nil, err
+	}
+	s.modifyDeadline(sb, req.GetAckIds(), req.GetAckDeadlineSeconds())
+	return &emptypb.Empty{}, nil
+}
+
+func (r subscriber) Acknowledge(_ context.Context, req *pubsubpb.AcknowledgeRequest) (*emptypb.Empty, error) {
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sb, err := s.findSub(req.GetSubscription())
+	if err != nil {
+		return nil, err
+	}
+	s.ack(sb, req.GetAckIds())
+	return &emptypb.Empty{}, nil
+}
+
+// pullWait is how long an empty Pull waits for a message, like the real
+// service's bounded wait.
+const pullWait = time.Second
+
+func (r subscriber) Pull(ctx context.Context, req *pubsubpb.PullRequest) (*pubsubpb.PullResponse, error) {
+	max := int(req.GetMaxMessages())
+	if max <= 0 {
+		return nil, status.Error(codes.InvalidArgument, "max_messages must be positive")
+	}
+	s := r.s
+	timer := time.NewTimer(pullWait)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		sb, err := s.findSub(req.GetSubscription())
+		if err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		msgs := s.take(sb, max, sb.ackDeadline, nil)
+		if len(msgs) > 0 || req.GetReturnImmediately() {
+			s.mu.Unlock()
+			return &pubsubpb.PullResponse{ReceivedMessages: msgs}, nil
+		}
+		wake := sb.waitCh()
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-s.stop:
+			return &pubsubpb.PullResponse{}, nil
+		case <-timer.C:
+			return &pubsubpb.PullResponse{}, nil
+		case <-wake:
+		}
+	}
+}
+
+// stream is one StreamingPull call; outstanding counts its leases and is
+// guarded by the server mutex.
+type stream struct {
+	outstanding int
+}
+
+func (r subscriber) StreamingPull(gs pubsubpb.Subscriber_StreamingPullServer) error {
+	first, err := gs.Recv()
+	if err != nil {
+		return err
+	}
+	s := r.s
+	s.mu.Lock()
+	sb, err := s.findSub(first.GetSubscription())
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	deadline := time.Duration(first.GetStreamAckDeadlineSeconds()) * time.Second
+	if deadline <= 0 {
+		deadline = sb.ackDeadline
+	}
+	maxOutstanding := int(first.GetMaxOutstandingMessages())
+	if maxOutstanding <= 0 {
+		maxOutstanding = 1000
+	}
+	st := &stream{}
+	defer func() {
+		s.mu.Lock()
+		s.releaseStream(sb, st)
+		s.mu.Unlock()
+	}()
+
+	handle := func(req *pubsubpb.StreamingPullRequest) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.ack(sb, req.GetAckIds())
+		ids, secs := req.GetModifyDeadlineAckIds(), req.GetModifyDeadlineSeconds()
+		for i := range min(len(ids), len(secs)) {
+			s.modifyDeadline(sb, ids[i:i+1], secs[i])
+		}
+		sb.signal() // room may have opened for this stream
+	}
+	handle(first)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			req, err := gs.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			handle(req)
+		}
+	}()
+
+	ctx := gs.Context()
+	for {
+		s.mu.Lock()
+		var msgs []*pubsubpb.ReceivedMessage
+		if room := maxOutstanding - st.outstanding; room > 0 {
+			msgs = s.take(sb, min(room, 1000), deadline, st)
+			st.outstanding += len(msgs)
+		}
+		wake := sb.waitCh()
+		s.mu.Unlock()
+		if len(msgs) > 0 {
+			if err := gs.Send(&pubsubpb.StreamingPullResponse{ReceivedMessages: msgs}); err != nil {
+				return err
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case err := <-recvErr:
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		case <-s.stop:
+			return status.Error(codes.Unavailable, "server stopping")
+		case <-wake:
+		case <-time.After(pullWait):
+		}
+	}
+}
+
+func hasProject(name, project string) bool {
+	return project == "" || len(name) > len(project) && name[:len(project)+1] == project+"/"
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
