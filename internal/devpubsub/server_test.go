@@ -225,8 +225,8 @@ func TestRestartKeepsBacklog(t *testing.T) {
 	srv, c := start(t, devpubsub.WithStateFile(state))
 	setup(t, c, "events", &pubsubpb.Subscription{Name: project + "/subscriptions/s"})
 	ids := publish(t, c, "events", 100)
-	acked := pullAll(t, c, "s", 40, true) // ack some
-	leased := pullAll(t, c, "s", 10, false)    // lease some, never ack
+	acked := pullAll(t, c, "s", 40, true)   // ack some
+	leased := pullAll(t, c, "s", 10, false) // lease some, never ack
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
