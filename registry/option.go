@@ -1,0 +1,78 @@
+package registry
+
+import (
+	"errors"
+	"time"
+
+	"github.com/hemlabs/hem/sink"
+)
+
+// Option configures a Registry.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	migrators []sink.Migrator
+	refresh   time.Duration
+	now       func() time.Time
+}
+
+func newConfig(opts []Option) (*config, error) {
+	c := &config{refresh: time.Second, now: time.Now}
+	for _, o := range opts {
+		o.apply(c)
+	}
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	if c.refresh <= 0 {
+		return errors.New("registry: refresh interval must be positive")
+	}
+	for _, m := range c.migrators {
+		if m == nil {
+			return errors.New("registry: nil migrator")
+		}
+	}
+	return nil
+}
+
+// WithMigrator adds a warehouse migrator. A new version is stored PENDING,
+// every migrator runs (in the order given), and the version becomes USABLE
+// only when all of them succeeded. Without migrators versions are USABLE at
+// once. Migrators must be idempotent: a failed migration is retried by the
+// next registration of the same schema, possibly by another replica.
+func WithMigrator(m sink.Migrator) Option {
+	return optionFunc(func(c *config) { c.migrators = append(c.migrators, m) })
+}
+
+// WithRefreshInterval bounds how stale the registry's view of versions
+// written by other replicas may get (default 1s). Lookups of unknown ids or
+// versions always re-read the store (at most every 100ms).
+func WithRefreshInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.refresh = d })
+}
+
+// RegisterOption configures one Register call.
+type RegisterOption interface {
+	applyRegister(*registerConfig)
+}
+
+type registerOptionFunc func(*registerConfig)
+
+func (f registerOptionFunc) applyRegister(c *registerConfig) { f(c) }
+
+type registerConfig struct {
+	dryRun bool
+}
+
+// DryRun checks the candidates without storing anything: new versions are
+// reported with the version they would get and id 0.
+func DryRun() RegisterOption {
+	return registerOptionFunc(func(c *registerConfig) { c.dryRun = true })
+}
