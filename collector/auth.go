@@ -1,0 +1,104 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"google.golang.org/api/idtoken"
+
+	"github.com/hemlabs/hem/internal/auth"
+)
+
+// TokenVerifier checks a Google ID token and returns the e-mail of the
+// account it was issued to. Implementations must be safe for concurrent use.
+type TokenVerifier interface {
+	VerifyIDToken(ctx context.Context, token string) (email string, err error)
+}
+
+// TokenVerifierFunc adapts a function to TokenVerifier.
+type TokenVerifierFunc func(ctx context.Context, token string) (string, error)
+
+// VerifyIDToken calls f.
+func (f TokenVerifierFunc) VerifyIDToken(ctx context.Context, token string) (string, error) {
+	return f(ctx, token)
+}
+
+var _ TokenVerifier = TokenVerifierFunc(nil)
+
+// googleVerifier checks tokens against Google's published keys, which the
+// idtoken validator fetches once and caches.
+type googleVerifier struct {
+	audience string
+	once     sync.Once
+	v        *idtoken.Validator
+	err      error
+}
+
+func (g *googleVerifier) VerifyIDToken(ctx context.Context, token string) (string, error) {
+	g.once.Do(func() { g.v, g.err = idtoken.NewValidator(context.WithoutCancel(ctx)) })
+	if g.err != nil {
+		return "", g.err
+	}
+	p, err := g.v.Validate(ctx, token, g.audience)
+	if err != nil {
+		return "", err
+	}
+	email, _ := p.Claims["email"].(string)
+	if verified, _ := p.Claims["email_verified"].(bool); email == "" || !verified {
+		return "", errors.New("token carries no verified e-mail")
+	}
+	return email, nil
+}
+
+// credentials are what a caller presented: an API key or a bearer token.
+type credentials struct {
+	apiKey string
+	bearer string
+}
+
+func (c credentials) empty() bool { return c.apiKey == "" && c.bearer == "" }
+
+func bearerToken(authorization string) string {
+	const prefix = "bearer "
+	if len(authorization) > len(prefix) && strings.EqualFold(authorization[:len(prefix)], prefix) {
+		return strings.TrimSpace(authorization[len(prefix):])
+	}
+	return ""
+}
+
+// errUnauthenticated is an authentication failure; its text is safe to show
+// to the caller.
+type errUnauthenticated struct{ msg string }
+
+func (e *errUnauthenticated) Error() string { return e.msg }
+
+// authenticate resolves credentials to a principal. An API key wins over a
+// bearer token when both are present.
+func (c *Collector) authenticate(ctx context.Context, cr credentials) (*auth.Principal, error) {
+	switch {
+	case cr.apiKey != "":
+		p, err := c.cfg.keyring.APIKey(cr.apiKey)
+		if err != nil {
+			return nil, &errUnauthenticated{"unknown API key"}
+		}
+		return p, nil
+	case cr.bearer != "":
+		if c.cfg.verifier == nil {
+			return nil, &errUnauthenticated{"ID tokens are not accepted by this collector (no audience configured); send an API key in " + auth.APIKeyHeader}
+		}
+		email, err := c.cfg.verifier.VerifyIDToken(ctx, cr.bearer)
+		if err != nil {
+			return nil, &errUnauthenticated{fmt.Sprintf("invalid ID token: %v", err)}
+		}
+		p, err := c.cfg.keyring.ServiceAccount(email)
+		if err != nil {
+			return nil, &errUnauthenticated{fmt.Sprintf("service account %s is not a known producer", email)}
+		}
+		return p, nil
+	default:
+		return nil, &errUnauthenticated{"missing credentials: send an API key in " + auth.APIKeyHeader + " or a Google ID token in authorization: Bearer"}
+	}
+}

@@ -1,0 +1,450 @@
+package collector
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+	optionsv1 "github.com/hemlabs/hem/gen/hem/options/v1"
+	"github.com/hemlabs/hem/registry/schema"
+)
+
+// The codec re-encodes a decoded payload canonically (fields in
+// protobuf-go's wire order, see wireOrder; map entries sorted by key, packed repeated scalars, unset fields
+// left out) while applying PII handling and collecting unknown fields, in
+// one walk. It reads the message through protoreflect only, so it works on
+// read-only hyperpb messages; equal payloads give equal bytes.
+
+// msgCodec is the precomputed encoding plan of one message type.
+type msgCodec struct {
+	md     protoreflect.MessageDescriptor
+	fields []fieldCodec // in wire order
+	// dense maps a field number to its position in fields (-1: unknown)
+	// when numbers are small; sparse otherwise.
+	dense  []int16
+	sparse map[protowire.Number]int
+}
+
+// position is where field num sits in c.fields, or -1.
+func (c *msgCodec) position(num protowire.Number) int {
+	if c.dense != nil {
+		if int(num) < len(c.dense) {
+			return int(c.dense[num])
+		}
+		return -1
+	}
+	if i, ok := c.sparse[num]; ok {
+		return i
+	}
+	return -1
+}
+
+type fieldCodec struct {
+	fd     protoreflect.FieldDescriptor
+	num    protowire.Number
+	pii    optionsv1.PiiHandling
+	child  *msgCodec // message or group element type
+	mapKey protoreflect.FieldDescriptor
+	mapVal protoreflect.FieldDescriptor
+	valMsg *msgCodec // message map values
+	oneof  int       // 1 + index of the (non-synthetic) oneof, or 0
+}
+
+// buildCodec returns the codec of md and every type it reaches, and
+// whether any of them has a field with PII handling.
+func buildCodec(md protoreflect.MessageDescriptor) (_ *msgCodec, hasPII bool) {
+	memo := map[protoreflect.FullName]*msgCodec{}
+	var build func(md protoreflect.MessageDescriptor) *msgCodec
+	build = func(md protoreflect.MessageDescriptor) *msgCodec {
+		if c, ok := memo[md.FullName()]; ok {
+			return c
+		}
+		c := &msgCodec{md: md}
+		memo[md.FullName()] = c
+		fields := md.Fields()
+		for i := range fields.Len() {
+			fd := fields.Get(i)
+			f := fieldCodec{fd: fd, num: fd.Number(), pii: schema.FieldOptions(fd).GetPii()}
+			hasPII = hasPII || f.pii != piiNone
+			if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
+				f.oneof = od.Index() + 1
+			}
+			switch {
+			case fd.IsMap():
+				f.mapKey, f.mapVal = fd.MapKey(), fd.MapValue()
+				if m := f.mapVal.Message(); m != nil {
+					f.valMsg = build(m)
+				}
+			case fd.Message() != nil:
+				f.child = build(fd.Message())
+			}
+			c.fields = append(c.fields, f)
+		}
+		slices.SortFunc(c.fields, wireOrder)
+		maxNum := protowire.Number(0)
+		for _, f := range c.fields {
+			maxNum = max(maxNum, f.num)
+		}
+		if maxNum < 1024 {
+			c.dense = make([]int16, maxNum+1)
+			for i := range c.dense {
+				c.dense[i] = -1
+			}
+			for i, f := range c.fields {
+				c.dense[f.num] = int16(i)
+			}
+		} else {
+			c.sparse = make(map[protowire.Number]int, len(c.fields))
+			for i, f := range c.fields {
+				c.sparse[f.num] = i
+			}
+		}
+		return c
+	}
+	root := build(md)
+	return root, hasPII
+}
+
+// wireOrder is protobuf-go's wire order (what generated code writes, and
+// what other consumers of the topic are used to): fields outside oneofs by
+// number, then oneof members by oneof declaration, then number. Keeping it
+// lets the hot path publish most producers' bytes unchanged.
+func wireOrder(a, b fieldCodec) int {
+	if (a.oneof > 0) != (b.oneof > 0) {
+		if a.oneof == 0 {
+			return -1
+		}
+		return 1
+	}
+	if a.oneof != b.oneof {
+		return cmp.Compare(a.oneof, b.oneof)
+	}
+	return cmp.Compare(a.num, b.num)
+}
+
+// encoder carries the state of one encode.
+type encoder struct {
+	h       *hasher
+	unknown []*eventv1.Violation
+	keys    []protoreflect.MapKey // scratch for sorting map keys
+}
+
+const (
+	piiNone   = optionsv1.PiiHandling_PII_HANDLING_UNSPECIFIED
+	piiHash   = optionsv1.PiiHandling_PII_HANDLING_HASH
+	piiRedact = optionsv1.PiiHandling_PII_HANDLING_REDACT
+	piiDrop   = optionsv1.PiiHandling_PII_HANDLING_DROP
+)
+
+func (e *encoder) message(b []byte, m protoreflect.Message, c *msgCodec, path *pathElem) []byte {
+	if u := m.GetUnknown(); len(u) > 0 {
+		e.reportUnknown(u, path)
+	}
+	for i := range c.fields {
+		f := &c.fields[i]
+		fd := f.fd
+		if f.pii == piiDrop || !m.Has(fd) {
+			continue
+		}
+		v := m.Get(fd)
+		switch {
+		case f.mapKey != nil:
+			b = e.mapField(b, f, v.Map(), path)
+		case fd.IsList():
+			b = e.listField(b, f, v.List(), path)
+		case f.child != nil:
+			if f.pii != piiNone && !isHashableWrapper(fd.Message(), f.pii) {
+				continue // a message cannot be redacted field by field: leave it out
+			}
+			el := pathElem{parent: path, name: fd.Name(), index: -1}
+			b = e.nested(b, f.num, fd.Kind(), v.Message(), f.child, f.pii, &el)
+		default:
+			b = e.scalar(b, fd, f.num, v, f.pii)
+		}
+	}
+	return b
+}
+
+func (e *encoder) reportUnknown(u []byte, path *pathElem) {
+	for len(u) > 0 {
+		num, _, n := protowire.ConsumeField(u)
+		if n < 0 {
+			break
+		}
+		p := path.String()
+		msg := fmt.Sprintf("unknown field number %d", num)
+		if p != "" {
+			msg += " in " + p
+		}
+		e.unknown = append(e.unknown, &eventv1.Violation{FieldPath: p, RuleId: "unknown_field", Message: msg})
+		u = u[n:]
+	}
+}
+
+// nested writes a message-typed value: length-delimited (or a group),
+// applying handling to a wrapper's value.
+func (e *encoder) nested(b []byte, num protowire.Number, kind protoreflect.Kind, m protoreflect.Message, c *msgCodec, handling optionsv1.PiiHandling, path *pathElem) []byte {
+	if kind == protoreflect.GroupKind {
+		b = protowire.AppendTag(b, num, protowire.StartGroupType)
+		b = e.messageWith(b, m, c, handling, path)
+		return protowire.AppendTag(b, num, protowire.EndGroupType)
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	start := len(b)
+	b = append(b, 0) // room for a one-byte length; moved when longer
+	b = e.messageWith(b, m, c, handling, path)
+	return fixLength(b, start)
+}
+
+func (e *encoder) messageWith(b []byte, m protoreflect.Message, c *msgCodec, handling optionsv1.PiiHandling, path *pathElem) []byte {
+	if handling == piiNone {
+		return e.message(b, m, c, path)
+	}
+	if !isHashableWrapper(c.md, handling) {
+		return b // redacted message: empty
+	}
+	// StringValue/BytesValue: field 1 "value" gets the handling.
+	if u := m.GetUnknown(); len(u) > 0 {
+		e.reportUnknown(u, path)
+	}
+	fd := c.md.Fields().ByNumber(1)
+	if fd == nil || !m.Has(fd) {
+		return b
+	}
+	return e.scalar(b, fd, 1, m.Get(fd), handling)
+}
+
+// fixLength writes the length of b[start+1:] as a varint at b[start],
+// moving the content when the varint needs more than one byte.
+func fixLength(b []byte, start int) []byte {
+	n := len(b) - start - 1
+	if n < 0x80 {
+		b[start] = byte(n)
+		return b
+	}
+	k := protowire.SizeVarint(uint64(n))
+	b = append(b, make([]byte, k-1)...)
+	copy(b[start+k:], b[start+1:start+1+n])
+	protowire.AppendVarint(b[start:start], uint64(n))
+	return b
+}
+
+func (e *encoder) listField(b []byte, f *fieldCodec, l protoreflect.List, path *pathElem) []byte {
+	fd := f.fd
+	n := l.Len()
+	if n == 0 {
+		return b
+	}
+	if f.child != nil {
+		for i := range n {
+			el := pathElem{parent: path, name: fd.Name(), index: i}
+			if f.pii != piiNone && !isHashableWrapper(f.child.md, f.pii) {
+				// Keep the element count, empty the elements.
+				b = e.nested(b, f.num, fd.Kind(), nil, f.child, f.pii, &el)
+				continue
+			}
+			b = e.nested(b, f.num, fd.Kind(), l.Get(i).Message(), f.child, f.pii, &el)
+		}
+		return b
+	}
+	if fd.IsPacked() {
+		b = protowire.AppendTag(b, f.num, protowire.BytesType)
+		start := len(b)
+		b = append(b, 0)
+		for i := range n {
+			b = appendValue(b, fd.Kind(), e.transform(fd.Kind(), l.Get(i), f.pii))
+		}
+		return fixLength(b, start)
+	}
+	for i := range n {
+		b = e.scalarAlways(b, fd, f.num, l.Get(i), f.pii)
+	}
+	return b
+}
+
+func (e *encoder) mapField(b []byte, f *fieldCodec, mp protoreflect.Map, path *pathElem) []byte {
+	if mp.Len() == 0 {
+		return b
+	}
+	keys := e.keys[:0]
+	mp.Range(func(k protoreflect.MapKey, _ protoreflect.Value) bool {
+		keys = append(keys, k)
+		return true
+	})
+	kind := f.mapKey.Kind()
+	slices.SortFunc(keys, func(a, b protoreflect.MapKey) int { return compareKeys(kind, a, b) })
+	// Nested maps would overwrite the scratch slice: take it.
+	e.keys = nil
+	for _, k := range keys {
+		b = protowire.AppendTag(b, f.num, protowire.BytesType)
+		start := len(b)
+		b = append(b, 0)
+		b = e.scalarAlways(b, f.mapKey, 1, k.Value(), piiNone)
+		v := mp.Get(k)
+		if f.valMsg != nil {
+			el := pathElem{parent: path, name: f.fd.Name(), index: -1, key: k.String(), hasKey: true}
+			if f.pii != piiNone && !isHashableWrapper(f.valMsg.md, f.pii) {
+				b = e.nested(b, 2, protoreflect.MessageKind, nil, f.valMsg, f.pii, &el)
+			} else {
+				b = e.nested(b, 2, protoreflect.MessageKind, v.Message(), f.valMsg, f.pii, &el)
+			}
+		} else {
+			b = e.scalarAlways(b, f.mapVal, 2, v, f.pii)
+		}
+		b = fixLength(b, start)
+	}
+	e.keys = keys[:0]
+	return b
+}
+
+func compareKeys(kind protoreflect.Kind, a, b protoreflect.MapKey) int {
+	switch kind {
+	case protoreflect.StringKind:
+		return strings.Compare(a.String(), b.String())
+	case protoreflect.BoolKind:
+		x, y := a.Bool(), b.Bool()
+		switch {
+		case x == y:
+			return 0
+		case !x:
+			return -1
+		}
+		return 1
+	case protoreflect.Uint32Kind, protoreflect.Uint64Kind, protoreflect.Fixed32Kind, protoreflect.Fixed64Kind:
+		return cmp.Compare(a.Uint(), b.Uint())
+	default:
+		return cmp.Compare(a.Int(), b.Int())
+	}
+}
+
+// scalar writes a set singular scalar, transformed by handling. A value
+// that the transform turns into its zero is still written when the field
+// tracks presence, and left out otherwise (canonical proto3).
+func (e *encoder) scalar(b []byte, fd protoreflect.FieldDescriptor, num protowire.Number, v protoreflect.Value, handling optionsv1.PiiHandling) []byte {
+	v = e.transform(fd.Kind(), v, handling)
+	if !fd.HasPresence() && isZero(fd.Kind(), v) {
+		return b
+	}
+	return appendTagged(b, fd.Kind(), num, v)
+}
+
+// scalarAlways writes a list element, map key or map value.
+func (e *encoder) scalarAlways(b []byte, fd protoreflect.FieldDescriptor, num protowire.Number, v protoreflect.Value, handling optionsv1.PiiHandling) []byte {
+	return appendTagged(b, fd.Kind(), num, e.transform(fd.Kind(), v, handling))
+}
+
+func (e *encoder) transform(kind protoreflect.Kind, v protoreflect.Value, handling optionsv1.PiiHandling) protoreflect.Value {
+	if handling == piiNone || handling == piiDrop {
+		return v
+	}
+	hash := handling == piiHash
+	switch kind {
+	case protoreflect.StringKind:
+		if hash {
+			return protoreflect.ValueOfString(e.h.hexString(v.String()))
+		}
+		return protoreflect.ValueOfString(Redacted)
+	case protoreflect.BytesKind:
+		if hash {
+			return protoreflect.ValueOfBytes(e.h.sum(v.Bytes()))
+		}
+		return protoreflect.ValueOfBytes(nil)
+	case protoreflect.BoolKind:
+		return protoreflect.ValueOfBool(false)
+	case protoreflect.EnumKind:
+		return protoreflect.ValueOfEnum(0)
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		return protoreflect.ValueOfInt32(0)
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		return protoreflect.ValueOfInt64(0)
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		return protoreflect.ValueOfUint32(0)
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		return protoreflect.ValueOfUint64(0)
+	case protoreflect.FloatKind:
+		return protoreflect.ValueOfFloat32(0)
+	case protoreflect.DoubleKind:
+		return protoreflect.ValueOfFloat64(0)
+	}
+	return v
+}
+
+func isZero(kind protoreflect.Kind, v protoreflect.Value) bool {
+	switch kind {
+	case protoreflect.StringKind:
+		return v.String() == ""
+	case protoreflect.BytesKind:
+		return len(v.Bytes()) == 0
+	case protoreflect.BoolKind:
+		return !v.Bool()
+	case protoreflect.EnumKind:
+		return v.Enum() == 0
+	case protoreflect.FloatKind, protoreflect.DoubleKind:
+		f := v.Float()
+		return f == 0 && !math.Signbit(f)
+	case protoreflect.Uint32Kind, protoreflect.Uint64Kind, protoreflect.Fixed32Kind, protoreflect.Fixed64Kind:
+		return v.Uint() == 0
+	default:
+		return v.Int() == 0
+	}
+}
+
+func appendTagged(b []byte, kind protoreflect.Kind, num protowire.Number, v protoreflect.Value) []byte {
+	b = protowire.AppendTag(b, num, wireType(kind))
+	return appendValue(b, kind, v)
+}
+
+func wireType(kind protoreflect.Kind) protowire.Type {
+	switch kind {
+	case protoreflect.StringKind, protoreflect.BytesKind, protoreflect.MessageKind:
+		return protowire.BytesType
+	case protoreflect.Fixed32Kind, protoreflect.Sfixed32Kind, protoreflect.FloatKind:
+		return protowire.Fixed32Type
+	case protoreflect.Fixed64Kind, protoreflect.Sfixed64Kind, protoreflect.DoubleKind:
+		return protowire.Fixed64Type
+	default:
+		return protowire.VarintType
+	}
+}
+
+func appendValue(b []byte, kind protoreflect.Kind, v protoreflect.Value) []byte {
+	switch kind {
+	case protoreflect.StringKind:
+		return protowire.AppendString(b, v.String())
+	case protoreflect.BytesKind:
+		return protowire.AppendBytes(b, v.Bytes())
+	case protoreflect.BoolKind:
+		return protowire.AppendVarint(b, protowire.EncodeBool(v.Bool()))
+	case protoreflect.EnumKind:
+		return protowire.AppendVarint(b, uint64(v.Enum()))
+	case protoreflect.Int32Kind:
+		return protowire.AppendVarint(b, uint64(int32(v.Int())))
+	case protoreflect.Int64Kind:
+		return protowire.AppendVarint(b, uint64(v.Int()))
+	case protoreflect.Uint32Kind, protoreflect.Uint64Kind:
+		return protowire.AppendVarint(b, v.Uint())
+	case protoreflect.Sint32Kind:
+		return protowire.AppendVarint(b, uint64(protowire.EncodeZigZag(int64(int32(v.Int())))&0xffffffff))
+	case protoreflect.Sint64Kind:
+		return protowire.AppendVarint(b, protowire.EncodeZigZag(v.Int()))
+	case protoreflect.Fixed32Kind:
+		return protowire.AppendFixed32(b, uint32(v.Uint()))
+	case protoreflect.Sfixed32Kind:
+		return protowire.AppendFixed32(b, uint32(int32(v.Int())))
+	case protoreflect.Fixed64Kind:
+		return protowire.AppendFixed64(b, v.Uint())
+	case protoreflect.Sfixed64Kind:
+		return protowire.AppendFixed64(b, uint64(v.Int()))
+	case protoreflect.FloatKind:
+		return protowire.AppendFixed32(b, math.Float32bits(float32(v.Float())))
+	case protoreflect.DoubleKind:
+		return protowire.AppendFixed64(b, math.Float64bits(v.Float()))
+	}
+	return b
+}

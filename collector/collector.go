@@ -1,0 +1,483 @@
+// Package collector is hem's ingestion service: producers send batches of
+// hem.event.v1.Event over gRPC (Collect, CollectStream) or HTTP/JSON
+// (POST /v1/events), and the collector authenticates them, checks sizes,
+// resolves each payload's schema in the registry, decodes it, rejects unknown
+// fields, runs the contract's protovalidate rules, applies its PII handling,
+// stamps metadata and publishes it to the hem-events topic.
+//
+// An event is ACCEPTED only after Pub/Sub confirmed its publish. An event
+// that can never be accepted is REJECTED with a reason and its violations,
+// and is also published to hem-failed as a hem.event.v1.FailedEvent (only
+// once that publish is confirmed is the rejection final). Whole requests are
+// refused when the caller is not authenticated (UNAUTHENTICATED, nothing
+// published), may not send one of the types (PERMISSION_DENIED, nothing
+// published), the batch breaks the limits (INVALID_ARGUMENT) or the
+// collector has too many bytes in flight (RESOURCE_EXHAUSTED).
+//
+// # Outages
+//
+// When Pub/Sub (or the registry) cannot be reached, the affected events are
+// answered EVENT_STATUS_RETRY one by one, while the events of the same batch
+// that did get through are ACCEPTED: the producer resends exactly the RETRY
+// events with the same event ids. A publish that timed out may still land
+// later, so the warehouse can see an id twice; sinks keep one row per event
+// id. Nothing is ever reported ACCEPTED that Pub/Sub has not confirmed.
+//
+// The hot path is precomputed per schema id (a plan: message type,
+// validator, PII field paths, entity key field) and cached copy-on-write.
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"cloud.google.com/go/pubsub/v2"
+	"github.com/google/uuid"
+	"golang.org/x/sync/semaphore"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
+	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+	"github.com/hemlabs/hem/internal/auth"
+	"github.com/hemlabs/hem/internal/wire"
+	"github.com/hemlabs/hem/registry/schema"
+)
+
+// Schemas resolves contracts; registry.Client satisfies it. Latest returns
+// the latest usable version of a subject. Both return an error for which
+// errors.Is(err, ErrSchemaNotFound) holds (or with gRPC code NOT_FOUND) when
+// the subject or id does not exist; any other error is taken as transient.
+type Schemas interface {
+	Latest(ctx context.Context, subject string) (*schema.Schema, error)
+	ByID(ctx context.Context, id int64) (*schema.Schema, error)
+}
+
+// Collector validates and publishes events. It is safe for concurrent use;
+// one Collector serves every gRPC and HTTP request of a process.
+type Collector struct {
+	cfg       *config
+	schemas   Schemas
+	events    *pubsub.Publisher
+	failed    *pubsub.Publisher
+	plans     plans
+	hasher    *hasher
+	inflight  *semaphore.Weighted
+	metrics   *metrics
+	closed    atomic.Bool
+	closeOnce sync.Once
+	health    healthSetter
+}
+
+// New builds a collector publishing with ps. Options WithKeyring and
+// WithPIISalt are required.
+func New(schemas Schemas, ps *pubsub.Client, opts ...Option) (*Collector, error) {
+	if schemas == nil || ps == nil {
+		return nil, errors.New("collector: schemas and Pub/Sub client are required")
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.meter)
+	if err != nil {
+		return nil, fmt.Errorf("collector: metrics: %w", err)
+	}
+	c := &Collector{
+		cfg:      cfg,
+		schemas:  schemas,
+		events:   ps.Publisher(cfg.eventsTopic),
+		failed:   ps.Publisher(cfg.failedTopic),
+		hasher:   newHasher(cfg.salt),
+		inflight: semaphore.NewWeighted(cfg.maxInflightBytes),
+		metrics:  m,
+	}
+	c.events.PublishSettings = cfg.publish
+	c.events.EnableMessageOrdering = true
+	c.failed.PublishSettings = cfg.publish
+	return c, nil
+}
+
+// Close stops taking requests, flushes the publishers and waits for them
+// until ctx is done.
+func (c *Collector) Close(ctx context.Context) error {
+	c.closed.Store(true)
+	if c.health != nil {
+		c.health.shutdown()
+	}
+	done := make(chan struct{})
+	c.closeOnce.Do(func() {
+		go func() {
+			defer close(done)
+			var wg sync.WaitGroup
+			wg.Go(c.events.Stop)
+			wg.Go(c.failed.Stop)
+			wg.Wait()
+		}()
+	})
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("collector: close: %w", ctx.Err())
+	}
+}
+
+// Ready reports whether the collector takes requests.
+func (c *Collector) Ready() bool { return !c.closed.Load() }
+
+// batchBytes is what a request weighs against the limits and the in-flight
+// budget: payloads, attributes and ids.
+func batchBytes(events []*eventv1.Event) int {
+	n := 0
+	for _, e := range events {
+		n += len(e.GetPayload().GetValue()) + len(e.GetPayload().GetTypeUrl()) + len(e.GetEventId()) + 32
+		for k, v := range e.GetAttributes() {
+			n += len(k) + len(v)
+		}
+	}
+	return n
+}
+
+// subjectOf is the subject named by an Any type URL: the part after the
+// last slash.
+func subjectOf(e *eventv1.Event) string {
+	u := e.GetPayload().GetTypeUrl()
+	if i := strings.LastIndexByte(u, '/'); i >= 0 {
+		return u[i+1:]
+	}
+	return u
+}
+
+// collect is Collect for an authenticated principal.
+// pre, when non-nil, holds outcomes decided before (the HTTP endpoint's
+// JSON decoding), by event index.
+func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*eventv1.Event, pre map[int]*preOutcome) ([]*collectorv1.EventResult, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	lim := c.cfg.limits
+	if len(events) > lim.MaxBatchEvents {
+		c.metrics.refused(ctx, "batch_too_large")
+		return nil, fmt.Errorf("%w: %d events, the limit is %d per request", ErrBatchTooLarge, len(events), lim.MaxBatchEvents)
+	}
+	size := batchBytes(events)
+	if size > lim.MaxBatchBytes {
+		c.metrics.refused(ctx, "batch_too_large")
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d per request", ErrBatchTooLarge, size, lim.MaxBatchBytes)
+	}
+	for _, e := range events {
+		if s := subjectOf(e); s != "" && !p.MayEmit(s) {
+			c.metrics.refused(ctx, "permission_denied")
+			return nil, fmt.Errorf("%w: producer %q may not send %s", ErrPermissionDenied, p.Name, s)
+		}
+	}
+	if !c.inflight.TryAcquire(int64(size)) {
+		c.metrics.refused(ctx, "overloaded")
+		return nil, fmt.Errorf("%w: too many bytes in flight, retry later", ErrOverloaded)
+	}
+	defer c.inflight.Release(int64(size))
+
+	now := c.cfg.now()
+	results := make([]*collectorv1.EventResult, len(events))
+	pending := make([]pendingPublish, 0, len(events))
+	res := resolver{c: c, ctx: ctx}
+	var buf []byte
+	for i, e := range events {
+		pp := c.prepare(&res, p, e, now, buf, pre[i])
+		pp.index = i
+		results[i] = pp.result
+		if pp.msg != nil {
+			buf = nil
+			pending = append(pending, pp)
+		}
+	}
+	for i := range pending {
+		pp := &pending[i]
+		pp.started = time.Now()
+		if pp.failed {
+			pp.handle = c.failed.Publish(ctx, pp.msg)
+		} else {
+			pp.handle = c.events.Publish(ctx, pp.msg)
+		}
+	}
+	for i := range pending {
+		c.await(ctx, &pending[i])
+	}
+	for i, r := range results {
+		c.metrics.event(ctx, r, subjectOf(events[i]))
+	}
+	return results, nil
+}
+
+// pendingPublish is an event on its way to Pub/Sub.
+type pendingPublish struct {
+	index   int
+	result  *collectorv1.EventResult
+	subject string
+	msg     *pubsub.Message
+	failed  bool // publishing the FailedEvent of a rejection
+	handle  *pubsub.PublishResult
+	started time.Time
+}
+
+func (c *Collector) await(ctx context.Context, pp *pendingPublish) {
+	_, err := pp.handle.Get(ctx)
+	topic := c.cfg.eventsTopic
+	if pp.failed {
+		topic = c.cfg.failedTopic
+	}
+	c.metrics.published(ctx, topic, time.Since(pp.started), err)
+	if err == nil {
+		return // ACCEPTED or REJECTED stands
+	}
+	if pp.msg.OrderingKey != "" {
+		// A failed publish pauses its ordering key; the producer's retry
+		// must find it open again.
+		c.events.ResumePublish(pp.msg.OrderingKey)
+	}
+	c.cfg.logger.Warn("publish failed; event answered RETRY", "topic", topic, "event_id", pp.result.GetEventId(), "type", pp.subject, "error", err)
+	r := pp.result
+	r.Status = collectorv1.EventStatus_EVENT_STATUS_RETRY
+	r.Reason = eventv1.Reason_REASON_UNSPECIFIED
+	r.Violations = nil
+	r.Message = fmt.Sprintf("publish to %s not confirmed (%v); retry with the same event id", topic, err)
+}
+
+// preOutcome is an event's fate decided before collect: a rejection or,
+// when rej is nil, a RETRY with a message.
+type preOutcome struct {
+	rej      *rejection
+	schemaID int64
+	retry    string
+}
+
+// resolver resolves schemas for one request, remembering them so a batch
+// of one type asks the registry once.
+type resolver struct {
+	c        *Collector
+	ctx      context.Context
+	subjects map[string]*schema.Schema
+}
+
+func (r *resolver) latest(subject string) (*schema.Schema, error) {
+	if s, ok := r.subjects[subject]; ok {
+		return s, nil
+	}
+	s, err := r.c.schemas.Latest(r.ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	if r.subjects == nil {
+		r.subjects = map[string]*schema.Schema{}
+	}
+	r.subjects[subject] = s
+	return s, nil
+}
+
+// prepare runs every check and transform of one event and returns what to
+// publish: the event on hem-events, its FailedEvent on hem-failed, or
+// nothing (RETRY without a publish).
+func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, now time.Time, buf []byte, pre *preOutcome) pendingPublish {
+	r := &collectorv1.EventResult{EventId: e.GetEventId()}
+	pp := pendingPublish{result: r, subject: subjectOf(e)}
+	if r.EventId == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			id = uuid.New()
+		}
+		r.EventId = id.String()
+	}
+	reject := func(rej *rejection, schemaID int64) pendingPublish {
+		r.Status = collectorv1.EventStatus_EVENT_STATUS_REJECTED
+		r.Reason = rej.reason
+		r.Message = rej.message
+		r.Violations = rej.violations
+		r.SchemaId = schemaID
+		msg, err := c.failedMessage(e, r.EventId, p, pp.subject, schemaID, rej, now)
+		if err != nil {
+			r.Status = collectorv1.EventStatus_EVENT_STATUS_RETRY
+			r.Message = err.Error()
+			return pp
+		}
+		pp.msg, pp.failed = msg, true
+		return pp
+	}
+	if pre != nil {
+		if pre.rej == nil {
+			r.Status = collectorv1.EventStatus_EVENT_STATUS_RETRY
+			r.Message = pre.retry
+			return pp
+		}
+		return reject(pre.rej, pre.schemaID)
+	}
+	if rej := c.checkEnvelope(e, r.EventId); rej != nil {
+		return reject(rej, e.GetSchemaId())
+	}
+
+	s, rej, err := c.resolve(res, pp.subject, e.GetSchemaId())
+	if err != nil {
+		r.Status = collectorv1.EventStatus_EVENT_STATUS_RETRY
+		r.Message = fmt.Sprintf("schema registry unavailable: %v", err)
+		return pp
+	}
+	if rej != nil {
+		return reject(rej, e.GetSchemaId())
+	}
+	pl := c.plans.get(s)
+	data, key, rej := pl.process(e.GetPayload().GetValue(), c.hasher, buf)
+	if rej != nil {
+		return reject(rej, s.ID)
+	}
+	eventTime := now
+	if e.GetEventTime() != nil {
+		eventTime = e.GetEventTime().AsTime()
+	}
+	env := wire.Envelope{
+		EventID:    r.EventId,
+		Type:       s.Subject,
+		SchemaID:   s.ID,
+		EventTime:  eventTime,
+		ReceivedAt: now,
+		Producer:   p.Name,
+		EntityKey:  key,
+		Attributes: e.GetAttributes(),
+	}
+	pp.msg = &pubsub.Message{Data: data, Attributes: env.Encode()}
+	if pl.ordered {
+		pp.msg.OrderingKey = key
+	}
+	r.Status = collectorv1.EventStatus_EVENT_STATUS_ACCEPTED
+	r.SchemaId = s.ID
+	return pp
+}
+
+// resolve finds the schema of an event: the pinned id, which must be a
+// usable version of the payload's subject, or the subject's latest usable
+// version. A non-nil error is transient (registry unreachable).
+func (c *Collector) resolve(res *resolver, subject string, pinned int64) (*schema.Schema, *rejection, error) {
+	if pinned != 0 {
+		s, err := c.schemas.ByID(res.ctx, pinned)
+		switch {
+		case isNotFound(err):
+			return nil, collectRejection(eventv1.Reason_REASON_SCHEMA_NOT_FOUND, fmt.Sprintf("schema id %d does not exist", pinned)), nil
+		case err != nil:
+			return nil, nil, err
+		case s.Subject != subject:
+			return nil, collectRejection(eventv1.Reason_REASON_SCHEMA_NOT_FOUND, fmt.Sprintf("schema id %d is a version of %s, not of %s", pinned, s.Subject, subject)), nil
+		case s.State != schema.Usable:
+			return nil, collectRejection(eventv1.Reason_REASON_SCHEMA_NOT_FOUND, fmt.Sprintf("schema id %d of %s is not usable yet (its warehouse migration has not finished)", pinned, subject)), nil
+		}
+		return s, nil, nil
+	}
+	s, err := res.latest(subject)
+	switch {
+	case isNotFound(err):
+		return nil, collectRejection(eventv1.Reason_REASON_UNKNOWN_TYPE, fmt.Sprintf("%s is not a registered event type", subject)), nil
+	case err != nil:
+		return nil, nil, err
+	case s.State != schema.Usable:
+		return nil, collectRejection(eventv1.Reason_REASON_SCHEMA_NOT_FOUND, fmt.Sprintf("%s has no usable version yet", subject)), nil
+	}
+	return s, nil, nil
+}
+
+// maxEventIDBytes bounds producer-chosen event ids.
+const maxEventIDBytes = 128
+
+func (c *Collector) checkEnvelope(e *eventv1.Event, id string) *rejection {
+	lim := c.cfg.limits
+	invalid := func(format string, args ...any) *rejection {
+		return collectRejection(eventv1.Reason_REASON_INVALID_ENVELOPE, fmt.Sprintf(format, args...))
+	}
+	if len(id) > maxEventIDBytes || !printable(id) {
+		return invalid("event_id must be at most %d printable characters", maxEventIDBytes)
+	}
+	if e.GetPayload() == nil || e.GetPayload().GetTypeUrl() == "" {
+		return invalid("payload is missing (a google.protobuf.Any naming the event type)")
+	}
+	if subjectOf(e) == "" {
+		return invalid("payload type URL %q names no type", e.GetPayload().GetTypeUrl())
+	}
+	if n := len(e.GetPayload().GetValue()); n > lim.MaxEventBytes {
+		return collectRejection(eventv1.Reason_REASON_TOO_LARGE, fmt.Sprintf("payload is %d bytes, the limit is %d", n, lim.MaxEventBytes))
+	}
+	if ts := e.GetEventTime(); ts != nil {
+		if err := ts.CheckValid(); err != nil {
+			return invalid("event_time: %v", err)
+		}
+	}
+	attrs := e.GetAttributes()
+	if len(attrs) > lim.MaxAttributes {
+		return collectRejection(eventv1.Reason_REASON_TOO_LARGE, fmt.Sprintf("%d attributes, the limit is %d", len(attrs), lim.MaxAttributes))
+	}
+	for k, v := range attrs {
+		switch {
+		case k == "":
+			return invalid("attribute keys must not be empty")
+		case strings.HasPrefix(strings.ToLower(k), wire.AttrPrefix):
+			return invalid("attribute %q: keys starting with %q are reserved for hem", k, wire.AttrPrefix)
+		case strings.HasPrefix(strings.ToLower(k), "goog"):
+			return invalid("attribute %q: keys starting with \"goog\" are reserved by Pub/Sub", k)
+		case len(k) > lim.MaxAttributeKeyBytes:
+			return collectRejection(eventv1.Reason_REASON_TOO_LARGE, fmt.Sprintf("attribute key %.32q… is %d bytes, the limit is %d", k, len(k), lim.MaxAttributeKeyBytes))
+		case len(v) > lim.MaxAttributeValueBytes:
+			return collectRejection(eventv1.Reason_REASON_TOO_LARGE, fmt.Sprintf("attribute %q is %d bytes, the limit is %d", k, len(v), lim.MaxAttributeValueBytes))
+		case !utf8.ValidString(k) || !utf8.ValidString(v):
+			return invalid("attribute %q is not valid UTF-8", k)
+		}
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) || r == ' ' {
+			return false
+		}
+	}
+	return true
+}
+
+// failedMessage builds the hem-failed message of a rejected event. The
+// original keeps the producer's bytes, with the event id the collector
+// answered, so a replay keeps it.
+func (c *Collector) failedMessage(e *eventv1.Event, id string, p *auth.Principal, subject string, schemaID int64, rej *rejection, now time.Time) (*pubsub.Message, error) {
+	orig := e
+	if e.GetEventId() != id {
+		orig = proto.CloneOf(e)
+		orig.EventId = id
+	}
+	original, err := proto.Marshal(orig)
+	if err != nil {
+		return nil, fmt.Errorf("encode original event: %w", err)
+	}
+	fe := &eventv1.FailedEvent{
+		Stage:      rej.stage,
+		Reason:     rej.reason,
+		Message:    rej.message,
+		Violations: rej.violations,
+		Type:       subject,
+		SchemaId:   schemaID,
+		EventId:    id,
+		Producer:   p.Name,
+		Attempts:   1,
+		FailedAt:   timestamppb.New(now),
+		Original:   original,
+	}
+	data, attrs, err := wire.EncodeFailed(fe)
+	if err != nil {
+		return nil, err
+	}
+	return &pubsub.Message{Data: data, Attributes: attrs}, nil
+}

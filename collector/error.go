@@ -1,0 +1,88 @@
+package collector
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+)
+
+// Errors that refuse a whole request. They wrap one of these sentinels; the
+// gRPC and HTTP edges map them to status codes.
+var (
+	// ErrUnauthenticated: no credential, or one the keyring does not know.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrPermissionDenied: the producer may not send one of the event types.
+	ErrPermissionDenied = errors.New("permission denied")
+	// ErrOverloaded: too many bytes in flight; retry with backoff.
+	ErrOverloaded = errors.New("collector overloaded")
+	// ErrBatchTooLarge: more events or bytes than the limits allow in one
+	// request; split it.
+	ErrBatchTooLarge = errors.New("batch too large")
+	// ErrClosed: the collector is shutting down; retry elsewhere.
+	ErrClosed = errors.New("collector is closing")
+	// ErrSchemaNotFound is what a Schemas implementation may return (wrapped)
+	// for an unknown subject or id. Errors with gRPC code NOT_FOUND count too.
+	ErrSchemaNotFound = errors.New("schema not found")
+)
+
+// rejection is why one event was refused for good.
+type rejection struct {
+	stage      eventv1.Stage
+	reason     eventv1.Reason
+	message    string
+	violations []*eventv1.Violation
+}
+
+func collectRejection(reason eventv1.Reason, msg string) *rejection {
+	return &rejection{stage: eventv1.Stage_STAGE_COLLECT, reason: reason, message: msg}
+}
+
+// Code maps an error of Collect to a gRPC status code.
+func Code(err error) codes.Code {
+	switch {
+	case err == nil:
+		return codes.OK
+	case errors.Is(err, ErrUnauthenticated):
+		return codes.Unauthenticated
+	case errors.Is(err, ErrPermissionDenied):
+		return codes.PermissionDenied
+	case errors.Is(err, ErrOverloaded):
+		return codes.ResourceExhausted
+	case errors.Is(err, ErrBatchTooLarge):
+		return codes.InvalidArgument
+	case errors.Is(err, ErrClosed):
+		return codes.Unavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		return codes.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		return codes.Canceled
+	}
+	if s, ok := status.FromError(err); ok {
+		return s.Code()
+	}
+	return codes.Internal
+}
+
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	return status.Error(Code(err), err.Error())
+}
+
+func isNotFound(err error) bool {
+	if errors.Is(err, ErrSchemaNotFound) {
+		return true
+	}
+	if s, ok := status.FromError(err); ok && s.Code() == codes.NotFound {
+		return true
+	}
+	// Any error type that says so, e.g. the registry client's ErrNotFound
+	// wrapped in a type with NotFound() bool.
+	var nf interface{ NotFound() bool }
+	return errors.As(err, &nf) && nf.NotFound()
+}

@@ -1,0 +1,289 @@
+package collector
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/dynamicpb"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
+	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+	"github.com/hemlabs/hem/internal/auth"
+	"github.com/hemlabs/hem/registry/schema"
+)
+
+// HTTPHandler serves the HTTP/JSON API for browsers and devices:
+//
+//   - POST /v1/events: a hem.collector.v1.CollectRequest in protojson,
+//     answered with a CollectResponse (one result per event). The payload
+//     is an Any in protojson form, {"@type": "type.googleapis.com/SUBJECT",
+//     ...contract fields}, read with the registry's descriptors of the
+//     subject (or of the pinned schema_id). The API key travels in
+//     X-Api-Key, a Google ID token in Authorization: Bearer. Refused
+//     requests get {"code", "message"} with 401, 403, 400, 413, 429 or 503.
+//   - GET /healthz (alive), /readyz (taking requests), /metrics (when
+//     WithMetricsHandler was given).
+func (c *Collector) HTTPHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/events", c.cors(c.serveEvents))
+	mux.HandleFunc("OPTIONS /v1/events", c.cors(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !c.Ready() {
+			http.Error(w, "closing", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	if c.cfg.metricsHandler != nil {
+		mux.Handle("GET /metrics", c.cfg.metricsHandler)
+	}
+	return mux
+}
+
+// GRPCAndHTTP serves gRPC and HTTP on one listener, e.g. on Cloud Run:
+// requests with content-type application/grpc go to g, the rest to h. Serve
+// it with HTTP/2 over cleartext enabled (http.Server.Protocols with
+// SetUnencryptedHTTP2) so gRPC clients can connect without TLS.
+func GRPCAndHTTP(g *grpc.Server, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			g.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (c *Collector) cors(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && (slices.Contains(c.cfg.corsOrigins, "*") || slices.Contains(c.cfg.corsOrigins, origin)) {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Content-Type, X-Api-Key, Authorization")
+			h.Set("Access-Control-Max-Age", "600")
+			h.Add("Vary", "Origin")
+		}
+		next(w, r)
+	}
+}
+
+var httpStatus = map[codes.Code]int{
+	codes.Unauthenticated:   http.StatusUnauthorized,
+	codes.PermissionDenied:  http.StatusForbidden,
+	codes.InvalidArgument:   http.StatusBadRequest,
+	codes.ResourceExhausted: http.StatusTooManyRequests,
+	codes.Unavailable:       http.StatusServiceUnavailable,
+	codes.DeadlineExceeded:  http.StatusGatewayTimeout,
+	codes.Canceled:          499,
+}
+
+func writeHTTPError(w http.ResponseWriter, status int, code codes.Code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	if code == codes.ResourceExhausted || code == codes.Unavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"code": code.String(), "message": msg})
+}
+
+func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	cr := credentials{apiKey: r.Header.Get(auth.APIKeyHeader), bearer: bearerToken(r.Header.Get("Authorization"))}
+	p, err := c.authenticate(ctx, cr)
+	if err != nil {
+		c.metrics.refused(ctx, "unauthenticated")
+		writeHTTPError(w, http.StatusUnauthorized, codes.Unauthenticated, err.Error())
+		return
+	}
+	// JSON is larger than the binary form (base64, field names): allow 4x.
+	limit := int64(c.cfg.limits.MaxBatchBytes) * 4
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeHTTPError(w, http.StatusRequestEntityTooLarge, codes.InvalidArgument, fmt.Sprintf("body exceeds %d bytes", limit))
+			return
+		}
+		writeHTTPError(w, http.StatusBadRequest, codes.InvalidArgument, "read body: "+err.Error())
+		return
+	}
+	var top struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&top); err != nil {
+		writeHTTPError(w, http.StatusBadRequest, codes.InvalidArgument, `body is not a CollectRequest {"events": [...]}: `+err.Error())
+		return
+	}
+	res := &resolver{c: c, ctx: ctx}
+	events := make([]*eventv1.Event, len(top.Events))
+	pre := map[int]*preOutcome{}
+	for i, raw := range top.Events {
+		e, po := c.decodeJSONEvent(res, raw)
+		events[i] = e
+		if po != nil {
+			pre[i] = po
+		}
+	}
+	results, err := c.collect(ctx, p, events, pre)
+	if err != nil {
+		code := Code(err)
+		status, ok := httpStatus[code]
+		if !ok {
+			status = http.StatusInternalServerError
+		}
+		if errors.Is(err, ErrBatchTooLarge) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		writeHTTPError(w, status, code, err.Error())
+		return
+	}
+	out, err := protojson.Marshal(&collectorv1.CollectResponse{Results: results})
+	if err != nil {
+		writeHTTPError(w, http.StatusInternalServerError, codes.Internal, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+}
+
+// jsonPeek reads the envelope fields needed before the payload can be
+// decoded: its type, the pinned schema and the id (for error reports).
+type jsonPeek struct {
+	EventID   string          `json:"eventId"`
+	EventID2  string          `json:"event_id"`
+	SchemaID  json.RawMessage `json:"schemaId"`
+	SchemaID2 json.RawMessage `json:"schema_id"`
+	Payload   struct {
+		Type string `json:"@type"`
+	} `json:"payload"`
+}
+
+// decodeJSONEvent turns one protojson Event into its binary form. When it
+// cannot, it returns a partial event (id, type, pinned schema) and the
+// outcome to answer.
+func (c *Collector) decodeJSONEvent(res *resolver, raw json.RawMessage) (*eventv1.Event, *preOutcome) {
+	var pk jsonPeek
+	partial := &eventv1.Event{}
+	decodeFailed := func(format string, args ...any) *preOutcome {
+		return &preOutcome{rej: &rejection{
+			stage:   eventv1.Stage_STAGE_DECODE,
+			reason:  eventv1.Reason_REASON_DECODE_FAILED,
+			message: fmt.Sprintf(format, args...),
+		}, schemaID: partial.GetSchemaId()}
+	}
+	if err := json.Unmarshal(raw, &pk); err != nil {
+		return partial, decodeFailed("event is not a JSON object: %v", err)
+	}
+	partial.EventId = cmpOr(pk.EventID, pk.EventID2)
+	if pk.Payload.Type != "" {
+		partial.Payload = &anypb.Any{TypeUrl: pk.Payload.Type}
+	}
+	pinned, err := parseJSONInt(cmpOrRaw(pk.SchemaID, pk.SchemaID2))
+	if err != nil {
+		return partial, decodeFailed("schema_id: %v", err)
+	}
+	partial.SchemaId = pinned
+	if pk.Payload.Type == "" {
+		return partial, nil // collect rejects the missing payload
+	}
+	subject := subjectOf(partial)
+	s, rej, err := c.resolve(res, subject, pinned)
+	if err != nil {
+		return partial, &preOutcome{retry: fmt.Sprintf("schema registry unavailable: %v", err)}
+	}
+	if rej != nil {
+		return partial, &preOutcome{rej: rej, schemaID: pinned}
+	}
+	var e eventv1.Event
+	opts := protojson.UnmarshalOptions{Resolver: &schemaTypes{s: s, mt: c.plans.get(s).dynType}}
+	if err := opts.Unmarshal(raw, &e); err != nil {
+		po := decodeFailed("%v", err)
+		po.schemaID = s.ID
+		return partial, po
+	}
+	if e.SchemaId == 0 {
+		// Decoded with the latest version: pin it, so the binary pass
+		// checks the payload against the same descriptors.
+		e.SchemaId = s.ID
+	}
+	return &e, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func cmpOrRaw(a, b json.RawMessage) json.RawMessage {
+	if len(a) > 0 {
+		return a
+	}
+	return b
+}
+
+func parseJSONInt(raw json.RawMessage) (int64, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	s := strings.Trim(string(raw), `"`)
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s is not an integer", raw)
+	}
+	return n, nil
+}
+
+// schemaTypes resolves the payload's message type (and any type of the
+// schema's files, for nested Any values) for protojson.
+type schemaTypes struct {
+	s  *schema.Schema
+	mt protoreflect.MessageType
+}
+
+func (t *schemaTypes) FindMessageByName(name protoreflect.FullName) (protoreflect.MessageType, error) {
+	if name == t.s.Descriptor().FullName() {
+		return t.mt, nil
+	}
+	if d, err := t.s.Files().FindDescriptorByName(name); err == nil {
+		if md, ok := d.(protoreflect.MessageDescriptor); ok {
+			return dynamicpb.NewMessageType(md), nil
+		}
+	}
+	return protoregistry.GlobalTypes.FindMessageByName(name)
+}
+
+func (t *schemaTypes) FindMessageByURL(url string) (protoreflect.MessageType, error) {
+	name := url
+	if i := strings.LastIndexByte(url, '/'); i >= 0 {
+		name = url[i+1:]
+	}
+	return t.FindMessageByName(protoreflect.FullName(name))
+}
+
+func (t *schemaTypes) FindExtensionByName(field protoreflect.FullName) (protoreflect.ExtensionType, error) {
+	return protoregistry.GlobalTypes.FindExtensionByName(field)
+}
+
+func (t *schemaTypes) FindExtensionByNumber(message protoreflect.FullName, field protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
+	return protoregistry.GlobalTypes.FindExtensionByNumber(message, field)
+}
