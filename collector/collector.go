@@ -51,10 +51,11 @@ import (
 	"github.com/hemlabs/hem/registry/schema"
 )
 
-// Schemas resolves contracts; registry.Client satisfies it. Latest returns
-// the latest usable version of a subject. Both return an error for which
-// errors.Is(err, ErrSchemaNotFound) holds (or with gRPC code NOT_FOUND) when
-// the subject or id does not exist; any other error is taken as transient.
+// Schemas resolves contracts; *registry.Client satisfies it. Latest returns
+// the latest usable version of a subject. Both return an error matching
+// registry.ErrNotFound or ErrSchemaNotFound (or carrying gRPC code
+// NOT_FOUND) when the subject or id does not exist; any other error is
+// taken as transient (the event is answered RETRY).
 type Schemas interface {
 	Latest(ctx context.Context, subject string) (*schema.Schema, error)
 	ByID(ctx context.Context, id int64) (*schema.Schema, error)
@@ -73,6 +74,7 @@ type Collector struct {
 	metrics   *metrics
 	closed    atomic.Bool
 	closeOnce sync.Once
+	stopped   chan struct{} // closed when the publishers have stopped
 	health    healthSetter
 }
 
@@ -98,6 +100,7 @@ func New(schemas Schemas, ps *pubsub.Client, opts ...Option) (*Collector, error)
 		hasher:   newHasher(cfg.salt),
 		inflight: semaphore.NewWeighted(cfg.maxInflightBytes),
 		metrics:  m,
+		stopped:  make(chan struct{}),
 	}
 	c.events.PublishSettings = cfg.publish
 	c.events.EnableMessageOrdering = true
@@ -112,10 +115,9 @@ func (c *Collector) Close(ctx context.Context) error {
 	if c.health != nil {
 		c.health.shutdown()
 	}
-	done := make(chan struct{})
 	c.closeOnce.Do(func() {
 		go func() {
-			defer close(done)
+			defer close(c.stopped)
 			var wg sync.WaitGroup
 			wg.Go(c.events.Stop)
 			wg.Go(c.failed.Stop)
@@ -123,7 +125,7 @@ func (c *Collector) Close(ctx context.Context) error {
 		}()
 	})
 	select {
-	case <-done:
+	case <-c.stopped:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("collector: close: %w", ctx.Err())

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+	"github.com/hemlabs/hem/registry"
 )
 
 // Errors that refuse a whole request. They wrap one of these sentinels; the
@@ -75,14 +76,11 @@ func toStatus(err error) error {
 }
 
 func isNotFound(err error) bool {
-	if errors.Is(err, ErrSchemaNotFound) {
+	if errors.Is(err, ErrSchemaNotFound) || errors.Is(err, registry.ErrNotFound) {
 		return true
 	}
 	if s, ok := status.FromError(err); ok && s.Code() == codes.NotFound {
 		return true
 	}
-	// Any error type that says so, e.g. the registry client's ErrNotFound
-	// wrapped in a type with NotFound() bool.
-	var nf interface{ NotFound() bool }
-	return errors.As(err, &nf) && nf.NotFound()
+	return false
 }

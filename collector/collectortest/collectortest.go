@@ -255,7 +255,7 @@ func (s *Stack) Close() error {
 			errs = append(errs, s.Client.Close())
 		}
 		if s.conn != nil {
-			errs = append(errs, s.conn.Close())
+			_ = s.conn.Close() // usually closed by the Pub/Sub client already
 		}
 		if s.PubSub != nil {
 			errs = append(errs, s.PubSub.Close())
