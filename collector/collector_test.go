@@ -140,9 +140,17 @@ func TestRejections(t *testing.T) {
 			violation: &eventv1.Violation{FieldPath: "items[0]", RuleId: "unknown_field"}, msgHas: "unknown field number 42 in items[0]", wantSchema: true},
 		{name: "garbage", ev: rawEvent("e-garbage", "shop.orders.v1.OrderPlaced", []byte{0xff, 0xff, 0xff}), reason: eventv1.Reason_REASON_DECODE_FAILED, stage: eventv1.Stage_STAGE_DECODE, wantSchema: true},
 		{name: "too large", ev: rawEvent("e-big", "shop.orders.v1.OrderPlaced", make([]byte, 5000)), reason: eventv1.Reason_REASON_TOO_LARGE, stage: eventv1.Stage_STAGE_COLLECT, msgHas: "limit is 4096"},
-		{name: "reserved attribute", ev: func() *eventv1.Event { e := event(t, "e-attr", order); e.Attributes = map[string]string{"hem-type": "x"}; return e }(),
+		{name: "reserved attribute", ev: func() *eventv1.Event {
+			e := event(t, "e-attr", order)
+			e.Attributes = map[string]string{"hem-type": "x"}
+			return e
+		}(),
 			reason: eventv1.Reason_REASON_INVALID_ENVELOPE, stage: eventv1.Stage_STAGE_COLLECT, msgHas: "reserved"},
-		{name: "long attribute", ev: func() *eventv1.Event { e := event(t, "e-attr2", order); e.Attributes = map[string]string{"k": strings.Repeat("v", 1025)}; return e }(),
+		{name: "long attribute", ev: func() *eventv1.Event {
+			e := event(t, "e-attr2", order)
+			e.Attributes = map[string]string{"k": strings.Repeat("v", 1025)}
+			return e
+		}(),
 			reason: eventv1.Reason_REASON_TOO_LARGE, stage: eventv1.Stage_STAGE_COLLECT},
 		{name: "missing payload", ev: &eventv1.Event{EventId: "e-empty"}, reason: eventv1.Reason_REASON_INVALID_ENVELOPE, stage: eventv1.Stage_STAGE_COLLECT, msgHas: "payload is missing"},
 		{name: "pinned other subject", ev: func() *eventv1.Event { e := event(t, "e-pin", order); e.SchemaId = orderPicked.ID; return e }(),
