@@ -1,0 +1,213 @@
+variable "project" {
+  description = "Google Cloud project id to deploy hem into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the Cloud Run services and the Artifact Registry repository (and, by default, of the data)."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "environment" {
+  description = "Environment name, set as the environment label on every resource."
+  type        = string
+  default     = "prod"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name. With the default \"hem\" the names match hem's defaults (hem-events, hem-failed, ...). Change it to run two deployments in one project."
+  type        = string
+  default     = "hem"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,9}$", var.name_prefix))
+    error_message = "name_prefix must be 2 to 10 lowercase letters, digits or hyphens, starting with a letter (service account ids are at most 30 characters)."
+  }
+}
+
+variable "image" {
+  description = "The hem container image, e.g. us-central1-docker.pkg.dev/PROJECT/hem/hem:v1.2.3 (or @sha256:...). Roll a new version with terraform apply -var image=..."
+  type        = string
+
+  validation {
+    condition     = length(var.image) > 0 && !endswith(var.image, ":latest")
+    error_message = "Set image to a tag or digest; :latest makes deployments unrepeatable."
+  }
+}
+
+variable "labels" {
+  description = "Extra labels on every resource (team, cost center, ...)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "deletion_protection" {
+  description = "Protect the Cloud Run services from terraform destroy."
+  type        = bool
+  default     = true
+}
+
+variable "force_destroy" {
+  description = "Let terraform destroy non-empty buckets (throwaway environments only)."
+  type        = bool
+  default     = false
+}
+
+# Data.
+
+variable "bigquery_location" {
+  description = "BigQuery location (region or US/EU); null uses var.region."
+  type        = string
+  default     = null
+}
+
+variable "storage_location" {
+  description = "Location of the archive and registry buckets; null uses var.region."
+  type        = string
+  default     = null
+}
+
+variable "archive_bucket_name" {
+  description = "Name of the archive bucket; null uses PROJECT-PREFIX-archive."
+  type        = string
+  default     = null
+}
+
+variable "registry_bucket_name" {
+  description = "Name of the registry bucket; null uses PROJECT-PREFIX-registry."
+  type        = string
+  default     = null
+}
+
+variable "events_partition_expiration_days" {
+  description = "Default partition expiration of event tables in days; null keeps data forever."
+  type        = number
+  default     = null
+}
+
+variable "failed_partition_expiration_days" {
+  description = "Default partition expiration of the failed-events table in days; null keeps it forever."
+  type        = number
+  default     = 90
+}
+
+variable "archive_delete_after_days" {
+  description = "Delete archive objects after this many days; null keeps them forever (moving to colder classes)."
+  type        = number
+  default     = null
+}
+
+variable "analysts_group" {
+  description = "Google group e-mail of the analysts, granted read access to the events dataset; null grants nobody."
+  type        = string
+  default     = null
+}
+
+variable "analysts_job_user" {
+  description = "Also let the analysts group run BigQuery jobs in this project."
+  type        = bool
+  default     = true
+}
+
+variable "failed_readers" {
+  description = "Members allowed to read the failed-events dataset (it holds raw, untransformed payloads), keyed by a label."
+  type        = map(string)
+  default     = {}
+}
+
+# Pub/Sub.
+
+variable "max_delivery_attempts" {
+  description = "Deliveries before a message goes to its subscription's dead-letter topic."
+  type        = number
+  default     = 15
+}
+
+variable "enable_message_ordering" {
+  description = "Deliver events with the same entity key in order (recreates the subscriptions when changed)."
+  type        = bool
+  default     = false
+}
+
+variable "message_storage_regions" {
+  description = "Regions where Pub/Sub may store messages; empty for Google's default."
+  type        = list(string)
+  default     = []
+}
+
+# Secrets.
+
+variable "secret_replica_locations" {
+  description = "Regions for Secret Manager replicas; empty for automatic replication."
+  type        = list(string)
+  default     = []
+}
+
+# Services.
+
+variable "registry_ingress" {
+  description = "Ingress of the registry. INGRESS_TRAFFIC_ALL lets CI outside Google Cloud push schemas (callers still need roles/run.invoker); INGRESS_TRAFFIC_INTERNAL_ONLY when CI runs in the VPC."
+  type        = string
+  default     = "INGRESS_TRAFFIC_ALL"
+}
+
+variable "registry_invokers" {
+  description = "Extra members allowed to call the registry (roles/run.invoker), keyed by a label: CI's service account, operators' groups. hem's own services are granted already."
+  type        = map(string)
+  default     = {}
+}
+
+variable "registry" {
+  description = "Size of the registry service."
+  type = object({
+    cpu           = optional(string, "1")
+    memory        = optional(string, "512Mi")
+    min_instances = optional(number, 1)
+    max_instances = optional(number, 3)
+  })
+  default = {}
+}
+
+variable "collector" {
+  description = "Size of the collector service. cpu_always_allocated switches to instance-based billing, cheaper when instances are busy."
+  type = object({
+    cpu                  = optional(string, "2")
+    memory               = optional(string, "1Gi")
+    min_instances        = optional(number, 2)
+    max_instances        = optional(number, 50)
+    concurrency          = optional(number, 250)
+    cpu_always_allocated = optional(bool, true)
+  })
+  default = {}
+}
+
+variable "processors" {
+  description = "Size of each processor (bigquery, archive, failed). min_instances is at least 1: processors pull, nothing would wake them."
+  type = map(object({
+    cpu           = optional(string, "2")
+    memory        = optional(string, "2Gi")
+    min_instances = optional(number, 2)
+    max_instances = optional(number, 20)
+  }))
+  default = {
+    bigquery = {}
+    archive  = {}
+    failed = {
+      cpu           = "1"
+      memory        = "1Gi"
+      min_instances = 1
+      max_instances = 3
+    }
+  }
+
+  validation {
+    condition     = alltrue([for sink in ["bigquery", "archive", "failed"] : contains(keys(var.processors), sink)])
+    error_message = "processors must size the bigquery, archive and failed processors."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.processors) : p.min_instances >= 1 && p.max_instances >= p.min_instances])
+    error_message = "Every processor needs min_instances >= 1 and max_instances >= min_instances."
+  }
+}

@@ -1,0 +1,26 @@
+// Package policytest checks hem's terraform against the deployment's policies
+// by reading the HCL itself: no providers, no plan, no credentials, so it runs in
+// every "go test ./..." and in CI on a machine that has never seen Google Cloud.
+//
+// The policies (see [Rules] for the full list and their ids) are the promises
+// terraform/README.md makes to the teams who deploy hem:
+//
+//   - every Pub/Sub subscription of a sink has a dead-letter policy and a retry
+//     policy, and the Pub/Sub service agent may move dead letters; the
+//     dead-letter subscriptions themselves are the ones named "*-dead-letter";
+//   - every Cloud Run service runs as its own service account;
+//   - no primitive role (roles/owner, roles/editor, roles/viewer) anywhere;
+//   - every bucket enforces public access prevention and uniform access;
+//   - only the collector admits unauthenticated callers, and processors accept
+//     internal traffic only.
+//
+// The checker is deliberately syntactic. It evaluates what it can (literals,
+// variable defaults, locals) and treats references it cannot resolve as
+// unknown, which each rule handles explicitly: a rule either accepts an unknown
+// value (the call site is checked instead) or demands a literal, so that the
+// policy is visible in review. Tests in this package run it on the real tree,
+// on small fixtures under testdata/ that must fail, and on mutated copies of the
+// real tree.
+//
+// Nothing in hem imports this package; it exists for its tests.
+package policytest

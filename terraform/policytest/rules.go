@@ -1,0 +1,399 @@
+package policytest
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Rule is one policy the checker enforces.
+type Rule struct {
+	// ID is stable; violations carry it.
+	ID string
+	// Doc says what the rule demands and why.
+	Doc string
+
+	check func(m *module, report reportFunc)
+}
+
+type reportFunc func(b *block, rng hcl.Range, format string, args ...any)
+
+// Rules returns the rules Check enforces, in the order it runs them.
+func Rules() []Rule { return slices.Clone(rules) }
+
+var rules = []Rule{
+	{
+		ID:    "pubsub-dead-letter",
+		Doc:   "Every google_pubsub_subscription has a dead_letter_policy naming a dead_letter_topic, except the dead-letter subscriptions themselves, which are named *-dead-letter.",
+		check: checkDeadLetter,
+	},
+	{
+		ID:    "pubsub-retry-policy",
+		Doc:   "Every sink subscription redelivers with exponential backoff (a retry_policy block), so a sink outage is not a redelivery storm.",
+		check: checkRetryPolicy,
+	},
+	{
+		ID:    "pubsub-ack-deadline",
+		Doc:   "Every sink subscription sets ack_deadline_seconds, between 60 and 600 when known: processors ack after a batch of a few seconds is durable.",
+		check: checkAckDeadline,
+	},
+	{
+		ID:    "pubsub-service-agent",
+		Doc:   "Where subscriptions have dead-letter policies, the Pub/Sub service agent (service-N@gcp-sa-pubsub) is publisher on a topic and subscriber on a subscription, or dead letters are never moved.",
+		check: checkServiceAgent,
+	},
+	{
+		ID:    "no-primitive-roles",
+		Doc:   "roles/owner, roles/editor and roles/viewer appear nowhere, not even in a variable default or a local.",
+		check: checkPrimitiveRoles,
+	},
+	{
+		ID:    "no-authoritative-project-iam",
+		Doc:   "No google_project_iam_policy or google_project_iam_binding: they replace grants terraform does not own. Use google_project_iam_member.",
+		check: checkAuthoritativeIAM,
+	},
+	{
+		ID:    "cloud-run-service-account",
+		Doc:   "Every google_cloud_run_v2_service runs as a google_service_account of its own (template.service_account references one, and no two services share it), never as the default compute account.",
+		check: checkServiceAccounts,
+	},
+	{
+		ID:    "public-only-collector",
+		Doc:   "allUsers and allAuthenticatedUsers appear only in the collector's blocks, and only the collector may disable invoker IAM: every other service requires a Google identity.",
+		check: checkPublic,
+	},
+	{
+		ID:    "ingress",
+		Doc:   "Only the collector and the registry (IAM-protected, reached by CI) accept traffic from the internet; other services say INGRESS_TRAFFIC_INTERNAL_ONLY (or the internal load balancer) explicitly.",
+		check: checkIngress,
+	},
+	{
+		ID:    "processor-always-on",
+		Doc:   "Processors (calls of modules/service named processor*) keep CPU allocated and at least one instance: they pull, and nothing would wake them.",
+		check: checkProcessors,
+	},
+	{
+		ID:    "bucket-hardening",
+		Doc:   "Every google_storage_bucket sets public_access_prevention = \"enforced\" and uniform_bucket_level_access = true.",
+		check: checkBuckets,
+	},
+	{
+		ID:    "documented",
+		Doc:   "Every variable has a type and a description, every output a description: the variables are the deployment's user interface.",
+		check: checkDocumented,
+	},
+}
+
+const deadLetterSuffix = "-dead-letter"
+
+var primitiveRoles = []string{"roles/owner", "roles/editor", "roles/viewer"}
+
+var publicMembers = []string{"allUsers", "allAuthenticatedUsers"}
+
+// resources returns the module's resource blocks of type typ.
+func resources(m *module, typ string) []*block {
+	var out []*block
+	for _, b := range m.blocks {
+		if b.kind == "resource" && b.resourceType() == typ {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// isDeadLetterSubscription reports whether a subscription is a dead-letter
+// subscription: its name ends with -dead-letter.
+func isDeadLetterSubscription(b *block) bool {
+	name := attr(b.body, "name")
+	return name != nil && strings.HasSuffix(b.mod.scope.suffix(name), deadLetterSuffix)
+}
+
+func sinkSubscriptions(m *module) []*block {
+	var out []*block
+	for _, b := range resources(m, "google_pubsub_subscription") {
+		if !isDeadLetterSubscription(b) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func checkDeadLetter(m *module, report reportFunc) {
+	for _, b := range sinkSubscriptions(m) {
+		policies := nested(b.body, "dead_letter_policy")
+		if len(policies) == 0 {
+			report(b, b.rng, "subscription has no dead_letter_policy: messages that keep failing would be redelivered until retention drops them (dead-letter subscriptions must be named *%s)", deadLetterSuffix)
+			continue
+		}
+		for _, p := range policies {
+			if attr(p, "dead_letter_topic") == nil {
+				report(b, p.SrcRange, "dead_letter_policy names no dead_letter_topic")
+			}
+		}
+	}
+}
+
+func checkRetryPolicy(m *module, report reportFunc) {
+	for _, b := range sinkSubscriptions(m) {
+		if len(nested(b.body, "retry_policy")) == 0 {
+			report(b, b.rng, "subscription has no retry_policy: nacked messages come back immediately instead of with exponential backoff")
+		}
+	}
+}
+
+func checkAckDeadline(m *module, report reportFunc) {
+	for _, b := range sinkSubscriptions(m) {
+		e := attr(b.body, "ack_deadline_seconds")
+		if e == nil {
+			report(b, b.rng, "subscription keeps the 10 s default ack deadline: processors ack only after a batch is durable; set ack_deadline_seconds (60)")
+			continue
+		}
+		v, ok := m.scope.eval(e)
+		if !ok || v.Type() != cty.Number {
+			continue
+		}
+		if n, _ := v.AsBigFloat().Int64(); n < 60 || n > 600 {
+			report(b, e.Range(), "ack_deadline_seconds is %d, want 60 to 600", n)
+		}
+	}
+}
+
+func checkServiceAgent(m *module, report reportFunc) {
+	var first *block
+	for _, b := range sinkSubscriptions(m) {
+		if len(nested(b.body, "dead_letter_policy")) > 0 {
+			first = b
+			break
+		}
+	}
+	if first == nil {
+		return
+	}
+	grants := func(typ, role string) bool {
+		for _, b := range resources(m, typ) {
+			r, _ := m.scope.evalString(attr(b.body, "role"))
+			member := attr(b.body, "member")
+			if r != role || member == nil {
+				continue
+			}
+			for _, l := range m.scope.literals(member, true) {
+				if strings.Contains(l.value, "@gcp-sa-pubsub.iam.gserviceaccount.com") {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if !grants("google_pubsub_topic_iam_member", "roles/pubsub.publisher") {
+		report(first, first.rng, "dead letters need the Pub/Sub service agent to be roles/pubsub.publisher on the dead-letter topic (google_pubsub_topic_iam_member)")
+	}
+	if !grants("google_pubsub_subscription_iam_member", "roles/pubsub.subscriber") {
+		report(first, first.rng, "dead letters need the Pub/Sub service agent to be roles/pubsub.subscriber on the source subscription (google_pubsub_subscription_iam_member)")
+	}
+}
+
+func checkPrimitiveRoles(m *module, report reportFunc) {
+	for _, b := range m.blocks {
+		for _, l := range m.scope.literals(b.body, false) {
+			if slices.Contains(primitiveRoles, strings.TrimSpace(l.value)) {
+				report(b, l.rng, "%s is a primitive role: grant the predefined role the principal needs, on the narrowest resource", l.value)
+			}
+		}
+	}
+}
+
+func checkAuthoritativeIAM(m *module, report reportFunc) {
+	for _, b := range m.blocks {
+		if b.kind != "resource" {
+			continue
+		}
+		switch t := b.resourceType(); t {
+		case "google_project_iam_policy", "google_project_iam_binding":
+			report(b, b.rng, "%s is authoritative and removes grants that terraform does not manage: use google_project_iam_member", t)
+		}
+	}
+}
+
+func checkServiceAccounts(m *module, report reportFunc) {
+	users := map[string]*block{} // service account resource => first service using it
+	for _, b := range resources(m, "google_cloud_run_v2_service") {
+		var sa *hcl.Range
+		var expr hcl.Expression
+		for _, t := range nested(b.body, "template") {
+			if e := attr(t, "service_account"); e != nil {
+				r := e.Range()
+				sa, expr = &r, e
+			}
+		}
+		if sa == nil {
+			report(b, b.rng, "service has no template.service_account: it would run as the Compute Engine default service account, which holds roles/editor")
+			continue
+		}
+		refs := references(expr)
+		var account string
+		for _, r := range refs {
+			if strings.HasPrefix(r, "google_service_account.") {
+				account = r
+			}
+		}
+		if account == "" {
+			report(b, *sa, "template.service_account must reference a google_service_account created for this service, not a variable or a literal")
+			continue
+		}
+		if multi(b) && !slices.ContainsFunc(refs, func(r string) bool { return r == "each.key" || r == "each.value" || r == "count.index" }) {
+			report(b, *sa, "every instance of this service would share %s: index it by each.key or count.index", account)
+			continue
+		}
+		if prev := users[account]; prev != nil {
+			report(b, *sa, "shares %s with %s: give each service its own service account", account, prev.name())
+			continue
+		}
+		users[account] = b
+	}
+}
+
+// multi reports whether a block has several instances.
+func multi(b *block) bool {
+	return attr(b.body, "for_each") != nil || attr(b.body, "count") != nil
+}
+
+// isCollector reports whether a block belongs to the collector: its name says
+// so and, for a resource, everything it points at (name, service) does too.
+func isCollector(b *block) bool {
+	if !mentions(b, "collector") {
+		return false
+	}
+	for _, a := range []string{"name", "service"} {
+		for _, r := range references(attr(b.body, a)) {
+			if (strings.HasPrefix(r, "google_") || strings.HasPrefix(r, "module.")) && !strings.Contains(r, "collector") {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func checkPublic(m *module, report reportFunc) {
+	for _, b := range m.blocks {
+		if isCollector(b) {
+			continue
+		}
+		for _, l := range m.scope.literals(b.body, false) {
+			if slices.Contains(publicMembers, l.value) {
+				report(b, l.rng, "%s makes this public: only the collector (which authenticates producers itself) may be", l.value)
+			}
+		}
+		if b.resourceType() == "google_cloud_run_v2_service" {
+			if e := attr(b.body, "invoker_iam_disabled"); e != nil {
+				if v, known := m.scope.evalBool(e); v || !known {
+					report(b, e.Range(), "invoker_iam_disabled lets anyone call this service: only the collector may be public")
+				}
+			}
+		}
+	}
+}
+
+var internalIngress = []string{"INGRESS_TRAFFIC_INTERNAL_ONLY", "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"}
+
+// mayFaceInternet reports whether a block is the collector's or the
+// registry's, the two services reachable from outside Google Cloud.
+func mayFaceInternet(b *block) bool {
+	return isCollector(b) || mentions(b, "registry")
+}
+
+func checkIngress(m *module, report reportFunc) {
+	for _, b := range m.blocks {
+		var raw bool
+		switch {
+		case b.resourceType() == "google_cloud_run_v2_service" && b.kind == "resource":
+			raw = true
+		case isModuleCall(b, "modules/service"):
+		default:
+			continue
+		}
+		if mayFaceInternet(b) {
+			continue
+		}
+		e := attr(b.body, "ingress")
+		if e == nil {
+			report(b, b.rng, "no ingress: say INGRESS_TRAFFIC_INTERNAL_ONLY (Cloud Run defaults to the internet)")
+			continue
+		}
+		v, known := m.scope.evalString(e)
+		switch {
+		case known && !slices.Contains(internalIngress, v):
+			report(b, e.Range(), "ingress %s exposes the service to the internet: only the collector and the registry may be", v)
+		case !known && !raw:
+			// A call site must state the policy; inside a module the
+			// variable is checked at its call sites.
+			report(b, e.Range(), "ingress must be INGRESS_TRAFFIC_INTERNAL_ONLY, literally, so reviewers see it")
+		}
+	}
+}
+
+func checkProcessors(m *module, report reportFunc) {
+	for _, b := range m.blocks {
+		if !isModuleCall(b, "modules/service") || !mentions(b, "processor") {
+			continue
+		}
+		e := attr(b.body, "cpu_always_allocated")
+		if v, known := m.scope.evalBool(e); !known || !v {
+			rng := b.rng
+			if e != nil {
+				rng = e.Range()
+			}
+			report(b, rng, "processors pull from Pub/Sub outside requests: set cpu_always_allocated = true")
+		}
+		e = attr(b.body, "min_instances")
+		if e == nil {
+			report(b, b.rng, "processors need min_instances >= 1: nothing would start a scaled-to-zero puller")
+			continue
+		}
+		if v, ok := m.scope.eval(e); ok && v.Type() == cty.Number {
+			if n, _ := v.AsBigFloat().Int64(); n < 1 {
+				report(b, e.Range(), "processors need min_instances >= 1, got %d", n)
+			}
+		}
+	}
+}
+
+func checkBuckets(m *module, report reportFunc) {
+	for _, b := range resources(m, "google_storage_bucket") {
+		e := attr(b.body, "public_access_prevention")
+		if v, _ := m.scope.evalString(e); v != "enforced" {
+			rng := b.rng
+			if e != nil {
+				rng = e.Range()
+			}
+			report(b, rng, "bucket must set public_access_prevention = \"enforced\"")
+		}
+		e = attr(b.body, "uniform_bucket_level_access")
+		if v, known := m.scope.evalBool(e); !known || !v {
+			rng := b.rng
+			if e != nil {
+				rng = e.Range()
+			}
+			report(b, rng, "bucket must set uniform_bucket_level_access = true (IAM only, no object ACLs)")
+		}
+	}
+}
+
+func checkDocumented(m *module, report reportFunc) {
+	for _, b := range m.blocks {
+		switch b.kind {
+		case "variable":
+			if attr(b.body, "description") == nil {
+				report(b, b.rng, "variable has no description")
+			}
+			if attr(b.body, "type") == nil {
+				report(b, b.rng, "variable has no type")
+			}
+		case "output":
+			if attr(b.body, "description") == nil {
+				report(b, b.rng, "output has no description")
+			}
+		}
+	}
+}
