@@ -48,14 +48,14 @@ func WithKeyring(k *auth.Keyring) ServiceOption {
 // TokenVerifier checks a bearer token and returns the verified e-mail of
 // its holder.
 type TokenVerifier interface {
-	VerifyToken(ctx context.Context, token string) (email string, err error)
+	VerifyIDToken(ctx context.Context, token string) (email string, err error)
 }
 
 // TokenVerifierFunc adapts a function to TokenVerifier.
 type TokenVerifierFunc func(ctx context.Context, token string) (string, error)
 
-// VerifyToken calls f.
-func (f TokenVerifierFunc) VerifyToken(ctx context.Context, token string) (string, error) {
+// VerifyIDToken calls f.
+func (f TokenVerifierFunc) VerifyIDToken(ctx context.Context, token string) (string, error) {
 	return f(ctx, token)
 }
 
@@ -103,7 +103,7 @@ func (s *Service) authorizeWrite(ctx context.Context) error {
 		if !ok || s.cfg.verifier == nil {
 			return status.Error(codes.Unauthenticated, "unsupported authorization; send an API key in x-api-key or a Google ID token")
 		}
-		email, err := s.cfg.verifier.VerifyToken(ctx, strings.TrimSpace(token))
+		email, err := s.cfg.verifier.VerifyIDToken(ctx, strings.TrimSpace(token))
 		if err != nil {
 			return status.Error(codes.Unauthenticated, fmt.Sprintf("ID token: %v", err))
 		}
