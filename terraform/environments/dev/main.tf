@@ -248,8 +248,9 @@ module "registry" {
   # needs a Google identity holding roles/run.invoker (see invokers) and writes
   # need an API key with schema_write. Set INGRESS_TRAFFIC_INTERNAL_ONLY when CI
   # runs inside the VPC.
-  ingress = var.registry_ingress
-  http2   = true
+  ingress  = var.registry_ingress
+  http2    = true
+  liveness = "grpc" # grpc.health.v1
 
   env = {
     HEM_LISTEN           = ":8080"
@@ -305,6 +306,7 @@ module "collector" {
   ingress  = "INGRESS_TRAFFIC_ALL"
   http2    = true
   invokers = { public = "allUsers" }
+  liveness = "http" # GET /healthz
 
   env = {
     # gRPC and HTTP/JSON on one port.

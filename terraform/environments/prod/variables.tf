@@ -172,7 +172,7 @@ variable "registry" {
 variable "collector" {
   description = "Size of the collector service. cpu_always_allocated switches to instance-based billing, cheaper when instances are busy."
   type = object({
-    cpu                  = optional(string, "2")
+    cpu                  = optional(string, "1")
     memory               = optional(string, "1Gi")
     min_instances        = optional(number, 2)
     max_instances        = optional(number, 50)
@@ -185,7 +185,7 @@ variable "collector" {
 variable "processors" {
   description = "Size of each processor (bigquery, archive, failed). min_instances is at least 1: processors pull, nothing would wake them."
   type = map(object({
-    cpu           = optional(string, "2")
+    cpu           = optional(string, "1")
     memory        = optional(string, "2Gi")
     min_instances = optional(number, 2)
     max_instances = optional(number, 20)

@@ -118,11 +118,20 @@ resource "google_cloud_run_v2_service" "this" {
       }
 
       dynamic "liveness_probe" {
-        for_each = var.health_path == null ? [] : [var.health_path]
+        for_each = var.liveness == "none" ? [] : [var.liveness]
         content {
-          http_get {
-            path = liveness_probe.value
-            port = local.port
+          dynamic "http_get" {
+            for_each = liveness_probe.value == "http" ? [var.health_path] : []
+            content {
+              path = http_get.value
+              port = local.port
+            }
+          }
+          dynamic "grpc" {
+            for_each = liveness_probe.value == "grpc" ? [1] : []
+            content {
+              port = local.port
+            }
           }
           period_seconds    = 15
           timeout_seconds   = 5

@@ -128,10 +128,25 @@ variable "timeout" {
   default     = "300s"
 }
 
-variable "health_path" {
-  description = "HTTP path of a liveness probe on the container port; null disables the liveness probe (the TCP startup probe still runs)."
+variable "liveness" {
+  description = <<-EOT
+    Liveness probe on the container port: "none" (only the TCP startup probe),
+    "http" (GET health_path, e.g. the collector's /healthz) or "grpc" (the
+    grpc.health.v1 service, e.g. the registry's).
+  EOT
   type        = string
-  default     = null
+  default     = "none"
+
+  validation {
+    condition     = contains(["none", "http", "grpc"], var.liveness)
+    error_message = "liveness must be none, http or grpc."
+  }
+}
+
+variable "health_path" {
+  description = "Path of the HTTP liveness probe."
+  type        = string
+  default     = "/healthz"
 }
 
 variable "project_roles" {
