@@ -164,6 +164,15 @@ func TestMutations(t *testing.T) {
 			want: "public-only-collector",
 		},
 		{
+			name: "processors skip the invoker check",
+			file: "environments/dev/main.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				m := mustBlock(t, body, "module", "processor")
+				m.Body().SetAttributeValue("invoker_iam_disabled", cty.True)
+			},
+			want: "public-only-collector",
+		},
+		{
 			name: "processors exposed to the internet",
 			file: "environments/prod/main.tf",
 			mutate: func(t *testing.T, body *hclwrite.Body) {

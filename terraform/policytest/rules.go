@@ -285,9 +285,11 @@ func checkPublic(m *module, report reportFunc) {
 				report(b, l.rng, "%s makes this public: only the collector (which authenticates producers itself) may be", l.value)
 			}
 		}
-		if b.resourceType() == "google_cloud_run_v2_service" {
+		if b.resourceType() == "google_cloud_run_v2_service" || isModuleCall(b, "modules/service") {
 			if e := attr(b.body, "invoker_iam_disabled"); e != nil {
-				if v, known := m.scope.evalBool(e); v || !known {
+				// Inside the service module the attribute follows a
+				// variable that defaults to false; call sites are checked.
+				if v, known := m.scope.evalBool(e); v || (!known && b.kind == "module") {
 					report(b, e.Range(), "invoker_iam_disabled lets anyone call this service: only the collector may be public")
 				}
 			}

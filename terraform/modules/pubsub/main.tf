@@ -68,6 +68,11 @@ resource "google_pubsub_topic" "dead_letter" {
   name    = "${each.key}-dead-letter"
   labels  = merge(var.labels, { hem-role = "dead-letter" })
 
+  # Subscriptions keep messages for 7 days at most; the topic keeps dead letters
+  # for 31, so a dead-letter subscription can be seeked back to them after a
+  # long weekend. Dead letters are few, so this costs next to nothing.
+  message_retention_duration = var.dead_letter_topic_retention
+
   dynamic "message_storage_policy" {
     for_each = length(var.message_storage_regions) > 0 ? [1] : []
     content {

@@ -79,6 +79,12 @@ variable "message_retention_duration" {
   default     = "604800s"
 }
 
+variable "dead_letter_topic_retention" {
+  description = "How long dead-letter topics keep messages for seeking back (up to 31 days)."
+  type        = string
+  default     = "2678400s"
+}
+
 variable "enable_message_ordering" {
   description = "Deliver messages with the same ordering key (the event's entity key, when the collector sets it) in order. Changing it recreates the subscriptions."
   type        = bool

@@ -40,13 +40,14 @@ resource "google_secret_manager_secret_iam_member" "this" {
 }
 
 resource "google_cloud_run_v2_service" "this" {
-  project             = var.project
-  location            = var.region
-  name                = var.name
-  description         = var.description
-  ingress             = var.ingress
-  labels              = var.labels
-  deletion_protection = var.deletion_protection
+  project              = var.project
+  location             = var.region
+  name                 = var.name
+  description          = var.description
+  ingress              = var.ingress
+  invoker_iam_disabled = var.invoker_iam_disabled
+  labels               = var.labels
+  deletion_protection  = var.deletion_protection
 
   template {
     service_account                  = google_service_account.this.email

@@ -75,6 +75,12 @@ variable "invokers" {
   default     = {}
 }
 
+variable "invoker_iam_disabled" {
+  description = "Let anyone invoke the service without an IAM check (Cloud Run's public access switch, allowed where domain-restricted sharing refuses an allUsers grant). Only for a service that authenticates its callers itself."
+  type        = bool
+  default     = false
+}
+
 variable "http2" {
   description = "Serve end-to-end HTTP/2 cleartext (h2c) on the container port: required for gRPC streaming. The container must then accept h2c on :8080."
   type        = bool
