@@ -192,6 +192,10 @@ func TestRejections(t *testing.T) {
 	}
 }
 
+func violation(path, rule string) *eventv1.Violation {
+	return &eventv1.Violation{FieldPath: path, RuleId: rule}
+}
+
 func hasViolation(vs []*eventv1.Violation, want *eventv1.Violation) bool {
 	return slices.ContainsFunc(vs, func(v *eventv1.Violation) bool {
 		return v.GetRuleId() == want.GetRuleId() && v.GetFieldPath() == want.GetFieldPath() && v.GetMessage() != ""
