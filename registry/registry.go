@@ -288,11 +288,7 @@ func (r *Registry) plan(ctx context.Context, snap *snapshot, candidates []*schem
 		if err != nil {
 			return nil, nil, err
 		}
-		if len(priors) == 0 {
-			res.Violations = lint(c)
-		} else {
-			res.Violations = admit(c, priors)
-		}
+		res.Violations = Check(c, priors)
 		if len(res.Violations) > 0 {
 			res.Outcome = OutcomeRejected
 			results[i] = res
@@ -315,6 +311,17 @@ func (r *Registry) plan(ctx context.Context, snap *snapshot, candidates []*schem
 		results[i] = res
 	}
 	return results, added, nil
+}
+
+// Check is the admission rule the registry applies to a candidate version
+// of a subject: with no prior versions the lint rules (compat.Lint), else
+// the lint and evolution rules against every prior version (compat.Admit).
+// It is pure; "hem schema check" runs it in CI without a registry.
+func Check(candidate *schema.Schema, prior []*schema.Schema) []Violation {
+	if len(prior) == 0 {
+		return lint(candidate)
+	}
+	return admit(candidate, prior)
 }
 
 // migrate runs the migrators for every PENDING version among results and
