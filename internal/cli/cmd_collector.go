@@ -3,14 +3,232 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	promclient "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	"github.com/hemlabs/hem/collector"
+	"github.com/hemlabs/hem/internal/auth"
+	"github.com/hemlabs/hem/internal/wire"
+	"github.com/hemlabs/hem/registry"
 )
 
+// collectorServeConfig is the configuration of "hem collector serve".
+type collectorServeConfig struct {
+	Listen           string
+	HTTPListen       string
+	Registry         string
+	RegistryAPIKey   string
+	Project          string
+	EventsTopic      string
+	FailedTopic      string
+	KeysFile         string
+	Audience         string
+	PIISalt          string
+	CORSOrigins      string
+	MaxInflightBytes int64
+	MaxEventBytes    int
+	MaxBatchBytes    int
+	MaxBatchEvents   int
+	PublishDelay     time.Duration
+	PublishCount     int
+	PublishBytes     int
+	PublishTimeout   time.Duration
+	ShutdownTimeout  time.Duration
+}
+
+func (c *collectorServeConfig) bind(fs *flag.FlagSet) {
+	lim := collector.DefaultLimits()
+	ps := collector.DefaultPublishSettings()
+	fs.StringVar(&c.Listen, "listen", DefaultCollectorAddr, "gRPC address; when equal to --http-listen, gRPC and HTTP share the port (h2c), as on Cloud Run")
+	fs.StringVar(&c.HTTPListen, "http-listen", DefaultHTTPAddr, "HTTP address: POST /v1/events, /healthz, /readyz, /metrics")
+	fs.StringVar(&c.Registry, "registry", DefaultRegistryAddr, "registry address: host:port, or https://HOST (TLS with a Google ID token)")
+	fs.StringVar(&c.RegistryAPIKey, "registry-api-key", "", "API key for the registry, when it wants one")
+	fs.StringVar(&c.Project, "project", "", "GCP project of the Pub/Sub topics (PUBSUB_EMULATOR_HOST points the client at an emulator)")
+	fs.StringVar(&c.EventsTopic, "events-topic", wire.EventsTopic, "topic of accepted events")
+	fs.StringVar(&c.FailedTopic, "failed-topic", wire.FailedTopic, "topic of rejected events (hem.event.v1.FailedEvent)")
+	fs.StringVar(&c.KeysFile, "keys-file", "", "producers' keys file (JSON, see internal/auth); required")
+	fs.StringVar(&c.Audience, "audience", "", "accept Google ID tokens issued for this audience (the collector's URL)")
+	fs.StringVar(&c.PIISalt, "pii-salt", "", "secret key of PII_HANDLING_HASH, at least 16 bytes; required (keep it in Secret Manager)")
+	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "comma-separated origins browsers may post events from (* for any)")
+	fs.Int64Var(&c.MaxInflightBytes, "max-inflight-bytes", 256<<20, "bytes of requests processed at once; more is refused with RESOURCE_EXHAUSTED")
+	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", lim.MaxEventBytes, "largest payload of one event")
+	fs.IntVar(&c.MaxBatchBytes, "max-batch-bytes", lim.MaxBatchBytes, "largest request")
+	fs.IntVar(&c.MaxBatchEvents, "max-batch-events", lim.MaxBatchEvents, "most events per request")
+	fs.DurationVar(&c.PublishDelay, "publish-delay", ps.DelayThreshold, "Pub/Sub batching delay")
+	fs.IntVar(&c.PublishCount, "publish-count", ps.CountThreshold, "Pub/Sub batch size in messages")
+	fs.IntVar(&c.PublishBytes, "publish-bytes", ps.ByteThreshold, "Pub/Sub batch size in bytes")
+	fs.DurationVar(&c.PublishTimeout, "publish-timeout", ps.Timeout, "how long a publish is retried before its events are answered RETRY")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long shutdown waits for requests in flight")
+}
+
+func (c *collectorServeConfig) validate() error {
+	var errs []error
+	if c.Project == "" {
+		errs = append(errs, errors.New("--project is required"))
+	}
+	if c.KeysFile == "" {
+		errs = append(errs, errors.New("--keys-file is required"))
+	}
+	if len(c.PIISalt) < 16 {
+		errs = append(errs, errors.New("--pii-salt is required, at least 16 bytes"))
+	}
+	return errors.Join(errs...)
+}
+
 func collectorServeCommand() *Command {
+	var cfg collectorServeConfig
 	return &Command{
 		Name:    "collector serve",
 		Summary: "run the collector (gRPC and HTTP/JSON ingestion)",
-		Run: func(context.Context, IO, []string) error {
-			return errors.New("not implemented yet")
+		Help: `Serves CollectorService over gRPC (with gRPC health checking) and the
+HTTP/JSON endpoint POST /v1/events, validates every event against its contract
+in the registry, applies PII handling and publishes to Pub/Sub. Rejected events
+go to the failed topic. On Cloud Run set HEM_LISTEN and HEM_HTTP_LISTEN both to
+:$PORT: gRPC and HTTP then share the port.`,
+		Flags: cfg.bind,
+		Run: func(ctx context.Context, io IO, _ []string) error {
+			if err := cfg.validate(); err != nil {
+				return err
+			}
+			return serveCollector(ctx, io, &cfg)
 		},
 	}
+}
+
+func serveCollector(ctx context.Context, io IO, cfg *collectorServeConfig) error {
+	log := slog.New(slog.NewJSONHandler(io.Stderr, nil))
+	keys, err := auth.Load(cfg.KeysFile)
+	if err != nil {
+		return err
+	}
+	var regOpts []registry.ClientOption
+	if cfg.RegistryAPIKey != "" {
+		regOpts = append(regOpts, registry.WithAPIKey(cfg.RegistryAPIKey))
+	}
+	reg, err := registry.Dial(ctx, cfg.Registry, regOpts...)
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	ps, err := pubsub.NewClient(ctx, cfg.Project)
+	if err != nil {
+		return fmt.Errorf("pubsub: %w", err)
+	}
+	defer ps.Close()
+
+	promReg := promclient.NewRegistry()
+	exporter, err := otelprom.New(otelprom.WithRegisterer(promReg))
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+	defer meter.Shutdown(context.WithoutCancel(ctx))
+
+	settings := collector.DefaultPublishSettings()
+	settings.DelayThreshold = cfg.PublishDelay
+	settings.CountThreshold = cfg.PublishCount
+	settings.ByteThreshold = cfg.PublishBytes
+	settings.Timeout = cfg.PublishTimeout
+	opts := []collector.Option{
+		collector.WithKeyring(keys),
+		collector.WithPIISalt([]byte(cfg.PIISalt)),
+		collector.WithTopics(cfg.EventsTopic, cfg.FailedTopic),
+		collector.WithLimits(collector.Limits{MaxEventBytes: cfg.MaxEventBytes, MaxBatchBytes: cfg.MaxBatchBytes, MaxBatchEvents: cfg.MaxBatchEvents}),
+		collector.WithPublishSettings(settings),
+		collector.WithMaxInflightBytes(cfg.MaxInflightBytes),
+		collector.WithLogger(log),
+		collector.WithMeterProvider(meter),
+		collector.WithMetricsHandler(promhttp.HandlerFor(promReg, promhttp.HandlerOpts{})),
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, collector.WithAudience(cfg.Audience))
+	}
+	if cfg.CORSOrigins != "" {
+		opts = append(opts, collector.WithCORSOrigins(strings.Split(cfg.CORSOrigins, ",")...))
+	}
+	col, err := collector.New(reg, ps, opts...)
+	if err != nil {
+		return err
+	}
+	gs := grpc.NewServer(col.GRPCServerOptions()...)
+	col.RegisterGRPC(gs)
+
+	var servers []*http.Server
+	g, gctx := errgroup.WithContext(ctx)
+	serveHTTP := func(addr string, h http.Handler) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+		servers = append(servers, srv)
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		return nil
+	}
+	if cfg.Listen == cfg.HTTPListen {
+		if err := serveHTTP(cfg.Listen, collector.GRPCAndHTTP(gs, col.HTTPHandler())); err != nil {
+			return err
+		}
+	} else {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return gs.Serve(ln) })
+		if err := serveHTTP(cfg.HTTPListen, col.HTTPHandler()); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	g.Go(func() error {
+		if err := reg.Watch(gctx); err != nil {
+			log.Warn("registry watch stopped; latest versions refresh by TTL only", "error", err)
+		}
+		return nil
+	})
+	log.Info("collector serving", "grpc", cfg.Listen, "http", cfg.HTTPListen, "project", cfg.Project,
+		"events_topic", cfg.EventsTopic, "failed_topic", cfg.FailedTopic, "registry", cfg.Registry)
+
+	<-gctx.Done()
+	log.Info("collector shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(sctx)
+	}
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-sctx.Done():
+		gs.Stop()
+	}
+	if err := col.Close(sctx); err != nil {
+		log.Error("collector close", "error", err)
+	}
+	if err := g.Wait(); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
 }
