@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -194,6 +195,9 @@ func (c *Client) ByID(ctx context.Context, id int64) (*schema.Schema, error) {
 		return s, nil
 	}
 	return flight(ctx, &c.flights, "id/"+strconv.FormatInt(id, 10), func(ctx context.Context) (*schema.Schema, error) {
+		if s, ok := c.byID.load(id); ok { // filled while this call waited
+			return s, nil
+		}
 		s, err := c.get(ctx, &registryv1.GetSchemaRequest{Id: id}, fmt.Sprintf("schema %d", id))
 		if err != nil {
 			return nil, err
@@ -210,6 +214,9 @@ func (c *Client) Version(ctx context.Context, subject string, version int) (*sch
 		return s, nil
 	}
 	return flight(ctx, &c.flights, "v/"+subject+"@"+strconv.Itoa(version), func(ctx context.Context) (*schema.Schema, error) {
+		if s, ok := c.byNumber.load(key); ok {
+			return s, nil
+		}
 		s, err := c.get(ctx, &registryv1.GetSchemaRequest{Subject: subject, Version: int32(version)}, fmt.Sprintf("%s v%d", subject, version))
 		if err != nil {
 			return nil, err
@@ -220,13 +227,23 @@ func (c *Client) Version(ctx context.Context, subject string, version int) (*sch
 }
 
 // Latest returns the newest usable version of subject, cached for the TTL.
+// When the registry cannot be reached after the TTL, the cached version is
+// returned (stale) rather than an error; an unknown subject is always
+// ErrNotFound.
 func (c *Client) Latest(ctx context.Context, subject string) (*schema.Schema, error) {
-	if e, ok := c.latest.load(subject); ok && c.now().Sub(e.at) < c.ttl {
-		return e.s, nil
+	cached, ok := c.latest.load(subject)
+	if ok && c.now().Sub(cached.at) < c.ttl {
+		return cached.s, nil
 	}
 	return flight(ctx, &c.flights, "latest/"+subject, func(ctx context.Context) (*schema.Schema, error) {
+		if e, ok := c.latest.load(subject); ok && c.now().Sub(e.at) < c.ttl {
+			return e.s, nil
+		}
 		s, err := c.get(ctx, &registryv1.GetSchemaRequest{Subject: subject}, subject)
 		if err != nil {
+			if ok && !errors.Is(err, ErrNotFound) {
+				return cached.s, nil
+			}
 			return nil, err
 		}
 		c.remember(s)

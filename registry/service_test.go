@@ -508,3 +508,58 @@ func BenchmarkClientByIDCached(b *testing.B) {
 		})
 	})
 }
+
+func TestClientLatestServesStaleWhenRegistryIsDown(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t, startGCS(t, t.TempDir()))
+	v1 := register(t, r, ordersV1{}.schema(t))[0]
+	svc, err := registry.NewService(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- registry.Serve(ctx, lis, svc) }()
+
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	c := registry.NewClient(conn(t, lis.Addr().String()), registry.WithLatestTTL(time.Second),
+		registry.WithClientClock(func() time.Time { return time.Unix(0, clock.Load()) }))
+	if s, err := c.Latest(t.Context(), v1.Subject); err != nil || s.ID != v1.Schema.ID {
+		t.Fatalf("Latest: %v %v", s, err)
+	}
+	stop()
+	<-done
+	clock.Add(int64(time.Hour))
+	callCtx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if s, err := c.Latest(callCtx, v1.Subject); err != nil || s.ID != v1.Schema.ID {
+		t.Fatalf("Latest with the registry down: %v %v, want the cached version", s, err)
+	}
+	if _, err := c.Latest(callCtx, "acme.other.v1.Other"); err == nil {
+		t.Fatal("Latest of an uncached subject with the registry down succeeded")
+	}
+}
+
+func BenchmarkClientLatestCached(b *testing.B) {
+	r := newRegistry(b, startGCS(b, b.TempDir()))
+	subject := register(b, r, ordersV1{}.schema(b))[0].Subject
+	c := registry.NewClient(conn(b, serve(b, r)), registry.WithLatestTTL(time.Hour))
+	ctx := context.Background()
+	if _, err := c.Latest(ctx, subject); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Latest(ctx, subject); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
