@@ -1,0 +1,86 @@
+package loadgen_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hemlabs/hem/client"
+	"github.com/hemlabs/hem/collector/collectortest"
+	"github.com/hemlabs/hem/internal/loadgen"
+	"github.com/hemlabs/hem/internal/wire"
+)
+
+func TestRunSendsAtRateAndCountsEveryAnswer(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	stack, err := collectortest.Start(ctx, "../../proto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stack.Close() })
+	c, err := client.New(ctx, stack.Addr, client.WithAPIKey(collectortest.APIKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(t.Context()) })
+
+	var progress, ids bytes.Buffer
+	rep, err := loadgen.Run(ctx, c, loadgen.Config{
+		Rate: 2000, Duration: 1500 * time.Millisecond, InvalidShare: 0.1, Seed: 3,
+		Progress: &progress, ProgressEvery: 500 * time.Millisecond, Accepted: &ids,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Sent < 2900 || rep.Sent > 3000 {
+		t.Fatalf("sent %d events at 2000/s for 1.5 s, want about 3000", rep.Sent)
+	}
+	if rep.Accepted+rep.Rejected+rep.Failed != rep.Sent {
+		t.Fatalf("answers %d+%d+%d do not add up to %d sent", rep.Accepted, rep.Rejected, rep.Failed, rep.Sent)
+	}
+	if rep.RejectedValid != 0 || rep.AcceptedInvalid != 0 || rep.Failed != 0 {
+		t.Fatalf("valid events rejected %d, invalid accepted %d, failed %d; want 0", rep.RejectedValid, rep.AcceptedInvalid, rep.Failed)
+	}
+	if share := float64(rep.Rejected) / float64(rep.Sent); share < 0.05 || share > 0.15 {
+		t.Fatalf("rejected share %.2f, want about 0.1", share)
+	}
+	if rep.P50 <= 0 || rep.P99 < rep.P50 || rep.Max < rep.P99 {
+		t.Fatalf("latencies p50 %s p99 %s max %s are not ordered", rep.P50, rep.P99, rep.Max)
+	}
+	// Every accepted event is on the topic, with the id loadgen reported.
+	onTopic := map[string]bool{}
+	for _, m := range stack.Published(wire.EventsTopic) {
+		onTopic[m.Attributes[wire.AttrEventID]] = true
+	}
+	accepted := strings.Fields(ids.String())
+	if int64(len(accepted)) != rep.Accepted || len(onTopic) != len(accepted) {
+		t.Fatalf("%d accepted ids written, %d on the topic, report says %d", len(accepted), len(onTopic), rep.Accepted)
+	}
+	for _, id := range accepted {
+		if !onTopic[id] {
+			t.Fatalf("accepted event %s is not on the topic", id)
+		}
+	}
+	if !strings.Contains(progress.String(), "accepted") {
+		t.Fatalf("no progress lines: %q", progress.String())
+	}
+}
+
+func TestPrintWritesEnvelopesForEmit(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if err := loadgen.Print(&out, 20, []string{"shop.orders.v1.OrderPlaced"}, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 20 {
+		t.Fatalf("%d lines, want 20", len(lines))
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, `{"type":"shop.orders.v1.OrderPlaced"`) || !strings.Contains(l, `"payload":{"orderId":`) {
+			t.Fatalf("line is not an OrderPlaced envelope: %s", l)
+		}
+	}
+}
