@@ -145,7 +145,10 @@ func (c *Client) Emit(ctx context.Context, msg proto.Message, opts ...EmitOption
 		ev.EventId = id.String()
 	}
 	res := newResult(ev.EventId)
-	payload, err := anypb.New(msg)
+	// Deterministic bytes are what the collector publishes: it can pass
+	// them on without re-encoding.
+	payload := new(anypb.Any)
+	err := anypb.MarshalFrom(payload, msg, proto.MarshalOptions{Deterministic: true})
 	if err != nil {
 		res.finish(nil, fmt.Errorf("hem client: encode %T: %w", msg, err))
 		return res

@@ -80,10 +80,14 @@ func (e *errUnauthenticated) Error() string { return e.msg }
 func (c *Collector) authenticate(ctx context.Context, cr credentials) (*auth.Principal, error) {
 	switch {
 	case cr.apiKey != "":
+		if p, ok := c.apiKeys.Load(cr.apiKey); ok {
+			return p.(*auth.Principal), nil
+		}
 		p, err := c.cfg.keyring.APIKey(cr.apiKey)
 		if err != nil {
 			return nil, &errUnauthenticated{"unknown API key"}
 		}
+		c.apiKeys.Store(cr.apiKey, p)
 		return p, nil
 	case cr.bearer != "":
 		if c.cfg.verifier == nil {

@@ -156,7 +156,7 @@ func TestEncoderMatchesDeterministicMarshal(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	h := newHasher([]byte("salt-salt-salt-salt"))
 	canonicalHits := 0
-	for i := range 2000 {
+	for i := range 1000 {
 		m := dynamicpb.NewMessage(s.Descriptor())
 		fill(r, m, 0)
 		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
@@ -188,7 +188,7 @@ func TestEncoderMatchesDeterministicMarshal(t *testing.T) {
 			}
 		}
 	}
-	if canonicalHits < 2000 {
-		t.Errorf("canonical() recognised %d of 2000 deterministic encodings; the fast path is not taken", canonicalHits)
+	if canonicalHits < 1000 {
+		t.Errorf("canonical() recognised %d of 1000 deterministic encodings; the fast path is not taken", canonicalHits)
 	}
 }

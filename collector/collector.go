@@ -31,6 +31,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,7 +76,13 @@ type Collector struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	stopped   chan struct{} // closed when the publishers have stopped
+	work      chan func()   // the hot path runs on workers, see runWorkers
+	quit      chan struct{} // closed by Close: workers stop
 	health    healthSetter
+	// apiKeys remembers keys the keyring accepted, so a request costs a map
+	// lookup rather than a SHA-256. Only accepted keys enter it, so it is
+	// bounded by the keyring.
+	apiKeys sync.Map // string → *auth.Principal
 }
 
 // New builds a collector publishing with ps. Options WithKeyring and
@@ -101,7 +108,10 @@ func New(schemas Schemas, ps *pubsub.Client, opts ...Option) (*Collector, error)
 		inflight: semaphore.NewWeighted(cfg.maxInflightBytes),
 		metrics:  m,
 		stopped:  make(chan struct{}),
+		work:     make(chan func()),
+		quit:     make(chan struct{}),
 	}
+	c.runWorkers(runtime.GOMAXPROCS(0))
 	c.events.PublishSettings = cfg.publish
 	c.events.EnableMessageOrdering = true
 	c.failed.PublishSettings = cfg.publish
@@ -116,6 +126,7 @@ func (c *Collector) Close(ctx context.Context) error {
 		c.health.shutdown()
 	}
 	c.closeOnce.Do(func() {
+		close(c.quit)
 		go func() {
 			defer close(c.stopped)
 			var wg sync.WaitGroup
@@ -191,15 +202,18 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*ev
 	results := make([]*collectorv1.EventResult, len(events))
 	pending := make([]pendingPublish, 0, len(events))
 	res := resolver{c: c, ctx: ctx}
-	var buf []byte
-	for i, e := range events {
-		pp := c.prepare(&res, p, e, now, buf, pre[i])
-		pp.index = i
-		results[i] = pp.result
-		if pp.msg != nil {
-			buf = nil
-			pending = append(pending, pp)
+	err := c.onWorker(ctx, func() {
+		for i, e := range events {
+			pp := c.prepare(&res, p, e, now, nil, pre[i])
+			pp.index = i
+			results[i] = pp.result
+			if pp.msg != nil {
+				pending = append(pending, pp)
+			}
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	for i := range pending {
 		pp := &pending[i]
@@ -217,6 +231,43 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*ev
 		c.metrics.event(ctx, r, subjectOf(events[i]))
 	}
 	return results, nil
+}
+
+// runWorkers starts the goroutines that run the per-event hot path. Long
+// lived workers keep the stacks that validation's recursion grew, where a
+// fresh goroutine per request would grow (copy) its stack every time; and
+// CPU work stays bounded by the cores however many requests wait on Pub/Sub.
+func (c *Collector) runWorkers(n int) {
+	for range max(n, 1) {
+		go func() {
+			for {
+				select {
+				case f := <-c.work:
+					f()
+				case <-c.quit:
+					return
+				}
+			}
+		}()
+	}
+}
+
+// onWorker runs f on a worker and waits for it.
+func (c *Collector) onWorker(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	job := func() {
+		defer close(done)
+		f()
+	}
+	select {
+	case c.work <- job:
+	case <-c.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-done
+	return nil
 }
 
 // pendingPublish is an event on its way to Pub/Sub.
@@ -266,10 +317,14 @@ type preOutcome struct {
 type resolver struct {
 	c        *Collector
 	ctx      context.Context
+	last     *schema.Schema // most batches hold one type
 	subjects map[string]*schema.Schema
 }
 
 func (r *resolver) latest(subject string) (*schema.Schema, error) {
+	if r.last != nil && r.last.Subject == subject {
+		return r.last, nil
+	}
 	if s, ok := r.subjects[subject]; ok {
 		return s, nil
 	}
@@ -277,10 +332,13 @@ func (r *resolver) latest(subject string) (*schema.Schema, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.subjects == nil {
-		r.subjects = map[string]*schema.Schema{}
+	if r.last != nil {
+		if r.subjects == nil {
+			r.subjects = map[string]*schema.Schema{}
+		}
+		r.subjects[r.last.Subject] = r.last
 	}
-	r.subjects[subject] = s
+	r.last = s
 	return s, nil
 }
 

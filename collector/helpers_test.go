@@ -77,7 +77,8 @@ func mustCollect(t testing.TB, c collectorv1.CollectorServiceClient, events ...*
 
 func event(t testing.TB, id string, m proto.Message) *eventv1.Event {
 	t.Helper()
-	a, err := anypb.New(m)
+	a := new(anypb.Any)
+	err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true})
 	if err != nil {
 		t.Fatal(err)
 	}

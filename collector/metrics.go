@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
+	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 )
 
 // metrics are the collector's instruments:
@@ -23,6 +25,21 @@ type metrics struct {
 	events  metric.Int64Counter
 	refusal metric.Int64Counter
 	publish metric.Float64Histogram
+	// Attribute sets are built once per combination: hashing them per
+	// event would cost more than the counting.
+	eventAttrs   sync.Map // eventKey → metric.MeasurementOption
+	publishAttrs sync.Map // publishKey → metric.MeasurementOption
+}
+
+type eventKey struct {
+	subject string
+	status  collectorv1.EventStatus
+	reason  eventv1.Reason
+}
+
+type publishKey struct {
+	topic string
+	ok    bool
 }
 
 func newMetrics(mp metric.MeterProvider) (*metrics, error) {
@@ -39,16 +56,19 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 }
 
 func (m *metrics) event(ctx context.Context, r *collectorv1.EventResult, subject string) {
-	status := strings.ToLower(strings.TrimPrefix(r.GetStatus().String(), "EVENT_STATUS_"))
-	reason := strings.ToLower(strings.TrimPrefix(r.GetReason().String(), "REASON_"))
 	if subject == "" || r.GetSchemaId() == 0 {
 		subject = "unknown" // unresolved types would make the label unbounded
 	}
-	m.events.Add(ctx, 1, metric.WithAttributes(
-		attribute.String("type", subject),
-		attribute.String("status", status),
-		attribute.String("reason", reason),
-	))
+	k := eventKey{subject, r.GetStatus(), r.GetReason()}
+	opt, ok := m.eventAttrs.Load(k)
+	if !ok {
+		opt, _ = m.eventAttrs.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("type", subject),
+			attribute.String("status", strings.ToLower(strings.TrimPrefix(k.status.String(), "EVENT_STATUS_"))),
+			attribute.String("reason", strings.ToLower(strings.TrimPrefix(k.reason.String(), "REASON_"))),
+		)))
+	}
+	m.events.Add(ctx, 1, opt.(metric.MeasurementOption))
 }
 
 func (m *metrics) refused(ctx context.Context, reason string) {
@@ -56,9 +76,15 @@ func (m *metrics) refused(ctx context.Context, reason string) {
 }
 
 func (m *metrics) published(ctx context.Context, topic string, d time.Duration, err error) {
-	outcome := "ok"
-	if err != nil {
-		outcome = "error"
+	k := publishKey{topic, err == nil}
+	opt, ok := m.publishAttrs.Load(k)
+	if !ok {
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+		}
+		opt, _ = m.publishAttrs.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("topic", topic), attribute.String("outcome", outcome))))
 	}
-	m.publish.Record(ctx, d.Seconds(), metric.WithAttributes(attribute.String("topic", topic), attribute.String("outcome", outcome)))
+	m.publish.Record(ctx, d.Seconds(), opt.(metric.MeasurementOption))
 }

@@ -1,0 +1,218 @@
+package collector_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"cloud.google.com/go/pubsub/v2/pstest"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/hemlabs/hem/collector"
+	"github.com/hemlabs/hem/collector/collectortest"
+	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
+	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+	"github.com/hemlabs/hem/internal/auth"
+	"github.com/hemlabs/hem/internal/wire"
+)
+
+// helperEnv makes the test binary run as the load helper: pstest and the
+// producers live in that process, so the benchmark process is the
+// collector alone and its CPU time is the collector's.
+const helperEnv = "HEM_COLLECTOR_LOAD_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "1" {
+		if err := loadHelper(); err != nil {
+			fmt.Fprintln(os.Stderr, "load helper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// loadHelper serves pstest, prints its address, then runs the load
+// commands it reads: "LOAD <collector> <events> <clients>" answers
+// "DONE <p99 µs>".
+func loadHelper() error {
+	ctx := context.Background()
+	srv := pstest.NewServer()
+	defer srv.Close()
+	for _, topic := range []string{wire.EventsTopic, wire.FailedTopic} {
+		if _, err := srv.GServer.CreateTopic(ctx, &pubsubpb.Topic{Name: collectortest.TopicName(topic)}); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("ADDR %s\n", srv.Addr)
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		f := strings.Fields(in.Text())
+		if len(f) != 4 || f[0] != "LOAD" {
+			return nil
+		}
+		events, _ := strconv.Atoi(f[2])
+		clients, _ := strconv.Atoi(f[3])
+		p99, err := runLoad(ctx, f[1], events, clients)
+		if err != nil {
+			return err
+		}
+		srv.ClearMessages() // pstest keeps every message otherwise
+		fmt.Printf("DONE %d\n", p99.Microseconds())
+	}
+	return nil
+}
+
+// runLoad sends events one per request from clients goroutines over 16
+// connections and returns the p99 request latency.
+func runLoad(ctx context.Context, addr string, events, clients int) (time.Duration, error) {
+	const conns = 16
+	svcs := make([]collectorv1.CollectorServiceClient, conns)
+	for i := range svcs {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return 0, err
+		}
+		defer conn.Close()
+		svcs[i] = collectorv1.NewCollectorServiceClient(conn)
+	}
+	ctx = withKey(ctx, collectortest.APIKey)
+	payload := event(nilTB{}, "", orderPlaced(5)).GetPayload()
+	var (
+		left  atomic.Int64
+		mu    sync.Mutex
+		lats  []time.Duration
+		first error
+		wg    sync.WaitGroup
+	)
+	left.Store(int64(events))
+	for g := range clients {
+		wg.Go(func() {
+			svc := svcs[g%conns]
+			var local []time.Duration
+			for left.Add(-1) >= 0 {
+				t0 := time.Now()
+				resp, err := svc.Collect(ctx, &collectorv1.CollectRequest{Events: []*eventv1.Event{{Payload: payload}}})
+				if err == nil && resp.GetResults()[0].GetStatus() != collectorv1.EventStatus_EVENT_STATUS_ACCEPTED {
+					err = fmt.Errorf("%v", resp.GetResults()[0])
+				}
+				if err != nil {
+					mu.Lock()
+					first = err
+					mu.Unlock()
+					return
+				}
+				local = append(local, time.Since(t0))
+			}
+			mu.Lock()
+			lats = append(lats, local...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return 0, first
+	}
+	slices.Sort(lats)
+	return lats[len(lats)*99/100], nil
+}
+
+// nilTB lets the helper reuse the test helpers outside a test.
+type nilTB struct{ testing.TB }
+
+func (nilTB) Helper()                  {}
+func (nilTB) Fatal(args ...any)        { panic(fmt.Sprint(args...)) }
+func (nilTB) Context() context.Context { return context.Background() }
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkCollect512Clients is 512 concurrent producers sending one
+// OrderPlaced (5 line items) per request. The producers and pstest run in
+// a helper process; this process is only the collector, so
+// events/collector-cpu-s is what one collector CPU-second ingests.
+func BenchmarkCollect512Clients(b *testing.B) {
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.CommandContext(b.Context(), exe, "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { stdin.Close(); _ = cmd.Wait() }()
+	out := bufio.NewScanner(stdout)
+	if !out.Scan() || !strings.HasPrefix(out.Text(), "ADDR ") {
+		b.Fatalf("helper: %q", out.Text())
+	}
+	psAddr := strings.TrimPrefix(out.Text(), "ADDR ")
+
+	schemas, err := collectortest.NewSchemas(b.Context(), "../proto")
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := grpc.NewClient(psAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ps, err := pubsub.NewClient(b.Context(), collectortest.Project, option.WithGRPCConn(conn))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ps.Close()
+	keys := auth.New()
+	keys.Add(collectortest.APIKey, auth.Principal{Name: "bench", Types: []string{"*"}})
+	col, err := collector.New(schemas, ps, collector.WithKeyring(keys), collector.WithPIISalt([]byte("benchmark-salt-0123456789")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer col.Close(context.Background())
+	gs := grpc.NewServer(col.GRPCServerOptions()...)
+	col.RegisterGRPC(gs)
+	lis, err := netListen()
+	if err != nil {
+		b.Fatal(err)
+	}
+	go gs.Serve(lis)
+	defer gs.Stop()
+
+	b.ResetTimer()
+	cpu0, t0 := cpuTime(), time.Now()
+	fmt.Fprintf(stdin, "LOAD %s %d 512\n", lis.Addr(), max(b.N, 512))
+	if !out.Scan() || !strings.HasPrefix(out.Text(), "DONE ") {
+		b.Fatalf("helper: %q", out.Text())
+	}
+	wall, cpu := time.Since(t0), cpuTime()-cpu0
+	b.StopTimer()
+	p99, _ := strconv.Atoi(strings.TrimPrefix(out.Text(), "DONE "))
+	n := float64(max(b.N, 512))
+	b.ReportMetric(n/wall.Seconds(), "events/s")
+	b.ReportMetric(n/cpu.Seconds(), "events/collector-cpu-s")
+	b.ReportMetric(float64(p99)/1000, "p99-ms")
+}
+
+func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
