@@ -193,7 +193,13 @@ func (r *Registry) Register(ctx context.Context, candidates []*schema.Schema, op
 	}
 
 	commit := newCommitID()
-	snap, err := r.fresh(ctx, r.cfg.refresh)
+	// A commit needs no fresh read (a stale one loses the conditional
+	// upload and re-plans); a dry run has nothing to lose, so it reads.
+	maxAge := r.cfg.refresh
+	if rc.dryRun {
+		maxAge = 0
+	}
+	snap, err := r.fresh(ctx, maxAge)
 	if err != nil {
 		return nil, fmt.Errorf("registry: register: %w", err)
 	}
