@@ -398,3 +398,20 @@ func TestWatchSeesVersionsAsTheyBecomeUsable(t *testing.T) {
 		t.Fatalf("Watch returned %v on cancel, want nil", err)
 	}
 }
+
+// Pushing the contract of an older version again (a rolled-back branch,
+// say) returns that version: versions are found by fingerprint, and nothing
+// new is stored.
+func TestRegisterOlderVersionAgainReturnsIt(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t, startGCS(t, t.TempDir()))
+	v1 := register(t, r, ordersV1{}.schema(t))[0]
+	register(t, r, ordersV1{fields: baseFields + "  optional string note = 5;\n"}.schema(t))
+	again := register(t, r, ordersV1{}.schema(t))[0]
+	if again.Outcome != registry.OutcomeUnchanged || again.Schema.ID != v1.Schema.ID || again.Schema.Version != 1 {
+		t.Fatalf("v1 again: %v v%d id %d", again.Outcome, again.Schema.Version, again.Schema.ID)
+	}
+	if latest, err := r.Latest(t.Context(), v1.Subject); err != nil || latest.Version != 2 {
+		t.Fatalf("Latest: %v %v, want v2", latest, err)
+	}
+}
