@@ -1,0 +1,51 @@
+package processor
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hemlabs/hem/sink"
+)
+
+// Tee returns a sink that writes every batch to all of sinks; an event is
+// durable only when every sink wrote it. A failed event is permanent when
+// any sink refused it for good. A retried event is written again to the
+// sinks that already had it: the warehouse keeps one row per event id and
+// the archive is at-least-once. The failed-events processor uses it to
+// store failures in the warehouse and the archive.
+func Tee(sinks ...sink.Sink) sink.Sink { return tee(sinks) }
+
+type tee []sink.Sink
+
+var _ sink.Sink = tee(nil)
+
+func (t tee) Write(ctx context.Context, b *sink.Batch) error {
+	errs := make([]error, len(t))
+	for i, s := range t {
+		errs[i] = s.Write(ctx, b)
+	}
+	failed := map[int]error{}
+	for i := range b.Events {
+		var perEvent []error
+		for _, err := range errs {
+			if e := sink.ErrorFor(err, i); e != nil {
+				perEvent = append(perEvent, e)
+			}
+		}
+		if len(perEvent) > 0 {
+			failed[i] = errors.Join(perEvent...)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return &sink.BatchError{Failed: failed}
+}
+
+func (t tee) Close(ctx context.Context) error {
+	var errs []error
+	for _, s := range t {
+		errs = append(errs, s.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
