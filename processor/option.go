@@ -98,7 +98,9 @@ func WithMaxInFlight(n int) Option { return optionFunc(func(c *config) { c.maxIn
 
 // WithAckDeadline is the subscription's ack deadline (default 60 s): held
 // messages are extended every third of it.
-func WithAckDeadline(d time.Duration) Option { return optionFunc(func(c *config) { c.ackDeadline = d }) }
+func WithAckDeadline(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.ackDeadline = d })
+}
 
 // WithBackoff sets the redelivery delay after a transient failure: min for
 // the first attempt, doubling up to max (default 1 s to 10 min).
@@ -108,7 +110,9 @@ func WithBackoff(min, max time.Duration) Option {
 
 // WithDrainTimeout bounds how long Run writes pending batches after its
 // context ends (default 30 s).
-func WithDrainTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.drainTimeout = d }) }
+func WithDrainTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.drainTimeout = d })
+}
 
 // WithFailedMode reads hem.event.v1.FailedEvent messages (the hem-failed
 // topic) instead of events.

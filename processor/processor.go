@@ -436,16 +436,16 @@ func failedEvent(m *Message, stage eventv1.Stage, reason eventv1.Reason, cause e
 	}
 	raw, _ := proto.Marshal(original)
 	return &eventv1.FailedEvent{
-		Stage:     stage,
-		Reason:    reason,
-		Message:   cause.Error(),
-		Type:      subject,
-		SchemaId:  env.SchemaID,
-		EventId:   original.EventId,
-		Producer:  m.Attributes[wire.AttrProducer],
-		Attempts:  int32(attempt),
-		FailedAt:  timestamppb.New(now),
-		Original:  raw,
+		Stage:    stage,
+		Reason:   reason,
+		Message:  cause.Error(),
+		Type:     subject,
+		SchemaId: env.SchemaID,
+		EventId:  original.EventId,
+		Producer: m.Attributes[wire.AttrProducer],
+		Attempts: int32(attempt),
+		FailedAt: timestamppb.New(now),
+		Original: raw,
 	}
 }
 

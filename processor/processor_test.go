@@ -328,7 +328,7 @@ func TestCrashMidBatchLosesNothing(t *testing.T) {
 	first.SetFault(func(*sink.Batch) error { <-slow; return errors.New("killed") })
 	_, cancel, done := e.start(t, first, processor.WithDrainTimeout(100*time.Millisecond))
 	time.Sleep(300 * time.Millisecond) // batches are in flight
-	cancel()                            // the process goes away mid-write
+	cancel()                           // the process goes away mid-write
 	close(slow)
 	<-done
 
