@@ -389,4 +389,3 @@ func (c *checker) collisions(live map[string]*liveColumn, cand []sink.Column, pa
 		c.collisions(lc.fields, cc.Fields, path+"."+cc.Name)
 	}
 }
-
