@@ -1,0 +1,209 @@
+package duckdb
+
+import (
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	duckdbdriver "github.com/duckdb/duckdb-go/v2"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/hemlabs/hem/sink"
+)
+
+// buildRows converts events into rows in the table's column order. An
+// event that cannot be converted fails alone, for good.
+func buildRows(t *sink.Table, cols []string, events []*sink.Event) ([][]driver.Value, map[int]error) {
+	byName := make(map[string]sink.Column, len(t.Columns))
+	for _, c := range t.Columns {
+		byName[strings.ToLower(c.Name)] = c
+	}
+	var failed map[int]error
+	rows := make([][]driver.Value, 0, len(events))
+	for i, e := range events {
+		row, err := rowOf(byName, cols, e)
+		if err != nil {
+			if failed == nil {
+				failed = map[int]error{}
+			}
+			failed[i] = sink.Permanent(fmt.Errorf("duckdb: event %s: %w", e.ID, err))
+			continue
+		}
+		rows = append(rows, row)
+	}
+	return rows, failed
+}
+
+func rowOf(byName map[string]sink.Column, cols []string, e *sink.Event) (row []driver.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("convert: %v", r)
+		}
+	}()
+	row = make([]driver.Value, len(cols))
+	msg := e.Message
+	for i, name := range cols {
+		switch name {
+		case sink.ColEventID:
+			row[i] = e.ID
+		case sink.ColEventTime:
+			row[i] = e.EventTime.UTC()
+		case sink.ColReceivedAt:
+			row[i] = timeOrNil(e.ReceivedAt)
+		case sink.ColPublishedAt:
+			row[i] = timeOrNil(e.PublishedAt)
+		case sink.ColSchemaID:
+			row[i] = e.Schema.ID
+		case sink.ColSchemaVersion:
+			row[i] = int64(e.Schema.Version)
+		case sink.ColProducer:
+			if e.Producer != "" {
+				row[i] = e.Producer
+			}
+		case sink.ColAttributes:
+			if len(e.Attributes) > 0 {
+				b, err := json.Marshal(e.Attributes)
+				if err != nil {
+					return nil, err
+				}
+				row[i] = json.RawMessage(b)
+			}
+		default:
+			c, ok := byName[strings.ToLower(name)]
+			if !ok || c.Field == nil {
+				continue // a column of another version: NULL
+			}
+			v, err := fieldValue(c, msg)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			row[i] = v
+		}
+	}
+	return row, nil
+}
+
+func timeOrNil(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC()
+}
+
+// fieldValue is the value of column c in message m, which may be of an
+// older version than the column (then the field may be absent: NULL).
+func fieldValue(c sink.Column, m protoreflect.Message) (any, error) {
+	fd := m.Descriptor().Fields().ByNumber(c.Field.Number())
+	if fd == nil || fd.Name() != c.Field.Name() {
+		return nil, nil
+	}
+	if c.Mode == sink.Repeated {
+		out := []any{}
+		if fd.IsMap() {
+			key, val := c.Fields[0], c.Fields[1]
+			var err error
+			m.Get(fd).Map().Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
+				var kv, vv any
+				if kv, err = value(key, fd.MapKey(), k.Value()); err != nil {
+					return false
+				}
+				if vv, err = value(val, fd.MapValue(), v); err != nil {
+					return false
+				}
+				out = append(out, map[string]any{"key": kv, "value": vv})
+				return true
+			})
+			return out, err
+		}
+		l := m.Get(fd).List()
+		for i := range l.Len() {
+			v, err := value(c, fd, l.Get(i))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	}
+	if fd.HasPresence() && !m.Has(fd) {
+		return nil, nil
+	}
+	return value(c, fd, m.Get(fd))
+}
+
+// value converts one value of fd into what the Appender takes for column c.
+func value(c sink.Column, fd protoreflect.FieldDescriptor, v protoreflect.Value) (any, error) {
+	switch c.Type {
+	case sink.Record:
+		sub := v.Message()
+		out := make(map[string]any, len(c.Fields))
+		for _, f := range c.Fields {
+			fv, err := fieldValue(f, sub)
+			if err != nil {
+				return nil, err
+			}
+			out[f.Name] = fv
+		}
+		return out, nil
+	case sink.Timestamp:
+		m := v.Message()
+		secs := m.Get(m.Descriptor().Fields().ByName("seconds")).Int()
+		nanos := m.Get(m.Descriptor().Fields().ByName("nanos")).Int()
+		return time.Unix(secs, nanos).UTC(), nil
+	case sink.Interval:
+		m := v.Message()
+		secs := m.Get(m.Descriptor().Fields().ByName("seconds")).Int()
+		nanos := m.Get(m.Descriptor().Fields().ByName("nanos")).Int()
+		return duckdbdriver.Interval{Micros: secs*1_000_000 + nanos/1000}, nil
+	case sink.Date:
+		m := v.Message()
+		f := m.Descriptor().Fields()
+		return time.Date(int(m.Get(f.ByName("year")).Int()), time.Month(m.Get(f.ByName("month")).Int()), int(m.Get(f.ByName("day")).Int()), 0, 0, 0, 0, time.UTC), nil
+	case sink.JSON:
+		b, err := protojson.Marshal(v.Message().Interface())
+		if err != nil {
+			return nil, err
+		}
+		return json.RawMessage(b), nil
+	}
+	kind := fd.Kind()
+	if kind == protoreflect.MessageKind && sink.IsWrapper(fd.Message()) {
+		m := v.Message()
+		inner := m.Descriptor().Fields().ByName("value")
+		v, kind = m.Get(inner), inner.Kind()
+	}
+	return scalar(kind, fd, v), nil
+}
+
+func scalar(kind protoreflect.Kind, fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
+	switch kind {
+	case protoreflect.BoolKind:
+		return v.Bool()
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
+		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		return v.Int()
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		return int64(v.Uint())
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		return duckdbdriver.Decimal{Width: 38, Scale: 0, Value: new(big.Int).SetUint64(v.Uint())}
+	case protoreflect.FloatKind, protoreflect.DoubleKind:
+		return v.Float()
+	case protoreflect.StringKind:
+		return v.String()
+	case protoreflect.BytesKind:
+		return v.Bytes()
+	case protoreflect.EnumKind:
+		n := v.Enum()
+		if fd != nil && fd.Enum() != nil {
+			if ev := fd.Enum().Values().ByNumber(n); ev != nil {
+				return string(ev.Name())
+			}
+		}
+		return fmt.Sprint(int32(n)) // a number the descriptor does not know
+	}
+	return nil
+}

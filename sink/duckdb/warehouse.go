@@ -1,0 +1,339 @@
+// Package duckdb is hem's local warehouse: the same tables BigQuery gets
+// (STRUCT for records, LIST for repeated fields, TIMESTAMPTZ, JSON), in a
+// DuckDB file, with one row per _event_id.
+//
+// Writes stage a batch with DuckDB's Appender into a temporary table and
+// move it into the table with INSERT OR IGNORE in one transaction: the
+// commit is the durable point, and a redelivered event (same id) is
+// skipped. Schema evolution adds columns with ALTER TABLE ADD COLUMN and
+// widens records with ALTER COLUMN ... TYPE (new fields read NULL in old
+// rows). DuckDB allows one writing process per file: "hem dev" owns it and
+// serves queries over HTTP (QueryHandler).
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+
+	duckdbdriver "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/sink"
+)
+
+// Option configures a Warehouse.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	memoryLimit string
+	threads     int
+	readOnly    bool
+}
+
+// WithMemoryLimit caps DuckDB's memory (default "2GB"; DuckDB's own default
+// is 80% of RAM).
+func WithMemoryLimit(limit string) Option { return optionFunc(func(c *config) { c.memoryLimit = limit }) }
+
+// WithThreads sets DuckDB's worker threads (default: DuckDB's, the cores).
+func WithThreads(n int) Option { return optionFunc(func(c *config) { c.threads = n }) }
+
+// ReadOnly opens the file for queries only; another process may have it
+// open read-only too, but none for writing.
+func ReadOnly() Option { return optionFunc(func(c *config) { c.readOnly = true }) }
+
+// Warehouse is a DuckDB database holding hem's tables. It is safe for
+// concurrent use.
+type Warehouse struct {
+	db *sql.DB
+
+	ddl     sync.Mutex        // one schema change at a time
+	mu      sync.Mutex        // guards applied and columns
+	applied map[string]string // table → fingerprint of the newest schema applied
+	columns map[string][]string
+}
+
+var (
+	_ sink.Sink     = (*Warehouse)(nil)
+	_ sink.Migrator = (*Warehouse)(nil)
+)
+
+// Open opens (creating if needed) the DuckDB file at path; "" is an
+// in-memory database.
+func Open(ctx context.Context, path string, opts ...Option) (*Warehouse, error) {
+	cfg := config{memoryLimit: "2GB"}
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	q := url.Values{}
+	q.Set("memory_limit", cfg.memoryLimit)
+	if cfg.threads > 0 {
+		q.Set("threads", fmt.Sprint(cfg.threads))
+	}
+	if cfg.readOnly {
+		q.Set("access_mode", "READ_ONLY")
+	}
+	db, err := sql.Open("duckdb", path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		if strings.Contains(err.Error(), "lock") {
+			return nil, fmt.Errorf("duckdb: %s is in use by another process (a running hem dev?): %w", path, err)
+		}
+		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
+	}
+	return &Warehouse{db: db, applied: map[string]string{}, columns: map[string][]string{}}, nil
+}
+
+// DB is the database, for queries.
+func (w *Warehouse) DB() *sql.DB { return w.db }
+
+// Close implements sink.Sink.
+func (w *Warehouse) Close(context.Context) error { return w.db.Close() }
+
+// Migrate implements sink.Migrator: it creates the table of s or adds what
+// s adds to it. It is idempotent and cheap when nothing changed.
+func (w *Warehouse) Migrate(ctx context.Context, s *schema.Schema) error {
+	_, err := w.ensure(ctx, s)
+	return err
+}
+
+// ensure brings the table of s up to s and returns its column names in
+// table order.
+func (w *Warehouse) ensure(ctx context.Context, s *schema.Schema) ([]string, error) {
+	t, err := sink.MapTable(s.Descriptor())
+	if err != nil {
+		return nil, sink.Permanent(fmt.Errorf("duckdb: %s has no table mapping: %w", s.Subject, err))
+	}
+	w.mu.Lock()
+	if w.applied[t.Name] == s.Fingerprint() {
+		cols := w.columns[t.Name]
+		w.mu.Unlock()
+		return cols, nil
+	}
+	w.mu.Unlock()
+
+	w.ddl.Lock()
+	defer w.ddl.Unlock()
+	live, err := w.liveColumns(ctx, t.Name)
+	if err != nil {
+		return nil, err
+	}
+	var stmts []string
+	if len(live) == 0 {
+		stmts = append(stmts, createTable(t))
+	} else {
+		for _, c := range t.Columns {
+			typ := columnType(c)
+			have, ok := live[strings.ToLower(c.Name)]
+			switch {
+			case !ok:
+				stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", ident(t.Name), ident(c.Name), typ))
+			case normalizeType(have) != normalizeType(typ) && c.Type == sink.Record:
+				// A record gained fields: widen it; old rows read NULL there.
+				stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s TYPE %s", ident(t.Name), ident(c.Name), typ))
+			}
+		}
+	}
+	for _, c := range t.Columns {
+		if c.Description != "" && (len(live) == 0 || live[strings.ToLower(c.Name)] == "") {
+			stmts = append(stmts, fmt.Sprintf("COMMENT ON COLUMN %s.%s IS %s", ident(t.Name), ident(c.Name), literal(c.Description)))
+		}
+	}
+	if len(live) == 0 && t.Description != "" {
+		stmts = append(stmts, fmt.Sprintf("COMMENT ON TABLE %s IS %s", ident(t.Name), literal(t.Description)))
+	}
+	for _, q := range stmts {
+		if _, err := w.db.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("duckdb: migrate %s: %s: %w", t.Name, q, err)
+		}
+	}
+	cols, err := w.columnOrder(ctx, t.Name)
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	w.applied[t.Name], w.columns[t.Name] = s.Fingerprint(), cols
+	w.mu.Unlock()
+	return cols, nil
+}
+
+func (w *Warehouse) liveColumns(ctx context.Context, table string) (map[string]string, error) {
+	rows, err := w.db.QueryContext(ctx, `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main'`, table)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: read columns of %s: %w", table, err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			return nil, err
+		}
+		out[strings.ToLower(name)] = typ
+	}
+	return out, rows.Err()
+}
+
+func (w *Warehouse) columnOrder(ctx context.Context, table string) ([]string, error) {
+	rows, err := w.db.QueryContext(ctx, `SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main' ORDER BY ordinal_position`, table)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: read columns of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		out = append(out, name)
+	}
+	return out, rows.Err()
+}
+
+func createTable(t *sink.Table) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (", ident(t.Name))
+	for i, c := range t.Columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %s", ident(c.Name), columnType(c))
+		if c.Name == sink.ColEventID {
+			b.WriteString(" PRIMARY KEY")
+		}
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// columnType is the DuckDB type of a mapped column.
+func columnType(c sink.Column) string {
+	t := scalarType(c)
+	if c.Mode == sink.Repeated {
+		return t + "[]"
+	}
+	return t
+}
+
+func scalarType(c sink.Column) string {
+	switch c.Type {
+	case sink.Bool:
+		return "BOOLEAN"
+	case sink.Int64:
+		return "BIGINT"
+	case sink.Numeric:
+		return "DECIMAL(38,0)"
+	case sink.Float64:
+		return "DOUBLE"
+	case sink.String:
+		return "VARCHAR"
+	case sink.Bytes:
+		return "BLOB"
+	case sink.Timestamp:
+		return "TIMESTAMP WITH TIME ZONE"
+	case sink.Date:
+		return "DATE"
+	case sink.Interval:
+		return "INTERVAL"
+	case sink.JSON:
+		return "JSON"
+	case sink.Record:
+		parts := make([]string, len(c.Fields))
+		for i, f := range c.Fields {
+			parts[i] = ident(f.Name) + " " + columnType(f)
+		}
+		return "STRUCT(" + strings.Join(parts, ", ") + ")"
+	}
+	return "VARCHAR"
+}
+
+// normalizeType makes DuckDB's spelling of a type comparable with ours.
+func normalizeType(t string) string {
+	return strings.NewReplacer(`"`, "", " ", "", "TIMESTAMPTZ", "TIMESTAMPWITHTIMEZONE").Replace(strings.ToUpper(t))
+}
+
+func ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Write implements sink.Sink: the batch is durable when it returns nil.
+func (w *Warehouse) Write(ctx context.Context, b *sink.Batch) error {
+	if len(b.Events) == 0 {
+		return nil
+	}
+	newest := b.Newest()
+	cols, err := w.ensure(ctx, newest)
+	if err != nil {
+		return err
+	}
+	t, err := sink.MapTable(newest.Descriptor())
+	if err != nil {
+		return sink.Permanent(err)
+	}
+	rows, failed := buildRows(t, cols, b.Events)
+	if len(rows) > 0 {
+		if err := w.load(ctx, t.Name, rows); err != nil {
+			return err
+		}
+	}
+	if len(failed) > 0 {
+		return &sink.BatchError{Failed: failed}
+	}
+	return nil
+}
+
+// load appends rows to a staging table and moves them into table in one
+// transaction on one connection.
+func (w *Warehouse) load(ctx context.Context, table string, rows [][]driver.Value) error {
+	conn, err := w.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("duckdb: %w", err)
+	}
+	defer conn.Close()
+	stage := "hem_stage_" + strings.NewReplacer(`"`, "", ".", "_").Replace(table)
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS SELECT * FROM %s LIMIT 0", ident(stage), ident(table))); err != nil {
+		return fmt.Errorf("duckdb: stage %s: %w", table, err)
+	}
+	err = conn.Raw(func(dc any) error {
+		app, err := duckdbdriver.NewAppender(dc.(driver.Conn), "temp", "main", stage)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := app.AppendRow(r...); err != nil {
+				app.Close()
+				return err
+			}
+		}
+		return app.Close()
+	})
+	if err != nil {
+		return fmt.Errorf("duckdb: stage %s: %w", table, err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("duckdb: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("INSERT OR IGNORE INTO %s SELECT * FROM %s", ident(table), ident(stage))); err != nil {
+		tx.Rollback()
+		return fmt.Errorf("duckdb: insert into %s: %w", table, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("duckdb: commit %s: %w", table, err)
+	}
+	_, _ = conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+ident(stage))
+	return nil
+}
+
