@@ -41,7 +41,9 @@ type config struct {
 
 // WithMemoryLimit caps DuckDB's memory (default "2GB"; DuckDB's own default
 // is 80% of RAM).
-func WithMemoryLimit(limit string) Option { return optionFunc(func(c *config) { c.memoryLimit = limit }) }
+func WithMemoryLimit(limit string) Option {
+	return optionFunc(func(c *config) { c.memoryLimit = limit })
+}
 
 // WithThreads sets DuckDB's worker threads (default: DuckDB's, the cores).
 func WithThreads(n int) Option { return optionFunc(func(c *config) { c.threads = n }) }
@@ -336,4 +338,3 @@ func (w *Warehouse) load(ctx context.Context, table string, rows [][]driver.Valu
 	_, _ = conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+ident(stage))
 	return nil
 }
-
