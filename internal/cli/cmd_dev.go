@@ -3,14 +3,194 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hemlabs/hem/client"
+	"github.com/hemlabs/hem/internal/devstack"
+	"github.com/hemlabs/hem/internal/loadgen"
+	"github.com/hemlabs/hem/registry"
 )
 
+type devConfig struct {
+	Dir                   string
+	Proto                 string
+	PubSubAddr            string
+	GCSAddr               string
+	RegistryAddr          string
+	CollectorAddr         string
+	HTTPAddr              string
+	Sinks                 string
+	BigQueryProject       string
+	BigQueryDataset       string
+	BigQueryEndpoint      string
+	BigQueryWriteEndpoint string
+	Demo                  bool
+	DemoRate              int
+	LogLevel              string
+}
+
+func (c *devConfig) bind(fs *flag.FlagSet) {
+	fs.StringVar(&c.Dir, "dir", "", "folder for everything the stack keeps: schemas, archive, warehouse, Pub/Sub backlog (default .hem)")
+	fs.StringVar(&c.Proto, "proto", "proto", "contracts to register at start")
+	fs.StringVar(&c.PubSubAddr, "pubsub-addr", DefaultPubSubAddr, "Pub/Sub API address")
+	fs.StringVar(&c.GCSAddr, "gcs-addr", DefaultGCSAddr, "GCS JSON API address")
+	fs.StringVar(&c.RegistryAddr, "registry-addr", DefaultRegistryAddr, "registry gRPC address")
+	fs.StringVar(&c.CollectorAddr, "collector-addr", DefaultCollectorAddr, "collector gRPC address")
+	fs.StringVar(&c.HTTPAddr, "http-addr", DefaultHTTPAddr, "collector HTTP/JSON address (also /readyz, /metrics and the warehouse's /v1/sql)")
+	fs.StringVar(&c.Sinks, "sinks", strings.Join(devstack.DefaultSinks, ","), "processors to run: duckdb, archive, failed, bigquery")
+	fs.StringVar(&c.BigQueryProject, "bigquery-project", "", "BigQuery project, for --sinks bigquery")
+	fs.StringVar(&c.BigQueryDataset, "bigquery-dataset", "", "BigQuery dataset, for --sinks bigquery")
+	fs.StringVar(&c.BigQueryEndpoint, "bigquery-endpoint", "", "BigQuery REST endpoint of a BigQuery-API-compatible server")
+	fs.StringVar(&c.BigQueryWriteEndpoint, "bigquery-write-endpoint", "", "Storage Write API endpoint (host:port, plaintext) of a BigQuery-API-compatible server")
+	fs.BoolVar(&c.Demo, "demo", false, "generate a trickle of sample events so the tables fill by themselves")
+	fs.IntVar(&c.DemoRate, "demo-rate", 20, "events per second with --demo")
+	fs.StringVar(&c.LogLevel, "log-level", "warn", "log level: debug, info, warn, error")
+}
+
 func devCommand() *Command {
+	var cfg devConfig
 	return &Command{
 		Name:    "dev",
 		Summary: "run the whole pipeline locally: Pub/Sub, GCS, registry, collector, processors, DuckDB",
-		Run: func(context.Context, IO, []string) error {
-			return errors.New("not implemented yet")
+		Help: `Starts, in one process and with the production code paths, a Pub/Sub server,
+a GCS server backed by <dir>/gcs, the schema registry, the collector and the
+processors for the DuckDB warehouse (<dir>/warehouse.duckdb), the GCS Parquet
+archive and failed events. It registers the contracts under --proto, prints
+its endpoints, a development API key and the commands to try next, and runs
+until Ctrl-C, when it stops taking events, drains the queues and flushes.
+Restarting keeps schemas, archive, warehouse and any queued events.
+
+Other hem commands find a running hem dev by itself (<dir>/dev.json).`,
+		Flags: cfg.bind,
+		Run: func(ctx context.Context, io IO, _ []string) error {
+			return runDev(ctx, io, cfg)
 		},
 	}
+}
+
+func runDev(ctx context.Context, io IO, cfg devConfig) error {
+	dir := devDir(cfg.Dir)
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Stderr, &slog.HandlerOptions{Level: level}))
+	start := time.Now()
+	fmt.Fprintf(io.Stderr, "hem dev: starting in %s ...\n", dir)
+	st, err := devstack.Start(ctx, devstack.Config{
+		Dir:                   dir,
+		ProtoDir:              cfg.Proto,
+		PubSubAddr:            cfg.PubSubAddr,
+		GCSAddr:               cfg.GCSAddr,
+		RegistryAddr:          cfg.RegistryAddr,
+		CollectorAddr:         cfg.CollectorAddr,
+		HTTPAddr:              cfg.HTTPAddr,
+		Sinks:                 splitList(cfg.Sinks),
+		BigQueryProject:       cfg.BigQueryProject,
+		BigQueryDataset:       cfg.BigQueryDataset,
+		BigQueryEndpoint:      cfg.BigQueryEndpoint,
+		BigQueryWriteEndpoint: cfg.BigQueryWriteEndpoint,
+		Logger:                logger,
+	})
+	if err != nil {
+		return err
+	}
+	info := &DevInfo{
+		PID: os.Getpid(), Registry: st.RegistryAddr, Collector: st.CollectorAddr, HTTP: st.HTTPAddr,
+		PubSub: st.PubSubAddr, GCS: st.GCSAddr, Project: devstack.Project, Bucket: devstack.ArchiveBucket,
+		APIKey: st.APIKey, Warehouse: st.Warehouse,
+	}
+	if err := writeDevInfo(dir, info); err != nil {
+		return errors.Join(err, st.Close(context.WithoutCancel(ctx)))
+	}
+	defer os.Remove(filepath.Join(dir, devInfoFile))
+	printBanner(io.Stdout, dir, cfg, st, time.Since(start))
+
+	if cfg.Demo {
+		go runDemo(ctx, io, st, cfg.DemoRate)
+	}
+	err = st.Wait(ctx)
+	fmt.Fprintln(io.Stderr, "hem dev: stopped; everything accepted is in the warehouse and the archive, or queued for the next start")
+	return err
+}
+
+func printBanner(w io.Writer, dir string, cfg devConfig, st *devstack.Stack, took time.Duration) {
+	fmt.Fprintf(w, "hem dev is up in %s (folder %s)\n\n", took.Round(10*time.Millisecond), dir)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  registry\t%s\tgRPC\n", st.RegistryAddr)
+	fmt.Fprintf(tw, "  collector\t%s\tgRPC; HTTP/JSON on http://%s/v1/events\n", st.CollectorAddr, st.HTTPAddr)
+	fmt.Fprintf(tw, "  pub/sub\t%s\ttopics hem-events, hem-failed (project %s)\n", st.PubSubAddr, devstack.Project)
+	fmt.Fprintf(tw, "  gcs\thttp://%s\tbuckets %s, %s (files under %s)\n", st.GCSAddr, devstack.RegistryBucket, devstack.ArchiveBucket, filepath.Join(dir, "gcs"))
+	fmt.Fprintf(tw, "  warehouse\t%s\tDuckDB; query with hem sql\n", st.Warehouse)
+	fmt.Fprintf(tw, "  api key\t%s\tdevelopment key (also in %s)\n", st.APIKey, filepath.Join(dir, "dev-key"))
+	tw.Flush()
+
+	fmt.Fprintf(w, "\nContracts from %s:\n", cfg.Proto)
+	if st.PushErr != nil {
+		fmt.Fprintf(w, "  could not register them: %v\n", st.PushErr)
+	}
+	printResults(w, st.Pushed)
+
+	fmt.Fprint(w, `
+Try, in another terminal (go build -o hem ./cmd/hem first, or use "go run ./cmd/hem"):
+  hem emit --type shop.orders.v1.OrderPlaced --json @examples/order.json
+  hem sql "select count(*) from shop_orders_v1_order_placed"
+  hem loadgen --rate 500 --duration 10s
+  hem schema push          (after editing a .proto under proto/)
+Ctrl-C stops hem dev; it drains queued events first.
+`)
+}
+
+func printResults(w io.Writer, results []registry.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	var violations []string
+	for _, r := range results {
+		ver, id := "", ""
+		if r.Schema != nil {
+			ver, id = fmt.Sprintf("v%d", r.Schema.Version), fmt.Sprintf("id %d", r.Schema.ID)
+		}
+		outcome := r.Outcome.String()
+		if r.Err != nil {
+			outcome += " (" + r.Err.Error() + ")"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", r.Subject, ver, id, outcome)
+		for _, v := range r.Violations {
+			violations = append(violations, "    "+schemaViolationLine(v.Rule, v.Path, v.Message))
+		}
+	}
+	tw.Flush()
+	for _, v := range violations {
+		fmt.Fprintln(w, v)
+	}
+}
+
+func runDemo(ctx context.Context, io IO, st *devstack.Stack, rate int) {
+	c, err := client.New(ctx, st.CollectorAddr, client.WithAPIKey(st.APIKey))
+	if err != nil {
+		fmt.Fprintln(io.Stderr, "hem dev: demo:", err)
+		return
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	_, err = loadgen.Run(ctx, c, loadgen.Config{Rate: rate, InvalidShare: 0.05, Seed: uint64(time.Now().UnixNano())})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(io.Stderr, "hem dev: demo:", err)
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

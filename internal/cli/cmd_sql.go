@@ -1,16 +1,195 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hemlabs/hem/sink/duckdb"
 )
 
+type sqlConfig struct {
+	Dir       string
+	Warehouse string
+	Format    string
+}
+
+func (c *sqlConfig) bind(fs *flag.FlagSet) {
+	fs.StringVar(&c.Dir, "dir", "", "folder of the local stack (default .hem)")
+	fs.StringVar(&c.Warehouse, "warehouse", "", "DuckDB file to open when no hem dev is running (default <dir>/warehouse.duckdb)")
+	fs.StringVar(&c.Format, "format", "table", "output: table, csv (with a header row) or json")
+}
+
 func sqlCommand() *Command {
+	var cfg sqlConfig
 	return &Command{
 		Name:    "sql",
+		Args:    "QUERY",
 		Summary: "query the local DuckDB warehouse",
-		Run: func(context.Context, IO, []string) error {
-			return errors.New("not implemented yet")
+		Help: `Runs QUERY against the local warehouse: one table per event type
+(shop_orders_v1_order_placed, ...) and _failed_events. DuckDB allows one
+writing process, so while hem dev runs, the query goes to it; otherwise hem
+opens the file read-only.
+
+  hem sql "select channel, count(*) from shop_orders_v1_order_placed group by 1"
+  hem sql --format csv "select * from _failed_events"`,
+		Flags: cfg.bind,
+		Run: func(ctx context.Context, io IO, args []string) error {
+			if len(args) != 1 {
+				return errors.New(`sql: give one query, e.g. hem sql "select count(*) from shop_orders_v1_order_placed"`)
+			}
+			return runSQL(ctx, io, cfg, args[0])
 		},
 	}
+}
+
+func runSQL(ctx context.Context, io IO, cfg sqlConfig, query string) error {
+	res, err := sqlQuery(ctx, cfg, query)
+	if err != nil {
+		return err
+	}
+	switch cfg.Format {
+	case "table":
+		return printTable(io.Stdout, res)
+	case "csv":
+		return printCSV(io.Stdout, res)
+	case "json":
+		return printJSON(io.Stdout, res)
+	}
+	return fmt.Errorf("sql: --format %q: choose table, csv or json", cfg.Format)
+}
+
+func sqlQuery(ctx context.Context, cfg sqlConfig, query string) (*duckdb.Result, error) {
+	info, err := loadDevInfo(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if info != nil && info.HTTP != "" && cfg.Warehouse == "" {
+		res, err := remoteQuery(ctx, info.HTTP, query)
+		if err == nil || !errors.Is(err, errUnreachable) {
+			return res, err
+		}
+		// dev.json is stale (hem dev was killed): open the file.
+	}
+	path := cfg.Warehouse
+	if path == "" {
+		path = filepath.Join(devDir(cfg.Dir), "warehouse.duckdb")
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("sql: no warehouse at %s: run hem dev first (or give --warehouse)", path)
+	}
+	w, err := duckdb.Open(ctx, path, duckdb.ReadOnly())
+	if err != nil {
+		return nil, fmt.Errorf("sql: %w", err)
+	}
+	defer w.Close(ctx)
+	return w.Query(ctx, query)
+}
+
+var errUnreachable = errors.New("hem dev is not answering")
+
+func remoteQuery(ctx context.Context, addr, query string) (*duckdb.Result, error) {
+	body, _ := json.Marshal(map[string]string{"query": query})
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/sql", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUnreachable, err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		duckdb.Result
+		Error string `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("sql: bad answer from hem dev (%s): %w", resp.Status, err)
+	}
+	if out.Error != "" {
+		return nil, fmt.Errorf("sql: %s", out.Error)
+	}
+	return &out.Result, nil
+}
+
+func cell(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "NULL"
+	case string:
+		return v
+	case map[string]any, []any:
+		b, _ := json.Marshal(v)
+		return string(b)
+	case float64:
+		if v == float64(int64(v)) && v < 1e15 && v > -1e15 {
+			return fmt.Sprint(int64(v))
+		}
+	}
+	return fmt.Sprint(v)
+}
+
+func printTable(w io.Writer, res *duckdb.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(res.Columns, "\t"))
+	for _, row := range res.Rows {
+		cells := make([]string, len(row))
+		for i, v := range row {
+			cells[i] = strings.ReplaceAll(cell(v), "\t", " ")
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "(%d rows)\n", len(res.Rows))
+	return err
+}
+
+func printCSV(w io.Writer, res *duckdb.Result) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(res.Columns); err != nil {
+		return err
+	}
+	for _, row := range res.Rows {
+		rec := make([]string, len(row))
+		for i, v := range row {
+			if v != nil {
+				rec[i] = cell(v)
+			}
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func printJSON(w io.Writer, res *duckdb.Result) error {
+	out := make([]map[string]any, len(res.Rows))
+	for i, row := range res.Rows {
+		obj := make(map[string]any, len(row))
+		for j, v := range row {
+			obj[res.Columns[j]] = v
+		}
+		out[i] = obj
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }

@@ -1,0 +1,85 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hemlabs/hem/internal/wire"
+	"github.com/hemlabs/hem/processor"
+	"github.com/hemlabs/hem/registry"
+)
+
+// processorRun is one running processor of the stack.
+type processorRun struct {
+	sink         string
+	subscription string
+	p            *processor.Processor
+	cancel       context.CancelFunc
+	done         chan error
+}
+
+// batchOptions are each sink's batch policy: the archive writes one
+// Parquet object per batch, so it batches for longer.
+func batchOptions(sinkName string) []processor.Option {
+	if sinkName == "archive" {
+		return []processor.Option{processor.WithBatch(50_000, 64<<20, 10*time.Second)}
+	}
+	return []processor.Option{processor.WithBatch(5000, 8<<20, 200*time.Millisecond)}
+}
+
+func (s *Stack) startProcessors(ctx context.Context) error {
+	failed := processor.NewTopicPublisher(s.psClient, wire.FailedTopic)
+	s.failedPub = failed
+	for _, name := range s.cfg.Sinks {
+		sub := wire.SubscriptionFor(name)
+		opts := append(batchOptions(name),
+			processor.WithPullers(2, 1000),
+			processor.WithAckDeadline(ackDeadlineSeconds*time.Second),
+			processor.WithDrainTimeout(s.cfg.DrainTimeout),
+			processor.WithPermanentError(func(err error) bool { return errors.Is(err, registry.ErrNotFound) }))
+		if name == "failed" {
+			opts = append(opts, processor.WithFailedMode())
+		}
+		p, err := processor.New(processor.NewSubscriptionPuller(s.psClient, sub), s.sinks.byName[name], s.regClient, failed, opts...)
+		if err != nil {
+			return fmt.Errorf("dev: processor %s: %w", name, err)
+		}
+		runCtx, cancel := context.WithCancel(s.runCtx)
+		run := &processorRun{sink: name, subscription: sub, p: p, cancel: cancel, done: make(chan error, 1)}
+		go func() { run.done <- p.Run(runCtx) }()
+		s.procs = append(s.procs, run)
+	}
+	return nil
+}
+
+func (s *Stack) stopProcessors(ctx context.Context) error {
+	var errs []error
+	for _, r := range s.procs {
+		r.cancel()
+	}
+	for _, r := range s.procs {
+		select {
+		case err := <-r.done:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("processor %s: %w", r.sink, err))
+			}
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("processor %s: did not stop: %w", r.sink, ctx.Err()))
+		}
+	}
+	if s.failedPub != nil {
+		s.failedPub.Stop()
+	}
+	return errors.Join(errs...)
+}
+
+// Stats reports each processor's counters, by sink.
+func (s *Stack) Stats() map[string]processor.Stats {
+	out := make(map[string]processor.Stats, len(s.procs))
+	for _, r := range s.procs {
+		out[r.sink] = r.p.Stats()
+	}
+	return out
+}

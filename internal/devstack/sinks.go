@@ -1,0 +1,65 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"cloud.google.com/go/storage"
+
+	"github.com/hemlabs/hem/processor"
+	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/sink/duckdb"
+)
+
+// sinks are the destinations of the stack's processors, by sink name.
+type sinks struct {
+	warehouse *duckdb.Warehouse
+	byName    map[string]sink.Sink
+	migrators []sink.Migrator
+	closers   []sink.Sink
+}
+
+func openSinks(ctx context.Context, cfg *Config, warehouse string, gcs *storage.Client) (_ *sinks, err error) {
+	s := &sinks{byName: map[string]sink.Sink{}}
+	defer func() {
+		if err != nil {
+			_ = s.close(context.WithoutCancel(ctx))
+		}
+	}()
+	// The warehouse is always open: hem sql queries it, and the registry
+	// migrates it.
+	if s.warehouse, err = duckdb.Open(ctx, warehouse); err != nil {
+		return nil, fmt.Errorf("dev: warehouse: %w", err)
+	}
+	s.closers = append(s.closers, s.warehouse)
+	s.migrators = append(s.migrators, s.warehouse)
+	for _, name := range cfg.Sinks {
+		switch name {
+		case "duckdb":
+			s.byName[name] = s.warehouse
+		case "failed":
+			// TODO(archive): also the archive's failed/ prefix.
+			s.byName[name] = processor.Tee(s.warehouse)
+		}
+	}
+	return s, nil
+}
+
+func (s *sinks) queryHandler() http.Handler {
+	if s.warehouse == nil {
+		return nil
+	}
+	return s.warehouse.QueryHandler()
+}
+
+func (s *sinks) close(ctx context.Context) error {
+	var errs []error
+	for _, c := range slices.Backward(s.closers) {
+		errs = append(errs, c.Close(ctx))
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}

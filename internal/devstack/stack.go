@@ -1,0 +1,427 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/storage"
+	"google.golang.org/grpc"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hemlabs/hem/collector"
+	"github.com/hemlabs/hem/internal/auth"
+	"github.com/hemlabs/hem/internal/devpubsub"
+	"github.com/hemlabs/hem/processor"
+	"github.com/hemlabs/hem/registry"
+	"github.com/hemlabs/hem/registry/localgcs"
+	"github.com/hemlabs/hem/registry/schema"
+)
+
+// Config is the local stack's configuration. Every address has a flag in
+// "hem dev"; port 0 picks a free port (tests).
+type Config struct {
+	Dir           string
+	ProtoDir      string
+	PubSubAddr    string
+	GCSAddr       string
+	RegistryAddr  string
+	CollectorAddr string
+	HTTPAddr      string
+	// Sinks are the processors to run: duckdb, archive, failed, bigquery.
+	Sinks []string
+	// BigQuery* configure the bigquery sink (and migrator) when Sinks has it.
+	BigQueryProject       string
+	BigQueryDataset       string
+	BigQueryEndpoint      string
+	BigQueryWriteEndpoint string
+	// DrainTimeout bounds how long shutdown waits for the processors to
+	// empty their subscriptions.
+	DrainTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// DefaultSinks are the processors "hem dev" runs without --sinks.
+var DefaultSinks = []string{"duckdb", "failed"}
+
+func (c *Config) validate() error {
+	if c.Dir == "" {
+		return errors.New("dev: a folder is required")
+	}
+	if len(c.Sinks) == 0 {
+		c.Sinks = DefaultSinks
+	}
+	for _, s := range c.Sinks {
+		if !slices.Contains([]string{"duckdb", "archive", "failed", "bigquery"}, s) {
+			return fmt.Errorf("dev: unknown sink %q (choose from duckdb, archive, failed, bigquery)", s)
+		}
+	}
+	if slices.Contains(c.Sinks, "bigquery") && (c.BigQueryProject == "" || c.BigQueryDataset == "") {
+		return errors.New("dev: the bigquery sink needs --bigquery-project and --bigquery-dataset (and the endpoint variables for a local BigQuery-compatible server)")
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return nil
+}
+
+// Stack is a running local pipeline.
+type Stack struct {
+	cfg Config
+	log *slog.Logger
+
+	// Endpoints, resolved (port 0 replaced).
+	PubSubAddr, GCSAddr, RegistryAddr, CollectorAddr, HTTPAddr string
+	// APIKey is the development key (schema writes and every event type).
+	APIKey string
+	// Warehouse is the DuckDB file.
+	Warehouse string
+	// Pushed is the outcome of registering ProtoDir at start.
+	Pushed []registry.Result
+	// PushErr is why registering ProtoDir failed, if it did.
+	PushErr error
+
+	lock      *os.File
+	pubsubSrv *devpubsub.Server
+	gcs       *localgcs.Server
+	gcsClient *storage.Client
+	psClient  *pubsub.Client
+	reg       *registry.Registry
+	regClient *registry.Client
+	coll      *collector.Collector
+	sinks     *sinks
+	grpcColl  *grpc.Server
+	failedPub *processor.TopicPublisher
+	httpSrv   *http.Server
+
+	cancel  context.CancelFunc
+	group   *errgroup.Group
+	runCtx  context.Context
+	procs   []*processorRun
+	closing sync.Once
+	ready   chan struct{}
+}
+
+// Start brings the stack up. Close takes it down.
+func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("dev: %w", err)
+	}
+	s := &Stack{cfg: cfg, log: cfg.Logger, Warehouse: filepath.Join(cfg.Dir, "warehouse.duckdb"), ready: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.abort()
+		}
+	}()
+	if s.lock, err = lockDir(cfg.Dir); err != nil {
+		return nil, err
+	}
+	if s.APIKey, err = devKey(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("dev: key: %w", err)
+	}
+	salt, err := piiSalt(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("dev: salt: %w", err)
+	}
+	keyring := auth.New()
+	keyring.Add(s.APIKey, auth.Principal{Name: "dev", Types: []string{"*"}, SchemaWrite: true})
+
+	// Pub/Sub and GCS: the infrastructure.
+	if s.pubsubSrv, err = startPubSub(cfg.Dir, cfg.PubSubAddr); err != nil {
+		return nil, err
+	}
+	s.PubSubAddr = s.pubsubSrv.Addr()
+	if s.psClient, err = pubsubClient(ctx, Project, s.PubSubAddr); err != nil {
+		return nil, err
+	}
+	if err := ensureTopology(ctx, s.psClient, Project, cfg.Sinks); err != nil {
+		return nil, err
+	}
+	if s.gcs, err = localgcs.Start(filepath.Join(cfg.Dir, "gcs"), cfg.GCSAddr); err != nil {
+		return nil, fmt.Errorf("dev: %w (is another hem dev running? use --gcs-addr)", err)
+	}
+	s.GCSAddr = s.gcs.Addr()
+	if s.gcsClient, err = s.gcs.NewClient(ctx); err != nil {
+		return nil, err
+	}
+	for _, b := range []string{RegistryBucket, ArchiveBucket} {
+		if err := localgcs.EnsureBucket(ctx, s.gcsClient, b); err != nil {
+			return nil, err
+		}
+	}
+
+	// Sinks first: the registry migrates the warehouse before a version is usable.
+	if s.sinks, err = openSinks(ctx, &s.cfg, s.Warehouse, s.gcsClient); err != nil {
+		return nil, err
+	}
+	var regOpts []registry.Option
+	for _, m := range s.sinks.migrators {
+		regOpts = append(regOpts, registry.WithMigrator(m))
+	}
+	if s.reg, err = registry.New(ctx, s.gcsClient.Bucket(RegistryBucket), "registry/", regOpts...); err != nil {
+		return nil, err
+	}
+	svc, err := registry.NewService(s.reg, registry.WithKeyring(keyring))
+	if err != nil {
+		return nil, err
+	}
+	regLis, err := listen(cfg.RegistryAddr, "registry", "--registry-addr")
+	if err != nil {
+		return nil, err
+	}
+	s.RegistryAddr = regLis.Addr().String()
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel, s.runCtx = cancel, runCtx
+	s.group, _ = errgroup.WithContext(runCtx)
+	s.group.Go(func() error { return registry.Serve(runCtx, regLis, svc) })
+
+	// Contracts: register ./proto through the production path (compile,
+	// admission, migrations). Violations are reported, not fatal.
+	s.Pushed, s.PushErr = s.pushProto(ctx)
+
+	// The collector, over a real registry client.
+	if s.regClient, err = registry.Dial(ctx, s.RegistryAddr, registry.WithAPIKey(s.APIKey)); err != nil {
+		return nil, err
+	}
+	s.group.Go(func() error { return ignoreCancel(s.regClient.Watch(runCtx)) })
+	s.coll, err = collector.New(s.regClient, s.psClient,
+		collector.WithKeyring(keyring),
+		collector.WithPIISalt([]byte(salt)),
+		collector.WithLogger(s.log))
+	if err != nil {
+		return nil, err
+	}
+	collLis, err := listen(cfg.CollectorAddr, "collector", "--collector-addr")
+	if err != nil {
+		return nil, err
+	}
+	s.CollectorAddr = collLis.Addr().String()
+	s.grpcColl = grpc.NewServer(s.coll.GRPCServerOptions()...)
+	s.coll.RegisterGRPC(s.grpcColl)
+	s.group.Go(func() error { return s.grpcColl.Serve(collLis) })
+
+	httpLis, err := listen(cfg.HTTPAddr, "HTTP", "--http-addr")
+	if err != nil {
+		return nil, err
+	}
+	s.HTTPAddr = httpLis.Addr().String()
+	s.httpSrv = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	s.group.Go(func() error {
+		if err := s.httpSrv.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+
+	// The processors, one per sink, each on its own subscription.
+	if err := s.startProcessors(ctx); err != nil {
+		return nil, err
+	}
+	close(s.ready)
+	return s, nil
+}
+
+func (s *Stack) pushProto(ctx context.Context) ([]registry.Result, error) {
+	if s.cfg.ProtoDir == "" {
+		return nil, nil
+	}
+	if _, err := os.Stat(s.cfg.ProtoDir); err != nil {
+		return nil, fmt.Errorf("contracts folder %s: %w", s.cfg.ProtoDir, err)
+	}
+	src, err := schema.CompileDir(ctx, s.cfg.ProtoDir)
+	if err != nil {
+		return nil, err
+	}
+	all, err := src.Schemas()
+	if err != nil {
+		return nil, err
+	}
+	var candidates []*schema.Schema
+	for _, c := range all {
+		if !registry.Reserved(c.Subject) { // hem's own types are built in
+			candidates = append(candidates, c)
+		}
+	}
+	return s.reg.Register(ctx, candidates)
+}
+
+func (s *Stack) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", s.coll.HTTPHandler())
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case <-s.ready:
+		default:
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		if !s.coll.Ready() {
+			http.Error(w, "stopping", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	if h := s.sinks.queryHandler(); h != nil {
+		mux.Handle("POST /v1/sql", h)
+	}
+	return mux
+}
+
+// Wait blocks until a component fails or ctx ends, then closes the stack.
+func (s *Stack) Wait(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- s.group.Wait() }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-done:
+		if err != nil {
+			err = fmt.Errorf("dev: %w", err)
+		}
+	}
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DrainTimeout+30*time.Second)
+	defer cancel()
+	return errors.Join(err, s.Close(closeCtx))
+}
+
+// Close takes the stack down in the order that loses nothing: stop taking
+// events (the collector flushes what it accepted to Pub/Sub), let the
+// processors empty their subscriptions into the sinks, stop them, close the
+// sinks, then save the Pub/Sub backlog and stop the servers.
+func (s *Stack) Close(ctx context.Context) error {
+	var errs []error
+	s.closing.Do(func() {
+		if s.httpSrv != nil {
+			_ = s.httpSrv.Shutdown(ctx)
+		}
+		if s.coll != nil {
+			errs = append(errs, s.coll.Close(ctx))
+		}
+		if s.grpcColl != nil {
+			stopGRPC(ctx, s.grpcColl)
+		}
+		errs = append(errs, s.drain(ctx))
+		errs = append(errs, s.stopProcessors(ctx))
+		if s.cancel != nil {
+			s.cancel()
+		}
+		if s.group != nil {
+			errs = append(errs, s.group.Wait())
+		}
+		s.abort()
+	})
+	return errors.Join(errs...)
+}
+
+// drain waits until every subscription of the stack is empty, so that the
+// backlog saved at exit is as small as it can be.
+func (s *Stack) drain(ctx context.Context) error {
+	if s.pubsubSrv == nil || len(s.procs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
+	defer cancel()
+	for {
+		left := 0
+		for _, p := range s.procs {
+			n, err := s.pubsubSrv.Backlog(p.subscription)
+			if err != nil {
+				return err
+			}
+			left += n
+		}
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			s.log.Warn("stopping with events still queued; they are saved and processed at the next start", "events", left)
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// abort releases whatever was started, in reverse order.
+func (s *Stack) abort() {
+	if s.regClient != nil {
+		_ = s.regClient.Close()
+	}
+	if s.sinks != nil {
+		_ = s.sinks.close(context.Background())
+	}
+	if s.psClient != nil {
+		_ = s.psClient.Close()
+	}
+	if s.pubsubSrv != nil {
+		if err := s.pubsubSrv.Close(); err != nil {
+			s.log.Error("saving the Pub/Sub backlog failed", "err", err)
+		}
+	}
+	if s.gcsClient != nil {
+		_ = s.gcsClient.Close()
+	}
+	if s.gcs != nil {
+		s.gcs.Stop()
+	}
+	if s.lock != nil {
+		_ = s.lock.Close()
+	}
+}
+
+func stopGRPC(ctx context.Context, g *grpc.Server) {
+	done := make(chan struct{})
+	go func() { g.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		g.Stop()
+	}
+}
+
+func listen(addr, what, flag string) (net.Listener, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dev: %s on %s: %w (is another hem dev running? use %s)", what, addr, err, flag)
+	}
+	return lis, nil
+}
+
+func ignoreCancel(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// lockDir makes sure one hem dev owns a folder at a time (DuckDB allows one
+// writing process per file anyway; this says so clearly).
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "dev.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("dev: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("dev: another hem dev is running on %s (stop it first, or use --dir)", dir)
+	}
+	return f, nil
+}
