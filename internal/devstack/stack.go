@@ -17,8 +17,8 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/storage"
-	"google.golang.org/grpc"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/internal/auth"
