@@ -65,7 +65,7 @@ func WithMaxBacklogBytes(n int64) Option {
 }
 
 // WithCheckpointInterval sets how often a changed backlog is saved (default
-// 2 s; zero disables checkpoints, leaving only the save on Close).
+// 10 s; zero disables checkpoints, leaving only the save on Close).
 func WithCheckpointInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.checkpointEvery = d })
 }
@@ -125,7 +125,7 @@ type subscription struct {
 
 // New returns a server; Start or Register makes it reachable.
 func New(opts ...Option) (*Server, error) {
-	cfg := config{maxBacklogBytes: 512 << 20, checkpointEvery: 2 * time.Second, now: time.Now}
+	cfg := config{maxBacklogBytes: 512 << 20, checkpointEvery: 10 * time.Second, now: time.Now}
 	for _, o := range opts {
 		o.apply(&cfg)
 	}

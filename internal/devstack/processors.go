@@ -26,7 +26,7 @@ func batchOptions(sinkName string) []processor.Option {
 	if sinkName == "archive" {
 		return []processor.Option{processor.WithBatch(50_000, 64<<20, 10*time.Second)}
 	}
-	return []processor.Option{processor.WithBatch(5000, 8<<20, 200*time.Millisecond)}
+	return []processor.Option{processor.WithBatch(20_000, 16<<20, time.Second)}
 }
 
 func (s *Stack) startProcessors(ctx context.Context) error {

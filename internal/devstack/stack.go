@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"slices"
@@ -279,6 +280,9 @@ func (s *Stack) httpHandler() http.Handler {
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
+	// Profiles of the local stack, for "go tool pprof http://127.0.0.1:7072/debug/pprof/profile".
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	if h := s.sinks.queryHandler(); h != nil {
 		mux.Handle("POST /v1/sql", h)
 	}
