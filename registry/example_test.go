@@ -78,10 +78,11 @@ func ExampleRegistry_Register() {
 		}
 		fmt.Println(res.Subject, res.Outcome, "version", res.Schema.Version, "id", res.Schema.ID)
 	}
+	v2 := strings.Replace(exampleContract, "int32 quantity = 2;", "int32 quantity = 2;\n  // A note.\n  optional string note = 3;", 1)
 	push(exampleContract)
 	push(exampleContract)
-	push(strings.Replace(exampleContract, "int32 quantity = 2;", "int32 quantity = 2;\n  // A note.\n  optional string note = 3;", 1))
-	push(strings.Replace(exampleContract, "int32 quantity", "int64 quantity", 1))
+	push(v2)
+	push(strings.Replace(v2, "int32 quantity", "int64 quantity", 1))
 	// Output:
 	// acme.orders.v1.OrderPlaced NEW version 1 id 1
 	// acme.orders.v1.OrderPlaced UNCHANGED version 1 id 1

@@ -204,10 +204,11 @@ func (r *Registry) Register(ctx context.Context, candidates []*schema.Schema, op
 		return nil, fmt.Errorf("registry: register: %w", err)
 	}
 	written := map[string]bool{}
+	adm := admission{}
 	var results []Result
 	for attempt := 0; ; attempt++ {
 		var added []entry
-		results, added, err = r.plan(ctx, snap, candidates, commit)
+		results, added, err = r.plan(ctx, snap, candidates, commit, adm)
 		if err != nil {
 			return nil, fmt.Errorf("registry: register: %w", err)
 		}
@@ -270,7 +271,7 @@ func (r *Registry) resultIndex(results []Result, subject string) int {
 
 // plan decides every candidate against snap and lists the index entries to
 // add.
-func (r *Registry) plan(ctx context.Context, snap *snapshot, candidates []*schema.Schema, commit string) ([]Result, []entry, error) {
+func (r *Registry) plan(ctx context.Context, snap *snapshot, candidates []*schema.Schema, commit string, adm admission) ([]Result, []entry, error) {
 	results := make([]Result, len(candidates))
 	var added []entry
 	nextID := snap.file.NextID
@@ -294,7 +295,7 @@ func (r *Registry) plan(ctx context.Context, snap *snapshot, candidates []*schem
 		if err != nil {
 			return nil, nil, err
 		}
-		res.Violations = Check(c, priors)
+		res.Violations = adm.check(c, priors)
 		if len(res.Violations) > 0 {
 			res.Outcome = OutcomeRejected
 			results[i] = res
@@ -317,17 +318,6 @@ func (r *Registry) plan(ctx context.Context, snap *snapshot, candidates []*schem
 		results[i] = res
 	}
 	return results, added, nil
-}
-
-// Check is the admission rule the registry applies to a candidate version
-// of a subject: with no prior versions the lint rules (compat.Lint), else
-// the lint and evolution rules against every prior version (compat.Admit).
-// It is pure; "hem schema check" runs it in CI without a registry.
-func Check(candidate *schema.Schema, prior []*schema.Schema) []Violation {
-	if len(prior) == 0 {
-		return lint(candidate)
-	}
-	return admit(candidate, prior)
 }
 
 // migrate runs the migrators for every PENDING version among results and

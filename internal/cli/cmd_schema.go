@@ -220,8 +220,9 @@ Compiles the .proto files under DIR (default proto/) as they are now and as
 they were at the git ref --against, and runs the registry's admission rules:
 every event type present at the ref is checked against its version there
 (compat.Admit), new event types by the lint rules (compat.Lint), and an event
-type deleted since the ref is an EV-W03 violation. Prints one line per
-violation, starting with its rule id, and exits 1 if there is any.
+type deleted since the ref is an EV-W03 violation. hem's own hem.* types are
+built in and skipped, as push does. Prints one line per violation, starting
+with its rule id, and exits 1 if there is any.
 
 --against defaults to origin/main when that exists, else HEAD~1. Use HEAD to
 check uncommitted changes.`,
@@ -253,7 +254,7 @@ func runSchemaCheck(ctx context.Context, io IO, cfg *schemaCheckConfig, args []s
 	if err != nil {
 		return schemaCompileFailed(io.Stderr, dir, "", err)
 	}
-	current, err := cur.Schemas()
+	current, err := schemaContracts(cur)
 	if err != nil {
 		return fmt.Errorf("schema check: %w", err)
 	}
@@ -274,7 +275,7 @@ func runSchemaCheck(ctx context.Context, io IO, cfg *schemaCheckConfig, args []s
 			return schemaCompileFailed(io.Stderr, dir, ref, err)
 		}
 		if err == nil {
-			olds, err := old.Schemas()
+			olds, err := schemaContracts(old)
 			if err != nil {
 				return fmt.Errorf("schema check: at %s: %w", ref, err)
 			}
@@ -316,6 +317,16 @@ func runSchemaCheck(ctx context.Context, io IO, cfg *schemaCheckConfig, args []s
 	}
 	fmt.Fprintf(io.Stderr, "schema check: %d event types in %s against %s: no violations\n", len(current), dir, ref)
 	return nil
+}
+
+// schemaContracts builds every event message of src except hem's own
+// (hem.*), which are built in and never registered.
+func schemaContracts(src *schema.Source) ([]*schema.Schema, error) {
+	all, err := src.Schemas()
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(s *schema.Schema) bool { return registry.Reserved(s.Subject) }), nil
 }
 
 // schemaGit runs git in dir and returns its standard output.

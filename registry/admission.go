@@ -1,0 +1,47 @@
+package registry
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/hemlabs/hem/registry/compat"
+	"github.com/hemlabs/hem/registry/schema"
+)
+
+// Violation is one broken rule: a stable rule id, the element path and a
+// sentence a data engineer can act on (see registry/compat).
+type Violation = compat.Violation
+
+// Check is the admission rule the registry applies to a candidate version
+// of a subject: with no prior versions the lint rules (compat.Lint), else
+// the lint and evolution rules against every prior version (compat.Admit).
+// It is pure; "hem schema check" runs it in CI without a registry.
+func Check(candidate *schema.Schema, prior []*schema.Schema) []Violation {
+	if len(prior) == 0 {
+		return compat.Lint(candidate)
+	}
+	return compat.Admit(candidate, prior)
+}
+
+// admission is Check with the lint verdicts of this registration's
+// candidates remembered: they do not depend on the prior versions, which
+// change when a registration loses a race and is planned again.
+type admission map[*schema.Schema][]Violation
+
+func (a admission) check(candidate *schema.Schema, prior []*schema.Schema) []Violation {
+	lint, ok := a[candidate]
+	if !ok {
+		lint = compat.Lint(candidate)
+		a[candidate] = lint
+	}
+	if len(prior) == 0 {
+		return lint
+	}
+	// compat.Admit is Lint plus Check, sorted and without duplicates.
+	vs := append(slices.Clone(lint), compat.Check(candidate, prior)...)
+	slices.SortFunc(vs, func(a, b Violation) int {
+		return cmp.Or(strings.Compare(a.Rule, b.Rule), strings.Compare(a.Path, b.Path), strings.Compare(a.Message, b.Message))
+	})
+	return slices.Compact(vs)
+}
