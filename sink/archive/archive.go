@@ -1,0 +1,219 @@
+// Package archive is hem's GCS archive: every event, as published, in
+// Parquet objects at
+//
+//	<prefix>type=<subject>/dt=YYYY-MM-DD/hour=HH/<writer>-<seq>.parquet
+//
+// (hive-style partitions: BigQuery external tables, DuckDB and Spark read
+// them as columns). A row is the envelope (_event_id, _event_time,
+// _received_at, _published_at, _schema_id, _schema_version, _producer,
+// _attributes) and the payload bytes; each object's key/value metadata holds
+// the descriptor set of every schema id in it (hem.schema.<id>), so the
+// archive can be read and replayed without the registry.
+//
+// Each Write uploads one object per hour of event time, atomically (a
+// conditional create under a name no other writer uses), and returns when
+// it is durable. Objects roll with the processor's batches: for the archive
+// the processor batches large (by default 50 000 events, 64 MiB or 30 s),
+// and Write splits anything above the object size cap. The archive is
+// at-least-once: a redelivered event may be in two objects; readers that
+// need one row per event deduplicate on _event_id, as the warehouse does.
+package archive
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"cloud.google.com/go/storage"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+	"google.golang.org/api/googleapi"
+
+	"github.com/hemlabs/hem/sink"
+)
+
+// record is one archived event.
+type record struct {
+	EventID       string    `parquet:"_event_id"`
+	EventTime     time.Time `parquet:"_event_time,timestamp(microsecond)"`
+	ReceivedAt    time.Time `parquet:"_received_at,timestamp(microsecond)"`
+	PublishedAt   time.Time `parquet:"_published_at,timestamp(microsecond)"`
+	SchemaID      int64     `parquet:"_schema_id"`
+	SchemaVersion int32     `parquet:"_schema_version"`
+	Producer      string    `parquet:"_producer"`
+	Attributes    string    `parquet:"_attributes,json"`
+	Payload       []byte    `parquet:"payload"`
+}
+
+// Metadata keys of an archive object.
+const (
+	metaSchema  = "hem.schema."  // + id: base64 FileDescriptorSet
+	metaSubject = "hem.subject." // + id
+	metaVersion = "hem.version." // + id
+)
+
+// Option configures a Sink.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	prefix   string
+	writerID string
+	maxBytes int
+}
+
+// WithPrefix sets the object prefix (default "events/"; the failed-events
+// sink uses "failed/").
+func WithPrefix(p string) Option { return optionFunc(func(c *config) { c.prefix = p }) }
+
+// WithWriterID names this writer in object names (default host-pid-random);
+// it must be unique among concurrent writers.
+func WithWriterID(id string) Option { return optionFunc(func(c *config) { c.writerID = id }) }
+
+// WithMaxObjectBytes caps the payload bytes of one object (default 128 MiB).
+func WithMaxObjectBytes(n int) Option { return optionFunc(func(c *config) { c.maxBytes = n }) }
+
+// Sink writes batches to the archive bucket. It is safe for concurrent use.
+type Sink struct {
+	bucket *storage.BucketHandle
+	cfg    config
+	seq    atomic.Int64
+}
+
+var _ sink.Sink = (*Sink)(nil)
+
+// New returns a sink writing to bucket through client.
+func New(client *storage.Client, bucket string, opts ...Option) (*Sink, error) {
+	if client == nil || bucket == "" {
+		return nil, errors.New("archive: a storage client and a bucket are required")
+	}
+	host, _ := os.Hostname()
+	cfg := config{prefix: "events/", maxBytes: 128 << 20,
+		writerID: fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.IntN(1<<16))}
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	return &Sink{bucket: client.Bucket(bucket), cfg: cfg}, nil
+}
+
+// ObjectPath is where an event of subject at t is archived, without the
+// writer's file name.
+func ObjectPath(prefix, subject string, t time.Time) string {
+	t = t.UTC()
+	return fmt.Sprintf("%stype=%s/dt=%s/hour=%02d/", prefix, subject, t.Format("2006-01-02"), t.Hour())
+}
+
+// Write implements sink.Sink: when it returns nil every event is in a
+// durable object.
+func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
+	if len(b.Events) == 0 {
+		return nil
+	}
+	groups := map[string][]*sink.Event{}
+	for _, e := range b.Events {
+		dir := ObjectPath(s.cfg.prefix, b.Subject, e.EventTime)
+		groups[dir] = append(groups[dir], e)
+	}
+	dirs := make([]string, 0, len(groups))
+	for d := range groups {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	for _, dir := range dirs {
+		events := groups[dir]
+		for len(events) > 0 {
+			n, size := 0, 0
+			for n < len(events) && (n == 0 || size+len(events[n].Payload) <= s.cfg.maxBytes) {
+				size += len(events[n].Payload)
+				n++
+			}
+			if err := s.upload(ctx, dir, events[:n]); err != nil {
+				return err
+			}
+			events = events[n:]
+		}
+	}
+	return nil
+}
+
+func (s *Sink) upload(ctx context.Context, dir string, events []*sink.Event) error {
+	data, err := Encode(events)
+	if err != nil {
+		return sink.Permanent(err)
+	}
+	for range 5 {
+		name := fmt.Sprintf("%s%s-%06d.parquet", dir, s.cfg.writerID, s.seq.Add(1))
+		w := s.bucket.Object(name).If(storage.Conditions{DoesNotExist: true}).NewWriter(ctx)
+		w.ChunkSize = 0 // one request: the object appears whole or not at all
+		w.ContentType = "application/vnd.apache.parquet"
+		_, werr := w.Write(data)
+		cerr := w.Close()
+		if err := errors.Join(werr, cerr); err != nil {
+			var gerr *googleapi.Error
+			if errors.As(err, &gerr) && gerr.Code == 412 {
+				continue // the name is taken (a restarted writer): next sequence number
+			}
+			return fmt.Errorf("archive: upload %s: %w", name, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("archive: no free object name under %s", dir)
+}
+
+// Encode writes events as one Parquet file, with the descriptor sets of
+// their schemas in the file's metadata.
+func Encode(events []*sink.Event) ([]byte, error) {
+	var buf bytes.Buffer
+	opts := []parquet.WriterOption{parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest})}
+	seen := map[int64]bool{}
+	for _, e := range events {
+		if seen[e.Schema.ID] {
+			continue
+		}
+		seen[e.Schema.ID] = true
+		id := strconv.FormatInt(e.Schema.ID, 10)
+		opts = append(opts,
+			parquet.KeyValueMetadata(metaSchema+id, base64.StdEncoding.EncodeToString(e.Schema.DescriptorSet())),
+			parquet.KeyValueMetadata(metaSubject+id, e.Schema.Subject),
+			parquet.KeyValueMetadata(metaVersion+id, strconv.Itoa(e.Schema.Version)))
+	}
+	w := parquet.NewGenericWriter[record](&buf, opts...)
+	rows := make([]record, len(events))
+	for i, e := range events {
+		attrs := "{}"
+		if len(e.Attributes) > 0 {
+			b, err := json.Marshal(e.Attributes)
+			if err != nil {
+				return nil, err
+			}
+			attrs = string(b)
+		}
+		rows[i] = record{
+			EventID: e.ID, EventTime: e.EventTime.UTC(), ReceivedAt: e.ReceivedAt.UTC(), PublishedAt: e.PublishedAt.UTC(),
+			SchemaID: e.Schema.ID, SchemaVersion: int32(e.Schema.Version), Producer: e.Producer,
+			Attributes: attrs, Payload: e.Payload,
+		}
+	}
+	if _, err := w.Write(rows); err != nil {
+		return nil, fmt.Errorf("archive: encode: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("archive: encode: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Close implements sink.Sink; the sink holds nothing between writes.
+func (s *Sink) Close(context.Context) error { return nil }
