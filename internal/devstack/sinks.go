@@ -11,6 +11,7 @@ import (
 
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/sink/archive"
 	"github.com/hemlabs/hem/sink/duckdb"
 )
 
@@ -40,9 +41,20 @@ func openSinks(ctx context.Context, cfg *Config, warehouse string, gcs *storage.
 		switch name {
 		case "duckdb":
 			s.byName[name] = s.warehouse
+		case "archive":
+			a, err := archive.New(gcs, ArchiveBucket, archive.WithPrefix("events/"))
+			if err != nil {
+				return nil, fmt.Errorf("dev: archive: %w", err)
+			}
+			s.byName[name], s.closers = a, append(s.closers, a)
 		case "failed":
-			// TODO(archive): also the archive's failed/ prefix.
-			s.byName[name] = processor.Tee(s.warehouse)
+			// Failed events go to the warehouse (_failed_events) and the
+			// archive's failed/ prefix; durable only when in both.
+			a, err := archive.New(gcs, ArchiveBucket, archive.WithPrefix("failed/"))
+			if err != nil {
+				return nil, fmt.Errorf("dev: failed archive: %w", err)
+			}
+			s.byName[name], s.closers = processor.Tee(s.warehouse, a), append(s.closers, a)
 		}
 	}
 	return s, nil

@@ -54,7 +54,7 @@ type Config struct {
 }
 
 // DefaultSinks are the processors "hem dev" runs without --sinks.
-var DefaultSinks = []string{"duckdb", "failed"}
+var DefaultSinks = []string{"duckdb", "archive", "failed"}
 
 func (c *Config) validate() error {
 	if c.Dir == "" {
