@@ -58,7 +58,7 @@ test: ## Unit and integration tests, with the race detector
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME
 	go test -run '^$$' -fuzz '^FuzzAdmit$$' -fuzztime $(FUZZTIME) ./registry/compat
-	go test -run '^$$' -fuzz '^FuzzCollect' -fuzztime $(FUZZTIME) ./collector
+	go test -run '^$$' -fuzz '^FuzzCollect$$' -fuzztime $(FUZZTIME) ./collector
 
 .PHONY: bench
 bench: ## Benchmarks of the hot paths (numbers in README)

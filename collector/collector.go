@@ -189,7 +189,7 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*ev
 	for _, e := range events {
 		if s := subjectOf(e); s != "" && !p.MayEmit(s) {
 			c.metrics.refused(ctx, "permission_denied")
-			return nil, fmt.Errorf("%w: producer %q may not send %s", ErrPermissionDenied, p.Name, s)
+			return nil, fmt.Errorf("%w: producer %q may not send %s", ErrPermissionDenied, p.Name, validUTF8(s))
 		}
 	}
 	if !c.inflight.TryAcquire(int64(size)) {
@@ -230,7 +230,27 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*ev
 	for i, r := range results {
 		c.metrics.event(ctx, r, subjectOf(events[i]))
 	}
+	for _, r := range results {
+		sanitizeResult(r)
+	}
 	return results, nil
+}
+
+// sanitizeResult replaces invalid UTF-8 (which arbitrary input can put in
+// type names and messages) so the answer can always be encoded.
+func sanitizeResult(r *collectorv1.EventResult) {
+	r.EventId = validUTF8(r.EventId)
+	r.Message = validUTF8(r.Message)
+	for _, v := range r.Violations {
+		v.FieldPath, v.RuleId, v.Message = validUTF8(v.FieldPath), validUTF8(v.RuleId), validUTF8(v.Message)
+	}
+}
+
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // runWorkers starts the goroutines that run the per-event hot path. Long
@@ -514,9 +534,12 @@ func printable(s string) bool {
 // answered, so a replay keeps it.
 func (c *Collector) failedMessage(e *eventv1.Event, id string, p *auth.Principal, subject string, schemaID int64, rej *rejection, now time.Time) (*pubsub.Message, error) {
 	orig := e
-	if e.GetEventId() != id {
+	if e.GetEventId() != id || !utf8.ValidString(e.GetPayload().GetTypeUrl()) {
 		orig = proto.CloneOf(e)
 		orig.EventId = id
+		if orig.Payload != nil {
+			orig.Payload.TypeUrl = validUTF8(orig.Payload.TypeUrl)
+		}
 	}
 	original, err := proto.Marshal(orig)
 	if err != nil {
@@ -525,9 +548,9 @@ func (c *Collector) failedMessage(e *eventv1.Event, id string, p *auth.Principal
 	fe := &eventv1.FailedEvent{
 		Stage:      rej.stage,
 		Reason:     rej.reason,
-		Message:    rej.message,
+		Message:    validUTF8(rej.message),
 		Violations: rej.violations,
-		Type:       subject,
+		Type:       validUTF8(subject),
 		SchemaId:   schemaID,
 		EventId:    id,
 		Producer:   p.Name,
