@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -62,7 +63,7 @@ func (c *emitConfig) bind(fs *flag.FlagSet) {
 	c.clientFlags.bind(fs)
 	c.bindCollector(fs)
 	fs.StringVar(&c.Type, "type", "", "event type (subject), e.g. shop.orders.v1.OrderPlaced")
-	fs.StringVar(&c.JSON, "json", "", "the event's payload as contract JSON (protojson)")
+	fs.StringVar(&c.JSON, "json", "", "the event's payload as contract JSON (protojson), or @FILE to read it from a file")
 	fs.StringVar(&c.EventID, "event-id", "", "event id (default: a fresh UUIDv7)")
 	fs.Int64Var(&c.SchemaID, "schema-id", 0, "pin a schema id (default: the latest usable version)")
 	fs.Var(&c.Attrs, "attr", "producer attribute key=value (repeatable)")
@@ -117,6 +118,13 @@ func runEmit(ctx context.Context, io IO, cfg *emitConfig, args []string) error {
 		return errors.New("emit: use either - (stdin) or --type and --json")
 	case !stdin && (cfg.Type == "" || cfg.JSON == ""):
 		return errors.New("emit: --type and --json are required (or - to read NDJSON from stdin)")
+	}
+	if file, ok := strings.CutPrefix(cfg.JSON, "@"); ok {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("emit: --json @%s: %w", file, err)
+		}
+		cfg.JSON = string(b)
 	}
 	if _, err := cfg.resolve(); err != nil {
 		return err
