@@ -179,7 +179,9 @@ func (c *checker) field(pf, cf protoreflect.FieldDescriptor, path string, seen m
 	if pf.Name() != cf.Name() {
 		c.add("EV-J01", path, "field number %d was renamed from %s to %s; the name is the JSON key and the BigQuery column: keep %s (deprecate it and add a new field if you must)", pf.Number(), pf.Name(), cf.Name(), pf.Name())
 	}
-	if pf.HasJSONName() != cf.HasJSONName() || (pf.HasJSONName() && pf.JSONName() != cf.JSONName()) {
+	// Compilers record a json_name for every field; only one set by hand
+	// (different from the default camelCase of the name) is a choice.
+	if pe, ce := explicitJSONName(pf), explicitJSONName(cf); pe != ce {
 		c.add("EV-J02", path, "json_name changed from %q to %q; JSON producers and readers would disagree: restore it", jsonName(pf), jsonName(cf))
 	}
 	if pt, ct := typeName(pf), typeName(cf); pt != ct {
@@ -318,10 +320,36 @@ func oneofMove(from, to string) string {
 }
 
 func jsonName(fd protoreflect.FieldDescriptor) string {
-	if fd.HasJSONName() {
-		return fd.JSONName()
+	if n := explicitJSONName(fd); n != "" {
+		return n
 	}
 	return "(none)"
+}
+
+// explicitJSONName is the field's json_name when it differs from the
+// default (lowerCamelCase of the field name), else "".
+func explicitJSONName(fd protoreflect.FieldDescriptor) string {
+	if !fd.HasJSONName() || fd.JSONName() == defaultJSONName(string(fd.Name())) {
+		return ""
+	}
+	return fd.JSONName()
+}
+
+func defaultJSONName(name string) string {
+	var b strings.Builder
+	upper := false
+	for _, r := range name {
+		if r == '_' {
+			upper = true
+			continue
+		}
+		if upper && 'a' <= r && r <= 'z' {
+			r -= 'a' - 'A'
+		}
+		upper = false
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func defaultOf(fd protoreflect.FieldDescriptor) string {
