@@ -330,3 +330,11 @@ func itoa(i int) string {
 	}
 	return itoa(i/10) + digits[i%10:i%10+1]
 }
+
+func TestRenameIsNotAJSONNameChange(t *testing.T) {
+	t.Parallel()
+	got := compat.Check(version(t, base, "string userid = 9;", "string customer_id = 9;"), []*schema.Schema{version(t, base)})
+	if !has(got, "EV-J01", subject+".userid") || has(got, "EV-J02", "") {
+		t.Fatalf("a rename is EV-J01 alone (no json_name was set by hand): %v", got)
+	}
+}
