@@ -45,8 +45,8 @@ import (
 type record struct {
 	EventID       string    `parquet:"_event_id"`
 	EventTime     time.Time `parquet:"_event_time,timestamp(microsecond)"`
-	ReceivedAt    time.Time `parquet:"_received_at,timestamp(microsecond)"`
-	PublishedAt   time.Time `parquet:"_published_at,timestamp(microsecond)"`
+	ReceivedAt    *time.Time `parquet:"_received_at,timestamp(microsecond),optional"`
+	PublishedAt   *time.Time `parquet:"_published_at,timestamp(microsecond),optional"`
 	SchemaID      int64     `parquet:"_schema_id"`
 	SchemaVersion int32     `parquet:"_schema_version"`
 	Producer      string    `parquet:"_producer"`
@@ -201,7 +201,7 @@ func Encode(events []*sink.Event) ([]byte, error) {
 			attrs = string(b)
 		}
 		rows[i] = record{
-			EventID: e.ID, EventTime: e.EventTime.UTC(), ReceivedAt: e.ReceivedAt.UTC(), PublishedAt: e.PublishedAt.UTC(),
+			EventID: e.ID, EventTime: e.EventTime.UTC(), ReceivedAt: optionalTime(e.ReceivedAt), PublishedAt: optionalTime(e.PublishedAt),
 			SchemaID: e.Schema.ID, SchemaVersion: int32(e.Schema.Version), Producer: e.Producer,
 			Attributes: attrs, Payload: e.Payload,
 		}
@@ -213,6 +213,16 @@ func Encode(events []*sink.Event) ([]byte, error) {
 		return nil, fmt.Errorf("archive: encode: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// optionalTime is nil for an unknown (zero) time, which Parquet stores as
+// NULL.
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 // Close implements sink.Sink; the sink holds nothing between writes.

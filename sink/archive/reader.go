@@ -177,7 +177,7 @@ func decodeObject(data []byte, schemas map[int64]*schema.Schema) ([]*Record, err
 			return nil, err
 		}
 		rec := &Record{
-			EventID: row.EventID, EventTime: row.EventTime, ReceivedAt: row.ReceivedAt, PublishedAt: row.PublishedAt,
+			EventID: row.EventID, EventTime: row.EventTime, ReceivedAt: deref(row.ReceivedAt), PublishedAt: deref(row.PublishedAt),
 			Producer: row.Producer, Payload: row.Payload, Schema: s,
 		}
 		if row.Attributes != "" && row.Attributes != "{}" {
@@ -218,4 +218,11 @@ func schemaOf(f *parquet.File, id int64, cache map[int64]*schema.Schema) (*schem
 	s = s.WithIdentity(id, v, schema.Usable, time.Time{})
 	cache[id] = s
 	return s, nil
+}
+
+func deref(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }
