@@ -43,15 +43,15 @@ import (
 
 // record is one archived event.
 type record struct {
-	EventID       string    `parquet:"_event_id"`
-	EventTime     time.Time `parquet:"_event_time,timestamp(microsecond)"`
+	EventID       string     `parquet:"_event_id"`
+	EventTime     time.Time  `parquet:"_event_time,timestamp(microsecond)"`
 	ReceivedAt    *time.Time `parquet:"_received_at,timestamp(microsecond),optional"`
 	PublishedAt   *time.Time `parquet:"_published_at,timestamp(microsecond),optional"`
-	SchemaID      int64     `parquet:"_schema_id"`
-	SchemaVersion int32     `parquet:"_schema_version"`
-	Producer      string    `parquet:"_producer"`
-	Attributes    string    `parquet:"_attributes,json"`
-	Payload       []byte    `parquet:"payload"`
+	SchemaID      int64      `parquet:"_schema_id"`
+	SchemaVersion int32      `parquet:"_schema_version"`
+	Producer      string     `parquet:"_producer"`
+	Attributes    string     `parquet:"_attributes,json"`
+	Payload       []byte     `parquet:"payload"`
 }
 
 // Metadata keys of an archive object.
