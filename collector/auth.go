@@ -2,56 +2,18 @@ package collector
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"sync"
-
-	"google.golang.org/api/idtoken"
 
 	"github.com/hemlabs/hem/internal/auth"
 )
 
 // TokenVerifier checks a Google ID token and returns the e-mail of the
-// account it was issued to. Implementations must be safe for concurrent use.
-type TokenVerifier interface {
-	VerifyIDToken(ctx context.Context, token string) (email string, err error)
-}
+// account it was issued to.
+type TokenVerifier = auth.TokenVerifier
 
 // TokenVerifierFunc adapts a function to TokenVerifier.
-type TokenVerifierFunc func(ctx context.Context, token string) (string, error)
-
-// VerifyIDToken calls f.
-func (f TokenVerifierFunc) VerifyIDToken(ctx context.Context, token string) (string, error) {
-	return f(ctx, token)
-}
-
-var _ TokenVerifier = TokenVerifierFunc(nil)
-
-// googleVerifier checks tokens against Google's published keys, which the
-// idtoken validator fetches once and caches.
-type googleVerifier struct {
-	audience string
-	once     sync.Once
-	v        *idtoken.Validator
-	err      error
-}
-
-func (g *googleVerifier) VerifyIDToken(ctx context.Context, token string) (string, error) {
-	g.once.Do(func() { g.v, g.err = idtoken.NewValidator(context.WithoutCancel(ctx)) })
-	if g.err != nil {
-		return "", g.err
-	}
-	p, err := g.v.Validate(ctx, token, g.audience)
-	if err != nil {
-		return "", err
-	}
-	email, _ := p.Claims["email"].(string)
-	if verified, _ := p.Claims["email_verified"].(bool); email == "" || !verified {
-		return "", errors.New("token carries no verified e-mail")
-	}
-	return email, nil
-}
+type TokenVerifierFunc = auth.TokenVerifierFunc
 
 // credentials are what a caller presented: an API key or a bearer token.
 type credentials struct {

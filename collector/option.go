@@ -144,7 +144,7 @@ func (c *config) validate() error {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
 	if c.verifier == nil && c.audience != "" {
-		c.verifier = &googleVerifier{audience: c.audience}
+		c.verifier = auth.GoogleIDTokens(c.audience)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("collector: %w", err)

@@ -7,7 +7,6 @@ import (
 	"net"
 	"strings"
 
-	"google.golang.org/api/idtoken"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
@@ -47,36 +46,17 @@ func WithKeyring(k *auth.Keyring) ServiceOption {
 
 // TokenVerifier checks a bearer token and returns the verified e-mail of
 // its holder.
-type TokenVerifier interface {
-	VerifyIDToken(ctx context.Context, token string) (email string, err error)
-}
+type TokenVerifier = auth.TokenVerifier
 
 // TokenVerifierFunc adapts a function to TokenVerifier.
-type TokenVerifierFunc func(ctx context.Context, token string) (string, error)
-
-// VerifyIDToken calls f.
-func (f TokenVerifierFunc) VerifyIDToken(ctx context.Context, token string) (string, error) {
-	return f(ctx, token)
-}
-
-var _ TokenVerifier = TokenVerifierFunc(nil)
+type TokenVerifierFunc = auth.TokenVerifierFunc
 
 // WithIDTokens accepts Google ID tokens ("authorization: Bearer ...")
 // issued for audience (the registry's URL, e.g. its Cloud Run URL), checked
 // with google.golang.org/api/idtoken. The token's verified e-mail must be a
 // service account of the keyring with schema_write.
 func WithIDTokens(audience string) ServiceOption {
-	return WithTokenVerifier(TokenVerifierFunc(func(ctx context.Context, token string) (string, error) {
-		p, err := idtoken.Validate(ctx, token, audience)
-		if err != nil {
-			return "", err
-		}
-		email, _ := p.Claims["email"].(string)
-		if verified, _ := p.Claims["email_verified"].(bool); email == "" || !verified {
-			return "", errors.New("token carries no verified e-mail")
-		}
-		return email, nil
-	}))
+	return WithTokenVerifier(auth.GoogleIDTokens(audience))
 }
 
 // WithTokenVerifier sets how bearer tokens are checked (WithIDTokens uses
