@@ -130,16 +130,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	// finish, then stop extending leases.
 	stopAging()
 	aging.Wait()
-	p.mu.Lock()
-	pending := make([]*batch, 0, len(p.batches))
-	for subject, b := range p.batches {
-		delete(p.batches, subject)
-		pending = append(pending, b)
-	}
-	p.mu.Unlock()
-	for _, b := range pending {
-		p.flushes <- b
-	}
+	p.flushAll()
 	close(p.flushes)
 	_ = writers.Wait()
 	stopExtending()
@@ -150,8 +141,14 @@ func (p *Processor) Run(ctx context.Context) error {
 
 func (p *Processor) pull(ctx, work context.Context) error {
 	for ctx.Err() == nil {
-		if err := p.outstanding.Acquire(ctx, int64(p.cfg.pullMax)); err != nil {
-			return nil
+		if !p.outstanding.TryAcquire(int64(p.cfg.pullMax)) {
+			// Out of room: the held messages sit in batches waiting for their
+			// age. Write them now rather than wait, or a slow batch age would
+			// cap throughput at max-outstanding per age.
+			p.flushAll()
+			if err := p.outstanding.Acquire(ctx, int64(p.cfg.pullMax)); err != nil {
+				return nil
+			}
 		}
 		msgs, err := p.puller.Pull(ctx, p.cfg.pullMax)
 		p.outstanding.Release(int64(p.cfg.pullMax - len(msgs)))
@@ -209,6 +206,20 @@ func (p *Processor) handle(ctx context.Context, m *Message) {
 	}
 	p.mu.Unlock()
 	if full {
+		p.flushes <- b
+	}
+}
+
+// flushAll hands every pending batch to the writers.
+func (p *Processor) flushAll() {
+	p.mu.Lock()
+	pending := make([]*batch, 0, len(p.batches))
+	for subject, b := range p.batches {
+		delete(p.batches, subject)
+		pending = append(pending, b)
+	}
+	p.mu.Unlock()
+	for _, b := range pending {
 		p.flushes <- b
 	}
 }

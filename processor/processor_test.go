@@ -23,6 +23,7 @@ import (
 	"github.com/hemlabs/hem/processor/processortest"
 	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/sink/sinktest"
 )
 
 const project = "p"
@@ -43,22 +44,6 @@ func (s *schemas) ByID(_ context.Context, id int64) (*schema.Schema, error) {
 	}
 	return nil, fmt.Errorf("id %d: %w", id, errNotFound)
 }
-
-var contracts = sync.OnceValues(func() (map[string]*schema.Schema, error) {
-	src, err := schema.CompileDir(context.Background(), "../proto")
-	if err != nil {
-		return nil, err
-	}
-	all, err := src.Schemas()
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]*schema.Schema{}
-	for i, s := range all {
-		out[s.Subject] = s.WithIdentity(int64(i+1), 1, schema.Usable, time.Now())
-	}
-	return out, nil
-})
 
 type env struct {
 	srv      *pstest.Server
@@ -90,10 +75,7 @@ func newEnv(t *testing.T, ackDeadline int32) *env {
 			t.Fatal(err)
 		}
 	}
-	bySubj, err := contracts()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bySubj := sinktest.Schemas(t)
 	sc := &schemas{byID: map[int64]*schema.Schema{}}
 	for _, s := range bySubj {
 		sc.byID[s.ID] = s
@@ -402,10 +384,7 @@ func BenchmarkPipeline(b *testing.B) {
 	defer c.Close()
 	_, _ = c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/p/topics/t"})
 	_, _ = c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: "projects/p/subscriptions/s", Topic: "projects/p/topics/t", AckDeadlineSeconds: 60})
-	bySubj, err := contracts()
-	if err != nil {
-		b.Fatal(err)
-	}
+	bySubj := sinktest.Schemas(b)
 	sc := &schemas{byID: map[int64]*schema.Schema{}}
 	for _, s := range bySubj {
 		sc.byID[s.ID] = s
@@ -435,4 +414,18 @@ func BenchmarkPipeline(b *testing.B) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 	cancel()
 	<-done
+}
+
+func TestFullOutstandingWritesBeforeTheBatchAge(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 10)
+	e.publish(t, 600)
+	s := processortest.New()
+	// Batches would wait an hour, but only 200 messages may be held: the
+	// processor must write what it holds instead of stalling.
+	p, _, _ := e.start(t, s, processor.WithBatch(100_000, 1<<30, time.Hour), processor.WithMaxOutstanding(200, 1<<30), processor.WithPullers(1, 100))
+	waitFor(t, "600 events written long before the batch age", 20*time.Second, func() bool { return s.Len() == 600 })
+	if st := p.Stats(); st.Batches < 3 {
+		t.Fatalf("%d batches for 600 events with 200 outstanding", st.Batches)
+	}
 }
