@@ -20,6 +20,7 @@
 package devpubsub
 
 import (
+	"bufio"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -101,6 +102,7 @@ type topic struct {
 type message struct {
 	proto *pubsubpb.PubsubMessage
 	size  int64
+	raw   []byte // the encoded message, made once for checkpoints
 }
 
 type delivery struct {
@@ -207,6 +209,7 @@ func (s *Server) maintain() {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	lastSave := s.cfg.now()
+	var lastCost time.Duration
 	for {
 		select {
 		case <-s.stop:
@@ -219,9 +222,13 @@ func (s *Server) maintain() {
 			s.expireLeases(sb, now)
 		}
 		s.mu.Unlock()
-		if s.cfg.checkpointEvery > 0 && now.Sub(lastSave) >= s.cfg.checkpointEvery {
+		// A checkpoint costs time in proportion to the backlog; space them
+		// so they take at most a twentieth of the time.
+		if s.cfg.checkpointEvery > 0 && now.Sub(lastSave) >= max(s.cfg.checkpointEvery, 20*lastCost) {
+			began := time.Now()
 			_ = s.save(false) // best effort; Close reports errors
-			lastSave = now
+			lastCost = time.Since(began)
+			lastSave = s.cfg.now()
 		}
 	}
 }
@@ -293,6 +300,7 @@ func (s *Server) publish(t *topic, msgs []*pubsubpb.PubsubMessage) ([]string, er
 			PublishTime: now,
 			OrderingKey: pm.GetOrderingKey(),
 		}, size: int64(proto.Size(pm))}
+		m.raw, _ = proto.Marshal(m.proto)
 		ids[i] = m.proto.MessageId
 		for _, sb := range t.subs {
 			sb.queue.pushBack(&delivery{msg: m})
@@ -391,19 +399,32 @@ func (s *Server) releaseStream(sb *subscription, st *stream) {
 	}
 }
 
-// state is the on-disk form of the server.
-type state struct {
+// The state file is a gob stream: a stateHeader, then for each subscription
+// in header order, its messages as one msgRecord each. Streaming keeps the
+// memory a save needs small however large the backlog.
+type stateHeader struct {
 	NextID uint64
 	Topics [][]byte // serialized pubsubpb.Topic
-	Subs   []subState
+	Subs   []subHeader
 }
 
-type subState struct {
+type subHeader struct {
 	Sub      []byte // serialized pubsubpb.Subscription
-	Messages [][]byte
-	Attempts []int32
+	Messages int
 }
 
+type msgRecord struct {
+	Raw      []byte // serialized pubsubpb.PubsubMessage
+	Attempts int32
+}
+
+type snapshotDelivery struct {
+	raw      []byte
+	attempts int32
+}
+
+// save writes the state file. Only references are taken under the lock:
+// messages are immutable and keep their encoding.
 func (s *Server) save(force bool) error {
 	if s.cfg.stateFile == "" {
 		return nil
@@ -413,24 +434,22 @@ func (s *Server) save(force bool) error {
 		s.mu.Unlock()
 		return nil
 	}
-	st := state{NextID: s.nextID}
+	h := stateHeader{NextID: s.nextID}
 	for _, t := range s.topics {
 		b, _ := proto.Marshal(t.proto)
-		st.Topics = append(st.Topics, b)
+		h.Topics = append(h.Topics, b)
 	}
+	var backlogs [][]snapshotDelivery
 	for _, sb := range s.subs {
-		ss := subState{}
-		ss.Sub, _ = proto.Marshal(sb.proto)
-		add := func(d *delivery) {
-			b, _ := proto.Marshal(d.msg.proto)
-			ss.Messages = append(ss.Messages, b)
-			ss.Attempts = append(ss.Attempts, d.attempts)
-		}
+		b, _ := proto.Marshal(sb.proto)
+		var ds []snapshotDelivery
+		add := func(d *delivery) { ds = append(ds, snapshotDelivery{d.msg.raw, d.attempts}) }
 		for _, l := range sb.leases {
 			add(l.d)
 		}
 		sb.queue.each(add)
-		st.Subs = append(st.Subs, ss)
+		h.Subs = append(h.Subs, subHeader{Sub: b, Messages: len(ds)})
+		backlogs = append(backlogs, ds)
 	}
 	s.dirty = false
 	s.mu.Unlock()
@@ -443,18 +462,30 @@ func (s *Server) save(force bool) error {
 	if err != nil {
 		return fmt.Errorf("devpubsub: save: %w", err)
 	}
-	if err := gob.NewEncoder(f).Encode(&st); err != nil {
-		f.Close()
-		return fmt.Errorf("devpubsub: save: %w", err)
+	bw := bufio.NewWriterSize(f, 1<<20)
+	enc := gob.NewEncoder(bw)
+	err = enc.Encode(&h)
+	for _, ds := range backlogs {
+		for _, d := range ds {
+			if err != nil {
+				break
+			}
+			err = enc.Encode(&msgRecord{Raw: d.raw, Attempts: d.attempts})
+		}
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("devpubsub: save: %w", err)
+	if err == nil {
+		err = bw.Flush()
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("devpubsub: save: %w", err)
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := os.Rename(tmp, s.cfg.stateFile); err != nil {
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.cfg.stateFile)
+	}
+	if err != nil {
 		return fmt.Errorf("devpubsub: save: %w", err)
 	}
 	return nil
@@ -469,31 +500,36 @@ func (s *Server) load() error {
 		return fmt.Errorf("devpubsub: load: %w", err)
 	}
 	defer f.Close()
-	var st state
-	if err := gob.NewDecoder(f).Decode(&st); err != nil {
+	dec := gob.NewDecoder(bufio.NewReader(f))
+	var h stateHeader
+	if err := dec.Decode(&h); err != nil {
 		return fmt.Errorf("devpubsub: load %s: %w", s.cfg.stateFile, err)
 	}
-	s.nextID = st.NextID
-	for _, b := range st.Topics {
+	s.nextID = h.NextID
+	for _, b := range h.Topics {
 		var t pubsubpb.Topic
 		if err := proto.Unmarshal(b, &t); err != nil {
 			return fmt.Errorf("devpubsub: load topic: %w", err)
 		}
 		s.topics[t.Name] = &topic{proto: &t, subs: map[string]*subscription{}}
 	}
-	for _, ss := range st.Subs {
+	for _, sh := range h.Subs {
 		var p pubsubpb.Subscription
-		if err := proto.Unmarshal(ss.Sub, &p); err != nil {
+		if err := proto.Unmarshal(sh.Sub, &p); err != nil {
 			return fmt.Errorf("devpubsub: load subscription: %w", err)
 		}
 		sb := s.newSub(&p)
-		for i, b := range ss.Messages {
-			var pm pubsubpb.PubsubMessage
-			if err := proto.Unmarshal(b, &pm); err != nil {
+		for range sh.Messages {
+			var rec msgRecord
+			if err := dec.Decode(&rec); err != nil {
 				return fmt.Errorf("devpubsub: load message: %w", err)
 			}
-			m := &message{proto: &pm, size: int64(proto.Size(&pm))}
-			sb.queue.pushBack(&delivery{msg: m, attempts: ss.Attempts[i]})
+			var pm pubsubpb.PubsubMessage
+			if err := proto.Unmarshal(rec.Raw, &pm); err != nil {
+				return fmt.Errorf("devpubsub: load message: %w", err)
+			}
+			m := &message{proto: &pm, size: int64(proto.Size(&pm)), raw: rec.Raw}
+			sb.queue.pushBack(&delivery{msg: m, attempts: rec.Attempts})
 			s.backlog += m.size
 		}
 	}

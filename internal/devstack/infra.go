@@ -36,7 +36,9 @@ const Project = "hem-local"
 const ackDeadlineSeconds = 60
 
 func startPubSub(dir, addr string) (*devpubsub.Server, error) {
-	srv, err := devpubsub.New(devpubsub.WithStateFile(filepath.Join(dir, "pubsub.state")))
+	// The backlog bound keeps memory flat when producers outrun the
+	// processors: publishing then waits (RESOURCE_EXHAUSTED, retried).
+	srv, err := devpubsub.New(devpubsub.WithStateFile(filepath.Join(dir, "pubsub.state")), devpubsub.WithMaxBacklogBytes(256<<20))
 	if err != nil {
 		return nil, err
 	}
