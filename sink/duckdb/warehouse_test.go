@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,23 +16,12 @@ import (
 	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/duckdb"
+	"github.com/hemlabs/hem/sink/sinktest"
 )
 
-var contracts = sync.OnceValues(func() (map[string]*schema.Schema, error) {
-	src, err := schema.CompileDir(context.Background(), filepath.Join("..", "..", "proto"))
-	if err != nil {
-		return nil, err
-	}
-	all, err := src.Schemas()
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]*schema.Schema{}
-	for i, s := range all {
-		out[s.Subject] = s.WithIdentity(int64(i+1), 1, schema.Usable, time.Now())
-	}
-	return out, nil
-})
+// contracts are the sample contracts with ids, shared with the
+// conformance suite.
+func contracts(t testing.TB) map[string]*schema.Schema { return sinktest.Schemas(t) }
 
 func open(t *testing.T) *duckdb.Warehouse {
 	t.Helper()
@@ -80,10 +68,7 @@ func query(t *testing.T, w *duckdb.Warehouse, q string) [][]any {
 
 func TestWriteKeepsOneRowPerEventWithEveryValue(t *testing.T) {
 	t.Parallel()
-	all, err := contracts()
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := contracts(t)
 	w := open(t)
 	placed := all["shop.orders.v1.OrderPlaced"]
 	evs := events(t, placed, 300, "e")
@@ -125,10 +110,7 @@ func TestWriteKeepsOneRowPerEventWithEveryValue(t *testing.T) {
 
 func TestNewVersionAddsColumnsOldRowsReadNull(t *testing.T) {
 	t.Parallel()
-	all, err := contracts()
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := contracts(t)
 	v1 := all["shop.orders.v1.OrderPlaced"]
 	raw, err := os.ReadFile(filepath.Join("..", "..", "proto", "shop", "orders", "v1", "events.proto"))
 	if err != nil {
@@ -184,7 +166,7 @@ func TestFailedEventsTable(t *testing.T) {
 }
 
 func BenchmarkWrite(b *testing.B) {
-	all, _ := contracts()
+	all := contracts(b)
 	placed := all["shop.orders.v1.OrderPlaced"]
 	w, err := duckdb.Open(b.Context(), filepath.Join(b.TempDir(), "w.duckdb"))
 	if err != nil {
