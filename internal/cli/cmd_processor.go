@@ -18,6 +18,7 @@ import (
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/sink/archive"
 	"github.com/hemlabs/hem/sink/duckdb"
 )
 
@@ -200,20 +201,81 @@ func pubsubFor(ctx context.Context, project, dir string) (*pubsub.Client, error)
 // openProcessorSink builds the sink named by cfg.Sink.
 func openProcessorSink(ctx context.Context, cfg *processorConfig) (sink.Sink, func(context.Context) error, error) {
 	switch cfg.Sink {
-	case "duckdb", "failed":
+	case "archive":
+		return openArchive(ctx, cfg, "events/")
+	case "duckdb":
 		if cfg.Warehouse == "" {
-			return nil, nil, fmt.Errorf("processor run: --warehouse is required for the %s sink", cfg.Sink)
+			return nil, nil, errors.New("processor run: --warehouse is required for the duckdb sink")
 		}
 		w, err := openWarehouse(ctx, cfg.Warehouse)
 		if err != nil {
 			return nil, nil, err
 		}
-		if cfg.Sink == "failed" {
-			return processor.Tee(w), w.Close, nil
-		}
 		return w, w.Close, nil
+	case "failed":
+		// The _failed_events table and the archive's failed/ prefix; an
+		// event is durable when it is in both.
+		var (
+			sinks   []sink.Sink
+			closers []func(context.Context) error
+		)
+		closeAll := func(ctx context.Context) error {
+			var errs []error
+			for _, c := range closers {
+				errs = append(errs, c(ctx))
+			}
+			return errors.Join(errs...)
+		}
+		if cfg.Warehouse != "" {
+			w, err := openWarehouse(ctx, cfg.Warehouse)
+			if err != nil {
+				return nil, nil, err
+			}
+			sinks, closers = append(sinks, w), append(closers, w.Close)
+		}
+		if cfg.Bucket != "" {
+			a, closeGCS, err := openArchive(ctx, cfg, "failed/")
+			if err != nil {
+				return nil, nil, errors.Join(err, closeAll(ctx))
+			}
+			sinks, closers = append(sinks, a), append(closers, closeGCS)
+		}
+		if len(sinks) == 0 {
+			return nil, nil, errors.New("processor run: the failed sink needs a table (--warehouse) and/or the archive (--bucket)")
+		}
+		return processor.Tee(sinks...), closeAll, nil
 	}
-	return nil, nil, fmt.Errorf("processor run: unknown sink %q (bigquery, archive, duckdb or failed)", cfg.Sink)
+	return nil, nil, fmt.Errorf("processor run: unknown sink %q (archive, duckdb or failed; bigquery is not built into this binary yet)", cfg.Sink)
+}
+
+// openArchive opens the archive sink on --bucket (Google Cloud Storage) or,
+// without it, on the running hem dev's bucket.
+func openArchive(ctx context.Context, cfg *processorConfig, defaultPrefix string) (sink.Sink, func(context.Context) error, error) {
+	info, err := loadDevInfo(cfg.client.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Bucket == "" && info == nil {
+		return nil, nil, errors.New("processor run: --bucket is required for the archive")
+	}
+	var devInfo *DevInfo
+	if cfg.Bucket == "" {
+		devInfo = info
+	}
+	gcs, bucket, err := archiveClient(ctx, devInfo, cfg.Bucket)
+	if err != nil {
+		return nil, nil, err
+	}
+	prefix := cfg.Prefix
+	if prefix == "" {
+		prefix = defaultPrefix
+	}
+	a, err := archive.New(gcs, bucket, archive.WithPrefix(prefix))
+	if err != nil {
+		gcs.Close()
+		return nil, nil, err
+	}
+	return a, func(context.Context) error { return gcs.Close() }, nil
 }
 
 func openWarehouse(ctx context.Context, path string) (*duckdb.Warehouse, error) {
