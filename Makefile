@@ -25,7 +25,7 @@ tools: ## Install pinned buf and protoc plugins into .tmp/bin; put validate.prot
 .PHONY: lint
 lint: tools ## buf format, buf lint, buf breaking + hem schema check, terraform fmt
 	buf format -d --exit-code
-	buf lint
+	buf lint --error-format=msvs
 	scripts/breaking.sh $(AGAINST)
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
 	else echo "lint: terraform not on PATH; the terraform policy test still runs"; fi

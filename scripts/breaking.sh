@@ -44,6 +44,6 @@ ln -s "$PWD/third_party/protovalidate" "$tmp/third_party/protovalidate"
 cp buf.yaml "$tmp/"
 
 status=0
-buf breaking --against "$tmp" || status=1
+buf breaking --against "$tmp" --error-format=msvs || status=1
 go run ./cmd/hem schema check proto --against "$ref" || status=1
 exit $status
