@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
@@ -76,14 +77,7 @@ func (p publisher) Publish(_ context.Context, req *pubsubpb.PublishRequest) (*pu
 func (p publisher) ListTopics(_ context.Context, req *pubsubpb.ListTopicsRequest) (*pubsubpb.ListTopicsResponse, error) {
 	p.s.mu.Lock()
 	defer p.s.mu.Unlock()
-	resp := &pubsubpb.ListTopicsResponse{}
-	for name, t := range p.s.topics {
-		if hasProject(name, req.GetProject()) {
-			resp.Topics = append(resp.Topics, t.proto)
-		}
-	}
-	slices.SortFunc(resp.Topics, func(a, b *pubsubpb.Topic) int { return compare(a.Name, b.Name) })
-	return resp, nil
+	return &pubsubpb.ListTopicsResponse{Topics: inProject(p.s.topics, req.GetProject(), func(t *topic) *pubsubpb.Topic { return t.proto })}, nil
 }
 
 func (p publisher) ListTopicSubscriptions(_ context.Context, req *pubsubpb.ListTopicSubscriptionsRequest) (*pubsubpb.ListTopicSubscriptionsResponse, error) {
@@ -171,14 +165,7 @@ func (r subscriber) GetSubscription(_ context.Context, req *pubsubpb.GetSubscrip
 func (r subscriber) ListSubscriptions(_ context.Context, req *pubsubpb.ListSubscriptionsRequest) (*pubsubpb.ListSubscriptionsResponse, error) {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
-	resp := &pubsubpb.ListSubscriptionsResponse{}
-	for name, sb := range r.s.subs {
-		if hasProject(name, req.GetProject()) {
-			resp.Subscriptions = append(resp.Subscriptions, sb.proto)
-		}
-	}
-	slices.SortFunc(resp.Subscriptions, func(a, b *pubsubpb.Subscription) int { return compare(a.Name, b.Name) })
-	return resp, nil
+	return &pubsubpb.ListSubscriptionsResponse{Subscriptions: inProject(r.s.subs, req.GetProject(), func(sb *subscription) *pubsubpb.Subscription { return sb.proto })}, nil
 }
 
 func (r subscriber) DeleteSubscription(_ context.Context, req *pubsubpb.DeleteSubscriptionRequest) (*emptypb.Empty, error) {
@@ -352,16 +339,19 @@ func (r subscriber) StreamingPull(gs pubsubpb.Subscriber_StreamingPullServer) er
 	}
 }
 
-func hasProject(name, project string) bool {
-	return project == "" || len(name) > len(project) && name[:len(project)+1] == project+"/"
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// inProject lists the resources of a project (all when project is empty),
+// sorted by name.
+func inProject[R any, P any](byName map[string]R, project string, proto func(R) P) []P {
+	names := make([]string, 0, len(byName))
+	for name := range byName {
+		if project == "" || strings.HasPrefix(name, project+"/") {
+			names = append(names, name)
+		}
 	}
-	return 0
+	slices.Sort(names)
+	out := make([]P, len(names))
+	for i, name := range names {
+		out[i] = proto(byName[name])
+	}
+	return out
 }
