@@ -167,8 +167,11 @@ func (p *Processor) pull(ctx, work context.Context) error {
 		}
 		for _, m := range msgs {
 			p.stats.received.Add(1)
-			if err := p.outBytes.Acquire(work, m.size()); err != nil {
-				return err
+			if !p.outBytes.TryAcquire(m.size()) {
+				p.flushAll() // as above, for bytes
+				if err := p.outBytes.Acquire(work, m.size()); err != nil {
+					return err
+				}
 			}
 			p.mu.Lock()
 			p.held[m.AckID] = m
