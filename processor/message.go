@@ -27,17 +27,23 @@ func (m *Message) size() int64 {
 	return int64(n)
 }
 
-// Puller is the processor's view of a subscription.
+// Puller is the processor's view of a subscription, shaped like Pub/Sub's
+// unary pull API. Its methods are called concurrently.
 type Puller interface {
 	// Pull returns up to max messages, waiting a bounded time for the
-	// first one; it may return none.
+	// first one; it may return none. Each message is leased to the caller
+	// for at least 10 s (Pub/Sub's shortest ack deadline).
 	Pull(ctx context.Context, max int) ([]*Message, error)
+	// Ack settles messages for good.
 	Ack(ctx context.Context, ackIDs []string) error
-	// ModifyAckDeadline extends leases, or with zero seconds nacks.
+	// ModifyAckDeadline makes the messages available again in seconds from
+	// now: it extends leases, delays a redelivery, or with zero nacks.
 	ModifyAckDeadline(ctx context.Context, ackIDs []string, seconds int) error
 }
 
-// SubscriptionPuller pulls a subscription with unary Pull calls.
+// SubscriptionPuller pulls a subscription with unary Pull calls
+// (SubscriptionAdminClient.Pull, Acknowledge, ModifyAckDeadline). It is
+// safe for concurrent use.
 type SubscriptionPuller struct {
 	client *pubsub.Client
 	name   string

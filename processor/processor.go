@@ -3,7 +3,7 @@ package processor
 import (
 	"context"
 	"errors"
-	"fmt"
+	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -11,225 +11,347 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/wire"
-	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink"
 )
 
-// Schemas resolves schema ids; *registry.Client is one.
-type Schemas interface {
-	ByID(ctx context.Context, id int64) (*schema.Schema, error)
-}
+const (
+	// minLease is Pub/Sub's shortest ack deadline: a pulled message is
+	// assumed to expire this long after the pull, whatever the
+	// subscription says, and is extended before it does.
+	minLease = 10 * time.Second
+	// leaseMargin is how long before its expiry a lease is extended.
+	leaseMargin = 5 * time.Second
+	// leaseTick is how often leases are checked.
+	leaseTick = 250 * time.Millisecond
+)
 
-// Stats counts what a processor did since it started.
-type Stats struct {
-	Received, Written, Acked, Nacked, Failed, Batches int64
-}
-
-// Processor consumes one subscription into one sink. Run it once.
+// Processor consumes one subscription into one sink. Create it with New and
+// call Run once. Stats and Ready may be called from any goroutine at any
+// time.
 type Processor struct {
 	cfg     *config
 	puller  Puller
 	sink    sink.Sink
 	schemas Schemas
 	failed  FailedPublisher
+	metrics *metrics
+	log     *slog.Logger
 
-	outstanding *semaphore.Weighted // messages
-	outBytes    *semaphore.Weighted
+	outstanding *semaphore.Weighted // messages held
+	outBytes    *semaphore.Weighted // bytes held
+	failing     *semaphore.Weighted // failed-event publishes in flight
+	failures    sync.WaitGroup
+	sched       *scheduler
+	// Messages and bytes in closed batches (queued or being written): room
+	// that will come back without closing more batches.
+	pendingMsgs, pendingBytes atomic.Int64
 
 	mu       sync.Mutex
-	held     map[string]*Message // by ack id: pulled, not yet acked or nacked
-	attempts map[string]int      // by message id, when Pub/Sub gives no delivery attempt
-	batches  map[string]*batch   // by subject
-	subjects map[string]*sync.Mutex
+	leases   map[string]*lease   // by ack id: pulled, neither acked nor nacked
+	attempts map[string]*attempt // by message id, when Pub/Sub counts no delivery attempts
+	open     map[string]*batch   // by subject
+	warned   map[string]time.Time
 
-	flushes chan *batch
-	stats   struct{ received, written, acked, nacked, failed, batches atomic.Int64 }
+	started  atomic.Bool
+	draining atomic.Bool
+	pullErr  atomic.Pointer[error]
+	stats    counters
 }
 
-type item struct {
-	msg *Message
-	ev  *sink.Event
+type lease struct {
+	msg     *Message
+	bytes   int64 // of outBytes charged to it
+	expires time.Time
 }
 
-type batch struct {
-	subject string
-	items   []item
-	bytes   int64
-	started time.Time
+type attempt struct {
+	failures int
+	last     time.Time
 }
 
-// New returns a processor pulling with puller into s. failed receives
-// permanent failures (it may be nil in failed mode).
+var errNoPullYet = errors.New("processor: no pull has succeeded yet")
+
+// New returns a processor that pulls with puller, decodes with schemas and
+// writes to s. failed receives permanent failures; in failed mode
+// (WithFailedMode) schemas and failed may be nil.
 func New(puller Puller, s sink.Sink, schemas Schemas, failed FailedPublisher, opts ...Option) (*Processor, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	if puller == nil || s == nil || (schemas == nil && !cfg.failedMode) || (failed == nil && !cfg.failedMode) {
+	if puller == nil || s == nil || (!cfg.failedMode && (schemas == nil || failed == nil)) {
 		return nil, errors.New("processor: puller, sink, schemas and failed publisher are required")
 	}
-	return &Processor{
+	p := &Processor{
 		cfg:         cfg,
 		puller:      puller,
 		sink:        s,
 		schemas:     schemas,
 		failed:      failed,
+		log:         cfg.logger,
 		outstanding: semaphore.NewWeighted(cfg.maxOutstanding),
 		outBytes:    semaphore.NewWeighted(cfg.maxOutstandingB),
-		held:        map[string]*Message{},
-		attempts:    map[string]int{},
-		batches:     map[string]*batch{},
-		subjects:    map[string]*sync.Mutex{},
-		flushes:     make(chan *batch, cfg.maxInFlight),
-	}, nil
+		failing:     semaphore.NewWeighted(cfg.maxFailing),
+		sched:       newScheduler(cfg.maxInFlight),
+		leases:      map[string]*lease{},
+		attempts:    map[string]*attempt{},
+		open:        map[string]*batch{},
+		warned:      map[string]time.Time{},
+	}
+	first := errNoPullYet
+	p.pullErr.Store(&first)
+	if p.metrics, err = newMetrics(cfg.meter, cfg.name, &p.stats); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
-// Stats returns a snapshot of the counters. Safe for concurrent use.
+// Stats returns a snapshot of the counters.
 func (p *Processor) Stats() Stats {
+	s := &p.stats
 	return Stats{
-		Received: p.stats.received.Load(), Written: p.stats.written.Load(), Acked: p.stats.acked.Load(),
-		Nacked: p.stats.nacked.Load(), Failed: p.stats.failed.Load(), Batches: p.stats.batches.Load(),
+		Received: s.received.Load(), Written: s.written.Load(), Acked: s.acked.Load(),
+		Nacked: s.nacked.Load(), Failed: s.failed.Load(), Refused: s.refused.Load(),
+		Batches: s.batches.Load(), Outstanding: s.outstanding.Load(),
 	}
 }
 
-// Run pulls until ctx ends, then drains (see the package doc). It returns
-// nil after a clean shutdown, or the error that stopped it.
+// Ready returns nil when the last Pull succeeded, else why it failed (or
+// that none has succeeded yet): a readiness probe.
+func (p *Processor) Ready() error {
+	if err := p.pullErr.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// Run pulls until ctx ends, then drains: it stops pulling, writes the
+// pending batches with a context that ends WithDrainTimeout later, acks
+// what was written and nacks everything else for prompt redelivery. It
+// blocks until then and returns nil after a clean shutdown. Run may be
+// called once.
 func (p *Processor) Run(ctx context.Context) error {
-	// Writes, acks and nacks outlive ctx by up to the drain timeout.
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
-	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(p.cfg.drainTimeout, cancelWork) })
-	defer stopDrain()
+	if !p.started.CompareAndSwap(false, true) {
+		return errors.New("processor: Run called twice")
+	}
+	defer func() { _ = p.metrics.reg.Unregister() }()
+	// Acks, nacks and lease extensions outlive ctx until Run returns; each
+	// call has its own timeout.
+	rpc, stopRPC := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRPC()
+	// Sink writes and failed-event publishes outlive ctx by the drain
+	// timeout.
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	stopTimer := context.AfterFunc(ctx, func() {
+		p.draining.Store(true)
+		time.AfterFunc(p.cfg.drainTimeout, stopWork)
+	})
+	defer stopTimer()
 
-	pullers, pctx := errgroup.WithContext(ctx)
-	for range p.cfg.pullers {
-		pullers.Go(func() error { return p.pull(pctx, work) })
-	}
-	var writers errgroup.Group
-	for range p.cfg.maxInFlight {
-		writers.Go(func() error { p.write(work); return nil })
-	}
-	ageCtx, stopAging := context.WithCancel(work)
+	leaseCtx, stopLeases := context.WithCancel(rpc)
+	var leasing sync.WaitGroup
+	leasing.Go(func() { p.keepLeases(leaseCtx, rpc) })
 	var aging sync.WaitGroup
-	aging.Go(func() { p.age(ageCtx) })
-	extendCtx, stopExtending := context.WithCancel(work)
-	var extending sync.WaitGroup
-	extending.Go(func() { p.extend(extendCtx, work) })
-
-	err := pullers.Wait()
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		err = nil
+	aging.Go(func() { p.age(ctx) })
+	var writers sync.WaitGroup
+	for range p.cfg.maxInFlight {
+		writers.Go(func() { p.write(work, rpc) })
 	}
-	// Drain: stop aging, hand every pending batch to the writers, let them
-	// finish, then stop extending leases.
-	stopAging()
+	pullers, pullCtx := errgroup.WithContext(ctx)
+	for range p.cfg.pullers {
+		pullers.Go(func() error { return p.pull(pullCtx, work, rpc) })
+	}
+	err := pullers.Wait()
+
+	// Drain: close the open batches, let the writers finish every closed
+	// one, wait for failed-event publishes, then give back what is held.
 	aging.Wait()
-	p.flushAll()
-	close(p.flushes)
-	_ = writers.Wait()
-	stopExtending()
-	extending.Wait()
-	p.nackHeld(work)
+	p.closeAll()
+	p.sched.close()
+	writers.Wait()
+	p.failures.Wait()
+	stopLeases()
+	leasing.Wait()
+	p.nackHeld(rpc)
 	return err
 }
 
-func (p *Processor) pull(ctx, work context.Context) error {
+func (p *Processor) pull(ctx, work, rpc context.Context) error {
+	failures := 0
 	for ctx.Err() == nil {
-		if !p.outstanding.TryAcquire(int64(p.cfg.pullMax)) {
-			// Out of room: the held messages sit in batches waiting for their
-			// age. Write them now rather than wait, or a slow batch age would
-			// cap throughput at max-outstanding per age.
-			p.flushAll()
-			if err := p.outstanding.Acquire(ctx, int64(p.cfg.pullMax)); err != nil {
+		n := int64(p.cfg.pullMax)
+		if !p.outstanding.TryAcquire(n) {
+			p.makeRoom(n, &p.pendingMsgs)
+			if p.outstanding.Acquire(ctx, n) != nil {
 				return nil
 			}
 		}
 		msgs, err := p.puller.Pull(ctx, p.cfg.pullMax)
-		p.outstanding.Release(int64(p.cfg.pullMax - len(msgs)))
+		if extra := len(msgs) - p.cfg.pullMax; extra > 0 { // more than asked for
+			p.rpcCall(rpc, "nack", func(ctx context.Context) error {
+				return p.puller.ModifyAckDeadline(ctx, ackIDs(msgs[p.cfg.pullMax:]), 0)
+			})
+			msgs = msgs[:p.cfg.pullMax]
+		}
+		p.outstanding.Release(n - int64(len(msgs)))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			// A failed pull is retried after a pause: the subscription may
-			// not exist yet, or Pub/Sub may be briefly unavailable.
+			failures++
+			p.pullErr.Store(&err)
+			p.warn("pull", "pull failed; retrying", "attempt", failures, "error", err)
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(time.Second):
+			case <-time.After(min(100*time.Millisecond<<min(failures-1, 10), 10*time.Second)):
 			}
 			continue
 		}
+		failures = 0
+		p.pullErr.Store(nil)
+		if len(msgs) == 0 {
+			continue
+		}
+		p.hold(msgs)
+		if !p.chargeBytes(ctx, msgs) {
+			return nil // the leases stay held; Run nacks them
+		}
 		for _, m := range msgs {
-			p.stats.received.Add(1)
-			if !p.outBytes.TryAcquire(m.size()) {
-				p.flushAll() // as above, for bytes
-				if err := p.outBytes.Acquire(work, m.size()); err != nil {
-					return err
-				}
-			}
-			p.mu.Lock()
-			p.held[m.AckID] = m
-			p.mu.Unlock()
-			p.handle(work, m)
+			p.handle(work, rpc, m)
 		}
 	}
 	return nil
 }
 
-// handle decodes a message and adds it to its subject's batch.
-func (p *Processor) handle(ctx context.Context, m *Message) {
-	ev, err := p.decode(ctx, m)
+// makeRoom closes the open batches when the closed ones will not free
+// enough room: held messages may sit in open batches waiting for their age,
+// and a long batch age would otherwise cap throughput at the outstanding
+// bound per age.
+func (p *Processor) makeRoom(need int64, pending *atomic.Int64) {
+	if pending.Load() < need {
+		p.closeAll()
+	}
+}
+
+// hold leases freshly pulled messages.
+func (p *Processor) hold(msgs []*Message) {
+	expires := p.cfg.now().Add(minLease)
+	p.mu.Lock()
+	for _, m := range msgs {
+		p.leases[m.AckID] = &lease{msg: m, expires: expires}
+	}
+	p.mu.Unlock()
+	p.stats.received.Add(int64(len(msgs)))
+	p.stats.outstanding.Add(int64(len(msgs)))
+	p.metrics.count(context.Background(), "received", len(msgs))
+}
+
+// chargeBytes takes the messages' bytes from the byte bound, waiting for
+// room. A response larger than the bound is charged the bound.
+func (p *Processor) chargeBytes(ctx context.Context, msgs []*Message) bool {
+	var want int64
+	for _, m := range msgs {
+		want += m.size()
+	}
+	want = min(want, p.cfg.maxOutstandingB)
+	if !p.outBytes.TryAcquire(want) {
+		p.makeRoom(want, &p.pendingBytes)
+		if p.outBytes.Acquire(ctx, want) != nil {
+			return false
+		}
+	}
+	left := want
+	p.mu.Lock()
+	for _, m := range msgs {
+		if l := p.leases[m.AckID]; l != nil {
+			l.bytes = min(m.size(), left)
+			left -= l.bytes
+		}
+	}
+	p.mu.Unlock()
+	p.outBytes.Release(left)
+	return true
+}
+
+// handle decodes a message and adds it to its subject's open batch.
+func (p *Processor) handle(work, rpc context.Context, m *Message) {
+	var ev *sink.Event
+	var err error
+	if p.cfg.failedMode {
+		ev, err = decodeFailed(m)
+	} else {
+		ev, err = decode(work, p.schemas, p.cfg.permanent, m)
+	}
 	if err != nil {
 		var de *decodeError
 		if errors.As(err, &de) {
-			p.fail(ctx, m, de.stage, de.reason, de.err)
+			p.fail(work, rpc, m, eventv1.Stage_STAGE_DECODE, de.reason, de.err)
 			return
 		}
-		p.nack(ctx, []*Message{m})
+		p.warn("schema", "cannot resolve a schema; retrying later", "error", err)
+		p.nack(rpc, []*Message{m})
 		return
 	}
 	subject := ev.Schema.Subject
 	p.mu.Lock()
-	b := p.batches[subject]
+	b := p.open[subject]
 	if b == nil {
-		b = &batch{subject: subject, started: p.cfg.now()}
-		p.batches[subject] = b
+		b = &batch{subject: subject, opened: p.cfg.now()}
+		p.open[subject] = b
 	}
-	b.items = append(b.items, item{msg: m, ev: ev})
+	b.msgs = append(b.msgs, m)
+	b.events = append(b.events, ev)
 	b.bytes += int64(len(m.Data))
-	full := len(b.items) >= p.cfg.batchCount || b.bytes >= p.cfg.batchBytes
+	full := len(b.msgs) >= p.cfg.batchCount || b.bytes >= p.cfg.batchBytes
 	if full {
-		delete(p.batches, subject)
+		delete(p.open, subject)
 	}
 	p.mu.Unlock()
 	if full {
-		p.flushes <- b
+		p.close(b)
 	}
 }
 
-// flushAll hands every pending batch to the writers.
-func (p *Processor) flushAll() {
+// close hands a batch to the writers, waiting while too many are queued.
+func (p *Processor) close(b *batch) {
+	p.pendingMsgs.Add(int64(len(b.msgs)))
+	p.pendingBytes.Add(p.chargedBytes(b.msgs))
+	p.sched.put(b)
+}
+
+func (p *Processor) chargedBytes(msgs []*Message) int64 {
+	var n int64
 	p.mu.Lock()
-	pending := make([]*batch, 0, len(p.batches))
-	for subject, b := range p.batches {
-		delete(p.batches, subject)
-		pending = append(pending, b)
+	for _, m := range msgs {
+		if l := p.leases[m.AckID]; l != nil {
+			n += l.bytes
+		}
 	}
 	p.mu.Unlock()
-	for _, b := range pending {
-		p.flushes <- b
+	return n
+}
+
+// closeAll closes every open batch.
+func (p *Processor) closeAll() {
+	p.mu.Lock()
+	all := make([]*batch, 0, len(p.open))
+	for subject, b := range p.open {
+		delete(p.open, subject)
+		all = append(all, b)
+	}
+	p.mu.Unlock()
+	for _, b := range all {
+		p.close(b)
 	}
 }
 
-// age flushes batches older than the batch age.
+// age closes batches older than the batch age, until ctx ends.
 func (p *Processor) age(ctx context.Context) {
-	t := time.NewTicker(max(p.cfg.batchAge/4, 5*time.Millisecond))
+	t := time.NewTicker(min(max(p.cfg.batchAge/10, 5*time.Millisecond), 250*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -240,134 +362,147 @@ func (p *Processor) age(ctx context.Context) {
 		var due []*batch
 		now := p.cfg.now()
 		p.mu.Lock()
-		for subject, b := range p.batches {
-			if now.Sub(b.started) >= p.cfg.batchAge {
-				delete(p.batches, subject)
+		for subject, b := range p.open {
+			if now.Sub(b.opened) >= p.cfg.batchAge {
+				delete(p.open, subject)
 				due = append(due, b)
 			}
 		}
 		p.mu.Unlock()
 		for _, b := range due {
-			// The writers run until Run closes flushes, which it does only
-			// after this goroutine returned, so this send cannot block forever.
-			p.flushes <- b
+			p.close(b)
 		}
 	}
 }
 
-// extend keeps the leases of held messages alive.
-func (p *Processor) extend(ctx, work context.Context) {
-	t := time.NewTicker(p.cfg.ackDeadline / 3)
+// keepLeases extends held messages before they expire, and forgets the
+// failure counts of messages not seen for long.
+func (p *Processor) keepLeases(ctx, rpc context.Context) {
+	t := time.NewTicker(leaseTick)
 	defer t.Stop()
+	pruned := p.cfg.now()
+	seconds := int(p.cfg.ackDeadline / time.Second)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		now := p.cfg.now()
+		var ids []string
 		p.mu.Lock()
-		ids := make([]string, 0, len(p.held))
-		for id := range p.held {
-			ids = append(ids, id)
+		for id, l := range p.leases {
+			if l.expires.Sub(now) < leaseMargin {
+				l.expires = now.Add(p.cfg.ackDeadline)
+				ids = append(ids, id)
+			}
+		}
+		if now.Sub(pruned) > time.Minute {
+			pruned = now
+			forget := 2*p.cfg.maxBackoff + p.cfg.ackDeadline
+			for id, a := range p.attempts {
+				if now.Sub(a.last) > forget {
+					delete(p.attempts, id)
+				}
+			}
 		}
 		p.mu.Unlock()
 		if len(ids) > 0 {
-			_ = p.puller.ModifyAckDeadline(work, ids, int(p.cfg.ackDeadline/time.Second))
+			p.rpcCall(rpc, "extend", func(ctx context.Context) error { return p.puller.ModifyAckDeadline(ctx, ids, seconds) })
 		}
 	}
 }
 
-func (p *Processor) write(ctx context.Context) {
-	for b := range p.flushes {
-		mu := p.subjectLock(b.subject)
-		mu.Lock()
-		batch := &sink.Batch{Subject: b.subject, Events: make([]*sink.Event, len(b.items))}
-		for i, it := range b.items {
-			batch.Events[i] = it.ev
-		}
-		err := p.sink.Write(ctx, batch)
-		mu.Unlock()
+func (p *Processor) write(work, rpc context.Context) {
+	for b := p.sched.take(); b != nil; b = p.sched.take() {
+		start := time.Now()
+		err := p.sink.Write(work, &sink.Batch{Subject: b.subject, Events: b.events})
+		p.sched.done(b.subject)
 		p.stats.batches.Add(1)
-		p.settle(ctx, b, err)
+		p.metrics.batch(rpc, b.subject, time.Since(start), err)
+		if err != nil {
+			p.warn("write:"+b.subject, "sink write failed", "type", b.subject, "events", len(b.events), "error", err)
+		}
+		charged := p.chargedBytes(b.msgs)
+		p.settle(work, rpc, b, err)
+		p.pendingMsgs.Add(-int64(len(b.msgs)))
+		p.pendingBytes.Add(-charged)
 	}
-}
-
-func (p *Processor) subjectLock(subject string) *sync.Mutex {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	mu := p.subjects[subject]
-	if mu == nil {
-		mu = &sync.Mutex{}
-		p.subjects[subject] = mu
-	}
-	return mu
 }
 
 // settle acks what the sink wrote, dead-letters permanent failures and
 // nacks the rest.
-func (p *Processor) settle(ctx context.Context, b *batch, err error) {
+func (p *Processor) settle(work, rpc context.Context, b *batch, err error) {
 	var acks, retries []*Message
-	for i, it := range b.items {
+	for i, m := range b.msgs {
 		e := sink.ErrorFor(err, i)
 		switch {
 		case e == nil:
-			acks = append(acks, it.msg)
-			p.stats.written.Add(1)
+			acks = append(acks, m)
 		case p.cfg.permanent(e):
-			p.fail(ctx, it.msg, eventv1.Stage_STAGE_LOAD, eventv1.Reason_REASON_LOAD_REJECTED, e)
+			p.fail(work, rpc, m, eventv1.Stage_STAGE_LOAD, eventv1.Reason_REASON_LOAD_REJECTED, e)
 		default:
-			retries = append(retries, it.msg)
+			retries = append(retries, m)
 		}
 	}
-	p.ack(ctx, acks)
-	p.nack(ctx, retries)
+	p.stats.written.Add(int64(len(acks)))
+	p.ack(rpc, acks)
+	p.nack(rpc, retries)
 }
 
-func (p *Processor) ack(ctx context.Context, msgs []*Message) {
-	if len(msgs) == 0 {
+// fail sends a permanent failure to hem-failed and acks the message once
+// that publish succeeded; if it did not, the message is nacked and fails
+// again later. It does not wait for the publish. In failed mode there is
+// nowhere further to send it: it is nacked with the longest backoff.
+func (p *Processor) fail(work, rpc context.Context, m *Message, stage eventv1.Stage, reason eventv1.Reason, cause error) {
+	if p.cfg.failedMode {
+		p.stats.refused.Add(1)
+		p.metrics.count(rpc, "refused", 1)
+		p.warn("refused", "a failed event cannot be stored; nacked with the longest backoff", "message_id", m.ID, "error", cause)
+		p.modack(rpc, []*Message{m}, int(p.cfg.maxBackoff/time.Second))
 		return
 	}
-	ids := make([]string, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.AckID
-	}
-	if err := p.puller.Ack(ctx, ids); err != nil {
-		// The messages come back after their deadline and are written
-		// again; sinks keep one row per event id (the archive keeps both).
-		p.release(msgs)
+	if p.failing.Acquire(work, 1) != nil {
+		p.nack(rpc, []*Message{m}) // draining ran out of time
 		return
 	}
-	p.stats.acked.Add(int64(len(msgs)))
-	p.mu.Lock()
-	for _, m := range msgs {
-		delete(p.attempts, m.ID)
-	}
-	p.mu.Unlock()
-	p.release(msgs)
-}
-
-// nack asks for redelivery after an exponential backoff per message.
-func (p *Processor) nack(ctx context.Context, msgs []*Message) {
-	if len(msgs) == 0 {
-		return
-	}
-	bySeconds := map[int][]string{}
-	p.mu.Lock()
-	for _, m := range msgs {
-		attempt := m.DeliveryAttempt
-		if attempt == 0 {
-			p.attempts[m.ID]++
-			attempt = p.attempts[m.ID]
+	fe := failedEvent(m, stage, reason, cause, p.attempt(m, false), p.cfg.now())
+	p.failures.Go(func() {
+		defer p.failing.Release(1)
+		if err := p.failed.PublishFailed(work, fe); err != nil {
+			p.warn("publish-failed", "cannot publish a failed event; retrying later", "event_id", fe.GetEventId(), "error", err)
+			p.nack(rpc, []*Message{m})
+			return
 		}
-		s := int(p.backoff(attempt) / time.Second)
-		bySeconds[s] = append(bySeconds[s], m.AckID)
+		p.stats.failed.Add(1)
+		p.metrics.count(rpc, "failed", 1)
+		p.ack(rpc, []*Message{m})
+	})
+}
+
+// attempt returns the delivery attempt of m: Pub/Sub's count when the
+// subscription has a dead-letter policy, else one more than the failures
+// this processor saw (recording one more when failing).
+func (p *Processor) attempt(m *Message, failing bool) int {
+	if m.DeliveryAttempt > 0 {
+		return m.DeliveryAttempt
 	}
-	p.mu.Unlock()
-	for s, ids := range bySeconds {
-		_ = p.puller.ModifyAckDeadline(ctx, ids, s)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a := p.attempts[m.ID]
+	if a == nil {
+		if !failing {
+			return 1
+		}
+		a = &attempt{}
+		p.attempts[m.ID] = a
 	}
-	p.stats.nacked.Add(int64(len(msgs)))
-	p.release(msgs)
+	n := a.failures + 1
+	if failing {
+		a.failures++
+		a.last = p.cfg.now()
+	}
+	return n
 }
 
 func (p *Processor) backoff(attempt int) time.Duration {
@@ -375,163 +510,114 @@ func (p *Processor) backoff(attempt int) time.Duration {
 	return time.Duration(min(d, float64(p.cfg.maxBackoff)))
 }
 
-// nackHeld returns every message still held at shutdown for immediate
-// redelivery.
-func (p *Processor) nackHeld(ctx context.Context) {
-	p.mu.Lock()
-	var ids []string
-	var msgs []*Message
-	for id, m := range p.held {
-		ids = append(ids, id)
-		msgs = append(msgs, m)
+func (p *Processor) ack(rpc context.Context, msgs []*Message) {
+	if len(msgs) == 0 {
+		return
 	}
-	p.mu.Unlock()
-	if len(ids) > 0 {
-		_ = p.puller.ModifyAckDeadline(ctx, ids, 0)
-		p.stats.nacked.Add(int64(len(ids)))
+	ok := p.rpcCall(rpc, "ack", func(ctx context.Context) error { return p.puller.Ack(ctx, ackIDs(msgs)) })
+	if ok {
+		// Otherwise the messages come back after their deadline and are
+		// written again: sinks keep one row per event id.
+		p.stats.acked.Add(int64(len(msgs)))
+		p.metrics.count(rpc, "acked", len(msgs))
+		p.mu.Lock()
+		for _, m := range msgs {
+			delete(p.attempts, m.ID)
+		}
+		p.mu.Unlock()
 	}
 	p.release(msgs)
 }
 
+// nack asks for redelivery after each message's backoff, or at once while
+// draining, so that another replica takes over.
+func (p *Processor) nack(rpc context.Context, msgs []*Message) {
+	bySeconds := map[int][]*Message{}
+	draining := p.draining.Load()
+	for _, m := range msgs {
+		s := int(p.backoff(p.attempt(m, true)) / time.Second)
+		if draining {
+			s = 0
+		}
+		bySeconds[s] = append(bySeconds[s], m)
+	}
+	for s, ms := range bySeconds {
+		p.modack(rpc, ms, s)
+	}
+}
+
+// modack makes messages available again in seconds and lets go of them.
+func (p *Processor) modack(rpc context.Context, msgs []*Message, seconds int) {
+	if len(msgs) == 0 {
+		return
+	}
+	// If the call fails, they come back at their current deadline anyway.
+	p.rpcCall(rpc, "nack", func(ctx context.Context) error { return p.puller.ModifyAckDeadline(ctx, ackIDs(msgs), seconds) })
+	p.stats.nacked.Add(int64(len(msgs)))
+	p.metrics.count(rpc, "nacked", len(msgs))
+	p.release(msgs)
+}
+
+// nackHeld returns every message still held at shutdown for immediate
+// redelivery.
+func (p *Processor) nackHeld(rpc context.Context) {
+	p.mu.Lock()
+	msgs := make([]*Message, 0, len(p.leases))
+	for _, l := range p.leases {
+		msgs = append(msgs, l.msg)
+	}
+	p.mu.Unlock()
+	p.modack(rpc, msgs, 0)
+}
+
+// release lets go of settled messages and gives their room back.
 func (p *Processor) release(msgs []*Message) {
 	var bytes, n int64
 	p.mu.Lock()
 	for _, m := range msgs {
-		if _, ok := p.held[m.AckID]; ok {
-			delete(p.held, m.AckID)
-			bytes += m.size()
+		if l, ok := p.leases[m.AckID]; ok {
+			delete(p.leases, m.AckID)
+			bytes += l.bytes
 			n++
 		}
 	}
 	p.mu.Unlock()
 	p.outBytes.Release(bytes)
 	p.outstanding.Release(n)
+	p.stats.outstanding.Add(-n)
 }
 
-// fail sends a permanent failure to hem-failed and acks the message once
-// that publish succeeded. In failed mode it nacks with the longest backoff.
-func (p *Processor) fail(ctx context.Context, m *Message, stage eventv1.Stage, reason eventv1.Reason, cause error) {
-	if p.cfg.failedMode {
-		p.mu.Lock()
-		p.attempts[m.ID] = 1 << 20 // longest backoff
+// rpcCall runs an ack, nack or extension call with its own timeout and
+// reports whether it succeeded.
+func (p *Processor) rpcCall(rpc context.Context, what string, call func(ctx context.Context) error) bool {
+	ctx, cancel := context.WithTimeout(rpc, p.cfg.rpcTimeout)
+	defer cancel()
+	if err := call(ctx); err != nil {
+		p.warn(what, what+" failed; the messages come back at their deadline", "error", err)
+		return false
+	}
+	return true
+}
+
+// warn logs at most once per 10 s per kind, so an outage does not flood
+// the log.
+func (p *Processor) warn(kind, msg string, args ...any) {
+	now := time.Now()
+	p.mu.Lock()
+	last, seen := p.warned[kind]
+	if seen && now.Sub(last) < 10*time.Second {
 		p.mu.Unlock()
-		p.nack(ctx, []*Message{m})
 		return
 	}
-	attempt := m.DeliveryAttempt
-	if attempt == 0 {
-		p.mu.Lock()
-		attempt = p.attempts[m.ID] + 1
-		p.mu.Unlock()
-	}
-	fe := failedEvent(m, stage, reason, cause, attempt, p.cfg.now())
-	if err := p.failed.PublishFailed(ctx, fe); err != nil {
-		p.nack(ctx, []*Message{m})
-		return
-	}
-	p.stats.failed.Add(1)
-	p.ack(ctx, []*Message{m})
+	p.warned[kind] = now
+	p.mu.Unlock()
+	p.log.Warn("processor: "+msg, args...)
 }
 
-// failedEvent describes a message that cannot go on. Original is the
-// message rebuilt as the hem.event.v1.Event a producer would send, so it
-// can be replayed through the collector.
-func failedEvent(m *Message, stage eventv1.Stage, reason eventv1.Reason, cause error, attempt int, now time.Time) *eventv1.FailedEvent {
-	env, _ := wire.Decode(m.Attributes) // best effort: fields may be missing
-	subject := m.Attributes[wire.AttrType]
-	original := &eventv1.Event{
-		EventId:    m.Attributes[wire.AttrEventID],
-		Payload:    &anypb.Any{TypeUrl: "type.googleapis.com/" + subject, Value: m.Data},
-		Attributes: env.Attributes,
-		SchemaId:   env.SchemaID,
+func ackIDs(msgs []*Message) []string {
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.AckID
 	}
-	if !env.EventTime.IsZero() {
-		original.EventTime = timestamppb.New(env.EventTime)
-	}
-	raw, _ := proto.Marshal(original)
-	return &eventv1.FailedEvent{
-		Stage:    stage,
-		Reason:   reason,
-		Message:  cause.Error(),
-		Type:     subject,
-		SchemaId: env.SchemaID,
-		EventId:  original.EventId,
-		Producer: m.Attributes[wire.AttrProducer],
-		Attempts: int32(attempt),
-		FailedAt: timestamppb.New(now),
-		Original: raw,
-	}
-}
-
-// decodeError is a message that can never be decoded.
-type decodeError struct {
-	stage  eventv1.Stage
-	reason eventv1.Reason
-	err    error
-}
-
-func (e *decodeError) Error() string { return e.err.Error() }
-func (e *decodeError) Unwrap() error { return e.err }
-
-func (p *Processor) decode(ctx context.Context, m *Message) (*sink.Event, error) {
-	if p.cfg.failedMode {
-		return decodeFailed(m)
-	}
-	env, err := wire.Decode(m.Attributes)
-	if err != nil {
-		return nil, &decodeError{eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_INVALID_ENVELOPE, err}
-	}
-	s, err := p.schemas.ByID(ctx, env.SchemaID)
-	if err != nil {
-		if p.cfg.permanent(err) {
-			return nil, &decodeError{eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_SCHEMA_NOT_FOUND, fmt.Errorf("schema id %d: %w", env.SchemaID, err)}
-		}
-		return nil, fmt.Errorf("schema id %d: %w", env.SchemaID, err)
-	}
-	if s.Subject != env.Type {
-		return nil, &decodeError{eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_SCHEMA_NOT_FOUND,
-			fmt.Errorf("schema id %d is %s, but the event says it is a %s", env.SchemaID, s.Subject, env.Type)}
-	}
-	msg := s.NewMessage()
-	if err := proto.Unmarshal(m.Data, msg); err != nil {
-		return nil, &decodeError{eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_DECODE_FAILED, fmt.Errorf("payload is not a %s (schema id %d): %w", s.Subject, s.ID, err)}
-	}
-	if hasUnknown(msg) {
-		return nil, &decodeError{eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_UNKNOWN_FIELDS, fmt.Errorf("payload has fields %s (schema id %d) does not know", s.Subject, s.ID)}
-	}
-	return &sink.Event{
-		ID:          env.EventID,
-		Schema:      s,
-		Payload:     m.Data,
-		Message:     msg,
-		EventTime:   env.EventTime,
-		ReceivedAt:  env.ReceivedAt,
-		PublishedAt: m.PublishTime,
-		Producer:    env.Producer,
-		Attributes:  env.Attributes,
-	}, nil
-}
-
-func decodeFailed(m *Message) (*sink.Event, error) {
-	s := schema.FailedEventSchema()
-	msg := s.NewMessage()
-	if err := proto.Unmarshal(m.Data, msg); err != nil {
-		return nil, &decodeError{eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_DECODE_FAILED, fmt.Errorf("not a hem.event.v1.FailedEvent: %w", err)}
-	}
-	fe, _ := wire.DecodeFailed(m.Data) // decodes: the dynamic message above did
-	ev := &sink.Event{
-		// Two failures of one event are two rows: the message id, not the
-		// event id, identifies a failure.
-		ID:          m.ID,
-		Schema:      s,
-		Payload:     m.Data,
-		Message:     msg,
-		EventTime:   fe.GetFailedAt().AsTime(),
-		PublishedAt: m.PublishTime,
-		Producer:    fe.GetProducer(),
-	}
-	if fe.GetFailedAt() == nil {
-		ev.EventTime = m.PublishTime
-	}
-	return ev, nil
+	return ids
 }

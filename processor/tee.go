@@ -7,12 +7,14 @@ import (
 	"github.com/hemlabs/hem/sink"
 )
 
-// Tee returns a sink that writes every batch to all of sinks; an event is
-// durable only when every sink wrote it. A failed event is permanent when
+// Tee returns a sink that writes every batch to each of sinks in turn; an
+// event is durable only when every sink wrote it. A failed event is permanent when
 // any sink refused it for good. A retried event is written again to the
 // sinks that already had it: the warehouse keeps one row per event id and
 // the archive is at-least-once. The failed-events processor uses it to
-// store failures in the warehouse and the archive.
+// store failures in the warehouse and the archive. Failed events are few, so
+// the sinks are written one after the other rather than at once. The tee
+// is safe for concurrent use when its sinks are.
 func Tee(sinks ...sink.Sink) sink.Sink { return tee(sinks) }
 
 type tee []sink.Sink

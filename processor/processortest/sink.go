@@ -1,35 +1,41 @@
 // Package processortest has an in-memory sink with fault injection for
 // processor tests: it keeps one row per event id, like the warehouse, and
-// counts every write.
+// counts every durable write of an event, so a test sees both what a
+// dedup sink holds and how often each event was written.
 package processortest
 
 import (
 	"context"
+	"maps"
 	"sync"
 
 	"github.com/hemlabs/hem/sink"
 )
 
+// Fault decides the outcome of a Write before the sink stores anything: a
+// nil error writes the whole batch, a *sink.BatchError writes all but the
+// events it names, any other error writes nothing. It may block (ctx is
+// the Write's).
+type Fault func(ctx context.Context, b *sink.Batch) error
+
 // Sink is an in-memory sink.Sink. It is safe for concurrent use.
 type Sink struct {
 	mu      sync.Mutex
 	events  map[string]*sink.Event
-	writes  map[string]int // event id → times written
-	fault   func(b *sink.Batch) error
-	written chan struct{}
+	writes  map[string]int // event id → durable writes
+	batches int
+	fault   Fault
 }
 
 var _ sink.Sink = (*Sink)(nil)
 
 // New returns an empty sink.
 func New() *Sink {
-	return &Sink{events: map[string]*sink.Event{}, writes: map[string]int{}, written: make(chan struct{}, 1)}
+	return &Sink{events: map[string]*sink.Event{}, writes: map[string]int{}}
 }
 
-// SetFault makes every Write call f first: a nil error writes the whole
-// batch, a *sink.BatchError writes all but the events it names, any other
-// error writes nothing. nil removes the fault.
-func (s *Sink) SetFault(f func(b *sink.Batch) error) {
+// SetFault makes every Write call f first; nil removes the fault.
+func (s *Sink) SetFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fault = f
@@ -45,9 +51,11 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 	s.mu.Unlock()
 	var err error
 	if fault != nil {
-		err = fault(b)
+		err = fault(ctx, b)
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.batches++
 	for i, e := range b.Events {
 		if sink.ErrorFor(err, i) != nil {
 			continue
@@ -57,26 +65,17 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 			s.events[e.ID] = e
 		}
 	}
-	s.mu.Unlock()
-	select {
-	case s.written <- struct{}{}:
-	default:
-	}
 	return err
 }
 
 // Close implements sink.Sink.
 func (s *Sink) Close(context.Context) error { return nil }
 
-// Events returns the stored events by id.
+// Events returns the stored events by id (the first write of each).
 func (s *Sink) Events() map[string]*sink.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]*sink.Event, len(s.events))
-	for k, v := range s.events {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.events)
 }
 
 // Len is the number of distinct events stored.
@@ -86,13 +85,17 @@ func (s *Sink) Len() int {
 	return len(s.events)
 }
 
-// Writes is how often the event was written (more than once after a
-// redelivery).
+// Writes is how often the event was written durably (more than once after
+// a redelivery).
 func (s *Sink) Writes(id string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.writes[id]
 }
 
-// Written is signalled after each Write.
-func (s *Sink) Written() <-chan struct{} { return s.written }
+// Batches is the number of Write calls that got past the context check.
+func (s *Sink) Batches() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.batches
+}

@@ -1,0 +1,186 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+	"github.com/hemlabs/hem/internal/wire"
+	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/sink"
+)
+
+// Schemas resolves schema ids. *registry.Client is one; it caches ids
+// forever, since versions are immutable. ByID is called concurrently.
+type Schemas interface {
+	ByID(ctx context.Context, id int64) (*schema.Schema, error)
+}
+
+// decodeError is a message that can never be decoded: it becomes a
+// FailedEvent.
+type decodeError struct {
+	reason eventv1.Reason
+	err    error
+}
+
+func (e *decodeError) Error() string { return e.err.Error() }
+func (e *decodeError) Unwrap() error { return e.err }
+
+// decode turns a message of the events topic into a sink event. A
+// *decodeError means the message can never be decoded; other errors (the
+// registry is unreachable) may pass.
+func decode(ctx context.Context, schemas Schemas, permanent func(error) bool, m *Message) (*sink.Event, error) {
+	env, err := wire.Decode(m.Attributes)
+	if err != nil {
+		return nil, &decodeError{eventv1.Reason_REASON_INVALID_ENVELOPE, err}
+	}
+	s, err := schemas.ByID(ctx, env.SchemaID)
+	if err != nil {
+		err = fmt.Errorf("schema id %d: %w", env.SchemaID, err)
+		if permanent(err) {
+			return nil, &decodeError{eventv1.Reason_REASON_SCHEMA_NOT_FOUND, err}
+		}
+		return nil, err
+	}
+	if s.Subject != env.Type {
+		return nil, &decodeError{eventv1.Reason_REASON_INVALID_ENVELOPE,
+			fmt.Errorf("schema id %d is a %s, but the event says it is a %s", s.ID, s.Subject, env.Type)}
+	}
+	msg := s.NewMessage()
+	if err := (proto.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(m.Data, msg); err != nil {
+		return nil, &decodeError{eventv1.Reason_REASON_DECODE_FAILED,
+			fmt.Errorf("payload is not a %s (schema id %d): %w", s.Subject, s.ID, err)}
+	}
+	// Unknown fields mean the payload was not written with this schema id:
+	// the collector rejects them, so they are not new fields of a newer
+	// version but a producer or a replay that lied about the version.
+	if hasUnknown(msg) {
+		return nil, &decodeError{eventv1.Reason_REASON_UNKNOWN_FIELDS,
+			fmt.Errorf("payload has fields that %s (schema id %d) does not declare", s.Subject, s.ID)}
+	}
+	return &sink.Event{
+		ID:          env.EventID,
+		Schema:      s,
+		Payload:     m.Data,
+		Message:     msg,
+		EventTime:   env.EventTime,
+		ReceivedAt:  env.ReceivedAt,
+		PublishedAt: m.PublishTime,
+		Producer:    env.Producer,
+		Attributes:  env.Attributes,
+	}, nil
+}
+
+// decodeFailed turns a message of the hem-failed topic into a sink event of
+// the built-in FailedEvent schema. Its id is the Pub/Sub message id, stable
+// across redeliveries: two failures of one event are two rows.
+func decodeFailed(m *Message) (*sink.Event, error) {
+	s := schema.FailedEventSchema()
+	msg := s.NewMessage()
+	// Unknown fields are kept: a newer hem may have added some.
+	if err := proto.Unmarshal(m.Data, msg); err != nil {
+		return nil, &decodeError{eventv1.Reason_REASON_DECODE_FAILED, fmt.Errorf("not a hem.event.v1.FailedEvent: %w", err)}
+	}
+	var fe eventv1.FailedEvent
+	_ = proto.Unmarshal(m.Data, &fe) // cannot fail: the dynamic message above decoded
+	ev := &sink.Event{
+		ID:          m.ID,
+		Schema:      s,
+		Payload:     m.Data,
+		Message:     msg,
+		EventTime:   fe.GetFailedAt().AsTime(),
+		PublishedAt: m.PublishTime,
+		Producer:    fe.GetProducer(),
+		Attributes:  producerAttributes(m.Attributes),
+	}
+	if fe.GetFailedAt() == nil {
+		ev.EventTime = m.PublishTime
+	}
+	return ev, nil
+}
+
+// hasUnknown reports whether m or any message inside it holds fields its
+// descriptor does not declare.
+func hasUnknown(m protoreflect.Message) bool {
+	if len(m.GetUnknown()) > 0 {
+		return true
+	}
+	found := false
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsMap():
+			if fd.MapValue().Message() != nil {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					found = hasUnknown(mv.Message())
+					return !found
+				})
+			}
+		case fd.IsList():
+			if fd.Message() != nil {
+				l := v.List()
+				for i := range l.Len() {
+					if found = hasUnknown(l.Get(i).Message()); found {
+						break
+					}
+				}
+			}
+		case fd.Message() != nil:
+			found = hasUnknown(v.Message())
+		}
+		return !found
+	})
+	return found
+}
+
+// failedEvent describes a message that cannot go on. Original is the
+// message rebuilt as the hem.event.v1.Event a producer would send, with the
+// payload byte for byte, so it can be replayed through the collector; every
+// field is best effort, since the attributes may be what is broken.
+func failedEvent(m *Message, stage eventv1.Stage, reason eventv1.Reason, cause error, attempt int, now time.Time) *eventv1.FailedEvent {
+	subject := m.Attributes[wire.AttrType]
+	schemaID, _ := strconv.ParseInt(m.Attributes[wire.AttrSchemaID], 10, 64)
+	original := &eventv1.Event{
+		EventId:    m.Attributes[wire.AttrEventID],
+		Payload:    &anypb.Any{TypeUrl: "type.googleapis.com/" + subject, Value: m.Data},
+		Attributes: producerAttributes(m.Attributes),
+		SchemaId:   schemaID,
+	}
+	if t, err := time.Parse(time.RFC3339Nano, m.Attributes[wire.AttrEventTime]); err == nil {
+		original.EventTime = timestamppb.New(t)
+	}
+	raw, _ := proto.Marshal(original) // cannot fail: its strings came from Pub/Sub, which holds valid UTF-8
+	return &eventv1.FailedEvent{
+		Stage:    stage,
+		Reason:   reason,
+		Message:  strings.ToValidUTF8(cause.Error(), "\uFFFD"),
+		Type:     strings.ToValidUTF8(subject, "\uFFFD"),
+		SchemaId: schemaID,
+		EventId:  original.EventId,
+		Producer: strings.ToValidUTF8(m.Attributes[wire.AttrProducer], "\uFFFD"),
+		Attempts: int32(min(attempt, 1<<30)),
+		FailedAt: timestamppb.New(now),
+		Original: raw,
+	}
+}
+
+// producerAttributes are the attributes that are not hem's own.
+func producerAttributes(attrs map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range attrs {
+		if !strings.HasPrefix(k, wire.AttrPrefix) {
+			if out == nil {
+				out = make(map[string]string, len(attrs))
+			}
+			out[k] = v
+		}
+	}
+	return out
+}

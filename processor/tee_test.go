@@ -1,0 +1,72 @@
+package processor_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/hemlabs/hem/processor"
+	"github.com/hemlabs/hem/processor/processortest"
+	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/sink/sinktest"
+)
+
+func TestTeeIsDurableOnlyWhenEverySinkIs(t *testing.T) {
+	t.Parallel()
+	busy := errors.New("busy")
+	refused := sink.Permanentf("refused")
+	cases := []struct {
+		name       string
+		a, b       processortest.Fault
+		failed     []int // indexes that must fail
+		permanent  []int // of those, the permanent ones
+		inA, inB   []int // indexes each sink stored
+		wantNilErr bool
+	}{
+		{name: "both write", inA: []int{0, 1, 2}, inB: []int{0, 1, 2}, wantNilErr: true},
+		{
+			name:   "one sink is down",
+			b:      func(context.Context, *sink.Batch) error { return busy },
+			failed: []int{0, 1, 2}, inA: []int{0, 1, 2},
+		},
+		{
+			name:   "each refuses another event",
+			a:      func(context.Context, *sink.Batch) error { return &sink.BatchError{Failed: map[int]error{0: busy}} },
+			b:      func(context.Context, *sink.Batch) error { return &sink.BatchError{Failed: map[int]error{2: refused}} },
+			failed: []int{0, 2}, permanent: []int{2}, inA: []int{1, 2}, inB: []int{0, 1},
+		},
+		{
+			name:   "one retryable, one permanent for the same event",
+			a:      func(context.Context, *sink.Batch) error { return &sink.BatchError{Failed: map[int]error{1: busy}} },
+			b:      func(context.Context, *sink.Batch) error { return &sink.BatchError{Failed: map[int]error{1: refused}} },
+			failed: []int{1}, permanent: []int{1}, inA: []int{0, 2}, inB: []int{0, 2},
+		},
+	}
+	v1 := sinktest.Schemas(t)["shop.orders.v1.OrderPlaced"]
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			a, b := processortest.New(), processortest.New()
+			a.SetFault(c.a)
+			b.SetFault(c.b)
+			batch := &sink.Batch{Subject: v1.Subject, Events: sinktest.Events(t, v1, 3)}
+			err := processor.Tee(a, b).Write(t.Context(), batch)
+			if (err == nil) != c.wantNilErr {
+				t.Fatalf("Write = %v", err)
+			}
+			for i, ev := range batch.Events {
+				e := sink.ErrorFor(err, i)
+				if want := slices.Contains(c.failed, i); (e != nil) != want {
+					t.Fatalf("event %d: error %v, want failed=%v", i, e, want)
+				}
+				if want := slices.Contains(c.permanent, i); sink.IsPermanent(e) != want {
+					t.Fatalf("event %d: error %v, want permanent=%v", i, e, want)
+				}
+				if (a.Writes(ev.ID) == 1) != slices.Contains(c.inA, i) || (b.Writes(ev.ID) == 1) != slices.Contains(c.inB, i) {
+					t.Fatalf("event %d stored in a: %d, b: %d", i, a.Writes(ev.ID), b.Writes(ev.ID))
+				}
+			}
+		})
+	}
+}
