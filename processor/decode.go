@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -55,14 +56,14 @@ func decode(ctx context.Context, schemas Schemas, permanent func(error) bool, m 
 			fmt.Errorf("schema id %d is a %s, but the event says it is a %s", s.ID, s.Subject, env.Type)}
 	}
 	msg := s.NewMessage()
-	if err := (proto.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(m.Data, msg); err != nil {
+	if err := (proto.UnmarshalOptions{DiscardUnknown: false, AllowPartial: true}).Unmarshal(m.Data, msg); err != nil {
 		return nil, &decodeError{eventv1.Reason_REASON_DECODE_FAILED,
 			fmt.Errorf("payload is not a %s (schema id %d): %w", s.Subject, s.ID, err)}
 	}
 	// Unknown fields mean the payload was not written with this schema id:
 	// the collector rejects them, so they are not new fields of a newer
 	// version but a producer or a replay that lied about the version.
-	if hasUnknown(msg) {
+	if !wireKnown(m.Data, s.Descriptor(), 0) && hasUnknown(msg) {
 		return nil, &decodeError{eventv1.Reason_REASON_UNKNOWN_FIELDS,
 			fmt.Errorf("payload has fields that %s (schema id %d) does not declare", s.Subject, s.ID)}
 	}
@@ -105,6 +106,66 @@ func decodeFailed(m *Message) (*sink.Event, error) {
 		ev.EventTime = m.PublishTime
 	}
 	return ev, nil
+}
+
+// wireKnown reports whether every field encoded in b, a message of md, is
+// one md declares, with a wire type it is decoded from, recursively. Then
+// decoding b into md leaves no unknown fields. It is a fast path that
+// allocates nothing: false only means "ask hasUnknown", which is exact.
+func wireKnown(b []byte, md protoreflect.MessageDescriptor, depth int) bool {
+	if depth > 100 {
+		return false
+	}
+	fields := md.Fields()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+		fd := fields.ByNumber(num)
+		if fd == nil {
+			return false
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return false
+		}
+		value := b[:n]
+		b = b[n:]
+		switch kind := fd.Kind(); {
+		case kind == protoreflect.MessageKind: // maps too: their entries are messages
+			if typ != protowire.BytesType {
+				return false
+			}
+			inner, _ := protowire.ConsumeBytes(value)
+			if !wireKnown(inner, fd.Message(), depth+1) {
+				return false
+			}
+		case typ == wireType(kind):
+		case typ == protowire.BytesType && fd.IsList() && wireType(kind) != protowire.BytesType: // packed
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// wireType is the wire type a scalar kind is encoded with; groups get an
+// impossible one, so wireKnown leaves them to hasUnknown.
+func wireType(k protoreflect.Kind) protowire.Type {
+	switch k {
+	case protoreflect.BoolKind, protoreflect.EnumKind, protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Uint32Kind,
+		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Uint64Kind:
+		return protowire.VarintType
+	case protoreflect.Fixed32Kind, protoreflect.Sfixed32Kind, protoreflect.FloatKind:
+		return protowire.Fixed32Type
+	case protoreflect.Fixed64Kind, protoreflect.Sfixed64Kind, protoreflect.DoubleKind:
+		return protowire.Fixed64Type
+	case protoreflect.StringKind, protoreflect.BytesKind:
+		return protowire.BytesType
+	}
+	return -1
 }
 
 // hasUnknown reports whether m or any message inside it holds fields its

@@ -81,7 +81,7 @@ type env struct {
 // fast is the clock speed of most tests: a 10 s lease lasts 2 s.
 const fast = 5
 
-func newEnv(t *testing.T, speed float64) *env {
+func newEnv(t testing.TB, speed float64) *env {
 	t.Helper()
 	ctx := t.Context()
 	srv := pstest.NewServer()
@@ -115,7 +115,7 @@ func newEnv(t *testing.T, speed float64) *env {
 
 // publish sends n generated events of subjects (all when none) with the
 // producer "test" and the attribute region=eu, and returns their ids.
-func (e *env) publish(t *testing.T, n int, subjects ...string) []string {
+func (e *env) publish(t testing.TB, n int, subjects ...string) []string {
 	t.Helper()
 	g, err := loadgen.NewGenerator(uint64(n), subjects, 0)
 	if err != nil {

@@ -12,6 +12,10 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	promclient "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hemlabs/hem/internal/wire"
@@ -29,13 +33,17 @@ type processorConfig struct {
 	Project               string
 	FailedTopic           string
 	Listen                string
+	PullMode              string
 	BatchCount            int
 	BatchBytes            int64
 	BatchAge              time.Duration
 	Pullers               int
 	MaxOutstandingMsgs    int64
 	MaxOutstandingBytes   int64
+	MaxInFlight           int
 	AckDeadline           time.Duration
+	DrainTimeout          time.Duration
+	StatsEvery            time.Duration
 	BigQueryProject       string
 	BigQueryDataset       string
 	BigQueryEndpoint      string
@@ -49,23 +57,82 @@ func (c *processorConfig) bind(fs *flag.FlagSet) {
 	c.client.bind(fs)
 	fs.StringVar(&c.Sink, "sink", "", "where events go: bigquery, archive, duckdb or failed (required)")
 	fs.StringVar(&c.Subscription, "subscription", "", "Pub/Sub subscription (default hem-events-<sink>, or hem-failed-sink for failed)")
-	fs.StringVar(&c.Project, "project", "", "Google Cloud project of the subscription (PUBSUB_EMULATOR_HOST is honoured)")
+	fs.StringVar(&c.Project, "project", "", "Google Cloud project of the subscription (PUBSUB_EMULATOR_HOST is honoured; default: the running hem dev)")
 	fs.StringVar(&c.FailedTopic, "failed-topic", wire.FailedTopic, "topic for events that can never be written")
-	fs.StringVar(&c.Listen, "listen", "127.0.0.1:0", "address of /healthz and /readyz (\":8080\" on Cloud Run)")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:0", "address of /healthz, /readyz and /metrics (\":8080\" on Cloud Run)")
+	fs.StringVar(&c.PullMode, "pull-mode", "unary", "unary (Pull calls; fast everywhere) or streaming (StreamingPull through the client library)")
 	fs.IntVar(&c.BatchCount, "batch-count", 0, "events per batch (default 1000; 50000 for archive)")
 	fs.Int64Var(&c.BatchBytes, "batch-bytes", 0, "payload bytes per batch (default 8 MiB; 64 MiB for archive)")
 	fs.DurationVar(&c.BatchAge, "batch-age", 0, "longest a batch waits (default 1s; 30s for archive)")
-	fs.IntVar(&c.Pullers, "pullers", 2, "concurrent Pull calls")
+	fs.IntVar(&c.Pullers, "pullers", 2, "concurrent Pull calls (streams in streaming mode)")
 	fs.Int64Var(&c.MaxOutstandingMsgs, "max-outstanding-messages", 20000, "messages pulled but not yet acked")
 	fs.Int64Var(&c.MaxOutstandingBytes, "max-outstanding-bytes", 256<<20, "bytes pulled but not yet acked")
-	fs.DurationVar(&c.AckDeadline, "ack-deadline", 60*time.Second, "the subscription's ack deadline")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", 4, "concurrent sink writes (one per event type at a time)")
+	fs.DurationVar(&c.AckDeadline, "ack-deadline", 60*time.Second, "how long each lease extension of a held message lasts")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 8*time.Second, "how long pending batches may still be written after SIGTERM (Cloud Run kills 10 s after it)")
+	fs.DurationVar(&c.StatsEvery, "stats-every", time.Minute, "how often to log the counters (0: never)")
 	fs.StringVar(&c.BigQueryProject, "bigquery-project", "", "BigQuery project (bigquery and failed sinks)")
 	fs.StringVar(&c.BigQueryDataset, "bigquery-dataset", "", "BigQuery dataset (bigquery: the events dataset; failed: the dataset of _failed_events)")
 	fs.StringVar(&c.BigQueryEndpoint, "bigquery-endpoint", "", "BigQuery REST endpoint of a BigQuery-API-compatible server")
 	fs.StringVar(&c.BigQueryWriteEndpoint, "bigquery-write-endpoint", "", "Storage Write API endpoint (host:port, plaintext)")
-	fs.StringVar(&c.Bucket, "bucket", "", "archive bucket (archive and failed sinks)")
+	fs.StringVar(&c.Bucket, "bucket", "", "archive bucket (archive and failed sinks; default: the running hem dev's)")
 	fs.StringVar(&c.Prefix, "prefix", "", "archive object prefix (default events/, or failed/ for the failed sink)")
 	fs.StringVar(&c.Warehouse, "warehouse", "", "DuckDB file (duckdb sink; failed sink when no BigQuery dataset is set)")
+}
+
+func (c *processorConfig) validate() error {
+	var errs []error
+	switch c.Sink {
+	case "bigquery", "archive", "duckdb", "failed":
+	case "":
+		errs = append(errs, errors.New("--sink is required (bigquery, archive, duckdb or failed)"))
+	default:
+		errs = append(errs, fmt.Errorf("--sink %q: want bigquery, archive, duckdb or failed", c.Sink))
+	}
+	if c.PullMode != "unary" && c.PullMode != "streaming" {
+		errs = append(errs, fmt.Errorf("--pull-mode %q: want unary or streaming", c.PullMode))
+	}
+	if c.BatchCount < 0 || c.BatchBytes < 0 || c.BatchAge < 0 || c.StatsEvery < 0 {
+		errs = append(errs, errors.New("--batch-count, --batch-bytes, --batch-age and --stats-every cannot be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("processor run: %w", err)
+	}
+	return nil
+}
+
+// options are the processor options the flags ask for; the archive batches
+// for longer by default (one Parquet object per batch).
+func (c *processorConfig) options(log *slog.Logger, meter *sdkmetric.MeterProvider) []processor.Option {
+	count, bytes, age := 1000, int64(8<<20), time.Second
+	if c.Sink == "archive" {
+		count, bytes, age = 50_000, 64<<20, 30*time.Second
+	}
+	if c.BatchCount > 0 {
+		count = c.BatchCount
+	}
+	if c.BatchBytes > 0 {
+		bytes = c.BatchBytes
+	}
+	if c.BatchAge > 0 {
+		age = c.BatchAge
+	}
+	opts := []processor.Option{
+		processor.WithBatch(count, bytes, age),
+		processor.WithPullers(c.Pullers, 1000),
+		processor.WithMaxOutstanding(c.MaxOutstandingMsgs, c.MaxOutstandingBytes),
+		processor.WithMaxInFlight(c.MaxInFlight),
+		processor.WithAckDeadline(c.AckDeadline),
+		processor.WithDrainTimeout(c.DrainTimeout),
+		processor.WithPermanentError(func(err error) bool { return errors.Is(err, registry.ErrNotFound) }),
+		processor.WithName(c.Subscription),
+		processor.WithLogger(log),
+		processor.WithMeterProvider(meter),
+	}
+	if c.Sink == "failed" {
+		opts = append(opts, processor.WithFailedMode())
+	}
+	return opts
 }
 
 func processorRunCommand() *Command {
@@ -78,20 +145,28 @@ hem-schema-id attribute, through the registry), batches per event type and
 writes to one sink. A message is acked only after the sink reported it
 durable; transient failures are retried with backoff; events that can never
 be written go to --failed-topic as hem.event.v1.FailedEvent. Several replicas
-may share a subscription. SIGTERM drains in-flight batches.
+may share a subscription. SIGTERM stops pulling, writes the pending batches
+for up to --drain-timeout and hands everything else back to Pub/Sub.
+
+The failed sink reads hem-failed into the _failed_events table (BigQuery, or
+DuckDB with --warehouse) and the archive (--bucket, prefix failed/); a
+failure is acked when both have it.
+
+/healthz answers while the process runs, /readyz while pulls succeed,
+/metrics serves the counters in the Prometheus format.
 
   hem processor run --sink bigquery --project P --bigquery-dataset hem_events --registry https://registry-xyz.run.app`,
 		Flags: cfg.bind,
 		Run: func(ctx context.Context, io IO, _ []string) error {
+			if err := cfg.validate(); err != nil {
+				return err
+			}
 			return runProcessor(ctx, io, &cfg)
 		},
 	}
 }
 
 func runProcessor(ctx context.Context, io IO, cfg *processorConfig) error {
-	if cfg.Sink == "" {
-		return errors.New("processor run: --sink is required (bigquery, archive, duckdb or failed)")
-	}
 	if cfg.Subscription == "" {
 		cfg.Subscription = wire.SubscriptionFor(cfg.Sink)
 	}
@@ -104,58 +179,67 @@ func runProcessor(ctx context.Context, io IO, cfg *processorConfig) error {
 		return err
 	}
 	defer ps.Close()
-	reg, err := registry.Dial(ctx, cfg.client.Registry, registry.WithAPIKey(cfg.client.APIKey))
-	if err != nil {
-		return fmt.Errorf("processor run: registry: %w", err)
+
+	// The failed sink stores hem's own FailedEvent and needs no registry.
+	var schemas processor.Schemas
+	if cfg.Sink != "failed" {
+		reg, err := registry.Dial(ctx, cfg.client.Registry, registry.WithAPIKey(cfg.client.APIKey))
+		if err != nil {
+			return fmt.Errorf("processor run: registry: %w", err)
+		}
+		defer reg.Close()
+		schemas = reg
 	}
-	defer reg.Close()
+
+	promReg := promclient.NewRegistry()
+	exporter, err := otelprom.New(otelprom.WithRegisterer(promReg))
+	if err != nil {
+		return fmt.Errorf("processor run: metrics: %w", err)
+	}
+	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+	defer meter.Shutdown(context.WithoutCancel(ctx))
 
 	s, closeSink, err := openProcessorSink(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer closeSink(context.WithoutCancel(ctx))
+	defer func() {
+		if err := closeSink(context.WithoutCancel(ctx)); err != nil {
+			log.Error("closing the sink", "error", err)
+		}
+	}()
 
-	opts := []processor.Option{
-		processor.WithPullers(cfg.Pullers, 1000),
-		processor.WithMaxOutstanding(cfg.MaxOutstandingMsgs, cfg.MaxOutstandingBytes),
-		processor.WithAckDeadline(cfg.AckDeadline),
-		processor.WithPermanentError(func(err error) bool { return errors.Is(err, registry.ErrNotFound) }),
+	var streaming *processor.StreamingPuller
+	var puller processor.Puller = processor.NewSubscriptionPuller(ps, cfg.Subscription)
+	if cfg.PullMode == "streaming" {
+		streaming = processor.NewStreamingPuller(ps, cfg.Subscription, pubsub.ReceiveSettings{
+			NumGoroutines:          cfg.Pullers,
+			MaxOutstandingMessages: int(cfg.MaxOutstandingMsgs),
+			MaxOutstandingBytes:    int(cfg.MaxOutstandingBytes),
+		})
+		puller = streaming
 	}
-	count, bytes, age := 1000, int64(8<<20), time.Second
-	if cfg.Sink == "archive" {
-		count, bytes, age = 50_000, 64<<20, 30*time.Second
+	var failed processor.FailedPublisher
+	if cfg.Sink != "failed" {
+		tp := processor.NewTopicPublisher(ps, cfg.FailedTopic)
+		defer tp.Stop()
+		failed = tp
 	}
-	if cfg.BatchCount > 0 {
-		count = cfg.BatchCount
-	}
-	if cfg.BatchBytes > 0 {
-		bytes = cfg.BatchBytes
-	}
-	if cfg.BatchAge > 0 {
-		age = cfg.BatchAge
-	}
-	opts = append(opts, processor.WithBatch(count, bytes, age))
-	if cfg.Sink == "failed" {
-		opts = append(opts, processor.WithFailedMode())
-	}
-	failed := processor.NewTopicPublisher(ps, cfg.FailedTopic)
-	defer failed.Stop()
-	p, err := processor.New(processor.NewSubscriptionPuller(ps, cfg.Subscription), s, reg, failed, opts...)
+	p, err := processor.New(puller, s, schemas, failed, cfg.options(log, meter)...)
 	if err != nil {
-		return err
+		return fmt.Errorf("processor run: %w", err)
 	}
 
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("processor run: --listen: %w", err)
 	}
-	srv := &http.Server{Handler: healthHandler(), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("processor starting", "health", lis.Addr().String(), "registry", cfg.client.Registry)
+	srv := &http.Server{Handler: processorHandler(p, promhttp.HandlerFor(promReg, promhttp.HandlerOpts{})), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("processor starting", "listen", lis.Addr().String(), "registry", cfg.client.Registry, "pull_mode", cfg.PullMode)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
-			return err
+			return fmt.Errorf("processor run: health endpoint: %w", err)
 		}
 		return nil
 	})
@@ -163,17 +247,46 @@ func runProcessor(ctx context.Context, io IO, cfg *processorConfig) error {
 		defer srv.Shutdown(context.WithoutCancel(gctx))
 		return p.Run(gctx)
 	})
+	if streaming != nil {
+		g.Go(func() error { return streaming.Receive(gctx) })
+	}
+	if cfg.StatsEvery > 0 {
+		g.Go(func() error {
+			t := time.NewTicker(cfg.StatsEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-t.C:
+					logStats(log, "processor stats", p.Stats())
+				}
+			}
+		})
+	}
 	err = g.Wait()
-	st := p.Stats()
-	log.Info("processor stopped", "received", st.Received, "written", st.Written, "acked", st.Acked, "nacked", st.Nacked, "failed", st.Failed)
+	logStats(log, "processor stopped", p.Stats())
 	return err
 }
 
-func healthHandler() http.Handler {
+func logStats(log *slog.Logger, msg string, st processor.Stats) {
+	log.Info(msg, "received", st.Received, "written", st.Written, "acked", st.Acked, "nacked", st.Nacked,
+		"failed", st.Failed, "refused", st.Refused, "batches", st.Batches, "outstanding", st.Outstanding)
+}
+
+// processorHandler serves /healthz (the process runs), /readyz (pulls
+// succeed) and /metrics.
+func processorHandler(p *processor.Processor, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") }
-	mux.HandleFunc("GET /healthz", ok)
-	mux.HandleFunc("GET /readyz", ok)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := p.Ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", metrics)
 	return mux
 }
 
@@ -207,9 +320,9 @@ func openProcessorSink(ctx context.Context, cfg *processorConfig) (sink.Sink, fu
 		if cfg.Warehouse == "" {
 			return nil, nil, errors.New("processor run: --warehouse is required for the duckdb sink")
 		}
-		w, err := openWarehouse(ctx, cfg.Warehouse)
+		w, err := duckdb.Open(ctx, cfg.Warehouse)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("processor run: %w", err)
 		}
 		return w, w.Close, nil
 	case "failed":
@@ -226,26 +339,29 @@ func openProcessorSink(ctx context.Context, cfg *processorConfig) (sink.Sink, fu
 			}
 			return errors.Join(errs...)
 		}
-		if cfg.Warehouse != "" {
-			w, err := openWarehouse(ctx, cfg.Warehouse)
+		switch {
+		case cfg.BigQueryDataset != "":
+			return nil, nil, errors.New("processor run: the BigQuery sink is not built into this binary yet; store failed events with --warehouse")
+		case cfg.Warehouse != "":
+			w, err := duckdb.Open(ctx, cfg.Warehouse)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, fmt.Errorf("processor run: %w", err)
 			}
 			sinks, closers = append(sinks, w), append(closers, w.Close)
 		}
-		if cfg.Bucket != "" {
+		if cfg.Bucket != "" || len(sinks) == 0 {
 			a, closeGCS, err := openArchive(ctx, cfg, "failed/")
 			if err != nil {
 				return nil, nil, errors.Join(err, closeAll(ctx))
 			}
 			sinks, closers = append(sinks, a), append(closers, closeGCS)
 		}
-		if len(sinks) == 0 {
-			return nil, nil, errors.New("processor run: the failed sink needs a table (--warehouse) and/or the archive (--bucket)")
+		if len(sinks) == 1 {
+			return sinks[0], closeAll, nil
 		}
 		return processor.Tee(sinks...), closeAll, nil
 	}
-	return nil, nil, fmt.Errorf("processor run: unknown sink %q (archive, duckdb or failed; bigquery is not built into this binary yet)", cfg.Sink)
+	return nil, nil, errors.New("processor run: the BigQuery sink is not built into this binary yet (archive, duckdb or failed)")
 }
 
 // openArchive opens the archive sink on --bucket (Google Cloud Storage) or,
@@ -256,7 +372,7 @@ func openArchive(ctx context.Context, cfg *processorConfig, defaultPrefix string
 		return nil, nil, err
 	}
 	if cfg.Bucket == "" && info == nil {
-		return nil, nil, errors.New("processor run: --bucket is required for the archive")
+		return nil, nil, fmt.Errorf("processor run: the %s sink needs --bucket (or a running hem dev)", cfg.Sink)
 	}
 	var devInfo *DevInfo
 	if cfg.Bucket == "" {
@@ -273,11 +389,7 @@ func openArchive(ctx context.Context, cfg *processorConfig, defaultPrefix string
 	a, err := archive.New(gcs, bucket, archive.WithPrefix(prefix))
 	if err != nil {
 		gcs.Close()
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("processor run: %w", err)
 	}
 	return a, func(context.Context) error { return gcs.Close() }, nil
-}
-
-func openWarehouse(ctx context.Context, path string) (*duckdb.Warehouse, error) {
-	return duckdb.Open(ctx, path)
 }

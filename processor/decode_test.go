@@ -1,0 +1,185 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/proto"
+
+	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+	"github.com/hemlabs/hem/internal/loadgen"
+	"github.com/hemlabs/hem/internal/wire"
+	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/sink/sinktest"
+)
+
+var errUnknownID = errors.New("unknown schema id")
+
+type mapSchemas map[int64]*schema.Schema
+
+func (m mapSchemas) ByID(_ context.Context, id int64) (*schema.Schema, error) {
+	if s, ok := m[id]; ok {
+		return s, nil
+	}
+	return nil, errUnknownID
+}
+
+func isUnknownID(err error) bool { return errors.Is(err, errUnknownID) }
+
+func sampleSchemas(t testing.TB) mapSchemas {
+	out := mapSchemas{}
+	for _, s := range sinktest.Schemas(t) {
+		out[s.ID] = s
+	}
+	return out
+}
+
+func samplePayload(t testing.TB, subject string) []byte {
+	g, err := loadgen.NewGenerator(7, []string{subject}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := proto.Marshal(g.Next().Message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// FuzzDecode: whatever arrives on the topic, decoding never panics, and a
+// message that cannot be decoded becomes a FailedEvent that can be
+// published and that keeps the message's id and bytes for a replay.
+func FuzzDecode(f *testing.F) {
+	schemas := sampleSchemas(f)
+	placed := sinktest.Schemas(f)["shop.orders.v1.OrderPlaced"]
+	data := samplePayload(f, placed.Subject)
+	id := strconv.FormatInt(placed.ID, 10)
+	f.Add(data, "e-1", placed.Subject, id, "2026-01-02T03:04:05Z")
+	f.Add(data[:len(data)/2], "e-2", placed.Subject, id, "2026-01-02T03:04:05.123456789+02:00")
+	f.Add(append([]byte{0xfa, 0x3e, 0x01, 0x01}, data...), "e-3", placed.Subject, id, "2026-01-02T03:04:05Z") // field 999
+	f.Add(data, "e-4", "shop.members.v1.MemberRegistered", id, "2026-01-02T03:04:05Z")
+	f.Add([]byte{0xff}, "", "", "", "")
+	f.Add(data, "e-5", placed.Subject, "999", "yesterday")
+	f.Fuzz(func(t *testing.T, data []byte, eventID, subject, schemaID, at string) {
+		attrs := map[string]string{"region": "eu"}
+		for k, v := range map[string]string{wire.AttrEventID: eventID, wire.AttrType: subject, wire.AttrSchemaID: schemaID, wire.AttrEventTime: at} {
+			if !utf8.ValidString(v) {
+				t.Skip("Pub/Sub attributes are UTF-8")
+			}
+			if v != "" {
+				attrs[k] = v
+			}
+		}
+		// The fast unknown-field check never clears what the exact one flags.
+		if s := schemas[placed.ID]; true {
+			msg := s.NewMessage()
+			if proto.Unmarshal(data, msg) == nil && wireKnown(data, s.Descriptor(), 0) && hasUnknown(msg) {
+				t.Fatal("wireKnown passed a payload with unknown fields")
+			}
+		}
+		m := &Message{AckID: "a-1", ID: "m-1", Data: data, Attributes: attrs, PublishTime: time.Unix(1700000000, 0)}
+		ev, err := decode(context.Background(), schemas, isUnknownID, m)
+		if err == nil {
+			if ev.ID != eventID || ev.Schema.Subject != subject || string(ev.Message.Descriptor().FullName()) != subject || hasUnknown(ev.Message) {
+				t.Fatalf("decoded %q as a %s (schema %s) with id %q", subject, ev.Message.Descriptor().FullName(), ev.Schema.Subject, ev.ID)
+			}
+			if _, err := proto.Marshal(ev.Message.Interface()); err != nil {
+				t.Fatalf("a decoded event does not encode again: %v", err)
+			}
+		} else {
+			var de *decodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("a message that will never decode was not classified as such: %v", err)
+			}
+			fe := failedEvent(m, eventv1.Stage_STAGE_DECODE, de.reason, de, 2, time.Now())
+			if _, _, err := wire.EncodeFailed(fe); err != nil {
+				t.Fatalf("the failed event cannot be published: %v", err)
+			}
+			var original eventv1.Event
+			if err := proto.Unmarshal(fe.GetOriginal(), &original); err != nil {
+				t.Fatalf("the original is not an Event: %v", err)
+			}
+			if original.GetEventId() != eventID || string(original.GetPayload().GetValue()) != string(data) || original.GetAttributes()["region"] != "eu" {
+				t.Fatalf("the original lost the id, payload or attributes: %v", &original)
+			}
+			if fe.GetReason() == eventv1.Reason_REASON_UNSPECIFIED || fe.GetAttempts() != 2 {
+				t.Fatalf("failed event without a reason or attempts: %v", fe)
+			}
+		}
+		if _, err := decodeFailed(m); err == nil && len(data) > 0 && proto.Unmarshal(data, &eventv1.FailedEvent{}) != nil {
+			t.Fatal("decodeFailed accepted what is not a FailedEvent")
+		}
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	schemas := sampleSchemas(b)
+	placed := sinktest.Schemas(b)["shop.orders.v1.OrderPlaced"]
+	data := samplePayload(b, placed.Subject)
+	envl := wire.Envelope{EventID: "e-1", Type: placed.Subject, SchemaID: placed.ID, EventTime: time.Now(), ReceivedAt: time.Now(), Producer: "bench"}
+	m := &Message{AckID: "a", ID: "m", Data: data, Attributes: envl.Encode(), PublishTime: time.Now()}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decode(context.Background(), schemas, isUnknownID, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestSchedulerKeepsSubjectOrderAndOneWritePerSubject(t *testing.T) {
+	t.Parallel()
+	s := newScheduler(3)
+	var (
+		mu      sync.Mutex
+		busy    = map[string]bool{}
+		next    = map[string]int{} // the batch number each subject expects next
+		problem error
+	)
+	var writers sync.WaitGroup
+	for range 4 {
+		writers.Go(func() {
+			for b := s.take(); b != nil; b = s.take() {
+				seq := int(b.bytes) // the batch number within its subject
+				mu.Lock()
+				switch {
+				case busy[b.subject]:
+					problem = fmt.Errorf("two writes of %s at once", b.subject)
+				case next[b.subject] != seq:
+					problem = fmt.Errorf("%s batch %d written before batch %d", b.subject, seq, next[b.subject])
+				}
+				busy[b.subject] = true
+				next[b.subject] = seq + 1
+				mu.Unlock()
+				time.Sleep(time.Duration(seq%3) * 100 * time.Microsecond)
+				mu.Lock()
+				busy[b.subject] = false
+				mu.Unlock()
+				s.done(b.subject)
+			}
+		})
+	}
+	puts := map[string]int{}
+	for range 50 {
+		for _, subject := range []string{"a", "b", "a", "c", "a"} {
+			s.put(&batch{subject: subject, bytes: int64(puts[subject])})
+			puts[subject]++
+		}
+	}
+	s.close()
+	writers.Wait()
+	if problem != nil {
+		t.Fatal(problem)
+	}
+	for subject, n := range puts {
+		if next[subject] != n {
+			t.Fatalf("%s: %d batches written, %d put", subject, next[subject], n)
+		}
+	}
+}
