@@ -39,15 +39,7 @@ type counters struct {
 	received, written, acked, nacked, failed, refused, batches, outstanding atomic.Int64
 }
 
-// metrics are the processor's instruments, all with the attribute
-// processor=<WithName>:
-//
-//   - hem.processor.messages{outcome}: messages by what became of them
-//     (received, acked, nacked, failed, refused);
-//   - hem.processor.batches{type,outcome}: sink writes by event type and
-//     outcome (ok, partial, error);
-//   - hem.processor.write.duration{type}: seconds per sink write;
-//   - hem.processor.outstanding: messages held (pulled, not yet settled).
+// metrics are the processor's instruments (listed at WithMeterProvider).
 type metrics struct {
 	messages metric.Int64Counter
 	batches  metric.Int64Counter

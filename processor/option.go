@@ -163,8 +163,16 @@ func WithPermanentError(f func(error) bool) Option {
 // e.g. the subscription or the sink.
 func WithName(name string) Option { return optionFunc(func(c *config) { c.name = name }) }
 
-// WithMeterProvider records metrics (see metrics.go for the instruments).
-// The default records nothing.
+// WithMeterProvider records metrics, each with the attribute
+// processor=<WithName>. The default records nothing.
+//
+//   - hem.processor.messages{outcome}: messages by what became of them:
+//     received, acked, nacked, failed (sent to hem-failed), refused (failed
+//     mode);
+//   - hem.processor.batches{type,outcome}: sink writes by event type and
+//     outcome (ok, partial, error);
+//   - hem.processor.write.duration{type}: seconds per sink write;
+//   - hem.processor.outstanding: messages pulled and not yet settled.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(c *config) {
 		if mp != nil {
