@@ -22,7 +22,11 @@ import (
 // outstanding bounds; set those at least as high as the processor's.
 //
 // Run Receive alongside the processor with the same context; it returns
-// once the processor settled every message. It is safe for concurrent use.
+// once the processor settled every message, or when
+// settings.ShutdownOptions.Timeout passed (default: a minute after the
+// context ended; set it a little above the processor's drain timeout).
+// Messages still held then, such as nacks waiting for their backoff, come
+// back when their leases run out. It is safe for concurrent use.
 type StreamingPuller struct {
 	sub  *pubsub.Subscriber
 	msgs chan *pubsub.Message
@@ -44,6 +48,9 @@ var _ Puller = (*StreamingPuller)(nil)
 // given receive settings.
 func NewStreamingPuller(client *pubsub.Client, sub string, settings pubsub.ReceiveSettings) *StreamingPuller {
 	s := client.Subscriber(sub)
+	if settings.ShutdownOptions == nil {
+		settings.ShutdownOptions = &pubsub.ShutdownOptions{Behavior: pubsub.ShutdownBehaviorWaitForProcessing, Timeout: time.Minute}
+	}
 	s.ReceiveSettings = settings
 	return &StreamingPuller{sub: s, msgs: make(chan *pubsub.Message), leased: map[string]*streamLease{}}
 }
@@ -60,6 +67,13 @@ func (s *StreamingPuller) Receive(ctx context.Context) error {
 			m.Nack()
 		}
 	})
+	// The library has let go of everything: forget the leases.
+	s.mu.Lock()
+	for id, l := range s.leased {
+		l.timer.Stop()
+		delete(s.leased, id)
+	}
+	s.mu.Unlock()
 	if err == nil && ctx.Err() == nil {
 		err = errors.New("streaming pull ended")
 	}

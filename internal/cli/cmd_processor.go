@@ -216,6 +216,7 @@ func runProcessor(ctx context.Context, io IO, cfg *processorConfig) error {
 			NumGoroutines:          cfg.Pullers,
 			MaxOutstandingMessages: int(cfg.MaxOutstandingMsgs),
 			MaxOutstandingBytes:    int(cfg.MaxOutstandingBytes),
+			ShutdownOptions:        &pubsub.ShutdownOptions{Behavior: pubsub.ShutdownBehaviorWaitForProcessing, Timeout: cfg.DrainTimeout + 2*time.Second},
 		})
 		puller = streaming
 	}

@@ -23,9 +23,9 @@ import (
 	"github.com/hemlabs/hem/sink/duckdb"
 )
 
-// TestProcessorRunIntoTheWarehouse runs "hem processor run --sink duckdb"
-// against pstest and a registry holding the sample contracts, then
-// "--sink failed" on what it could not decode.
+// TestProcessorRunIntoTheWarehouse runs "hem processor run --sink duckdb
+// --pull-mode streaming" against pstest and a registry holding the sample
+// contracts, then "--sink failed" (unary pull) on what it could not decode.
 func TestProcessorRunIntoTheWarehouse(t *testing.T) {
 	ps := pstest.NewServer()
 	t.Cleanup(func() { ps.Close() })
@@ -74,11 +74,11 @@ func TestProcessorRunIntoTheWarehouse(t *testing.T) {
 	pub.Stop()
 
 	warehouse := filepath.Join(t.TempDir(), "w.duckdb")
-	runProcessor := func(sinkName string, settled func() bool) {
+	runProcessor := func(sinkName, pullMode string, settled func() bool) {
 		t.Helper()
 		addr := freeAddr(t)
 		penv := map[string]string{"HEM_REGISTRY": env["HEM_REGISTRY"], "HEM_DIR": env["HEM_DIR"], "HEM_PROJECT": "p",
-			"HEM_LISTEN": addr, "HEM_SINK": sinkName, "HEM_WAREHOUSE": warehouse, "HEM_BATCH_AGE": "100ms"}
+			"HEM_LISTEN": addr, "HEM_SINK": sinkName, "HEM_WAREHOUSE": warehouse, "HEM_BATCH_AGE": "100ms", "HEM_PULL_MODE": pullMode}
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		done := make(chan error, 1)
@@ -122,8 +122,8 @@ func TestProcessorRunIntoTheWarehouse(t *testing.T) {
 			return n == want
 		}
 	}
-	runProcessor("duckdb", acked(wire.EventsTopic, n+1))
-	runProcessor("failed", acked(wire.FailedTopic, 1))
+	runProcessor("duckdb", "streaming", acked(wire.EventsTopic, n+1))
+	runProcessor("failed", "unary", acked(wire.FailedTopic, 1))
 
 	w, err := duckdb.Open(t.Context(), warehouse)
 	if err != nil {
