@@ -110,9 +110,9 @@ func TestAppendRowsRoundTrip(t *testing.T) {
 		"s": "a", "i": int64(-7), "f": 1.5, "b": true, "by": []byte{1, 2},
 		"Ts": time.UnixMicro(1700000000123456).UTC(), "d": time.Date(2022, 1, 8, 0, 0, 0, 0, time.UTC),
 		"n": "12.34", "bn": "-1.5", "j": `{"k":[1,2]}`, "iv": "1-2 3 4:5:6.5",
-		"rec":  map[string]any{"a": "x", "b": nil},
-		"tags": []any{"t1", "t2"},
-		"recs": []any{map[string]any{"x": int64(1)}, map[string]any{"x": int64(2)}},
+		"rec":    map[string]any{"a": "x", "b": nil},
+		"tags":   []any{"t1", "t2"},
+		"recs":   []any{map[string]any{"x": int64(1)}, map[string]any{"x": int64(2)}},
 		"enum_s": "RED", "enum_i": int64(1),
 		"unset": nil, "absent": nil, "absent_list": []any{},
 	}, {
@@ -187,6 +187,7 @@ func TestWriterSchemaRejected(t *testing.T) {
 			if status.Code(err) != codes.InvalidArgument {
 				t.Fatalf("append error = %v, want INVALID_ARGUMENT", err)
 			}
+			t.Log(err)
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
@@ -241,6 +242,7 @@ func TestRowErrorFailsRequest(t *testing.T) {
 			if len(errs) != 1 || errs[0].GetIndex() != 1 || errs[0].GetCode() != storagepb.RowError_FIELDS_ERROR {
 				t.Fatalf("row errors = %v, want one FIELDS_ERROR at index 1", errs)
 			}
+			t.Log(err, errs[0].GetMessage())
 			if !strings.Contains(errs[0].GetMessage(), tt.want) {
 				t.Errorf("row error %q does not mention %q", errs[0].GetMessage(), tt.want)
 			}
