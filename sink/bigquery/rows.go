@@ -23,6 +23,7 @@ type RowSchema struct {
 	table      *sink.Table
 	desc       protoreflect.MessageDescriptor
 	normalized *descriptorpb.DescriptorProto
+	schemaSize int // bytes of the writer schema in a request
 	meta       metaNumbers
 
 	mu    sync.RWMutex
@@ -53,7 +54,7 @@ func NewRowSchema(t *sink.Table) (*RowSchema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bigquery: normalize the row message of %s: %w", t.Name, err)
 	}
-	rs := &RowSchema{table: t, desc: md, normalized: normalized, plans: map[protoreflect.MessageDescriptor]*msgPlan{}}
+	rs := &RowSchema{table: t, desc: md, normalized: normalized, schemaSize: proto.Size(normalized), plans: map[protoreflect.MessageDescriptor]*msgPlan{}}
 	for i, c := range t.Columns {
 		n := protowire.Number(i + 1)
 		switch c.Name {
