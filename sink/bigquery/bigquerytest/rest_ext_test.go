@@ -1,6 +1,8 @@
 package bigquerytest_test
 
 import (
+	"errors"
+	"math/big"
 	"net/http"
 	"slices"
 	"strings"
@@ -8,6 +10,8 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigquery"
+	"cloud.google.com/go/civil"
+	"google.golang.org/api/iterator"
 )
 
 func TestDatasets(t *testing.T) {
@@ -247,5 +251,48 @@ func TestTableUpdateLayout(t *testing.T) {
 	_, err = tb.Update(t.Context(), bigquery.TableMetadataToUpdate{TimePartitioning: &bigquery.TimePartitioning{Field: "a"}}, "")
 	if apiError(t, err).Code != http.StatusBadRequest {
 		t.Errorf("changing the partition field: %v, want 400", err)
+	}
+}
+
+// TestTableRead reads appended rows back through tabledata.list.
+func TestTableRead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tb := e.createTable(t, "all", allTypesSchema)
+	md := messageDescriptor(t, allTypesProto)
+	w := e.mustWriter(t, "all", md)
+	if _, err := w.append(t, encode(t, md,
+		`{"s":"a","i":"-7","f":1.5,"b":true,"by":"AQI=","ts":"1700000000123456","d":19000,"n":"12.34",
+		  "j":"{}","iv":"1-2 3 4:5:6","rec":{"a":"x"},"tags":["t1"],"recs":[{"x":"1"}],"enum_s":"RED"}`,
+		`{"s":"b"}`)); err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	it := tb.Read(t.Context())
+	it.PageInfo().MaxSize = 1
+	var got [][]bigquery.Value
+	for {
+		var row []bigquery.Value
+		err := it.Next(&row)
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		got = append(got, row)
+	}
+	if len(got) != 2 || it.TotalRows != 2 {
+		t.Fatalf("read %d rows (total %d), want 2", len(got), it.TotalRows)
+	}
+	first := got[0]
+	if first[0] != "a" || first[1] != int64(-7) || first[2] != 1.5 || first[3] != true ||
+		!first[5].(time.Time).Equal(time.UnixMicro(1700000000123456)) ||
+		first[6] != (civil.Date{Year: 2022, Month: time.January, Day: 8}) ||
+		first[7].(*big.Rat).RatString() != "617/50" ||
+		first[11].([]bigquery.Value)[0] != "x" || first[12].([]bigquery.Value)[0] != "t1" || first[14] != "RED" {
+		t.Errorf("first row = %#v", first)
+	}
+	if got[1][0] != "b" || got[1][1] != nil || len(got[1][12].([]bigquery.Value)) != 0 {
+		t.Errorf("second row = %#v", got[1])
 	}
 }

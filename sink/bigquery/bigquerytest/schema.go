@@ -196,6 +196,10 @@ func parseField(o object, prefix string, depth int) (*field, *apiError) {
 // existing table: columns may be added (NULLABLE or REPEATED, at any
 // nesting level) and REQUIRED may be relaxed to NULLABLE; nothing else.
 func checkEvolution(table string, old, cur []*field) *apiError {
+	if len(old) == 0 {
+		// A table created without a schema takes its first one freely.
+		return nil
+	}
 	return checkEvolutionAt(table, "", old, cur)
 }
 
