@@ -405,9 +405,10 @@ func Events(t testing.TB, s *schema.Schema, n int) []*sink.Event {
 		}
 		seq.Lock()
 		seq.n++
-		id := fmt.Sprintf("ev-%06d", seq.n)
+		n := seq.n
 		seq.Unlock()
-		at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC).Add(time.Duration(seq.n) * time.Millisecond)
+		id := fmt.Sprintf("ev-%06d", n)
+		at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Millisecond)
 		out[i] = &sink.Event{ID: id, Schema: s, Payload: data, Message: m, EventTime: at, ReceivedAt: at,
 			PublishedAt: at.Add(time.Millisecond), Producer: "sinktest", Attributes: map[string]string{"region": "nl"}}
 	}
