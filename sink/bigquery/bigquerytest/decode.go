@@ -148,8 +148,7 @@ func convertValue(fp *fieldPlan, v protoreflect.Value) (any, error) {
 			if err != nil || !t.IsValid() {
 				return nil, fmt.Errorf("invalid TIME %q", v.String())
 			}
-			t.Nanosecond -= t.Nanosecond % 1000
-			return t.String(), nil
+			return formatTime(t), nil
 		}
 		return packedTime(v.Int())
 	case typeDatetime:
@@ -264,8 +263,21 @@ func parseDatetime(s string) (any, error) {
 	if err != nil || !d.IsValid() {
 		return nil, fmt.Errorf("invalid DATETIME %q", s)
 	}
-	d.Time.Nanosecond -= d.Time.Nanosecond % 1000
-	return d.String(), nil
+	return formatDatetime(d), nil
+}
+
+// formatTime prints a TIME as BigQuery does: microseconds, when there are
+// any, in six digits.
+func formatTime(t civil.Time) string {
+	out := fmt.Sprintf("%02d:%02d:%02d", t.Hour, t.Minute, t.Second)
+	if us := t.Nanosecond / 1000; us != 0 {
+		out += fmt.Sprintf(".%06d", us)
+	}
+	return out
+}
+
+func formatDatetime(d civil.DateTime) string {
+	return d.Date.String() + "T" + formatTime(d.Time)
 }
 
 // packedTime decodes the Storage Write API's int64 TIME encoding:
@@ -280,7 +292,7 @@ func packedTime(v int64) (any, error) {
 	if v>>37 != 0 || !t.IsValid() || t.Nanosecond >= 1e9 {
 		return nil, fmt.Errorf("invalid packed TIME %d", v)
 	}
-	return t.String(), nil
+	return formatTime(t), nil
 }
 
 // packedDatetime decodes the int64 DATETIME encoding: year(14) month(4)
@@ -298,7 +310,7 @@ func packedDatetime(v int64) (any, error) {
 	if v < 0 || !d.IsValid() || d.Time.Nanosecond >= 1e9 || d.Date.Year < 1 {
 		return nil, fmt.Errorf("invalid packed DATETIME %d", v)
 	}
-	return d.String(), nil
+	return formatDatetime(d), nil
 }
 
 // NUMERIC holds 38 digits, 9 after the point; BIGNUMERIC 76.76 digits, 38

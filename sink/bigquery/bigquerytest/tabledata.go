@@ -24,7 +24,7 @@ func (s *Server) listTableData(r *http.Request) (any, *apiError) {
 		return nil, errInvalid("Cannot list a table of type VIEW.")
 	}
 	q := r.URL.Query()
-	start, max := 0, defaultPageRows
+	start, limit := 0, defaultPageRows
 	if v := q.Get("pageToken"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -44,12 +44,12 @@ func (s *Server) listTableData(r *http.Request) (any, *apiError) {
 			return nil, errInvalid("Invalid maxResults %q", v)
 		}
 		if n > 0 {
-			max = n
+			limit = n
 		}
 	}
 	int64Time := q.Get("formatOptions.useInt64Timestamp") == "true"
 	start = min(start, len(t.rows))
-	end := min(start+max, len(t.rows))
+	end := min(start+limit, len(t.rows))
 	fields := t.current().fields
 	rows := make([]any, 0, end-start)
 	for _, row := range t.rows[start:end] {

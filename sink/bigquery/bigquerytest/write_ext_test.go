@@ -386,3 +386,29 @@ func TestMultiplexedConcurrentWriters(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendToDroppedTable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tb := e.createTable(t, "t", bigquery.Schema{{Name: "s", Type: bigquery.StringFieldType}})
+	md := messageDescriptor(t, `syntax = "proto2"; message Row { optional string s = 1; }`)
+	w := e.mustWriter(t, "t", md)
+	if err := tb.Delete(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.append(t, encode(t, md, `{"s":"x"}`)); status.Code(err) != codes.NotFound {
+		t.Errorf("append to a dropped table: %v, want NOT_FOUND", err)
+	}
+}
+
+func TestWriteToView(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if err := e.ds.Table("v").Create(t.Context(), &bigquery.TableMetadata{ViewQuery: "SELECT 1 AS s"}); err != nil {
+		t.Fatal(err)
+	}
+	md := messageDescriptor(t, `syntax = "proto2"; message Row { optional string s = 1; }`)
+	if _, err := e.writer(t, "v", md); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("writer for a view: %v, want INVALID_ARGUMENT", err)
+	}
+}

@@ -144,7 +144,7 @@ var (
 	unsigned32 = []protoreflect.Kind{protoreflect.Uint32Kind, protoreflect.Fixed32Kind}
 	signed64   = []protoreflect.Kind{protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind}
 	unsigned64 = []protoreflect.Kind{protoreflect.Uint64Kind, protoreflect.Fixed64Kind}
-	str1       = []protoreflect.Kind{protoreflect.StringKind}
+	stringKind = []protoreflect.Kind{protoreflect.StringKind}
 )
 
 func kinds(sets ...[]protoreflect.Kind) map[protoreflect.Kind]bool {
@@ -163,17 +163,17 @@ var compatibleKinds = map[string]map[protoreflect.Kind]bool{
 	typeBoolean:    kinds([]protoreflect.Kind{protoreflect.BoolKind}, signed32, unsigned32, signed64, unsigned64),
 	typeInteger:    kinds(signed32, unsigned32, signed64, []protoreflect.Kind{protoreflect.EnumKind}),
 	typeFloat:      kinds([]protoreflect.Kind{protoreflect.FloatKind, protoreflect.DoubleKind}),
-	typeString:     kinds(str1, []protoreflect.Kind{protoreflect.EnumKind}),
+	typeString:     kinds(stringKind, []protoreflect.Kind{protoreflect.EnumKind}),
 	typeBytes:      kinds([]protoreflect.Kind{protoreflect.BytesKind}),
-	typeTimestamp:  kinds(signed64, str1),
-	typeDate:       kinds(signed32, signed64, str1),
-	typeTime:       kinds(signed64, str1),
-	typeDatetime:   kinds(signed64, str1),
-	typeGeography:  kinds(str1),
-	typeNumeric:    kinds(str1, []protoreflect.Kind{protoreflect.BytesKind, protoreflect.FloatKind, protoreflect.DoubleKind}, signed32, unsigned32, signed64, unsigned64),
-	typeBignumeric: kinds(str1, []protoreflect.Kind{protoreflect.BytesKind, protoreflect.FloatKind, protoreflect.DoubleKind}, signed32, unsigned32, signed64, unsigned64),
-	typeJSON:       kinds(str1),
-	typeInterval:   kinds(str1),
+	typeTimestamp:  kinds(signed64, stringKind),
+	typeDate:       kinds(signed32, signed64, stringKind),
+	typeTime:       kinds(signed64, stringKind),
+	typeDatetime:   kinds(signed64, stringKind),
+	typeGeography:  kinds(stringKind),
+	typeNumeric:    kinds(stringKind, []protoreflect.Kind{protoreflect.BytesKind, protoreflect.FloatKind, protoreflect.DoubleKind}, signed32, unsigned32, signed64, unsigned64),
+	typeBignumeric: kinds(stringKind, []protoreflect.Kind{protoreflect.BytesKind, protoreflect.FloatKind, protoreflect.DoubleKind}, signed32, unsigned32, signed64, unsigned64),
+	typeJSON:       kinds(stringKind),
+	typeInterval:   kinds(stringKind),
 	typeRecord:     kinds([]protoreflect.Kind{protoreflect.MessageKind, protoreflect.GroupKind}),
 }
 
