@@ -71,10 +71,10 @@ func (c *processorConfig) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.AckDeadline, "ack-deadline", 60*time.Second, "how long each lease extension of a held message lasts")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 8*time.Second, "how long pending batches may still be written after SIGTERM (Cloud Run kills 10 s after it)")
 	fs.DurationVar(&c.StatsEvery, "stats-every", time.Minute, "how often to log the counters (0: never)")
-	fs.StringVar(&c.BigQueryProject, "bigquery-project", "", "BigQuery project (bigquery and failed sinks)")
+	fs.StringVar(&c.BigQueryProject, "bigquery-project", "", "BigQuery project (bigquery and failed sinks; default --project)")
 	fs.StringVar(&c.BigQueryDataset, "bigquery-dataset", "", "BigQuery dataset (bigquery: the events dataset; failed: the dataset of _failed_events)")
-	fs.StringVar(&c.BigQueryEndpoint, "bigquery-endpoint", "", "BigQuery REST endpoint of a BigQuery-API-compatible server")
-	fs.StringVar(&c.BigQueryWriteEndpoint, "bigquery-write-endpoint", "", "Storage Write API endpoint (host:port, plaintext)")
+	fs.StringVar(&c.BigQueryEndpoint, "bigquery-endpoint", "", "BigQuery REST endpoint of a BigQuery-API-compatible server (http:// means no credentials)")
+	fs.StringVar(&c.BigQueryWriteEndpoint, "bigquery-write-endpoint", "", "Storage Write API endpoint of a BigQuery-API-compatible server (host:port; plaintext when http:// or loopback)")
 	fs.StringVar(&c.Bucket, "bucket", "", "archive bucket (archive and failed sinks; default: the running hem dev's)")
 	fs.StringVar(&c.Prefix, "prefix", "", "archive object prefix (default events/, or failed/ for the failed sink)")
 	fs.StringVar(&c.Warehouse, "warehouse", "", "DuckDB file (duckdb sink; failed sink when no BigQuery dataset is set)")
@@ -88,6 +88,9 @@ func (c *processorConfig) validate() error {
 		errs = append(errs, errors.New("--sink is required (bigquery, archive, duckdb or failed)"))
 	default:
 		errs = append(errs, fmt.Errorf("--sink %q: want bigquery, archive, duckdb or failed", c.Sink))
+	}
+	if c.Sink == "bigquery" && c.BigQueryDataset == "" {
+		errs = append(errs, errors.New("--sink bigquery needs --bigquery-dataset (and --bigquery-project or --project)"))
 	}
 	if c.PullMode != "unary" && c.PullMode != "streaming" {
 		errs = append(errs, fmt.Errorf("--pull-mode %q: want unary or streaming", c.PullMode))
@@ -342,7 +345,11 @@ func openProcessorSink(ctx context.Context, cfg *processorConfig) (sink.Sink, fu
 		}
 		switch {
 		case cfg.BigQueryDataset != "":
-			return nil, nil, errors.New("processor run: the BigQuery sink is not built into this binary yet; store failed events with --warehouse")
+			bq, err := openBigQuery(ctx, cfg.bigQueryProject(), cfg.BigQueryDataset, cfg.BigQueryEndpoint, cfg.BigQueryWriteEndpoint)
+			if err != nil {
+				return nil, nil, fmt.Errorf("processor run: %w", err)
+			}
+			sinks, closers = append(sinks, bq), append(closers, bq.Close)
 		case cfg.Warehouse != "":
 			w, err := duckdb.Open(ctx, cfg.Warehouse)
 			if err != nil {
@@ -362,7 +369,20 @@ func openProcessorSink(ctx context.Context, cfg *processorConfig) (sink.Sink, fu
 		}
 		return processor.Tee(sinks...), closeAll, nil
 	}
-	return nil, nil, errors.New("processor run: the BigQuery sink is not built into this binary yet (archive, duckdb or failed)")
+	// bigquery
+	bq, err := openBigQuery(ctx, cfg.bigQueryProject(), cfg.BigQueryDataset, cfg.BigQueryEndpoint, cfg.BigQueryWriteEndpoint)
+	if err != nil {
+		return nil, nil, fmt.Errorf("processor run: %w", err)
+	}
+	return bq, bq.Close, nil
+}
+
+// bigQueryProject is --bigquery-project, else --project.
+func (c *processorConfig) bigQueryProject() string {
+	if c.BigQueryProject != "" {
+		return c.BigQueryProject
+	}
+	return c.Project
 }
 
 // openArchive opens the archive sink on --bucket (Google Cloud Storage) or,

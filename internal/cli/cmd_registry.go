@@ -25,6 +25,10 @@ type registryServeConfig struct {
 	Project         string
 	BigQueryProject string
 	BigQueryDataset string
+	// BigQueryEndpoint and BigQueryWriteEndpoint point the migrator at a
+	// BigQuery-API-compatible server.
+	BigQueryEndpoint      string
+	BigQueryWriteEndpoint string
 }
 
 func (c *registryServeConfig) bind(fs *flag.FlagSet) {
@@ -35,6 +39,8 @@ func (c *registryServeConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Project, "project", "", "Google Cloud project (default of --bigquery-project)")
 	fs.StringVar(&c.BigQueryProject, "bigquery-project", "", "create and widen BigQuery tables in this project when a version is admitted")
 	fs.StringVar(&c.BigQueryDataset, "bigquery-dataset", "", "BigQuery dataset of the event tables")
+	fs.StringVar(&c.BigQueryEndpoint, "bigquery-endpoint", "", "BigQuery REST endpoint of a BigQuery-API-compatible server (http:// means no credentials)")
+	fs.StringVar(&c.BigQueryWriteEndpoint, "bigquery-write-endpoint", "", "Storage Write API endpoint of a BigQuery-API-compatible server")
 }
 
 func (c *registryServeConfig) validate() error {
@@ -98,12 +104,14 @@ func runRegistryServe(ctx context.Context, io IO, cfg *registryServeConfig) erro
 	}
 	var opts []registry.Option
 	if cfg.BigQueryDataset != "" {
-		// WIRING POINT (sink/bigquery): build the BigQuery migrator from
-		// cfg.BigQueryProject and cfg.BigQueryDataset and append
-		// registry.WithMigrator(m) to opts. Until then versions become
-		// usable at once; the processor creates and widens tables itself
-		// before writing, so nothing is lost, only done later.
-		log.Warn("BigQuery migrations are not wired into this build; versions become usable without them", "project", cfg.BigQueryProject, "dataset", cfg.BigQueryDataset)
+		// Every admitted version creates or widens its table before it
+		// is usable, so no processor waits on a column.
+		bq, err := openBigQuery(ctx, cfg.BigQueryProject, cfg.BigQueryDataset, cfg.BigQueryEndpoint, cfg.BigQueryWriteEndpoint)
+		if err != nil {
+			return fmt.Errorf("registry: %w", err)
+		}
+		defer bq.Close(context.WithoutCancel(ctx))
+		opts = append(opts, registry.WithMigrator(bq))
 	}
 	reg, err := registry.New(ctx, bucket, prefix, opts...)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/archive"
+	"github.com/hemlabs/hem/sink/bigquery"
 	"github.com/hemlabs/hem/sink/duckdb"
 )
 
@@ -55,6 +56,16 @@ func openSinks(ctx context.Context, cfg *Config, warehouse string, gcs *storage.
 				return nil, fmt.Errorf("dev: failed archive: %w", err)
 			}
 			s.byName[name], s.closers = processor.Tee(s.warehouse, a), append(s.closers, a)
+		case "bigquery":
+			// A BigQuery-API-compatible server (or BigQuery itself): the
+			// registry migrates its tables too.
+			bq, err := bigquery.New(ctx, bigquery.Config{Project: cfg.BigQueryProject, Dataset: cfg.BigQueryDataset,
+				Endpoint: cfg.BigQueryEndpoint, WriteEndpoint: cfg.BigQueryWriteEndpoint})
+			if err != nil {
+				return nil, fmt.Errorf("dev: bigquery: %w", err)
+			}
+			s.byName[name], s.closers = bq, append(s.closers, bq)
+			s.migrators = append(s.migrators, bq)
 		}
 	}
 	return s, nil
