@@ -33,7 +33,9 @@ func openSinks(ctx context.Context, cfg *Config, warehouse string, gcs *storage.
 	}()
 	// The warehouse is always open: hem sql queries it, and the registry
 	// migrates it.
-	if s.warehouse, err = duckdb.Open(ctx, warehouse, duckdb.WithMemoryLimit("1GB")); err != nil {
+	if s.warehouse, err = duckdb.Open(ctx, warehouse, duckdb.WithMemoryLimit("1GB"),
+		// Under load the default 16 MB log checkpoints every few seconds.
+		duckdb.WithCheckpointThreshold("256MB")); err != nil {
 		return nil, fmt.Errorf("dev: warehouse: %w", err)
 	}
 	s.closers = append(s.closers, s.warehouse)
