@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -35,10 +36,20 @@ type decodeError struct {
 func (e *decodeError) Error() string { return e.err.Error() }
 func (e *decodeError) Unwrap() error { return e.err }
 
+// PayloadSink is implemented by sinks that store Event.Payload as it is and
+// never read Event.Message, such as the archive. For them the processor
+// checks each payload against its schema without decoding it (see
+// wireKnown), and leaves Message nil; a payload the check cannot clear is
+// decoded as for any sink, so what fails, fails the same way.
+type PayloadSink interface {
+	PayloadOnly() bool
+}
+
 // decode turns a message of the events topic into a sink event. A
 // *decodeError means the message can never be decoded; other errors (the
-// registry is unreachable) may pass.
-func decode(ctx context.Context, schemas Schemas, permanent func(error) bool, m *Message) (*sink.Event, error) {
+// registry is unreachable) may pass. With payloadOnly the event's Message
+// is nil when the payload is well-formed.
+func decode(ctx context.Context, schemas Schemas, permanent func(error) bool, m *Message, payloadOnly bool) (*sink.Event, error) {
 	env, err := wire.Decode(m.Attributes)
 	if err != nil {
 		return nil, &decodeError{eventv1.Reason_REASON_INVALID_ENVELOPE, err}
@@ -55,6 +66,20 @@ func decode(ctx context.Context, schemas Schemas, permanent func(error) bool, m 
 		return nil, &decodeError{eventv1.Reason_REASON_INVALID_ENVELOPE,
 			fmt.Errorf("schema id %d is a %s, but the event says it is a %s", s.ID, s.Subject, env.Type)}
 	}
+	ev := &sink.Event{
+		ID:          env.EventID,
+		Schema:      s,
+		Payload:     m.Data,
+		EventTime:   env.EventTime,
+		ReceivedAt:  env.ReceivedAt,
+		PublishedAt: m.PublishTime,
+		Producer:    env.Producer,
+		Attributes:  env.Attributes,
+	}
+	known := wireKnown(m.Data, s.Descriptor(), 0)
+	if known && payloadOnly {
+		return ev, nil
+	}
 	msg := s.NewMessage()
 	if err := (proto.UnmarshalOptions{DiscardUnknown: false, AllowPartial: true}).Unmarshal(m.Data, msg); err != nil {
 		return nil, &decodeError{eventv1.Reason_REASON_DECODE_FAILED,
@@ -63,21 +88,12 @@ func decode(ctx context.Context, schemas Schemas, permanent func(error) bool, m 
 	// Unknown fields mean the payload was not written with this schema id:
 	// the collector rejects them, so they are not new fields of a newer
 	// version but a producer or a replay that lied about the version.
-	if !wireKnown(m.Data, s.Descriptor(), 0) && hasUnknown(msg) {
+	if !known && hasUnknown(msg) {
 		return nil, &decodeError{eventv1.Reason_REASON_UNKNOWN_FIELDS,
 			fmt.Errorf("payload has fields that %s (schema id %d) does not declare", s.Subject, s.ID)}
 	}
-	return &sink.Event{
-		ID:          env.EventID,
-		Schema:      s,
-		Payload:     m.Data,
-		Message:     msg,
-		EventTime:   env.EventTime,
-		ReceivedAt:  env.ReceivedAt,
-		PublishedAt: m.PublishTime,
-		Producer:    env.Producer,
-		Attributes:  env.Attributes,
-	}, nil
+	ev.Message = msg
+	return ev, nil
 }
 
 // decodeFailed turns a message of the hem-failed topic into a sink event of
@@ -109,9 +125,11 @@ func decodeFailed(m *Message) (*sink.Event, error) {
 }
 
 // wireKnown reports whether every field encoded in b, a message of md, is
-// one md declares, with a wire type it is decoded from, recursively. Then
-// decoding b into md leaves no unknown fields. It is a fast path that
-// allocates nothing: false only means "ask hasUnknown", which is exact.
+// one md declares, with a wire type it is decoded from and a well-formed
+// value (valid UTF-8 strings, whole packed elements, a known value of a
+// closed enum), recursively. Then decoding b into md succeeds and leaves no
+// unknown fields. It is a fast path that allocates nothing: false only
+// means "decode and ask hasUnknown", which is exact.
 func wireKnown(b []byte, md protoreflect.MessageDescriptor, depth int) bool {
 	if depth > 100 {
 		return false
@@ -143,12 +161,63 @@ func wireKnown(b []byte, md protoreflect.MessageDescriptor, depth int) bool {
 				return false
 			}
 		case typ == wireType(kind):
+			if !scalarKnown(fd, typ, value) {
+				return false
+			}
 		case typ == protowire.BytesType && fd.IsList() && wireType(kind) != protowire.BytesType: // packed
+			if !packedKnown(fd, value) {
+				return false
+			}
 		default:
 			return false
 		}
 	}
 	return true
+}
+
+// scalarKnown reports whether one encoded scalar value of fd decodes into
+// a known value: strings must be valid UTF-8 (proto3 requires it; a proto2
+// string that is not valid UTF-8 is left to the exact path) and a closed
+// enum's number must be one it declares (else it is an unknown field).
+func scalarKnown(fd protoreflect.FieldDescriptor, typ protowire.Type, value []byte) bool {
+	switch fd.Kind() {
+	case protoreflect.StringKind:
+		s, n := protowire.ConsumeBytes(value)
+		return n >= 0 && utf8.Valid(s)
+	case protoreflect.EnumKind:
+		if fd.Enum().IsClosed() {
+			v, n := protowire.ConsumeVarint(value)
+			return n >= 0 && fd.Enum().Values().ByNumber(protoreflect.EnumNumber(int32(v))) != nil
+		}
+	}
+	return true
+}
+
+// packedKnown reports whether b is whole elements of a packed field.
+func packedKnown(fd protoreflect.FieldDescriptor, b []byte) bool {
+	b, n := protowire.ConsumeBytes(b)
+	if n < 0 {
+		return false
+	}
+	switch wireType(fd.Kind()) {
+	case protowire.Fixed32Type:
+		return len(b)%4 == 0
+	case protowire.Fixed64Type:
+		return len(b)%8 == 0
+	case protowire.VarintType:
+		if fd.Kind() == protoreflect.EnumKind && fd.Enum().IsClosed() {
+			return false // the exact path sorts known from unknown numbers
+		}
+		for len(b) > 0 {
+			_, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return false
+			}
+			b = b[n:]
+		}
+		return true
+	}
+	return false
 }
 
 // wireType is the wire type a scalar kind is encoded with; groups get an

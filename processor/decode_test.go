@@ -76,15 +76,27 @@ func FuzzDecode(f *testing.F) {
 				attrs[k] = v
 			}
 		}
-		// The fast unknown-field check never clears what the exact one flags.
-		if s := schemas[placed.ID]; true {
+		// The fast check never clears what decoding rejects or the exact
+		// unknown-field check flags.
+		if s := schemas[placed.ID]; wireKnown(data, s.Descriptor(), 0) {
 			msg := s.NewMessage()
-			if proto.Unmarshal(data, msg) == nil && wireKnown(data, s.Descriptor(), 0) && hasUnknown(msg) {
+			if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(data, msg); err != nil {
+				t.Fatalf("wireKnown passed a payload that does not decode: %v", err)
+			}
+			if hasUnknown(msg) {
 				t.Fatal("wireKnown passed a payload with unknown fields")
 			}
 		}
 		m := &Message{AckID: "a-1", ID: "m-1", Data: data, Attributes: attrs, PublishTime: time.Unix(1700000000, 0)}
-		ev, err := decode(context.Background(), schemas, isUnknownID, m)
+		ev, err := decode(context.Background(), schemas, isUnknownID, m, false)
+		// A sink of payloads gets the same outcome without the decoding.
+		pev, perr := decode(context.Background(), schemas, isUnknownID, m, true)
+		if (err == nil) != (perr == nil) || (err != nil && err.Error() != perr.Error()) {
+			t.Fatalf("payload-only decoding says %v, full decoding %v", perr, err)
+		}
+		if err == nil && (pev.ID != ev.ID || string(pev.Payload) != string(ev.Payload) || pev.Schema != ev.Schema) {
+			t.Fatal("payload-only decoding made another event")
+		}
 		if err == nil {
 			if ev.ID != eventID || ev.Schema.Subject != subject || string(ev.Message.Descriptor().FullName()) != subject || hasUnknown(ev.Message) {
 				t.Fatalf("decoded %q as a %s (schema %s) with id %q", subject, ev.Message.Descriptor().FullName(), ev.Schema.Subject, ev.ID)
@@ -127,7 +139,7 @@ func BenchmarkDecode(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := decode(context.Background(), schemas, isUnknownID, m); err != nil {
+		if _, err := decode(context.Background(), schemas, isUnknownID, m, false); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -181,5 +193,43 @@ func TestSchedulerKeepsSubjectOrderAndOneWritePerSubject(t *testing.T) {
 		if next[subject] != n {
 			t.Fatalf("%s: %d batches written, %d put", subject, next[subject], n)
 		}
+	}
+}
+
+func TestDecodePayloadOnly(t *testing.T) {
+	t.Parallel()
+	schemas := sampleSchemas(t)
+	placed := sinktest.Schemas(t)["shop.orders.v1.OrderPlaced"]
+	data := samplePayload(t, placed.Subject)
+	envl := wire.Envelope{EventID: "e-1", Type: placed.Subject, SchemaID: placed.ID, EventTime: time.Now(), Producer: "test"}
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		reason eventv1.Reason // unspecified: decoded
+	}{
+		{name: "well-formed", data: data},
+		{name: "unknown field", data: append([]byte{0xfa, 0x3e, 0x01, 0x01}, data...), reason: eventv1.Reason_REASON_UNKNOWN_FIELDS},
+		{name: "truncated", data: data[:len(data)/2], reason: eventv1.Reason_REASON_DECODE_FAILED},
+		// order_id (field 1) with invalid UTF-8: left to the exact path.
+		{name: "invalid UTF-8", data: append([]byte{0x0a, 0x01, 0xff}, data...), reason: eventv1.Reason_REASON_DECODE_FAILED},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m := &Message{AckID: "a", ID: "m", Data: tc.data, Attributes: envl.Encode(), PublishTime: time.Now()}
+			ev, err := decode(t.Context(), schemas, isUnknownID, m, true)
+			if tc.reason != eventv1.Reason_REASON_UNSPECIFIED {
+				var de *decodeError
+				if !errors.As(err, &de) || de.reason != tc.reason {
+					t.Fatalf("decode = %v, want a %v", err, tc.reason)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Message != nil || string(ev.Payload) != string(tc.data) || ev.ID != "e-1" || ev.Schema != placed {
+				t.Fatalf("payload-only event = %+v", ev)
+			}
+		})
 	}
 }

@@ -37,7 +37,9 @@ type Processor struct {
 	schemas Schemas
 	failed  FailedPublisher
 	metrics *metrics
-	log     *slog.Logger
+	// payloadOnly: the sink reads payloads, not decoded messages.
+	payloadOnly bool
+	log         *slog.Logger
 
 	outstanding *semaphore.Weighted // messages held
 	outBytes    *semaphore.Weighted // bytes held
@@ -99,6 +101,9 @@ func New(puller Puller, s sink.Sink, schemas Schemas, failed FailedPublisher, op
 		attempts:    map[string]*attempt{},
 		open:        map[string]*batch{},
 		warned:      map[string]time.Time{},
+	}
+	if ps, ok := s.(PayloadSink); ok {
+		p.payloadOnly = ps.PayloadOnly()
 	}
 	first := errNoPullYet
 	p.pullErr.Store(&first)
@@ -284,7 +289,7 @@ func (p *Processor) handle(work, rpc context.Context, m *Message) {
 	if p.cfg.failedMode {
 		ev, err = decodeFailed(m)
 	} else {
-		ev, err = decode(work, p.schemas, p.cfg.permanent, m)
+		ev, err = decode(work, p.schemas, p.cfg.permanent, m, p.payloadOnly)
 	}
 	if err != nil {
 		var de *decodeError

@@ -172,11 +172,16 @@ func (s *Sink) upload(ctx context.Context, dir string, events []*sink.Event) err
 	return fmt.Errorf("archive: no free object name under %s", dir)
 }
 
+// codec is shared by every Encode: it pools its zstd encoders, each with
+// a window of several MiB that a fresh codec would allocate (and zero)
+// again for every object.
+var codec = &zstd.Codec{Level: zstd.SpeedFastest}
+
 // Encode writes events as one Parquet file, with the descriptor sets of
 // their schemas in the file's metadata.
 func Encode(events []*sink.Event) ([]byte, error) {
 	var buf bytes.Buffer
-	opts := []parquet.WriterOption{parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest})}
+	opts := []parquet.WriterOption{parquet.Compression(codec)}
 	seen := map[int64]bool{}
 	for _, e := range events {
 		if seen[e.Schema.ID] {
@@ -224,6 +229,11 @@ func optionalTime(t time.Time) *time.Time {
 	u := t.UTC()
 	return &u
 }
+
+// PayloadOnly reports that the archive stores Event.Payload and never reads
+// Event.Message, so a processor need not decode the payloads it archives
+// (processor.PayloadSink).
+func (s *Sink) PayloadOnly() bool { return true }
 
 // Close implements sink.Sink; the sink holds nothing between writes.
 func (s *Sink) Close(context.Context) error { return nil }
