@@ -50,7 +50,12 @@ type Config struct {
 	// DrainTimeout bounds how long shutdown waits for the processors to
 	// empty their subscriptions.
 	DrainTimeout time.Duration
-	Logger       *slog.Logger
+	// GCPercent and MemoryLimit tune the Go garbage collector of the
+	// process (see gc.go); zero picks the defaults, and the GOGC and
+	// GOMEMLIMIT environment variables win over both.
+	GCPercent   int
+	MemoryLimit int64
+	Logger      *slog.Logger
 }
 
 // DefaultSinks are the processors "hem dev" runs without --sinks.
@@ -73,6 +78,12 @@ func (c *Config) validate() error {
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 30 * time.Second
+	}
+	if c.GCPercent == 0 {
+		c.GCPercent = DefaultGCPercent
+	}
+	if c.MemoryLimit == 0 {
+		c.MemoryLimit = DefaultMemoryLimit
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -126,6 +137,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("dev: %w", err)
 	}
 	s := &Stack{cfg: cfg, log: cfg.Logger, Warehouse: filepath.Join(cfg.Dir, "warehouse.duckdb"), ready: make(chan struct{})}
+	tuneGC(cfg.GCPercent, cfg.MemoryLimit)
 	defer func() {
 		if err != nil {
 			s.abort()
