@@ -59,6 +59,7 @@ test: ## Unit and integration tests, with the race detector
 fuzz: ## Run each fuzz target for FUZZTIME
 	go test -run '^$$' -fuzz '^FuzzAdmit$$' -fuzztime $(FUZZTIME) ./registry/compat
 	go test -run '^$$' -fuzz '^FuzzCollect$$' -fuzztime $(FUZZTIME) ./collector
+	go test -run '^$$' -fuzz '^FuzzAppendRow$$' -fuzztime $(FUZZTIME) ./sink/bigquery
 
 .PHONY: bench
 bench: ## Benchmarks of the hot paths (numbers in README)

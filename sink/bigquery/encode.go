@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -268,17 +270,54 @@ func (rs *RowSchema) AppendRow(dst []byte, ev *sink.Event) ([]byte, error) {
 		dst = protowire.AppendTag(dst, m.producer, protowire.BytesType)
 		dst = protowire.AppendString(dst, ev.Producer)
 	}
-	if m.attributes != 0 && len(ev.Attributes) > 0 {
-		b, err := json.Marshal(ev.Attributes)
-		if err != nil {
-			return dst, err
-		}
-		dst = protowire.AppendTag(dst, m.attributes, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, b)
-	}
 	e := encoders.Get().(*encoder)
 	defer encoders.Put(e)
+	if m.attributes != 0 && len(ev.Attributes) > 0 {
+		dst = protowire.AppendTag(dst, m.attributes, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, appendAttributes(e.buf(0), ev.Attributes))
+	}
 	return e.message(dst, ev.Payload, p, 0)
+}
+
+// appendAttributes writes attributes as a JSON object with sorted keys (as
+// encoding/json would, without its reflection: this is a per-row cost).
+func appendAttributes(dst []byte, attrs map[string]string) []byte {
+	var small [8]string
+	keys := small[:0]
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, k)
+		dst = append(dst, ':')
+		dst = appendJSONString(dst, attrs[k])
+	}
+	return append(dst, '}')
+}
+
+func appendJSONString(dst []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		b, _ := json.Marshal(s) // replaces invalid bytes with U+FFFD
+		return append(dst, b...)
+	}
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
 }
 
 func appendTime(dst []byte, n protowire.Number, t time.Time) []byte {

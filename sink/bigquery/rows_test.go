@@ -341,7 +341,8 @@ func TestEveryKind(t *testing.T) {
 				t.Fatal(err)
 			}
 			at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-			ev := &sink.Event{ID: "k-1", Schema: s, Payload: payload, Message: m, EventTime: at}
+			ev := &sink.Event{ID: "k-1", Schema: s, Payload: payload, Message: m, EventTime: at,
+				Attributes: map[string]string{"quote": "a\"b\\c\n\x01", "city": "Zürich", "html": "<&>"}}
 			b, err := rs.AppendRow(nil, ev)
 			if err != nil {
 				t.Fatal(err)
