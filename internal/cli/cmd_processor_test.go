@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
 	"github.com/hemlabs/hem/sink/duckdb"
 )
 
@@ -29,10 +31,13 @@ import (
 func TestProcessorRunIntoTheWarehouse(t *testing.T) {
 	ps := pstest.NewServer()
 	t.Cleanup(func() { ps.Close() })
-	for topic, sub := range map[string]string{wire.EventsTopic: wire.SubscriptionFor("duckdb"), wire.FailedTopic: wire.SubscriptionFor("failed")} {
+	for _, topic := range []string{wire.EventsTopic, wire.FailedTopic} {
 		if _, err := ps.GServer.CreateTopic(t.Context(), &pubsubpb.Topic{Name: "projects/p/topics/" + topic}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for sub, topic := range map[string]string{wire.SubscriptionFor("duckdb"): wire.EventsTopic, wire.SubscriptionFor("bigquery"): wire.EventsTopic,
+		wire.SubscriptionFor("failed"): wire.FailedTopic} {
 		if _, err := ps.GServer.CreateSubscription(t.Context(), &pubsubpb.Subscription{
 			Name: "projects/p/subscriptions/" + sub, Topic: "projects/p/topics/" + topic, AckDeadlineSeconds: 10}); err != nil {
 			t.Fatal(err)
@@ -74,11 +79,12 @@ func TestProcessorRunIntoTheWarehouse(t *testing.T) {
 	pub.Stop()
 
 	warehouse := filepath.Join(t.TempDir(), "w.duckdb")
-	runProcessor := func(sinkName, pullMode string, settled func() bool) {
+	runProcessor := func(sinkName, pullMode string, extra map[string]string, settled func() bool) {
 		t.Helper()
 		addr := freeAddr(t)
 		penv := map[string]string{"HEM_REGISTRY": env["HEM_REGISTRY"], "HEM_DIR": env["HEM_DIR"], "HEM_PROJECT": "p",
 			"HEM_LISTEN": addr, "HEM_SINK": sinkName, "HEM_WAREHOUSE": warehouse, "HEM_BATCH_AGE": "100ms", "HEM_PULL_MODE": pullMode}
+		maps.Copy(penv, extra)
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		done := make(chan error, 1)
@@ -111,19 +117,33 @@ func TestProcessorRunIntoTheWarehouse(t *testing.T) {
 			t.Fatalf("no final stats in the log:\n%s", logs.String())
 		}
 	}
-	acked := func(topic string, want int) func() bool {
+	// acked: want messages of topic acked by acks subscriptions each.
+	acked := func(topic string, want, acks int) func() bool {
 		return func() bool {
 			n := 0
 			for _, m := range ps.Messages() {
-				if m.Topic == "projects/p/topics/"+topic && m.Acks == 1 {
+				if m.Topic == "projects/p/topics/"+topic && m.Acks == acks {
 					n++
 				}
 			}
 			return n == want
 		}
 	}
-	runProcessor("duckdb", "streaming", acked(wire.EventsTopic, n+1))
-	runProcessor("failed", "unary", acked(wire.FailedTopic, 1))
+	runProcessor("duckdb", "streaming", nil, acked(wire.EventsTopic, n+1, 1))
+	runProcessor("failed", "unary", nil, acked(wire.FailedTopic, 1, 1))
+
+	// The same events into BigQuery (a BigQuery-API-compatible server).
+	bq, err := bigquerytest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bq.Close()
+	runProcessor("bigquery", "unary", map[string]string{"HEM_BIGQUERY_DATASET": "hem_events",
+		"HEM_BIGQUERY_ENDPOINT": bq.RESTEndpoint(), "HEM_BIGQUERY_WRITE_ENDPOINT": bq.WriteEndpoint()},
+		acked(wire.EventsTopic, n+1, 2))
+	if rows, err := bq.Rows("p", "hem_events", sink.TableName(placed.Descriptor())); err != nil || len(rows) != n {
+		t.Fatalf("BigQuery holds %d rows (%v), want %d", len(rows), err, n)
+	}
 
 	w, err := duckdb.Open(t.Context(), warehouse)
 	if err != nil {
@@ -168,6 +188,7 @@ func TestProcessorRunRejectsBadFlags(t *testing.T) {
 		{"", "--sink is required"},
 		{"--sink kafka", `--sink "kafka"`},
 		{"--sink duckdb --pull-mode push", `--pull-mode "push"`},
+		{"--sink bigquery --project p", "--sink bigquery needs --bigquery-dataset"},
 	} {
 		_, errOut, code := run(t, env, append([]string{"processor", "run"}, strings.Fields(c.args)...)...)
 		if code == 0 || !strings.Contains(errOut, c.want) {
