@@ -5,13 +5,17 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/bigquery"
+
 	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/internal/cli"
+	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
 )
 
 // serveRegistry runs "hem registry serve" until stop or the end of the
@@ -128,5 +132,52 @@ func TestRegistryServeNeedsAStore(t *testing.T) {
 	_, errOut, code := run(t, nil, "registry", "serve", "--listen", "127.0.0.1:0")
 	if code == 0 || !strings.Contains(errOut, "--store") {
 		t.Fatalf("exit %d %q", code, errOut)
+	}
+}
+
+// With --bigquery-dataset every admitted version creates or widens its
+// BigQuery table (and the dedup view) before it is usable.
+func TestRegistryServeMigratesBigQuery(t *testing.T) {
+	t.Parallel()
+	bq, err := bigquerytest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bq.Close)
+	addr, _, _ := serveRegistry(t, t.TempDir(), "--bigquery-project", "p", "--bigquery-dataset", "hem_events",
+		"--bigquery-endpoint", bq.RESTEndpoint(), "--bigquery-write-endpoint", bq.WriteEndpoint())
+	env := map[string]string{"HEM_REGISTRY": addr, "HEM_DIR": t.TempDir()}
+	dir := contracts(t, t.TempDir(), "")
+	if out, errOut, code := run(t, env, "schema", "push", dir); code != 0 {
+		t.Fatalf("push: %s %s", out, errOut)
+	}
+	client, err := bigquery.NewClient(t.Context(), "p", bq.ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	columns := func() []string {
+		meta, err := client.Dataset("hem_events").Table("acme_orders_v1_order_placed").Metadata(t.Context())
+		if err != nil {
+			t.Fatalf("the table of the pushed version: %v", err)
+		}
+		var names []string
+		for _, f := range meta.Schema {
+			names = append(names, f.Name)
+		}
+		return names
+	}
+	if got := columns(); !slices.Contains(got, "placed_at") || slices.Contains(got, "coupon") {
+		t.Fatalf("columns after version 1: %v", got)
+	}
+	if _, err := client.Dataset("hem_events").Table("acme_orders_v1_order_placed_dedup").Metadata(t.Context()); err != nil {
+		t.Fatalf("dedup view: %v", err)
+	}
+	contracts(t, dir, "  // Coupon code.\n  optional string coupon = 4;\n")
+	if out, errOut, code := run(t, env, "schema", "push", dir); code != 0 {
+		t.Fatalf("push version 2: %s %s", out, errOut)
+	}
+	if got := columns(); !slices.Contains(got, "coupon") {
+		t.Fatalf("columns after version 2: %v", got)
 	}
 }
