@@ -36,6 +36,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -102,7 +103,47 @@ type topic struct {
 type message struct {
 	proto *pubsubpb.PubsubMessage
 	size  int64
-	raw   []byte // the encoded message, made once for checkpoints
+	// field is the message encoded once, as field 2 of a ReceivedMessage:
+	// pulls send these bytes instead of encoding the message (and its
+	// attribute map) again for every delivery. raw is the message itself,
+	// within field, for checkpoints.
+	field []byte
+	raw   []byte
+}
+
+// receivedMessageField is the number of ReceivedMessage.message.
+const receivedMessageField = 2
+
+// newMessage keeps pm, whose encoding is raw (possibly nil: it is made).
+func newMessage(pm *pubsubpb.PubsubMessage, size int64, raw []byte) *message {
+	if raw == nil {
+		raw, _ = proto.Marshal(pm)
+	}
+	field := protowire.AppendTag(make([]byte, 0, len(raw)+16), receivedMessageField, protowire.BytesType)
+	field = protowire.AppendVarint(field, uint64(len(raw)))
+	head := len(field)
+	field = append(field, raw...)
+	return &message{proto: pm, size: size, field: field, raw: field[head:]}
+}
+
+// prepared is a message to publish, encoded without its id before the
+// server lock is taken.
+type prepared struct {
+	proto *pubsubpb.PubsubMessage
+	size  int64
+	body  []byte
+}
+
+// prepare encodes msgs as published at now, less their ids.
+func prepare(msgs []*pubsubpb.PubsubMessage, now time.Time) []prepared {
+	at := timestamppb.New(now)
+	out := make([]prepared, len(msgs))
+	for i, pm := range msgs {
+		m := &pubsubpb.PubsubMessage{Data: pm.GetData(), Attributes: pm.GetAttributes(), PublishTime: at, OrderingKey: pm.GetOrderingKey()}
+		body, _ := proto.Marshal(m)
+		out[i] = prepared{proto: m, size: int64(proto.Size(pm)), body: body}
+	}
+	return out
 }
 
 type delivery struct {
@@ -280,28 +321,25 @@ func (s *Server) findSub(name string) (*subscription, error) {
 	return nil, status.Errorf(codes.NotFound, "subscription %q not found", name)
 }
 
-// publish appends msgs to every subscription of t. Called with s.mu held.
-func (s *Server) publish(t *topic, msgs []*pubsubpb.PubsubMessage) ([]string, error) {
+// publish appends msgs (see prepare) to every subscription of t, giving
+// them ids. Called with s.mu held.
+func (s *Server) publish(t *topic, msgs []prepared) ([]string, error) {
 	var size int64
 	for _, m := range msgs {
-		size += int64(proto.Size(m))
+		size += m.size
 	}
 	if len(t.subs) > 0 && s.backlog+size*int64(len(t.subs)) > s.cfg.maxBacklogBytes {
 		return nil, status.Error(codes.ResourceExhausted, ErrBacklogFull.Error())
 	}
-	now := timestamppb.New(s.cfg.now())
 	ids := make([]string, len(msgs))
 	for i, pm := range msgs {
 		s.nextID++
-		m := &message{proto: &pubsubpb.PubsubMessage{
-			Data:        pm.GetData(),
-			Attributes:  pm.GetAttributes(),
-			MessageId:   strconv.FormatUint(s.nextID, 10),
-			PublishTime: now,
-			OrderingKey: pm.GetOrderingKey(),
-		}, size: int64(proto.Size(pm))}
-		m.raw, _ = proto.Marshal(m.proto)
-		ids[i] = m.proto.MessageId
+		id := strconv.FormatUint(s.nextID, 10)
+		pm.proto.MessageId = id
+		// Fields may come in any order: the id goes after the rest.
+		raw := protowire.AppendString(protowire.AppendTag(pm.body, 3, protowire.BytesType), id)
+		m := newMessage(pm.proto, pm.size, raw)
+		ids[i] = id
 		for _, sb := range t.subs {
 			sb.queue.pushBack(&delivery{msg: m})
 			s.backlog += m.size
@@ -330,7 +368,8 @@ func (s *Server) take(sb *subscription, max int, deadline time.Duration, st *str
 		}
 		ackID := d.msg.proto.MessageId + "-" + strconv.Itoa(int(d.attempts))
 		sb.leases[ackID] = &lease{d: d, deadline: now.Add(deadline), stream: st}
-		rm := &pubsubpb.ReceivedMessage{AckId: ackID, Message: d.msg.proto}
+		rm := &pubsubpb.ReceivedMessage{AckId: ackID}
+		rm.ProtoReflect().SetUnknown(d.msg.field) // the message, encoded at publish
 		if sb.proto.GetDeadLetterPolicy() != nil {
 			rm.DeliveryAttempt = d.attempts
 		}
@@ -343,7 +382,7 @@ func (s *Server) deadLetter(sb *subscription, d *delivery) {
 	s.backlog -= d.msg.size
 	s.dirty = true
 	if t, ok := s.topics[sb.proto.GetDeadLetterPolicy().GetDeadLetterTopic()]; ok {
-		_, _ = s.publish(t, []*pubsubpb.PubsubMessage{d.msg.proto})
+		_, _ = s.publish(t, prepare([]*pubsubpb.PubsubMessage{d.msg.proto}, s.cfg.now()))
 	}
 }
 
@@ -528,7 +567,7 @@ func (s *Server) load() error {
 			if err := proto.Unmarshal(rec.Raw, &pm); err != nil {
 				return fmt.Errorf("devpubsub: load message: %w", err)
 			}
-			m := &message{proto: &pm, size: int64(proto.Size(&pm)), raw: rec.Raw}
+			m := newMessage(&pm, int64(proto.Size(&pm)), rec.Raw)
 			sb.queue.pushBack(&delivery{msg: m, attempts: rec.Attempts})
 			s.backlog += m.size
 		}

@@ -61,13 +61,14 @@ func (p publisher) Publish(_ context.Context, req *pubsubpb.PublishRequest) (*pu
 		return nil, status.Error(codes.InvalidArgument, "no messages")
 	}
 	s := p.s
+	msgs := prepare(req.GetMessages(), s.cfg.now()) // outside the lock
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.topics[req.GetTopic()]
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "topic %q not found", req.GetTopic())
 	}
-	ids, err := s.publish(t, req.GetMessages())
+	ids, err := s.publish(t, msgs)
 	if err != nil {
 		return nil, err
 	}
