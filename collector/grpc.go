@@ -39,8 +39,19 @@ func (c *Collector) RegisterGRPC(s *grpc.Server) {
 // GRPCServerOptions are the server options the collector needs: a receive
 // limit that fits the largest batch the limits allow.
 func (c *Collector) GRPCServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.MaxRecvMsgSize(c.cfg.limits.MaxBatchBytes + 1<<20)}
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(c.cfg.limits.MaxBatchBytes + 1<<20),
+		// Long-lived stream workers keep their grown stacks: a goroutine per
+		// request spends a tenth of the collector's CPU growing its stack.
+		// Handlers wait for Pub/Sub, so the pool is sized for concurrent
+		// requests, not cores; beyond it gRPC falls back to a goroutine.
+		grpc.NumStreamWorkers(streamWorkers),
+	}
 }
+
+// streamWorkers is the gRPC handler pool: idle workers cost a few KiB of
+// stack each.
+const streamWorkers = 1024
 
 type grpcService struct {
 	collectorv1.UnimplementedCollectorServiceServer
