@@ -2,9 +2,12 @@ package collector_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -22,6 +25,7 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/collector/collectortest"
@@ -48,8 +52,8 @@ func TestMain(m *testing.M) {
 }
 
 // loadHelper serves pstest, prints its address, then runs the load
-// commands it reads: "LOAD <collector> <events> <clients>" answers
-// "DONE <p99 µs>".
+// commands it reads: "LOAD <grpc|http> <collector> <events> <clients>"
+// answers "DONE <p99 µs>".
 func loadHelper() error {
 	ctx := context.Background()
 	srv := pstest.NewServer()
@@ -63,12 +67,16 @@ func loadHelper() error {
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		f := strings.Fields(in.Text())
-		if len(f) != 4 || f[0] != "LOAD" {
+		if len(f) != 5 || f[0] != "LOAD" {
 			return nil
 		}
-		events, _ := strconv.Atoi(f[2])
-		clients, _ := strconv.Atoi(f[3])
-		p99, err := runLoad(ctx, f[1], events, clients)
+		events, _ := strconv.Atoi(f[3])
+		clients, _ := strconv.Atoi(f[4])
+		run := runLoad
+		if f[1] == "http" {
+			run = runHTTPLoad
+		}
+		p99, err := run(ctx, f[2], events, clients)
 		if err != nil {
 			return err
 		}
@@ -132,6 +140,62 @@ func runLoad(ctx context.Context, addr string, events, clients int) (time.Durati
 	return lats[len(lats)*99/100], nil
 }
 
+// runHTTPLoad is runLoad over POST /v1/events (protojson), keep-alive
+// connections shared by the clients.
+func runHTTPLoad(ctx context.Context, addr string, events, clients int) (time.Duration, error) {
+	payload := event(nilTB{}, "", orderPlaced(5)).GetPayload()
+	body, err := protojson.Marshal(&collectorv1.CollectRequest{Events: []*eventv1.Event{{Payload: payload}}})
+	if err != nil {
+		return 0, err
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: 64}}
+	var (
+		left  atomic.Int64
+		mu    sync.Mutex
+		lats  []time.Duration
+		first error
+		wg    sync.WaitGroup
+	)
+	left.Store(int64(events))
+	for range clients {
+		wg.Go(func() {
+			var local []time.Duration
+			for left.Add(-1) >= 0 {
+				t0 := time.Now()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/events", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("X-Api-Key", collectortest.APIKey)
+				resp, err := hc.Do(req)
+				if err == nil {
+					var out collectorv1.CollectResponse
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err = protojson.Unmarshal(b, &out); err == nil && (len(out.GetResults()) != 1 ||
+						out.GetResults()[0].GetStatus() != collectorv1.EventStatus_EVENT_STATUS_ACCEPTED) {
+						err = fmt.Errorf("%s: %s", resp.Status, b)
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					first = err
+					mu.Unlock()
+					return
+				}
+				local = append(local, time.Since(t0))
+			}
+			mu.Lock()
+			lats = append(lats, local...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return 0, first
+	}
+	slices.Sort(lats)
+	return lats[len(lats)*99/100], nil
+}
+
 // nilTB lets the helper reuse the test helpers outside a test.
 type nilTB struct{ testing.TB }
 
@@ -148,9 +212,10 @@ func cpuTime() time.Duration {
 }
 
 // BenchmarkCollect512Clients is 512 concurrent producers sending one
-// OrderPlaced (5 line items) per request. The producers and pstest run in
-// a helper process; this process is only the collector, so
-// events/collector-cpu-s is what one collector CPU-second ingests.
+// OrderPlaced (5 line items) per request, over gRPC and over HTTP/JSON. The
+// producers and pstest run in a helper process; this process is only the
+// collector, so events/collector-cpu-s is what one collector CPU-second
+// ingests.
 func BenchmarkCollect512Clients(b *testing.B) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -199,20 +264,33 @@ func BenchmarkCollect512Clients(b *testing.B) {
 	}
 	go gs.Serve(lis)
 	defer gs.Stop()
-
-	b.ResetTimer()
-	cpu0, t0 := cpuTime(), time.Now()
-	fmt.Fprintf(stdin, "LOAD %s %d 512\n", lis.Addr(), max(b.N, 512))
-	if !out.Scan() || !strings.HasPrefix(out.Text(), "DONE ") {
-		b.Fatalf("helper: %q", out.Text())
+	hlis, err := netListen()
+	if err != nil {
+		b.Fatal(err)
 	}
-	wall, cpu := time.Since(t0), cpuTime()-cpu0
-	b.StopTimer()
-	p99, _ := strconv.Atoi(strings.TrimPrefix(out.Text(), "DONE "))
-	n := float64(max(b.N, 512))
-	b.ReportMetric(n/wall.Seconds(), "events/s")
-	b.ReportMetric(n/cpu.Seconds(), "events/collector-cpu-s")
-	b.ReportMetric(float64(p99)/1000, "p99-ms")
+	hs := &http.Server{Handler: col.HTTPHandler()}
+	go hs.Serve(hlis)
+	defer hs.Close()
+
+	for _, proto := range []string{"grpc", "http"} {
+		addr := lis.Addr().String()
+		if proto == "http" {
+			addr = hlis.Addr().String()
+		}
+		b.Run(proto, func(b *testing.B) {
+			n := max(b.N, 512)
+			cpu0, t0 := cpuTime(), time.Now()
+			fmt.Fprintf(stdin, "LOAD %s %s %d 512\n", proto, addr, n)
+			if !out.Scan() || !strings.HasPrefix(out.Text(), "DONE ") {
+				b.Fatalf("helper: %q", out.Text())
+			}
+			wall, cpu := time.Since(t0), cpuTime()-cpu0
+			p99, _ := strconv.Atoi(strings.TrimPrefix(out.Text(), "DONE "))
+			b.ReportMetric(float64(n)/wall.Seconds(), "events/s")
+			b.ReportMetric(float64(n)/cpu.Seconds(), "events/collector-cpu-s")
+			b.ReportMetric(float64(p99)/1000, "p99-ms")
+		})
+	}
 }
 
 func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
