@@ -101,6 +101,18 @@ func runLoad(ctx context.Context, addr string, events, clients int) (time.Durati
 	}
 	ctx = withKey(ctx, collectortest.APIKey)
 	payload := event(nilTB{}, "", orderPlaced(5)).GetPayload()
+	return drive(events, clients, func(client int) error {
+		resp, err := svcs[client%conns].Collect(ctx, &collectorv1.CollectRequest{Events: []*eventv1.Event{{Payload: payload}}})
+		if err == nil && resp.GetResults()[0].GetStatus() != collectorv1.EventStatus_EVENT_STATUS_ACCEPTED {
+			err = fmt.Errorf("%v", resp.GetResults()[0])
+		}
+		return err
+	})
+}
+
+// drive sends events requests from clients goroutines, send making one,
+// and returns the p99 request latency.
+func drive(events, clients int, send func(client int) error) (time.Duration, error) {
 	var (
 		left  atomic.Int64
 		mu    sync.Mutex
@@ -111,15 +123,10 @@ func runLoad(ctx context.Context, addr string, events, clients int) (time.Durati
 	left.Store(int64(events))
 	for g := range clients {
 		wg.Go(func() {
-			svc := svcs[g%conns]
 			var local []time.Duration
 			for left.Add(-1) >= 0 {
 				t0 := time.Now()
-				resp, err := svc.Collect(ctx, &collectorv1.CollectRequest{Events: []*eventv1.Event{{Payload: payload}}})
-				if err == nil && resp.GetResults()[0].GetStatus() != collectorv1.EventStatus_EVENT_STATUS_ACCEPTED {
-					err = fmt.Errorf("%v", resp.GetResults()[0])
-				}
-				if err != nil {
+				if err := send(g); err != nil {
 					mu.Lock()
 					first = err
 					mu.Unlock()
@@ -149,51 +156,25 @@ func runHTTPLoad(ctx context.Context, addr string, events, clients int) (time.Du
 		return 0, err
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: 64}}
-	var (
-		left  atomic.Int64
-		mu    sync.Mutex
-		lats  []time.Duration
-		first error
-		wg    sync.WaitGroup
-	)
-	left.Store(int64(events))
-	for range clients {
-		wg.Go(func() {
-			var local []time.Duration
-			for left.Add(-1) >= 0 {
-				t0 := time.Now()
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/events", bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("X-Api-Key", collectortest.APIKey)
-				resp, err := hc.Do(req)
-				if err == nil {
-					var out collectorv1.CollectResponse
-					b, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if err = protojson.Unmarshal(b, &out); err == nil && (len(out.GetResults()) != 1 ||
-						out.GetResults()[0].GetStatus() != collectorv1.EventStatus_EVENT_STATUS_ACCEPTED) {
-						err = fmt.Errorf("%s: %s", resp.Status, b)
-					}
-				}
-				if err != nil {
-					mu.Lock()
-					first = err
-					mu.Unlock()
-					return
-				}
-				local = append(local, time.Since(t0))
-			}
-			mu.Lock()
-			lats = append(lats, local...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	if first != nil {
-		return 0, first
-	}
-	slices.Sort(lats)
-	return lats[len(lats)*99/100], nil
+	return drive(events, clients, func(int) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/events", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Api-Key", collectortest.APIKey)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var out collectorv1.CollectResponse
+		if err := protojson.Unmarshal(b, &out); err != nil {
+			return err
+		}
+		if len(out.GetResults()) != 1 || out.GetResults()[0].GetStatus() != collectorv1.EventStatus_EVENT_STATUS_ACCEPTED {
+			return fmt.Errorf("%s: %s", resp.Status, b)
+		}
+		return nil
+	})
 }
 
 // nilTB lets the helper reuse the test helpers outside a test.

@@ -185,15 +185,9 @@ func (s *Server) patchDataset(r *http.Request) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkIfMatch(r, ds.doc["etag"].(string)); err != nil {
+	next, err := updated(r, ds.doc, body, datasetReadOnly)
+	if err != nil {
 		return nil, err
-	}
-	next := body
-	if r.Method == http.MethodPatch {
-		next = mergePatch(deepCopy(ds.doc).(object), body)
-	}
-	for _, k := range datasetReadOnly {
-		next[k] = ds.doc[k]
 	}
 	next["etag"] = s.etagLocked()
 	next["lastModifiedTime"] = millis(s.cfg.now())
@@ -345,19 +339,9 @@ func (s *Server) patchTable(r *http.Request) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkIfMatch(r, t.doc["etag"].(string)); err != nil {
+	next, err := updated(r, t.doc, body, tableReadOnly)
+	if err != nil {
 		return nil, err
-	}
-	next := body
-	if r.Method == http.MethodPatch {
-		next = mergePatch(deepCopy(t.doc).(object), body)
-	}
-	for _, k := range tableReadOnly {
-		if v, ok := t.doc[k]; ok {
-			next[k] = v
-		} else {
-			delete(next, k)
-		}
 	}
 	if err := checkTableChange(t, next); err != nil {
 		return nil, err
@@ -382,6 +366,27 @@ func (s *Server) patchTable(r *http.Request) (any, *apiError) {
 		t.schemas = append(t.schemas, schemaVersion{id: s.nextSerialLocked(), fields: fields, since: now})
 	}
 	return t.render(), nil
+}
+
+// updated is the document a patch (JSON merge patch) or update (PUT,
+// replacement) of doc makes, once its If-Match precondition holds; members
+// in readOnly keep their current values (or stay absent).
+func updated(r *http.Request, doc, body object, readOnly []string) (object, *apiError) {
+	if err := checkIfMatch(r, doc["etag"].(string)); err != nil {
+		return nil, err
+	}
+	next := body
+	if r.Method == http.MethodPatch {
+		next = mergePatch(deepCopy(doc).(object), body)
+	}
+	for _, k := range readOnly {
+		if v, ok := doc[k]; ok {
+			next[k] = v
+		} else {
+			delete(next, k)
+		}
+	}
+	return next, nil
 }
 
 // checkTableChange rejects changes BigQuery refuses besides schema ones:
