@@ -11,7 +11,6 @@ import (
 	commonv1 "github.com/hemlabs/hem/gen/shop/common/v1"
 	ordersv1 "github.com/hemlabs/hem/gen/shop/orders/v1"
 	"github.com/hemlabs/hem/sink"
-	"github.com/hemlabs/hem/sink/bigquery"
 	"github.com/hemlabs/hem/sink/sinktest"
 )
 
@@ -19,14 +18,7 @@ import (
 // OrderPlaced with 5 line items (issue target: ≥ 200k rows/s per core).
 func BenchmarkRowEncode(b *testing.B) {
 	s := sinktest.Schemas(b)["shop.orders.v1.OrderPlaced"]
-	table, err := sink.MapTable(s.Descriptor())
-	if err != nil {
-		b.Fatal(err)
-	}
-	rs, err := bigquery.NewRowSchema(table)
-	if err != nil {
-		b.Fatal(err)
-	}
+	rs := rowSchema(b, s)
 	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	o := &ordersv1.OrderPlaced{
 		OrderId: "0193a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b", MemberId: "m-42", StoreId: "ams-01",

@@ -30,14 +30,7 @@ func TestRowsAreTheMapping(t *testing.T) {
 			continue // no generator; the conformance suite covers it
 		}
 		t.Run(subject, func(t *testing.T) {
-			table, err := sink.MapTable(s.Descriptor())
-			if err != nil {
-				t.Fatal(err)
-			}
-			rs, err := bigquery.NewRowSchema(table)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rs := rowSchema(t, s)
 			for _, ev := range sinktest.Events(t, s, 50) {
 				b, err := rs.AppendRow(nil, ev)
 				if err != nil {
@@ -63,14 +56,7 @@ func TestRowsAreTheMapping(t *testing.T) {
 func TestOlderVersionRows(t *testing.T) {
 	t.Parallel()
 	v1, v2 := sinktest.V2(t)
-	table, err := sink.MapTable(v2.Descriptor())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := bigquery.NewRowSchema(table)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := rowSchema(t, v2)
 	ev := sinktest.Events(t, v1, 1)[0]
 	b, err := rs.AppendRow(nil, ev)
 	if err != nil {
@@ -89,11 +75,7 @@ func TestOlderVersionRows(t *testing.T) {
 func TestCorruptPayload(t *testing.T) {
 	t.Parallel()
 	s := sinktest.Schemas(t)["shop.orders.v1.OrderPlaced"]
-	table, _ := sink.MapTable(s.Descriptor())
-	rs, err := bigquery.NewRowSchema(table)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := rowSchema(t, s)
 	ev := sinktest.Events(t, s, 1)[0]
 	for _, payload := range [][]byte{{0xff}, {0x0a, 0x05, 'a'}, append(append([]byte{}, ev.Payload...), 0x12)} {
 		bad := *ev
@@ -106,11 +88,7 @@ func TestCorruptPayload(t *testing.T) {
 
 func FuzzAppendRow(f *testing.F) {
 	s := sinktest.Schemas(f)["shop.orders.v1.OrderPlaced"]
-	table, _ := sink.MapTable(s.Descriptor())
-	rs, err := bigquery.NewRowSchema(table)
-	if err != nil {
-		f.Fatal(err)
-	}
+	rs := rowSchema(f, s)
 	for _, ev := range sinktest.Events(f, s, 3) {
 		f.Add(ev.Payload)
 	}
@@ -127,6 +105,20 @@ func FuzzAppendRow(f *testing.F) {
 			t.Fatalf("row of %x does not decode: %v", payload, err)
 		}
 	})
+}
+
+// rowSchema is the row schema of a version's table.
+func rowSchema(t testing.TB, s *schema.Schema) *bigquery.RowSchema {
+	t.Helper()
+	table, err := sink.MapTable(s.Descriptor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := bigquery.NewRowSchema(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
 }
 
 // decodeRow reads row bytes with the row descriptor into sinktest's form.
@@ -314,14 +306,7 @@ func TestEveryKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = s.WithIdentity(7, 1, schema.Usable, time.Now())
-	table, err := sink.MapTable(s.Descriptor())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := bigquery.NewRowSchema(table)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := rowSchema(t, s)
 	full := `{"i32": -5, "i64": "-9000000000", "u32": 4000000000, "u64": "18446744073709551615",
 	  "s32": -77, "s64": "-123456789012", "f32": 4294967295, "f64": "18446744073709551614",
 	  "sf32": -2, "sf64": "-3", "fl": 1.5, "db": -2.25, "b": true, "s": "héllo", "by": "AAEC",
