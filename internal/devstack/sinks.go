@@ -35,7 +35,10 @@ func openSinks(ctx context.Context, cfg *Config, warehouse string, gcs *storage.
 	// migrates it.
 	if s.warehouse, err = duckdb.Open(ctx, warehouse, duckdb.WithMemoryLimit("1GB"),
 		// Under load the default 16 MB log checkpoints every few seconds.
-		duckdb.WithCheckpointThreshold("256MB")); err != nil {
+		duckdb.WithCheckpointThreshold("256MB"),
+		// Appends and commits run on the writer's own thread; more DuckDB
+		// threads only compete with the pipeline for the same cores.
+		duckdb.WithThreads(1)); err != nil {
 		return nil, fmt.Errorf("dev: warehouse: %w", err)
 	}
 	s.closers = append(s.closers, s.warehouse)
