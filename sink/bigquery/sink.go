@@ -64,6 +64,10 @@ type Sink struct {
 	cfg Config
 	bq  *bigquery.Client
 	mw  *managedwriter.Client
+	// life outlives any one Write: the write client and its streams keep
+	// the context they were opened with for their connections.
+	life   context.Context
+	cancel context.CancelFunc
 
 	mu     sync.Mutex
 	tables map[string]*tableState // by subject
@@ -116,12 +120,14 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 				option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
 		}
 	}
-	mw, err := managedwriter.NewClient(ctx, cfg.Project, writeOpts...)
+	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	mw, err := managedwriter.NewClient(life, cfg.Project, writeOpts...)
 	if err != nil {
+		cancel()
 		_ = bq.Close()
 		return nil, fmt.Errorf("bigquery: storage write client: %w", err)
 	}
-	return &Sink{cfg: cfg, bq: bq, mw: mw, tables: map[string]*tableState{}}, nil
+	return &Sink{cfg: cfg, bq: bq, mw: mw, life: life, cancel: cancel, tables: map[string]*tableState{}}, nil
 }
 
 // writeEndpoint strips an http:// scheme; plaintext is for http:// and
@@ -338,7 +344,7 @@ func (s *Sink) write(ctx context.Context, ts *tableState, events []*sink.Event) 
 // append encodes events with the row schema of sch and appends them in
 // requests under the size limit.
 func (s *Sink) append(ctx context.Context, ts *tableState, sch *schema.Schema, events []*sink.Event) error {
-	rs, ms, err := s.stream(ctx, ts, sch)
+	rs, ms, err := s.stream(ts, sch)
 	if err != nil {
 		return err
 	}
@@ -419,7 +425,7 @@ func (s *Sink) append(ctx context.Context, ts *tableState, sch *schema.Schema, e
 
 // stream returns the row schema of sch and a managed stream writing it to
 // the table's default stream. Streams share connections (multiplexing).
-func (s *Sink) stream(ctx context.Context, ts *tableState, sch *schema.Schema) (*RowSchema, *managedwriter.ManagedStream, error) {
+func (s *Sink) stream(ts *tableState, sch *schema.Schema) (*RowSchema, *managedwriter.ManagedStream, error) {
 	rs, ok := ts.rows[sch.ID]
 	if !ok {
 		t, err := sink.MapTable(sch.Descriptor())
@@ -435,7 +441,7 @@ func (s *Sink) stream(ctx context.Context, ts *tableState, sch *schema.Schema) (
 		return rs, ms, nil
 	}
 	dest := managedwriter.TableParentFromParts(s.cfg.Project, s.cfg.Dataset, ts.name)
-	ms, err := s.mw.NewManagedStream(ctx,
+	ms, err := s.mw.NewManagedStream(s.life,
 		managedwriter.WithDestinationTable(dest),
 		managedwriter.WithType(managedwriter.DefaultStream),
 		managedwriter.WithSchemaDescriptor(rs.Descriptor()),
@@ -464,6 +470,7 @@ func (s *Sink) Close(context.Context) error {
 		ts.mu.Unlock()
 	}
 	errs = append(errs, s.mw.Close(), s.bq.Close())
+	s.cancel()
 	return errors.Join(errs...)
 }
 

@@ -213,3 +213,22 @@ func TestConcurrentMigrations(t *testing.T) {
 		t.Fatalf("dedup view query: %s", view.ViewQuery)
 	}
 }
+
+// Each Write may come with its own context (the processor's per batch);
+// ending one must not break the streams later writes use.
+func TestWritesOutliveTheirContexts(t *testing.T) {
+	t.Parallel()
+	s, srv := newSink(t, bigquery.Config{})
+	placed := sinktest.Schemas(t)["shop.orders.v1.OrderPlaced"]
+	for range 3 {
+		ctx, cancel := context.WithCancel(t.Context())
+		err := s.Write(ctx, &sink.Batch{Subject: placed.Subject, Events: sinktest.Events(t, placed, 5)})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := rowCount(t, srv, placed.Subject); got != 15 {
+		t.Fatalf("%d rows, want 15", got)
+	}
+}
