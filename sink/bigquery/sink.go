@@ -50,6 +50,9 @@ type Config struct {
 	// (default 30s; BigQuery takes minutes to see new columns). Meanwhile
 	// events of that version fail with a retryable error.
 	SchemaRetryInterval time.Duration
+	// Connections caps the Storage Write connections the sink's streams
+	// share (default 4): BigQuery guarantees about 1 MB/s per connection.
+	Connections int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -100,6 +103,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Connections <= 0 {
+		cfg.Connections = 4
+	}
 	restOpts := append([]option.ClientOption{}, cfg.ClientOptions...)
 	if cfg.Endpoint != "" {
 		restOpts = append(restOpts, option.WithEndpoint(cfg.Endpoint))
@@ -111,7 +117,8 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bigquery: %w", err)
 	}
-	writeOpts := append([]option.ClientOption{managedwriter.WithMultiplexing()}, cfg.ClientOptions...)
+	writeOpts := append([]option.ClientOption{managedwriter.WithMultiplexing(),
+		managedwriter.WithMultiplexPoolLimit(cfg.Connections)}, cfg.ClientOptions...)
 	if ep := cfg.WriteEndpoint; ep != "" {
 		hostPort, plaintext := writeEndpoint(ep)
 		writeOpts = append(writeOpts, option.WithEndpoint(hostPort))
