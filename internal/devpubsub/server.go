@@ -101,12 +101,12 @@ type topic struct {
 }
 
 type message struct {
-	proto *pubsubpb.PubsubMessage
-	size  int64
+	id   string
+	size int64
 	// field is the message encoded once, as field 2 of a ReceivedMessage:
 	// pulls send these bytes instead of encoding the message (and its
 	// attribute map) again for every delivery. raw is the message itself,
-	// within field, for checkpoints.
+	// within field, for checkpoints and dead-lettering.
 	field []byte
 	raw   []byte
 }
@@ -114,24 +114,26 @@ type message struct {
 // receivedMessageField is the number of ReceivedMessage.message.
 const receivedMessageField = 2
 
-// newMessage keeps pm, whose encoding is raw (possibly nil: it is made).
-func newMessage(pm *pubsubpb.PubsubMessage, size int64, raw []byte) *message {
-	if raw == nil {
-		raw, _ = proto.Marshal(pm)
-	}
+// PubsubMessage field numbers the server sets.
+const (
+	messageIDField   = 3
+	publishTimeField = 4
+)
+
+// newMessage keeps the message whose encoding is raw.
+func newMessage(id string, size int64, raw []byte) *message {
 	field := protowire.AppendTag(make([]byte, 0, len(raw)+16), receivedMessageField, protowire.BytesType)
 	field = protowire.AppendVarint(field, uint64(len(raw)))
 	head := len(field)
 	field = append(field, raw...)
-	return &message{proto: pm, size: size, field: field, raw: field[head:]}
+	return &message{id: id, size: size, field: field, raw: field[head:]}
 }
 
 // prepared is a message to publish, encoded without its id before the
 // server lock is taken.
 type prepared struct {
-	proto *pubsubpb.PubsubMessage
-	size  int64
-	body  []byte
+	size int64
+	body []byte
 }
 
 // prepare encodes msgs as published at now, less their ids.
@@ -141,9 +143,51 @@ func prepare(msgs []*pubsubpb.PubsubMessage, now time.Time) []prepared {
 	for i, pm := range msgs {
 		m := &pubsubpb.PubsubMessage{Data: pm.GetData(), Attributes: pm.GetAttributes(), PublishTime: at, OrderingKey: pm.GetOrderingKey()}
 		body, _ := proto.Marshal(m)
-		out[i] = prepared{proto: m, size: int64(proto.Size(pm)), body: body}
+		out[i] = prepared{size: int64(proto.Size(pm)), body: body}
 	}
 	return out
+}
+
+// prepareRaw is prepare for messages still encoded, as they came in a
+// PublishRequest: each is copied with its publish time appended, without
+// decoding its attribute map. A message id or publish time the publisher
+// set is dropped, as prepare drops them.
+func prepareRaw(msgs [][]byte, now time.Time) ([]prepared, error) {
+	at := appendTimestamp(nil, now)
+	out := make([]prepared, len(msgs))
+	for i, raw := range msgs {
+		body := make([]byte, 0, len(raw)+len(at)+24)
+		for b := raw; len(b) > 0; {
+			num, typ, n := protowire.ConsumeTag(b)
+			if n < 0 {
+				return nil, status.Error(codes.InvalidArgument, "malformed message")
+			}
+			m := protowire.ConsumeFieldValue(num, typ, b[n:])
+			if m < 0 {
+				return nil, status.Error(codes.InvalidArgument, "malformed message")
+			}
+			if num != messageIDField && num != publishTimeField {
+				body = append(body, b[:n+m]...)
+			}
+			b = b[n+m:]
+		}
+		body = append(body, at...)
+		out[i] = prepared{size: int64(len(raw)), body: body}
+	}
+	return out, nil
+}
+
+// appendTimestamp appends t as PubsubMessage.publish_time.
+func appendTimestamp(b []byte, t time.Time) []byte {
+	var ts []byte
+	if s := t.Unix(); s != 0 {
+		ts = protowire.AppendVarint(protowire.AppendTag(ts, 1, protowire.VarintType), uint64(s))
+	}
+	if n := t.Nanosecond(); n != 0 {
+		ts = protowire.AppendVarint(protowire.AppendTag(ts, 2, protowire.VarintType), uint64(n))
+	}
+	b = protowire.AppendTag(b, publishTimeField, protowire.BytesType)
+	return protowire.AppendBytes(b, ts)
 }
 
 type delivery struct {
@@ -163,7 +207,10 @@ type subscription struct {
 	ackDeadline time.Duration
 	queue       deque
 	leases      map[string]*lease
-	wake        chan struct{} // closed when messages become available
+	// nextExpiry is no later than the earliest lease deadline, so that
+	// expireLeases skips its scan of every lease until then.
+	nextExpiry time.Time
+	wake       chan struct{} // closed when messages become available
 }
 
 // New returns a server; Start or Register makes it reachable.
@@ -193,7 +240,7 @@ func New(opts ...Option) (*Server, error) {
 
 // Register adds the Publisher and Subscriber services to g.
 func (s *Server) Register(g *grpc.Server) {
-	pubsubpb.RegisterPublisherServer(g, publisher{s})
+	g.RegisterService(publisherDesc(), publisher{s})
 	pubsubpb.RegisterSubscriberServer(g, subscriber{s: s})
 }
 
@@ -277,19 +324,35 @@ func (s *Server) maintain() {
 // expireLeases returns messages whose ack deadline passed to the queue.
 // Called with s.mu held.
 func (s *Server) expireLeases(sb *subscription, now time.Time) {
-	var expired bool
-	for id, l := range sb.leases {
-		if now.After(l.deadline) {
-			delete(sb.leases, id)
-			if l.stream != nil {
-				l.stream.outstanding--
-			}
-			sb.queue.pushFront(l.d)
-			expired = true
-		}
+	if now.Before(sb.nextExpiry) {
+		return
 	}
+	var expired bool
+	next := now.Add(time.Hour)
+	for id, l := range sb.leases {
+		if !now.After(l.deadline) {
+			if l.deadline.Before(next) {
+				next = l.deadline
+			}
+			continue
+		}
+		delete(sb.leases, id)
+		if l.stream != nil {
+			l.stream.outstanding--
+		}
+		sb.queue.pushFront(l.d)
+		expired = true
+	}
+	sb.nextExpiry = next
 	if expired {
 		sb.signal()
+	}
+}
+
+// leased notes a lease deadline for expireLeases.
+func (sb *subscription) leased(deadline time.Time) {
+	if deadline.Before(sb.nextExpiry) {
+		sb.nextExpiry = deadline
 	}
 }
 
@@ -335,10 +398,9 @@ func (s *Server) publish(t *topic, msgs []prepared) ([]string, error) {
 	for i, pm := range msgs {
 		s.nextID++
 		id := strconv.FormatUint(s.nextID, 10)
-		pm.proto.MessageId = id
 		// Fields may come in any order: the id goes after the rest.
-		raw := protowire.AppendString(protowire.AppendTag(pm.body, 3, protowire.BytesType), id)
-		m := newMessage(pm.proto, pm.size, raw)
+		raw := protowire.AppendString(protowire.AppendTag(pm.body, messageIDField, protowire.BytesType), id)
+		m := newMessage(id, pm.size, raw)
 		ids[i] = id
 		for _, sb := range t.subs {
 			sb.queue.pushBack(&delivery{msg: m})
@@ -366,8 +428,9 @@ func (s *Server) take(sb *subscription, max int, deadline time.Duration, st *str
 			s.deadLetter(sb, d)
 			continue
 		}
-		ackID := d.msg.proto.MessageId + "-" + strconv.Itoa(int(d.attempts))
+		ackID := d.msg.id + "-" + strconv.Itoa(int(d.attempts))
 		sb.leases[ackID] = &lease{d: d, deadline: now.Add(deadline), stream: st}
+		sb.leased(now.Add(deadline))
 		rm := &pubsubpb.ReceivedMessage{AckId: ackID}
 		rm.ProtoReflect().SetUnknown(d.msg.field) // the message, encoded at publish
 		if sb.proto.GetDeadLetterPolicy() != nil {
@@ -382,7 +445,11 @@ func (s *Server) deadLetter(sb *subscription, d *delivery) {
 	s.backlog -= d.msg.size
 	s.dirty = true
 	if t, ok := s.topics[sb.proto.GetDeadLetterPolicy().GetDeadLetterTopic()]; ok {
-		_, _ = s.publish(t, prepare([]*pubsubpb.PubsubMessage{d.msg.proto}, s.cfg.now()))
+		var pm pubsubpb.PubsubMessage
+		if proto.Unmarshal(d.msg.raw, &pm) == nil {
+			pm.MessageId, pm.PublishTime = "", nil
+			_, _ = s.publish(t, prepare([]*pubsubpb.PubsubMessage{&pm}, s.cfg.now()))
+		}
 	}
 }
 
@@ -417,6 +484,7 @@ func (s *Server) modifyDeadline(sb *subscription, ackIDs []string, seconds int32
 			continue
 		}
 		l.deadline = now.Add(time.Duration(seconds) * time.Second)
+		sb.leased(l.deadline)
 	}
 	if nacked {
 		sb.signal()
@@ -567,7 +635,7 @@ func (s *Server) load() error {
 			if err := proto.Unmarshal(rec.Raw, &pm); err != nil {
 				return fmt.Errorf("devpubsub: load message: %w", err)
 			}
-			m := newMessage(&pm, int64(proto.Size(&pm)), rec.Raw)
+			m := newMessage(pm.GetMessageId(), int64(proto.Size(&pm)), rec.Raw)
 			sb.queue.pushBack(&delivery{msg: m, attempts: rec.Attempts})
 			s.backlog += m.size
 		}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hemlabs/hem/internal/devpubsub"
 )
@@ -327,7 +328,12 @@ func BenchmarkPublishPull(b *testing.B) {
 	}
 	msgs := make([]*pubsubpb.PubsubMessage, 1000)
 	for i := range msgs {
-		msgs[i] = &pubsubpb.PubsubMessage{Data: make([]byte, 300), Attributes: map[string]string{"hem-type": "shop.orders.v1.OrderPlaced"}}
+		// The attributes of a hem event envelope.
+		msgs[i] = &pubsubpb.PubsubMessage{Data: make([]byte, 300), Attributes: map[string]string{
+			"hem-event-id": fmt.Sprintf("01JD3ZB5%018d", i), "hem-type": "shop.orders.v1.OrderPlaced", "hem-schema-id": "1",
+			"hem-event-time": "2026-12-01T13:00:00.123456789Z", "hem-received-at": "2026-12-01T13:00:00.223456789Z",
+			"hem-producer": "loadgen", "hem-entity-key": "VAN-042",
+		}}
 	}
 	b.ReportAllocs()
 	n := 0
@@ -349,4 +355,40 @@ func BenchmarkPublishPull(b *testing.B) {
 		n += len(ids)
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// TestPublishReplacesIDAndTime: Publish keeps the message's bytes but sets
+// its id and publish time, whatever the publisher put there.
+func TestPublishReplacesIDAndTime(t *testing.T) {
+	t.Parallel()
+	_, c := start(t)
+	setup(t, c, "events", &pubsubpb.Subscription{Name: project + "/subscriptions/a"})
+	before := time.Now().Add(-time.Second)
+	resp, err := c.TopicAdminClient.Publish(t.Context(), &pubsubpb.PublishRequest{
+		Topic: project + "/topics/events",
+		Messages: []*pubsubpb.PubsubMessage{{
+			Data:        []byte("x"),
+			Attributes:  map[string]string{"k": "v"},
+			OrderingKey: "key",
+			MessageId:   "forged",
+			PublishTime: timestamppb.New(time.Unix(1, 5)),
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := pullAll(t, c, "a", 1, true)
+	if len(got) != 1 {
+		t.Fatalf("pulled %d messages, want 1", len(got))
+	}
+	m := got[0].Message
+	if m.MessageId != resp.MessageIds[0] || m.MessageId == "forged" {
+		t.Errorf("message id %q, want %q", m.MessageId, resp.MessageIds[0])
+	}
+	if at := m.PublishTime.AsTime(); at.Before(before) {
+		t.Errorf("publish time %v, want the server's", at)
+	}
+	if string(m.Data) != "x" || m.Attributes["k"] != "v" || m.OrderingKey != "key" {
+		t.Errorf("message arrived as %v", m)
+	}
 }

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -60,19 +62,93 @@ func (p publisher) Publish(_ context.Context, req *pubsubpb.PublishRequest) (*pu
 	if len(req.GetMessages()) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "no messages")
 	}
+	return p.publish(req.GetTopic(), prepare(req.GetMessages(), p.s.cfg.now()))
+}
+
+// publishRaw is Publish for a request still encoded (see publisherDesc).
+func (p publisher) publishRaw(req []byte) (*pubsubpb.PublishResponse, error) {
+	var topicName string
+	var msgs [][]byte
+	for len(req) > 0 {
+		num, typ, n := protowire.ConsumeTag(req)
+		if n < 0 {
+			return nil, status.Error(codes.InvalidArgument, "malformed publish request")
+		}
+		req = req[n:]
+		if typ == protowire.BytesType && (num == 1 || num == 2) {
+			v, m := protowire.ConsumeBytes(req)
+			if m < 0 {
+				return nil, status.Error(codes.InvalidArgument, "malformed publish request")
+			}
+			if num == 1 {
+				topicName = string(v)
+			} else {
+				msgs = append(msgs, v)
+			}
+			req = req[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, req)
+		if m < 0 {
+			return nil, status.Error(codes.InvalidArgument, "malformed publish request")
+		}
+		req = req[m:]
+	}
+	if len(msgs) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "no messages")
+	}
+	prepared, err := prepareRaw(msgs, p.s.cfg.now())
+	if err != nil {
+		return nil, err
+	}
+	return p.publish(topicName, prepared)
+}
+
+// publish stores msgs, prepared outside the lock, on a topic.
+func (p publisher) publish(topicName string, msgs []prepared) (*pubsubpb.PublishResponse, error) {
 	s := p.s
-	msgs := prepare(req.GetMessages(), s.cfg.now()) // outside the lock
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, ok := s.topics[req.GetTopic()]
+	t, ok := s.topics[topicName]
 	if !ok {
-		return nil, status.Errorf(codes.NotFound, "topic %q not found", req.GetTopic())
+		return nil, status.Errorf(codes.NotFound, "topic %q not found", topicName)
 	}
 	ids, err := s.publish(t, msgs)
 	if err != nil {
 		return nil, err
 	}
 	return &pubsubpb.PublishResponse{MessageIds: ids}, nil
+}
+
+// publisherDesc is the Publisher service with a Publish that takes the
+// request still encoded: it reads the request as the unknown fields of an
+// empty message, so the attribute maps of its messages are neither decoded
+// nor encoded again; each message's bytes are stored as they came, with the
+// publish time and id appended.
+func publisherDesc() *grpc.ServiceDesc {
+	desc := pubsubpb.Publisher_ServiceDesc
+	desc.HandlerType = (*pubsubpb.PublisherServer)(nil)
+	desc.Methods = slices.Clone(desc.Methods)
+	for i, m := range desc.Methods {
+		if m.MethodName != "Publish" {
+			continue
+		}
+		desc.Methods[i].Handler = func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+			in := new(emptypb.Empty)
+			if err := dec(in); err != nil {
+				return nil, err
+			}
+			p := srv.(publisher)
+			if interceptor == nil {
+				return p.publishRaw(in.ProtoReflect().GetUnknown())
+			}
+			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: pubsubpb.Publisher_Publish_FullMethodName}
+			return interceptor(ctx, in, info, func(_ context.Context, req any) (any, error) {
+				return p.publishRaw(req.(*emptypb.Empty).ProtoReflect().GetUnknown())
+			})
+		}
+	}
+	return &desc
 }
 
 func (p publisher) ListTopics(_ context.Context, req *pubsubpb.ListTopicsRequest) (*pubsubpb.ListTopicsResponse, error) {
