@@ -3,11 +3,15 @@ package processor
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
+	"buf.build/go/hyperpb"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -45,11 +49,47 @@ type PayloadSink interface {
 	PayloadOnly() bool
 }
 
+// parsers caches a hyperpb parser per schema id, copy-on-write: reads take
+// no lock. Schema ids are immutable, so an entry never changes.
+type parsers struct {
+	mu    sync.Mutex
+	cache atomic.Pointer[map[int64]*hyperpb.MessageType]
+}
+
+// of returns the parser of s's message.
+func (c *parsers) of(s *schema.Schema) *hyperpb.MessageType {
+	if m := c.cache.Load(); m != nil {
+		if t, ok := (*m)[s.ID]; ok && t.Descriptor() == s.Descriptor() {
+			return t
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.cache.Load()
+	if old != nil {
+		if t, ok := (*old)[s.ID]; ok && t.Descriptor() == s.Descriptor() {
+			return t
+		}
+	}
+	t := hyperpb.CompileMessageDescriptor(s.Descriptor())
+	next := make(map[int64]*hyperpb.MessageType, 1)
+	if old != nil {
+		maps.Copy(next, *old)
+	}
+	next[s.ID] = t
+	c.cache.Store(&next)
+	return t
+}
+
 // decode turns a message of the events topic into a sink event. A
 // *decodeError means the message can never be decoded; other errors (the
 // registry is unreachable) may pass. With payloadOnly the event's Message
 // is nil when the payload is well-formed.
-func decode(ctx context.Context, schemas Schemas, permanent func(error) bool, m *Message, payloadOnly bool) (*sink.Event, error) {
+//
+// A payload that passes the wire check is decoded with hyperpb when
+// parsers is not nil: the event's Message is then read-only (sinks only
+// read it), and aliases Payload. Other payloads are decoded with dynamicpb.
+func decode(ctx context.Context, schemas Schemas, parsers *parsers, permanent func(error) bool, m *Message, payloadOnly bool) (*sink.Event, error) {
 	env, err := wire.Decode(m.Attributes)
 	if err != nil {
 		return nil, &decodeError{eventv1.Reason_REASON_INVALID_ENVELOPE, err}
@@ -79,6 +119,14 @@ func decode(ctx context.Context, schemas Schemas, permanent func(error) bool, m 
 	known := wireKnown(m.Data, s.Descriptor(), 0)
 	if known && payloadOnly {
 		return ev, nil
+	}
+	if known && parsers != nil {
+		hm := hyperpb.NewMessage(parsers.of(s))
+		if err := hm.Unmarshal(m.Data, hyperpb.WithAllowAlias(true)); err == nil {
+			ev.Message = hm
+			return ev, nil
+		}
+		// What hyperpb refuses, dynamicpb decides, so failures read the same.
 	}
 	msg := s.NewMessage()
 	if err := (proto.UnmarshalOptions{DiscardUnknown: false, AllowPartial: true}).Unmarshal(m.Data, msg); err != nil {

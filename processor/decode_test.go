@@ -88,9 +88,9 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		m := &Message{AckID: "a-1", ID: "m-1", Data: data, Attributes: attrs, PublishTime: time.Unix(1700000000, 0)}
-		ev, err := decode(context.Background(), schemas, isUnknownID, m, false)
+		ev, err := decode(context.Background(), schemas, &parsers{}, isUnknownID, m, false)
 		// A sink of payloads gets the same outcome without the decoding.
-		pev, perr := decode(context.Background(), schemas, isUnknownID, m, true)
+		pev, perr := decode(context.Background(), schemas, nil, isUnknownID, m, true)
 		if (err == nil) != (perr == nil) || (err != nil && err.Error() != perr.Error()) {
 			t.Fatalf("payload-only decoding says %v, full decoding %v", perr, err)
 		}
@@ -136,12 +136,19 @@ func BenchmarkDecode(b *testing.B) {
 	data := samplePayload(b, placed.Subject)
 	envl := wire.Envelope{EventID: "e-1", Type: placed.Subject, SchemaID: placed.ID, EventTime: time.Now(), ReceivedAt: time.Now(), Producer: "bench"}
 	m := &Message{AckID: "a", ID: "m", Data: data, Attributes: envl.Encode(), PublishTime: time.Now()}
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := decode(context.Background(), schemas, isUnknownID, m, false); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name string
+		ps   *parsers
+	}{{"dynamicpb", nil}, {"hyperpb", &parsers{}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := decode(context.Background(), schemas, bc.ps, isUnknownID, m, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -216,7 +223,7 @@ func TestDecodePayloadOnly(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			m := &Message{AckID: "a", ID: "m", Data: tc.data, Attributes: envl.Encode(), PublishTime: time.Now()}
-			ev, err := decode(t.Context(), schemas, isUnknownID, m, true)
+			ev, err := decode(t.Context(), schemas, nil, isUnknownID, m, true)
 			if tc.reason != eventv1.Reason_REASON_UNSPECIFIED {
 				var de *decodeError
 				if !errors.As(err, &de) || de.reason != tc.reason {

@@ -35,6 +35,7 @@ type Processor struct {
 	puller  Puller
 	sink    sink.Sink
 	schemas Schemas
+	parsers parsers
 	failed  FailedPublisher
 	metrics *metrics
 	// payloadOnly: the sink reads payloads, not decoded messages.
@@ -289,7 +290,7 @@ func (p *Processor) handle(work, rpc context.Context, m *Message) {
 	if p.cfg.failedMode {
 		ev, err = decodeFailed(m)
 	} else {
-		ev, err = decode(work, p.schemas, p.cfg.permanent, m, p.payloadOnly)
+		ev, err = decode(work, p.schemas, &p.parsers, p.cfg.permanent, m, p.payloadOnly)
 	}
 	if err != nil {
 		var de *decodeError
