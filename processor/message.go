@@ -7,6 +7,8 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	gax "github.com/googleapis/gax-go/v2"
+	"google.golang.org/grpc"
 )
 
 // Message is one pulled Pub/Sub message.
@@ -63,21 +65,14 @@ func NewSubscriptionPuller(client *pubsub.Client, sub string) *SubscriptionPulle
 
 // Pull implements Puller.
 func (p *SubscriptionPuller) Pull(ctx context.Context, max int) ([]*Message, error) {
-	resp, err := p.client.SubscriptionAdminClient.Pull(ctx, &pubsubpb.PullRequest{Subscription: p.name, MaxMessages: int32(max)})
+	resp, err := p.client.SubscriptionAdminClient.Pull(ctx, &pubsubpb.PullRequest{Subscription: p.name, MaxMessages: int32(max)},
+		gax.WithGRPCOptions(grpc.ForceCodecV2(newPullCodec())))
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", p.name, err)
 	}
-	out := make([]*Message, len(resp.GetReceivedMessages()))
-	for i, rm := range resp.GetReceivedMessages() {
-		m := rm.GetMessage()
-		out[i] = &Message{
-			AckID:           rm.GetAckId(),
-			ID:              m.GetMessageId(),
-			Data:            m.GetData(),
-			Attributes:      m.GetAttributes(),
-			PublishTime:     m.GetPublishTime().AsTime(),
-			DeliveryAttempt: int(rm.GetDeliveryAttempt()),
-		}
+	out, err := readPull(resp.ProtoReflect().GetUnknown())
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", p.name, err)
 	}
 	return out, nil
 }
