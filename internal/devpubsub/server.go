@@ -35,9 +35,13 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -251,10 +255,23 @@ func (s *Server) Start(addr string) error {
 		return fmt.Errorf("devpubsub: %w", err)
 	}
 	s.lis = lis
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(32 << 20))
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(32<<20), grpc.ForceServerCodecV2(rawCodec{encoding.GetCodecV2(grpcproto.Name)}))
 	s.Register(s.grpc)
 	go func() { _ = s.grpc.Serve(lis) }()
 	return nil
+}
+
+// rawCodec is gRPC's proto codec, except that a request read into an Empty
+// (a Publish, see publisherDesc) keeps its bytes in one copy, where
+// decoding would append them field by field to the unknown fields.
+type rawCodec struct{ encoding.CodecV2 }
+
+func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if e, ok := v.(*emptypb.Empty); ok {
+		e.ProtoReflect().SetUnknown(data.Materialize())
+		return nil
+	}
+	return c.CodecV2.Unmarshal(data, v)
 }
 
 // Addr is the address Start listens on.
