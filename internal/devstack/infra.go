@@ -11,6 +11,7 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -59,6 +60,8 @@ func pubsubClient(ctx context.Context, project, addr string) (*pubsub.Client, er
 	if err != nil {
 		return nil, fmt.Errorf("pub/sub client: %w", err)
 	}
+	opts := c.TopicAdminClient.CallOptions
+	opts.Publish = append(opts.Publish[:len(opts.Publish):len(opts.Publish)], gax.WithGRPCOptions(grpc.ForceCodecV2(newPublishCodec())))
 	return c, nil
 }
 
