@@ -11,7 +11,6 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
-	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -56,12 +55,13 @@ func pubsubClient(ctx context.Context, project, addr string) (*pubsub.Client, er
 	c, err := pubsub.NewClient(ctx, project,
 		option.WithEndpoint(addr),
 		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+		// On the connection: the publisher's own call options would
+		// replace a codec given as a call option.
+		option.WithGRPCDialOption(grpc.WithDefaultCallOptions(grpc.ForceCodecV2(newPublishCodec()))))
 	if err != nil {
 		return nil, fmt.Errorf("pub/sub client: %w", err)
 	}
-	opts := c.TopicAdminClient.CallOptions
-	opts.Publish = append(opts.Publish[:len(opts.Publish):len(opts.Publish)], gax.WithGRPCOptions(grpc.ForceCodecV2(newPublishCodec())))
 	return c, nil
 }
 
