@@ -250,7 +250,8 @@ func (s *stats) quantile(q float64) time.Duration {
 	for i, n := range s.hist {
 		seen += n
 		if seen >= want {
-			return time.Duration(math.Pow(histGrowth, float64(i)) * float64(time.Microsecond))
+			// The bucket's upper bound, but never above the slowest answer.
+			return min(time.Duration(math.Pow(histGrowth, float64(i))*float64(time.Microsecond)), s.max)
 		}
 	}
 	return s.max
