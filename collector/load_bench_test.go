@@ -221,11 +221,9 @@ func BenchmarkCollect512Clients(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	conn, err := grpc.NewClient(psAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ps, err := pubsub.NewClient(b.Context(), collectortest.Project, option.WithGRPCConn(conn))
+	// As "hem collector serve" connects (PUBSUB_EMULATOR_HOST).
+	ps, err := pubsub.NewClient(b.Context(), collectortest.Project, option.WithEndpoint(psAddr), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())), wire.PublishCodec())
 	if err != nil {
 		b.Fatal(err)
 	}

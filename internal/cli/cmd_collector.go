@@ -123,7 +123,7 @@ func serveCollector(ctx context.Context, io IO, cfg *collectorServeConfig) error
 		return err
 	}
 	defer reg.Close()
-	ps, err := pubsub.NewClient(ctx, cfg.Project)
+	ps, err := pubsub.NewClient(ctx, cfg.Project, wire.PublishCodec())
 	if err != nil {
 		return fmt.Errorf("pubsub: %w", err)
 	}

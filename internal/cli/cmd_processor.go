@@ -308,7 +308,7 @@ func pubsubFor(ctx context.Context, project, dir string) (*pubsub.Client, error)
 		}
 		return devPubSub(ctx, info)
 	}
-	c, err := pubsub.NewClient(ctx, project)
+	c, err := pubsub.NewClient(ctx, project, wire.PublishCodec())
 	if err != nil {
 		return nil, fmt.Errorf("pub/sub: %w", err)
 	}

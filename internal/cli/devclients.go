@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/hemlabs/hem/internal/wire"
 )
 
 // devPubSub connects to the Pub/Sub server of a running hem dev.
@@ -18,7 +20,8 @@ func devPubSub(ctx context.Context, info *DevInfo) (*pubsub.Client, error) {
 	c, err := pubsub.NewClient(ctx, info.Project,
 		option.WithEndpoint(info.PubSub),
 		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+		wire.PublishCodec())
 	if err != nil {
 		return nil, fmt.Errorf("pub/sub of hem dev: %w", err)
 	}

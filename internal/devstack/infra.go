@@ -56,9 +56,7 @@ func pubsubClient(ctx context.Context, project, addr string) (*pubsub.Client, er
 		option.WithEndpoint(addr),
 		option.WithoutAuthentication(),
 		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-		// On the connection: the publisher's own call options would
-		// replace a codec given as a call option.
-		option.WithGRPCDialOption(grpc.WithDefaultCallOptions(grpc.ForceCodecV2(newPublishCodec()))))
+		wire.PublishCodec())
 	if err != nil {
 		return nil, fmt.Errorf("pub/sub client: %w", err)
 	}

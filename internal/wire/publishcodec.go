@@ -1,7 +1,9 @@
-package devstack
+package wire
 
 import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
@@ -16,6 +18,14 @@ import (
 type publishCodec struct{ encoding.CodecV2 }
 
 func newPublishCodec() publishCodec { return publishCodec{encoding.GetCodecV2(proto.Name)} }
+
+// PublishCodec is the client option that makes a Pub/Sub client encode its
+// PublishRequests with publishCodec (same bytes on the wire, a fraction of
+// the CPU). It is set on the connection: the publisher's own call options
+// would replace a codec given per call.
+func PublishCodec() option.ClientOption {
+	return option.WithGRPCDialOption(grpc.WithDefaultCallOptions(grpc.ForceCodecV2(newPublishCodec())))
+}
 
 func (c publishCodec) Marshal(v any) (mem.BufferSlice, error) {
 	req, ok := v.(*pubsubpb.PublishRequest)
