@@ -14,11 +14,20 @@ import (
 	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/processor/processortest"
+	"github.com/hemlabs/hem/sink"
 )
 
 // benchRun starts a processor into an in-memory sink for a benchmark.
 func benchRun(b *testing.B, e *env, opts ...processor.Option) *processortest.Sink {
 	s := processortest.New()
+	benchStart(b, e, s, opts...)
+	return s
+}
+
+// benchStart runs a processor of the events subscription into s until the
+// benchmark ends; opts come after the default batching, so they may
+// replace it.
+func benchStart(b *testing.B, e *env, s sink.Sink, opts ...processor.Option) {
 	noFailures := processor.FailedPublisherFunc(func(context.Context, *eventv1.FailedEvent) error { return nil })
 	p, err := processor.New(processor.NewSubscriptionPuller(e.client, "events"), s, e.schemas, noFailures,
 		append([]processor.Option{processor.WithBatch(1000, 8<<20, 20*time.Millisecond)}, opts...)...)
@@ -29,7 +38,6 @@ func benchRun(b *testing.B, e *env, opts ...processor.Option) *processortest.Sin
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	b.Cleanup(func() { cancel(); <-done })
-	return s
 }
 
 // benchPublisher publishes OrderPlaced events with unique ids.

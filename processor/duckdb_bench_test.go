@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/duckdb"
@@ -43,16 +42,7 @@ func BenchmarkPipelineDuckDB(b *testing.B) {
 		b.Fatal(err)
 	}
 	s := &countingSink{Sink: w}
-	noFailures := processor.FailedPublisherFunc(func(context.Context, *eventv1.FailedEvent) error { return nil })
-	p, err := processor.New(processor.NewSubscriptionPuller(e.client, "events"), s, e.schemas, noFailures,
-		processor.WithBatch(5000, 8<<20, 100*time.Millisecond))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(b.Context()))
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
+	benchStart(b, e, s, processor.WithBatch(5000, 8<<20, 100*time.Millisecond))
 	pub := newBenchPublisher(b, e)
 	for b.Loop() {
 		pub.publish(b.Context(), 1000)
