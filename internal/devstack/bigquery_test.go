@@ -34,18 +34,12 @@ func TestDevStackBigQuery(t *testing.T) {
 	if err := os.CopyFS(protoDir, os.DirFS("../../proto")); err != nil {
 		t.Fatal(err)
 	}
-	st, err := devstack.Start(t.Context(), devstack.Config{
+	st := startWith(t, devstack.Config{
 		Dir: dir, ProtoDir: protoDir,
-		PubSubAddr: "127.0.0.1:0", GCSAddr: "127.0.0.1:0", RegistryAddr: "127.0.0.1:0",
-		CollectorAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		DrainTimeout:    20 * time.Second,
 		Sinks:           []string{"duckdb", "bigquery", "failed"},
 		BigQueryProject: "hem-dev", BigQueryDataset: "hem_events",
 		BigQueryEndpoint: bq.RESTEndpoint(), BigQueryWriteEndpoint: bq.WriteEndpoint(),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() { _ = st.Close(t.Context()) })
 	c, err := client.New(t.Context(), st.CollectorAddr, client.WithAPIKey(st.APIKey))
 	if err != nil {

@@ -16,12 +16,16 @@ import (
 
 func start(t *testing.T, dir string) *devstack.Stack {
 	t.Helper()
-	st, err := devstack.Start(t.Context(), devstack.Config{
-		Dir: dir, ProtoDir: "../../proto",
-		PubSubAddr: "127.0.0.1:0", GCSAddr: "127.0.0.1:0", RegistryAddr: "127.0.0.1:0",
-		CollectorAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		DrainTimeout: 20 * time.Second,
-	})
+	return startWith(t, devstack.Config{Dir: dir, ProtoDir: "../../proto"})
+}
+
+// startWith starts a stack of cfg on free loopback ports.
+func startWith(t *testing.T, cfg devstack.Config) *devstack.Stack {
+	t.Helper()
+	cfg.PubSubAddr, cfg.GCSAddr, cfg.RegistryAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.CollectorAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.DrainTimeout = 20 * time.Second
+	st, err := devstack.Start(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
