@@ -274,7 +274,8 @@ func (rs *RowSchema) AppendRow(dst []byte, ev *sink.Event) ([]byte, error) {
 	defer encoders.Put(e)
 	if m.attributes != 0 && len(ev.Attributes) > 0 {
 		dst = protowire.AppendTag(dst, m.attributes, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, appendAttributes(e.buf(0), ev.Attributes))
+		e.scratch[0] = appendAttributes(e.buf(0), ev.Attributes) // kept: no allocation next row
+		dst = protowire.AppendBytes(dst, e.scratch[0])
 	}
 	return e.message(dst, ev.Payload, p, 0)
 }

@@ -37,8 +37,7 @@ type metaNumbers struct {
 
 // NewRowSchema derives the row message of t.
 func NewRowSchema(t *sink.Table) (*RowSchema, error) {
-	b := descBuilder{}
-	row := b.message("Row", t.Columns)
+	row := rowMessage("Row", t.Columns)
 	file := &descriptorpb.FileDescriptorProto{
 		Name:        proto.String("hem/bigquery/" + t.Name + ".proto"),
 		Package:     proto.String("hem.bigquery.rows"),
@@ -108,10 +107,9 @@ func (rs *RowSchema) plan(src protoreflect.MessageDescriptor) (*msgPlan, error) 
 	return p, nil
 }
 
-// descBuilder builds the row message and its nested record messages.
-type descBuilder struct{}
-
-func (b *descBuilder) message(name string, cols []sink.Column) *descriptorpb.DescriptorProto {
+// rowMessage describes a message of cols, with a nested message per RECORD
+// column.
+func rowMessage(name string, cols []sink.Column) *descriptorpb.DescriptorProto {
 	m := &descriptorpb.DescriptorProto{Name: proto.String(name)}
 	for i, c := range cols {
 		f := &descriptorpb.FieldDescriptorProto{
@@ -123,7 +121,7 @@ func (b *descBuilder) message(name string, cols []sink.Column) *descriptorpb.Des
 			f.Label = descriptorpb.FieldDescriptorProto_LABEL_REPEATED.Enum()
 		}
 		if c.Type == sink.Record {
-			nested := b.message(recordName(c.Name, i), c.Fields)
+			nested := rowMessage(recordName(c.Name, i), c.Fields)
 			m.NestedType = append(m.NestedType, nested)
 			f.Type = descriptorpb.FieldDescriptorProto_TYPE_MESSAGE.Enum()
 			f.TypeName = proto.String(nested.GetName())

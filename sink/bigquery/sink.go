@@ -492,13 +492,9 @@ func isSchemaMismatch(err error) bool {
 	if err == nil {
 		return false
 	}
-	st, ok := status.FromError(err)
+	st, ok := status.FromError(err) // unwraps, keeping the details
 	if !ok {
-		var se interface{ GRPCStatus() *status.Status }
-		if !errors.As(err, &se) {
-			return false
-		}
-		st = se.GRPCStatus()
+		return false
 	}
 	for _, d := range st.Details() {
 		if se, ok := d.(*storagepb.StorageError); ok && se.GetCode() == storagepb.StorageError_SCHEMA_MISMATCH_EXTRA_FIELDS {
