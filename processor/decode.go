@@ -58,19 +58,15 @@ type parsers struct {
 
 // of returns the parser of s's message.
 func (c *parsers) of(s *schema.Schema) *hyperpb.MessageType {
-	if m := c.cache.Load(); m != nil {
-		if t, ok := (*m)[s.ID]; ok && t.Descriptor() == s.Descriptor() {
-			return t
-		}
+	if t := c.cached(s); t != nil {
+		return t
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	old := c.cache.Load()
-	if old != nil {
-		if t, ok := (*old)[s.ID]; ok && t.Descriptor() == s.Descriptor() {
-			return t
-		}
+	if t := c.cached(s); t != nil { // compiled while we waited
+		return t
 	}
+	old := c.cache.Load()
 	t := hyperpb.CompileMessageDescriptor(s.Descriptor())
 	next := make(map[int64]*hyperpb.MessageType, 1)
 	if old != nil {
@@ -79,6 +75,16 @@ func (c *parsers) of(s *schema.Schema) *hyperpb.MessageType {
 	next[s.ID] = t
 	c.cache.Store(&next)
 	return t
+}
+
+// cached is the parser of s compiled before, or nil.
+func (c *parsers) cached(s *schema.Schema) *hyperpb.MessageType {
+	if m := c.cache.Load(); m != nil {
+		if t, ok := (*m)[s.ID]; ok && t.Descriptor() == s.Descriptor() {
+			return t
+		}
+	}
+	return nil
 }
 
 // decode turns a message of the events topic into a sink event. A
