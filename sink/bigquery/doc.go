@@ -6,7 +6,8 @@
 // Write API documents for each column type (EVOLUTION.md section 7), sent
 // with its normalized descriptor. Payloads are transcoded from their wire
 // bytes straight into row bytes by a plan built once per (payload version,
-// table version) pair, so no message is materialized per event.
+// table version) pair, so no message is materialized per event; the sink
+// is a processor.PayloadSink, so the processor does not decode them either.
 //
 // Tables. Migrate creates a table from the shared mapping (day partitions,
 // clustering, descriptions) or appends the columns a new version adds, with

@@ -460,6 +460,11 @@ func (s *Sink) stream(ts *tableState, sch *schema.Schema) (*RowSchema, *managedw
 	return rs, ms, nil
 }
 
+// PayloadOnly reports that rows are transcoded from Event.Payload and
+// Event.Message is never read, so a processor need not decode payloads
+// for this sink (processor.PayloadSink).
+func (s *Sink) PayloadOnly() bool { return true }
+
 // Close closes the streams and clients; appends already answered are
 // durable, so there is nothing to flush.
 func (s *Sink) Close(context.Context) error {

@@ -3,6 +3,7 @@ package bigquery_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -230,5 +231,39 @@ func TestWritesOutliveTheirContexts(t *testing.T) {
 	}
 	if got := rowCount(t, srv, placed.Subject); got != 15 {
 		t.Fatalf("%d rows, want 15", got)
+	}
+}
+
+// The sink reads payload bytes only (processor.PayloadSink): events the
+// processor did not decode are written like any other.
+func TestWritesUndecodedEvents(t *testing.T) {
+	t.Parallel()
+	s, srv := newSink(t, bigquery.Config{})
+	if !s.PayloadOnly() {
+		t.Fatal("the BigQuery sink should take undecoded payloads")
+	}
+	placed := sinktest.Schemas(t)["shop.orders.v1.OrderPlaced"]
+	evs := sinktest.Events(t, placed, 5)
+	want := make([]sinktest.Row, len(evs))
+	for i, e := range evs {
+		want[i] = sinktest.Expected(e)
+		e.Message = nil
+	}
+	if err := s.Write(t.Context(), &sink.Batch{Subject: placed.Subject, Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tableRows(t, srv, placed.Subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d rows, want %d", len(got), len(want))
+	}
+	for i := range want {
+		for col, v := range want[i] { // got also has version 2's note, NULL
+			if !reflect.DeepEqual(got[i][col], v) {
+				t.Fatalf("row %d, column %s: got %#v, want %#v", i, col, got[i][col], v)
+			}
+		}
 	}
 }
