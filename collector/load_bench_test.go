@@ -22,9 +22,11 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/hemlabs/hem/collector"
@@ -32,6 +34,7 @@ import (
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/auth"
+	"github.com/hemlabs/hem/internal/gctune"
 	"github.com/hemlabs/hem/internal/wire"
 )
 
@@ -52,8 +55,8 @@ func TestMain(m *testing.M) {
 }
 
 // loadHelper serves pstest, prints its address, then runs the load
-// commands it reads: "LOAD <grpc|http> <collector> <events> <clients>"
-// answers "DONE <p99 µs>".
+// commands it reads: "LOAD <kind> <collector> <events> <clients>" answers
+// "DONE <p99 µs>". The kinds are those of loads.
 func loadHelper() error {
 	ctx := context.Background()
 	srv := pstest.NewServer()
@@ -72,9 +75,9 @@ func loadHelper() error {
 		}
 		events, _ := strconv.Atoi(f[3])
 		clients, _ := strconv.Atoi(f[4])
-		run := runLoad
-		if f[1] == "http" {
-			run = runHTTPLoad
+		run, ok := loads[f[1]]
+		if !ok {
+			return fmt.Errorf("unknown load %q", f[1])
 		}
 		p99, err := run(ctx, f[2], events, clients)
 		if err != nil {
@@ -86,25 +89,74 @@ func loadHelper() error {
 	return nil
 }
 
-// runLoad sends events one per request from clients goroutines over 16
-// connections and returns the p99 request latency.
-func runLoad(ctx context.Context, addr string, events, clients int) (time.Duration, error) {
-	const conns = 16
-	svcs := make([]collectorv1.CollectorServiceClient, conns)
-	for i := range svcs {
+// A load sends events requests from clients goroutines to the collector at
+// addr and returns the p99 request latency. The health loads are the
+// framework's floor: the same servers, connections and producers, with
+// handlers that do no work.
+type load func(ctx context.Context, addr string, events, clients int) (time.Duration, error)
+
+var loads = map[string]load{
+	"grpc":         runLoad,
+	"http":         runHTTPLoad,
+	"grpc-health":  runHealthLoad,
+	"http-healthz": runHealthzLoad,
+}
+
+// grpcConns is how many connections the gRPC producers share.
+const grpcConns = 16
+
+func dialConns(addr string) ([]*grpc.ClientConn, error) {
+	conns := make([]*grpc.ClientConn, grpcConns)
+	for i := range conns {
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
+		conns[i] = conn
+	}
+	return conns, nil
+}
+
+// runLoad sends one OrderPlaced per Collect request.
+func runLoad(ctx context.Context, addr string, events, clients int) (time.Duration, error) {
+	conns, err := dialConns(addr)
+	if err != nil {
+		return 0, err
+	}
+	svcs := make([]collectorv1.CollectorServiceClient, len(conns))
+	for i, conn := range conns {
 		defer conn.Close()
 		svcs[i] = collectorv1.NewCollectorServiceClient(conn)
 	}
 	ctx = withKey(ctx, collectortest.APIKey)
 	payload := event(nilTB{}, "", orderPlaced(5)).GetPayload()
 	return drive(events, clients, func(client int) error {
-		resp, err := svcs[client%conns].Collect(ctx, &collectorv1.CollectRequest{Events: []*eventv1.Event{{Payload: payload}}})
+		resp, err := svcs[client%len(svcs)].Collect(ctx, &collectorv1.CollectRequest{Events: []*eventv1.Event{{Payload: payload}}})
 		if err == nil && resp.GetResults()[0].GetStatus() != collectorv1.EventStatus_EVENT_STATUS_ACCEPTED {
 			err = fmt.Errorf("%v", resp.GetResults()[0])
+		}
+		return err
+	})
+}
+
+// runHealthLoad calls the gRPC health check (with the API key, as a
+// producer would send it) instead of Collect.
+func runHealthLoad(ctx context.Context, addr string, events, clients int) (time.Duration, error) {
+	conns, err := dialConns(addr)
+	if err != nil {
+		return 0, err
+	}
+	svcs := make([]healthpb.HealthClient, len(conns))
+	for i, conn := range conns {
+		defer conn.Close()
+		svcs[i] = healthpb.NewHealthClient(conn)
+	}
+	ctx = withKey(ctx, collectortest.APIKey)
+	req := &healthpb.HealthCheckRequest{Service: collectorv1.CollectorService_ServiceDesc.ServiceName}
+	return drive(events, clients, func(client int) error {
+		resp, err := svcs[client%len(svcs)].Check(ctx, req)
+		if err == nil && resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			err = fmt.Errorf("health: %v", resp.GetStatus())
 		}
 		return err
 	})
@@ -155,7 +207,7 @@ func runHTTPLoad(ctx context.Context, addr string, events, clients int) (time.Du
 	if err != nil {
 		return 0, err
 	}
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: 64}}
+	hc := httpProducers(clients)
 	return drive(events, clients, func(int) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/events", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -171,6 +223,32 @@ func runHTTPLoad(ctx context.Context, addr string, events, clients int) (time.Du
 			return err
 		}
 		if len(out.GetResults()) != 1 || out.GetResults()[0].GetStatus() != collectorv1.EventStatus_EVENT_STATUS_ACCEPTED {
+			return fmt.Errorf("%s: %s", resp.Status, b)
+		}
+		return nil
+	})
+}
+
+// httpProducers is the HTTP client the producers share: keep-alive
+// connections, at most 64 of them.
+func httpProducers(clients int) *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: 64}}
+}
+
+// runHealthzLoad is runHTTPLoad with GET /healthz (and the API key header)
+// instead of POST /v1/events.
+func runHealthzLoad(ctx context.Context, addr string, events, clients int) (time.Duration, error) {
+	hc := httpProducers(clients)
+	return drive(events, clients, func(int) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+		req.Header.Set("X-Api-Key", collectortest.APIKey)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("%s: %s", resp.Status, b)
 		}
 		return nil
@@ -196,14 +274,16 @@ func cpuTime() time.Duration {
 // OrderPlaced (5 line items) per request, over gRPC and over HTTP/JSON. The
 // producers and pstest run in a helper process; this process is only the
 // collector, so events/collector-cpu-s is what one collector CPU-second
-// ingests.
+// ingests. grpc-health and http-healthz send the same load to the health
+// handlers, which do nothing: what the servers themselves cost per request,
+// the ceiling for any collector on them.
 func BenchmarkCollect512Clients(b *testing.B) {
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
 	}
 	cmd := exec.CommandContext(b.Context(), exe, "-test.run=^$", "-test.bench=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.Env = append(os.Environ(), helperEnv+"=1", "GOGC=100", "GOMEMLIMIT=off")
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
@@ -228,9 +308,14 @@ func BenchmarkCollect512Clients(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer ps.Close()
+	// As "hem collector serve" runs: its GC settings, its metrics SDK.
+	defer gctune.Apply(gctune.Service())()
+	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	defer meter.Shutdown(context.Background())
 	keys := auth.New()
 	keys.Add(collectortest.APIKey, auth.Principal{Name: "bench", Types: []string{"*"}})
-	col, err := collector.New(schemas, ps, collector.WithKeyring(keys), collector.WithPIISalt([]byte("benchmark-salt-0123456789")))
+	col, err := collector.New(schemas, ps, collector.WithKeyring(keys), collector.WithPIISalt([]byte("benchmark-salt-0123456789")),
+		collector.WithMeterProvider(meter))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -251,15 +336,15 @@ func BenchmarkCollect512Clients(b *testing.B) {
 	go hs.Serve(hlis)
 	defer hs.Close()
 
-	for _, proto := range []string{"grpc", "http"} {
+	for _, kind := range []string{"grpc", "http", "grpc-health", "http-healthz"} {
 		addr := lis.Addr().String()
-		if proto == "http" {
+		if strings.HasPrefix(kind, "http") {
 			addr = hlis.Addr().String()
 		}
-		b.Run(proto, func(b *testing.B) {
+		b.Run(kind, func(b *testing.B) {
 			n := max(b.N, 512)
 			cpu0, t0 := cpuTime(), time.Now()
-			fmt.Fprintf(stdin, "LOAD %s %s %d 512\n", proto, addr, n)
+			fmt.Fprintf(stdin, "LOAD %s %s %d 512\n", kind, addr, n)
 			if !out.Scan() || !strings.HasPrefix(out.Text(), "DONE ") {
 				b.Fatalf("helper: %q", out.Text())
 			}

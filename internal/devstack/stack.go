@@ -24,6 +24,7 @@ import (
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/internal/devpubsub"
+	"github.com/hemlabs/hem/internal/gctune"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/registry/localgcs"
@@ -51,7 +52,7 @@ type Config struct {
 	// empty their subscriptions.
 	DrainTimeout time.Duration
 	// GCPercent and MemoryLimit tune the Go garbage collector of the
-	// process (see gc.go); zero picks the defaults, and the GOGC and
+	// process (see package gctune); zero picks the defaults, and the GOGC and
 	// GOMEMLIMIT environment variables win over both.
 	GCPercent   int
 	MemoryLimit int64
@@ -137,7 +138,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("dev: %w", err)
 	}
 	s := &Stack{cfg: cfg, log: cfg.Logger, Warehouse: filepath.Join(cfg.Dir, "warehouse.duckdb"), ready: make(chan struct{})}
-	tuneGC(cfg.GCPercent, cfg.MemoryLimit)
+	gctune.Apply(gctune.Settings{Percent: cfg.GCPercent, MemoryLimit: cfg.MemoryLimit})
 	defer func() {
 		if err != nil {
 			s.abort()
