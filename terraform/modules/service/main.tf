@@ -13,6 +13,12 @@ locals {
     [for s in values(var.secret_env) : s.secret],
     [for s in values(var.secret_files) : s.secret],
   ))
+
+  # Go's soft heap limit at three quarters of the instance's memory: hem's
+  # services run with GOGC=400 and need the limit to stay clear of the OOM
+  # killer. var.env may set its own.
+  memory_mib = endswith(var.memory, "Gi") ? tonumber(trimsuffix(var.memory, "Gi")) * 1024 : tonumber(trimsuffix(var.memory, "Mi"))
+  env        = merge({ GOMEMLIMIT = "${floor(local.memory_mib * 3 / 4)}MiB" }, var.env)
 }
 
 resource "google_service_account" "this" {
@@ -81,7 +87,7 @@ resource "google_cloud_run_v2_service" "this" {
       }
 
       dynamic "env" {
-        for_each = var.env
+        for_each = local.env
         content {
           name  = env.key
           value = env.value

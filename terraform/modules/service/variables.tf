@@ -94,9 +94,14 @@ variable "cpu" {
 }
 
 variable "memory" {
-  description = "Memory per instance, e.g. \"512Mi\" or \"2Gi\"."
+  description = "Memory per instance, e.g. \"512Mi\" or \"2Gi\". GOMEMLIMIT defaults to three quarters of it."
   type        = string
   default     = "512Mi"
+
+  validation {
+    condition     = can(regex("^[0-9]+(Mi|Gi)$", var.memory))
+    error_message = "memory must be a whole number of Mi or Gi, e.g. \"512Mi\" or \"2Gi\"."
+  }
 }
 
 variable "cpu_always_allocated" {
