@@ -105,33 +105,27 @@ var loads = map[string]load{
 // grpcConns is how many connections the gRPC producers share.
 const grpcConns = 16
 
-func dialConns(addr string) ([]*grpc.ClientConn, error) {
-	conns := make([]*grpc.ClientConn, grpcConns)
-	for i := range conns {
+// runGRPCLoad is a gRPC load: call sends one request with a client made by
+// newClient, the API key on its context.
+func runGRPCLoad[C any](ctx context.Context, addr string, events, clients int, newClient func(grpc.ClientConnInterface) C, call func(context.Context, C) error) (time.Duration, error) {
+	svcs := make([]C, grpcConns)
+	for i := range svcs {
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		conns[i] = conn
+		defer conn.Close()
+		svcs[i] = newClient(conn)
 	}
-	return conns, nil
+	ctx = withKey(ctx, collectortest.APIKey)
+	return drive(events, clients, func(client int) error { return call(ctx, svcs[client%grpcConns]) })
 }
 
 // runLoad sends one OrderPlaced per Collect request.
 func runLoad(ctx context.Context, addr string, events, clients int) (time.Duration, error) {
-	conns, err := dialConns(addr)
-	if err != nil {
-		return 0, err
-	}
-	svcs := make([]collectorv1.CollectorServiceClient, len(conns))
-	for i, conn := range conns {
-		defer conn.Close()
-		svcs[i] = collectorv1.NewCollectorServiceClient(conn)
-	}
-	ctx = withKey(ctx, collectortest.APIKey)
-	payload := event(nilTB{}, "", orderPlaced(5)).GetPayload()
-	return drive(events, clients, func(client int) error {
-		resp, err := svcs[client%len(svcs)].Collect(ctx, &collectorv1.CollectRequest{Events: []*eventv1.Event{{Payload: payload}}})
+	req := &collectorv1.CollectRequest{Events: []*eventv1.Event{{Payload: event(nilTB{}, "", orderPlaced(5)).GetPayload()}}}
+	return runGRPCLoad(ctx, addr, events, clients, collectorv1.NewCollectorServiceClient, func(ctx context.Context, svc collectorv1.CollectorServiceClient) error {
+		resp, err := svc.Collect(ctx, req)
 		if err == nil && resp.GetResults()[0].GetStatus() != collectorv1.EventStatus_EVENT_STATUS_ACCEPTED {
 			err = fmt.Errorf("%v", resp.GetResults()[0])
 		}
@@ -139,22 +133,11 @@ func runLoad(ctx context.Context, addr string, events, clients int) (time.Durati
 	})
 }
 
-// runHealthLoad calls the gRPC health check (with the API key, as a
-// producer would send it) instead of Collect.
+// runHealthLoad calls the gRPC health check instead of Collect.
 func runHealthLoad(ctx context.Context, addr string, events, clients int) (time.Duration, error) {
-	conns, err := dialConns(addr)
-	if err != nil {
-		return 0, err
-	}
-	svcs := make([]healthpb.HealthClient, len(conns))
-	for i, conn := range conns {
-		defer conn.Close()
-		svcs[i] = healthpb.NewHealthClient(conn)
-	}
-	ctx = withKey(ctx, collectortest.APIKey)
 	req := &healthpb.HealthCheckRequest{Service: collectorv1.CollectorService_ServiceDesc.ServiceName}
-	return drive(events, clients, func(client int) error {
-		resp, err := svcs[client%len(svcs)].Check(ctx, req)
+	return runGRPCLoad(ctx, addr, events, clients, healthpb.NewHealthClient, func(ctx context.Context, svc healthpb.HealthClient) error {
+		resp, err := svc.Check(ctx, req)
 		if err == nil && resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			err = fmt.Errorf("health: %v", resp.GetStatus())
 		}
@@ -199,17 +182,13 @@ func drive(events, clients int, send func(client int) error) (time.Duration, err
 	return lats[len(lats)*99/100], nil
 }
 
-// runHTTPLoad is runLoad over POST /v1/events (protojson), keep-alive
-// connections shared by the clients.
-func runHTTPLoad(ctx context.Context, addr string, events, clients int) (time.Duration, error) {
-	payload := event(nilTB{}, "", orderPlaced(5)).GetPayload()
-	body, err := protojson.Marshal(&collectorv1.CollectRequest{Events: []*eventv1.Event{{Payload: payload}}})
-	if err != nil {
-		return 0, err
-	}
-	hc := httpProducers(clients)
+// runHTTPRequests is an HTTP load over keep-alive connections (at most 64)
+// shared by the clients: each request is a method on path with body and the
+// API key; check judges the answer.
+func runHTTPRequests(ctx context.Context, events, clients int, method, url string, body []byte, check func(status int, answer []byte) error) (time.Duration, error) {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: 64}}
 	return drive(events, clients, func(int) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/events", bytes.NewReader(body))
+		req, _ := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Api-Key", collectortest.APIKey)
 		resp, err := hc.Do(req)
@@ -218,38 +197,37 @@ func runHTTPLoad(ctx context.Context, addr string, events, clients int) (time.Du
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		var out collectorv1.CollectResponse
-		if err := protojson.Unmarshal(b, &out); err != nil {
-			return err
-		}
-		if len(out.GetResults()) != 1 || out.GetResults()[0].GetStatus() != collectorv1.EventStatus_EVENT_STATUS_ACCEPTED {
-			return fmt.Errorf("%s: %s", resp.Status, b)
+		if err := check(resp.StatusCode, b); err != nil {
+			return fmt.Errorf("%s: %w", resp.Status, err)
 		}
 		return nil
 	})
 }
 
-// httpProducers is the HTTP client the producers share: keep-alive
-// connections, at most 64 of them.
-func httpProducers(clients int) *http.Client {
-	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: 64}}
-}
-
-// runHealthzLoad is runHTTPLoad with GET /healthz (and the API key header)
-// instead of POST /v1/events.
-func runHealthzLoad(ctx context.Context, addr string, events, clients int) (time.Duration, error) {
-	hc := httpProducers(clients)
-	return drive(events, clients, func(int) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
-		req.Header.Set("X-Api-Key", collectortest.APIKey)
-		resp, err := hc.Do(req)
-		if err != nil {
+// runHTTPLoad is runLoad over POST /v1/events (protojson).
+func runHTTPLoad(ctx context.Context, addr string, events, clients int) (time.Duration, error) {
+	payload := event(nilTB{}, "", orderPlaced(5)).GetPayload()
+	body, err := protojson.Marshal(&collectorv1.CollectRequest{Events: []*eventv1.Event{{Payload: payload}}})
+	if err != nil {
+		return 0, err
+	}
+	return runHTTPRequests(ctx, events, clients, http.MethodPost, "http://"+addr+"/v1/events", body, func(_ int, answer []byte) error {
+		var out collectorv1.CollectResponse
+		if err := protojson.Unmarshal(answer, &out); err != nil {
 			return err
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s: %s", resp.Status, b)
+		if len(out.GetResults()) != 1 || out.GetResults()[0].GetStatus() != collectorv1.EventStatus_EVENT_STATUS_ACCEPTED {
+			return fmt.Errorf("%s", answer)
+		}
+		return nil
+	})
+}
+
+// runHealthzLoad is runHTTPLoad with GET /healthz instead of POST /v1/events.
+func runHealthzLoad(ctx context.Context, addr string, events, clients int) (time.Duration, error) {
+	return runHTTPRequests(ctx, events, clients, http.MethodGet, "http://"+addr+"/healthz", nil, func(status int, answer []byte) error {
+		if status != http.StatusOK {
+			return fmt.Errorf("%s", answer)
 		}
 		return nil
 	})
