@@ -10,10 +10,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -123,19 +125,23 @@ func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusBadRequest, codes.InvalidArgument, "read body: "+err.Error())
 		return
 	}
-	var top struct {
-		Events []json.RawMessage `json:"events"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&top); err != nil {
-		writeHTTPError(w, http.StatusBadRequest, codes.InvalidArgument, `body is not a CollectRequest {"events": [...]}: `+err.Error())
-		return
+	raws, ok := splitEvents(body)
+	if !ok {
+		var top struct {
+			Events []json.RawMessage `json:"events"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&top); err != nil {
+			writeHTTPError(w, http.StatusBadRequest, codes.InvalidArgument, `body is not a CollectRequest {"events": [...]}: `+err.Error())
+			return
+		}
+		raws = top.Events
 	}
 	res := &resolver{c: c, ctx: ctx}
-	events := make([]*eventv1.Event, len(top.Events))
+	events := make([]*eventv1.Event, len(raws))
 	pre := map[int]*preOutcome{}
-	for i, raw := range top.Events {
+	for i, raw := range raws {
 		e, po := c.decodeJSONEvent(res, raw)
 		events[i] = e
 		if po != nil {
@@ -164,24 +170,55 @@ func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(out)
 }
 
-// jsonPeek reads the envelope fields needed before the payload can be
-// decoded: its type, the pinned schema and the id (for error reports).
-type jsonPeek struct {
-	EventID   string          `json:"eventId"`
-	EventID2  string          `json:"event_id"`
-	SchemaID  json.RawMessage `json:"schemaId"`
-	SchemaID2 json.RawMessage `json:"schema_id"`
-	Payload   struct {
-		Type string `json:"@type"`
-	} `json:"payload"`
+// eventHead is what an event's schema is resolved by, read before its
+// payload can be decoded: the payload's type URL and the pinned schema,
+// and the id for error reports.
+type eventHead struct {
+	id      string
+	typeURL string
+	pinned  int64
+}
+
+// peekEvent reads an event's head: with the scanner, or where it gives up,
+// with encoding/json (which words the errors).
+func peekEvent(raw []byte) (eventHead, error) {
+	if h, ok := peekEventFast(raw); ok {
+		return h, nil
+	}
+	return peekEventSlow(raw)
+}
+
+func peekEventSlow(raw []byte) (eventHead, error) {
+	var pk struct {
+		EventID   string          `json:"eventId"`
+		EventID2  string          `json:"event_id"`
+		SchemaID  json.RawMessage `json:"schemaId"`
+		SchemaID2 json.RawMessage `json:"schema_id"`
+		Payload   struct {
+			Type string `json:"@type"`
+		} `json:"payload"`
+	}
+	if err := json.Unmarshal(raw, &pk); err != nil {
+		return eventHead{}, fmt.Errorf("event is not a JSON object: %w", err)
+	}
+	h := eventHead{id: cmpOr(pk.EventID, pk.EventID2), typeURL: pk.Payload.Type}
+	pinned, err := parseJSONInt(cmpOrRaw(pk.SchemaID, pk.SchemaID2))
+	if err != nil {
+		return h, fmt.Errorf("schema_id: %w", err)
+	}
+	h.pinned = pinned
+	return h, nil
 }
 
 // decodeJSONEvent turns one protojson Event into its binary form. When it
 // cannot, it returns a partial event (id, type, pinned schema) and the
 // outcome to answer.
 func (c *Collector) decodeJSONEvent(res *resolver, raw json.RawMessage) (*eventv1.Event, *preOutcome) {
-	var pk jsonPeek
-	partial := &eventv1.Event{}
+	h, err := peekEvent(raw)
+	partial := &eventv1.Event{EventId: h.id, SchemaId: h.pinned}
+	if h.typeURL != "" {
+		partial.Payload = &anypb.Any{TypeUrl: h.typeURL}
+	}
 	decodeFailed := func(format string, args ...any) *preOutcome {
 		return &preOutcome{rej: &rejection{
 			stage:   eventv1.Stage_STAGE_DECODE,
@@ -189,42 +226,56 @@ func (c *Collector) decodeJSONEvent(res *resolver, raw json.RawMessage) (*eventv
 			message: fmt.Sprintf(format, args...),
 		}, schemaID: partial.GetSchemaId()}
 	}
-	if err := json.Unmarshal(raw, &pk); err != nil {
-		return partial, decodeFailed("event is not a JSON object: %v", err)
-	}
-	partial.EventId = cmpOr(pk.EventID, pk.EventID2)
-	if pk.Payload.Type != "" {
-		partial.Payload = &anypb.Any{TypeUrl: pk.Payload.Type}
-	}
-	pinned, err := parseJSONInt(cmpOrRaw(pk.SchemaID, pk.SchemaID2))
 	if err != nil {
-		return partial, decodeFailed("schema_id: %v", err)
+		return partial, decodeFailed("%v", err)
 	}
-	partial.SchemaId = pinned
-	if pk.Payload.Type == "" {
+	if h.typeURL == "" {
 		return partial, nil // collect rejects the missing payload
 	}
-	subject := subjectOf(partial)
-	s, rej, err := c.resolve(res, subject, pinned)
+	s, rej, err := c.resolve(res, subjectOf(partial), h.pinned)
 	if err != nil {
 		return partial, &preOutcome{retry: fmt.Sprintf("schema registry unavailable: %v", err)}
 	}
 	if rej != nil {
-		return partial, &preOutcome{rej: rej, schemaID: pinned}
+		return partial, &preOutcome{rej: rej, schemaID: h.pinned}
 	}
-	var e eventv1.Event
-	opts := protojson.UnmarshalOptions{Resolver: &schemaTypes{s: s, mt: c.plans.get(s).dynType}}
-	if err := opts.Unmarshal(raw, &e); err != nil {
-		po := decodeFailed("%v", err)
-		po.schemaID = s.ID
-		return partial, po
+	pl := c.plans.get(s)
+	e, ok := decodeJSONFast(pl, raw)
+	if !ok {
+		e = &eventv1.Event{}
+		opts := protojson.UnmarshalOptions{Resolver: &schemaTypes{s: s, mt: pl.dynType}}
+		if err := opts.Unmarshal(raw, e); err != nil {
+			po := decodeFailed("%v", err)
+			po.schemaID = s.ID
+			return partial, po
+		}
 	}
 	if e.SchemaId == 0 {
 		// Decoded with the latest version: pin it, so the binary pass
 		// checks the payload against the same descriptors.
 		e.SchemaId = s.ID
 	}
-	return &e, nil
+	return e, nil
+}
+
+// eventJSON is the fast path's program of hem.event.v1.Event (see
+// jsonwire.go).
+var eventJSON = sync.OnceValue(func() *jsonMessage {
+	return compileJSON((&eventv1.Event{}).ProtoReflect().Descriptor(), true)
+})
+
+// decodeJSONFast decodes a protojson Event whose payload is a message of
+// p's schema through the fast path; ok is false when it gave up.
+func decodeJSONFast(p *plan, raw []byte) (e *eventv1.Event, ok bool) {
+	b, ok := transcodeJSON(nil, raw, eventJSON(), p.json, p.schema.Descriptor().FullName())
+	if !ok {
+		return nil, false
+	}
+	e = &eventv1.Event{}
+	if err := proto.Unmarshal(b, e); err != nil {
+		return nil, false
+	}
+	return e, true
 }
 
 func cmpOr(a, b string) string {

@@ -25,6 +25,7 @@ type plan struct {
 	schema    *schema.Schema
 	parser    *hyperpb.MessageType
 	dynType   protoreflect.MessageType // for protojson (HTTP)
+	json      *jsonMessage             // the HTTP fast path's program
 	validator protovalidate.Validator
 	codec     *msgCodec
 	hasPII    bool
@@ -37,7 +38,7 @@ type plan struct {
 
 func newPlan(s *schema.Schema) *plan {
 	md := s.Descriptor()
-	p := &plan{schema: s, dynType: dynamicpb.NewMessageType(md)}
+	p := &plan{schema: s, dynType: dynamicpb.NewMessageType(md), json: compileJSON(md, false)}
 	v, err := protovalidate.New(protovalidate.WithMessageDescriptors(md), protovalidate.WithDisableLazy())
 	if err != nil {
 		p.err = fmt.Errorf("validation rules of schema %d do not compile: %w", s.ID, err)
