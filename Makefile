@@ -61,6 +61,9 @@ fuzz: ## Fuzz every target for FUZZTIME each (their seed corpora run in every "m
 	go test -run '^$$' -fuzz '^FuzzCandidates$$' -fuzztime $(FUZZTIME) ./registry
 	go test -run '^$$' -fuzz '^FuzzCollect$$' -fuzztime $(FUZZTIME) ./collector
 	go test -run '^$$' -fuzz '^FuzzProcess$$' -fuzztime $(FUZZTIME) ./collector
+	go test -run '^$$' -fuzz '^FuzzJSONFastPath$$' -fuzztime $(FUZZTIME) ./collector
+	go test -run '^$$' -fuzz '^FuzzJSONFastPathEvent$$' -fuzztime $(FUZZTIME) ./collector
+	go test -run '^$$' -fuzz '^FuzzJSONEnvelope$$' -fuzztime $(FUZZTIME) ./collector
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./processor
 	go test -run '^$$' -fuzz '^FuzzAppendRow$$' -fuzztime $(FUZZTIME) ./sink/bigquery
 
