@@ -307,10 +307,9 @@ func (t *jsonTranscoder) mapKey(dst []byte, f *jsonField, key []byte) ([]byte, b
 // value transcodes one value of field f (an element, for lists).
 func (t *jsonTranscoder) value(dst []byte, f *jsonField, depth int) ([]byte, bool) {
 	switch f.kind {
-	case protoreflect.MessageKind, protoreflect.GroupKind:
-		if f.kind == protoreflect.GroupKind {
-			return dst, false
-		}
+	case protoreflect.GroupKind:
+		return dst, false // proto2 groups: left to protojson
+	case protoreflect.MessageKind:
 		dst = protowire.AppendTag(dst, f.num, protowire.BytesType)
 		start := len(dst)
 		dst = append(dst, 0)
@@ -800,12 +799,12 @@ func (s *jsonScanner) skip(depth int) bool {
 		return ok
 	case '{', '[':
 		open := s.data[s.pos]
-		close := byte('}')
+		end := byte('}')
 		if open == '[' {
-			close = ']'
+			end = ']'
 		}
 		s.pos++
-		if s.consume(close) {
+		if s.consume(end) {
 			return true
 		}
 		for {
@@ -820,7 +819,7 @@ func (s *jsonScanner) skip(depth int) bool {
 			if s.consume(',') {
 				continue
 			}
-			return s.consume(close)
+			return s.consume(end)
 		}
 	case 't':
 		return s.literal("true")
