@@ -275,7 +275,7 @@ func (t *jsonTranscoder) mapField(dst []byte, f *jsonField, depth int) ([]byte, 
 		if dst, ok = t.value(dst, f.value, depth); !ok {
 			return dst, false
 		}
-		dst = closeLength(dst, start)
+		dst = fixLength(dst, start)
 		if t.s.consume(',') {
 			continue
 		}
@@ -317,7 +317,7 @@ func (t *jsonTranscoder) value(dst []byte, f *jsonField, depth int) ([]byte, boo
 		if dst, ok = t.message(dst, f.msg, depth+1); !ok {
 			return dst, false
 		}
-		return closeLength(dst, start), true
+		return fixLength(dst, start), true
 	case protoreflect.StringKind:
 		s, ok := t.s.str()
 		if !ok {
@@ -338,7 +338,7 @@ func (t *jsonTranscoder) value(dst []byte, f *jsonField, depth int) ([]byte, boo
 		if err != nil {
 			return dst, false
 		}
-		return closeLength(dst[:len(dst)+got], start), true
+		return fixLength(dst[:len(dst)+got], start), true
 	case protoreflect.BoolKind:
 		var v uint64
 		switch {
@@ -472,7 +472,7 @@ func (t *jsonTranscoder) anyPayload(dst []byte, depth int) ([]byte, bool) {
 	default:
 		return dst, false
 	}
-	return closeLength(dst, start), true
+	return fixLength(dst, start), true
 }
 
 func typeURLName(url []byte) protoreflect.FullName {
@@ -482,21 +482,6 @@ func typeURLName(url []byte) protoreflect.FullName {
 		}
 	}
 	return protoreflect.FullName(url)
-}
-
-// closeLength writes the length of what follows the one-byte placeholder at
-// start, moving it when the length needs more than a byte.
-func closeLength(dst []byte, start int) []byte {
-	n := len(dst) - start - 1
-	if n < 0x80 {
-		dst[start] = byte(n)
-		return dst
-	}
-	k := protowire.SizeVarint(uint64(n))
-	dst = append(dst, make([]byte, k-1)...)
-	copy(dst[start+k:], dst[start+1:start+1+n])
-	protowire.AppendVarint(dst[start:start], uint64(n))
-	return dst
 }
 
 // timestamp transcodes "YYYY-MM-DDTHH:MM:SS[.fraction]Z".
@@ -639,21 +624,14 @@ func (s *jsonScanner) number() (lit []byte, integer bool) {
 	case i < len(d) && d[i] == '0':
 		i++
 	case i < len(d) && d[i] >= '1' && d[i] <= '9':
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
+		i = skipDigits(d, i)
 	default:
 		return nil, false
 	}
 	integer = true
 	if i < len(d) && d[i] == '.' {
 		integer = false
-		i++
-		j := i
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-		if i == j {
+		if i = skipDigits(d, i+1); i < 0 {
 			return nil, false
 		}
 	}
@@ -663,16 +641,25 @@ func (s *jsonScanner) number() (lit []byte, integer bool) {
 		if i < len(d) && (d[i] == '+' || d[i] == '-') {
 			i++
 		}
-		j := i
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-		if i == j {
+		if i = skipDigits(d, i); i < 0 {
 			return nil, false
 		}
 	}
 	s.pos = i
 	return d[start:i], integer
+}
+
+// skipDigits returns the index after the digits starting at d[i], or -1
+// when there is none.
+func skipDigits(d []byte, i int) int {
+	j := i
+	for j < len(d) && d[j] >= '0' && d[j] <= '9' {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
 }
 
 // str reads a JSON string: its bytes, unescaped, valid UTF-8. Without

@@ -152,21 +152,28 @@ func TestJSONFastPathGivesUp(t *testing.T) {
 		{`{"i32":1}x`, false, ""},
 		{`[]`, false, ""},
 	} {
-		got, ok := fastMessage(t, []byte(tc.json), md)
-		if ok != tc.ok {
-			t.Errorf("%s: fast path ok = %v, want %v", tc.json, ok, tc.ok)
-			continue
-		}
-		if !ok {
-			continue
-		}
-		want := dynamicpb.NewMessage(md)
-		if err := protojson.Unmarshal([]byte(tc.want), want); err != nil {
-			t.Fatal(err)
-		}
-		if !proto.Equal(got, want) {
-			t.Errorf("%s: decoded %v, want %v", tc.json, got, want)
-		}
+		checkFastPath(t, md, tc.json, tc.ok, tc.want)
+	}
+}
+
+// checkFastPath checks that the fast path takes (ok) or leaves input, and
+// that what it takes decodes as protojson decodes want.
+func checkFastPath(t *testing.T, md protoreflect.MessageDescriptor, input string, ok bool, want string) {
+	t.Helper()
+	got, took := fastMessage(t, []byte(input), md)
+	if took != ok {
+		t.Errorf("%s: fast path ok = %v, want %v", input, took, ok)
+		return
+	}
+	if !took {
+		return
+	}
+	wantMsg := dynamicpb.NewMessage(md)
+	if err := protojson.Unmarshal([]byte(want), wantMsg); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got, wantMsg) {
+		t.Errorf("%s: decoded %v, want %v", input, got, wantMsg)
 	}
 }
 
@@ -211,21 +218,7 @@ message W {
 		{`{"st":{}}`, false},
 		{`{"a":{"@type":"type.googleapis.com/google.protobuf.Empty"}}`, false},
 	} {
-		got, ok := fastMessage(t, []byte(tc.json), md)
-		if ok != tc.ok {
-			t.Errorf("%s: fast path ok = %v, want %v", tc.json, ok, tc.ok)
-			continue
-		}
-		if !ok {
-			continue
-		}
-		want := dynamicpb.NewMessage(md)
-		if err := protojson.Unmarshal([]byte(tc.json), want); err != nil {
-			t.Fatal(err)
-		}
-		if !proto.Equal(got, want) {
-			t.Errorf("%s: decoded %v, want %v", tc.json, got, want)
-		}
+		checkFastPath(t, md, tc.json, tc.ok, tc.json)
 	}
 }
 
