@@ -287,7 +287,7 @@ func BenchmarkCollect512Clients(b *testing.B) {
 	}
 	defer ps.Close()
 	// As "hem collector serve" runs: its GC settings, its metrics SDK.
-	defer gctune.Apply(gctune.Service())()
+	defer gctune.Apply(gctune.Collector())()
 	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 	defer meter.Shutdown(context.Background())
 	keys := auth.New()

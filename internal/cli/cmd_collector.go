@@ -26,7 +26,7 @@ import (
 	"github.com/hemlabs/hem/registry"
 )
 
-// gcHelp tells operators how the services tune the garbage collector.
+// gcHelp tells operators how the collector tunes the garbage collector.
 const gcHelp = `The Go garbage collector runs with GOGC=400 and, in a container with a memory
 limit, GOMEMLIMIT at three quarters of it (a fifth less CPU under load than
 Go's defaults); setting GOGC or GOMEMLIMIT overrides either.`
@@ -111,7 +111,7 @@ go to the failed topic. On Cloud Run set HEM_LISTEN and HEM_HTTP_LISTEN both to
 			if err := cfg.validate(); err != nil {
 				return err
 			}
-			gctune.Apply(gctune.Service())
+			gctune.Apply(gctune.Collector())
 			return serveCollector(ctx, io, &cfg)
 		},
 	}

@@ -18,7 +18,6 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/hemlabs/hem/internal/gctune"
 	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/registry"
@@ -159,15 +158,12 @@ failure is acked when both have it.
 /healthz answers while the process runs, /readyz while pulls succeed,
 /metrics serves the counters in the Prometheus format.
 
-` + gcHelp + `
-
   hem processor run --sink bigquery --project P --bigquery-dataset hem_events --registry https://registry-xyz.run.app`,
 		Flags: cfg.bind,
 		Run: func(ctx context.Context, io IO, _ []string) error {
 			if err := cfg.validate(); err != nil {
 				return err
 			}
-			gctune.Apply(gctune.Service())
 			return runProcessor(ctx, io, &cfg)
 		},
 	}

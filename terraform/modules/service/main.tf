@@ -14,9 +14,9 @@ locals {
     [for s in values(var.secret_files) : s.secret],
   ))
 
-  # Go's soft heap limit at three quarters of the instance's memory: hem's
-  # services run with GOGC=400 and need the limit to stay clear of the OOM
-  # killer. var.env may set its own.
+  # Go's soft heap limit at three quarters of the instance's memory, which
+  # keeps the heap clear of the OOM killer (the collector runs GOGC=400).
+  # var.env may set its own.
   memory_mib = endswith(var.memory, "Gi") ? tonumber(trimsuffix(var.memory, "Gi")) * 1024 : tonumber(trimsuffix(var.memory, "Mi"))
   env        = merge({ GOMEMLIMIT = "${floor(local.memory_mib * 3 / 4)}MiB" }, var.env)
 }
