@@ -267,7 +267,8 @@ var eventJSON = sync.OnceValue(func() *jsonMessage {
 // decodeJSONFast decodes a protojson Event whose payload is a message of
 // p's schema through the fast path; ok is false when it gave up.
 func decodeJSONFast(p *plan, raw []byte) (e *eventv1.Event, ok bool) {
-	b, ok := transcodeJSON(nil, raw, eventJSON(), p.json, p.schema.Descriptor().FullName())
+	// The wire form is nearly always smaller than the JSON.
+	b, ok := transcodeJSON(make([]byte, 0, len(raw)), raw, eventJSON(), p.json, p.schema.Descriptor().FullName())
 	if !ok {
 		return nil, false
 	}

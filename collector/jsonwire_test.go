@@ -344,3 +344,37 @@ func FuzzJSONEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecodeJSONEvent is the HTTP endpoint's decoding of one event, an
+// OrderPlaced with five items: the fast path against protojson.
+func BenchmarkDecodeJSONEvent(b *testing.B) {
+	p := newPlan(testSchema(b, "shop.orders.v1.OrderPlaced"))
+	payload, err := anypb.New(orderPlaced(5))
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := protojson.Marshal(&eventv1.Event{EventId: "e-1", Payload: payload, EventTime: timestamppb.Now()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			if _, ok := decodeJSONFast(p, raw); !ok {
+				b.Fatal("fast path gave up")
+			}
+		}
+	})
+	b.Run("protojson", func(b *testing.B) {
+		opts := protojson.UnmarshalOptions{Resolver: &schemaTypes{s: p.schema, mt: p.dynType}}
+		b.ReportAllocs()
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			var e eventv1.Event
+			if err := opts.Unmarshal(raw, &e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
