@@ -159,14 +159,18 @@ func batchBytes(events []*eventv1.Event) int {
 	return n
 }
 
-// subjectOf is the subject named by an Any type URL: the part after the
-// last slash.
-func subjectOf(e *eventv1.Event) string {
-	u := e.GetPayload().GetTypeUrl()
-	if i := strings.LastIndexByte(u, '/'); i >= 0 {
-		return u[i+1:]
+// subjectOf is the subject named by the event's payload type URL.
+func subjectOf(e *eventv1.Event) string { return typeURLName(e.GetPayload().GetTypeUrl()) }
+
+// typeURLName is the message a type URL names: the part after its last
+// slash (all of it when there is none).
+func typeURLName[URL ~string | ~[]byte](url URL) string {
+	for i := len(url) - 1; i >= 0; i-- {
+		if url[i] == '/' {
+			return string(url[i+1:])
+		}
 	}
-	return u
+	return string(url)
 }
 
 // collect is Collect for an authenticated principal.

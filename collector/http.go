@@ -268,7 +268,7 @@ var eventJSON = sync.OnceValue(func() *jsonMessage {
 // p's schema through the fast path; ok is false when it gave up.
 func decodeJSONFast(p *plan, raw []byte) (e *eventv1.Event, ok bool) {
 	// The wire form is nearly always smaller than the JSON.
-	b, ok := transcodeJSON(make([]byte, 0, len(raw)), raw, eventJSON(), p.json, p.schema.Descriptor().FullName())
+	b, ok := transcodeJSON(make([]byte, 0, len(raw)), raw, eventJSON(), p.json)
 	if !ok {
 		return nil, false
 	}
@@ -325,11 +325,7 @@ func (t *schemaTypes) FindMessageByName(name protoreflect.FullName) (protoreflec
 }
 
 func (t *schemaTypes) FindMessageByURL(url string) (protoreflect.MessageType, error) {
-	name := url
-	if i := strings.LastIndexByte(url, '/'); i >= 0 {
-		name = url[i+1:]
-	}
-	return t.FindMessageByName(protoreflect.FullName(name))
+	return t.FindMessageByName(protoreflect.FullName(typeURLName(url)))
 }
 
 func (t *schemaTypes) FindExtensionByName(field protoreflect.FullName) (protoreflect.ExtensionType, error) {

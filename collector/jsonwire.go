@@ -32,6 +32,7 @@ import (
 
 // jsonMessage is the transcoding program of one message type.
 type jsonMessage struct {
+	name   protoreflect.FullName
 	wkt    wktKind
 	fields []jsonField
 	byName map[string]*jsonField // JSON and proto names
@@ -73,7 +74,7 @@ func compileJSONMessage(md protoreflect.MessageDescriptor, anyAllowed bool, seen
 	if m, ok := seen[md.FullName()]; ok {
 		return m // recursive types share their program
 	}
-	m := &jsonMessage{wkt: wktOf(md, anyAllowed)}
+	m := &jsonMessage{name: md.FullName(), wkt: wktOf(md, anyAllowed)}
 	seen[md.FullName()] = m
 	if m.wkt == wktUnsupported || m.wkt == wktAny {
 		return m
@@ -134,10 +135,10 @@ func wktOf(md protoreflect.MessageDescriptor, anyAllowed bool) wktKind {
 }
 
 // transcodeJSON appends the wire form of the JSON object data, a message of
-// program m, to dst. payload is the program of the event's Any, named by
-// payloadName. ok is false when the fast path gives up (see above).
-func transcodeJSON(dst, data []byte, m *jsonMessage, payload *jsonMessage, payloadName protoreflect.FullName) (out []byte, ok bool) {
-	t := jsonTranscoder{s: jsonScanner{data: data}, payload: payload, payloadName: payloadName}
+// program m, to dst. payload is the program of the event's Any. ok is
+// false when the fast path gives up (see above).
+func transcodeJSON(dst, data []byte, m *jsonMessage, payload *jsonMessage) (out []byte, ok bool) {
+	t := jsonTranscoder{s: jsonScanner{data: data}, payload: payload}
 	out, ok = t.message(dst, m, 0)
 	if !ok || t.s.peek() != 0 || t.s.pos != len(data) {
 		return dst, false
@@ -146,9 +147,8 @@ func transcodeJSON(dst, data []byte, m *jsonMessage, payload *jsonMessage, paylo
 }
 
 type jsonTranscoder struct {
-	s           jsonScanner
-	payload     *jsonMessage
-	payloadName protoreflect.FullName
+	s       jsonScanner
+	payload *jsonMessage
 }
 
 // message transcodes the JSON value of a message of program m (an object,
@@ -254,18 +254,16 @@ func (t *jsonTranscoder) mapField(dst []byte, f *jsonField, depth int) ([]byte, 
 	if t.s.consume('}') {
 		return dst, true
 	}
-	var keys []string // protojson refuses a key given twice
+	var keys [][]byte // protojson refuses a key given twice
 	for {
 		key, ok := t.s.str()
 		if !ok || !t.s.consume(':') {
 			return dst, false
 		}
-		for _, k := range keys {
-			if k == string(key) {
-				return dst, false
-			}
+		if slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(k, key) }) {
+			return dst, false
 		}
-		keys = append(keys, string(key))
+		keys = append(keys, key)
 		dst = protowire.AppendTag(dst, f.num, protowire.BytesType)
 		start := len(dst)
 		dst = append(dst, 0)
@@ -455,7 +453,7 @@ func (t *jsonTranscoder) anyPayload(dst []byte, depth int) ([]byte, bool) {
 		return dst, false
 	}
 	url, ok := t.s.str()
-	if !ok || typeURLName(url) != t.payloadName {
+	if !ok || typeURLName(url) != string(t.payload.name) {
 		return dst, false
 	}
 	dst = protowire.AppendBytes(protowire.AppendTag(dst, 1, protowire.BytesType), url)
@@ -473,15 +471,6 @@ func (t *jsonTranscoder) anyPayload(dst []byte, depth int) ([]byte, bool) {
 		return dst, false
 	}
 	return fixLength(dst, start), true
-}
-
-func typeURLName(url []byte) protoreflect.FullName {
-	for i := len(url) - 1; i >= 0; i-- {
-		if url[i] == '/' {
-			return protoreflect.FullName(url[i+1:])
-		}
-	}
-	return protoreflect.FullName(url)
 }
 
 // timestamp transcodes "YYYY-MM-DDTHH:MM:SS[.fraction]Z".

@@ -24,7 +24,7 @@ import (
 // fastMessage decodes data through the fast path; ok as transcodeJSON's.
 func fastMessage(t testing.TB, data []byte, md protoreflect.MessageDescriptor) (*dynamicpb.Message, bool) {
 	t.Helper()
-	out, ok := transcodeJSON(nil, data, compileJSON(md, false), nil, "")
+	out, ok := transcodeJSON(nil, data, compileJSON(md, false), nil)
 	if !ok {
 		return nil, false
 	}
