@@ -183,7 +183,7 @@ func drive(events, clients int, send func(client int) error) (time.Duration, err
 }
 
 // runHTTPRequests is an HTTP load over keep-alive connections (at most 64)
-// shared by the clients: each request is a method on path with body and the
+// shared by the clients: each request is method on url with body and the
 // API key; check judges the answer.
 func runHTTPRequests(ctx context.Context, events, clients int, method, url string, body []byte, check func(status int, answer []byte) error) (time.Duration, error) {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: 64}}
