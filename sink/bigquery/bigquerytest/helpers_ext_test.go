@@ -26,6 +26,17 @@ const (
 	datasetID = "ds"
 )
 
+// sampleSchema is a fresh table schema with a required, a nullable, a
+// repeated and a record column.
+func sampleSchema() bigquery.Schema {
+	return bigquery.Schema{
+		{Name: "id", Type: bigquery.StringFieldType, Required: true},
+		{Name: "n", Type: bigquery.IntegerFieldType},
+		{Name: "tags", Type: bigquery.StringFieldType, Repeated: true},
+		{Name: "rec", Type: bigquery.RecordFieldType, Schema: bigquery.Schema{{Name: "a", Type: bigquery.StringFieldType}}},
+	}
+}
+
 // env is a fake server with the real clients pointed at it and dataset ds
 // created.
 type env struct {

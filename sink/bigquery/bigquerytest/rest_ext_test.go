@@ -131,14 +131,6 @@ func TestTableCreateInvalid(t *testing.T) {
 
 func TestTableSchemaUpdate(t *testing.T) {
 	t.Parallel()
-	base := func() bigquery.Schema {
-		return bigquery.Schema{
-			{Name: "id", Type: bigquery.StringFieldType, Required: true},
-			{Name: "n", Type: bigquery.IntegerFieldType},
-			{Name: "tags", Type: bigquery.StringFieldType, Repeated: true},
-			{Name: "rec", Type: bigquery.RecordFieldType, Schema: bigquery.Schema{{Name: "a", Type: bigquery.StringFieldType}}},
-		}
-	}
 	tests := []struct {
 		name   string
 		change func(bigquery.Schema) bigquery.Schema
@@ -176,12 +168,12 @@ func TestTableSchemaUpdate(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tb := e.createTable(t, "t"+string(rune('a'+i)), base())
+			tb := e.createTable(t, "t"+string(rune('a'+i)), sampleSchema())
 			md, err := tb.Metadata(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := tb.Update(t.Context(), bigquery.TableMetadataToUpdate{Schema: tt.change(base())}, md.ETag)
+			got, err := tb.Update(t.Context(), bigquery.TableMetadataToUpdate{Schema: tt.change(sampleSchema())}, md.ETag)
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("update: %v", err)

@@ -147,12 +147,7 @@ func TestAppendRowsProto3(t *testing.T) {
 
 func TestWriterSchemaRejected(t *testing.T) {
 	t.Parallel()
-	schema := bigquery.Schema{
-		{Name: "id", Type: bigquery.StringFieldType, Required: true},
-		{Name: "n", Type: bigquery.IntegerFieldType},
-		{Name: "tags", Type: bigquery.StringFieldType, Repeated: true},
-		{Name: "rec", Type: bigquery.RecordFieldType, Schema: bigquery.Schema{{Name: "a", Type: bigquery.StringFieldType}}},
-	}
+	schema := sampleSchema()
 	tests := []struct {
 		name  string
 		proto string
