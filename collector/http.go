@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -113,6 +115,9 @@ func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusUnauthorized, codes.Unauthenticated, err.Error())
 		return
 	}
+	// A body that trickles in must not hold the connection and its buffer
+	// for ever. Servers that cannot set deadlines (httptest recorders) skip it.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(c.cfg.readTimeout))
 	// JSON is larger than the binary form (base64, field names): allow 4x.
 	limit := int64(c.cfg.limits.MaxBatchBytes) * 4
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
@@ -120,6 +125,10 @@ func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeHTTPError(w, http.StatusRequestEntityTooLarge, codes.InvalidArgument, fmt.Sprintf("body exceeds %d bytes", limit))
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			writeHTTPError(w, http.StatusRequestTimeout, codes.DeadlineExceeded, fmt.Sprintf("the body did not arrive within %v", c.cfg.readTimeout))
 			return
 		}
 		writeHTTPError(w, http.StatusBadRequest, codes.InvalidArgument, "read body: "+err.Error())

@@ -107,6 +107,7 @@ type config struct {
 	meter            metric.MeterProvider
 	metricsHandler   http.Handler
 	corsOrigins      []string
+	readTimeout      time.Duration
 	now              func() time.Time
 }
 
@@ -117,6 +118,7 @@ func newConfig(opts []Option) (*config, error) {
 		failedTopic:      wire.FailedTopic,
 		publish:          DefaultPublishSettings(),
 		maxInflightBytes: 256 << 20,
+		readTimeout:      DefaultReadTimeout,
 		meter:            noop.NewMeterProvider(),
 		now:              time.Now,
 	}
@@ -225,6 +227,25 @@ func WithMetricsHandler(h http.Handler) Option {
 // ("*" for any).
 func WithCORSOrigins(origins ...string) Option {
 	return optionFunc(func(c *config) { c.corsOrigins = origins })
+}
+
+// DefaultReadTimeout is how long the HTTP endpoint waits for a request's
+// body by default.
+const DefaultReadTimeout = 30 * time.Second
+
+// WithReadTimeout bounds how long the HTTP endpoint waits for a request's
+// body to arrive, counted from the start of the request (default
+// DefaultReadTimeout; zero or less keeps the default). A client slower than
+// that is cut off, so slow senders cannot hold connections and memory. It
+// is a per-request deadline, so it works for HTTP/1 and for h2c streams
+// alike, where a server-wide http.Server.ReadTimeout would also end the
+// long gRPC streams sharing an h2c port.
+func WithReadTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d > 0 {
+			c.readTimeout = d
+		}
+	})
 }
 
 // WithClock replaces time.Now for received-at and failed-at stamps (tests).

@@ -216,6 +216,10 @@ func Start(ctx context.Context, protoDir string, opts ...collector.Option) (st *
 		return nil, err
 	}
 	st.http = &http.Server{Handler: st.Collector.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
+	// HTTP/1 and h2c, as collector serve.
+	st.http.Protocols = new(http.Protocols)
+	st.http.Protocols.SetHTTP1(true)
+	st.http.Protocols.SetUnencryptedHTTP2(true)
 	go func() { _ = st.http.Serve(hl) }()
 	st.HTTPAddr = hl.Addr().String()
 	return st, nil

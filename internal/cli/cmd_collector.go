@@ -48,6 +48,8 @@ type collectorServeConfig struct {
 	PublishBytes     int
 	PublishTimeout   time.Duration
 	ShutdownTimeout  time.Duration
+	ReadTimeout      time.Duration
+	IdleTimeout      time.Duration
 }
 
 func (c *collectorServeConfig) bind(fs *flag.FlagSet) {
@@ -73,6 +75,8 @@ func (c *collectorServeConfig) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.PublishBytes, "publish-bytes", ps.ByteThreshold, "Pub/Sub batch size in bytes")
 	fs.DurationVar(&c.PublishTimeout, "publish-timeout", ps.Timeout, "how long a publish is retried before its events are answered RETRY")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long shutdown waits for requests in flight")
+	fs.DurationVar(&c.ReadTimeout, "http-read-timeout", collector.DefaultReadTimeout, "longest an HTTP request may take to send its body; slower clients are cut off (408)")
+	fs.DurationVar(&c.IdleTimeout, "http-idle-timeout", 2*time.Minute, "how long an idle HTTP connection is kept open")
 }
 
 func (c *collectorServeConfig) validate() error {
@@ -155,6 +159,7 @@ func serveCollector(ctx context.Context, io IO, cfg *collectorServeConfig) error
 		collector.WithLimits(collector.Limits{MaxEventBytes: cfg.MaxEventBytes, MaxBatchBytes: cfg.MaxBatchBytes, MaxBatchEvents: cfg.MaxBatchEvents}),
 		collector.WithPublishSettings(settings),
 		collector.WithMaxInflightBytes(cfg.MaxInflightBytes),
+		collector.WithReadTimeout(cfg.ReadTimeout),
 		collector.WithLogger(log),
 		collector.WithMeterProvider(meter),
 		collector.WithMetricsHandler(promhttp.HandlerFor(promReg, promhttp.HandlerOpts{})),
@@ -174,12 +179,14 @@ func serveCollector(ctx context.Context, io IO, cfg *collectorServeConfig) error
 
 	var servers []*http.Server
 	g, gctx := errgroup.WithContext(ctx)
-	serveHTTP := func(addr string, h http.Handler) error {
+	serveHTTP := func(addr string, h http.Handler, readTimeout time.Duration) error {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		// The collector's handler bounds each body itself (h2c included);
+		// ReadTimeout is for servers without gRPC streams to keep alive.
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: readTimeout, IdleTimeout: cfg.IdleTimeout}
 		srv.Protocols = new(http.Protocols)
 		srv.Protocols.SetHTTP1(true)
 		srv.Protocols.SetUnencryptedHTTP2(true)
@@ -193,7 +200,8 @@ func serveCollector(ctx context.Context, io IO, cfg *collectorServeConfig) error
 		return nil
 	}
 	if cfg.Listen == cfg.HTTPListen {
-		if err := serveHTTP(cfg.Listen, collector.GRPCAndHTTP(gs, col.HTTPHandler())); err != nil {
+		// No server-wide ReadTimeout: it would end CollectStream streams.
+		if err := serveHTTP(cfg.Listen, collector.GRPCAndHTTP(gs, col.HTTPHandler()), 0); err != nil {
 			return err
 		}
 	} else {
@@ -202,7 +210,7 @@ func serveCollector(ctx context.Context, io IO, cfg *collectorServeConfig) error
 			return err
 		}
 		g.Go(func() error { return gs.Serve(ln) })
-		if err := serveHTTP(cfg.HTTPListen, col.HTTPHandler()); err != nil {
+		if err := serveHTTP(cfg.HTTPListen, col.HTTPHandler(), 10*time.Second+cfg.ReadTimeout); err != nil {
 			ln.Close()
 			return err
 		}

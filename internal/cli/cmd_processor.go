@@ -238,7 +238,8 @@ func runProcessor(ctx context.Context, io IO, cfg *processorConfig) error {
 	if err != nil {
 		return fmt.Errorf("processor run: --listen: %w", err)
 	}
-	srv := &http.Server{Handler: processorHandler(p, promhttp.HandlerFor(promReg, promhttp.HandlerOpts{})), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: processorHandler(p, promhttp.HandlerFor(promReg, promhttp.HandlerOpts{})),
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	log.Info("processor starting", "listen", lis.Addr().String(), "registry", cfg.client.Registry, "pull_mode", cfg.PullMode)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

@@ -237,7 +237,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.HTTPAddr = httpLis.Addr().String()
-	s.httpSrv = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	// Slow senders are cut off: headers within 10 s, the whole request
+	// within the collector's body timeout after them.
+	s.httpSrv = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 10*time.Second + collector.DefaultReadTimeout, IdleTimeout: 2 * time.Minute}
 	s.group.Go(func() error {
 		if err := s.httpSrv.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
 			return err
