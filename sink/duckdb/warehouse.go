@@ -5,8 +5,18 @@
 // Writes stage a batch with DuckDB's Appender into a temporary table and
 // move it into the table with INSERT OR IGNORE in one transaction: the
 // commit is the durable point, and a redelivered event (same id) is
-// skipped. Schema evolution adds columns with ALTER TABLE ADD COLUMN and
-// widens records with ALTER COLUMN ... TYPE (new fields read NULL in old
+// skipped.
+//
+// A commit that fails (a full disk, say) leaves DuckDB 1.4's primary-key
+// index holding ids of the rows it took back: writing them again fails
+// with "Duplicate key", and after one more write to the table that state
+// outlives a checkpoint and a restart. A checkpoint right after the failure
+// clears it. So after any failed write the Warehouse checkpoints, with no
+// other write in flight, before it writes again; until that succeeds,
+// writes fail and the processor retries them.
+//
+// Schema evolution adds columns with ALTER TABLE ADD COLUMN and widens
+// records with ALTER COLUMN ... TYPE (new fields read NULL in old
 // rows). DuckDB allows one writing process per file: "hem dev" owns it and
 // serves queries over HTTP (QueryHandler).
 package duckdb
@@ -15,10 +25,12 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	duckdbdriver "github.com/duckdb/duckdb-go/v2"
 
@@ -67,6 +79,13 @@ func ReadOnly() Option { return optionFunc(func(c *config) { c.readOnly = true }
 // concurrent use.
 type Warehouse struct {
 	db *sql.DB
+
+	// writing is held shared by every write (rows and DDL) and alone by
+	// heal, so a checkpoint after a failed write runs with none in flight.
+	writing sync.RWMutex
+	// broken is set when a write failed in a way that may have left an
+	// index wrong; heal clears it.
+	broken atomic.Bool
 
 	ddl     sync.Mutex        // one schema change at a time
 	mu      sync.Mutex        // guards applied and columns
@@ -169,10 +188,15 @@ func (w *Warehouse) ensure(ctx context.Context, s *schema.Schema) ([]string, err
 	if len(live) == 0 && t.Description != "" {
 		stmts = append(stmts, fmt.Sprintf("COMMENT ON TABLE %s IS %s", ident(t.Name), literal(t.Description)))
 	}
-	for _, q := range stmts {
-		if _, err := w.db.ExecContext(ctx, q); err != nil {
-			return nil, fmt.Errorf("duckdb: migrate %s: %s: %w", t.Name, q, err)
+	if err := w.write(ctx, func() error {
+		for _, q := range stmts {
+			if _, err := w.db.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("duckdb: migrate %s: %s: %w", t.Name, q, err)
+			}
 		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	cols, err := w.columnOrder(ctx, t.Name)
 	if err != nil {
@@ -312,22 +336,72 @@ func (w *Warehouse) Write(ctx context.Context, b *sink.Batch) error {
 
 // load makes rows durable in table. The common case, no row already in
 // the table, appends them straight into it in one transaction. If that
-// fails (a redelivered event violates the primary key, or any other
-// error), it rolls back and takes the careful path: stage the rows and
-// INSERT OR IGNORE them.
+// fails because an id is already there (a redelivery), it takes the
+// careful path: stage the rows and INSERT OR IGNORE them. Any other
+// failure is returned, and the next write heals first.
 func (w *Warehouse) load(ctx context.Context, table string, rows [][]driver.Value) error {
-	conn, err := w.db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("duckdb: %w", err)
-	}
-	defer conn.Close()
-	if appendErr := appendTx(ctx, conn, table, rows); appendErr == nil {
-		return nil
-	}
-	return loadStaged(ctx, conn, table, rows)
+	return w.write(ctx, func() error {
+		conn, err := w.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("duckdb: %w", err)
+		}
+		defer conn.Close()
+		err = appendTx(ctx, conn, table, rows)
+		var ce commitError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &ce):
+			return fmt.Errorf("duckdb: commit %s: %w", table, err)
+		}
+		return loadStaged(ctx, conn, table, rows)
+	})
 }
 
-// appendTx appends rows to table and commits, or rolls back.
+// write runs f, which writes, once the database is fit for it: after a
+// failed write, only a checkpoint with no write in flight makes it so.
+func (w *Warehouse) write(ctx context.Context, f func() error) error {
+	if w.broken.Load() {
+		if err := w.heal(ctx); err != nil {
+			return err
+		}
+	}
+	w.writing.RLock()
+	defer w.writing.RUnlock()
+	err := f()
+	if err != nil {
+		w.broken.Store(true)
+	}
+	return err
+}
+
+// heal checkpoints after a failed write. DuckDB 1.4 takes back a failed
+// commit's rows but not all their keys in the primary-key index; a
+// checkpoint drops those keys, if it runs before another write to the
+// table builds on them.
+func (w *Warehouse) heal(ctx context.Context) error {
+	w.writing.Lock()
+	defer w.writing.Unlock()
+	if !w.broken.Load() {
+		return nil // healed while this one waited
+	}
+	if _, err := w.db.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("duckdb: checkpoint after a failed write (writes resume once it succeeds): %w", err)
+	}
+	w.broken.Store(false)
+	return nil
+}
+
+// commitError is a failed commit, after which the index may be wrong.
+// A failed append before it (such as a redelivered id) is only rolled
+// back: DuckDB checks keys against the table's index as rows go in.
+type commitError struct{ err error }
+
+func (e commitError) Error() string { return e.err.Error() }
+func (e commitError) Unwrap() error { return e.err }
+
+// appendTx appends rows to table and commits, or rolls back. A failed
+// commit is a commitError.
 func appendTx(ctx context.Context, conn *sql.Conn, table string, rows [][]driver.Value) error {
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
@@ -337,7 +411,10 @@ func appendTx(ctx context.Context, conn *sql.Conn, table string, rows [][]driver
 		_ = tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return commitError{err}
+	}
+	return nil
 }
 
 func appendRows(conn *sql.Conn, catalog, table string, rows [][]driver.Value) error {
