@@ -32,7 +32,7 @@ func (p *recordPlan) decodeRow(b []byte) (map[string]any, error) {
 func (p *recordPlan) decode(m protoreflect.Message) (map[string]any, error) {
 	// Stricter than BigQuery, which may drop them: fields the writer schema
 	// does not declare are data the table would silently lose.
-	if len(m.GetUnknown()) > 0 {
+	if len(m.GetUnknown()) > 0 && !p.lenient {
 		return nil, errUnknownFields
 	}
 	out := make(map[string]any, len(p.columns))

@@ -3,6 +3,7 @@ package bigquerytest_test
 import (
 	"context"
 	"errors"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -58,12 +59,20 @@ func newEnv(t *testing.T, opts ...bigquerytest.Option) *env {
 	if err != nil {
 		t.Fatalf("bigquery.NewClient: %v", err)
 	}
-	t.Cleanup(func() { _ = bq.Close() })
+	t.Cleanup(func() {
+		if err := bq.Close(); err != nil {
+			t.Errorf("close the REST client: %v", err)
+		}
+	})
 	mw, err := managedwriter.NewClient(ctx, projectID, srv.WriteClientOptions()...)
 	if err != nil {
 		t.Fatalf("managedwriter.NewClient: %v", err)
 	}
-	t.Cleanup(func() { _ = mw.Close() })
+	t.Cleanup(func() {
+		if err := mw.Close(); err != nil {
+			t.Errorf("close the write client: %v", err)
+		}
+	})
 	ds := bq.Dataset(datasetID)
 	if err := ds.Create(t.Context(), &bigquery.DatasetMetadata{Location: "US"}); err != nil {
 		t.Fatalf("create dataset: %v", err)
@@ -137,7 +146,12 @@ func (e *env) writer(t *testing.T, table string, md protoreflect.MessageDescript
 	if err != nil {
 		return nil, err
 	}
-	t.Cleanup(func() { _ = ms.Close() })
+	t.Cleanup(func() {
+		// The library reports a stream closed in good order as io.EOF.
+		if err := ms.Close(); err != nil && !errors.Is(err, io.EOF) {
+			t.Errorf("close the stream: %v", err)
+		}
+	})
 	return &writer{ms: ms}, nil
 }
 

@@ -16,6 +16,9 @@ type config struct {
 	propagationDelay time.Duration
 	now              func() time.Time
 	maxRequestBytes  int
+	connSchema       bool
+	dropUnknown      bool
+	noETags          bool
 }
 
 func newConfig(opts []Option) (*config, error) {
@@ -66,4 +69,30 @@ func WithClock(now func() time.Time) Option {
 // BigQuery does. The default is 10 MiB.
 func WithMaxRequestBytes(n int) Option {
 	return func(c *config) { c.maxRequestBytes = n }
+}
+
+// WithConnectionSchema makes the server behave like a BigQuery-API server
+// that reads every request of a connection with the connection's first
+// writer schema, whatever stream a later request names or schema it
+// carries. Rows of a second table on a multiplexed connection then decode
+// with the first table's schema: fields whose names match no column are
+// dropped, so their columns are stored NULL. BigQuery keeps a writer
+// schema per stream; this mode is for showing why hem can turn
+// multiplexing off.
+func WithConnectionSchema() Option {
+	return func(c *config) { c.connSchema = true }
+}
+
+// WithDropUnknownFields makes the server accept, and drop, writer schema
+// fields the table lacks and row fields the writer schema lacks, instead of
+// refusing them as BigQuery does: a compatible server that does so loses
+// the values silently unless the writer checks the table first.
+func WithDropUnknownFields() Option {
+	return func(c *config) { c.dropUnknown = true }
+}
+
+// WithoutETags makes the REST API send no etags, as some compatible
+// servers do; If-Match headers are still honoured.
+func WithoutETags() Option {
+	return func(c *config) { c.noETags = true }
 }

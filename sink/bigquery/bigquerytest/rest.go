@@ -61,6 +61,9 @@ func (s *Server) handle(f func(*http.Request) (any, *apiError)) http.HandlerFunc
 		case v == nil:
 			w.WriteHeader(http.StatusNoContent)
 		default:
+			if o, ok := v.(object); ok && s.cfg.noETags {
+				delete(o, "etag")
+			}
 			writeJSON(w, http.StatusOK, v)
 		}
 	}

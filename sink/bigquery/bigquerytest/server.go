@@ -27,14 +27,17 @@ import (
 type Server struct {
 	cfg *config
 
-	httpLn  net.Listener
-	httpSrv *http.Server
-	grpcLn  net.Listener
-	grpcSrv *grpc.Server
+	httpLn   net.Listener
+	httpGate *gate
+	httpSrv  *http.Server
+	grpcLn   net.Listener
+	grpcGate *gate
+	grpcSrv  *grpc.Server
 
-	mu       sync.RWMutex
-	datasets map[string]*dataset // by "project:dataset"
-	serial   uint64              // source of etags and schema version ids
+	mu          sync.RWMutex
+	datasets    map[string]*dataset // by "project:dataset"
+	serial      uint64              // source of etags and schema version ids
+	appendFault AppendFault
 
 	closeOnce sync.Once
 }
@@ -65,8 +68,9 @@ func NewServer(opts ...Option) (*Server, error) {
 	s.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(math.MaxInt32))
 	storagepb.RegisterBigQueryWriteServer(s.grpcSrv, &writeServer{s: s})
 
-	go func() { _ = s.httpSrv.Serve(s.httpLn) }()
-	go func() { _ = s.grpcSrv.Serve(s.grpcLn) }()
+	s.httpGate, s.grpcGate = newGate(s.httpLn), newGate(s.grpcLn)
+	go func() { _ = s.httpSrv.Serve(s.httpGate) }()
+	go func() { _ = s.grpcSrv.Serve(s.grpcGate) }()
 	return s, nil
 }
 

@@ -100,6 +100,9 @@ func (w *writeServer) AppendRows(stream storagepb.BigQueryWrite_AppendRowsServer
 		if err := stream.Send(resp); err != nil {
 			return err
 		}
+		if resp.GetError() != nil && c.faulted {
+			return nil // the injected fault ends the connection without a status
+		}
 	}
 }
 
@@ -109,6 +112,9 @@ func (w *writeServer) AppendRows(stream storagepb.BigQueryWrite_AppendRowsServer
 type appendConn struct {
 	current string
 	streams map[string]*streamState
+	faulted bool // the last response was an injected fault
+	// first is the connection's first writer schema (WithConnectionSchema).
+	first *descriptorpb.DescriptorProto
 }
 
 // streamState is what a connection knows about one stream it writes to.
@@ -142,7 +148,16 @@ func (s *Server) append(c *appendConn, req *storagepb.AppendRowsRequest) (*stora
 		st = &streamState{name: c.current, ref: ref}
 		c.streams[c.current] = st
 	}
-	resp, err := s.appendTo(st, req)
+	s.mu.RLock()
+	fault := s.appendFault
+	s.mu.RUnlock()
+	if c.faulted = false; fault != nil {
+		if st := fault(st.ref.table); st != nil {
+			c.faulted = true
+			return errorResponse(c.current, st.Err()), nil
+		}
+	}
+	resp, err := s.appendTo(c, st, req)
 	if err != nil {
 		return errorResponse(st.name, err), nil
 	}
@@ -156,7 +171,7 @@ func (c *appendConn) entity(req *storagepb.AppendRowsRequest) string {
 	return c.current
 }
 
-func (s *Server) appendTo(st *streamState, req *storagepb.AppendRowsRequest) (*storagepb.AppendRowsResponse, error) {
+func (s *Server) appendTo(c *appendConn, st *streamState, req *storagepb.AppendRowsRequest) (*storagepb.AppendRowsResponse, error) {
 	if req.GetArrowRows() != nil {
 		return nil, status.Errorf(codes.Unimplemented, "bigquerytest: arrow rows are not supported. Entity: %s", st.name)
 	}
@@ -164,9 +179,16 @@ func (s *Server) appendTo(st *streamState, req *storagepb.AppendRowsRequest) (*s
 	if data == nil {
 		return nil, status.Errorf(codes.InvalidArgument, "Rows must be specified. Entity: %s", st.name)
 	}
-	if dp := data.GetWriterSchema().GetProtoDescriptor(); dp != nil && !proto.Equal(dp, st.schema) {
+	dp := data.GetWriterSchema().GetProtoDescriptor()
+	if s.cfg.connSchema {
+		if c.first == nil {
+			c.first = dp
+		}
+		dp = c.first
+	}
+	if dp != nil && !proto.Equal(dp, st.schema) {
 		st.schema = dp
-		st.writer = newWriterSchema(dp)
+		st.writer = newWriterSchema(dp, s.cfg.connSchema || s.cfg.dropUnknown)
 	}
 	if st.writer == nil {
 		return nil, status.Errorf(codes.InvalidArgument, "writer_schema must be set in the first request for a stream. Entity: %s", st.name)

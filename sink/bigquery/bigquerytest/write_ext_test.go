@@ -354,7 +354,11 @@ func TestMultiplexedConcurrentWriters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = mw.Close() })
+	t.Cleanup(func() {
+		if err := mw.Close(); err != nil {
+			t.Errorf("close the write client: %v", err)
+		}
+	})
 	e.mw = mw
 	md := messageDescriptor(t, `syntax = "proto2"; message Row { optional int64 n = 1; }`)
 	tables := []string{"a", "b"}

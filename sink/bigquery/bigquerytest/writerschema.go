@@ -16,6 +16,7 @@ import (
 // validation against each table schema version it met.
 type writerSchema struct {
 	md       protoreflect.MessageDescriptor
+	lenient  bool // drop what does not fit instead of refusing it
 	buildErr error
 	plans    map[uint64]planResult // by schema version id
 }
@@ -29,8 +30,8 @@ type planResult struct {
 // self-contained DescriptorProto (the shape adapt.NormalizeDescriptor
 // makes) in a proto2 file with no imports. References to other files, well
 // known types included, do not resolve.
-func newWriterSchema(dp *descriptorpb.DescriptorProto) *writerSchema {
-	ws := &writerSchema{plans: map[uint64]planResult{}}
+func newWriterSchema(dp *descriptorpb.DescriptorProto, lenient bool) *writerSchema {
+	ws := &writerSchema{plans: map[uint64]planResult{}, lenient: lenient}
 	fdp := &descriptorpb.FileDescriptorProto{
 		Name:        proto.String("bigquerytest/writer_schema.proto"),
 		Syntax:      proto.String("proto2"),
@@ -52,7 +53,7 @@ func (ws *writerSchema) plan(v schemaVersion) (*recordPlan, error) {
 	if r, ok := ws.plans[v.id]; ok {
 		return r.plan, r.err
 	}
-	p, err := planRecord(ws.md, v.fields, "")
+	p, err := planRecord(ws.md, v.fields, "", ws.lenient)
 	ws.plans[v.id] = planResult{plan: p, err: err}
 	return p, err
 }
@@ -61,6 +62,7 @@ func (ws *writerSchema) plan(v schemaVersion) (*recordPlan, error) {
 // (or of a RECORD column).
 type recordPlan struct {
 	desc    protoreflect.MessageDescriptor
+	lenient bool
 	columns []*field
 	matched []fieldPlan
 }
@@ -76,8 +78,11 @@ type fieldPlan struct {
 // Storage Write API does: every proto field names a column
 // (case-insensitively) with a compatible type and the same repetition, and
 // every REQUIRED column has a proto field.
-func planRecord(md protoreflect.MessageDescriptor, cols []*field, prefix string) (*recordPlan, error) {
-	p := &recordPlan{desc: md, columns: cols}
+//
+// A lenient plan (WithDropUnknownFields, WithConnectionSchema) drops the
+// fields that do not fit instead.
+func planRecord(md protoreflect.MessageDescriptor, cols []*field, prefix string, lenient bool) (*recordPlan, error) {
+	p := &recordPlan{desc: md, columns: cols, lenient: lenient}
 	var extra []string
 	used := map[*field]string{}
 	fields := md.Fields()
@@ -93,13 +98,17 @@ func planRecord(md protoreflect.MessageDescriptor, cols []*field, prefix string)
 			return nil, fmt.Errorf("Proto fields %s and %s both map to BigQuery column %s%s.", other, path, prefix, col.Name) //nolint:staticcheck // BigQuery's wording.
 		}
 		used[col] = path
-		fp, err := planField(fd, col, path)
+		fp, err := planField(fd, col, path, lenient)
+		if err != nil && lenient {
+			delete(used, col)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
 		p.matched = append(p.matched, fp)
 	}
-	if len(extra) > 0 {
+	if len(extra) > 0 && !lenient {
 		return nil, fmt.Errorf("Input schema has more fields than BigQuery schema, extra fields: '%s'", strings.Join(extra, ",")) //nolint:staticcheck // BigQuery's wording.
 	}
 	for _, c := range cols {
@@ -112,7 +121,7 @@ func planRecord(md protoreflect.MessageDescriptor, cols []*field, prefix string)
 	return p, nil
 }
 
-func planField(fd protoreflect.FieldDescriptor, col *field, path string) (fieldPlan, error) {
+func planField(fd protoreflect.FieldDescriptor, col *field, path string, lenient bool) (fieldPlan, error) {
 	fp := fieldPlan{fd: fd, col: col, path: path}
 	if fd.IsMap() {
 		return fp, fmt.Errorf("The proto field %s is a map, which BigQuery does not support.", path) //nolint:staticcheck // BigQuery's wording.
@@ -129,7 +138,7 @@ func planField(fd protoreflect.FieldDescriptor, col *field, path string) (fieldP
 		return fp, fmt.Errorf("The proto field mismatched with BigQuery field at %s, the proto field type %s, BigQuery field type %s.", path, fd.Kind(), col.Type) //nolint:staticcheck // BigQuery's wording.
 	}
 	if col.Type == typeRecord {
-		sub, err := planRecord(fd.Message(), col.Fields, path+".")
+		sub, err := planRecord(fd.Message(), col.Fields, path+".", lenient)
 		if err != nil {
 			return fp, err
 		}
