@@ -31,7 +31,11 @@ func newSink(t *testing.T, cfg bigquery.Config, opts ...bigquerytest.Option) (*b
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	t.Cleanup(func() {
+		if err := s.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
 	return s, srv
 }
 

@@ -7,19 +7,19 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/bigquery"
-	"cloud.google.com/go/bigquery/storage/apiv1/storagepb"
 	"cloud.google.com/go/bigquery/storage/managedwriter"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
 	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink"
@@ -53,6 +53,20 @@ type Config struct {
 	// Connections caps the Storage Write connections the sink's streams
 	// share (default 4): BigQuery guarantees about 1 MB/s per connection.
 	Connections int
+	// DisableMultiplexing gives every stream (one per table and schema
+	// version) its own connection instead of sharing Connections of them.
+	// Google's BigQuery multiplexes; turn it off for a BigQuery-API server
+	// that reads all of a connection's requests with its first writer
+	// schema.
+	DisableMultiplexing bool
+	// WriteTimeout bounds how long a Write waits for BigQuery's answers
+	// before it fails with a retryable ErrUnavailable (default 30s). A
+	// Write fails sooner, after a couple of seconds, when the Storage
+	// Write API cannot be reached at all (see Sink.Health).
+	WriteTimeout time.Duration
+	// Logger receives warnings the sink cannot return as errors (a table
+	// patched without an ETag precondition). Nil discards them.
+	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -72,6 +86,11 @@ type Sink struct {
 	life   context.Context
 	cancel context.CancelFunc
 
+	health health
+	// learnedLimit is the largest request the server is known to take:
+	// MaxRequestBytes until it refuses a smaller one as too large.
+	learnedLimit atomic.Int64
+
 	mu     sync.Mutex
 	tables map[string]*tableState // by subject
 }
@@ -85,6 +104,7 @@ type tableState struct {
 	migrated int                                    // highest version whose columns the table has
 	rows     map[int64]*RowSchema                   // row schemas by schema id
 	streams  map[int64]*managedwriter.ManagedStream // by the row schema's schema id
+	cancels  []context.CancelFunc                   // of the streams' contexts
 	refused  map[int]time.Time                      // version → when the Write API refused its columns
 }
 
@@ -106,6 +126,12 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if cfg.Connections <= 0 {
 		cfg.Connections = 4
 	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	restOpts := append([]option.ClientOption{}, cfg.ClientOptions...)
 	if cfg.Endpoint != "" {
 		restOpts = append(restOpts, option.WithEndpoint(cfg.Endpoint))
@@ -117,8 +143,21 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bigquery: %w", err)
 	}
-	writeOpts := append([]option.ClientOption{managedwriter.WithMultiplexing(),
-		managedwriter.WithMultiplexPoolLimit(cfg.Connections)}, cfg.ClientOptions...)
+	s := &Sink{cfg: cfg, bq: bq, tables: map[string]*tableState{}}
+	s.learnedLimit.Store(int64(cfg.MaxRequestBytes))
+	writeOpts := []option.ClientOption{
+		// The library reports nothing while it reconnects: health learns
+		// from the calls themselves.
+		option.WithGRPCDialOption(grpc.WithChainUnaryInterceptor(s.health.unaryInterceptor)),
+		option.WithGRPCDialOption(grpc.WithChainStreamInterceptor(s.health.streamInterceptor)),
+		// gRPC waits up to 2 minutes between reconnects by default; after
+		// an outage, writes should resume sooner.
+		option.WithGRPCDialOption(grpc.WithConnectParams(grpc.ConnectParams{Backoff: reconnectBackoff, MinConnectTimeout: 20 * time.Second})),
+	}
+	if !cfg.DisableMultiplexing {
+		writeOpts = append(writeOpts, managedwriter.WithMultiplexing(), managedwriter.WithMultiplexPoolLimit(cfg.Connections))
+	}
+	writeOpts = append(writeOpts, cfg.ClientOptions...)
 	if ep := cfg.WriteEndpoint; ep != "" {
 		hostPort, plaintext := writeEndpoint(ep)
 		writeOpts = append(writeOpts, option.WithEndpoint(hostPort))
@@ -127,15 +166,18 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 				option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
 		}
 	}
-	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	mw, err := managedwriter.NewClient(life, cfg.Project, writeOpts...)
-	if err != nil {
-		cancel()
+	s.life, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if s.mw, err = managedwriter.NewClient(s.life, cfg.Project, writeOpts...); err != nil {
+		s.cancel()
 		_ = bq.Close()
 		return nil, fmt.Errorf("bigquery: storage write client: %w", err)
 	}
-	return &Sink{cfg: cfg, bq: bq, mw: mw, life: life, cancel: cancel, tables: map[string]*tableState{}}, nil
+	return s, nil
 }
+
+// reconnectBackoff is gRPC's default reconnect backoff with a 10 s ceiling
+// instead of 120 s.
+var reconnectBackoff = backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 10 * time.Second}
 
 // writeEndpoint strips an http:// scheme; plaintext is for http:// and
 // loopback addresses (a local BigQuery-compatible server).
@@ -212,6 +254,13 @@ func (s *Sink) migrate(ctx context.Context, ts *tableState, sch *schema.Schema, 
 		if !added {
 			break
 		}
+		if meta.ETag == "" {
+			// Without an ETag the patch cannot be made conditional: a
+			// concurrent patch may be overwritten. Say so, and read the
+			// table again after the patch to check the columns are there.
+			s.cfg.Logger.Warn("bigquery: the server sent no ETag; the table is patched without a precondition and checked afterwards",
+				"table", t.Name, "subject", sch.Subject, "version", sch.Version)
+		}
 		_, err = ref.Update(ctx, bigquery.TableMetadataToUpdate{Schema: merged}, meta.ETag)
 		if isHTTP(err, http.StatusPreconditionFailed) && attempt < attempts {
 			continue // someone else changed the table first: re-read, recompute
@@ -219,9 +268,15 @@ func (s *Sink) migrate(ctx context.Context, ts *tableState, sch *schema.Schema, 
 		if err != nil {
 			return fmt.Errorf("bigquery: add the columns of %s version %d to %s: %w", sch.Subject, sch.Version, t.Name, err)
 		}
+		if meta.ETag == "" {
+			if attempt == attempts {
+				return fmt.Errorf("bigquery: %s: the columns of %s version %d did not stay in the table after %d unconditional patches (the server sends no ETag)", t.Name, sch.Subject, sch.Version, attempts)
+			}
+			continue
+		}
 		break
 	}
-	if err := s.ensureDedupView(ctx, t.Name); err != nil {
+	if err := s.ensureDedupView(ctx, t); err != nil {
 		return err
 	}
 	ts.migrated = max(ts.migrated, sch.Version)
@@ -269,195 +324,43 @@ func (s *Sink) ensureDataset(ctx context.Context) error {
 // DedupView names the view that keeps one row per event id.
 func DedupView(table string) string { return table + "_dedup" }
 
-// ensureDedupView creates <table>_dedup: the default stream is
-// at-least-once, so analysts query the view to see each event once.
-func (s *Sink) ensureDedupView(ctx context.Context, table string) error {
-	view := s.Dataset().Table(DedupView(table))
-	if _, err := view.Metadata(ctx); err == nil {
+// ensureDedupView creates <table>_dedup, or replaces a view whose query
+// is not the current one: the default stream is at-least-once, so analysts
+// query the view to see each event once.
+func (s *Sink) ensureDedupView(ctx context.Context, t *sink.Table) error {
+	view := s.Dataset().Table(DedupView(t.Name))
+	query := DedupQuery(s.cfg.Project, s.cfg.Dataset, t)
+	meta, err := view.Metadata(ctx)
+	switch {
+	case err == nil && meta.ViewQuery == query:
 		return nil
-	} else if !isHTTP(err, http.StatusNotFound) {
+	case err == nil:
+		_, err = view.Update(ctx, bigquery.TableMetadataToUpdate{ViewQuery: query}, meta.ETag)
+		if err != nil && !isHTTP(err, http.StatusPreconditionFailed) { // a concurrent update wrote it
+			return fmt.Errorf("bigquery: update view %s: %w", view.TableID, err)
+		}
+		return nil
+	case !isHTTP(err, http.StatusNotFound):
 		return fmt.Errorf("bigquery: read view %s: %w", view.TableID, err)
 	}
-	query := fmt.Sprintf("SELECT * EXCEPT (_dedup_rank) FROM (\n"+
-		"  SELECT *, ROW_NUMBER() OVER (PARTITION BY %s ORDER BY %s) AS _dedup_rank\n"+
-		"  FROM `%s.%s.%s`)\nWHERE _dedup_rank = 1", sink.ColEventID, sink.ColPublishedAt, s.cfg.Project, s.cfg.Dataset, table)
-	err := view.Create(ctx, &bigquery.TableMetadata{ViewQuery: query,
-		Description: fmt.Sprintf("%s with one row per %s (the first published).", table, sink.ColEventID)})
+	err = view.Create(ctx, &bigquery.TableMetadata{ViewQuery: query,
+		Description: fmt.Sprintf("%s with one row per %s (the first published).", t.Name, sink.ColEventID)})
 	if err != nil && !isHTTP(err, http.StatusConflict) {
 		return fmt.Errorf("bigquery: create view %s: %w", view.TableID, err)
 	}
 	return nil
 }
 
-// errSchemaPending is why events of a version whose new columns the Write
-// API does not accept yet are retried later.
-var errSchemaPending = errors.New("BigQuery does not accept the new columns yet (a table change takes minutes to reach the Storage Write API); retrying later")
-
-// Write appends the batch's rows, each with the columns of the newest
-// version in the batch. While the Write API does not yet see that version's
-// new columns, rows of older versions are written and the newer ones fail
-// with a retryable error.
-func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
-	if len(b.Events) == 0 {
-		return nil
-	}
-	ts := s.table(b.Subject)
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return s.write(ctx, ts, b.Events)
-}
-
-func (s *Sink) write(ctx context.Context, ts *tableState, events []*sink.Event) error {
-	newest := (&sink.Batch{Events: events}).Newest()
-	if err := s.migrate(ctx, ts, newest, false); err != nil {
-		return err
-	}
-	var err error
-	if at, ok := ts.refused[newest.Version]; ok && s.cfg.Now().Sub(at) < s.cfg.SchemaRetryInterval {
-		err = errSchemaPending
-	} else {
-		err = s.append(ctx, ts, newest, events)
-		if !isSchemaMismatch(err) {
-			if err == nil {
-				delete(ts.refused, newest.Version)
-			}
-			return err
-		}
-		ts.refused[newest.Version] = s.cfg.Now()
-		err = fmt.Errorf("%w: %w", errSchemaPending, err)
-	}
-	// Older versions keep flowing with their own columns.
-	failed := map[int]error{}
-	var older []*sink.Event
-	var olderIdx []int
-	for i, e := range events {
-		if e.Schema.Version < newest.Version {
-			older, olderIdx = append(older, e), append(olderIdx, i)
-		} else {
-			failed[i] = err
-		}
-	}
-	if len(older) > 0 {
-		olderErr := s.write(ctx, ts, older)
-		for j, i := range olderIdx {
-			if e := sink.ErrorFor(olderErr, j); e != nil {
-				failed[i] = e
-			}
-		}
-	}
-	return &sink.BatchError{Failed: failed}
-}
-
-// append encodes events with the row schema of sch and appends them in
-// requests under the size limit.
-func (s *Sink) append(ctx context.Context, ts *tableState, sch *schema.Schema, events []*sink.Event) error {
-	rs, ms, err := s.stream(ts, sch)
-	if err != nil {
-		return err
-	}
-	failed := map[int]error{}
-	type request struct {
-		rows   [][]byte
-		events []int
-		result *managedwriter.AppendResult
-	}
-	var reqs []*request
-	cur, size := &request{}, 0
-	limit := s.cfg.MaxRequestBytes - rs.schemaSize
-	for i, e := range events {
-		row, err := rs.AppendRow(nil, e)
-		if err != nil {
-			failed[i] = sink.Permanent(fmt.Errorf("bigquery: event %s: %w", e.ID, err))
-			continue
-		}
-		n := len(row) + 8 // the row's tag and length in the request
-		if n > limit {
-			failed[i] = sink.Permanent(fmt.Errorf("bigquery: event %s is a %d-byte row; an AppendRows request takes at most %d", e.ID, len(row), limit))
-			continue
-		}
-		if size+n > limit {
-			reqs, cur, size = append(reqs, cur), &request{}, 0
-		}
-		cur.rows, cur.events, size = append(cur.rows, row), append(cur.events, i), size+n
-	}
-	if len(cur.rows) > 0 {
-		reqs = append(reqs, cur)
-	}
-	for _, r := range reqs {
-		if r.result, err = ms.AppendRows(ctx, r.rows); err != nil {
-			for _, i := range r.events {
-				failed[i] = fmt.Errorf("bigquery: append to %s: %w", ts.name, err)
-			}
-		}
-	}
-	var mismatch error
-	for _, r := range reqs {
-		if r.result == nil {
-			continue
-		}
-		resp, err := r.result.FullResponse(ctx)
-		if rowErrs := resp.GetRowErrors(); len(rowErrs) > 0 {
-			// The request was refused as a whole: bad rows are bad for
-			// good, the others go again.
-			bad := map[int64]string{}
-			for _, re := range rowErrs {
-				bad[re.GetIndex()] = re.GetMessage()
-			}
-			for j, i := range r.events {
-				if msg, ok := bad[int64(j)]; ok {
-					failed[i] = sink.Permanent(fmt.Errorf("bigquery: %s refused event %s: %s", ts.name, events[i].ID, msg))
-				} else {
-					failed[i] = fmt.Errorf("bigquery: %s refused a request with a bad row; this event was fine and goes again", ts.name)
-				}
-			}
-			continue
-		}
-		if err != nil {
-			if isSchemaMismatch(err) {
-				mismatch = err
-			}
-			for _, i := range r.events {
-				failed[i] = fmt.Errorf("bigquery: append to %s: %w", ts.name, err)
-			}
-		}
-	}
-	switch {
-	case mismatch != nil && len(failed) == len(events):
-		return fmt.Errorf("bigquery: append to %s: %w", ts.name, mismatch)
-	case len(failed) == 0:
-		return nil
-	}
-	return &sink.BatchError{Failed: failed}
-}
-
-// stream returns the row schema of sch and a managed stream writing it to
-// the table's default stream. Streams share connections (multiplexing).
-func (s *Sink) stream(ts *tableState, sch *schema.Schema) (*RowSchema, *managedwriter.ManagedStream, error) {
-	rs, ok := ts.rows[sch.ID]
-	if !ok {
-		t, err := sink.MapTable(sch.Descriptor())
-		if err != nil {
-			return nil, nil, sink.Permanent(err)
-		}
-		if rs, err = NewRowSchema(t); err != nil {
-			return nil, nil, sink.Permanent(err)
-		}
-		ts.rows[sch.ID] = rs
-	}
-	if ms, ok := ts.streams[sch.ID]; ok {
-		return rs, ms, nil
-	}
-	dest := managedwriter.TableParentFromParts(s.cfg.Project, s.cfg.Dataset, ts.name)
-	ms, err := s.mw.NewManagedStream(s.life,
-		managedwriter.WithDestinationTable(dest),
-		managedwriter.WithType(managedwriter.DefaultStream),
-		managedwriter.WithSchemaDescriptor(rs.Descriptor()),
-		managedwriter.EnableWriteRetries(true))
-	if err != nil {
-		return nil, nil, fmt.Errorf("bigquery: open the default stream of %s: %w", ts.name, err)
-	}
-	ts.streams[sch.ID] = ms
-	return rs, ms, nil
+// DedupQuery is the query of a table's dedup view: the first published row
+// of each event id. The window is partitioned by the table's partition
+// column too, so that BigQuery can push a filter on that column below the
+// window and prune partitions (duplicates of an event share it: it comes
+// from the event time or the payload). VERIFY.md says how to check it on
+// BigQuery.
+func DedupQuery(project, dataset string, t *sink.Table) string {
+	return fmt.Sprintf("SELECT * EXCEPT (_dedup_rank) FROM (\n"+
+		"  SELECT *, ROW_NUMBER() OVER (PARTITION BY %s, %s ORDER BY %s) AS _dedup_rank\n"+
+		"  FROM `%s.%s.%s`)\nWHERE _dedup_rank = 1", t.PartitionColumn, sink.ColEventID, sink.ColPublishedAt, project, dataset, t.Name)
 }
 
 // PayloadOnly reports that rows are transcoded from Event.Payload and
@@ -466,46 +369,49 @@ func (s *Sink) stream(ts *tableState, sch *schema.Schema) (*RowSchema, *managedw
 func (s *Sink) PayloadOnly() bool { return true }
 
 // Close closes the streams and clients; appends already answered are
-// durable, so there is nothing to flush.
-func (s *Sink) Close(context.Context) error {
+// durable, so there is nothing to flush. It returns within ctx, and does
+// not wait for BigQuery: what was not answered was not acked either.
+func (s *Sink) Close(ctx context.Context) error {
+	// First end the sink's life: the library retries a lost connection for
+	// ever with it, holding the locks that closing a stream takes.
+	s.cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("bigquery: close: %w", ctx.Err())
+	}
+}
+
+func (s *Sink) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
 	for _, ts := range s.tables {
 		ts.mu.Lock()
 		for _, ms := range ts.streams {
-			if err := ms.Close(); err != nil && !errors.Is(err, context.Canceled) {
-				errs = append(errs, err)
+			if err := ms.Close(); !isCleanClose(err) {
+				errs = append(errs, fmt.Errorf("bigquery: close the stream of %s: %w", ts.name, err))
 			}
 		}
-		ts.streams = map[int64]*managedwriter.ManagedStream{}
+		for _, cancel := range ts.cancels {
+			cancel()
+		}
+		ts.streams, ts.cancels = map[int64]*managedwriter.ManagedStream{}, nil
 		ts.mu.Unlock()
 	}
-	errs = append(errs, s.mw.Close(), s.bq.Close())
-	s.cancel()
+	if err := s.mw.Close(); !isCleanClose(err) {
+		errs = append(errs, fmt.Errorf("bigquery: close the write client: %w", err))
+	}
+	if err := s.bq.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("bigquery: close the client: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
 func isHTTP(err error, code int) bool {
 	var ge *googleapi.Error
 	return errors.As(err, &ge) && ge.Code == code
-}
-
-// isSchemaMismatch reports whether the Write API refused rows because the
-// table (as it sees it) lacks their columns.
-func isSchemaMismatch(err error) bool {
-	if err == nil {
-		return false
-	}
-	st, ok := status.FromError(err) // unwraps, keeping the details
-	if !ok {
-		return false
-	}
-	for _, d := range st.Details() {
-		if se, ok := d.(*storagepb.StorageError); ok && se.GetCode() == storagepb.StorageError_SCHEMA_MISMATCH_EXTRA_FIELDS {
-			return true
-		}
-	}
-	msg := strings.ToLower(st.Message())
-	return st.Code() == codes.InvalidArgument && (strings.Contains(msg, "extra field") || strings.Contains(msg, "more fields than"))
 }

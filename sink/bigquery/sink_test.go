@@ -174,7 +174,11 @@ func TestConcurrentMigrations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = s.Close(context.Background()) })
+		t.Cleanup(func() {
+			if err := s.Close(context.Background()); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
 		sinks = append(sinks, s)
 	}
 	var wg sync.WaitGroup
@@ -210,7 +214,7 @@ func TestConcurrentMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(view.ViewQuery, "PARTITION BY _event_id") || !strings.Contains(view.ViewQuery, table.Name) {
+	if !strings.Contains(view.ViewQuery, "PARTITION BY "+table.PartitionColumn+", _event_id") || !strings.Contains(view.ViewQuery, table.Name) {
 		t.Fatalf("dedup view query: %s", view.ViewQuery)
 	}
 }
