@@ -204,6 +204,9 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*ev
 
 	now := c.cfg.now()
 	results := make([]*collectorv1.EventResult, len(events))
+	// Metrics are labelled with the subject hem resolved, never with a
+	// name the producer chose: those would make the label set unbounded.
+	labels := make([]string, len(events))
 	pending := make([]pendingPublish, 0, len(events))
 	res := resolver{c: c, ctx: ctx}
 	err := c.onWorker(ctx, func() {
@@ -211,6 +214,7 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*ev
 			pp := c.prepare(&res, p, e, now, nil, pre[i])
 			pp.index = i
 			results[i] = pp.result
+			labels[i] = pp.resolved
 			if pp.msg != nil {
 				pending = append(pending, pp)
 			}
@@ -232,7 +236,7 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*ev
 		c.await(ctx, &pending[i])
 	}
 	for i, r := range results {
-		c.metrics.event(ctx, r, subjectOf(events[i]))
+		c.metrics.event(ctx, r, labels[i])
 	}
 	for _, r := range results {
 		sanitizeResult(r)
@@ -299,7 +303,10 @@ type pendingPublish struct {
 	index   int
 	result  *collectorv1.EventResult
 	subject string
-	msg     *pubsub.Message
+	// resolved is the subject of the schema the event resolved to, ""
+	// when it did not resolve.
+	resolved string
+	msg      *pubsub.Message
 	failed  bool // publishing the FailedEvent of a rejection
 	handle  *pubsub.PublishResult
 	started time.Time
@@ -333,6 +340,7 @@ func (c *Collector) await(ctx context.Context, pp *pendingPublish) {
 type preOutcome struct {
 	rej      *rejection
 	schemaID int64
+	subject  string // of the resolved schema, when it resolved
 	retry    string
 }
 
@@ -395,6 +403,7 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 		return pp
 	}
 	if pre != nil {
+		pp.resolved = pre.subject
 		if pre.rej == nil {
 			r.Status = collectorv1.EventStatus_EVENT_STATUS_RETRY
 			r.Message = pre.retry
@@ -415,6 +424,7 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 	if rej != nil {
 		return reject(rej, e.GetSchemaId())
 	}
+	pp.resolved = s.Subject
 	pl := c.plans.get(s)
 	data, key, rej := pl.process(e.GetPayload().GetValue(), c.hasher, buf)
 	if rej != nil {

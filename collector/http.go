@@ -255,7 +255,7 @@ func (c *Collector) decodeJSONEvent(res *resolver, raw json.RawMessage) (*eventv
 		opts := protojson.UnmarshalOptions{Resolver: &schemaTypes{s: s, mt: pl.dynType}}
 		if err := opts.Unmarshal(raw, e); err != nil {
 			po := decodeFailed("%v", err)
-			po.schemaID = s.ID
+			po.schemaID, po.subject = s.ID, s.Subject
 			return partial, po
 		}
 	}

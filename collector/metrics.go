@@ -55,9 +55,12 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	return &metrics{events: events, refusal: refusal, publish: publish}, nil
 }
 
+// event counts an answered event. subject is the subject of the schema the
+// event resolved to, "" when it did not: the producer's own type name would
+// make the label set unbounded.
 func (m *metrics) event(ctx context.Context, r *collectorv1.EventResult, subject string) {
-	if subject == "" || r.GetSchemaId() == 0 {
-		subject = "unknown" // unresolved types would make the label unbounded
+	if subject == "" {
+		subject = "unknown"
 	}
 	k := eventKey{subject, r.GetStatus(), r.GetReason()}
 	opt, ok := m.eventAttrs.Load(k)

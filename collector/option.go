@@ -218,7 +218,10 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 }
 
 // WithMetricsHandler serves h at /metrics of HTTPHandler, typically the
-// Prometheus handler of the exporter behind WithMeterProvider.
+// Prometheus handler of the exporter behind WithMeterProvider. Only for an
+// HTTPHandler producers cannot reach: metrics tell event types and volumes,
+// and hem collector serve serves them on their own --metrics-listen address
+// instead.
 func WithMetricsHandler(h http.Handler) Option {
 	return optionFunc(func(c *config) { c.metricsHandler = h })
 }

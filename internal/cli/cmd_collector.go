@@ -30,6 +30,7 @@ import (
 type collectorServeConfig struct {
 	Listen           string
 	HTTPListen       string
+	MetricsListen    string
 	Registry         string
 	RegistryAPIKey   string
 	Project          string
@@ -56,7 +57,8 @@ func (c *collectorServeConfig) bind(fs *flag.FlagSet) {
 	lim := collector.DefaultLimits()
 	ps := collector.DefaultPublishSettings()
 	fs.StringVar(&c.Listen, "listen", DefaultCollectorAddr, "gRPC address; when equal to --http-listen, gRPC and HTTP share the port (h2c), as on Cloud Run")
-	fs.StringVar(&c.HTTPListen, "http-listen", DefaultHTTPAddr, "HTTP address: POST /v1/events, /healthz, /readyz, /metrics")
+	fs.StringVar(&c.HTTPListen, "http-listen", DefaultHTTPAddr, "HTTP address: POST /v1/events, /healthz, /readyz")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address of the Prometheus GET /metrics endpoint, e.g. 127.0.0.1:9464 for a sidecar; empty (the default) serves none. Never the public port: metrics tell event types and volumes")
 	fs.StringVar(&c.Registry, "registry", DefaultRegistryAddr, "registry address: host:port, or https://HOST (TLS with a Google ID token)")
 	fs.StringVar(&c.RegistryAPIKey, "registry-api-key", "", "API key for the registry, when it wants one")
 	fs.StringVar(&c.Project, "project", "", "GCP project of the Pub/Sub topics (PUBSUB_EMULATOR_HOST points the client at an emulator)")
@@ -162,7 +164,6 @@ func serveCollector(ctx context.Context, io IO, cfg *collectorServeConfig) error
 		collector.WithReadTimeout(cfg.ReadTimeout),
 		collector.WithLogger(log),
 		collector.WithMeterProvider(meter),
-		collector.WithMetricsHandler(promhttp.HandlerFor(promReg, promhttp.HandlerOpts{})),
 	}
 	if cfg.Audience != "" {
 		opts = append(opts, collector.WithAudience(cfg.Audience))
@@ -215,13 +216,20 @@ func serveCollector(ctx context.Context, io IO, cfg *collectorServeConfig) error
 			return err
 		}
 	}
+	if cfg.MetricsListen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
+		if err := serveHTTP(cfg.MetricsListen, mux, 30*time.Second); err != nil {
+			return err
+		}
+	}
 	g.Go(func() error {
 		if err := reg.Watch(gctx); err != nil {
 			log.Warn("registry watch stopped; latest versions refresh by TTL only", "error", err)
 		}
 		return nil
 	})
-	log.Info("collector serving", "grpc", cfg.Listen, "http", cfg.HTTPListen, "project", cfg.Project,
+	log.Info("collector serving", "grpc", cfg.Listen, "http", cfg.HTTPListen, "metrics", cfg.MetricsListen, "project", cfg.Project,
 		"events_topic", cfg.EventsTopic, "failed_topic", cfg.FailedTopic, "registry", cfg.Registry)
 
 	<-gctx.Done()

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -66,10 +67,10 @@ func TestCollectorServeAndEmit(t *testing.T) {
 	if err := os.WriteFile(keys, []byte(`{"keys": [{"name": "cli-test", "sha256": "`+auth.HashKey("k1")+`", "types": ["shop.*"]}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
 	serveEnv := map[string]string{
 		"HEM_LISTEN": addr, "HEM_HTTP_LISTEN": addr, "HEM_REGISTRY": env["HEM_REGISTRY"], "HEM_PROJECT": "p",
-		"HEM_KEYS_FILE": keys, "HEM_PII_SALT": "0123456789abcdef0123",
+		"HEM_KEYS_FILE": keys, "HEM_PII_SALT": "0123456789abcdef0123", "HEM_METRICS_LISTEN": metricsAddr,
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)
@@ -140,6 +141,25 @@ func TestCollectorServeAndEmit(t *testing.T) {
 	}
 	if strings.Join(published, ",") != "cli-1 v,cli-2 " {
 		t.Errorf("published %q", published)
+	}
+
+	// Metrics are served on their own address only, not on the public port.
+	for _, tc := range []struct {
+		addr   string
+		status int
+	}{{addr, http.StatusNotFound}, {metricsAddr, http.StatusOK}} {
+		resp, err := http.Get("http://" + tc.addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("GET %s/metrics: %d, want %d", tc.addr, resp.StatusCode, tc.status)
+		}
+		if tc.status == http.StatusOK && !strings.Contains(string(b), `hem_collector_events_total{`) {
+			t.Errorf("GET %s/metrics lacks the events counter:\n%.2000s", tc.addr, b)
+		}
 	}
 
 	cancel()
