@@ -307,9 +307,9 @@ type pendingPublish struct {
 	// when it did not resolve.
 	resolved string
 	msg      *pubsub.Message
-	failed  bool // publishing the FailedEvent of a rejection
-	handle  *pubsub.PublishResult
-	started time.Time
+	failed   bool // publishing the FailedEvent of a rejection
+	handle   *pubsub.PublishResult
+	started  time.Time
 }
 
 func (c *Collector) await(ctx context.Context, pp *pendingPublish) {
