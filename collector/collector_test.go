@@ -501,3 +501,27 @@ func TestCloseFlushes(t *testing.T) {
 }
 
 var _ = pubsub.ErrPublisherStopped
+
+// TestUnterminatedGroupsDoNotCrash is the remote crash of issue 12: a batch
+// of payloads alternating eight start-group tags and a truncated field
+// killed the collector (hyperpb read past each payload's end).
+func TestUnterminatedGroupsDoNotCrash(t *testing.T) {
+	t.Parallel()
+	st := start(t)
+	c := dial(t, st.Addr)
+	for n := 2; n <= 10; n++ {
+		events := make([]*eventv1.Event, n)
+		for i := range events {
+			payload := []byte("SSSSSSSS")
+			if i%2 == 1 {
+				payload = []byte("R\x80\x80\x80\x80\x01SS")
+			}
+			events[i] = rawEvent("", "shop.orders.v1.OrderPlaced", payload)
+		}
+		for _, r := range mustCollect(t, c, events...) {
+			if r.GetStatus() != collectorv1.EventStatus_EVENT_STATUS_REJECTED || r.GetReason() != eventv1.Reason_REASON_DECODE_FAILED {
+				t.Fatalf("batch of %d: %v, want REJECTED DECODE_FAILED", n, r)
+			}
+		}
+	}
+}

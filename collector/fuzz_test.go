@@ -13,6 +13,12 @@ import (
 // it must never panic, must answer with exactly one of output or
 // rejection, and what it accepts must be a fixed point (re-processing the
 // output of a contract without PII gives the same bytes).
+//
+// Each input lies inside a larger buffer, followed by bytes that would
+// continue it (as a producer's payload lies inside a request): a decoder
+// that reads past the payload's end then answers differently for two
+// different trailers, or crashes. That is how hyperpb's over-read (see the
+// package doc) is found.
 func FuzzProcess(f *testing.F) {
 	plans := []*plan{
 		newPlan(testSchema(f, "shop.orders.v1.OrderPlaced")),
@@ -27,9 +33,16 @@ func FuzzProcess(f *testing.F) {
 	f.Add(append(order[:len(order)-3:len(order)-3], 0xff, 0x01))
 	f.Add([]byte{0xfa, 0x3e, 0x02, 0x08, 0x01}) // field 1000
 	h := newHasher([]byte("fuzz-salt-0123456789"))
-	f.Fuzz(func(t *testing.T, payload []byte) {
+	f.Add([]byte("SSSSSSSS"))
+	f.Add([]byte("R\x80\x80\x80\x80\x01SS"))
+	f.Fuzz(func(t *testing.T, input []byte) {
+		payload, other := inLargerBuffers(input)
 		for _, p := range plans {
 			out, _, rej := p.process(payload, h, nil)
+			out2, _, rej2 := p.process(other, h, nil)
+			if !bytes.Equal(out, out2) || (rej == nil) != (rej2 == nil) || (rej != nil && rej.message != rej2.message) {
+				t.Fatalf("%s: the bytes after the payload changed the answer: %x, %v; then %x, %v", p.schema.Subject, out, rej, out2, rej2)
+			}
 			if (out == nil) == (rej == nil) && !(rej == nil && len(out) == 0) {
 				t.Fatalf("%s: out %x and rejection %v", p.schema.Subject, out, rej)
 			}
@@ -44,6 +57,28 @@ func FuzzProcess(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Trailers put after fuzz inputs: start-group tags, a varint that never
+// ends, a length prefix longer than what is left; and JSON that would
+// continue an object.
+const (
+	wireTrailerA = "SSSSSSSSSSSSSSSS\x80\x80\x80\x80\x80\x80\x80\x80\x80"
+	wireTrailerB = "\x54\x0a\x05abcde\x08\x01R\x80\x80\x80\x80\x01SS\x0c"
+	jsonTrailer  = `,"x":{"y":[1,"2"]}}]}`
+)
+
+// inLargerBuffers returns input twice, each time as the start of a larger
+// allocation whose following bytes differ.
+func inLargerBuffers(input []byte) (a, b []byte) {
+	return inLargerBuffer(input, wireTrailerA), inLargerBuffer(input, wireTrailerB)
+}
+
+// inLargerBuffer returns input as buf[:len(input)] of a buffer that
+// continues with trailer.
+func inLargerBuffer(input []byte, trailer string) []byte {
+	buf := append(append(make([]byte, 0, len(input)+len(trailer)), input...), trailer...)
+	return buf[:len(input)]
 }
 
 var _ = schema.Usable

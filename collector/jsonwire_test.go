@@ -237,6 +237,7 @@ func FuzzJSONFastPath(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		data = inLargerBuffer(data, jsonTrailer) // as inside a request body
 		got, ok := fastMessage(t, data, md)
 		if !ok {
 			return
@@ -269,6 +270,7 @@ func FuzzJSONFastPathEvent(f *testing.F) {
 	f.Add([]byte(`{"payload":{"orderId":"x","@type":"type.googleapis.com/shop.orders.v1.OrderPlaced"}}`))
 	resolver := &schemaTypes{s: p.schema, mt: p.dynType}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		data = inLargerBuffer(data, jsonTrailer) // as inside a request body
 		got, ok := decodeJSONFast(p, data)
 		if !ok {
 			return
@@ -314,6 +316,7 @@ func FuzzJSONEnvelope(f *testing.F) {
 	f.Add([]byte(`{"events":[{"payload":{"@type":"x/y.Z","@TYPE":"x/y.W"}}]} `))
 	f.Add([]byte(`{"events":[{"EventId":"a","payload":{"@type":"x/y.Z"}}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
+		body = inLargerBuffer(body, jsonTrailer) // as inside a request body
 		raws, ok := splitEvents(body)
 		if !ok {
 			return

@@ -10,10 +10,12 @@ import (
 
 	"buf.build/go/hyperpb"
 	"buf.build/go/protovalidate"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/registry/schema"
 )
 
@@ -60,7 +62,7 @@ func newPlan(s *schema.Schema) *plan {
 }
 
 // maxDepth bounds nesting so hostile payloads cannot exhaust the stack.
-const maxDepth = 100
+const maxDepth = wire.MaxDepth
 
 // maxEntityKeyBytes is Pub/Sub's limit on an attribute value and an ordering
 // key; longer keys are left out.
@@ -77,15 +79,17 @@ func (p *plan) process(payload []byte, h *hasher, buf []byte) (out []byte, key s
 	if p.err != nil {
 		return nil, "", &rejection{stage: eventv1.Stage_STAGE_VALIDATE, reason: eventv1.Reason_REASON_VALIDATION_FAILED, message: p.err.Error()}
 	}
-	shared := sharedPool.Get().(*hyperpb.Shared)
+	var shared *hyperpb.Shared
 	defer func() {
 		// Nothing that aliases the arena outlives this call: out is a copy,
 		// key is cloned, violations are formatted strings.
-		shared.Free()
-		sharedPool.Put(shared)
+		if shared != nil {
+			shared.Free()
+			sharedPool.Put(shared)
+		}
 	}()
-	msg := shared.NewMessage(p.parser)
-	if err := msg.Unmarshal(payload, hyperpb.WithMaxDepth(maxDepth), hyperpb.WithAllowAlias(true)); err != nil {
+	msg, err := p.decode(payload, &shared)
+	if err != nil {
 		return nil, "", &rejection{
 			stage:   eventv1.Stage_STAGE_DECODE,
 			reason:  eventv1.Reason_REASON_DECODE_FAILED,
@@ -110,13 +114,36 @@ func (p *plan) process(payload []byte, h *hasher, buf []byte) (out []byte, key s
 			violations: enc.unknown,
 		}
 	}
-	if err := p.validator.Validate(msg); err != nil {
+	if err := p.validator.Validate(msg.Interface()); err != nil {
 		return nil, "", validationRejection(err)
 	}
 	if p.entityKey != nil {
 		key = p.entityKeyOf(msg, &enc)
 	}
 	return out, key, nil
+}
+
+// decode decodes a producer's payload. Only bytes that wire.Known cleared
+// reach hyperpb, which over-reads unknown groups (see the package doc);
+// the rest (unknown fields, groups, anything odd, all of it rejected or
+// rare) is decoded by protobuf-go into a dynamic message, and the encoder
+// and validator read either the same way.
+// A hyperpb message lives in *shared, taken from the pool; the caller
+// frees it.
+func (p *plan) decode(payload []byte, shared **hyperpb.Shared) (protoreflect.Message, error) {
+	if wire.Known(payload, p.codec.md) {
+		*shared = sharedPool.Get().(*hyperpb.Shared)
+		msg := (*shared).NewMessage(p.parser)
+		if err := msg.Unmarshal(payload, hyperpb.WithMaxDepth(maxDepth), hyperpb.WithAllowAlias(true)); err != nil {
+			return nil, err
+		}
+		return msg, nil
+	}
+	msg := dynamicpb.NewMessage(p.codec.md)
+	if err := (proto.UnmarshalOptions{RecursionLimit: maxDepth}).Unmarshal(payload, msg); err != nil {
+		return nil, err
+	}
+	return msg, nil
 }
 
 // entityKeyOf is the entity key after PII handling (a hashed key stays

@@ -9,10 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"buf.build/go/hyperpb"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -43,7 +41,7 @@ func (e *decodeError) Unwrap() error { return e.err }
 // PayloadSink is implemented by sinks that store Event.Payload as it is and
 // never read Event.Message, such as the archive. For them the processor
 // checks each payload against its schema without decoding it (see
-// wireKnown), and leaves Message nil; a payload the check cannot clear is
+// wire.Known), and leaves Message nil; a payload the check cannot clear is
 // decoded as for any sink, so what fails, fails the same way.
 type PayloadSink interface {
 	PayloadOnly() bool
@@ -92,9 +90,11 @@ func (c *parsers) cached(s *schema.Schema) *hyperpb.MessageType {
 // registry is unreachable) may pass. With payloadOnly the event's Message
 // is nil when the payload is well-formed.
 //
-// A payload that passes the wire check is decoded with hyperpb when
-// parsers is not nil: the event's Message is then read-only (sinks only
-// read it), and aliases Payload. Other payloads are decoded with dynamicpb.
+// A payload that passes the wire check (wire.Known, which also keeps
+// hyperpb away from the unknown groups it over-reads) is decoded with
+// hyperpb when parsers is not nil: the event's Message is then read-only
+// (sinks only read it), and aliases Payload. Other payloads are decoded
+// with dynamicpb.
 func decode(ctx context.Context, schemas Schemas, parsers *parsers, permanent func(error) bool, m *Message, payloadOnly bool) (*sink.Event, error) {
 	env, err := wire.Decode(m.Attributes)
 	if err != nil {
@@ -122,7 +122,7 @@ func decode(ctx context.Context, schemas Schemas, parsers *parsers, permanent fu
 		Producer:    env.Producer,
 		Attributes:  env.Attributes,
 	}
-	known := wireKnown(m.Data, s.Descriptor(), 0)
+	known := wire.Known(m.Data, s.Descriptor())
 	if known && payloadOnly {
 		return ev, nil
 	}
@@ -176,119 +176,6 @@ func decodeFailed(m *Message) (*sink.Event, error) {
 		ev.EventTime = m.PublishTime
 	}
 	return ev, nil
-}
-
-// wireKnown reports whether every field encoded in b, a message of md, is
-// one md declares, with a wire type it is decoded from and a well-formed
-// value (valid UTF-8 strings, whole packed elements, a known value of a
-// closed enum), recursively. Then decoding b into md succeeds and leaves no
-// unknown fields. It is a fast path that allocates nothing: false only
-// means "decode and ask hasUnknown", which is exact.
-func wireKnown(b []byte, md protoreflect.MessageDescriptor, depth int) bool {
-	if depth > 100 {
-		return false
-	}
-	fields := md.Fields()
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return false
-		}
-		b = b[n:]
-		fd := fields.ByNumber(num)
-		if fd == nil {
-			return false
-		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
-		if n < 0 {
-			return false
-		}
-		value := b[:n]
-		b = b[n:]
-		switch kind := fd.Kind(); {
-		case kind == protoreflect.MessageKind: // maps too: their entries are messages
-			if typ != protowire.BytesType {
-				return false
-			}
-			inner, _ := protowire.ConsumeBytes(value)
-			if !wireKnown(inner, fd.Message(), depth+1) {
-				return false
-			}
-		case typ == wireType(kind):
-			if !scalarKnown(fd, typ, value) {
-				return false
-			}
-		case typ == protowire.BytesType && fd.IsList() && wireType(kind) != protowire.BytesType: // packed
-			if !packedKnown(fd, value) {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// scalarKnown reports whether one encoded scalar value of fd decodes into
-// a known value: strings must be valid UTF-8 (proto3 requires it; a proto2
-// string that is not valid UTF-8 is left to the exact path) and a closed
-// enum's number must be one it declares (else it is an unknown field).
-func scalarKnown(fd protoreflect.FieldDescriptor, typ protowire.Type, value []byte) bool {
-	switch fd.Kind() {
-	case protoreflect.StringKind:
-		s, n := protowire.ConsumeBytes(value)
-		return n >= 0 && utf8.Valid(s)
-	case protoreflect.EnumKind:
-		if fd.Enum().IsClosed() {
-			v, n := protowire.ConsumeVarint(value)
-			return n >= 0 && fd.Enum().Values().ByNumber(protoreflect.EnumNumber(int32(v))) != nil
-		}
-	}
-	return true
-}
-
-// packedKnown reports whether b is whole elements of a packed field.
-func packedKnown(fd protoreflect.FieldDescriptor, b []byte) bool {
-	b, n := protowire.ConsumeBytes(b)
-	if n < 0 {
-		return false
-	}
-	switch wireType(fd.Kind()) {
-	case protowire.Fixed32Type:
-		return len(b)%4 == 0
-	case protowire.Fixed64Type:
-		return len(b)%8 == 0
-	case protowire.VarintType:
-		if fd.Kind() == protoreflect.EnumKind && fd.Enum().IsClosed() {
-			return false // the exact path sorts known from unknown numbers
-		}
-		for len(b) > 0 {
-			_, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return false
-			}
-			b = b[n:]
-		}
-		return true
-	}
-	return false
-}
-
-// wireType is the wire type a scalar kind is encoded with; groups get an
-// impossible one, so wireKnown leaves them to hasUnknown.
-func wireType(k protoreflect.Kind) protowire.Type {
-	switch k {
-	case protoreflect.BoolKind, protoreflect.EnumKind, protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Uint32Kind,
-		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Uint64Kind:
-		return protowire.VarintType
-	case protoreflect.Fixed32Kind, protoreflect.Sfixed32Kind, protoreflect.FloatKind:
-		return protowire.Fixed32Type
-	case protoreflect.Fixed64Kind, protoreflect.Sfixed64Kind, protoreflect.DoubleKind:
-		return protowire.Fixed64Type
-	case protoreflect.StringKind, protoreflect.BytesKind:
-		return protowire.BytesType
-	}
-	return -1
 }
 
 // hasUnknown reports whether m or any message inside it holds fields its

@@ -78,13 +78,13 @@ func FuzzDecode(f *testing.F) {
 		}
 		// The fast check never clears what decoding rejects or the exact
 		// unknown-field check flags.
-		if s := schemas[placed.ID]; wireKnown(data, s.Descriptor(), 0) {
+		if s := schemas[placed.ID]; wire.Known(data, s.Descriptor()) {
 			msg := s.NewMessage()
 			if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(data, msg); err != nil {
-				t.Fatalf("wireKnown passed a payload that does not decode: %v", err)
+				t.Fatalf("wire.Known passed a payload that does not decode: %v", err)
 			}
 			if hasUnknown(msg) {
-				t.Fatal("wireKnown passed a payload with unknown fields")
+				t.Fatal("wire.Known passed a payload with unknown fields")
 			}
 		}
 		m := &Message{AckID: "a-1", ID: "m-1", Data: data, Attributes: attrs, PublishTime: time.Unix(1700000000, 0)}
