@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/bigquery"
@@ -43,7 +42,10 @@ type Config struct {
 	// ClientOptions go to both clients (credentials, quota project).
 	ClientOptions []option.ClientOption
 	// MaxRequestBytes caps one AppendRows request; BigQuery refuses
-	// requests over 10 MB. Default 9 MiB, leaving room for the schema.
+	// requests over 10 MB. Default 9 MiB, leaving room for the schema. A
+	// request the server refuses as too large is split in halves and sent
+	// again; set this to the limit of a server with a smaller one to avoid
+	// the round trips.
 	MaxRequestBytes int
 	// SchemaRetryInterval is how long the sink waits, after the Write API
 	// refused a version's new columns, before it tries that version again
@@ -87,10 +89,6 @@ type Sink struct {
 	cancel context.CancelFunc
 
 	health health
-	// learnedLimit is the largest request the server is known to take:
-	// MaxRequestBytes until it refuses a smaller one as too large.
-	learnedLimit atomic.Int64
-
 	mu     sync.Mutex
 	tables map[string]*tableState // by subject
 }
@@ -144,7 +142,6 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("bigquery: %w", err)
 	}
 	s := &Sink{cfg: cfg, bq: bq, tables: map[string]*tableState{}}
-	s.learnedLimit.Store(int64(cfg.MaxRequestBytes))
 	writeOpts := []option.ClientOption{
 		// The library reports nothing while it reconnects: health learns
 		// from the calls themselves.

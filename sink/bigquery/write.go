@@ -89,6 +89,7 @@ type request struct {
 	events []int // indexes into the batch
 	size   int   // bytes of rows in the request
 	sent   time.Time
+	alone  int // times this one-row request was sent alone after a size refusal
 	result *managedwriter.AppendResult
 	err    error // AppendRows' own error
 }
@@ -110,8 +111,7 @@ func (s *Sink) append(ctx context.Context, ts *tableState, sch *schema.Schema, e
 	failed := map[int]error{}
 	var reqs []*request
 	cur := &request{}
-	maxRows := s.cfg.MaxRequestBytes - rs.schemaSize
-	limit := min(maxRows, int(s.learnedLimit.Load())-rs.schemaSize)
+	limit := s.cfg.MaxRequestBytes - rs.schemaSize
 	for i, e := range events {
 		row, err := rs.AppendRow(nil, e)
 		if err != nil {
@@ -119,11 +119,11 @@ func (s *Sink) append(ctx context.Context, ts *tableState, sch *schema.Schema, e
 			continue
 		}
 		n := len(row) + 8 // the row's tag and length in the request
-		if n > maxRows {
-			failed[i] = sink.Permanent(fmt.Errorf("bigquery: event %s is a %d-byte row; an AppendRows request takes at most %d", e.ID, len(row), maxRows))
+		if n > limit {
+			failed[i] = sink.Permanent(fmt.Errorf("bigquery: event %s is a %d-byte row; an AppendRows request takes at most %d (--bigquery-max-request-bytes)", e.ID, len(row), limit))
 			continue
 		}
-		if cur.size+n > limit && len(cur.rows) > 0 {
+		if cur.size+n > limit {
 			reqs, cur = append(reqs, cur), &request{}
 		}
 		cur.rows, cur.events, cur.size = append(cur.rows, row), append(cur.events, i), cur.size+n
@@ -131,55 +131,61 @@ func (s *Sink) append(ctx context.Context, ts *tableState, sch *schema.Schema, e
 	if len(cur.rows) > 0 {
 		reqs = append(reqs, cur)
 	}
+	// The batch's requests go out together; what comes back refused as
+	// too large goes again in halves, one request at a time.
+	s.send(ctx, ms, reqs)
 	var mismatch, first error
 	for len(reqs) > 0 {
-		s.send(ctx, ms, reqs)
-		var again []*request
-		for _, r := range reqs {
-			resp, err := s.await(ctx, r)
-			if err == nil {
-				continue
-			}
-			if rowErrs := resp.GetRowErrors(); len(rowErrs) > 0 {
-				// The request was refused as a whole: bad rows are bad for
-				// good, the others go again.
-				bad := map[int64]string{}
-				for _, re := range rowErrs {
-					bad[re.GetIndex()] = re.GetMessage()
-				}
-				for j, i := range r.events {
-					if msg, ok := bad[int64(j)]; ok {
-						failed[i] = sink.Permanent(fmt.Errorf("bigquery: %s refused event %s: %s", ts.name, events[i].ID, msg))
-					} else {
-						failed[i] = fmt.Errorf("bigquery: %s refused a request with a bad row; this event was fine and goes again", ts.name)
-					}
-				}
-				continue
-			}
-			if isTooLarge(err) && ctx.Err() == nil {
-				// The server's limit is below ours: halve the request (and
-				// remember the size for later batches) until one row is
-				// left, which then fails alone.
-				s.lowerLimit(rs.schemaSize + r.size)
-				if len(r.rows) == 1 {
-					i := r.events[0]
-					failed[i] = sink.Permanent(fmt.Errorf("bigquery: %s refused event %s alone as too large (a %d-byte request): %w", ts.name, events[i].ID, r.size+rs.schemaSize, err))
-					continue
-				}
-				again = append(again, r.halves()...)
-				continue
-			}
-			if isSchemaMismatch(err) {
-				mismatch = err
-			}
-			if first == nil {
-				first = err
-			}
-			for _, i := range r.events {
-				failed[i] = fmt.Errorf("bigquery: append to %s: %w", ts.name, err)
-			}
+		r := reqs[0]
+		reqs = reqs[1:]
+		if r.result == nil && r.err == nil {
+			s.send(ctx, ms, []*request{r})
 		}
-		reqs = again
+		resp, err := s.await(ctx, r)
+		if err == nil {
+			continue
+		}
+		if rowErrs := resp.GetRowErrors(); len(rowErrs) > 0 {
+			// The request was refused as a whole: bad rows are bad for
+			// good, the others go again.
+			bad := map[int64]string{}
+			for _, re := range rowErrs {
+				bad[re.GetIndex()] = re.GetMessage()
+			}
+			for j, i := range r.events {
+				if msg, ok := bad[int64(j)]; ok {
+					failed[i] = sink.Permanent(fmt.Errorf("bigquery: %s refused event %s: %s", ts.name, events[i].ID, msg))
+				} else {
+					failed[i] = fmt.Errorf("bigquery: %s refused a request with a bad row; this event was fine and goes again", ts.name)
+				}
+			}
+			continue
+		}
+		if isTooLarge(err) && ctx.Err() == nil {
+			// The server's limit is below MaxRequestBytes. A refusal ends
+			// the connection, failing the requests queued behind the big
+			// one alike, so a single row is tried alone again before it
+			// fails for good.
+			switch {
+			case len(r.rows) > 1:
+				reqs = append(r.halves(), reqs...)
+			case r.alone < 2:
+				reqs = append([]*request{{rows: r.rows, events: r.events, size: r.size, alone: r.alone + 1}}, reqs...)
+			default:
+				i := r.events[0]
+				failed[i] = sink.Permanent(fmt.Errorf("bigquery: %s refused event %s, alone in a %d-byte request, as too large: %w", ts.name, events[i].ID, r.size+rs.schemaSize, err))
+			}
+			continue
+		}
+		if isSchemaMismatch(err) {
+			mismatch = err
+		}
+		if first == nil {
+			first = err
+		}
+		for _, i := range r.events {
+			failed[i] = fmt.Errorf("bigquery: append to %s: %w", ts.name, err)
+		}
 	}
 	switch {
 	case len(failed) == 0:
@@ -213,17 +219,6 @@ func (r *request) halves() []*request {
 		}
 	}
 	return out
-}
-
-// lowerLimit remembers that the server refused a request of size bytes.
-func (s *Sink) lowerLimit(size int) {
-	for {
-		cur := s.learnedLimit.Load()
-		next := int64(size / 2)
-		if next >= cur || s.learnedLimit.CompareAndSwap(cur, next) {
-			return
-		}
-	}
 }
 
 // send queues the requests on the stream: AppendRows returns once a

@@ -13,6 +13,7 @@ import (
 
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/civil"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -24,7 +25,19 @@ func (p *recordPlan) decodeRow(b []byte) (map[string]any, error) {
 	msg := dynamicpb.NewMessage(p.desc)
 	// Proto2 required fields are checked: BigQuery parses rows with them.
 	if err := proto.Unmarshal(b, msg); err != nil {
-		return nil, fmt.Errorf("Could not parse the serialized row: %w", err) //nolint:staticcheck // BigQuery's wording.
+		if !p.lenient {
+			return nil, fmt.Errorf("Could not parse the serialized row: %w", err) //nolint:staticcheck // BigQuery's wording.
+		}
+		// A lenient server keeps the fields that parse, one at a time.
+		msg = dynamicpb.NewMessage(p.desc)
+		for len(b) > 0 {
+			_, _, n := protowire.ConsumeField(b)
+			if n < 0 {
+				break
+			}
+			_ = proto.UnmarshalOptions{Merge: true, AllowPartial: true}.Unmarshal(b[:n], msg)
+			b = b[n:]
+		}
 	}
 	return p.decode(msg.ProtoReflect())
 }
