@@ -56,6 +56,17 @@
 // After a table schema change becomes visible, the next response on an
 // older connection carries updated_schema, once.
 //
+// # Faults and other servers
+//
+// [Server.SetReachable] cuts the network and restores it (state is kept),
+// for outage tests; [Server.SetAppendFault] answers AppendRows requests
+// with an error and ends the connection. Some BigQuery-API-compatible
+// servers behave in ways BigQuery does not, and options reproduce them:
+// [WithConnectionSchema] reads a connection's requests with its first
+// writer schema, [WithDropUnknownFields] accepts and drops what the table
+// lacks, [WithoutETags] sends no etags. These modes are lenient on
+// purpose; the default is BigQuery's strictness.
+//
 // # Reading rows
 //
 // [Server.Rows] returns what was appended, keyed by the table's current
