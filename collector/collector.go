@@ -472,13 +472,16 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 
 // resolve finds the schema of an event: the pinned id, which must be a
 // usable version of the payload's subject, or the subject's latest usable
-// version. A non-nil error is transient (registry unreachable).
+// version. A non-nil error is transient (registry unreachable); what the
+// registry answered for good (NOT_FOUND, INVALID_ARGUMENT) is a rejection.
 func (c *Collector) resolve(res *resolver, subject string, pinned int64) (*schema.Schema, *rejection, error) {
 	if pinned != 0 {
 		s, err := c.schemas.ByID(res.ctx, pinned)
 		switch {
 		case isNotFound(err):
 			return nil, collectRejection(eventv1.Reason_REASON_SCHEMA_NOT_FOUND, fmt.Sprintf("schema id %d does not exist", pinned)), nil
+		case isRefused(err):
+			return nil, collectRejection(eventv1.Reason_REASON_SCHEMA_NOT_FOUND, fmt.Sprintf("schema id %d: the registry refused it: %v", pinned, err)), nil
 		case err != nil:
 			return nil, nil, err
 		case s.Subject != subject:
@@ -492,6 +495,8 @@ func (c *Collector) resolve(res *resolver, subject string, pinned int64) (*schem
 	switch {
 	case isNotFound(err):
 		return nil, collectRejection(eventv1.Reason_REASON_UNKNOWN_TYPE, fmt.Sprintf("%s is not a registered event type", subject)), nil
+	case isRefused(err):
+		return nil, collectRejection(eventv1.Reason_REASON_UNKNOWN_TYPE, fmt.Sprintf("%s: the registry refused the name: %v", subject, err)), nil
 	case err != nil:
 		return nil, nil, err
 	case s.State != schema.Usable:
@@ -510,6 +515,9 @@ func (c *Collector) checkEnvelope(e *eventv1.Event, id string) *rejection {
 	}
 	if len(id) > maxEventIDBytes || !printable(id) {
 		return invalid("event_id must be at most %d printable characters", maxEventIDBytes)
+	}
+	if e.GetSchemaId() < 0 {
+		return invalid("schema_id %d: schema ids are positive (0 means the latest version)", e.GetSchemaId())
 	}
 	if e.GetPayload() == nil || e.GetPayload().GetTypeUrl() == "" {
 		return invalid("payload is missing (a google.protobuf.Any naming the event type)")

@@ -157,6 +157,8 @@ func TestRejections(t *testing.T) {
 			reason: eventv1.Reason_REASON_SCHEMA_NOT_FOUND, stage: eventv1.Stage_STAGE_COLLECT, msgHas: "OrderPicked"},
 		{name: "pinned pending", ev: func() *eventv1.Event { e := event(t, "e-pend", order); e.SchemaId = pending.ID; return e }(),
 			reason: eventv1.Reason_REASON_SCHEMA_NOT_FOUND, stage: eventv1.Stage_STAGE_COLLECT, msgHas: "not usable"},
+		{name: "negative schema id", ev: func() *eventv1.Event { e := event(t, "e-neg", order); e.SchemaId = -5; return e }(),
+			reason: eventv1.Reason_REASON_INVALID_ENVELOPE, stage: eventv1.Stage_STAGE_COLLECT, msgHas: "schema_id -5"},
 		{name: "pinned missing", ev: func() *eventv1.Event { e := event(t, "e-pin404", order); e.SchemaId = 9999; return e }(),
 			reason: eventv1.Reason_REASON_SCHEMA_NOT_FOUND, stage: eventv1.Stage_STAGE_COLLECT, msgHas: "does not exist"},
 	}

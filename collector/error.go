@@ -84,3 +84,11 @@ func isNotFound(err error) bool {
 	}
 	return false
 }
+
+// isRefused reports whether the registry refused the request itself
+// (INVALID_ARGUMENT): asking again cannot help, so the event is rejected
+// rather than answered RETRY.
+func isRefused(err error) bool {
+	s, ok := status.FromError(err)
+	return ok && s.Code() == codes.InvalidArgument
+}

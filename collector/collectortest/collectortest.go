@@ -94,11 +94,15 @@ func (s *Schemas) Latest(_ context.Context, subject string) (*schema.Schema, err
 	return nil, fmt.Errorf("subject %s: %w", subject, collector.ErrSchemaNotFound)
 }
 
-// ByID returns a version by id, whatever its state.
+// ByID returns a version by id, whatever its state. A negative id is
+// refused with INVALID_ARGUMENT, as the registry service does.
 func (s *Schemas) ByID(_ context.Context, id int64) (*schema.Schema, error) {
 	s.calls.Add(1)
 	if s.down.Load() {
 		return nil, status.Error(codes.Unavailable, "registry down")
+	}
+	if id < 0 {
+		return nil, status.Error(codes.InvalidArgument, "id and version must not be negative")
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
