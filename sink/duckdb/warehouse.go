@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -180,19 +181,47 @@ func (w *Warehouse) ensure(ctx context.Context, s *schema.Schema) ([]string, err
 			}
 		}
 	}
+	// COMMENT ON COLUMN makes DuckDB copy and rebind the whole table, so
+	// describing every column of a wide table costs width² (minutes for
+	// thousands of columns); a wide table's descriptions are only rows of
+	// _column_descriptions, which holds every table's.
+	commented := len(t.Columns) <= maxCommentedColumns
+	var described []string
 	for _, c := range t.Columns {
-		if c.Description != "" && (len(live) == 0 || live[strings.ToLower(c.Name)] == "") {
+		if c.Description == "" {
+			continue
+		}
+		described = append(described, fmt.Sprintf("(%s, %s, %s)", literal(t.Name), literal(c.Name), literal(c.Description)))
+		if commented && (len(live) == 0 || live[strings.ToLower(c.Name)] == "") {
 			stmts = append(stmts, fmt.Sprintf("COMMENT ON COLUMN %s.%s IS %s", ident(t.Name), ident(c.Name), literal(c.Description)))
 		}
 	}
 	if len(live) == 0 && t.Description != "" {
 		stmts = append(stmts, fmt.Sprintf("COMMENT ON TABLE %s IS %s", ident(t.Name), literal(t.Description)))
 	}
+	if len(described) > 0 {
+		stmts = append(stmts, createDescriptions)
+		for chunk := range slices.Chunk(described, 1000) {
+			stmts = append(stmts, "INSERT OR REPLACE INTO "+ident(descriptionsTable)+" VALUES "+strings.Join(chunk, ", "))
+		}
+	}
+	// One transaction: a migration applies whole or not at all.
 	if err := w.write(ctx, func() error {
+		tx, err := w.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("duckdb: migrate %s: %w", t.Name, err)
+		}
+		defer func() { _ = tx.Rollback() }() // a no-op after Commit
 		for _, q := range stmts {
-			if _, err := w.db.ExecContext(ctx, q); err != nil {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				if len(q) > 200 {
+					q = q[:200] + "…"
+				}
 				return fmt.Errorf("duckdb: migrate %s: %s: %w", t.Name, q, err)
 			}
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("duckdb: migrate %s: commit: %w", t.Name, err)
 		}
 		return nil
 	}); err != nil {
@@ -241,6 +270,17 @@ func (w *Warehouse) columnOrder(ctx context.Context, table string) ([]string, er
 	}
 	return out, rows.Err()
 }
+
+// maxCommentedColumns is the widest table whose columns get DuckDB
+// comments as well as rows in _column_descriptions.
+const maxCommentedColumns = 250
+
+// descriptionsTable holds the description of every column of every table
+// (DuckDB comments are on narrow tables only).
+const descriptionsTable = "_column_descriptions"
+
+var createDescriptions = "CREATE TABLE IF NOT EXISTS " + ident(descriptionsTable) +
+	" (table_name VARCHAR, column_name VARCHAR, description VARCHAR, PRIMARY KEY (table_name, column_name))"
 
 func createTable(t *sink.Table) string {
 	var b strings.Builder
