@@ -3,7 +3,10 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/hemlabs/hem/sink/bigquery"
 )
@@ -12,12 +15,49 @@ import (
 // The endpoints (HEM_BIGQUERY_ENDPOINT, HEM_BIGQUERY_WRITE_ENDPOINT) point
 // it at a BigQuery-API-compatible server instead of Google's.
 func openBigQuery(ctx context.Context, project, dataset, endpoint, writeEndpoint string) (*bigquery.Sink, error) {
-	if project == "" || dataset == "" {
+	return openBigQueryConfig(ctx, bigquery.Config{Project: project, Dataset: dataset, Endpoint: endpoint, WriteEndpoint: writeEndpoint})
+}
+
+func openBigQueryConfig(ctx context.Context, cfg bigquery.Config) (*bigquery.Sink, error) {
+	if cfg.Project == "" || cfg.Dataset == "" {
 		return nil, errors.New("BigQuery needs --bigquery-project (or --project) and --bigquery-dataset")
 	}
-	s, err := bigquery.New(ctx, bigquery.Config{Project: project, Dataset: dataset, Endpoint: endpoint, WriteEndpoint: writeEndpoint})
+	s, err := bigquery.New(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open BigQuery %s.%s: %w", project, dataset, err)
+		return nil, fmt.Errorf("open BigQuery %s.%s: %w", cfg.Project, cfg.Dataset, err)
 	}
 	return s, nil
+}
+
+// bigQueryWriteFlags are the processor's settings for the Storage Write
+// API; the defaults are the sink's.
+type bigQueryWriteFlags struct {
+	Multiplex       bool
+	MaxRequestBytes int
+	WriteTimeout    time.Duration
+}
+
+func (f *bigQueryWriteFlags) bind(fs *flag.FlagSet) {
+	fs.BoolVar(&f.Multiplex, "bigquery-multiplex", true,
+		"share Storage Write connections between tables (BigQuery does; turn off for a BigQuery-API server that reads a connection's requests with its first writer schema)")
+	fs.IntVar(&f.MaxRequestBytes, "bigquery-max-request-bytes", 9<<20,
+		"largest AppendRows request; BigQuery takes 10 MB. A request refused as too large is split in halves, so set a smaller server's limit here to save the round trips")
+	fs.DurationVar(&f.WriteTimeout, "bigquery-write-timeout", 30*time.Second,
+		"longest a batch waits for BigQuery's answer before it is nacked (an unreachable BigQuery fails writes within seconds anyway)")
+}
+
+func (f *bigQueryWriteFlags) validate() error {
+	if f.MaxRequestBytes < 64<<10 || f.MaxRequestBytes > 10<<20 {
+		return fmt.Errorf("--bigquery-max-request-bytes %d: want between 64 KiB and 10 MiB", f.MaxRequestBytes)
+	}
+	if f.WriteTimeout <= 0 {
+		return errors.New("--bigquery-write-timeout must be positive")
+	}
+	return nil
+}
+
+// config is the sink configuration of the flags.
+func (f *bigQueryWriteFlags) config(project, dataset, endpoint, writeEndpoint string, log *slog.Logger) bigquery.Config {
+	return bigquery.Config{Project: project, Dataset: dataset, Endpoint: endpoint, WriteEndpoint: writeEndpoint,
+		DisableMultiplexing: !f.Multiplex, MaxRequestBytes: f.MaxRequestBytes, WriteTimeout: f.WriteTimeout, Logger: log}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/archive"
+	"github.com/hemlabs/hem/sink/bigquery"
 	"github.com/hemlabs/hem/sink/duckdb"
 )
 
@@ -48,6 +49,7 @@ type processorConfig struct {
 	BigQueryDataset       string
 	BigQueryEndpoint      string
 	BigQueryWriteEndpoint string
+	BigQueryWrite         bigQueryWriteFlags
 	Bucket                string
 	Prefix                string
 	Warehouse             string
@@ -75,6 +77,7 @@ func (c *processorConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.BigQueryDataset, "bigquery-dataset", "", "BigQuery dataset (bigquery: the events dataset; failed: the dataset of _failed_events)")
 	fs.StringVar(&c.BigQueryEndpoint, "bigquery-endpoint", "", "BigQuery REST endpoint of a BigQuery-API-compatible server (http:// means no credentials)")
 	fs.StringVar(&c.BigQueryWriteEndpoint, "bigquery-write-endpoint", "", "Storage Write API endpoint of a BigQuery-API-compatible server (host:port; plaintext when http:// or loopback)")
+	c.BigQueryWrite.bind(fs)
 	fs.StringVar(&c.Bucket, "bucket", "", "archive bucket (archive and failed sinks; default: the running hem dev's)")
 	fs.StringVar(&c.Prefix, "prefix", "", "archive object prefix (default events/, or failed/ for the failed sink)")
 	fs.StringVar(&c.Warehouse, "warehouse", "", "DuckDB file (duckdb sink; failed sink when no BigQuery dataset is set)")
@@ -91,6 +94,11 @@ func (c *processorConfig) validate() error {
 	}
 	if c.Sink == "bigquery" && c.BigQueryDataset == "" {
 		errs = append(errs, errors.New("--sink bigquery needs --bigquery-dataset (and --bigquery-project or --project)"))
+	}
+	if c.Sink == "bigquery" || c.Sink == "failed" && c.BigQueryDataset != "" {
+		if err := c.BigQueryWrite.validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.PullMode != "unary" && c.PullMode != "streaming" {
 		errs = append(errs, fmt.Errorf("--pull-mode %q: want unary or streaming", c.PullMode))
@@ -155,8 +163,11 @@ The failed sink reads hem-failed into the _failed_events table (BigQuery, or
 DuckDB with --warehouse) and the archive (--bucket, prefix failed/); a
 failure is acked when both have it.
 
-/healthz answers while the process runs, /readyz while pulls succeed,
-/metrics serves the counters in the Prometheus format.
+/healthz answers while the process runs, /readyz while pulls succeed (and,
+for BigQuery, while its Storage Write API can be reached), /metrics serves
+the counters in the Prometheus format. While BigQuery is unreachable,
+batches fail within seconds and are nacked (logged as "sink write
+failed"); nothing is acked that BigQuery did not confirm.
 
   hem processor run --sink bigquery --project P --bigquery-dataset hem_events --registry https://registry-xyz.run.app`,
 		Flags: cfg.bind,
@@ -202,12 +213,16 @@ func runProcessor(ctx context.Context, io IO, cfg *processorConfig) error {
 	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
 	defer meter.Shutdown(context.WithoutCancel(ctx))
 
-	s, closeSink, err := openProcessorSink(ctx, cfg)
+	s, closeSink, err := openProcessorSink(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if err := closeSink(context.WithoutCancel(ctx)); err != nil {
+		// Closing does not wait for an unreachable destination: what it
+		// did not confirm was not acked and comes back.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sinkCloseTimeout)
+		defer cancel()
+		if err := closeSink(cctx); err != nil {
 			log.Error("closing the sink", "error", err)
 		}
 	}()
@@ -238,7 +253,7 @@ func runProcessor(ctx context.Context, io IO, cfg *processorConfig) error {
 	if err != nil {
 		return fmt.Errorf("processor run: --listen: %w", err)
 	}
-	srv := &http.Server{Handler: processorHandler(p, promhttp.HandlerFor(promReg, promhttp.HandlerOpts{})),
+	srv := &http.Server{Handler: processorHandler(p, s, promhttp.HandlerFor(promReg, promhttp.HandlerOpts{})),
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	log.Info("processor starting", "listen", lis.Addr().String(), "registry", cfg.client.Registry, "pull_mode", cfg.PullMode)
 	g, gctx := errgroup.WithContext(ctx)
@@ -279,13 +294,24 @@ func logStats(log *slog.Logger, msg string, st processor.Stats) {
 		"failed", st.Failed, "refused", st.Refused, "batches", st.Batches, "outstanding", st.Outstanding)
 }
 
+// sinkCloseTimeout bounds closing the sink after the drain.
+const sinkCloseTimeout = 5 * time.Second
+
+// healthReporter is a sink that can tell whether its destination answers
+// (the BigQuery sink).
+type healthReporter interface{ Health() error }
+
 // processorHandler serves /healthz (the process runs), /readyz (pulls
-// succeed) and /metrics.
-func processorHandler(p *processor.Processor, metrics http.Handler) http.Handler {
+// succeed and the sink's destination answers) and /metrics.
+func processorHandler(p *processor.Processor, s sink.Sink, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := p.Ready(); err != nil {
+		err := p.Ready()
+		if hr, ok := s.(healthReporter); ok && err == nil {
+			err = hr.Health()
+		}
+		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -317,7 +343,7 @@ func pubsubFor(ctx context.Context, project, dir string) (*pubsub.Client, error)
 }
 
 // openProcessorSink builds the sink named by cfg.Sink.
-func openProcessorSink(ctx context.Context, cfg *processorConfig) (sink.Sink, func(context.Context) error, error) {
+func openProcessorSink(ctx context.Context, cfg *processorConfig, log *slog.Logger) (sink.Sink, func(context.Context) error, error) {
 	switch cfg.Sink {
 	case "archive":
 		return openArchive(ctx, cfg, "events/")
@@ -346,7 +372,7 @@ func openProcessorSink(ctx context.Context, cfg *processorConfig) (sink.Sink, fu
 		}
 		switch {
 		case cfg.BigQueryDataset != "":
-			bq, err := openBigQuery(ctx, cfg.bigQueryProject(), cfg.BigQueryDataset, cfg.BigQueryEndpoint, cfg.BigQueryWriteEndpoint)
+			bq, err := openBigQueryConfig(ctx, cfg.bigQuery(log))
 			if err != nil {
 				return nil, nil, fmt.Errorf("processor run: %w", err)
 			}
@@ -371,11 +397,16 @@ func openProcessorSink(ctx context.Context, cfg *processorConfig) (sink.Sink, fu
 		return processor.Tee(sinks...), closeAll, nil
 	}
 	// bigquery
-	bq, err := openBigQuery(ctx, cfg.bigQueryProject(), cfg.BigQueryDataset, cfg.BigQueryEndpoint, cfg.BigQueryWriteEndpoint)
+	bq, err := openBigQueryConfig(ctx, cfg.bigQuery(log))
 	if err != nil {
 		return nil, nil, fmt.Errorf("processor run: %w", err)
 	}
 	return bq, bq.Close, nil
+}
+
+// bigQuery is the BigQuery sink's configuration of the flags.
+func (c *processorConfig) bigQuery(log *slog.Logger) bigquery.Config {
+	return c.BigQueryWrite.config(c.bigQueryProject(), c.BigQueryDataset, c.BigQueryEndpoint, c.BigQueryWriteEndpoint, log)
 }
 
 // bigQueryProject is --bigquery-project, else --project.

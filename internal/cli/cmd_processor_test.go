@@ -189,6 +189,8 @@ func TestProcessorRunRejectsBadFlags(t *testing.T) {
 		{"--sink kafka", `--sink "kafka"`},
 		{"--sink duckdb --pull-mode push", `--pull-mode "push"`},
 		{"--sink bigquery --project p", "--sink bigquery needs --bigquery-dataset"},
+		{"--sink bigquery --project p --bigquery-dataset d --bigquery-max-request-bytes 100", "--bigquery-max-request-bytes 100"},
+		{"--sink bigquery --project p --bigquery-dataset d --bigquery-multiplex=maybe", "bigquery-multiplex"},
 	} {
 		_, errOut, code := run(t, env, append([]string{"processor", "run"}, strings.Fields(c.args)...)...)
 		if code == 0 || !strings.Contains(errOut, c.want) {
