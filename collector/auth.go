@@ -42,14 +42,15 @@ func (e *errUnauthenticated) Error() string { return e.msg }
 func (c *Collector) authenticate(ctx context.Context, cr credentials) (*auth.Principal, error) {
 	switch {
 	case cr.apiKey != "":
-		if p, ok := c.apiKeys.Load(cr.apiKey); ok {
+		cache := c.keyCache()
+		if p, ok := cache.m.Load(cr.apiKey); ok {
 			return p.(*auth.Principal), nil
 		}
 		p, err := c.cfg.keyring.APIKey(cr.apiKey)
 		if err != nil {
 			return nil, &errUnauthenticated{"unknown API key"}
 		}
-		c.apiKeys.Store(cr.apiKey, p)
+		cache.m.Store(cr.apiKey, p)
 		return p, nil
 	case cr.bearer != "":
 		if c.cfg.verifier == nil {
@@ -66,5 +67,22 @@ func (c *Collector) authenticate(ctx context.Context, cr credentials) (*auth.Pri
 		return p, nil
 	default:
 		return nil, &errUnauthenticated{"missing credentials: send an API key in " + auth.APIKeyHeader + " or a Google ID token in authorization: Bearer"}
+	}
+}
+
+// keyCache is the cache of the keyring's current generation. The
+// generation is read before the keyring is asked, so an answer of an older
+// generation can only land in a cache that is already outdated.
+func (c *Collector) keyCache() *keyCache {
+	gen := c.cfg.keyring.Generation()
+	for {
+		cur := c.apiKeys.Load()
+		if cur != nil && cur.gen >= gen {
+			return cur
+		}
+		next := &keyCache{gen: gen}
+		if c.apiKeys.CompareAndSwap(cur, next) {
+			return next
+		}
 	}
 }

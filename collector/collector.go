@@ -98,8 +98,15 @@ type Collector struct {
 	health    healthSetter
 	// apiKeys remembers keys the keyring accepted, so a request costs a map
 	// lookup rather than a SHA-256. Only accepted keys enter it, so it is
-	// bounded by the keyring.
-	apiKeys sync.Map // string → *auth.Principal
+	// bounded by the keyring; it is dropped whenever the keyring changes
+	// (a reloaded keys file), so a revoked key is refused from then on.
+	apiKeys atomic.Pointer[keyCache]
+}
+
+// keyCache is what one generation of the keyring accepted.
+type keyCache struct {
+	gen uint64
+	m   sync.Map // raw API key → *auth.Principal
 }
 
 // New builds a collector publishing with ps. Options WithKeyring and

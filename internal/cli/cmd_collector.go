@@ -37,6 +37,7 @@ type collectorServeConfig struct {
 	EventsTopic      string
 	FailedTopic      string
 	KeysFile         string
+	KeysReload       time.Duration
 	Audience         string
 	PIISalt          string
 	CORSOrigins      string
@@ -64,7 +65,8 @@ func (c *collectorServeConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Project, "project", "", "GCP project of the Pub/Sub topics (PUBSUB_EMULATOR_HOST points the client at an emulator)")
 	fs.StringVar(&c.EventsTopic, "events-topic", wire.EventsTopic, "topic of accepted events")
 	fs.StringVar(&c.FailedTopic, "failed-topic", wire.FailedTopic, "topic of rejected events (hem.event.v1.FailedEvent)")
-	fs.StringVar(&c.KeysFile, "keys-file", "", "producers' keys file (JSON, see internal/auth); required")
+	fs.StringVar(&c.KeysFile, "keys-file", "", "producers' keys file (JSON: keys, their types and quotas); required")
+	fs.DurationVar(&c.KeysReload, "keys-reload", auth.DefaultReloadInterval, "how often the keys file is reread; a removed key is refused after at most this long")
 	fs.StringVar(&c.Audience, "audience", "", "accept Google ID tokens issued for this audience (the collector's URL)")
 	fs.StringVar(&c.PIISalt, "pii-salt", "", "secret key of PII_HANDLING_HASH, at least 16 bytes; required (keep it in Secret Manager)")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "comma-separated origins browsers may post events from (* for any)")
@@ -223,6 +225,7 @@ func serveCollector(ctx context.Context, io IO, cfg *collectorServeConfig) error
 			return err
 		}
 	}
+	g.Go(func() error { return auth.Watch(gctx, cfg.KeysFile, keys, cfg.KeysReload, log) })
 	g.Go(func() error {
 		if err := reg.Watch(gctx); err != nil {
 			log.Warn("registry watch stopped; latest versions refresh by TTL only", "error", err)

@@ -71,6 +71,7 @@ func TestCollectorServeAndEmit(t *testing.T) {
 	serveEnv := map[string]string{
 		"HEM_LISTEN": addr, "HEM_HTTP_LISTEN": addr, "HEM_REGISTRY": env["HEM_REGISTRY"], "HEM_PROJECT": "p",
 		"HEM_KEYS_FILE": keys, "HEM_PII_SALT": "0123456789abcdef0123", "HEM_METRICS_LISTEN": metricsAddr,
+		"HEM_KEYS_RELOAD": "100ms",
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)
@@ -160,6 +161,17 @@ func TestCollectorServeAndEmit(t *testing.T) {
 		if tc.status == http.StatusOK && !strings.Contains(string(b), `hem_collector_events_total{`) {
 			t.Errorf("GET %s/metrics lacks the events counter:\n%.2000s", tc.addr, b)
 		}
+	}
+
+	// A key removed from the keys file is refused within the reload period,
+	// without a restart.
+	if err := os.WriteFile(keys, []byte(`{"keys": [{"name": "other", "sha256": "`+auth.HashKey("k2")+`", "types": ["shop.*"]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // five reload periods
+	out, errOut, code = run(t, emitEnv, "emit", "--type", "shop.orders.v1.OrderPlaced", "--json", good, "--event-id", "cli-4")
+	if code == 0 || !strings.Contains(out+errOut, "unknown API key") {
+		t.Errorf("emit with a removed key: %d %q %s", code, out, errOut)
 	}
 
 	cancel()

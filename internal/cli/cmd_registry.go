@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 
 	"cloud.google.com/go/storage"
 
@@ -21,6 +22,7 @@ type registryServeConfig struct {
 	Listen          string
 	Store           string
 	KeysFile        string
+	KeysReload      time.Duration
 	Audience        string
 	Project         string
 	BigQueryProject string
@@ -35,6 +37,7 @@ func (c *registryServeConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", DefaultRegistryAddr, "gRPC listen address (Cloud Run: :8080)")
 	fs.StringVar(&c.Store, "store", "", "where versions are stored: gs://BUCKET/PREFIX, or a folder served by an in-process GCS server (required)")
 	fs.StringVar(&c.KeysFile, "keys-file", "", "keys file: API keys and service accounts; entries with schema_write may register")
+	fs.DurationVar(&c.KeysReload, "keys-reload", auth.DefaultReloadInterval, "how often the keys file is reread; a removed key is refused after at most this long")
 	fs.StringVar(&c.Audience, "audience", "", "accept Google ID tokens issued for this audience (the registry's URL, e.g. https://hem-registry-xyz.a.run.app)")
 	fs.StringVar(&c.Project, "project", "", "Google Cloud project (default of --bigquery-project)")
 	fs.StringVar(&c.BigQueryProject, "bigquery-project", "", "create and widen BigQuery tables in this project when a version is admitted")
@@ -140,6 +143,11 @@ func runRegistryServe(ctx context.Context, io IO, cfg *registryServeConfig) erro
 		return err
 	}
 	log.Info("registry serving", "addr", lis.Addr().String(), "store", cfg.Store)
+	if cfg.KeysFile != "" {
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() { _ = auth.Watch(wctx, cfg.KeysFile, keys, cfg.KeysReload, log) }()
+	}
 	if err := registry.Serve(ctx, lis, svc); err != nil {
 		return fmt.Errorf("registry: serve: %w", err)
 	}
