@@ -3,6 +3,7 @@ package processor
 import (
 	"errors"
 	"time"
+	"unicode/utf8"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/grpc/encoding"
@@ -75,9 +76,11 @@ func readPull(raw []byte) ([]*Message, error) {
 	return out, nil
 }
 
-// readReceived reads a ReceivedMessage.
+// readReceived reads a ReceivedMessage. A field given twice is read as
+// proto.Unmarshal reads it: the last scalar wins, messages merge.
 func readReceived(b []byte, sub func([]byte) string) (*Message, error) {
 	m := &Message{}
+	var at timestamp
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -87,7 +90,7 @@ func readReceived(b []byte, sub func([]byte) string) (*Message, error) {
 		switch {
 		case num == 1 && typ == protowire.BytesType: // ack_id
 			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
+			if n < 0 || !utf8.Valid(v) {
 				return nil, errMalformedPull
 			}
 			m.AckID, b = sub(v), b[n:]
@@ -96,7 +99,7 @@ func readReceived(b []byte, sub func([]byte) string) (*Message, error) {
 			if n < 0 {
 				return nil, errMalformedPull
 			}
-			if err := readMessage(m, v, sub); err != nil {
+			if err := readMessage(m, &at, v, sub); err != nil {
 				return nil, err
 			}
 			b = b[n:]
@@ -114,14 +117,14 @@ func readReceived(b []byte, sub func([]byte) string) (*Message, error) {
 			b = b[n:]
 		}
 	}
-	if m.PublishTime.IsZero() {
-		m.PublishTime = time.Unix(0, 0).UTC() // as timestamppb's AsTime of nil
-	}
+	// Without a publish time, as timestamppb's AsTime of nil.
+	m.PublishTime = time.Unix(at.secs, at.nanos).UTC()
 	return m, nil
 }
 
-// readMessage reads a PubsubMessage into m.
-func readMessage(m *Message, b []byte, sub func([]byte) string) error {
+// readMessage reads a PubsubMessage into m, merging with what m holds; the
+// publish time's fields go to at.
+func readMessage(m *Message, at *timestamp, b []byte, sub func([]byte) string) error {
 	// Count the attributes first, to size the map once.
 	attrs := 0
 	for c := b; len(c) > 0; {
@@ -134,7 +137,7 @@ func readMessage(m *Message, b []byte, sub func([]byte) string) error {
 		}
 		c = c[n:]
 	}
-	if attrs > 0 {
+	if attrs > 0 && m.Attributes == nil {
 		m.Attributes = make(map[string]string, attrs)
 	}
 	for len(b) > 0 {
@@ -166,13 +169,18 @@ func readMessage(m *Message, b []byte, sub func([]byte) string) error {
 			}
 			m.Attributes[sub(k)] = sub(val)
 		case 3: // message_id
+			if !utf8.Valid(v) {
+				return errMalformedPull
+			}
 			m.ID = sub(v)
 		case 4: // publish_time
-			t, err := readTimestamp(v)
-			if err != nil {
+			if err := at.read(v); err != nil {
 				return err
 			}
-			m.PublishTime = t
+		case 5: // ordering_key: not kept, but a string the reference checks
+			if !utf8.Valid(v) {
+				return errMalformedPull
+			}
 		}
 	}
 	return nil
@@ -188,7 +196,7 @@ func readEntry(b []byte) (key, val []byte, err error) {
 		b = b[n:]
 		if typ == protowire.BytesType && (num == 1 || num == 2) {
 			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
+			if n < 0 || !utf8.Valid(v) {
 				return nil, nil, errMalformedPull
 			}
 			if num == 1 {
@@ -208,33 +216,36 @@ func readEntry(b []byte) (key, val []byte, err error) {
 	return key, val, nil
 }
 
-// readTimestamp reads a google.protobuf.Timestamp.
-func readTimestamp(b []byte) (time.Time, error) {
-	var secs, nanos int64
+// timestamp holds the fields of a google.protobuf.Timestamp as read so
+// far: a second one merges into them.
+type timestamp struct{ secs, nanos int64 }
+
+// read merges an encoded google.protobuf.Timestamp into t.
+func (t *timestamp) read(b []byte) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return time.Time{}, errMalformedPull
+			return errMalformedPull
 		}
 		b = b[n:]
 		if typ == protowire.VarintType && (num == 1 || num == 2) {
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 {
-				return time.Time{}, errMalformedPull
+				return errMalformedPull
 			}
 			if num == 1 {
-				secs = int64(v)
+				t.secs = int64(v)
 			} else {
-				nanos = int64(int32(v))
+				t.nanos = int64(int32(v))
 			}
 			b = b[n:]
 			continue
 		}
 		n = protowire.ConsumeFieldValue(num, typ, b)
 		if n < 0 {
-			return time.Time{}, errMalformedPull
+			return errMalformedPull
 		}
 		b = b[n:]
 	}
-	return time.Unix(secs, nanos).UTC(), nil
+	return nil
 }
