@@ -563,3 +563,48 @@ func BenchmarkClientLatestCached(b *testing.B) {
 		}
 	})
 }
+
+// A contract that ships its own google/protobuf/timestamp.proto is refused
+// at admission, naming the file: hem would read its events with the real
+// Timestamp, and every one of them would fail.
+func TestServiceRefusesAForgedWellKnownFile(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t, startGCS(t, t.TempDir()))
+	c := registry.NewClient(conn(t, serve(t, r, registry.WithKeyring(withKey()))), registry.WithAPIKey(ciKey))
+	src, err := schema.CompileSources(t.Context(), map[string]string{
+		"google/protobuf/timestamp.proto": `syntax = "proto3";
+package google.protobuf;
+message Timestamp { string seconds = 1; }
+`,
+		"acme/orders/v1/orders.proto": `syntax = "proto3";
+package acme.orders.v1;
+import "google/protobuf/timestamp.proto";
+import "hem/options/v1/options.proto";
+message OrderPlaced {
+  option (hem.options.v1.event) = {};
+  string order_id = 1;
+  google.protobuf.Timestamp at = 2;
+}
+`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := src.Schema("acme.orders.v1.OrderPlaced")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Register(t.Context(), registerRequest(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := resp.GetResults()[0]
+	if res.GetOutcome() != registryv1.RegisterOutcome_REGISTER_OUTCOME_REJECTED {
+		t.Fatalf("a forged timestamp.proto was %v", res.GetOutcome())
+	}
+	for _, v := range res.GetViolations() {
+		if v.GetRuleId() == "EV-L11" && v.GetPath() == "google/protobuf/timestamp.proto" && strings.Contains(v.GetMessage(), "google/protobuf/timestamp.proto") {
+			return
+		}
+	}
+	t.Fatalf("no EV-L11 naming google/protobuf/timestamp.proto: %v", res.GetViolations())
+}

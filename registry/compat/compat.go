@@ -1,7 +1,7 @@
 // Package compat is hem's compatibility engine: it decides whether a version
 // of an event contract may be admitted, by the rules of EVOLUTION.md.
 //
-// Lint runs the admission rules (EV-L01..EV-L10) that every version must
+// Lint runs the admission rules (EV-L01..EV-L11) that every version must
 // pass, the first included. Check runs the evolution rules against every
 // earlier version of the same subject (EV-P01, transitive): wire (EV-W01..
 // EV-W10), JSON (EV-J01..EV-J04), BigQuery on the mapped schema (EV-B01..
@@ -40,7 +40,7 @@ var ruleNames = map[string]string{
 	"EV-L01": "PACKAGE_MAJOR_SUFFIX", "EV-L02": "NO_REQUIRED_LABEL", "EV-L03": "NO_RECURSION",
 	"EV-L04": "BQ_SHAPE_LIMITS", "EV-L05": "BQ_SUPPORTED_TYPES", "EV-L06": "BQ_COLUMN_NAME_VALID",
 	"EV-L07": "BQ_NAME_CASE_UNIQUE", "EV-L08": "SELF_CONTAINED", "EV-L09": "PROTOVALIDATE_VALID",
-	"EV-L10": "EVENT_OPTIONS_VALID",
+	"EV-L10": "EVENT_OPTIONS_VALID", "EV-L11": "WELL_KNOWN_GENUINE",
 	"EV-W01": "PACKAGE_SAME", "EV-W02": "SYNTAX_SAME", "EV-W03": "TYPE_NO_DELETE", "EV-W04": "FIELD_NO_DELETE",
 	"EV-W05": "FIELD_NUMBER_STABLE", "EV-W06": "FIELD_SAME_TYPE", "EV-W07": "FIELD_SAME_CARDINALITY",
 	"EV-W08": "FIELD_SAME_ONEOF", "EV-W09": "FIELD_SAME_DEFAULT", "EV-W10": "ENUM_VALUE_NO_DELETE",
