@@ -8,6 +8,8 @@ export PATH := $(CURDIR)/.tmp/bin:$(PATH)
 
 AGAINST ?=
 FUZZTIME ?= 1m
+FUZZ ?=
+FUZZPARALLEL ?=
 
 .PHONY: help
 help: ## Describe the targets
@@ -56,16 +58,8 @@ test: ## Unit and integration tests, with the race detector
 	go test $(RACE) -shuffle=on -timeout 15m ./...
 
 .PHONY: fuzz
-fuzz: ## Fuzz every target for FUZZTIME each (their seed corpora run in every "make test")
-	go test -run '^$$' -fuzz '^FuzzAdmit$$' -fuzztime $(FUZZTIME) ./registry/compat
-	go test -run '^$$' -fuzz '^FuzzCandidates$$' -fuzztime $(FUZZTIME) ./registry
-	go test -run '^$$' -fuzz '^FuzzCollect$$' -fuzztime $(FUZZTIME) ./collector
-	go test -run '^$$' -fuzz '^FuzzProcess$$' -fuzztime $(FUZZTIME) ./collector
-	go test -run '^$$' -fuzz '^FuzzJSONFastPath$$' -fuzztime $(FUZZTIME) ./collector
-	go test -run '^$$' -fuzz '^FuzzJSONFastPathEvent$$' -fuzztime $(FUZZTIME) ./collector
-	go test -run '^$$' -fuzz '^FuzzJSONEnvelope$$' -fuzztime $(FUZZTIME) ./collector
-	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./processor
-	go test -run '^$$' -fuzz '^FuzzAppendRow$$' -fuzztime $(FUZZTIME) ./sink/bigquery
+fuzz: ## Fuzz every Fuzz* target in the tree for FUZZTIME each (FUZZ=regexp picks some, FUZZPARALLEL workers); seed corpora run in "make test"
+	FUZZTIME='$(FUZZTIME)' FUZZ='$(FUZZ)' FUZZPARALLEL='$(FUZZPARALLEL)' scripts/fuzz.sh
 
 .PHONY: bench
 bench: ## Benchmarks of the hot paths (numbers in README)

@@ -117,6 +117,49 @@ func fromSet(subject string, fds *descriptorpb.FileDescriptorSet) (*Schema, erro
 	}, nil
 }
 
+// FromDescriptor builds the version of the event message md from md's file
+// and its imports as they are resolved already, where Parse would decode and
+// resolve them again. md must come from protodesc over a descriptor decoded
+// with proto.Unmarshal, so its options are typed; an event option that is
+// not typed reads as no event option (ErrNotEvent).
+func FromDescriptor(md protoreflect.MessageDescriptor) (*Schema, error) {
+	subject := string(md.FullName())
+	opts, ok := EventOptions(md)
+	if !ok {
+		return nil, fmt.Errorf("schema %s: %w", subject, ErrNotEvent)
+	}
+	set := DescriptorSet(md.ParentFile())
+	canonical, err := proto.MarshalOptions{Deterministic: true}.Marshal(set)
+	if err != nil {
+		return nil, fmt.Errorf("schema %s: encode descriptor set: %w", subject, err)
+	}
+	files := new(protoregistry.Files)
+	var register func(f protoreflect.FileDescriptor) error
+	register = func(f protoreflect.FileDescriptor) error {
+		if _, err := files.FindFileByPath(f.Path()); err == nil {
+			return nil
+		}
+		imports := f.Imports()
+		for i := range imports.Len() {
+			if err := register(imports.Get(i).FileDescriptor); err != nil {
+				return err
+			}
+		}
+		return files.RegisterFile(f)
+	}
+	if err := register(md.ParentFile()); err != nil {
+		return nil, fmt.Errorf("schema %s: %w", subject, err)
+	}
+	return &Schema{
+		Subject:       subject,
+		fingerprint:   fingerprint(md),
+		descriptorSet: canonical,
+		files:         files,
+		desc:          md,
+		options:       opts,
+	}, nil
+}
+
 // Descriptor is the event message.
 func (s *Schema) Descriptor() protoreflect.MessageDescriptor { return s.desc }
 
