@@ -7,11 +7,19 @@
 // every message ever published (hundreds of MiB after a few minutes of load)
 // and hands out one message per streaming-pull stream every 10 ms. This
 // server keeps only unacknowledged messages, bounds the backlog (Publish
-// answers RESOURCE_EXHAUSTED when it is full, which the client retries), wakes
-// pullers as soon as a message arrives, and saves the backlog to disk on Close
-// and at checkpoints, so restarting "hem dev" loses nothing it acknowledged to
-// a publisher (a hard kill can lose the messages published since the last
-// checkpoint).
+// answers RESOURCE_EXHAUSTED when it is full, which the client retries), and
+// wakes pullers as soon as a message arrives.
+//
+// With WithDir it keeps a write-ahead log: Publish answers only once its
+// messages are written and fsynced (group commit: the publishes that arrive
+// during one fsync share the next), and Acknowledge once the ack is. A start
+// recovers topics, subscriptions and every unacknowledged message from the
+// log, so a hard kill (kill -9, a power cut) at any moment loses no message
+// a publisher was told is stored, and redelivers only messages whose ack was
+// not yet durable. Delivery is at least once, as in Pub/Sub: a subscriber
+// whose ack was not durable when the process died sees the message again.
+// Leases and delivery attempts are not logged: after a restart every
+// unacknowledged message is ready for delivery, counting attempts afresh.
 //
 // Not supported: filters, snapshots, seek, push subscriptions, exactly-once
 // delivery. Ordering keys are kept on messages and delivery is first in, first
@@ -26,7 +34,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,27 +61,36 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
-	stateFile       string
+	dir             string
+	importFile      string
+	segmentBytes    int64
 	maxBacklogBytes int64
-	checkpointEvery time.Duration
 	now             func() time.Time
 }
 
-// WithStateFile makes the server load its topics, subscriptions and backlog
-// from path at start, and save them there at checkpoints and on Close.
-func WithStateFile(path string) Option { return optionFunc(func(c *config) { c.stateFile = path }) }
+// WithDir keeps the server's write-ahead log in dir (created if missing),
+// recovering from it at start. Without it the server keeps everything in
+// memory only.
+func WithDir(dir string) Option { return optionFunc(func(c *config) { c.dir = dir }) }
+
+// WithImportStateFile imports the state file an earlier version of the server
+// saved (its topics, subscriptions and backlog) into a new write-ahead log,
+// then removes it. It is read only when the log in WithDir is empty.
+func WithImportStateFile(path string) Option {
+	return optionFunc(func(c *config) { c.importFile = path })
+}
+
+// WithSegmentBytes sets the size at which the write-ahead log starts a new
+// segment file (default 16 MiB). The log reclaims space a segment at a time.
+func WithSegmentBytes(n int64) Option {
+	return optionFunc(func(c *config) { c.segmentBytes = n })
+}
 
 // WithMaxBacklogBytes bounds the bytes of unacknowledged messages over all
 // subscriptions (default 512 MiB). Publishing beyond it fails with
 // RESOURCE_EXHAUSTED until subscribers catch up.
 func WithMaxBacklogBytes(n int64) Option {
 	return optionFunc(func(c *config) { c.maxBacklogBytes = n })
-}
-
-// WithCheckpointInterval sets how often a changed backlog is saved (default
-// 10 s; zero disables checkpoints, leaving only the save on Close).
-func WithCheckpointInterval(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.checkpointEvery = d })
 }
 
 // WithClock replaces time.Now (tests).
@@ -86,12 +103,14 @@ var ErrBacklogFull = errors.New("backlog full: subscribers are behind")
 type Server struct {
 	cfg config
 
-	mu      sync.Mutex
-	topics  map[string]*topic
-	subs    map[string]*subscription
-	nextID  uint64
-	backlog int64 // bytes of unacknowledged messages, all subscriptions
-	dirty   bool
+	mu        sync.Mutex
+	topics    map[string]*topic
+	subs      map[string]*subscription
+	subsByNum map[uint64]*subscription // the log names subscriptions by number
+	nextID    uint64
+	nextSub   uint64
+	backlog   int64 // bytes of unacknowledged messages, all subscriptions
+	log       *wal  // nil without WithDir
 
 	grpc *grpc.Server
 	lis  net.Listener
@@ -106,7 +125,13 @@ type topic struct {
 
 type message struct {
 	id   string
+	num  uint64 // id as a number, for the log
 	size int64
+	// refs counts the subscriptions the message is still to be delivered
+	// to, and seg is the log segment holding its latest record (nil
+	// without a log, or once every delivery is acknowledged).
+	refs int32
+	seg  *segment
 	// field is the message encoded once, as field 2 of a ReceivedMessage:
 	// pulls send these bytes instead of encoding the message (and its
 	// attribute map) again for every delivery. raw is the message itself,
@@ -206,6 +231,7 @@ type lease struct {
 }
 
 type subscription struct {
+	num         uint64 // fixed at creation, never reused
 	proto       *pubsubpb.Subscription
 	topic       *topic
 	ackDeadline time.Duration
@@ -219,21 +245,26 @@ type subscription struct {
 
 // New returns a server; Start or Register makes it reachable.
 func New(opts ...Option) (*Server, error) {
-	cfg := config{maxBacklogBytes: 512 << 20, checkpointEvery: 10 * time.Second, now: time.Now}
+	cfg := config{maxBacklogBytes: 512 << 20, segmentBytes: 16 << 20, now: time.Now}
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
 	if cfg.maxBacklogBytes <= 0 {
 		return nil, errors.New("devpubsub: max backlog bytes must be positive")
 	}
-	s := &Server{
-		cfg:    cfg,
-		topics: map[string]*topic{},
-		subs:   map[string]*subscription{},
-		stop:   make(chan struct{}),
+	if cfg.segmentBytes <= 0 {
+		return nil, errors.New("devpubsub: segment bytes must be positive")
 	}
-	if cfg.stateFile != "" {
-		if err := s.load(); err != nil {
+	s := &Server{
+		cfg:       cfg,
+		topics:    map[string]*topic{},
+		subs:      map[string]*subscription{},
+		subsByNum: map[uint64]*subscription{},
+		stop:      make(chan struct{}),
+	}
+	if cfg.dir != "" {
+		if err := s.openLog(cfg.dir); err != nil {
+			s.closeLog()
 			return nil, err
 		}
 	}
@@ -282,7 +313,7 @@ func (s *Server) Addr() string {
 	return s.lis.Addr().String()
 }
 
-// Close stops serving and saves the state file.
+// Close stops serving, writes what the log has pending and closes it.
 func (s *Server) Close() error {
 	select {
 	case <-s.stop:
@@ -294,7 +325,35 @@ func (s *Server) Close() error {
 	if s.grpc != nil {
 		s.grpc.Stop() // ends streaming pulls; their leases return to the queues
 	}
-	return s.save(true)
+	return s.closeLog()
+}
+
+// closeLog lets the committer write what is appended, then closes the log.
+func (s *Server) closeLog() error {
+	w := s.log
+	if w == nil {
+		return nil
+	}
+	s.mu.Lock()
+	w.stop = true
+	w.wake.Broadcast()
+	s.mu.Unlock()
+	if w.running {
+		<-w.exited
+	}
+	var err error
+	if w.f != nil {
+		err = w.f.Close()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w.err != nil {
+		return fmt.Errorf("devpubsub: %w", w.err)
+	}
+	if err != nil {
+		return fmt.Errorf("devpubsub: close the log: %w", err)
+	}
+	return nil
 }
 
 // Backlog reports the unacknowledged messages of a subscription (short or
@@ -313,8 +372,6 @@ func (s *Server) maintain() {
 	defer s.done.Done()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	lastSave := s.cfg.now()
-	var lastCost time.Duration
 	for {
 		select {
 		case <-s.stop:
@@ -327,14 +384,6 @@ func (s *Server) maintain() {
 			s.expireLeases(sb, now)
 		}
 		s.mu.Unlock()
-		// A checkpoint costs time in proportion to the backlog; space them
-		// so they take at most a twentieth of the time.
-		if s.cfg.checkpointEvery > 0 && now.Sub(lastSave) >= max(s.cfg.checkpointEvery, 20*lastCost) {
-			began := time.Now()
-			_ = s.save(false) // best effort; Close reports errors
-			lastCost = time.Since(began)
-			lastSave = s.cfg.now()
-		}
 	}
 }
 
@@ -402,33 +451,65 @@ func (s *Server) findSub(name string) (*subscription, error) {
 }
 
 // publish appends msgs (see prepare) to every subscription of t, giving
-// them ids. Called with s.mu held.
-func (s *Server) publish(t *topic, msgs []prepared) ([]string, error) {
+// them ids. With a log, the messages are delivered once the returned batch
+// is durable, and the publisher is answered then. Called with s.mu held.
+func (s *Server) publish(t *topic, msgs []prepared) ([]string, *commitBatch, error) {
 	var size int64
 	for _, m := range msgs {
 		size += m.size
 	}
 	if len(t.subs) > 0 && s.backlog+size*int64(len(t.subs)) > s.cfg.maxBacklogBytes {
-		return nil, status.Error(codes.ResourceExhausted, ErrBacklogFull.Error())
+		return nil, nil, status.Error(codes.ResourceExhausted, ErrBacklogFull.Error())
+	}
+	if s.log != nil && s.log.err != nil {
+		return nil, nil, status.Errorf(codes.Unavailable, "%v: %v", ErrLogFailed, s.log.err)
+	}
+	subs := make([]*subscription, 0, len(t.subs))
+	nums := make([]uint64, 0, len(t.subs))
+	for _, sb := range t.subs {
+		subs = append(subs, sb)
+	}
+	slices.SortFunc(subs, func(a, b *subscription) int { return int(a.num) - int(b.num) })
+	for _, sb := range subs {
+		nums = append(nums, sb.num)
 	}
 	ids := make([]string, len(msgs))
+	var batch *commitBatch
 	for i, pm := range msgs {
 		s.nextID++
 		id := strconv.FormatUint(s.nextID, 10)
 		// Fields may come in any order: the id goes after the rest.
 		raw := protowire.AppendString(protowire.AppendTag(pm.body, messageIDField, protowire.BytesType), id)
 		m := newMessage(id, pm.size, raw)
+		m.num = s.nextID
 		ids[i] = id
-		for _, sb := range t.subs {
-			sb.queue.pushBack(&delivery{msg: m})
-			s.backlog += m.size
+		if len(subs) == 0 {
+			continue // delivered to nobody, as in Pub/Sub
+		}
+		m.refs = int32(len(subs))
+		s.backlog += m.size * int64(len(subs))
+		b, err := s.logged(record{typ: recMsg, a: m.num, list: nums, data: m.raw})
+		if err != nil {
+			// Only the first record can fail (the error is sticky).
+			s.backlog -= m.size * int64(len(subs))
+			return nil, nil, err
+		}
+		if b == nil {
+			for _, sb := range subs {
+				sb.queue.pushBack(&delivery{msg: m})
+			}
+			continue
+		}
+		s.hold(m)
+		b.visible = append(b.visible, pendingMsg{m: m, subs: subs})
+		batch = b
+	}
+	if batch == nil {
+		for _, sb := range subs {
+			sb.signal()
 		}
 	}
-	for _, sb := range t.subs {
-		sb.signal()
-	}
-	s.dirty = true
-	return ids, nil
+	return ids, batch, nil
 }
 
 // take leases up to max messages of sb. Called with s.mu held.
@@ -458,29 +539,39 @@ func (s *Server) take(sb *subscription, max int, deadline time.Duration, st *str
 	return out
 }
 
+// deadLetter moves a delivery to the dead-letter topic: the dead-letter
+// publish and the removal are logged in that order, so a crash between them
+// can deliver the message twice but never lose it.
 func (s *Server) deadLetter(sb *subscription, d *delivery) {
-	s.backlog -= d.msg.size
-	s.dirty = true
 	if t, ok := s.topics[sb.proto.GetDeadLetterPolicy().GetDeadLetterTopic()]; ok {
 		var pm pubsubpb.PubsubMessage
 		if proto.Unmarshal(d.msg.raw, &pm) == nil {
 			pm.MessageId, pm.PublishTime = "", nil
-			_, _ = s.publish(t, prepare([]*pubsubpb.PubsubMessage{&pm}, s.cfg.now()))
+			_, _, _ = s.publish(t, prepare([]*pubsubpb.PubsubMessage{&pm}, s.cfg.now()))
 		}
 	}
+	_, _ = s.logged(record{typ: recAck, a: sb.num, list: []uint64{d.msg.num}})
+	s.release(d.msg)
 }
 
-func (s *Server) ack(sb *subscription, ackIDs []string) {
+// ack acknowledges the leases of ackIDs and returns the batch that makes the
+// acks durable (nil when none was logged).
+func (s *Server) ack(sb *subscription, ackIDs []string) (*commitBatch, error) {
+	var nums []uint64
 	for _, id := range ackIDs {
 		if l, ok := sb.leases[id]; ok {
 			delete(sb.leases, id)
 			if l.stream != nil {
 				l.stream.outstanding--
 			}
-			s.backlog -= l.d.msg.size
-			s.dirty = true
+			nums = append(nums, l.d.msg.num)
+			s.release(l.d.msg)
 		}
 	}
+	if len(nums) == 0 {
+		return nil, nil
+	}
+	return s.logged(record{typ: recAck, a: sb.num, list: nums})
 }
 
 func (s *Server) modifyDeadline(sb *subscription, ackIDs []string, seconds int32) {
@@ -523,9 +614,9 @@ func (s *Server) releaseStream(sb *subscription, st *stream) {
 	}
 }
 
-// The state file is a gob stream: a stateHeader, then for each subscription
-// in header order, its messages as one msgRecord each. Streaming keeps the
-// memory a save needs small however large the backlog.
+// The state file of earlier versions, read once by WithImportStateFile, is a
+// gob stream: a stateHeader, then for each subscription in header order, its
+// messages as one msgRecord each.
 type stateHeader struct {
 	NextID uint64
 	Topics [][]byte // serialized pubsubpb.Topic
@@ -542,138 +633,122 @@ type msgRecord struct {
 	Attempts int32
 }
 
-type snapshotDelivery struct {
-	raw      []byte
-	attempts int32
-}
-
-// save writes the state file. Only references are taken under the lock:
-// messages are immutable and keep their encoding.
-func (s *Server) save(force bool) error {
-	if s.cfg.stateFile == "" {
-		return nil
-	}
-	s.mu.Lock()
-	if !s.dirty && !force {
-		s.mu.Unlock()
-		return nil
-	}
-	h := stateHeader{NextID: s.nextID}
-	for _, t := range s.topics {
-		b, _ := proto.Marshal(t.proto)
-		h.Topics = append(h.Topics, b)
-	}
-	var backlogs [][]snapshotDelivery
-	for _, sb := range s.subs {
-		b, _ := proto.Marshal(sb.proto)
-		var ds []snapshotDelivery
-		add := func(d *delivery) { ds = append(ds, snapshotDelivery{d.msg.raw, d.attempts}) }
-		for _, l := range sb.leases {
-			add(l.d)
-		}
-		sb.queue.each(add)
-		h.Subs = append(h.Subs, subHeader{Sub: b, Messages: len(ds)})
-		backlogs = append(backlogs, ds)
-	}
-	s.dirty = false
-	s.mu.Unlock()
-
-	if err := os.MkdirAll(filepath.Dir(s.cfg.stateFile), 0o755); err != nil {
-		return fmt.Errorf("devpubsub: save: %w", err)
-	}
-	tmp := s.cfg.stateFile + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("devpubsub: save: %w", err)
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	enc := gob.NewEncoder(bw)
-	err = enc.Encode(&h)
-	for _, ds := range backlogs {
-		for _, d := range ds {
-			if err != nil {
-				break
-			}
-			err = enc.Encode(&msgRecord{Raw: d.raw, Attempts: d.attempts})
-		}
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, s.cfg.stateFile)
-	}
-	if err != nil {
-		return fmt.Errorf("devpubsub: save: %w", err)
-	}
-	return nil
-}
-
-func (s *Server) load() error {
-	f, err := os.Open(s.cfg.stateFile)
+// load imports a state file. Messages queued on several subscriptions come
+// back as one message per subscription. Called during New.
+func (s *Server) load(path string) error {
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("devpubsub: load: %w", err)
+		return fmt.Errorf("devpubsub: import: %w", err)
 	}
 	defer f.Close()
 	dec := gob.NewDecoder(bufio.NewReader(f))
 	var h stateHeader
 	if err := dec.Decode(&h); err != nil {
-		return fmt.Errorf("devpubsub: load %s: %w", s.cfg.stateFile, err)
+		return fmt.Errorf("devpubsub: import %s: %w", path, err)
 	}
-	s.nextID = h.NextID
+	s.nextID = max(s.nextID, h.NextID)
 	for _, b := range h.Topics {
-		var t pubsubpb.Topic
-		if err := proto.Unmarshal(b, &t); err != nil {
-			return fmt.Errorf("devpubsub: load topic: %w", err)
+		t := &pubsubpb.Topic{}
+		if err := proto.Unmarshal(b, t); err != nil {
+			return fmt.Errorf("devpubsub: import topic: %w", err)
 		}
-		s.topics[t.Name] = &topic{proto: &t, subs: map[string]*subscription{}}
+		if _, ok := s.topics[t.Name]; !ok {
+			s.addTopic(t)
+		}
 	}
 	for _, sh := range h.Subs {
-		var p pubsubpb.Subscription
-		if err := proto.Unmarshal(sh.Sub, &p); err != nil {
-			return fmt.Errorf("devpubsub: load subscription: %w", err)
+		p := &pubsubpb.Subscription{}
+		if err := proto.Unmarshal(sh.Sub, p); err != nil {
+			return fmt.Errorf("devpubsub: import subscription: %w", err)
 		}
-		sb := s.newSub(&p)
+		sb, ok := s.subs[p.Name]
+		if !ok {
+			sb = s.newSub(p, s.nextSub)
+		}
 		for range sh.Messages {
 			var rec msgRecord
 			if err := dec.Decode(&rec); err != nil {
-				return fmt.Errorf("devpubsub: load message: %w", err)
+				return fmt.Errorf("devpubsub: import message: %w", err)
 			}
-			var pm pubsubpb.PubsubMessage
-			if err := proto.Unmarshal(rec.Raw, &pm); err != nil {
-				return fmt.Errorf("devpubsub: load message: %w", err)
+			id, ok := validMessage(rec.Raw)
+			num, err := strconv.ParseUint(id, 10, 64)
+			if !ok || err != nil {
+				return fmt.Errorf("devpubsub: import message: bad message id %q", id)
 			}
-			m := newMessage(pm.GetMessageId(), int64(proto.Size(&pm)), rec.Raw)
+			m := newMessage(id, int64(len(rec.Raw)), rec.Raw)
+			m.num, m.refs = num, 1
 			sb.queue.pushBack(&delivery{msg: m, attempts: rec.Attempts})
 			s.backlog += m.size
+			s.nextID = max(s.nextID, num)
 		}
 	}
 	return nil
 }
 
-// newSub registers a subscription. Called with s.mu held (or during load).
-func (s *Server) newSub(p *pubsubpb.Subscription) *subscription {
+// newSub registers a subscription under number num. Called with s.mu held
+// (or during New).
+func (s *Server) newSub(p *pubsubpb.Subscription, num uint64) *subscription {
 	deadline := time.Duration(p.GetAckDeadlineSeconds()) * time.Second
 	if deadline <= 0 {
 		deadline = 10 * time.Second
 		p.AckDeadlineSeconds = 10
 	}
-	sb := &subscription{proto: p, ackDeadline: deadline, leases: map[string]*lease{}}
+	sb := &subscription{num: num, proto: p, ackDeadline: deadline, leases: map[string]*lease{}}
 	if t, ok := s.topics[p.GetTopic()]; ok {
 		sb.topic = t
 		t.subs[p.Name] = sb
 	}
 	s.subs[p.Name] = sb
+	s.subsByNum[num] = sb
+	s.nextSub = max(s.nextSub, num+1)
 	return sb
+}
+
+// removeSub drops a subscription and its backlog. Called with s.mu held (or
+// during New).
+func (s *Server) removeSub(sb *subscription) {
+	for _, l := range sb.leases {
+		s.release(l.d.msg)
+	}
+	sb.queue.each(func(d *delivery) { s.release(d.msg) })
+	sb.leases = map[string]*lease{}
+	sb.queue = deque{}
+	if sb.topic != nil {
+		delete(sb.topic.subs, sb.proto.Name)
+	}
+	delete(s.subs, sb.proto.Name)
+	delete(s.subsByNum, sb.num)
+	sb.signal()
+}
+
+// addTopic registers a topic and attaches the subscriptions that name it
+// (those of a re-created topic). Called with s.mu held (or during New).
+func (s *Server) addTopic(t *pubsubpb.Topic) *topic {
+	tp := &topic{proto: t, subs: map[string]*subscription{}}
+	s.topics[t.Name] = tp
+	for _, sb := range s.subs {
+		if sb.proto.GetTopic() == t.Name && sb.topic == nil {
+			sb.topic = tp
+			tp.subs[sb.proto.Name] = sb
+		}
+	}
+	return tp
+}
+
+// deleteTopic drops a topic; its subscriptions stay, detached. Called with
+// s.mu held (or during New).
+func (s *Server) deleteTopic(name string) {
+	t, ok := s.topics[name]
+	if !ok {
+		return
+	}
+	for _, sb := range t.subs {
+		sb.topic = nil
+	}
+	delete(s.topics, name)
 }
 
 // deque is a FIFO of deliveries that also takes redeliveries at the front.

@@ -3,7 +3,6 @@ package devpubsub_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -222,8 +221,8 @@ func waitBacklog(t *testing.T, srv *devpubsub.Server, sub string, want int) {
 
 func TestRestartKeepsBacklog(t *testing.T) {
 	t.Parallel()
-	state := filepath.Join(t.TempDir(), "pubsub.state")
-	srv, c := start(t, devpubsub.WithStateFile(state))
+	state := t.TempDir()
+	srv, c := start(t, devpubsub.WithDir(state))
 	setup(t, c, "events", &pubsubpb.Subscription{Name: project + "/subscriptions/s"})
 	ids := publish(t, c, "events", 100)
 	acked := pullAll(t, c, "s", 40, true)   // ack some
@@ -232,7 +231,7 @@ func TestRestartKeepsBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, c2 := start(t, devpubsub.WithStateFile(state))
+	_, c2 := start(t, devpubsub.WithDir(state))
 	rest := pullAll(t, c2, "s", 100-len(acked), true)
 	got := map[string]bool{}
 	for _, m := range rest {

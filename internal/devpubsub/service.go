@@ -22,26 +22,34 @@ type publisher struct {
 
 var _ pubsubpb.PublisherServer = publisher{}
 
-func (p publisher) CreateTopic(_ context.Context, t *pubsubpb.Topic) (*pubsubpb.Topic, error) {
+func (p publisher) CreateTopic(ctx context.Context, t *pubsubpb.Topic) (*pubsubpb.Topic, error) {
 	if t.GetName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "topic name is required")
 	}
 	s := p.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if _, ok := s.topics[t.Name]; ok {
+		s.mu.Unlock()
 		return nil, status.Errorf(codes.AlreadyExists, "topic %q already exists", t.Name)
 	}
 	t = proto.Clone(t).(*pubsubpb.Topic)
-	s.topics[t.Name] = &topic{proto: t, subs: map[string]*subscription{}}
-	for _, sb := range s.subs { // re-attach subscriptions of a re-created topic
-		if sb.proto.GetTopic() == t.Name && sb.topic == nil {
-			sb.topic = s.topics[t.Name]
-			sb.topic.subs[sb.proto.Name] = sb
-		}
+	b, err := s.logged(record{typ: recTopicPut, data: mustMarshal(t)})
+	if err == nil {
+		s.addTopic(t)
 	}
-	s.dirty = true
-	return t, nil
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return t, b.wait(ctx)
+}
+
+func mustMarshal(m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		panic(err) // a message the server built or decoded
+	}
+	return b
 }
 
 func (p publisher) GetTopic(_ context.Context, req *pubsubpb.GetTopicRequest) (*pubsubpb.Topic, error) {
@@ -58,15 +66,15 @@ func (p publisher) UpdateTopic(context.Context, *pubsubpb.UpdateTopicRequest) (*
 	return nil, status.Error(codes.Unimplemented, "UpdateTopic is not supported by the local Pub/Sub server")
 }
 
-func (p publisher) Publish(_ context.Context, req *pubsubpb.PublishRequest) (*pubsubpb.PublishResponse, error) {
+func (p publisher) Publish(ctx context.Context, req *pubsubpb.PublishRequest) (*pubsubpb.PublishResponse, error) {
 	if len(req.GetMessages()) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "no messages")
 	}
-	return p.publish(req.GetTopic(), prepare(req.GetMessages(), p.s.cfg.now()))
+	return p.publish(ctx, req.GetTopic(), prepare(req.GetMessages(), p.s.cfg.now()))
 }
 
 // publishRaw is Publish for a request still encoded (see publisherDesc).
-func (p publisher) publishRaw(req []byte) (*pubsubpb.PublishResponse, error) {
+func (p publisher) publishRaw(ctx context.Context, req []byte) (*pubsubpb.PublishResponse, error) {
 	var topicName string
 	var msgs [][]byte
 	for len(req) > 0 {
@@ -101,20 +109,25 @@ func (p publisher) publishRaw(req []byte) (*pubsubpb.PublishResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.publish(topicName, prepared)
+	return p.publish(ctx, topicName, prepared)
 }
 
-// publish stores msgs, prepared outside the lock, on a topic.
-func (p publisher) publish(topicName string, msgs []prepared) (*pubsubpb.PublishResponse, error) {
+// publish stores msgs, prepared outside the lock, on a topic, and answers
+// once they are durable.
+func (p publisher) publish(ctx context.Context, topicName string, msgs []prepared) (*pubsubpb.PublishResponse, error) {
 	s := p.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	t, ok := s.topics[topicName]
 	if !ok {
+		s.mu.Unlock()
 		return nil, status.Errorf(codes.NotFound, "topic %q not found", topicName)
 	}
-	ids, err := s.publish(t, msgs)
+	ids, b, err := s.publish(t, msgs)
+	s.mu.Unlock()
 	if err != nil {
+		return nil, err
+	}
+	if err := b.wait(ctx); err != nil {
 		return nil, err
 	}
 	return &pubsubpb.PublishResponse{MessageIds: ids}, nil
@@ -140,11 +153,11 @@ func publisherDesc() *grpc.ServiceDesc {
 			}
 			p := srv.(publisher)
 			if interceptor == nil {
-				return p.publishRaw(in.ProtoReflect().GetUnknown())
+				return p.publishRaw(ctx, in.ProtoReflect().GetUnknown())
 			}
 			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: pubsubpb.Publisher_Publish_FullMethodName}
-			return interceptor(ctx, in, info, func(_ context.Context, req any) (any, error) {
-				return p.publishRaw(req.(*emptypb.Empty).ProtoReflect().GetUnknown())
+			return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
+				return p.publishRaw(ctx, req.(*emptypb.Empty).ProtoReflect().GetUnknown())
 			})
 		}
 	}
@@ -176,20 +189,22 @@ func (p publisher) ListTopicSnapshots(context.Context, *pubsubpb.ListTopicSnapsh
 	return &pubsubpb.ListTopicSnapshotsResponse{}, nil
 }
 
-func (p publisher) DeleteTopic(_ context.Context, req *pubsubpb.DeleteTopicRequest) (*emptypb.Empty, error) {
+func (p publisher) DeleteTopic(ctx context.Context, req *pubsubpb.DeleteTopicRequest) (*emptypb.Empty, error) {
 	s := p.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.topics[req.GetTopic()]
-	if !ok {
+	if _, ok := s.topics[req.GetTopic()]; !ok {
+		s.mu.Unlock()
 		return nil, status.Errorf(codes.NotFound, "topic %q not found", req.GetTopic())
 	}
-	for _, sb := range t.subs {
-		sb.topic = nil
+	b, err := s.logged(record{typ: recTopicDel, data: []byte(req.GetTopic())})
+	if err == nil {
+		s.deleteTopic(req.GetTopic())
 	}
-	delete(s.topics, req.GetTopic())
-	s.dirty = true
-	return &emptypb.Empty{}, nil
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return &emptypb.Empty{}, b.wait(ctx)
 }
 
 func (p publisher) DetachSubscription(context.Context, *pubsubpb.DetachSubscriptionRequest) (*pubsubpb.DetachSubscriptionResponse, error) {
@@ -201,7 +216,7 @@ type subscriber struct {
 	s *Server
 }
 
-func (r subscriber) CreateSubscription(_ context.Context, p *pubsubpb.Subscription) (*pubsubpb.Subscription, error) {
+func (r subscriber) CreateSubscription(ctx context.Context, p *pubsubpb.Subscription) (*pubsubpb.Subscription, error) {
 	if p.GetName() == "" || p.GetTopic() == "" {
 		return nil, status.Error(codes.InvalidArgument, "subscription name and topic are required")
 	}
@@ -210,23 +225,45 @@ func (r subscriber) CreateSubscription(_ context.Context, p *pubsubpb.Subscripti
 	}
 	s := r.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	b, err := r.createSubscription(p)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return b.p, b.b.wait(ctx)
+}
+
+type created struct {
+	p *pubsubpb.Subscription
+	b *commitBatch
+}
+
+// createSubscription is CreateSubscription, called with s.mu held.
+func (r subscriber) createSubscription(p *pubsubpb.Subscription) (created, error) {
+	s := r.s
 	if _, ok := s.subs[p.Name]; ok {
-		return nil, status.Errorf(codes.AlreadyExists, "subscription %q already exists", p.Name)
+		return created{}, status.Errorf(codes.AlreadyExists, "subscription %q already exists", p.Name)
 	}
 	if _, ok := s.topics[p.Topic]; !ok {
-		return nil, status.Errorf(codes.NotFound, "topic %q not found", p.Topic)
+		return created{}, status.Errorf(codes.NotFound, "topic %q not found", p.Topic)
 	}
 	if dl := p.GetDeadLetterPolicy(); dl != nil {
 		if _, ok := s.topics[dl.GetDeadLetterTopic()]; !ok {
-			return nil, status.Errorf(codes.NotFound, "dead-letter topic %q not found", dl.GetDeadLetterTopic())
+			return created{}, status.Errorf(codes.NotFound, "dead-letter topic %q not found", dl.GetDeadLetterTopic())
 		}
 	}
 	p = proto.Clone(p).(*pubsubpb.Subscription)
 	p.State = pubsubpb.Subscription_ACTIVE
-	s.newSub(p)
-	s.dirty = true
-	return p, nil
+	if p.GetAckDeadlineSeconds() <= 0 {
+		p.AckDeadlineSeconds = 10
+	}
+	num := s.nextSub
+	b, err := s.logged(record{typ: recSubPut, a: num, data: mustMarshal(p)})
+	if err != nil {
+		return created{}, err
+	}
+	s.newSub(p, num)
+	return created{p, b}, nil
 }
 
 func (r subscriber) GetSubscription(_ context.Context, req *pubsubpb.GetSubscriptionRequest) (*pubsubpb.Subscription, error) {
@@ -245,25 +282,23 @@ func (r subscriber) ListSubscriptions(_ context.Context, req *pubsubpb.ListSubsc
 	return &pubsubpb.ListSubscriptionsResponse{Subscriptions: inProject(r.s.subs, req.GetProject(), func(sb *subscription) *pubsubpb.Subscription { return sb.proto })}, nil
 }
 
-func (r subscriber) DeleteSubscription(_ context.Context, req *pubsubpb.DeleteSubscriptionRequest) (*emptypb.Empty, error) {
+func (r subscriber) DeleteSubscription(ctx context.Context, req *pubsubpb.DeleteSubscriptionRequest) (*emptypb.Empty, error) {
 	s := r.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	sb, ok := s.subs[req.GetSubscription()]
 	if !ok {
+		s.mu.Unlock()
 		return nil, status.Errorf(codes.NotFound, "subscription %q not found", req.GetSubscription())
 	}
-	for _, l := range sb.leases {
-		s.backlog -= l.d.msg.size
+	b, err := s.logged(record{typ: recSubDel, a: sb.num})
+	if err == nil {
+		s.removeSub(sb)
 	}
-	sb.queue.each(func(d *delivery) { s.backlog -= d.msg.size })
-	if sb.topic != nil {
-		delete(sb.topic.subs, sb.proto.Name)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	delete(s.subs, req.GetSubscription())
-	sb.signal()
-	s.dirty = true
-	return &emptypb.Empty{}, nil
+	return &emptypb.Empty{}, b.wait(ctx)
 }
 
 func (r subscriber) ModifyAckDeadline(_ context.Context, req *pubsubpb.ModifyAckDeadlineRequest) (*emptypb.Empty, error) {
@@ -278,16 +313,21 @@ func (r subscriber) ModifyAckDeadline(_ context.Context, req *pubsubpb.ModifyAck
 	return &emptypb.Empty{}, nil
 }
 
-func (r subscriber) Acknowledge(_ context.Context, req *pubsubpb.AcknowledgeRequest) (*emptypb.Empty, error) {
+// Acknowledge answers once the acks are durable, so a subscriber that was
+// answered is never sent the messages again, also after a crash.
+func (r subscriber) Acknowledge(ctx context.Context, req *pubsubpb.AcknowledgeRequest) (*emptypb.Empty, error) {
 	s := r.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	sb, err := s.findSub(req.GetSubscription())
+	var b *commitBatch
+	if err == nil {
+		b, err = s.ack(sb, req.GetAckIds())
+	}
+	s.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	s.ack(sb, req.GetAckIds())
-	return &emptypb.Empty{}, nil
+	return &emptypb.Empty{}, b.wait(ctx)
 }
 
 // pullWait is how long an empty Pull waits for a message, like the real
@@ -364,7 +404,8 @@ func (r subscriber) StreamingPull(gs pubsubpb.Subscriber_StreamingPullServer) er
 	handle := func(req *pubsubpb.StreamingPullRequest) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		s.ack(sb, req.GetAckIds())
+		// Acks on the stream get no answer; they are logged all the same.
+		_, _ = s.ack(sb, req.GetAckIds())
 		ids, secs := req.GetModifyDeadlineAckIds(), req.GetModifyDeadlineSeconds()
 		for i := range min(len(ids), len(secs)) {
 			s.modifyDeadline(sb, ids[i:i+1], secs[i])

@@ -38,7 +38,12 @@ const ackDeadlineSeconds = 60
 func startPubSub(dir, addr string) (*devpubsub.Server, error) {
 	// The backlog bound keeps memory flat when producers outrun the
 	// processors: publishing then waits (RESOURCE_EXHAUSTED, retried).
-	srv, err := devpubsub.New(devpubsub.WithStateFile(filepath.Join(dir, "pubsub.state")), devpubsub.WithMaxBacklogBytes(256<<20))
+	// Publishes are answered once in the write-ahead log under <dir>/pubsub;
+	// pubsub.state is the backlog an earlier hem dev saved, imported once.
+	srv, err := devpubsub.New(
+		devpubsub.WithDir(filepath.Join(dir, "pubsub")),
+		devpubsub.WithImportStateFile(filepath.Join(dir, "pubsub.state")),
+		devpubsub.WithMaxBacklogBytes(256<<20))
 	if err != nil {
 		return nil, err
 	}
