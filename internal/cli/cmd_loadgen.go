@@ -23,6 +23,7 @@ type loadgenConfig struct {
 	Print        bool
 	Count        int
 	AcceptedIDs  string
+	RejectedIDs  string
 	BatchCount   int
 	BatchDelay   time.Duration
 }
@@ -38,6 +39,7 @@ func (c *loadgenConfig) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Print, "print", false, "print --count events as NDJSON envelopes (the input of \"hem emit -\") instead of sending")
 	fs.IntVar(&c.Count, "count", 10, "with --print: how many events")
 	fs.StringVar(&c.AcceptedIDs, "accepted-ids", "", "write the id of every accepted event to this file, one a line")
+	fs.StringVar(&c.RejectedIDs, "rejected-ids", "", "write the id of every rejected event (each recorded as a failed event) to this file, one a line")
 	fs.IntVar(&c.BatchCount, "batch-count", 500, "client batch size (events per Collect call)")
 	fs.DurationVar(&c.BatchDelay, "batch-delay", 5*time.Millisecond, "client batch delay")
 }
@@ -94,6 +96,14 @@ func runLoadgen(ctx context.Context, io IO, cfg loadgenConfig) error {
 		}
 		defer f.Close()
 		run.Accepted = f
+	}
+	if cfg.RejectedIDs != "" {
+		f, err := os.Create(cfg.RejectedIDs)
+		if err != nil {
+			return fmt.Errorf("loadgen: %w", err)
+		}
+		defer f.Close()
+		run.Rejected = f
 	}
 	fmt.Fprintf(io.Stderr, "loadgen: %d events/s to %s for %s (Ctrl-C stops sending and waits for answers)\n", cfg.Rate, cfg.Collector, cfg.Duration)
 	rep, err := loadgen.Run(ctx, c, run)

@@ -40,6 +40,9 @@ type Config struct {
 	// Accepted, when set, receives the id of every accepted event, one a
 	// line, so a run can be checked against the warehouse.
 	Accepted io.Writer
+	// Rejected, when set, receives the id of every rejected event (the
+	// collector records each as a failed event).
+	Rejected io.Writer
 }
 
 // Report is what a run measured.
@@ -93,9 +96,13 @@ func Run(ctx context.Context, e Emitter, cfg Config) (Report, error) {
 		waiters sync.WaitGroup
 		idsMu   sync.Mutex
 		ids     *bufio.Writer
+		rejIDs  *bufio.Writer
 	)
 	if cfg.Accepted != nil {
 		ids = bufio.NewWriter(cfg.Accepted)
+	}
+	if cfg.Rejected != nil {
+		rejIDs = bufio.NewWriter(cfg.Rejected)
 	}
 	// Results are awaited apart from sending, so a slow answer never slows
 	// the send rate.
@@ -104,9 +111,15 @@ func Run(ctx context.Context, e Emitter, cfg Config) (Report, error) {
 			for p := range results {
 				r, err := p.res.Get(context.WithoutCancel(ctx))
 				st.record(p, r, err)
-				if err == nil && r.GetStatus() == collectorv1.EventStatus_EVENT_STATUS_ACCEPTED && ids != nil {
+				var rejected *client.RejectedError
+				switch {
+				case err == nil && r.GetStatus() == collectorv1.EventStatus_EVENT_STATUS_ACCEPTED && ids != nil:
 					idsMu.Lock()
 					ids.WriteString(r.GetEventId() + "\n")
+					idsMu.Unlock()
+				case errors.As(err, &rejected) && rejIDs != nil:
+					idsMu.Lock()
+					rejIDs.WriteString(rejected.Result.GetEventId() + "\n")
 					idsMu.Unlock()
 				}
 			}
@@ -145,9 +158,12 @@ send:
 	close(results)
 	waiters.Wait()
 	stopProgress()
-	if ids != nil {
-		if err := ids.Flush(); err != nil {
-			return Report{}, fmt.Errorf("loadgen: write accepted ids: %w", err)
+	for _, w := range []*bufio.Writer{ids, rejIDs} {
+		if w == nil {
+			continue
+		}
+		if err := w.Flush(); err != nil {
+			return Report{}, fmt.Errorf("loadgen: write ids: %w", err)
 		}
 	}
 	rep := st.report(time.Since(start))

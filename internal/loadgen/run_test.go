@@ -26,10 +26,11 @@ func TestRunSendsAtRateAndCountsEveryAnswer(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = c.Close(t.Context()) })
 
-	var progress, ids bytes.Buffer
+	var progress, ids, rejIDs bytes.Buffer
 	rep, err := loadgen.Run(ctx, c, loadgen.Config{
 		Rate: 2000, Duration: 1500 * time.Millisecond, InvalidShare: 0.1, Seed: 3,
 		Progress: &progress, ProgressEvery: 500 * time.Millisecond, Accepted: &ids,
+		Rejected: &rejIDs,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +62,20 @@ func TestRunSendsAtRateAndCountsEveryAnswer(t *testing.T) {
 	for _, id := range accepted {
 		if !onTopic[id] {
 			t.Fatalf("accepted event %s is not on the topic", id)
+		}
+	}
+	// Every rejected event is recorded as a failed event.
+	failed := map[string]bool{}
+	for _, m := range stack.Published(wire.FailedTopic) {
+		failed[m.Attributes[wire.AttrEventID]] = true
+	}
+	rejected := strings.Fields(rejIDs.String())
+	if int64(len(rejected)) != rep.Rejected {
+		t.Fatalf("%d rejected ids written, report says %d", len(rejected), rep.Rejected)
+	}
+	for _, id := range rejected {
+		if !failed[id] {
+			t.Fatalf("rejected event %s is not on the failed topic", id)
 		}
 	}
 	if !strings.Contains(progress.String(), "accepted") {
