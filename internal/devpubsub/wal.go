@@ -441,10 +441,12 @@ func (s *Server) openLog(dir string) error {
 	s.restore(msgs)
 	imported := false
 	if len(seqs) == 0 && s.cfg.importFile != "" {
-		if err := s.load(s.cfg.importFile); err != nil {
-			return err
+		if _, err := os.Stat(s.cfg.importFile); err == nil {
+			if err := s.load(s.cfg.importFile); err != nil {
+				return err
+			}
+			imported = true
 		}
-		imported = true
 	}
 	s.rotate()
 	b := w.cur

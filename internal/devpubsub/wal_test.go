@@ -249,3 +249,12 @@ func TestLogReclaimsSpace(t *testing.T) {
 		}
 	}
 }
+
+// TestImportStateFileMissing: a first start with no earlier state file
+// just starts empty.
+func TestImportStateFileMissing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, c := startDir(t, filepath.Join(dir, "pubsub"), devpubsub.WithImportStateFile(filepath.Join(dir, "pubsub.state")))
+	setup(t, c, "events", &pubsubpb.Subscription{Name: project + "/subscriptions/s"})
+}
