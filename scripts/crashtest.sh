@@ -69,7 +69,7 @@ if [[ -z ${CHECK_ONLY:-} ]]; then
 	echo "crashtest: $TRIALS kills of hem dev under $RATE events/s in $DIR" >&2
 	start_dev
 	"$LOADGEN_HEM" loadgen --collector "$COLLECTOR" --api-key "$(cat "$DIR/dev-key")" \
-		--rate "$RATE" --duration 0 \
+		--rate "$RATE" --duration 0 --attempts 30 \
 		--accepted-ids "$OUT/accepted" --rejected-ids "$OUT/rejected" \
 		>"$OUT/loadgen.out" 2>"$OUT/loadgen.log" &
 	loadgen_pid=$!
@@ -159,6 +159,12 @@ row "accepted -> warehouse (+ _failed_events)" "$OUT/accepted.sorted" "$OUT/ware
 row "accepted -> archive events/" "$OUT/accepted.sorted" "$OUT/archive" || ok=1
 row "rejected -> _failed_events" "$OUT/rejected.sorted" "$OUT/failed_table" || ok=1
 row "rejected -> archive failed/" "$OUT/rejected.sorted" "$OUT/archive_failed" || ok=1
+# Where the archive's duplicates come from: the same Pub/Sub message
+# delivered again (same publish time: a sink wrote it, and the process died
+# before its ack was durable), or the event published twice (a producer
+# retried an event whose answer the kill cut off).
+dup_split=$(sql "select count(*) - count(distinct (_event_id, _published_at)), count(distinct (_event_id, _published_at)) - count(distinct _event_id) from read_parquet('$DIR/gcs/hem-archive/events/**/*.parquet', union_by_name = true)")
+printf '\narchive duplicates: %s redelivered (written, ack not yet durable), %s published twice (producer retries)\n' "${dup_split%%,*}" "${dup_split##*,}"
 echo
 echo "ids and logs: $OUT"
 exit $ok

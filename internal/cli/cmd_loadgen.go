@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+
 	"github.com/hemlabs/hem/client"
 	"github.com/hemlabs/hem/internal/loadgen"
 )
@@ -26,6 +29,7 @@ type loadgenConfig struct {
 	RejectedIDs  string
 	BatchCount   int
 	BatchDelay   time.Duration
+	Attempts     int
 }
 
 func (c *loadgenConfig) bind(fs *flag.FlagSet) {
@@ -42,6 +46,7 @@ func (c *loadgenConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.RejectedIDs, "rejected-ids", "", "write the id of every rejected event (each recorded as a failed event) to this file, one a line")
 	fs.IntVar(&c.BatchCount, "batch-count", 500, "client batch size (events per Collect call)")
 	fs.DurationVar(&c.BatchDelay, "batch-delay", 5*time.Millisecond, "client batch delay")
+	fs.IntVar(&c.Attempts, "attempts", 10, "how often an event is sent at most before it counts as failed (retries back off from 100 ms to 10 s, keeping the event id)")
 }
 
 func loadgenCommand() *Command {
@@ -80,7 +85,15 @@ func runLoadgen(ctx context.Context, io IO, cfg loadgenConfig) error {
 		client.WithAPIKey(cfg.APIKey),
 		client.WithBatchCount(cfg.BatchCount),
 		client.WithBatchDelay(cfg.BatchDelay),
-		client.WithMaxInflightBatches(64))
+		client.WithMaxInflightBatches(64),
+		client.WithRetry(cfg.Attempts, 100*time.Millisecond),
+		// A collector that restarts (hem dev after a crash) is reconnected
+		// to within a second, where gRPC's default backoff grows to two
+		// minutes; retried batches then find it up.
+		client.WithDialOptions(grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		})))
 	if err != nil {
 		return fmt.Errorf("loadgen: %w", err)
 	}
