@@ -206,3 +206,36 @@ func TestDedupViewLetsPartitionFiltersThrough(t *testing.T) {
 		t.Fatalf("the filter on %s stays above the window:\n%s", table.PartitionColumn, plan)
 	}
 }
+
+// A dedup view made by an older hem (window by _event_id alone) is
+// replaced by the next migration of its table.
+func TestOldDedupViewIsReplaced(t *testing.T) {
+	t.Parallel()
+	s, srv := newSink(t, bigquery.Config{})
+	placed := sinktest.Schemas(t)["shop.orders.v1.OrderPlaced"]
+	if err := s.Migrate(t.Context(), placed); err != nil {
+		t.Fatal(err)
+	}
+	client, err := bq.NewClient(t.Context(), project, srv.ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	table, _ := sink.MapTable(placed.Descriptor())
+	view := client.Dataset(dataset).Table(bigquery.DedupView(table.Name))
+	old := "SELECT * EXCEPT (_dedup_rank) FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY _event_id ORDER BY _published_at) AS _dedup_rank FROM `" +
+		project + "." + dataset + "." + table.Name + "`) WHERE _dedup_rank = 1"
+	if _, err := view.Update(t.Context(), bq.TableMetadataToUpdate{ViewQuery: old}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(t.Context(), placed); err != nil {
+		t.Fatal(err)
+	}
+	meta, err := view.Metadata(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.ViewQuery != bigquery.DedupQuery(project, dataset, table) || meta.UseLegacySQL {
+		t.Fatalf("view query after the migration (legacy SQL %v):\n%s", meta.UseLegacySQL, meta.ViewQuery)
+	}
+}

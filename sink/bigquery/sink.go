@@ -332,7 +332,8 @@ func (s *Sink) ensureDedupView(ctx context.Context, t *sink.Table) error {
 	case err == nil && meta.ViewQuery == query:
 		return nil
 	case err == nil:
-		_, err = view.Update(ctx, bigquery.TableMetadataToUpdate{ViewQuery: query}, meta.ETag)
+		// useLegacySql is sent too: BigQuery's default for a view is true.
+		_, err = view.Update(ctx, bigquery.TableMetadataToUpdate{ViewQuery: query, UseLegacySQL: false}, meta.ETag)
 		if err != nil && !isHTTP(err, http.StatusPreconditionFailed) { // a concurrent update wrote it
 			return fmt.Errorf("bigquery: update view %s: %w", view.TableID, err)
 		}
