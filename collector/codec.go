@@ -2,6 +2,7 @@ package collector
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"fmt"
 	"math"
 	"slices"
@@ -131,6 +132,7 @@ func wireOrder(a, b fieldCodec) int {
 // encoder carries the state of one encode.
 type encoder struct {
 	h       *hasher
+	applied bool // PII handling was applied before: keep values that look hashed
 	unknown []*eventv1.Violation
 	keys    []protoreflect.MapKey // scratch for sorting map keys
 }
@@ -347,11 +349,17 @@ func (e *encoder) transform(kind protoreflect.Kind, v protoreflect.Value, handli
 	switch kind {
 	case protoreflect.StringKind:
 		if hash {
+			if e.applied && looksHashed(v.String()) {
+				return v
+			}
 			return protoreflect.ValueOfString(e.h.hexString(v.String()))
 		}
 		return protoreflect.ValueOfString(Redacted)
 	case protoreflect.BytesKind:
 		if hash {
+			if e.applied && len(v.Bytes()) == sha256.Size {
+				return v
+			}
 			return protoreflect.ValueOfBytes(e.h.sum(v.Bytes()))
 		}
 		return protoreflect.ValueOfBytes(nil)

@@ -14,6 +14,21 @@
 // published), the batch breaks the limits (INVALID_ARGUMENT) or the
 // collector has too many bytes in flight (RESOURCE_EXHAUSTED).
 //
+// # Failed events and PII
+//
+// What a FailedEvent keeps of the payload honours the contract's PII
+// handling, as hem-events does: a payload that decodes is kept with its
+// HASH/REDACT/DROP applied (fields the contract does not know left out) and
+// the original is marked hem-pii=applied; a payload of a contract with PII
+// fields that does not decode is not kept at all (the FailedEvent's message
+// says so, and the producer must send it again); a payload of a contract
+// without PII fields, or of an unknown type, is kept as sent. A replay
+// (hem replay --failed) sends the original back: with the marker, the
+// collector keeps values that already look hashed and does not check the
+// rules of PII fields again, so a fixed event is accepted as if it had been
+// right the first time. The marker cannot put clear values through: what
+// does not look hashed is hashed, and redacting and dropping repeat.
+//
 // # Outages
 //
 // When Pub/Sub (or the registry) cannot be reached, the affected events are
@@ -48,6 +63,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"strings"
 	"sync"
@@ -59,8 +75,6 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/google/uuid"
 	"golang.org/x/sync/semaphore"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
@@ -411,13 +425,14 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 		}
 		r.EventId = id.String()
 	}
+	var s *schema.Schema // once resolved
 	reject := func(rej *rejection, schemaID int64) pendingPublish {
 		r.Status = collectorv1.EventStatus_EVENT_STATUS_REJECTED
 		r.Reason = rej.reason
 		r.Message = rej.message
 		r.Violations = rej.violations
 		r.SchemaId = schemaID
-		msg, err := c.failedMessage(e, r.EventId, p, pp.subject, schemaID, rej, now)
+		msg, err := c.failedMessage(res, e, r.EventId, p, pp.subject, s, schemaID, rej, now)
 		if err != nil {
 			r.Status = collectorv1.EventStatus_EVENT_STATUS_RETRY
 			r.Message = err.Error()
@@ -438,8 +453,10 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 	if rej := c.checkEnvelope(e, r.EventId); rej != nil {
 		return reject(rej, e.GetSchemaId())
 	}
+	var rej *rejection
+	var err error
 
-	s, rej, err := c.resolve(res, pp.subject, e.GetSchemaId())
+	s, rej, err = c.resolve(res, pp.subject, e.GetSchemaId())
 	if err != nil {
 		r.Status = collectorv1.EventStatus_EVENT_STATUS_RETRY
 		r.Message = fmt.Sprintf("schema registry unavailable: %v", err)
@@ -450,7 +467,14 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 	}
 	pp.resolved = s.Subject
 	pl := c.plans.get(s)
-	data, key, rej := pl.process(e.GetPayload().GetValue(), c.hasher, buf)
+	attrs := e.GetAttributes()
+	applied := attrs[wire.AttrPII] == wire.PIIApplied
+	if applied {
+		// The replay's marker is for the collector, not for consumers.
+		attrs = maps.Clone(attrs)
+		delete(attrs, wire.AttrPII)
+	}
+	data, key, rej := pl.process(e.GetPayload().GetValue(), c.hasher, buf, applied)
 	if rej != nil {
 		return reject(rej, s.ID)
 	}
@@ -466,7 +490,7 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 		ReceivedAt: now,
 		Producer:   p.Name,
 		EntityKey:  key,
-		Attributes: e.GetAttributes(),
+		Attributes: attrs,
 	}
 	pp.msg = &pubsub.Message{Data: data, Attributes: env.Encode()}
 	if pl.ordered {
@@ -548,6 +572,8 @@ func (c *Collector) checkEnvelope(e *eventv1.Event, id string) *rejection {
 		switch {
 		case k == "":
 			return invalid("attribute keys must not be empty")
+		case k == wire.AttrPII && v == wire.PIIApplied:
+			// A replayed FailedEvent's marker (see failed.go).
 		case strings.HasPrefix(strings.ToLower(k), wire.AttrPrefix):
 			return invalid("attribute %q: keys starting with %q are reserved for hem", k, wire.AttrPrefix)
 		case strings.HasPrefix(strings.ToLower(k), "goog"):
@@ -573,40 +599,4 @@ func printable(s string) bool {
 		}
 	}
 	return true
-}
-
-// failedMessage builds the hem-failed message of a rejected event. The
-// original keeps the producer's bytes, with the event id the collector
-// answered, so a replay keeps it.
-func (c *Collector) failedMessage(e *eventv1.Event, id string, p *auth.Principal, subject string, schemaID int64, rej *rejection, now time.Time) (*pubsub.Message, error) {
-	orig := e
-	if e.GetEventId() != id || !utf8.ValidString(e.GetPayload().GetTypeUrl()) {
-		orig = proto.CloneOf(e)
-		orig.EventId = id
-		if orig.Payload != nil {
-			orig.Payload.TypeUrl = validUTF8(orig.Payload.TypeUrl)
-		}
-	}
-	original, err := proto.Marshal(orig)
-	if err != nil {
-		return nil, fmt.Errorf("encode original event: %w", err)
-	}
-	fe := &eventv1.FailedEvent{
-		Stage:      rej.stage,
-		Reason:     rej.reason,
-		Message:    validUTF8(rej.message),
-		Violations: rej.violations,
-		Type:       validUTF8(subject),
-		SchemaId:   schemaID,
-		EventId:    id,
-		Producer:   p.Name,
-		Attempts:   1,
-		FailedAt:   timestamppb.New(now),
-		Original:   original,
-	}
-	data, attrs, err := wire.EncodeFailed(fe)
-	if err != nil {
-		return nil, err
-	}
-	return &pubsub.Message{Data: data, Attributes: attrs}, nil
 }

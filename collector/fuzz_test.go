@@ -38,8 +38,8 @@ func FuzzProcess(f *testing.F) {
 	f.Fuzz(func(t *testing.T, input []byte) {
 		payload, other := inLargerBuffers(input)
 		for _, p := range plans {
-			out, _, rej := p.process(payload, h, nil)
-			out2, _, rej2 := p.process(other, h, nil)
+			out, _, rej := p.process(payload, h, nil, false)
+			out2, _, rej2 := p.process(other, h, nil, false)
 			if !bytes.Equal(out, out2) || (rej == nil) != (rej2 == nil) || (rej != nil && rej.message != rej2.message) {
 				t.Fatalf("%s: the bytes after the payload changed the answer: %x, %v; then %x, %v", p.schema.Subject, out, rej, out2, rej2)
 			}
@@ -50,7 +50,7 @@ func FuzzProcess(f *testing.F) {
 				t.Fatalf("%s: rejection without a message", p.schema.Subject)
 			}
 			if rej == nil && !p.hasPII {
-				again, _, rej2 := p.process(out, h, nil)
+				again, _, rej2 := p.process(out, h, nil, false)
 				if rej2 != nil || !bytes.Equal(again, out) {
 					t.Fatalf("%s: output %x is not a fixed point: %x, %v", p.schema.Subject, out, again, rej2)
 				}

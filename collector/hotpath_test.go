@@ -63,7 +63,7 @@ func BenchmarkHotPath(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(payload)))
 	for b.Loop() {
-		if _, _, rej := p.process(payload, h, nil); rej != nil {
+		if _, _, rej := p.process(payload, h, nil, false); rej != nil {
 			b.Fatal(rej.message)
 		}
 	}

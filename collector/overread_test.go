@@ -19,10 +19,10 @@ func TestPayloadIsReadWithinItsBounds(t *testing.T) {
 		[]byte("\x0a\x00S"),
 	} {
 		alone := bytes.Clone(payload)
-		_, _, want := p.process(alone, h, nil)
+		_, _, want := p.process(alone, h, nil, false)
 		for _, trailer := range []string{"SSSSSSSS", "\x54\x00\x00", "R\x80\x80\x80\x80\x01SS", "\x0a\x03abc"} {
 			buf := append(bytes.Clone(payload), trailer...)
-			_, _, got := p.process(buf[:len(payload)], h, nil)
+			_, _, got := p.process(buf[:len(payload)], h, nil, false)
 			if (want == nil) != (got == nil) || (want != nil && got.message != want.message) {
 				t.Errorf("payload %q followed by %q: %v; alone: %v", payload, trailer, got, want)
 			}

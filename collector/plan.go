@@ -10,6 +10,7 @@ import (
 
 	"buf.build/go/hyperpb"
 	"buf.build/go/protovalidate"
+	validate "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -41,14 +42,16 @@ type plan struct {
 func newPlan(s *schema.Schema) *plan {
 	md := s.Descriptor()
 	p := &plan{schema: s, dynType: dynamicpb.NewMessageType(md), json: compileJSON(md, false)}
+	// The codec comes first: even a schema whose rules do not compile has
+	// its PII handling applied to what its FailedEvents keep.
+	p.parser = hyperpb.CompileMessageDescriptor(md)
+	p.codec, p.hasPII = buildCodec(md)
 	v, err := protovalidate.New(protovalidate.WithMessageDescriptors(md), protovalidate.WithDisableLazy())
 	if err != nil {
 		p.err = fmt.Errorf("validation rules of schema %d do not compile: %w", s.ID, err)
 		return p
 	}
 	p.validator = v
-	p.parser = hyperpb.CompileMessageDescriptor(md)
-	p.codec, p.hasPII = buildCodec(md)
 	if name := s.Options().GetEntityKeyField(); name != "" {
 		for i := range p.codec.fields {
 			f := &p.codec.fields[i]
@@ -75,7 +78,12 @@ var sharedPool = sync.Pool{New: func() any { return new(hyperpb.Shared) }}
 // validate (protovalidate) and extract the entity key. The output is
 // appended to buf. It never panics on hostile input and returns exactly one
 // of out or rej.
-func (p *plan) process(payload []byte, h *hasher, buf []byte) (out []byte, key string, rej *rejection) {
+//
+// applied says the payload's PII handling was applied before (a replayed
+// FailedEvent, see failed.go): values that already look hashed stay as
+// they are, and the rules of PII fields, which held on the real values,
+// are not checked again.
+func (p *plan) process(payload []byte, h *hasher, buf []byte, applied bool) (out []byte, key string, rej *rejection) {
 	if p.err != nil {
 		return nil, "", &rejection{stage: eventv1.Stage_STAGE_VALIDATE, reason: eventv1.Reason_REASON_VALIDATION_FAILED, message: p.err.Error()}
 	}
@@ -96,7 +104,7 @@ func (p *plan) process(payload []byte, h *hasher, buf []byte) (out []byte, key s
 			message: fmt.Sprintf("payload is not a valid %s: %v", p.schema.Subject, err),
 		}
 	}
-	enc := encoder{h: h}
+	enc := encoder{h: h, applied: applied}
 	if !p.hasPII && canonical(payload, p.codec, 0) {
 		out = append(buf, payload...) // already what the encoder would write
 	} else {
@@ -115,7 +123,9 @@ func (p *plan) process(payload []byte, h *hasher, buf []byte) (out []byte, key s
 		}
 	}
 	if err := p.validator.Validate(msg.Interface()); err != nil {
-		return nil, "", validationRejection(err)
+		if rej := validationRejection(err, p.piiPathFilter(applied)); rej != nil {
+			return nil, "", rej
+		}
 	}
 	if p.entityKey != nil {
 		key = p.entityKeyOf(msg, &enc)
@@ -175,7 +185,9 @@ func (p *plan) entityKeyOf(m protoreflect.Message, enc *encoder) string {
 	return s
 }
 
-func validationRejection(err error) *rejection {
+// validationRejection turns protovalidate's error into a rejection, or nil
+// when skip leaves out every violation.
+func validationRejection(err error, skip func(*validate.Violation) bool) *rejection {
 	var verr *protovalidate.ValidationError
 	if !errors.As(err, &verr) {
 		return &rejection{
@@ -188,6 +200,9 @@ func validationRejection(err error) *rejection {
 	msgs := make([]string, 0, len(verr.Violations))
 	for _, v := range verr.Violations {
 		pv := v.Proto
+		if skip != nil && skip(pv) {
+			continue
+		}
 		path := protovalidate.FieldPathString(pv.GetField())
 		r.violations = append(r.violations, &eventv1.Violation{FieldPath: path, RuleId: pv.GetRuleId(), Message: pv.GetMessage()})
 		if path == "" {
@@ -195,6 +210,9 @@ func validationRejection(err error) *rejection {
 		} else {
 			msgs = append(msgs, fmt.Sprintf("%s: %s: %s", path, pv.GetRuleId(), pv.GetMessage()))
 		}
+	}
+	if len(msgs) == 0 {
+		return nil
 	}
 	r.message = strings.Join(msgs, "; ")
 	return r

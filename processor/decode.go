@@ -214,7 +214,10 @@ func hasUnknown(m protoreflect.Message) bool {
 // failedEvent describes a message that cannot go on. Original is the
 // message rebuilt as the hem.event.v1.Event a producer would send, with the
 // payload byte for byte, so it can be replayed through the collector; every
-// field is best effort, since the attributes may be what is broken.
+// field is best effort, since the attributes may be what is broken. The
+// payload of a message on the events topic had its PII handling applied by
+// the collector, so the original says so (wire.AttrPII): a replay does not
+// hash it twice.
 func failedEvent(m *Message, stage eventv1.Stage, reason eventv1.Reason, cause error, attempt int, now time.Time) *eventv1.FailedEvent {
 	subject := m.Attributes[wire.AttrType]
 	schemaID, _ := strconv.ParseInt(m.Attributes[wire.AttrSchemaID], 10, 64)
@@ -224,6 +227,10 @@ func failedEvent(m *Message, stage eventv1.Stage, reason eventv1.Reason, cause e
 		Attributes: producerAttributes(m.Attributes),
 		SchemaId:   schemaID,
 	}
+	if original.Attributes == nil {
+		original.Attributes = map[string]string{}
+	}
+	original.Attributes[wire.AttrPII] = wire.PIIApplied
 	if t, err := time.Parse(time.RFC3339Nano, m.Attributes[wire.AttrEventTime]); err == nil {
 		original.EventTime = timestamppb.New(t)
 	}

@@ -239,7 +239,8 @@ func TestPermanentFailuresBecomeFailedEvents(t *testing.T) {
 	}
 	var original eventv1.Event
 	_ = proto.Unmarshal(failed["corrupt"][0].GetOriginal(), &original)
-	if original.GetSchemaId() != placed.ID || !original.GetEventTime().AsTime().Equal(at) || len(original.GetAttributes()) != 1 || original.GetAttributes()["shop"] != "42" {
+	if original.GetSchemaId() != placed.ID || !original.GetEventTime().AsTime().Equal(at) || len(original.GetAttributes()) != 2 || original.GetAttributes()["shop"] != "42" ||
+		original.GetAttributes()[wire.AttrPII] != wire.PIIApplied {
 		t.Fatalf("the original event lost its schema id, time or attributes: %v", &original)
 	}
 }

@@ -44,6 +44,12 @@ const (
 	AttrEntityKey  = "hem-entity-key"
 	AttrStage      = "hem-stage"
 	AttrReason     = "hem-reason"
+	// AttrPII marks a FailedEvent's original whose payload already had its
+	// contract's PII handling applied (value PIIApplied). It is the one
+	// hem attribute a producer may send: a replay sends it back, and the
+	// collector then does not hash again what is hashed.
+	AttrPII    = "hem-pii"
+	PIIApplied = "applied"
 )
 
 // Envelope is the metadata of an event on Pub/Sub.

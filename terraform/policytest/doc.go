@@ -11,6 +11,8 @@
 //   - every Cloud Run service runs as its own service account;
 //   - no primitive role (roles/owner, roles/editor, roles/viewer) anywhere;
 //   - every bucket enforces public access prevention and uniform access;
+//   - the archive deletes failed events (failed/) by age, as the failed-events
+//     table does;
 //   - only the collector admits unauthenticated callers, and processors accept
 //     internal traffic only.
 //

@@ -75,6 +75,7 @@ func TestFixtures(t *testing.T) {
 		{"processor_module", []string{"ingress", "processor-always-on", "processor-always-on"}},
 		{"open_bucket", []string{"bucket-hardening", "bucket-hardening"}},
 		{"undocumented", []string{"documented", "documented", "documented"}},
+		{"failed_kept_forever", []string{"failed-retention"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.dir, func(t *testing.T) {
@@ -210,6 +211,19 @@ func TestMutations(t *testing.T) {
 				b.Body().SetAttributeValue("public_access_prevention", cty.StringVal("inherited"))
 			},
 			want: "bucket-hardening",
+		},
+		{
+			name: "archive bucket keeps failed/ for ever",
+			file: "modules/storage/main.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_storage_bucket", "archive")
+				for _, rule := range b.Body().Blocks() {
+					if rule.Type() == "lifecycle_rule" && strings.Contains(string(rule.BuildTokens(nil).Bytes()), "failed/") {
+						b.Body().RemoveBlock(rule)
+					}
+				}
+			},
+			want: "failed-retention",
 		},
 		{
 			name: "registry bucket allows ACLs",

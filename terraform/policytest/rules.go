@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -78,6 +79,11 @@ var rules = []Rule{
 		ID:    "bucket-hardening",
 		Doc:   "Every google_storage_bucket sets public_access_prevention = \"enforced\" and uniform_bucket_level_access = true.",
 		check: checkBuckets,
+	},
+	{
+		ID:    "failed-retention",
+		Doc:   "The archive bucket (a google_storage_bucket named *archive*) deletes objects under failed/ by age (a lifecycle_rule with action Delete, condition matches_prefix \"failed/\" and an age): failed events are kept as long as the failed-events table keeps them, not for ever.",
+		check: checkFailedRetention,
 	},
 	{
 		ID:    "documented",
@@ -380,6 +386,48 @@ func checkBuckets(m *module, report reportFunc) {
 			report(b, rng, "bucket must set uniform_bucket_level_access = true (IAM only, no object ACLs)")
 		}
 	}
+}
+
+// failedPrefix is where the failed processor archives FailedEvents.
+const failedPrefix = "failed/"
+
+func checkFailedRetention(m *module, report reportFunc) {
+	for _, b := range resources(m, "google_storage_bucket") {
+		if !mentions(b, "archive") {
+			continue
+		}
+		if !hasPrefixDeleteRule(m, b.body, failedPrefix) {
+			report(b, b.rng, "archive bucket must delete %s by age (lifecycle_rule: action Delete, condition matches_prefix [%q] and age), matching the failed-events table's retention", failedPrefix, failedPrefix)
+		}
+	}
+}
+
+// hasPrefixDeleteRule reports whether body has a lifecycle rule deleting
+// objects under prefix by age.
+func hasPrefixDeleteRule(m *module, body *hclsyntax.Body, prefix string) bool {
+	for _, rule := range nested(body, "lifecycle_rule") {
+		deletes := false
+		for _, a := range nested(rule, "action") {
+			if v, _ := m.scope.evalString(attr(a, "type")); v == "Delete" {
+				deletes = true
+			}
+		}
+		if !deletes {
+			continue
+		}
+		for _, c := range nested(rule, "condition") {
+			e := attr(c, "matches_prefix")
+			if e == nil || attr(c, "age") == nil {
+				continue
+			}
+			for _, l := range m.scope.literals(e, true) {
+				if l.value == prefix {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func checkDocumented(m *module, report reportFunc) {

@@ -87,8 +87,9 @@ variable "events_partition_expiration_days" {
 }
 
 variable "failed_partition_expiration_days" {
-  description = "Default partition expiration of the failed-events table in days; null keeps it forever."
+  description = "How long failed events are kept, in days: the failed-events table's partition expiration and the age at which the archive deletes them under failed/."
   type        = number
+  nullable    = false
   default     = 90
 }
 

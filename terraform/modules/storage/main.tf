@@ -54,6 +54,19 @@ resource "google_storage_bucket" "archive" {
     }
   }
 
+  # failed/ holds failed events (the original event, its PII handled as the
+  # contract says, for inspection and replay): they go when the failed-events
+  # table drops them, never kept for ever.
+  lifecycle_rule {
+    condition {
+      age            = var.failed_delete_after_days
+      matches_prefix = ["failed/"]
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
   dynamic "lifecycle_rule" {
     for_each = var.archive_delete_after_days == null ? [] : [var.archive_delete_after_days]
     content {

@@ -42,6 +42,17 @@ variable "archive_delete_after_days" {
   default     = null
 }
 
+variable "failed_delete_after_days" {
+  description = "Age in days at which failed events under failed/ are deleted: the failed-events table's partition expiration, so both keep them equally long."
+  type        = number
+  nullable    = false
+
+  validation {
+    condition     = var.failed_delete_after_days >= 1
+    error_message = "failed_delete_after_days must be at least 1."
+  }
+}
+
 variable "soft_delete_retention_days" {
   description = "Soft-delete window of both buckets, in days (0 disables it; 7 to 90 otherwise)."
   type        = number

@@ -347,7 +347,13 @@ type FailedEvent struct {
 	Attempts int32 `protobuf:"varint,9,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	// When it failed.
 	FailedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=failed_at,json=failedAt,proto3" json:"failed_at,omitempty"`
-	// The original event as a serialized hem.event.v1.Event, for replay.
+	// The original event as a serialized hem.event.v1.Event, for replay, with
+	// the event id hem answered. Its payload honours the contract's PII
+	// handling: kept as sent when the contract has no PII fields (or the type
+	// is unknown); with the handling applied, and the attribute
+	// hem-pii=applied, when it decodes; left out (message says so) when it
+	// does not. A replay sends it back through the collector, which keeps
+	// hashed values as they are and does not check PII fields' rules again.
 	Original      []byte `protobuf:"bytes,11,opt,name=original,proto3" json:"original,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -107,6 +107,15 @@ resource "google_storage_bucket" "archive" {
 
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"
+  lifecycle_rule {
+    condition {
+      age            = 30
+      matches_prefix = ["failed/"]
+    }
+    action {
+      type = "Delete"
+    }
+  }
 }
 
 resource "google_project_iam_member" "processor_convenience" {

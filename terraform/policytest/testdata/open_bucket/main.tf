@@ -5,4 +5,13 @@ resource "google_storage_bucket" "archive" {
   location = "us-central1"
 
   public_access_prevention = "inherited"
+  lifecycle_rule {
+    condition {
+      age            = 30
+      matches_prefix = ["failed/"]
+    }
+    action {
+      type = "Delete"
+    }
+  }
 }

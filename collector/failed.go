@@ -1,0 +1,205 @@
+package collector
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"maps"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	validate "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+	"github.com/hemlabs/hem/internal/auth"
+	"github.com/hemlabs/hem/internal/wire"
+	"github.com/hemlabs/hem/registry/schema"
+)
+
+// What a FailedEvent keeps of a rejected event's payload honours the
+// contract's PII handling, as hem-events does: FailedEvents are stored (the
+// failed-events table, hem-failed, the archive's failed/) where clear PII
+// must never rest.
+//
+//   - A payload of a contract without PII fields, or of a type the registry
+//     does not know (there is no handling to apply), is kept as sent.
+//   - A payload of a contract with PII fields that decodes is kept with the
+//     handling applied (hashed, redacted, dropped; fields the contract does
+//     not know are left out, since they may hold anything), and the
+//     original gets the attribute hem-pii=applied.
+//   - A payload that cannot be decoded, or that is larger than the event
+//     limit, of a contract with PII fields is not kept at all: the
+//     original's payload holds only its type URL, and the FailedEvent's
+//     message says so. Such an event cannot be replayed; its producer must
+//     send it again.
+//
+// Replay: `hem replay --failed` sends each original back through the
+// collector, which validates it again. With hem-pii=applied the collector
+// keeps values that already look hashed (64 hex digits for strings, 32
+// bytes for bytes) instead of hashing them twice (so hashed columns still
+// join), and does not check the rules of PII fields again: they held on
+// the real values, which hem never had after the first pass. Redacting and
+// dropping are idempotent. An original whose non-PII fields were fixed
+// (the usual replay) is accepted like the first time.
+
+// failedPayload is what a FailedEvent keeps of e's payload and, when part
+// of it was withheld or transformed, why. s is the resolved schema, or nil
+// when the rejection came before it was resolved.
+func (c *Collector) failedPayload(res *resolver, e *eventv1.Event, s *schema.Schema) (payload []byte, applied bool, withheld string) {
+	value := e.GetPayload().GetValue()
+	if len(value) == 0 {
+		return value, false, ""
+	}
+	subject := subjectOf(e)
+	if s == nil || s.Subject != subject {
+		var err error
+		s, err = c.contractOf(res, subject, e.GetSchemaId())
+		switch {
+		case err != nil:
+			return nil, false, fmt.Sprintf("payload not kept: the registry could not say whether %s has PII fields (%v)", subject, err)
+		case s == nil:
+			return value, false, "" // no contract, no handling
+		}
+	}
+	pl := c.plans.get(s)
+	if !pl.hasPII {
+		return value, false, ""
+	}
+	if len(value) > c.cfg.limits.MaxEventBytes {
+		return nil, false, fmt.Sprintf("payload not kept: it is too large to apply the PII handling of %s", s.Subject)
+	}
+	out, ok := pl.applyPII(value, c.hasher, e.GetAttributes()[wire.AttrPII] == wire.PIIApplied)
+	if !ok {
+		return nil, false, fmt.Sprintf("payload not kept: it does not decode as %s, so the PII handling of its fields could not be applied", s.Subject)
+	}
+	return out, true, ""
+}
+
+// contractOf is the schema that states the PII handling of a payload of
+// subject: the pinned version when it is one of subject, else the latest
+// version of subject, usable or not. It is nil when the registry knows no
+// version of subject.
+func (c *Collector) contractOf(res *resolver, subject string, pinned int64) (*schema.Schema, error) {
+	if pinned > 0 {
+		if s, err := c.schemas.ByID(res.ctx, pinned); err == nil && s.Subject == subject {
+			return s, nil
+		}
+	}
+	s, err := res.latest(subject)
+	switch {
+	case isNotFound(err) || isRefused(err):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return s, nil
+}
+
+// applyPII decodes payload and encodes it again with the PII handling
+// applied; ok is false when it does not decode.
+func (p *plan) applyPII(payload []byte, h *hasher, applied bool) (out []byte, ok bool) {
+	msg := p.dynType.New()
+	if err := (proto.UnmarshalOptions{RecursionLimit: maxDepth, AllowPartial: true}).Unmarshal(payload, msg.Interface()); err != nil {
+		return nil, false
+	}
+	enc := encoder{h: h, applied: applied}
+	return enc.message(nil, msg, p.codec, nil), true
+}
+
+// piiPathFilter reports, when applied, whether a violation is about a PII
+// field (at any depth): after a replay their values are hashed or
+// redacted, and their rules held on the real values the first time.
+func (p *plan) piiPathFilter(applied bool) func(*validate.Violation) bool {
+	if !applied || !p.hasPII {
+		return nil
+	}
+	return func(v *validate.Violation) bool {
+		c := p.codec
+		for _, el := range v.GetField().GetElements() {
+			if c == nil {
+				return false
+			}
+			i := c.position(protowire.Number(el.GetFieldNumber()))
+			if i < 0 {
+				return false
+			}
+			f := &c.fields[i]
+			if f.pii != piiNone {
+				return true
+			}
+			c = f.child
+			if f.valMsg != nil {
+				c = f.valMsg
+			}
+		}
+		return false
+	}
+}
+
+// failedMessage builds the hem-failed message of a rejected event. The
+// original keeps the event as sent, with the event id the collector
+// answered (so a replay keeps it), and its payload as failedPayload says.
+// Strings are made valid UTF-8, so it always encodes.
+func (c *Collector) failedMessage(res *resolver, e *eventv1.Event, id string, p *auth.Principal, subject string, s *schema.Schema, schemaID int64, rej *rejection, now time.Time) (*pubsub.Message, error) {
+	payload, applied, withheld := c.failedPayload(res, e, s)
+	orig := &eventv1.Event{
+		EventId:   validUTF8(id),
+		EventTime: e.GetEventTime(),
+		SchemaId:  e.GetSchemaId(),
+	}
+	if e.GetPayload() != nil {
+		orig.Payload = &anypb.Any{TypeUrl: validUTF8(e.GetPayload().GetTypeUrl()), Value: payload}
+	}
+	if attrs := e.GetAttributes(); len(attrs) > 0 || applied {
+		orig.Attributes = make(map[string]string, len(attrs)+1)
+		for k, v := range maps.All(attrs) {
+			orig.Attributes[validUTF8(k)] = validUTF8(v)
+		}
+		if applied {
+			orig.Attributes[wire.AttrPII] = wire.PIIApplied
+		}
+	}
+	original, err := proto.Marshal(orig)
+	if err != nil {
+		return nil, fmt.Errorf("encode original event: %w", err)
+	}
+	msg := rej.message
+	if withheld != "" {
+		msg += " (" + withheld + ")"
+	}
+	fe := &eventv1.FailedEvent{
+		Stage:      rej.stage,
+		Reason:     rej.reason,
+		Message:    validUTF8(msg),
+		Violations: rej.violations,
+		Type:       validUTF8(subject),
+		SchemaId:   schemaID,
+		EventId:    validUTF8(id),
+		Producer:   p.Name,
+		Attempts:   1,
+		FailedAt:   timestamppb.New(now),
+		Original:   original,
+	}
+	data, attrs, err := wire.EncodeFailed(fe)
+	if err != nil {
+		return nil, err
+	}
+	return &pubsub.Message{Data: data, Attributes: attrs}, nil
+}
+
+// looksHashed reports whether s could be a HASH output: 64 lowercase hex
+// digits.
+func looksHashed(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,189 @@
+package collector_test
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/hemlabs/hem/collector/collectortest"
+	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
+	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+	membersv1 "github.com/hemlabs/hem/gen/shop/members/v1"
+	"github.com/hemlabs/hem/internal/wire"
+)
+
+// personal is what memberRegistered carries that its contract hashes,
+// redacts or drops.
+var personal = []string{"ada@example.com", "+31612345678", "Ada Lovelace", "Lovelace", "Damrak", "1012 LG", "Amsterdam"}
+
+// TestFailedEventsKeepNoClearPII: whatever the reason a MemberRegistered is
+// rejected for, its FailedEvent (what hem-failed, the failed-events table
+// and the archive's failed/ store) holds none of its personal data in
+// clear; and a fixed event replays from it.
+func TestFailedEventsKeepNoClearPII(t *testing.T) {
+	t.Parallel()
+	st := start(t)
+	c := dial(t, st.Addr)
+	valid, err := proto.Marshal(memberRegistered())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tooOld := memberRegistered()
+	tooOld.BirthYear = wrapperspb.Int32(1800)
+	withUnknown := protowire.AppendString(protowire.AppendTag(bytes.Clone(valid), 99, protowire.BytesType), "ada@example.com")
+	orderID := mustSchemaID(t, st, "shop.orders.v1.OrderPlaced")
+	const subject = "shop.members.v1.MemberRegistered"
+
+	tests := []struct {
+		name string
+		ev   *eventv1.Event
+		kept bool // the payload is kept (transformed)
+	}{
+		{"validation", event(t, "pii-val", tooOld), true},
+		{"envelope", func() *eventv1.Event {
+			e := event(t, "pii-env", memberRegistered())
+			e.Attributes = map[string]string{"goog-x": "1"}
+			return e
+		}(), true},
+		{"unknown field", rawEvent("pii-unk", subject, withUnknown), true},
+		{"pinned to another type", func() *eventv1.Event {
+			e := event(t, "pii-pin", memberRegistered())
+			e.SchemaId = orderID
+			return e
+		}(), true},
+		{"undecodable", rawEvent("pii-bad", subject, append(bytes.Clone(valid), 0xff)), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := mustCollect(t, c, tt.ev)[0]
+			if r.GetStatus() != collectorv1.EventStatus_EVENT_STATUS_REJECTED {
+				t.Fatalf("%v, want REJECTED", r)
+			}
+			data := failedData(t, st, tt.ev.GetEventId())
+			for _, p := range personal {
+				if bytes.Contains(data, []byte(p)) {
+					t.Errorf("%q in clear in the FailedEvent", p)
+				}
+			}
+			fe, orig := decodeFailedOriginal(t, data)
+			switch {
+			case tt.kept && (len(orig.GetPayload().GetValue()) == 0 || orig.GetAttributes()[wire.AttrPII] != wire.PIIApplied):
+				t.Errorf("the transformed payload was not kept, or not marked: %v", orig)
+			case !tt.kept && (len(orig.GetPayload().GetValue()) != 0 || !strings.Contains(fe.GetMessage(), "payload not kept")):
+				t.Errorf("undecodable payload kept, or not said so: %q, %v", fe.GetMessage(), orig)
+			}
+			if orig.GetEventId() != tt.ev.GetEventId() || orig.GetPayload().GetTypeUrl() != tt.ev.GetPayload().GetTypeUrl() {
+				t.Errorf("original %v lost the event's id or type", orig)
+			}
+		})
+	}
+
+	// The HTTP edge: a JSON event that fails validation, and one that does
+	// not decode (its JSON is never kept).
+	for id, payload := range map[string]string{
+		"pii-http-val": `"birthYear": 1800`,
+		"pii-http-bad": `"birthYear": "not a year"`,
+	} {
+		body := `{"events":[{"eventId":"` + id + `","payload":{"@type":"type.googleapis.com/` + subject +
+			`","memberId":"m-1","email":"ada@example.com","phone":"+31612345678","fullName":"Ada Lovelace",` +
+			`"address":{"line1":"Damrak 1","city":"Amsterdam"},"registeredAt":"2026-11-22T10:00:00Z",` + payload + `}}]}`
+		if code, answer := post(t, st, "hem_test_key", body); code != http.StatusOK || !strings.Contains(answer, "REJECTED") {
+			t.Fatalf("%s: %d %s", id, code, answer)
+		}
+		data := failedData(t, st, id)
+		for _, p := range personal {
+			if bytes.Contains(data, []byte(p)) {
+				t.Errorf("%s: %q in clear in the FailedEvent", id, p)
+			}
+		}
+	}
+
+	// Replay: the data engineer fixes the birth year in the stored original
+	// and sends it back; it is accepted, and its e-mail is hashed once, as
+	// for an event that was right the first time.
+	_, orig := decodeFailedOriginal(t, failedData(t, st, "pii-val"))
+	var fixed membersv1.MemberRegistered
+	if err := proto.Unmarshal(orig.GetPayload().GetValue(), &fixed); err != nil {
+		t.Fatal(err)
+	}
+	fixed.BirthYear = wrapperspb.Int32(1990)
+	if orig.Payload.Value, err = proto.Marshal(&fixed); err != nil {
+		t.Fatal(err)
+	}
+	right := event(t, "pii-right", memberRegistered())
+	for _, r := range mustCollect(t, c, orig, right) {
+		if r.GetStatus() != collectorv1.EventStatus_EVENT_STATUS_ACCEPTED {
+			t.Fatalf("replay of the fixed event: %v", r)
+		}
+	}
+	var replayed, direct membersv1.MemberRegistered
+	for _, m := range st.Published(wire.EventsTopic) {
+		switch m.Attributes[wire.AttrEventID] {
+		case "pii-val":
+			_ = proto.Unmarshal(m.Data, &replayed)
+			if _, ok := m.Attributes[wire.AttrPII]; ok {
+				t.Errorf("the replay marker reached hem-events: %v", m.Attributes)
+			}
+		case "pii-right":
+			_ = proto.Unmarshal(m.Data, &direct)
+		}
+	}
+	if replayed.GetEmail() == "" || replayed.GetEmail() != direct.GetEmail() || replayed.GetPhone() != direct.GetPhone() ||
+		replayed.GetFullName() != direct.GetFullName() || replayed.GetBirthYear().GetValue() != 1990 {
+		t.Errorf("replayed %v, sent right %v: hashed twice, or lost", &replayed, &direct)
+	}
+	// The marker does not let clear values through: they are hashed.
+	sneaky := event(t, "pii-sneaky", memberRegistered())
+	sneaky.Attributes = map[string]string{wire.AttrPII: wire.PIIApplied}
+	if r := mustCollect(t, c, sneaky)[0]; r.GetStatus() != collectorv1.EventStatus_EVENT_STATUS_ACCEPTED {
+		t.Fatalf("marked event: %v", r)
+	}
+	for _, m := range st.Published(wire.EventsTopic) {
+		if m.Attributes[wire.AttrEventID] == "pii-sneaky" {
+			for _, p := range personal {
+				if bytes.Contains(m.Data, []byte(p)) {
+					t.Errorf("%q in clear on hem-events under the replay marker", p)
+				}
+			}
+		}
+	}
+}
+
+// failedData is the hem-failed message data of event id.
+func failedData(t *testing.T, st *collectortest.Stack, id string) []byte {
+	t.Helper()
+	for _, m := range st.Published(wire.FailedTopic) {
+		if m.Attributes[wire.AttrEventID] == id {
+			return m.Data
+		}
+	}
+	t.Fatalf("no failed event %s on %s", id, wire.FailedTopic)
+	return nil
+}
+
+func decodeFailedOriginal(t *testing.T, data []byte) (*eventv1.FailedEvent, *eventv1.Event) {
+	t.Helper()
+	fe, err := wire.DecodeFailed(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orig eventv1.Event
+	if err := proto.Unmarshal(fe.GetOriginal(), &orig); err != nil {
+		t.Fatal(err)
+	}
+	return fe, &orig
+}
+
+func mustSchemaID(t *testing.T, st *collectortest.Stack, subject string) int64 {
+	t.Helper()
+	s, err := st.Schemas.Latest(t.Context(), subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.ID
+}
