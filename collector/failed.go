@@ -6,8 +6,8 @@ import (
 	"maps"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2"
 	validate "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	"cloud.google.com/go/pubsub/v2"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
