@@ -446,7 +446,11 @@ func (p *Processor) settle(work, rpc context.Context, b *batch, err error) {
 		case e == nil:
 			acks = append(acks, m)
 		case p.cfg.permanent(e):
-			p.fail(work, rpc, m, eventv1.Stage_STAGE_LOAD, eventv1.Reason_REASON_LOAD_REJECTED, e)
+			reason := eventv1.Reason_REASON_LOAD_REJECTED
+			if errors.Is(e, sink.ErrDuplicateID) {
+				reason = eventv1.Reason_REASON_DUPLICATE_ID_DIFFERENT_PAYLOAD
+			}
+			p.fail(work, rpc, m, eventv1.Stage_STAGE_LOAD, reason, e)
 		default:
 			retries = append(retries, m)
 		}

@@ -183,18 +183,25 @@ func TestPermanentFailuresBecomeFailedEvents(t *testing.T) {
 	e.publishRaw(t, wire.EventsTopic, []byte("x"), map[string]string{wire.AttrEventID: "no-envelope", "k": "v"})
 
 	s := processortest.New()
-	s.SetFault(func(_ context.Context, b *sink.Batch) error { // the sink refuses one event for good
+	s.SetFault(func(_ context.Context, b *sink.Batch) error { // the sink refuses two events for good
+		failed := map[int]error{}
 		for i, ev := range b.Events {
-			if ev.ID == good[7] {
-				return &sink.BatchError{Failed: map[int]error{i: sink.Permanentf("column too long")}}
+			switch ev.ID {
+			case good[7]:
+				failed[i] = sink.Permanentf("column too long")
+			case good[8]:
+				failed[i] = sink.DuplicateID(ev.ID)
 			}
+		}
+		if len(failed) > 0 {
+			return &sink.BatchError{Failed: failed}
 		}
 		return nil
 	})
 	r := e.start(t, s)
-	e.waitFor(t, "49 good events and 5 failures", 20*time.Second, func() bool {
+	e.waitFor(t, "48 good events and 6 failures", 20*time.Second, func() bool {
 		st := r.p.Stats()
-		return s.Len() == 49 && st.Failed == 5 && st.Acked == 54
+		return s.Len() == 48 && st.Failed == 6 && st.Acked == 54
 	})
 
 	failed := e.failedEvents(t)
@@ -209,6 +216,7 @@ func TestPermanentFailuresBecomeFailedEvents(t *testing.T) {
 		{"wrong-type", eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_INVALID_ENVELOPE, "shop.members.v1.MemberRegistered"},
 		{"no-envelope", eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_INVALID_ENVELOPE, wire.AttrType},
 		{good[7], eventv1.Stage_STAGE_LOAD, eventv1.Reason_REASON_LOAD_REJECTED, "column too long"},
+		{good[8], eventv1.Stage_STAGE_LOAD, eventv1.Reason_REASON_DUPLICATE_ID_DIFFERENT_PAYLOAD, "different event under an id"},
 	}
 	published := e.messages(wire.EventsTopic)
 	for _, c := range cases {

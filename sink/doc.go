@@ -10,6 +10,15 @@
 // retry can fix. Every implementation passes the conformance suite in
 // package sinktest.
 //
+// # Event ids
+//
+// Delivery is at least once, so a sink sees an event again after a retry.
+// Sinks that keep one row per id (DuckDB) keep the first event stored under
+// it: an identical copy is no error; a different payload under that id
+// fails with [ErrDuplicateID] (see [DuplicateID]), which the processor
+// records as a FailedEvent. Sinks that cannot check cheaply store what
+// comes (BigQuery, whose dedup view keeps one row per id, and the archive).
+//
 // # Mapping
 //
 // [MapTable] turns an event message into a [Table]: metadata columns

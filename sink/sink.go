@@ -103,6 +103,20 @@ func Permanentf(format string, args ...any) error {
 // IsPermanent reports whether err, or an error it wraps, is Permanent.
 func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
 
+// ErrDuplicateID is behind the error a sink reports for an event whose id
+// it already holds (or that came earlier in the same batch) with a
+// different payload. The event first stored stays; this one is Permanent,
+// so the processor records it as a FailedEvent with reason
+// REASON_DUPLICATE_ID_DIFFERENT_PAYLOAD instead of letting it vanish. An
+// identical copy (a redelivery) is no error.
+var ErrDuplicateID = errors.New("a different event under an id already stored")
+
+// DuplicateID is the Permanent error for event id, whose payload differs
+// from the one stored under it.
+func DuplicateID(id string) error {
+	return Permanent(fmt.Errorf("event %s: %w", id, ErrDuplicateID))
+}
+
 // BatchError reports which events of a batch failed. Events whose index is
 // not in Failed were written durably.
 type BatchError struct {

@@ -5,7 +5,8 @@
 // Writes stage a batch with DuckDB's Appender into a temporary table and
 // move it into the table with INSERT OR IGNORE in one transaction: the
 // commit is the durable point, and a redelivered event (same id) is
-// skipped.
+// skipped. An event under a stored id with a different payload is not: it
+// fails with sink.DuplicateID and the stored one stays (duplicate.go).
 //
 // A commit that fails (a full disk, say) leaves DuckDB 1.4's primary-key
 // index holding ids of the rows it took back: writing them again fails
@@ -362,10 +363,34 @@ func (w *Warehouse) Write(ctx context.Context, b *sink.Batch) error {
 	if err != nil {
 		return sink.Permanent(err)
 	}
-	rows, failed := buildRows(t, cols, b.Events)
+	load, failed := firstOfEachID(b.Events)
+	events := make([]*sink.Event, len(load))
+	for k, i := range load {
+		events[k] = b.Events[i]
+	}
+	rows, unconverted := buildRows(t, cols, events)
+	for k, err := range unconverted {
+		if failed == nil {
+			failed = map[int]error{}
+		}
+		failed[load[k]] = err
+	}
 	if len(rows) > 0 {
-		if err := w.load(ctx, t.Name, rows); err != nil {
+		differ, err := w.load(ctx, t, cols, rows)
+		if err != nil {
 			return err
+		}
+		if len(differ) > 0 {
+			byID := make(map[string]int, len(events))
+			for k, e := range events {
+				byID[e.ID] = load[k]
+			}
+			if failed == nil {
+				failed = map[int]error{}
+			}
+			for _, id := range differ {
+				failed[byID[id]] = sink.DuplicateID(id)
+			}
 		}
 	}
 	if len(failed) > 0 {
@@ -378,9 +403,11 @@ func (w *Warehouse) Write(ctx context.Context, b *sink.Batch) error {
 // the table, appends them straight into it in one transaction. If that
 // fails because an id is already there (a redelivery), it takes the
 // careful path: stage the rows and INSERT OR IGNORE them. Any other
-// failure is returned, and the next write heals first.
-func (w *Warehouse) load(ctx context.Context, table string, rows [][]driver.Value) error {
-	return w.write(ctx, func() error {
+// failure is returned, and the next write heals first. It returns the
+// ids whose stored row differs from the one given (those stay as stored).
+func (w *Warehouse) load(ctx context.Context, t *sink.Table, cols []string, rows [][]driver.Value) (differ []string, err error) {
+	table := t.Name
+	err = w.write(ctx, func() error {
 		conn, err := w.db.Conn(ctx)
 		if err != nil {
 			return fmt.Errorf("duckdb: %w", err)
@@ -394,8 +421,10 @@ func (w *Warehouse) load(ctx context.Context, table string, rows [][]driver.Valu
 		case errors.As(err, &ce):
 			return fmt.Errorf("duckdb: commit %s: %w", table, err)
 		}
-		return loadStaged(ctx, conn, table, rows)
+		differ, err = loadStaged(ctx, conn, t, cols, rows)
+		return err
 	})
+	return differ, err
 }
 
 // write runs f, which writes, once the database is fit for it: after a
@@ -473,27 +502,34 @@ func appendRows(conn *sql.Conn, catalog, table string, rows [][]driver.Value) er
 	})
 }
 
-// loadStaged appends rows to a staging table and moves them into table
-// with INSERT OR IGNORE in one transaction, skipping ids already there.
-func loadStaged(ctx context.Context, conn *sql.Conn, table string, rows [][]driver.Value) error {
+// loadStaged appends rows to a staging table and moves them into the
+// table with INSERT OR IGNORE in one transaction, skipping ids already
+// there; it returns those whose stored row differs.
+func loadStaged(ctx context.Context, conn *sql.Conn, t *sink.Table, cols []string, rows [][]driver.Value) ([]string, error) {
+	table := t.Name
 	stage := "hem_stage_" + strings.NewReplacer(`"`, "", ".", "_").Replace(table)
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS SELECT * FROM %s LIMIT 0", ident(stage), ident(table))); err != nil {
-		return fmt.Errorf("duckdb: stage %s: %w", table, err)
+		return nil, fmt.Errorf("duckdb: stage %s: %w", table, err)
 	}
 	if err := appendRows(conn, "temp", stage, rows); err != nil {
-		return fmt.Errorf("duckdb: stage %s: %w", table, err)
+		return nil, fmt.Errorf("duckdb: stage %s: %w", table, err)
 	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("duckdb: %w", err)
+		return nil, fmt.Errorf("duckdb: %w", err)
+	}
+	differ, err := differing(ctx, tx, t, cols, table, stage)
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, err
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("INSERT OR IGNORE INTO %s SELECT * FROM %s", ident(table), ident(stage))); err != nil {
-		tx.Rollback()
-		return fmt.Errorf("duckdb: insert into %s: %w", table, err)
+		_ = tx.Rollback()
+		return nil, fmt.Errorf("duckdb: insert into %s: %w", table, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("duckdb: commit %s: %w", table, err)
+		return nil, fmt.Errorf("duckdb: commit %s: %w", table, err)
 	}
 	_, _ = conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+ident(stage))
-	return nil
+	return differ, nil
 }

@@ -11,6 +11,7 @@ package sinktest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"os"
@@ -47,6 +48,12 @@ type Harness struct {
 	Migrate func(ctx context.Context, s *schema.Schema) error
 	// Dedup is true when the sink keeps one row per _event_id.
 	Dedup bool
+	// DifferentPayload is true when the sink reports an event whose id it
+	// holds with another payload (stored before, or earlier in the batch)
+	// as sink.ErrDuplicateID, keeping the first; identical copies stay no
+	// error. Sinks that cannot check cheaply (BigQuery, the archive) leave
+	// it false and that subtest is skipped.
+	DifferentPayload bool
 }
 
 // Run runs the suite; newHarness makes a fresh, empty sink per subtest.
@@ -74,6 +81,41 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 			t.Fatalf("%d rows after a redelivery, want 30 (one per event id)", len(got))
 		case !h.Dedup && len(got) < 30:
 			t.Fatalf("%d rows after a redelivery, want at least 30", len(got))
+		}
+	})
+	t.Run("a different event under a known id fails; the first stays", func(t *testing.T) {
+		h := newHarness(t)
+		if !h.DifferentPayload {
+			t.Skip("the sink does not check payloads under known ids")
+		}
+		stored := Events(t, placed, 10)
+		write(t, h, placed, stored)
+		fresh := Events(t, placed, 3)
+		batch := []*sink.Event{
+			stored[0], stored[1], // redelivered, identical
+			Altered(t, stored[2]), Altered(t, stored[3]), // different events, stored ids
+			fresh[0], fresh[1], fresh[0], // new, with an identical copy
+			fresh[2], Altered(t, fresh[2]), // new, with a different one after it
+		}
+		if h.Migrate != nil {
+			if err := h.Migrate(t.Context(), placed); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := h.Sink.Write(t.Context(), &sink.Batch{Subject: placed.Subject, Events: batch})
+		for i, e := range batch {
+			got := sink.ErrorFor(err, i)
+			different := i == 2 || i == 3 || i == 8
+			switch {
+			case different && (!errors.Is(got, sink.ErrDuplicateID) || !sink.IsPermanent(got)):
+				t.Fatalf("event %d (%s, a different payload under a known id): error %v, want a permanent sink.ErrDuplicateID", i, e.ID, got)
+			case !different && got != nil:
+				t.Fatalf("event %d (%s): error %v, want none", i, e.ID, got)
+			}
+		}
+		expectRows(t, h, placed.Subject, append(stored, fresh...))
+		if got := rows(t, h, placed.Subject); len(got) != 13 {
+			t.Fatalf("%d rows, want 13 (one per id)", len(got))
 		}
 	})
 	t.Run("a new version adds a column; older rows read NULL", func(t *testing.T) {
@@ -385,6 +427,43 @@ func V2(t testing.TB) (v1, v2 *schema.Schema) {
 var seq struct {
 	sync.Mutex
 	n int
+}
+
+// Altered is a copy of e, same id, with a different payload: its first
+// string field (or, failing that, its first integer field) changed.
+func Altered(t testing.TB, e *sink.Event) *sink.Event {
+	t.Helper()
+	m := e.Message.Interface()
+	m = proto.Clone(m)
+	r := m.ProtoReflect()
+	fields := r.Descriptor().Fields()
+	changed := false
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if fd.IsList() || fd.IsMap() || fd.ContainingOneof() != nil {
+			continue
+		}
+		switch fd.Kind() {
+		case protoreflect.StringKind:
+			r.Set(fd, protoreflect.ValueOfString(r.Get(fd).String()+" (another event)"))
+		case protoreflect.Int64Kind:
+			r.Set(fd, protoreflect.ValueOfInt64(r.Get(fd).Int()+1))
+		default:
+			continue
+		}
+		changed = true
+		break
+	}
+	if !changed {
+		t.Fatalf("sinktest: no field of %s to alter", r.Descriptor().FullName())
+	}
+	payload, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := *e
+	out.Message, out.Payload = r, payload
+	return &out
 }
 
 // Events makes n realistic events of s, decoded with s as the processor

@@ -116,33 +116,38 @@ const (
 	Reason_REASON_TRANSFORM_FAILED Reason = 8
 	// A sink refused the row permanently.
 	Reason_REASON_LOAD_REJECTED Reason = 9
+	// A different event under an id the sink already holds: the stored event
+	// stays, this one is recorded here instead of being dropped.
+	Reason_REASON_DUPLICATE_ID_DIFFERENT_PAYLOAD Reason = 10
 )
 
 // Enum value maps for Reason.
 var (
 	Reason_name = map[int32]string{
-		0: "REASON_UNSPECIFIED",
-		1: "REASON_UNKNOWN_TYPE",
-		2: "REASON_SCHEMA_NOT_FOUND",
-		3: "REASON_DECODE_FAILED",
-		4: "REASON_UNKNOWN_FIELDS",
-		5: "REASON_VALIDATION_FAILED",
-		6: "REASON_TOO_LARGE",
-		7: "REASON_INVALID_ENVELOPE",
-		8: "REASON_TRANSFORM_FAILED",
-		9: "REASON_LOAD_REJECTED",
+		0:  "REASON_UNSPECIFIED",
+		1:  "REASON_UNKNOWN_TYPE",
+		2:  "REASON_SCHEMA_NOT_FOUND",
+		3:  "REASON_DECODE_FAILED",
+		4:  "REASON_UNKNOWN_FIELDS",
+		5:  "REASON_VALIDATION_FAILED",
+		6:  "REASON_TOO_LARGE",
+		7:  "REASON_INVALID_ENVELOPE",
+		8:  "REASON_TRANSFORM_FAILED",
+		9:  "REASON_LOAD_REJECTED",
+		10: "REASON_DUPLICATE_ID_DIFFERENT_PAYLOAD",
 	}
 	Reason_value = map[string]int32{
-		"REASON_UNSPECIFIED":       0,
-		"REASON_UNKNOWN_TYPE":      1,
-		"REASON_SCHEMA_NOT_FOUND":  2,
-		"REASON_DECODE_FAILED":     3,
-		"REASON_UNKNOWN_FIELDS":    4,
-		"REASON_VALIDATION_FAILED": 5,
-		"REASON_TOO_LARGE":         6,
-		"REASON_INVALID_ENVELOPE":  7,
-		"REASON_TRANSFORM_FAILED":  8,
-		"REASON_LOAD_REJECTED":     9,
+		"REASON_UNSPECIFIED":                    0,
+		"REASON_UNKNOWN_TYPE":                   1,
+		"REASON_SCHEMA_NOT_FOUND":               2,
+		"REASON_DECODE_FAILED":                  3,
+		"REASON_UNKNOWN_FIELDS":                 4,
+		"REASON_VALIDATION_FAILED":              5,
+		"REASON_TOO_LARGE":                      6,
+		"REASON_INVALID_ENVELOPE":               7,
+		"REASON_TRANSFORM_FAILED":               8,
+		"REASON_LOAD_REJECTED":                  9,
+		"REASON_DUPLICATE_ID_DIFFERENT_PAYLOAD": 10,
 	}
 )
 
@@ -511,7 +516,7 @@ const file_hem_event_v1_event_proto_rawDesc = "" +
 	"\x0eSTAGE_VALIDATE\x10\x03\x12\x13\n" +
 	"\x0fSTAGE_TRANSFORM\x10\x04\x12\x0e\n" +
 	"\n" +
-	"STAGE_LOAD\x10\x05*\x93\x02\n" +
+	"STAGE_LOAD\x10\x05*\xbe\x02\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13REASON_UNKNOWN_TYPE\x10\x01\x12\x1b\n" +
@@ -522,7 +527,9 @@ const file_hem_event_v1_event_proto_rawDesc = "" +
 	"\x10REASON_TOO_LARGE\x10\x06\x12\x1b\n" +
 	"\x17REASON_INVALID_ENVELOPE\x10\a\x12\x1b\n" +
 	"\x17REASON_TRANSFORM_FAILED\x10\b\x12\x18\n" +
-	"\x14REASON_LOAD_REJECTED\x10\tB\xa1\x01\n" +
+	"\x14REASON_LOAD_REJECTED\x10\t\x12)\n" +
+	"%REASON_DUPLICATE_ID_DIFFERENT_PAYLOAD\x10\n" +
+	"B\xa1\x01\n" +
 	"\x10com.hem.event.v1B\n" +
 	"EventProtoP\x01Z/github.com/hemlabs/hem/gen/hem/event/v1;eventv1\xa2\x02\x03HEX\xaa\x02\fHem.Event.V1\xca\x02\fHem\\Event\\V1\xe2\x02\x18Hem\\Event\\V1\\GPBMetadata\xea\x02\x0eHem::Event::V1b\x06proto3"
 
