@@ -52,6 +52,7 @@ type config struct {
 	threads             int
 	checkpointThreshold string
 	readOnly            bool
+	sandbox             []string // readable directories; nil means no sandbox
 }
 
 // WithMemoryLimit caps DuckDB's memory (default "2GB"; DuckDB's own default
@@ -128,6 +129,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Warehouse, error) 
 			return nil, fmt.Errorf("duckdb: %s is in use by another process (a running hem dev?): %w", path, err)
 		}
 		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
+	}
+	if cfg.sandbox != nil {
+		if err := lockDown(ctx, db, cfg.sandbox); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	return &Warehouse{db: db, applied: map[string]string{}, columns: map[string][]string{}}, nil
 }
