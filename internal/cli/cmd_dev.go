@@ -35,6 +35,7 @@ type devConfig struct {
 	Demo                  bool
 	DemoRate              int
 	LogLevel              string
+	PProf                 bool
 }
 
 func (c *devConfig) bind(fs *flag.FlagSet) {
@@ -44,7 +45,7 @@ func (c *devConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.GCSAddr, "gcs-addr", DefaultGCSAddr, "GCS JSON API address")
 	fs.StringVar(&c.RegistryAddr, "registry-addr", DefaultRegistryAddr, "registry gRPC address")
 	fs.StringVar(&c.CollectorAddr, "collector-addr", DefaultCollectorAddr, "collector gRPC address")
-	fs.StringVar(&c.HTTPAddr, "http-addr", DefaultHTTPAddr, "collector HTTP/JSON address (also /readyz, /metrics and the warehouse's /v1/sql)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", DefaultHTTPAddr, "collector HTTP/JSON address (also /readyz, and, with the dev key and a loopback host name only, /metrics and the warehouse's /v1/sql)")
 	fs.StringVar(&c.Sinks, "sinks", strings.Join(devstack.DefaultSinks, ","), "processors to run: duckdb, archive, failed, bigquery")
 	fs.StringVar(&c.BigQueryProject, "bigquery-project", "", "BigQuery project, for --sinks bigquery")
 	fs.StringVar(&c.BigQueryDataset, "bigquery-dataset", "", "BigQuery dataset, for --sinks bigquery")
@@ -52,7 +53,8 @@ func (c *devConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.BigQueryWriteEndpoint, "bigquery-write-endpoint", "", "Storage Write API endpoint (host:port, plaintext) of a BigQuery-API-compatible server")
 	fs.BoolVar(&c.Demo, "demo", false, "generate a trickle of sample events so the tables fill by themselves")
 	fs.IntVar(&c.DemoRate, "demo-rate", 20, "events per second with --demo")
-	fs.StringVar(&c.LogLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	fs.StringVar(&c.LogLevel, "log-level", "warn", "log level of every service of the stack: debug, info, warn, error")
+	fs.BoolVar(&c.PProf, "pprof", false, "serve /debug/pprof on the HTTP address, to loopback host names only (go tool pprof http://127.0.0.1:7072/debug/pprof/profile)")
 }
 
 func devCommand() *Command {
@@ -68,7 +70,16 @@ its endpoints, a development API key and the commands to try next, and runs
 until Ctrl-C, when it stops taking events, drains the queues and flushes.
 Restarting keeps schemas, archive, warehouse and any queued events.
 
-Other hem commands find a running hem dev by itself (<dir>/dev.json).`,
+Other hem commands find a running hem dev by itself (<dir>/dev.json).
+
+The HTTP address serves what the production collector does (POST /v1/events,
+/healthz, /readyz) and, for the developer only, POST /v1/sql (hem sql's
+read-only queries) and /metrics (the collector's and processors' series in
+the Prometheus format): both want the dev key (X-Api-Key or Authorization:
+Bearer) and a loopback host name (127.0.0.1, localhost, [::1]), so a web
+page cannot reach them.
+
+  curl -H "X-Api-Key: $(cat .hem/dev-key)" http://127.0.0.1:7072/metrics`,
 		Flags: cfg.bind,
 		Run: func(ctx context.Context, io IO, _ []string) error {
 			return runDev(ctx, io, cfg)
@@ -99,6 +110,7 @@ func runDev(ctx context.Context, io IO, cfg devConfig) error {
 		BigQueryEndpoint:      cfg.BigQueryEndpoint,
 		BigQueryWriteEndpoint: cfg.BigQueryWriteEndpoint,
 		Logger:                logger,
+		PProf:                 cfg.PProf,
 	})
 	if err != nil {
 		return err

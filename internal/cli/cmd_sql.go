@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hemlabs/hem/internal/devstack"
 	"github.com/hemlabs/hem/sink/duckdb"
 )
 
@@ -39,11 +40,17 @@ func sqlCommand() *Command {
 		Summary: "query the local DuckDB warehouse",
 		Help: `Runs QUERY against the local warehouse: one table per event type
 (shop_orders_v1_order_placed, ...) and _failed_events. DuckDB allows one
-writing process, so while hem dev runs, the query goes to it; otherwise hem
-opens the file read-only.
+writing process, so while hem dev runs, the query goes to it (with the dev
+key, <dir>/dev-key); otherwise hem opens the file read-only.
+
+QUERY is one read-only statement (SELECT, DESCRIBE, SHOW, SUMMARIZE,
+EXPLAIN). It may read the archive's Parquet files (<dir>/gcs/hem-archive)
+and no other file. NaN and infinities come as "NaN", "Infinity" and
+"-Infinity".
 
   hem sql "select channel, count(*) from shop_orders_v1_order_placed group by 1"
-  hem sql --format csv "select * from _failed_events"`,
+  hem sql --format csv "select * from _failed_events"
+  hem sql "select type, count(*) from read_parquet('.hem/gcs/hem-archive/events/*/*/*/*.parquet', hive_partitioning=true) group by 1"`,
 		Flags: cfg.bind,
 		Run: func(ctx context.Context, io IO, args []string) error {
 			if len(args) != 1 {
@@ -76,7 +83,15 @@ func sqlQuery(ctx context.Context, cfg sqlConfig, query string) (*duckdb.Result,
 		return nil, err
 	}
 	if info != nil && info.HTTP != "" && cfg.Warehouse == "" {
-		res, err := remoteQuery(ctx, info.HTTP, query)
+		key := info.APIKey
+		if key == "" {
+			b, err := os.ReadFile(filepath.Join(devDir(cfg.Dir), "dev-key"))
+			if err != nil {
+				return nil, fmt.Errorf("sql: the dev key: %w", err)
+			}
+			key = strings.TrimSpace(string(b))
+		}
+		res, err := remoteQuery(ctx, info.HTTP, key, query)
 		if err == nil || !errors.Is(err, errUnreachable) {
 			return res, err
 		}
@@ -89,7 +104,8 @@ func sqlQuery(ctx context.Context, cfg sqlConfig, query string) (*duckdb.Result,
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("sql: no warehouse at %s: run hem dev first (or give --warehouse)", path)
 	}
-	w, err := duckdb.Open(ctx, path, duckdb.ReadOnly())
+	// The same sandbox as hem dev's, so a query means the same either way.
+	w, err := duckdb.Open(ctx, path, duckdb.ReadOnly(), duckdb.WithSandbox(devstack.ArchiveDir(devDir(cfg.Dir))))
 	if err != nil {
 		return nil, fmt.Errorf("sql: %w", err)
 	}
@@ -99,7 +115,7 @@ func sqlQuery(ctx context.Context, cfg sqlConfig, query string) (*duckdb.Result,
 
 var errUnreachable = errors.New("hem dev is not answering")
 
-func remoteQuery(ctx context.Context, addr, query string) (*duckdb.Result, error) {
+func remoteQuery(ctx context.Context, addr, key, query string) (*duckdb.Result, error) {
 	body, _ := json.Marshal(map[string]string{"query": query})
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
@@ -108,6 +124,7 @@ func remoteQuery(ctx context.Context, addr, query string) (*duckdb.Result, error
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Api-Key", key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errUnreachable, err)
@@ -122,6 +139,9 @@ func remoteQuery(ctx context.Context, addr, query string) (*duckdb.Result, error
 	}
 	if out.Error != "" {
 		return nil, fmt.Errorf("sql: %s", out.Error)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("sql: hem dev answered %s", resp.Status)
 	}
 	return &out.Result, nil
 }

@@ -28,6 +28,10 @@ const (
 	ArchiveBucket  = "hem-archive"
 )
 
+// ArchiveDir is where the archive bucket's objects live under the stack's
+// folder, for reading them with DuckDB (hem sql's read_parquet).
+func ArchiveDir(dir string) string { return filepath.Join(dir, "gcs", ArchiveBucket) }
+
 // Project is the Pub/Sub project name of the local stack.
 const Project = "hem-local"
 

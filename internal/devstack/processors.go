@@ -38,7 +38,12 @@ func (s *Stack) startProcessors(ctx context.Context) error {
 			processor.WithPullers(2, 1000),
 			processor.WithAckDeadline(ackDeadlineSeconds*time.Second),
 			processor.WithDrainTimeout(s.cfg.DrainTimeout),
-			processor.WithPermanentError(func(err error) bool { return errors.Is(err, registry.ErrNotFound) }))
+			processor.WithPermanentError(func(err error) bool { return errors.Is(err, registry.ErrNotFound) }),
+			// As hem processor run: named by subscription in the metrics,
+			// and logging with the sink and subscription.
+			processor.WithName(sub),
+			processor.WithLogger(s.log.With("service", "processor", "sink", name, "subscription", sub)),
+			processor.WithMeterProvider(s.metrics.provider))
 		if name == "failed" {
 			opts = append(opts, processor.WithFailedMode())
 		}
@@ -50,6 +55,7 @@ func (s *Stack) startProcessors(ctx context.Context) error {
 		run := &processorRun{sink: name, subscription: sub, p: p, cancel: cancel, done: make(chan error, 1)}
 		go func() { run.done <- p.Run(runCtx) }()
 		s.procs = append(s.procs, run)
+		s.log.Info("processor starting", "service", "processor", "sink", name, "subscription", sub)
 	}
 	return nil
 }
@@ -62,6 +68,10 @@ func (s *Stack) stopProcessors(ctx context.Context) error {
 	for _, r := range s.procs {
 		select {
 		case err := <-r.done:
+			st := r.p.Stats()
+			s.log.Info("processor stopped", "service", "processor", "sink", r.sink, "subscription", r.subscription,
+				"received", st.Received, "written", st.Written, "acked", st.Acked, "nacked", st.Nacked,
+				"failed", st.Failed, "refused", st.Refused, "batches", st.Batches, "outstanding", st.Outstanding)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("processor %s: %w", r.sink, err))
 			}

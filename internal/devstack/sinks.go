@@ -38,7 +38,10 @@ func openSinks(ctx context.Context, cfg *Config, warehouse string, gcs *storage.
 		duckdb.WithCheckpointThreshold("256MB"),
 		// Appends and commits run on the writer's own thread; more DuckDB
 		// threads only compete with the pipeline for the same cores.
-		duckdb.WithThreads(1)); err != nil {
+		duckdb.WithThreads(1),
+		// hem sql's queries arrive over HTTP: they read the archive's
+		// Parquet files and nothing else, and cannot unlock that.
+		duckdb.WithSandbox(ArchiveDir(cfg.Dir))); err != nil {
 		return nil, fmt.Errorf("dev: warehouse: %w", err)
 	}
 	s.closers = append(s.closers, s.warehouse)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,7 +55,11 @@ type Config struct {
 	// GOMEMLIMIT environment variables win over both.
 	GCPercent   int
 	MemoryLimit int64
-	Logger      *slog.Logger
+	// Logger is given to every service of the stack, as the production
+	// commands give theirs; nil logs nothing.
+	Logger *slog.Logger
+	// PProf serves /debug/pprof on the HTTP port (loopback host names only).
+	PProf bool
 }
 
 // DefaultSinks are the processors "hem dev" runs without --sinks.
@@ -120,6 +123,7 @@ type Stack struct {
 	grpcColl  *grpc.Server
 	failedPub *processor.TopicPublisher
 	httpSrv   *http.Server
+	metrics   *telemetry
 
 	cancel  context.CancelFunc
 	group   *errgroup.Group
@@ -153,6 +157,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	salt, err := piiSalt(cfg.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("dev: salt: %w", err)
+	}
+	if s.metrics, err = newTelemetry(); err != nil {
+		return nil, err
 	}
 	keyring := auth.New()
 	keyring.Add(s.APIKey, auth.Principal{Name: "dev", Types: []string{"*"}, SchemaWrite: true})
@@ -206,6 +213,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.cancel, s.runCtx = cancel, runCtx
 	s.group, _ = errgroup.WithContext(runCtx)
 	s.group.Go(func() error { return registry.Serve(runCtx, regLis, svc) })
+	s.log.Info("registry serving", "service", "registry", "addr", s.RegistryAddr, "store", "gs://"+RegistryBucket+"/registry/")
 
 	// Contracts: register ./proto through the production path (compile,
 	// admission, migrations). Violations are reported, not fatal.
@@ -215,11 +223,19 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.regClient, err = registry.Dial(ctx, s.RegistryAddr, registry.WithAPIKey(s.APIKey)); err != nil {
 		return nil, err
 	}
-	s.group.Go(func() error { return ignoreCancel(s.regClient.Watch(runCtx)) })
+	s.group.Go(func() error {
+		// As in hem collector serve: without the watch, latest versions
+		// still refresh by TTL, so the stack keeps running.
+		if err := s.regClient.Watch(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Warn("registry watch stopped; latest versions refresh by TTL only", "service", "collector", "error", err)
+		}
+		return nil
+	})
 	s.coll, err = collector.New(s.regClient, s.psClient,
 		collector.WithKeyring(keyring),
 		collector.WithPIISalt([]byte(salt)),
-		collector.WithLogger(s.log))
+		collector.WithLogger(s.log.With("service", "collector")),
+		collector.WithMeterProvider(s.metrics.provider))
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +247,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.grpcColl = grpc.NewServer(s.coll.GRPCServerOptions()...)
 	s.coll.RegisterGRPC(s.grpcColl)
 	s.group.Go(func() error { return s.grpcColl.Serve(collLis) })
+	s.log.Info("collector serving", "service", "collector", "grpc", s.CollectorAddr, "project", Project)
 
 	httpLis, err := listen(cfg.HTTPAddr, "HTTP", "--http-addr")
 	if err != nil {
@@ -252,6 +269,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := s.startProcessors(ctx); err != nil {
 		return nil, err
 	}
+	s.log.Info("hem dev serving", "http", s.HTTPAddr, "pprof", cfg.PProf)
 	close(s.ready)
 	return s, nil
 }
@@ -278,31 +296,6 @@ func (s *Stack) pushProto(ctx context.Context) ([]registry.Result, error) {
 		}
 	}
 	return s.reg.Register(ctx, candidates)
-}
-
-func (s *Stack) httpHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/", s.coll.HTTPHandler())
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		select {
-		case <-s.ready:
-		default:
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-			return
-		}
-		if !s.coll.Ready() {
-			http.Error(w, "stopping", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ready\n")
-	})
-	// Profiles of the local stack, for "go tool pprof http://127.0.0.1:7072/debug/pprof/profile".
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	if h := s.sinks.queryHandler(); h != nil {
-		mux.Handle("POST /v1/sql", h)
-	}
-	return mux
 }
 
 // Wait blocks until a component fails or ctx ends, then closes the stack.
@@ -402,6 +395,9 @@ func (s *Stack) abort() {
 	if s.gcs != nil {
 		s.gcs.Stop()
 	}
+	if s.metrics != nil {
+		_ = s.metrics.close(context.Background())
+	}
 	if s.lock != nil {
 		_ = s.lock.Close()
 	}
@@ -423,13 +419,6 @@ func listen(addr, what, flag string) (net.Listener, error) {
 		return nil, fmt.Errorf("dev: %s on %s: %w (is another hem dev running? use %s)", what, addr, err, flag)
 	}
 	return lis, nil
-}
-
-func ignoreCancel(err error) error {
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
 }
 
 // lockDir makes sure one hem dev owns a folder at a time (DuckDB allows one

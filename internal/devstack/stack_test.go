@@ -1,7 +1,6 @@
 package devstack_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -24,7 +23,9 @@ func startWith(t *testing.T, cfg devstack.Config) *devstack.Stack {
 	t.Helper()
 	cfg.PubSubAddr, cfg.GCSAddr, cfg.RegistryAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.CollectorAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.DrainTimeout = 20 * time.Second
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 20 * time.Second
+	}
 	st, err := devstack.Start(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -34,18 +35,13 @@ func startWith(t *testing.T, cfg devstack.Config) *devstack.Stack {
 
 func sql(t *testing.T, st *devstack.Stack, q string) [][]any {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"query": q})
-	resp, err := http.Post("http://"+st.HTTPAddr+"/v1/sql", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	status, body := post(t, st, "/v1/sql", q, keyed(st))
 	var out struct {
 		Rows  [][]any `json:"rows"`
 		Error string  `json:"error"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Error != "" {
-		t.Fatalf("%s: %v %s", q, err, out.Error)
+	if err := json.Unmarshal(body, &out); err != nil || out.Error != "" || status != http.StatusOK {
+		t.Fatalf("%s: %d %v %s", q, status, err, body)
 	}
 	return out.Rows
 }
