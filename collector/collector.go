@@ -466,6 +466,9 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 		return reject(rej, e.GetSchemaId())
 	}
 	pp.resolved = s.Subject
+	if rej := c.checkEventTime(e, s, now); rej != nil {
+		return reject(rej, s.ID)
+	}
 	pl := c.plans.get(s)
 	attrs := e.GetAttributes()
 	applied := attrs[wire.AttrPII] == wire.PIIApplied
@@ -534,6 +537,32 @@ func (c *Collector) resolve(res *resolver, subject string, pinned int64) (*schem
 		return nil, collectRejection(eventv1.Reason_REASON_SCHEMA_NOT_FOUND, fmt.Sprintf("%s has no usable version yet", subject)), nil
 	}
 	return s, nil, nil
+}
+
+// checkEventTime rejects an event_time outside the window around now (see
+// WithEventTimeWindow): producers must not choose partitions BigQuery
+// refuses or has already expired.
+func (c *Collector) checkEventTime(e *eventv1.Event, s *schema.Schema, now time.Time) *rejection {
+	if e.GetEventTime() == nil {
+		return nil // stamped with now
+	}
+	t := e.GetEventTime().AsTime()
+	earliest, latest := now.Add(-c.cfg.maxEventAge), now.Add(c.cfg.maxEventLead)
+	why := fmt.Sprintf("at most %v before and %v after its receipt", c.cfg.maxEventAge, c.cfg.maxEventLead)
+	if o := s.Options(); o.GetPartitionField() == "" && o.GetPartitionExpirationDays() > 0 {
+		if exp := now.AddDate(0, 0, -int(o.GetPartitionExpirationDays())); exp.After(earliest) {
+			earliest = exp
+			why = fmt.Sprintf("%s's partitions expire after %d days", s.Subject, o.GetPartitionExpirationDays())
+		}
+	}
+	if !t.Before(earliest) && !t.After(latest) {
+		return nil
+	}
+	msg := fmt.Sprintf("event_time %s is outside the accepted window %s to %s (%s)",
+		t.Format(time.RFC3339), earliest.Format(time.RFC3339), latest.Format(time.RFC3339), why)
+	rej := collectRejection(eventv1.Reason_REASON_INVALID_ENVELOPE, msg)
+	rej.violations = []*eventv1.Violation{{FieldPath: "event_time", RuleId: "event_time.window", Message: msg}}
+	return rej
 }
 
 // maxEventIDBytes bounds producer-chosen event ids.

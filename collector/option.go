@@ -108,6 +108,8 @@ type config struct {
 	metricsHandler   http.Handler
 	corsOrigins      []string
 	readTimeout      time.Duration
+	maxEventAge      time.Duration
+	maxEventLead     time.Duration
 	now              func() time.Time
 }
 
@@ -119,6 +121,8 @@ func newConfig(opts []Option) (*config, error) {
 		publish:          DefaultPublishSettings(),
 		maxInflightBytes: 256 << 20,
 		readTimeout:      DefaultReadTimeout,
+		maxEventAge:      DefaultMaxEventAge,
+		maxEventLead:     DefaultMaxEventLead,
 		meter:            noop.NewMeterProvider(),
 		now:              time.Now,
 	}
@@ -141,6 +145,9 @@ func (c *config) validate() error {
 	}
 	if c.maxInflightBytes < int64(c.limits.MaxBatchBytes) {
 		errs = append(errs, fmt.Errorf("max in-flight bytes %d is below the batch limit %d", c.maxInflightBytes, c.limits.MaxBatchBytes))
+	}
+	if c.maxEventAge <= 0 || c.maxEventLead <= 0 {
+		errs = append(errs, fmt.Errorf("the event_time window must be positive (age %v, lead %v)", c.maxEventAge, c.maxEventLead))
 	}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
@@ -249,6 +256,26 @@ func WithReadTimeout(d time.Duration) Option {
 			c.readTimeout = d
 		}
 	})
+}
+
+// The event_time window's defaults. BigQuery refuses streamed rows for
+// partitions too far from today (5 years back, 1 year ahead, for time-unit
+// column partitioning) and drops rows of expired partitions, and a wrong
+// clock or a bug should not choose archive partitions: 5 years back (1825
+// days) and 1 day ahead of the receive time.
+const (
+	DefaultMaxEventAge  = 1825 * 24 * time.Hour
+	DefaultMaxEventLead = 24 * time.Hour
+)
+
+// WithEventTimeWindow bounds event_time around the time an event is
+// received: at most maxAge before it and maxLead after it (defaults
+// DefaultMaxEventAge and DefaultMaxEventLead). A contract whose table is
+// partitioned by event time with a partition expiration narrows the past
+// to that expiration. Events outside are rejected (INVALID_ENVELOPE, with
+// a violation on event_time) and recorded as FailedEvents.
+func WithEventTimeWindow(maxAge, maxLead time.Duration) Option {
+	return optionFunc(func(c *config) { c.maxEventAge, c.maxEventLead = maxAge, maxLead })
 }
 
 // WithClock replaces time.Now for received-at and failed-at stamps (tests).

@@ -52,6 +52,8 @@ type collectorServeConfig struct {
 	ShutdownTimeout  time.Duration
 	ReadTimeout      time.Duration
 	IdleTimeout      time.Duration
+	MaxEventAge      time.Duration
+	MaxEventLead     time.Duration
 }
 
 func (c *collectorServeConfig) bind(fs *flag.FlagSet) {
@@ -81,6 +83,8 @@ func (c *collectorServeConfig) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long shutdown waits for requests in flight")
 	fs.DurationVar(&c.ReadTimeout, "http-read-timeout", collector.DefaultReadTimeout, "longest an HTTP request may take to send its body; slower clients are cut off (408)")
 	fs.DurationVar(&c.IdleTimeout, "http-idle-timeout", 2*time.Minute, "how long an idle HTTP connection is kept open")
+	fs.DurationVar(&c.MaxEventAge, "max-event-age", collector.DefaultMaxEventAge, "oldest event_time accepted, before the receive time (1825 days: BigQuery refuses streamed rows for partitions more than 5 years back, see cloud.google.com/bigquery/docs/partitioned-tables); a contract partitioned by event time with a partition expiration narrows it to that. Older events are rejected")
+	fs.DurationVar(&c.MaxEventLead, "max-event-lead", collector.DefaultMaxEventLead, "latest event_time accepted, after the receive time (clock skew; BigQuery refuses partitions more than 1 year ahead). Later events are rejected")
 }
 
 func (c *collectorServeConfig) validate() error {
@@ -164,6 +168,7 @@ func serveCollector(ctx context.Context, io IO, cfg *collectorServeConfig) error
 		collector.WithPublishSettings(settings),
 		collector.WithMaxInflightBytes(cfg.MaxInflightBytes),
 		collector.WithReadTimeout(cfg.ReadTimeout),
+		collector.WithEventTimeWindow(cfg.MaxEventAge, cfg.MaxEventLead),
 		collector.WithLogger(log),
 		collector.WithMeterProvider(meter),
 	}
