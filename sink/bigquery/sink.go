@@ -48,7 +48,8 @@ type Config struct {
 	// the round trips.
 	MaxRequestBytes int
 	// SchemaRetryInterval is how long the sink waits, after the Write API
-	// refused a version's new columns, before it tries that version again
+	// did not show (or refused) a version's new columns, before it tries
+	// that version again
 	// (default 30s; BigQuery takes minutes to see new columns). Meanwhile
 	// events of that version fail with a retryable error.
 	SchemaRetryInterval time.Duration
@@ -56,7 +57,8 @@ type Config struct {
 	// share (default 4): BigQuery guarantees about 1 MB/s per connection.
 	Connections int
 	// DisableMultiplexing gives every stream (one per table and schema
-	// version) its own connection instead of sharing Connections of them.
+	// version) its own connection instead of sharing Connections of them:
+	// more connections, each with its own share of BigQuery's throughput.
 	// Google's BigQuery multiplexes; turn it off for a BigQuery-API server
 	// that reads all of a connection's requests with its first writer
 	// schema.
