@@ -14,7 +14,9 @@
 // outlives a checkpoint and a restart. A checkpoint right after the failure
 // clears it. So after any failed write the Warehouse checkpoints, with no
 // other write in flight, before it writes again; until that succeeds,
-// writes fail and the processor retries them.
+// writes fail and the processor retries them. A table left that way by an
+// earlier hem (INSERT OR IGNORE refuses a duplicate id) is rebuilt: its
+// rows are copied, one per id, into a new table with a new index.
 //
 // Schema evolution adds columns with ALTER TABLE ADD COLUMN and widens
 // records with ALTER COLUMN ... TYPE (new fields read NULL in old
@@ -384,6 +386,12 @@ func (w *Warehouse) Write(ctx context.Context, b *sink.Batch) error {
 	}
 	if len(rows) > 0 {
 		differ, err := w.load(ctx, t, cols, rows)
+		if errors.As(err, new(indexError)) {
+			if err := w.rebuild(ctx, t); err != nil {
+				return err
+			}
+			differ, err = w.load(ctx, t, cols, rows)
+		}
 		if err != nil {
 			return err
 		}
@@ -429,9 +437,72 @@ func (w *Warehouse) load(ctx context.Context, t *sink.Table, cols []string, rows
 			return fmt.Errorf("duckdb: commit %s: %w", table, err)
 		}
 		differ, err = loadStaged(ctx, conn, t, cols, rows)
+		if isConstraint(err) {
+			return indexError{err}
+		}
 		return err
 	})
 	return differ, err
+}
+
+// indexError is INSERT OR IGNORE refusing a duplicate id: only an index
+// that holds ids of rows it does not have does that (a warehouse written
+// to by a hem before the checkpoint after failed writes).
+type indexError struct{ err error }
+
+func (e indexError) Error() string { return e.err.Error() }
+func (e indexError) Unwrap() error { return e.err }
+
+func isConstraint(err error) bool {
+	var de *duckdbdriver.Error
+	return errors.As(err, &de) && de.Type == duckdbdriver.ErrorTypeConstraint
+}
+
+// rebuild copies table t's rows, one per id, into a new table with a new
+// primary-key index, in one transaction, and puts its descriptions back.
+func (w *Warehouse) rebuild(ctx context.Context, t *sink.Table) error {
+	w.ddl.Lock()
+	defer w.ddl.Unlock()
+	w.writing.Lock()
+	defer w.writing.Unlock()
+	live, err := w.liveColumns(ctx, t.Name)
+	if err != nil {
+		return err
+	}
+	name, tmp := ident(t.Name), ident(t.Name+"__rebuild")
+	stmts := []string{
+		fmt.Sprintf("CREATE TABLE %s AS SELECT DISTINCT ON (%s) * FROM %s", tmp, ident(sink.ColEventID), name),
+		"DROP TABLE " + name,
+		fmt.Sprintf("ALTER TABLE %s RENAME TO %s", tmp, name),
+		fmt.Sprintf("ALTER TABLE %s ADD PRIMARY KEY (%s)", name, ident(sink.ColEventID)),
+	}
+	if t.Description != "" {
+		stmts = append(stmts, fmt.Sprintf("COMMENT ON TABLE %s IS %s", name, literal(t.Description)))
+	}
+	if len(live) <= maxCommentedColumns {
+		for _, c := range t.Columns {
+			if c.Description != "" && live[strings.ToLower(c.Name)] != "" {
+				stmts = append(stmts, fmt.Sprintf("COMMENT ON COLUMN %s.%s IS %s", name, ident(c.Name), literal(c.Description)))
+			}
+		}
+	}
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("duckdb: rebuild %s: %w", t.Name, err)
+	}
+	defer func() { _ = tx.Rollback() }() // a no-op after Commit
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			w.broken.Store(true)
+			return fmt.Errorf("duckdb: rebuild %s: %s: %w", t.Name, q, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		w.broken.Store(true)
+		return fmt.Errorf("duckdb: rebuild %s: %w", t.Name, err)
+	}
+	w.broken.Store(false)
+	return nil
 }
 
 // write runs f, which writes, once the database is fit for it: after a
