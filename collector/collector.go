@@ -101,6 +101,7 @@ type Collector struct {
 	events    *pubsub.Publisher
 	failed    *pubsub.Publisher
 	plans     plans
+	missing   *missing // subjects and ids the registry did not know
 	hasher    *hasher
 	inflight  *semaphore.Weighted
 	metrics   *metrics
@@ -144,6 +145,7 @@ func New(schemas Schemas, ps *pubsub.Client, opts ...Option) (*Collector, error)
 		failed:   ps.Publisher(cfg.failedTopic),
 		hasher:   newHasher(cfg.salt),
 		inflight: semaphore.NewWeighted(cfg.maxInflightBytes),
+		missing:  newMissing(),
 		metrics:  m,
 		stopped:  make(chan struct{}),
 		work:     make(chan func()),
@@ -218,21 +220,14 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*ev
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
-	lim := c.cfg.limits
-	if len(events) > lim.MaxBatchEvents {
-		c.metrics.refused(ctx, "batch_too_large")
-		return nil, fmt.Errorf("%w: %d events, the limit is %d per request", ErrBatchTooLarge, len(events), lim.MaxBatchEvents)
+	if err := c.checkRequest(ctx, p, len(events), func(i int) string { return subjectOf(events[i]) }); err != nil {
+		return nil, err
 	}
+	lim := c.cfg.limits
 	size := batchBytes(events)
 	if size > lim.MaxBatchBytes {
 		c.metrics.refused(ctx, "batch_too_large")
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d per request", ErrBatchTooLarge, size, lim.MaxBatchBytes)
-	}
-	for _, e := range events {
-		if s := subjectOf(e); s != "" && !p.MayEmit(s) {
-			c.metrics.refused(ctx, "permission_denied")
-			return nil, fmt.Errorf("%w: producer %q may not send %s", ErrPermissionDenied, p.Name, validUTF8(s))
-		}
 	}
 	if !c.inflight.TryAcquire(int64(size)) {
 		c.metrics.refused(ctx, "overloaded")
@@ -280,6 +275,24 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*ev
 		sanitizeResult(r)
 	}
 	return results, nil
+}
+
+// checkRequest refuses a request of n events, whose i-th names subject(i),
+// for what needs no decoding and no registry: more events than the limit,
+// or a type the producer may not send. Every edge runs it before any other
+// work, so a refused request costs next to nothing.
+func (c *Collector) checkRequest(ctx context.Context, p *auth.Principal, n int, subject func(i int) string) error {
+	if n > c.cfg.limits.MaxBatchEvents {
+		c.metrics.refused(ctx, "batch_too_large")
+		return fmt.Errorf("%w: %d events, the limit is %d per request", ErrBatchTooLarge, n, c.cfg.limits.MaxBatchEvents)
+	}
+	for i := range n {
+		if s := subject(i); s != "" && !p.MayEmit(s) {
+			c.metrics.refused(ctx, "permission_denied")
+			return fmt.Errorf("%w: producer %q may not send %s", ErrPermissionDenied, p.Name, validUTF8(s))
+		}
+	}
+	return nil
 }
 
 // sanitizeResult replaces invalid UTF-8 (which arbitrary input can put in
@@ -398,7 +411,7 @@ func (r *resolver) latest(subject string) (*schema.Schema, error) {
 	if s, ok := r.subjects[subject]; ok {
 		return s, nil
 	}
-	s, err := r.c.schemas.Latest(r.ctx, subject)
+	s, err := r.c.lookup(missingKey{subject: subject}, func() (*schema.Schema, error) { return r.c.schemas.Latest(r.ctx, subject) })
 	if err != nil {
 		return nil, err
 	}
@@ -410,6 +423,23 @@ func (r *resolver) latest(subject string) (*schema.Schema, error) {
 	}
 	r.last = s
 	return s, nil
+}
+
+// errRemembered is the answer for what the registry recently did not know.
+var errRemembered = fmt.Errorf("%w (the registry did not know it moments ago)", ErrSchemaNotFound)
+
+// lookup asks the registry through get, unless it did not know k moments
+// ago.
+func (c *Collector) lookup(k missingKey, get func() (*schema.Schema, error)) (*schema.Schema, error) {
+	now := time.Now()
+	if c.missing.has(k, now) {
+		return nil, errRemembered
+	}
+	s, err := get()
+	if isNotFound(err) {
+		c.missing.add(k, now)
+	}
+	return s, err
 }
 
 // prepare runs every check and transform of one event and returns what to
@@ -510,7 +540,7 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 // registry answered for good (NOT_FOUND, INVALID_ARGUMENT) is a rejection.
 func (c *Collector) resolve(res *resolver, subject string, pinned int64) (*schema.Schema, *rejection, error) {
 	if pinned != 0 {
-		s, err := c.schemas.ByID(res.ctx, pinned)
+		s, err := c.lookup(missingKey{id: pinned}, func() (*schema.Schema, error) { return c.schemas.ByID(res.ctx, pinned) })
 		switch {
 		case isNotFound(err):
 			return nil, collectRejection(eventv1.Reason_REASON_SCHEMA_NOT_FOUND, fmt.Sprintf("schema id %d does not exist", pinned)), nil

@@ -147,11 +147,26 @@ func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		raws = top.Events
 	}
+	// What gRPC checks before any work, checked before decoding: the
+	// count and the producer's types, from the events' heads.
+	if len(raws) > c.cfg.limits.MaxBatchEvents {
+		writeCollectError(w, c.checkRequest(ctx, p, len(raws), nil))
+		return
+	}
+	heads := make([]eventHead, len(raws))
+	headErrs := make([]error, len(raws))
+	for i, raw := range raws {
+		heads[i], headErrs[i] = peekEvent(raw)
+	}
+	if err := c.checkRequest(ctx, p, len(raws), func(i int) string { return typeURLName(heads[i].typeURL) }); err != nil {
+		writeCollectError(w, err)
+		return
+	}
 	res := &resolver{c: c, ctx: ctx}
 	events := make([]*eventv1.Event, len(raws))
 	pre := map[int]*preOutcome{}
 	for i, raw := range raws {
-		e, po := c.decodeJSONEvent(res, raw)
+		e, po := c.decodeJSONEvent(res, raw, heads[i], headErrs[i])
 		events[i] = e
 		if po != nil {
 			pre[i] = po
@@ -159,15 +174,7 @@ func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	results, err := c.collect(ctx, p, events, pre)
 	if err != nil {
-		code := Code(err)
-		status, ok := httpStatus[code]
-		if !ok {
-			status = http.StatusInternalServerError
-		}
-		if errors.Is(err, ErrBatchTooLarge) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		writeHTTPError(w, status, code, err.Error())
+		writeCollectError(w, err)
 		return
 	}
 	out, err := protojson.Marshal(&collectorv1.CollectResponse{Results: results})
@@ -177,6 +184,19 @@ func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(out)
+}
+
+// writeCollectError answers a request refused as a whole.
+func writeCollectError(w http.ResponseWriter, err error) {
+	code := Code(err)
+	status, ok := httpStatus[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if errors.Is(err, ErrBatchTooLarge) {
+		status = http.StatusRequestEntityTooLarge
+	}
+	writeHTTPError(w, status, code, err.Error())
 }
 
 // eventHead is what an event's schema is resolved by, read before its
@@ -219,11 +239,11 @@ func peekEventSlow(raw []byte) (eventHead, error) {
 	return h, nil
 }
 
-// decodeJSONEvent turns one protojson Event into its binary form. When it
-// cannot, it returns a partial event (id, type, pinned schema) and the
-// outcome to answer.
-func (c *Collector) decodeJSONEvent(res *resolver, raw json.RawMessage) (*eventv1.Event, *preOutcome) {
-	h, err := peekEvent(raw)
+// decodeJSONEvent turns one protojson Event, whose head peekEvent read as h
+// (or failed to, with err), into its binary form. When it cannot, it
+// returns a partial event (id, type, pinned schema) and the outcome to
+// answer.
+func (c *Collector) decodeJSONEvent(res *resolver, raw json.RawMessage, h eventHead, err error) (*eventv1.Event, *preOutcome) {
 	partial := &eventv1.Event{EventId: h.id, SchemaId: h.pinned}
 	if h.typeURL != "" {
 		partial.Payload = &anypb.Any{TypeUrl: h.typeURL}
