@@ -32,7 +32,11 @@ func newMissing() *missing {
 	return &missing{ttl: missingTTL, max: missingMax, m: map[missingKey]time.Time{}}
 }
 
+// has and add treat a nil *missing as empty and forgetful.
 func (m *missing) has(k missingKey, now time.Time) bool {
+	if m == nil {
+		return false
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	exp, ok := m.m[k]
@@ -44,6 +48,9 @@ func (m *missing) has(k missingKey, now time.Time) bool {
 }
 
 func (m *missing) add(k missingKey, now time.Time) {
+	if m == nil {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.m) >= m.max {
