@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -259,9 +260,10 @@ func (c *Client) send(items []*item) {
 	}
 	defer func() { <-c.slots }()
 	var lastErr error
+	var asked time.Duration // the delay the collector asked for, if any
 	for attempt := 1; len(items) > 0; attempt++ {
 		if attempt > 1 {
-			if !c.sleep(c.backoff(attempt - 1)) {
+			if !c.sleep(max(c.backoff(attempt-1), asked)) {
 				for _, it := range items {
 					c.done(it, nil, fmt.Errorf("%w (last error: %v)", ErrClosed, lastErr))
 				}
@@ -270,6 +272,7 @@ func (c *Client) send(items []*item) {
 		}
 		last := attempt >= c.cfg.maxAttempts
 		resp, err := c.call(items)
+		asked = retryDelay(err)
 		if err != nil {
 			lastErr = err
 			if retryableCode(status.Code(err)) && !last {
@@ -322,6 +325,21 @@ func (c *Client) call(items []*item) (*collectorv1.CollectResponse, error) {
 		return nil, status.Errorf(codes.Internal, "collector answered %d results for %d events", len(resp.GetResults()), len(items))
 	}
 	return resp, nil
+}
+
+// retryDelay is the delay a refusal asks for in a google.rpc.RetryInfo
+// detail (a producer over its quota), 0 when it asks for none.
+func retryDelay(err error) time.Duration {
+	st, ok := status.FromError(err)
+	if !ok || err == nil {
+		return 0
+	}
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			return max(ri.GetRetryDelay().AsDuration(), 0)
+		}
+	}
+	return 0
 }
 
 // backoff is exponential with jitter: between half and all of

@@ -41,7 +41,9 @@
 // whole with UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED or ABORTED is
 // sent again, and so are single events the collector answered RETRY (its
 // Pub/Sub was unreachable), with exponential backoff and jitter
-// (WithRetry). Every retry carries the same event ids, fixed at Emit
+// (WithRetry). A refusal that carries a google.rpc.RetryInfo (a producer
+// over its quota) is retried no sooner than the delay it asks for, however
+// short the backoff. Every retry carries the same event ids, fixed at Emit
 // (UUIDv7 unless WithEventID), so a retried event that did land twice is
 // one row in the warehouse.
 //

@@ -102,6 +102,7 @@ type Collector struct {
 	failed    *pubsub.Publisher
 	plans     plans
 	missing   *missing // subjects and ids the registry did not know
+	quotas    quotas   // each producer's rate and share of inflight
 	hasher    *hasher
 	inflight  *semaphore.Weighted
 	metrics   *metrics
@@ -229,9 +230,15 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*ev
 		c.metrics.refused(ctx, "batch_too_large")
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d per request", ErrBatchTooLarge, size, lim.MaxBatchBytes)
 	}
+	release, err := c.quotas.admit(p, len(events), size, lim, c.cfg.maxInflightBytes, time.Now())
+	if err != nil {
+		c.metrics.refused(ctx, "quota")
+		return nil, err
+	}
+	defer release()
 	if !c.inflight.TryAcquire(int64(size)) {
 		c.metrics.refused(ctx, "overloaded")
-		return nil, fmt.Errorf("%w: too many bytes in flight, retry later", ErrOverloaded)
+		return nil, &retryAfterError{err: fmt.Errorf("%w: too many bytes in flight, retry later", ErrOverloaded), after: overloadRetry}
 	}
 	defer c.inflight.Release(int64(size))
 
@@ -242,7 +249,7 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*ev
 	labels := make([]string, len(events))
 	pending := make([]pendingPublish, 0, len(events))
 	res := resolver{c: c, ctx: ctx}
-	err := c.onWorker(ctx, func() {
+	err = c.onWorker(ctx, func() {
 		for i, e := range events {
 			pp := c.prepare(&res, p, e, now, nil, pre[i])
 			pp.index = i

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/registry"
@@ -20,6 +22,10 @@ var (
 	ErrPermissionDenied = errors.New("permission denied")
 	// ErrOverloaded: too many bytes in flight; retry with backoff.
 	ErrOverloaded = errors.New("collector overloaded")
+	// ErrQuotaExceeded: the producer sent more than its quota (events per
+	// second, or its share of the bytes in flight); retry after the delay
+	// the error carries (gRPC RetryInfo, HTTP Retry-After).
+	ErrQuotaExceeded = errors.New("producer quota exceeded")
 	// ErrBatchTooLarge: more events or bytes than the limits allow in one
 	// request; split it.
 	ErrBatchTooLarge = errors.New("batch too large")
@@ -51,7 +57,7 @@ func Code(err error) codes.Code {
 		return codes.Unauthenticated
 	case errors.Is(err, ErrPermissionDenied):
 		return codes.PermissionDenied
-	case errors.Is(err, ErrOverloaded):
+	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrQuotaExceeded):
 		return codes.ResourceExhausted
 	case errors.Is(err, ErrBatchTooLarge):
 		return codes.InvalidArgument
@@ -68,11 +74,19 @@ func Code(err error) codes.Code {
 	return codes.Internal
 }
 
+// toStatus is err as a gRPC status; a refusal that says when to retry
+// carries a google.rpc.RetryInfo detail, which hem's client honours.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
 	}
-	return status.Error(Code(err), err.Error())
+	st := status.New(Code(err), err.Error())
+	if d := retryAfter(err); d > 0 {
+		if withInfo, werr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(d)}); werr == nil {
+			st = withInfo
+		}
+	}
+	return st.Err()
 }
 
 func isNotFound(err error) bool {

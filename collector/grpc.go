@@ -145,7 +145,7 @@ func (s *grpcService) CollectStream(stream collectorv1.CollectorService_CollectS
 		g.Go(func() error {
 			results, err := s.c.collect(gctx, p, req.GetEvents(), nil)
 			switch {
-			case errors.Is(err, ErrOverloaded) || errors.Is(err, ErrClosed):
+			case errors.Is(err, ErrOverloaded) || errors.Is(err, ErrQuotaExceeded) || errors.Is(err, ErrClosed):
 				// Answer this batch RETRY and keep the stream.
 				results = retryAll(req.GetEvents(), err)
 			case err != nil:

@@ -99,7 +99,7 @@ var httpStatus = map[codes.Code]int{
 
 func writeHTTPError(w http.ResponseWriter, status int, code codes.Code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
-	if code == codes.ResourceExhausted || code == codes.Unavailable {
+	if (code == codes.ResourceExhausted || code == codes.Unavailable) && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
 	w.WriteHeader(status)
@@ -195,6 +195,10 @@ func writeCollectError(w http.ResponseWriter, err error) {
 	}
 	if errors.Is(err, ErrBatchTooLarge) {
 		status = http.StatusRequestEntityTooLarge
+	}
+	if d := retryAfter(err); d > 0 {
+		// Whole seconds, rounded up: waiting less would be refused again.
+		w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 	}
 	writeHTTPError(w, status, code, err.Error())
 }
