@@ -225,31 +225,27 @@ func (r subscriber) CreateSubscription(ctx context.Context, p *pubsubpb.Subscrip
 	}
 	s := r.s
 	s.mu.Lock()
-	b, err := r.createSubscription(p)
+	p, b, err := r.createSubscription(p)
 	s.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	return b.p, b.b.wait(ctx)
+	return p, b.wait(ctx)
 }
 
-type created struct {
-	p *pubsubpb.Subscription
-	b *commitBatch
-}
-
-// createSubscription is CreateSubscription, called with s.mu held.
-func (r subscriber) createSubscription(p *pubsubpb.Subscription) (created, error) {
+// createSubscription is CreateSubscription up to the log, called with s.mu
+// held; the caller waits for the batch.
+func (r subscriber) createSubscription(p *pubsubpb.Subscription) (*pubsubpb.Subscription, *commitBatch, error) {
 	s := r.s
 	if _, ok := s.subs[p.Name]; ok {
-		return created{}, status.Errorf(codes.AlreadyExists, "subscription %q already exists", p.Name)
+		return nil, nil, status.Errorf(codes.AlreadyExists, "subscription %q already exists", p.Name)
 	}
 	if _, ok := s.topics[p.Topic]; !ok {
-		return created{}, status.Errorf(codes.NotFound, "topic %q not found", p.Topic)
+		return nil, nil, status.Errorf(codes.NotFound, "topic %q not found", p.Topic)
 	}
 	if dl := p.GetDeadLetterPolicy(); dl != nil {
 		if _, ok := s.topics[dl.GetDeadLetterTopic()]; !ok {
-			return created{}, status.Errorf(codes.NotFound, "dead-letter topic %q not found", dl.GetDeadLetterTopic())
+			return nil, nil, status.Errorf(codes.NotFound, "dead-letter topic %q not found", dl.GetDeadLetterTopic())
 		}
 	}
 	p = proto.Clone(p).(*pubsubpb.Subscription)
@@ -260,10 +256,10 @@ func (r subscriber) createSubscription(p *pubsubpb.Subscription) (created, error
 	num := s.nextSub
 	b, err := s.logged(record{typ: recSubPut, a: num, data: mustMarshal(p)})
 	if err != nil {
-		return created{}, err
+		return nil, nil, err
 	}
 	s.newSub(p, num)
-	return created{p, b}, nil
+	return p, b, nil
 }
 
 func (r subscriber) GetSubscription(_ context.Context, req *pubsubpb.GetSubscriptionRequest) (*pubsubpb.Subscription, error) {
