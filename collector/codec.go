@@ -134,6 +134,8 @@ type encoder struct {
 	h       *hasher
 	applied bool // PII handling was applied before: keep values that look hashed
 	unknown []*eventv1.Violation
+	// moreUnknown counts the unknown fields past maxUnknownReported.
+	moreUnknown int
 	keys    []protoreflect.MapKey // scratch for sorting map keys
 }
 
@@ -173,11 +175,21 @@ func (e *encoder) message(b []byte, m protoreflect.Message, c *msgCodec, path *p
 	return b
 }
 
+// maxUnknownReported bounds the unknown fields reported one by one: a
+// payload of 3-byte unknown fields would otherwise grow a violation per 3
+// bytes, hundreds of times its size, and a FailedEvent too big to publish.
+const maxUnknownReported = 20
+
 func (e *encoder) reportUnknown(u []byte, path *pathElem) {
 	for len(u) > 0 {
 		num, _, n := protowire.ConsumeField(u)
 		if n < 0 {
 			break
+		}
+		if len(e.unknown) >= maxUnknownReported {
+			e.moreUnknown++
+			u = u[n:]
+			continue
 		}
 		p := path.String()
 		msg := fmt.Sprintf("unknown field number %d", num)

@@ -115,6 +115,9 @@ func (p *plan) process(payload []byte, h *hasher, buf []byte, applied bool) (out
 		for i, v := range enc.unknown {
 			msgs[i] = v.GetMessage()
 		}
+		if enc.moreUnknown > 0 {
+			msgs = append(msgs, fmt.Sprintf("and %d more unknown fields", enc.moreUnknown))
+		}
 		return nil, "", &rejection{
 			stage:      eventv1.Stage_STAGE_DECODE,
 			reason:     eventv1.Reason_REASON_UNKNOWN_FIELDS,

@@ -1,0 +1,44 @@
+package collector_test
+
+import (
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
+	"github.com/hemlabs/hem/internal/wire"
+)
+
+// unknownFields is a payload of n bytes of 3-byte unknown fields (field
+// 1000, varint 1): the most violations per byte a producer can send.
+func unknownFields(n int) []byte {
+	var b []byte
+	for len(b)+3 <= n {
+		b = protowire.AppendTag(b, 1000, protowire.VarintType)
+		b = protowire.AppendVarint(b, 1)
+	}
+	return b
+}
+
+// A payload of a million bytes of unknown fields is REJECTED with a bounded
+// report (and recorded), not answered RETRY because its FailedEvent grew
+// too big to publish, and its violations do not grow with its size.
+func TestUnknownFieldsReportIsBounded(t *testing.T) {
+	t.Parallel()
+	st := start(t)
+	c := dial(t, st.Addr)
+	r := mustCollect(t, c, rawEvent("u1", "shop.orders.v1.OrderPlaced", unknownFields(1<<20)))[0]
+	if r.GetStatus() != collectorv1.EventStatus_EVENT_STATUS_REJECTED {
+		t.Fatalf("status %v, want REJECTED: %.300s", r.GetStatus(), r.GetMessage())
+	}
+	if n := len(r.GetViolations()); n == 0 || n > 21 {
+		t.Errorf("%d violations, want a bounded few", n)
+	}
+	if !strings.Contains(r.GetMessage(), "more unknown fields") || len(r.GetMessage()) > 4096 {
+		t.Errorf("message of %d bytes: %.300s", len(r.GetMessage()), r.GetMessage())
+	}
+	if n := len(st.Published(wire.FailedTopic)); n != 1 {
+		t.Errorf("%d failed events recorded, want 1", n)
+	}
+}
