@@ -136,7 +136,7 @@ type encoder struct {
 	unknown []*eventv1.Violation
 	// moreUnknown counts the unknown fields past maxUnknownReported.
 	moreUnknown int
-	keys    []protoreflect.MapKey // scratch for sorting map keys
+	keys        []protoreflect.MapKey // scratch for sorting map keys
 }
 
 const (
