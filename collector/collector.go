@@ -75,6 +75,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/google/uuid"
 	"golang.org/x/sync/semaphore"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
@@ -612,6 +613,14 @@ func (c *Collector) checkEnvelope(e *eventv1.Event, id string) *rejection {
 	}
 	if len(id) > maxEventIDBytes || !printable(id) {
 		return invalid("event_id must be at most %d printable characters", maxEventIDBytes)
+	}
+	for _, m := range []struct {
+		name string
+		msg  interface{ ProtoReflect() protoreflect.Message }
+	}{{"event", e}, {"payload", e.GetPayload()}, {"event_time", e.GetEventTime()}} {
+		if n := firstUnknown(m.msg.ProtoReflect().GetUnknown()); n != 0 {
+			return invalid("%s has a field hem does not know (number %d)", m.name, n)
+		}
 	}
 	if e.GetSchemaId() < 0 {
 		return invalid("schema_id %d: schema ids are positive (0 means the latest version)", e.GetSchemaId())

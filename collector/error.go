@@ -29,6 +29,9 @@ var (
 	// ErrBatchTooLarge: more events or bytes than the limits allow in one
 	// request; split it.
 	ErrBatchTooLarge = errors.New("batch too large")
+	// ErrInvalidRequest: the request itself is malformed (e.g. fields the
+	// API does not declare); fix the client.
+	ErrInvalidRequest = errors.New("invalid request")
 	// ErrClosed: the collector is shutting down; retry elsewhere.
 	ErrClosed = errors.New("collector is closing")
 	// ErrSchemaNotFound is what a Schemas implementation may return (wrapped)
@@ -59,7 +62,7 @@ func Code(err error) codes.Code {
 		return codes.PermissionDenied
 	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrQuotaExceeded):
 		return codes.ResourceExhausted
-	case errors.Is(err, ErrBatchTooLarge):
+	case errors.Is(err, ErrBatchTooLarge), errors.Is(err, ErrInvalidRequest):
 		return codes.InvalidArgument
 	case errors.Is(err, ErrClosed):
 		return codes.Unavailable

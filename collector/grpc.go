@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
@@ -83,6 +85,9 @@ func (s *grpcService) Collect(ctx context.Context, req *collectorv1.CollectReque
 	if err != nil {
 		return nil, err
 	}
+	if err := unknownFields("CollectRequest", req.ProtoReflect()); err != nil {
+		return nil, toStatus(err)
+	}
 	results, err := s.c.collect(ctx, p, req.GetEvents(), nil)
 	if err != nil {
 		return nil, toStatus(err)
@@ -142,6 +147,10 @@ func (s *grpcService) CollectStream(stream collectorv1.CollectorService_CollectS
 			return r.err
 		}
 		req := r.req
+		if err := unknownFields("CollectStreamRequest", req.ProtoReflect()); err != nil {
+			_ = g.Wait()
+			return toStatus(err)
+		}
 		g.Go(func() error {
 			results, err := s.c.collect(gctx, p, req.GetEvents(), nil)
 			switch {
@@ -162,4 +171,26 @@ func retryAll(events []*eventv1.Event, err error) []*collectorv1.EventResult {
 		out[i] = &collectorv1.EventResult{EventId: e.GetEventId(), Status: collectorv1.EventStatus_EVENT_STATUS_RETRY, Message: err.Error()}
 	}
 	return out
+}
+
+// unknownFields refuses a request that carries fields its message does not
+// declare, as the HTTP endpoint refuses unknown JSON names: a field hem
+// ignored silently would be data the producer believes was sent.
+func unknownFields(name string, m protoreflect.Message) error {
+	if n := firstUnknown(m.GetUnknown()); n > 0 {
+		return fmt.Errorf("%w: %s has a field hem does not know (number %d)", ErrInvalidRequest, name, n)
+	}
+	return nil
+}
+
+// firstUnknown is the number of the first field in the unknown bytes u, or
+// 0 when there is none.
+func firstUnknown(u []byte) protowire.Number {
+	if len(u) == 0 {
+		return 0
+	}
+	if num, _, n := protowire.ConsumeTag(u); n > 0 {
+		return num
+	}
+	return -1
 }

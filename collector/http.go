@@ -136,16 +136,10 @@ func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	raws, ok := splitEvents(body)
 	if !ok {
-		var top struct {
-			Events []json.RawMessage `json:"events"`
-		}
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&top); err != nil {
+		if raws, err = splitEventsSlow(body); err != nil {
 			writeHTTPError(w, http.StatusBadRequest, codes.InvalidArgument, `body is not a CollectRequest {"events": [...]}: `+err.Error())
 			return
 		}
-		raws = top.Events
 	}
 	// What gRPC checks before any work, checked before decoding: the
 	// count and the producer's types, from the events' heads.
@@ -201,6 +195,47 @@ func writeCollectError(w http.ResponseWriter, err error) {
 		w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 	}
 	writeHTTPError(w, status, code, err.Error())
+}
+
+// splitEventsSlow reads what splitEvents gave up on, with encoding/json
+// (which words the errors) but as protojson would: "events" once, spelled
+// exactly, and nothing else. encoding/json alone keeps the last of two
+// "events" (dropping the first batch silently) and matches names without
+// regard to case.
+func splitEventsSlow(body []byte) ([]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		if err == nil {
+			err = fmt.Errorf("not a JSON object")
+		}
+		return nil, err
+	}
+	var events []json.RawMessage
+	seen := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		name, _ := tok.(string)
+		switch {
+		case name != "events":
+			return nil, fmt.Errorf("unknown field %q", name)
+		case seen:
+			return nil, fmt.Errorf("duplicate field %q", name)
+		}
+		seen = true
+		if err := dec.Decode(&events); err != nil {
+			return nil, fmt.Errorf("events: %w", err)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("data after the request object")
+	}
+	return events, nil
 }
 
 // eventHead is what an event's schema is resolved by, read before its
