@@ -35,7 +35,7 @@ func lintWellKnown(s *schema.Schema) []Violation {
 		switch {
 		case err != nil && reserved:
 			out = append(out, Violation{"EV-L11", p, fmt.Sprintf("%s is not a file hem knows; google/protobuf/, buf/validate/ and hem/ hold only the files hem is built with: import another file or move it out of those folders", p)})
-		case err == nil && !proto.Equal(linkedComparable(linked), comparable(f)):
+		case err == nil && reserved && !proto.Equal(linkedComparable(linked), comparable(f)):
 			out = append(out, Violation{"EV-L11", p, fmt.Sprintf("the set's %s differs from the real one hem is built with; hem reads events with the real one, so every event would fail: build the set against the genuine file (hem schema push does)", p)})
 		}
 		return true

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	_ "github.com/hemlabs/hem/gen/shop/orders/v1" // links shop/orders/v1/events.proto, as the hem binary does
 	"github.com/hemlabs/hem/registry/compat"
 	"github.com/hemlabs/hem/registry/schema"
 )
@@ -125,6 +126,19 @@ message OrderCreated {
 				t.Fatal(err)
 			}
 			s, err := src.Schema(subject)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}, ""},
+		{"a contract hem links (a sample), edited", func(t *testing.T) *schema.Schema {
+			// The hem binary links the sample contracts (loadgen emits
+			// them); editing one is evolution, not forgery.
+			source, err := schema.CompileSources(context.Background(), map[string]string{"shop/orders/v1/events.proto": base})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := source.Schema(subject)
 			if err != nil {
 				t.Fatal(err)
 			}
