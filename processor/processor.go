@@ -422,7 +422,7 @@ func (p *Processor) keepLeases(ctx, rpc context.Context) {
 func (p *Processor) write(work, rpc context.Context) {
 	for b := p.sched.take(); b != nil; b = p.sched.take() {
 		start := time.Now()
-		err := p.sink.Write(work, &sink.Batch{Subject: b.subject, Events: b.events})
+		err := writeBatch(work, p.sink, b.subject, b.events)
 		p.sched.done(b.subject)
 		p.stats.batches.Add(1)
 		p.metrics.batch(rpc, b.subject, time.Since(start), err)
@@ -434,6 +434,36 @@ func (p *Processor) write(work, rpc context.Context) {
 		p.pendingMsgs.Add(-int64(len(b.msgs)))
 		p.pendingBytes.Add(-charged)
 	}
+}
+
+// writeBatch writes events to s, except a later event of an id the batch
+// already holds with another payload: that one fails with
+// sink.DuplicateID whether or not the sink compares payloads itself.
+func writeBatch(ctx context.Context, s sink.Sink, subject string, events []*sink.Event) error {
+	keep, differ := sink.FirstOfEachID(events)
+	if len(differ) == 0 {
+		return s.Write(ctx, &sink.Batch{Subject: subject, Events: events})
+	}
+	kept := make([]*sink.Event, len(keep))
+	for k, i := range keep {
+		kept[k] = events[i]
+	}
+	err := s.Write(ctx, &sink.Batch{Subject: subject, Events: kept})
+	at := make(map[string]int, len(keep)) // id → its first event's place in kept
+	for k, i := range keep {
+		at[events[i].ID] = k
+	}
+	failed := differ
+	for i, e := range events {
+		if _, ok := differ[i]; ok {
+			continue
+		}
+		// An identical later copy shares its first one's fate.
+		if err := sink.ErrorFor(err, at[e.ID]); err != nil {
+			failed[i] = err
+		}
+	}
+	return &sink.BatchError{Failed: failed}
 }
 
 // settle acks what the sink wrote, dead-letters permanent failures and

@@ -17,7 +17,10 @@
 // it: an identical copy is no error; a different payload under that id
 // fails with [ErrDuplicateID] (see [DuplicateID]), which the processor
 // records as a FailedEvent. Sinks that cannot check cheaply store what
-// comes (BigQuery, whose dedup view keeps one row per id, and the archive).
+// comes (BigQuery, whose dedup view keeps one row per id, and the archive),
+// except that the processor fails a later event of an id already in the
+// same batch with another payload ([FirstOfEachID]) before any sink sees
+// it.
 //
 // # Mapping
 //

@@ -1,11 +1,13 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hemlabs/hem/registry/schema"
@@ -115,6 +117,38 @@ var ErrDuplicateID = errors.New("a different event under an id already stored")
 // from the one stored under it.
 func DuplicateID(id string) error {
 	return Permanent(fmt.Errorf("event %s: %w", id, ErrDuplicateID))
+}
+
+// FirstOfEachID splits events by id: keep holds the index of the first
+// event of each id, in order; differ holds each later event whose payload
+// differs from that first one's (a DuplicateID error). Later identical
+// copies are in neither: writing the first writes them. Payloads compare
+// as bytes, or, when those differ and both are decoded, as messages.
+func FirstOfEachID(events []*Event) (keep []int, differ map[int]error) {
+	first := make(map[string]int, len(events))
+	keep = make([]int, 0, len(events))
+	for i, e := range events {
+		j, seen := first[e.ID]
+		if !seen {
+			first[e.ID] = i
+			keep = append(keep, i)
+			continue
+		}
+		if !samePayload(events[j], e) {
+			if differ == nil {
+				differ = map[int]error{}
+			}
+			differ[i] = DuplicateID(e.ID)
+		}
+	}
+	return keep, differ
+}
+
+func samePayload(a, b *Event) bool {
+	if bytes.Equal(a.Payload, b.Payload) {
+		return true
+	}
+	return a.Message != nil && b.Message != nil && proto.Equal(a.Message.Interface(), b.Message.Interface())
 }
 
 // BatchError reports which events of a batch failed. Events whose index is

@@ -1,13 +1,10 @@
 package duckdb
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
 	"strings"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/hemlabs/hem/sink"
 )
@@ -16,39 +13,9 @@ import (
 // match (written once, no error) and a different event when they do not:
 // the first stays, the later one fails with sink.DuplicateID so the
 // processor records it instead of dropping it. Within a batch the payloads
-// are compared as bytes (or, if those differ, as messages); against a
+// are compared by sink.FirstOfEachID; against a
 // stored row, column by column, on the staged path only, which a batch
 // takes only when one of its ids is already stored.
-
-// firstOfEachID returns the indexes of the events to write, the first of
-// each id, and the later events whose payload differs from that first
-// one's. Later identical copies are in neither: they are written already.
-func firstOfEachID(events []*sink.Event) (load []int, differ map[int]error) {
-	first := make(map[string]int, len(events))
-	load = make([]int, 0, len(events))
-	for i, e := range events {
-		j, seen := first[e.ID]
-		if !seen {
-			first[e.ID] = i
-			load = append(load, i)
-			continue
-		}
-		if !samePayload(events[j], e) {
-			if differ == nil {
-				differ = map[int]error{}
-			}
-			differ[i] = sink.DuplicateID(e.ID)
-		}
-	}
-	return load, differ
-}
-
-func samePayload(a, b *sink.Event) bool {
-	if bytes.Equal(a.Payload, b.Payload) {
-		return true
-	}
-	return a.Message != nil && b.Message != nil && proto.Equal(a.Message.Interface(), b.Message.Interface())
-}
 
 // differing returns the ids of staged rows whose payload columns differ
 // from the row stored under the same id. JSON columns compare as parsed

@@ -372,7 +372,7 @@ func (w *Warehouse) Write(ctx context.Context, b *sink.Batch) error {
 	if err != nil {
 		return sink.Permanent(err)
 	}
-	load, failed := firstOfEachID(b.Events)
+	load, failed := sink.FirstOfEachID(b.Events)
 	events := make([]*sink.Event, len(load))
 	for k, i := range load {
 		events[k] = b.Events[i]
