@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -426,9 +427,11 @@ func comment(d protoreflect.Descriptor) string {
 		lines[i] = strings.TrimSpace(l)
 	}
 	s := strings.Join(lines, " ")
-	const maxDescription = 1024 // BigQuery's limit for column descriptions
-	if len(s) > maxDescription {
-		s = s[:maxDescription]
+	// BigQuery's limit for column descriptions, in characters; a cut by
+	// bytes could split one and leave a description that is not UTF-8.
+	const maxDescription = 1024
+	if utf8.RuneCountInString(s) > maxDescription {
+		s = string([]rune(s)[:maxDescription])
 	}
 	return s
 }
