@@ -69,6 +69,7 @@ func Lint(s *schema.Schema) []Violation {
 	})
 	out = append(out, lintImports(s)...)
 	out = append(out, lintWellKnown(s)...)
+	out = append(out, lintNames(s)...)
 	if err := compileRules(md); err != nil {
 		add("EV-L09", subject, "protovalidate rules do not compile: %v", err)
 	}
