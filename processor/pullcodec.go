@@ -50,7 +50,7 @@ func readPull(raw []byte) ([]*Message, error) {
 	}
 	var out []*Message
 	for b := raw; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return nil, errMalformedPull
 		}
@@ -82,7 +82,7 @@ func readReceived(b []byte, sub func([]byte) string) (*Message, error) {
 	m := &Message{}
 	var at timestamp
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return nil, errMalformedPull
 		}
@@ -141,7 +141,7 @@ func readMessage(m *Message, at *timestamp, b []byte, sub func([]byte) string) e
 		m.Attributes = make(map[string]string, attrs)
 	}
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return errMalformedPull
 		}
@@ -189,7 +189,7 @@ func readMessage(m *Message, at *timestamp, b []byte, sub func([]byte) string) e
 // readEntry reads a map<string, string> entry.
 func readEntry(b []byte) (key, val []byte, err error) {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return nil, nil, errMalformedPull
 		}
@@ -223,7 +223,7 @@ type timestamp struct{ secs, nanos int64 }
 // read merges an encoded google.protobuf.Timestamp into t.
 func (t *timestamp) read(b []byte) error {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return errMalformedPull
 		}
@@ -248,4 +248,15 @@ func (t *timestamp) read(b []byte) error {
 		b = b[n:]
 	}
 	return nil
+}
+
+// consumeTag is protowire.ConsumeTag refusing, as proto.Unmarshal does, a
+// field number above protowire.MaxValidNumber (ConsumeTag refuses only
+// those below the minimum).
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n >= 0 && num > protowire.MaxValidNumber {
+		return 0, 0, -1
+	}
+	return num, typ, n
 }
