@@ -132,3 +132,41 @@ func waitRows(t *testing.T, bq *bigquerytest.Server, want int, tables ...string)
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// Ctrl-C on hem dev while BigQuery is unreachable: the stack does not wait
+// out its drain for a sink that cannot write, and what BigQuery did not get
+// stays queued for the next start.
+func TestDevStackStopsDuringBigQueryOutage(t *testing.T) {
+	t.Parallel()
+	bq, err := bigquerytest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bq.Close)
+	st := startWith(t, devstack.Config{
+		Dir: t.TempDir(), ProtoDir: "../../proto", DrainTimeout: 60 * time.Second,
+		Sinks:           []string{"duckdb", "bigquery"},
+		BigQueryProject: "hem-dev", BigQueryDataset: "hem_events",
+		BigQueryEndpoint: bq.RESTEndpoint(), BigQueryWriteEndpoint: bq.WriteEndpoint(),
+	})
+	bq.SetReachable(false)
+	c, err := client.New(t.Context(), st.CollectorAddr, client.WithAPIKey(st.APIKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(t.Context())
+	rep, err := loadgen.Run(t.Context(), c, loadgen.Config{Rate: 200, Duration: time.Second, Seed: 4,
+		Subjects: []string{"shop.orders.v1.OrderPlaced"}})
+	if err != nil || rep.Accepted == 0 {
+		t.Fatalf("loadgen: %v %v", rep, err)
+	}
+	// Long enough for the sink to notice the outage and say so.
+	time.Sleep(5 * time.Second)
+	start := time.Now()
+	if err := st.Close(t.Context()); err != nil {
+		t.Logf("close: %v", err)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("hem dev took %v to stop during a BigQuery outage (drain timeout 60s)", took)
+	}
+}

@@ -352,9 +352,21 @@ func (s *Stack) drain(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
 	defer cancel()
+	unhealthy := map[string]bool{}
 	for {
 		left := 0
 		for _, p := range s.procs {
+			// A sink that cannot write (BigQuery unreachable) would hold the
+			// whole shutdown for DrainTimeout; its events stay in the log.
+			if hr, ok := s.sinks.byName[p.sink].(interface{ Health() error }); ok {
+				if err := hr.Health(); err != nil {
+					if !unhealthy[p.sink] {
+						unhealthy[p.sink] = true
+						s.log.Warn("not waiting for a sink that cannot write; its events are kept for the next start", "sink", p.sink, "err", err)
+					}
+					continue
+				}
+			}
 			n, err := s.pubsubSrv.Backlog(p.subscription)
 			if err != nil {
 				return err
