@@ -107,14 +107,7 @@ func fromSet(subject string, fds *descriptorpb.FileDescriptorSet) (*Schema, erro
 	if !ok {
 		return nil, fmt.Errorf("schema %s: %w", subject, ErrNotEvent)
 	}
-	return &Schema{
-		Subject:       subject,
-		fingerprint:   fingerprint(md),
-		descriptorSet: canonical,
-		files:         files,
-		desc:          md,
-		options:       opts,
-	}, nil
+	return newSchema(md, opts, canonical, files), nil
 }
 
 // FromDescriptor builds the version of the event message md from md's file
@@ -150,14 +143,18 @@ func FromDescriptor(md protoreflect.MessageDescriptor) (*Schema, error) {
 	if err := register(md.ParentFile()); err != nil {
 		return nil, fmt.Errorf("schema %s: %w", subject, err)
 	}
+	return newSchema(md, opts, canonical, files), nil
+}
+
+func newSchema(md protoreflect.MessageDescriptor, opts *optionsv1.EventOptions, canonical []byte, files *protoregistry.Files) *Schema {
 	return &Schema{
-		Subject:       subject,
+		Subject:       string(md.FullName()),
 		fingerprint:   fingerprint(md),
 		descriptorSet: canonical,
 		files:         files,
 		desc:          md,
 		options:       opts,
-	}, nil
+	}
 }
 
 // Descriptor is the event message.
