@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	validate "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
@@ -183,11 +184,71 @@ func (c *Collector) failedMessage(res *resolver, e *eventv1.Event, id string, p 
 		FailedAt:   timestamppb.New(now),
 		Original:   original,
 	}
+	if err := fitFailed(fe, orig); err != nil {
+		return nil, err
+	}
 	data, attrs, err := wire.EncodeFailed(fe)
 	if err != nil {
 		return nil, err
 	}
 	return &pubsub.Message{Data: data, Attributes: attrs}, nil
+}
+
+// maxFailedBytes bounds an encoded FailedEvent: Pub/Sub refuses a publish
+// request over pubsub.MaxPublishRequestBytes, and the request also holds
+// the topic name and the message's attributes (hem's few, at most a few KB).
+const maxFailedBytes = int(pubsub.MaxPublishRequestBytes) - 64<<10
+
+// fitFailed cuts fe down to maxFailedBytes, saying so in its message: a
+// FailedEvent that cannot be published would turn a rejection into a RETRY
+// the producer resends for ever. First the original's payload goes (its
+// type URL, id and attributes stay), then violations from the end, then
+// the message's tail. orig is the event fe.Original encodes.
+func fitFailed(fe *eventv1.FailedEvent, orig *eventv1.Event) error {
+	over := proto.Size(fe) - maxFailedBytes
+	if over <= 0 {
+		return nil
+	}
+	var notes []string
+	if n := len(orig.GetPayload().GetValue()); n > 0 {
+		orig.Payload = &anypb.Any{TypeUrl: orig.GetPayload().GetTypeUrl()}
+		original, err := proto.Marshal(orig)
+		if err != nil {
+			return fmt.Errorf("encode original event: %w", err)
+		}
+		fe.Original = original
+		notes = append(notes, fmt.Sprintf("original payload of %d bytes not kept: %d bytes over the publish limit", n, over))
+	}
+	if over = proto.Size(fe) - maxFailedBytes; over > 0 && len(fe.Violations) > 0 {
+		all := fe.Violations
+		fe.Violations = nil
+		size := proto.Size(fe)
+		var kept []*eventv1.Violation
+		for _, v := range all {
+			// A repeated message field: tag, length, message. Room is left
+			// for the note added to the message.
+			vs := protowire.SizeTag(4) + protowire.SizeBytes(proto.Size(v))
+			if size+vs > maxFailedBytes-1024 {
+				break
+			}
+			size += vs
+			kept = append(kept, v)
+		}
+		fe.Violations = kept
+		notes = append(notes, fmt.Sprintf("%d of %d violations not kept: over the publish limit", len(all)-len(kept), len(all)))
+	}
+	if len(notes) > 0 {
+		fe.Message += " (" + strings.Join(notes, "; ") + ")"
+	}
+	if over = proto.Size(fe) - maxFailedBytes; over > 0 {
+		const note = "… (message cut: over the publish limit)"
+		cut := max(len(fe.Message)-over-len(note), 0)
+		fe.Message = strings.ToValidUTF8(fe.Message[:cut], "") + note
+	}
+	if proto.Size(fe) > maxFailedBytes {
+		return fmt.Errorf("failed event of %d bytes exceeds the publish limit of %d", proto.Size(fe), maxFailedBytes)
+	}
+	return nil
 }
 
 // looksHashed reports whether s could be a HASH output: 64 lowercase hex

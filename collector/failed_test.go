@@ -187,3 +187,29 @@ func mustSchemaID(t *testing.T, st *collectortest.Stack, subject string) int64 {
 	}
 	return s.ID
 }
+
+// An event rejected for its size whose FailedEvent would not fit in a
+// Pub/Sub publish (10 MB) is REJECTED and recorded without its payload,
+// saying so, instead of being answered RETRY and resent for ever.
+func TestFailedEventCutToThePublishLimit(t *testing.T) {
+	st := start(t)
+	c := dial(t, st.Addr)
+	payload := make([]byte, 10_400_000) // under the 10 MiB batch limit, over 10 MB
+	res := mustCollect(t, c, rawEvent("huge", "shop.orders.v1.OrderPlaced", payload))
+	if got := res[0].GetStatus(); got != collectorv1.EventStatus_EVENT_STATUS_REJECTED {
+		t.Fatalf("status %v (%s), want REJECTED", got, res[0].GetMessage())
+	}
+	if got := res[0].GetReason(); got != eventv1.Reason_REASON_TOO_LARGE {
+		t.Errorf("reason %v, want TOO_LARGE", got)
+	}
+	fe, orig := decodeFailedOriginal(t, failedData(t, st, "huge"))
+	if !strings.Contains(fe.GetMessage(), "original payload of 10400000 bytes not kept") {
+		t.Errorf("message %q does not say the payload was not kept", fe.GetMessage())
+	}
+	if n := len(orig.GetPayload().GetValue()); n != 0 {
+		t.Errorf("original keeps %d payload bytes", n)
+	}
+	if got := orig.GetPayload().GetTypeUrl(); got != "type.googleapis.com/shop.orders.v1.OrderPlaced" {
+		t.Errorf("original type URL %q", got)
+	}
+}
