@@ -201,6 +201,11 @@ func batchBytes(events []*eventv1.Event) int {
 	return n
 }
 
+// errOverloaded refuses a request the in-flight budget has no room for.
+func errOverloaded() error {
+	return &retryAfterError{err: fmt.Errorf("%w: too many bytes in flight, retry later", ErrOverloaded), after: overloadRetry}
+}
+
 // subjectOf is the subject named by the event's payload type URL.
 func subjectOf(e *eventv1.Event) string { return typeURLName(e.GetPayload().GetTypeUrl()) }
 
@@ -217,8 +222,9 @@ func typeURLName[URL ~string | ~[]byte](url URL) string {
 
 // collect is Collect for an authenticated principal.
 // pre, when non-nil, holds outcomes decided before (the HTTP endpoint's
-// JSON decoding), by event index.
-func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*eventv1.Event, pre map[int]*preOutcome) ([]*collectorv1.EventResult, error) {
+// JSON decoding), by event index. charged says the edge already charged
+// the request to the in-flight budget (HTTP does, before reading the body).
+func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*eventv1.Event, pre map[int]*preOutcome, charged bool) ([]*collectorv1.EventResult, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -237,11 +243,13 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*ev
 		return nil, err
 	}
 	defer release()
-	if !c.inflight.TryAcquire(int64(size)) {
-		c.metrics.refused(ctx, "overloaded")
-		return nil, &retryAfterError{err: fmt.Errorf("%w: too many bytes in flight, retry later", ErrOverloaded), after: overloadRetry}
+	if !charged {
+		if !c.inflight.TryAcquire(int64(size)) {
+			c.metrics.refused(ctx, "overloaded")
+			return nil, errOverloaded()
+		}
+		defer c.inflight.Release(int64(size))
 	}
-	defer c.inflight.Release(int64(size))
 
 	now := c.cfg.now()
 	results := make([]*collectorv1.EventResult, len(events))

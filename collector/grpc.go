@@ -88,7 +88,7 @@ func (s *grpcService) Collect(ctx context.Context, req *collectorv1.CollectReque
 	if err := unknownFields("CollectRequest", req.ProtoReflect()); err != nil {
 		return nil, toStatus(err)
 	}
-	results, err := s.c.collect(ctx, p, req.GetEvents(), nil)
+	results, err := s.c.collect(ctx, p, req.GetEvents(), nil, false)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -152,7 +152,7 @@ func (s *grpcService) CollectStream(stream collectorv1.CollectorService_CollectS
 			return toStatus(err)
 		}
 		g.Go(func() error {
-			results, err := s.c.collect(gctx, p, req.GetEvents(), nil)
+			results, err := s.c.collect(gctx, p, req.GetEvents(), nil, false)
 			switch {
 			case errors.Is(err, ErrOverloaded) || errors.Is(err, ErrQuotaExceeded) || errors.Is(err, ErrClosed):
 				// Answer this batch RETRY and keep the stream.

@@ -106,6 +106,11 @@ func writeHTTPError(w http.ResponseWriter, status int, code codes.Code, msg stri
 	_ = json.NewEncoder(w).Encode(map[string]string{"code": code.String(), "message": msg})
 }
 
+// httpCostFactor is what an HTTP request is charged per byte of its body:
+// the body, the events split from it, their binary form and the answer
+// (TestMeasurePeakHeap measures it; see the README).
+const httpCostFactor = 4
+
 func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	cr := credentials{apiKey: r.Header.Get(auth.APIKeyHeader), bearer: bearerToken(r.Header.Get("Authorization"))}
@@ -120,7 +125,27 @@ func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(c.cfg.readTimeout))
 	// JSON is larger than the binary form (base64, field names): allow 4x.
 	limit := int64(c.cfg.limits.MaxBatchBytes) * 4
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if r.ContentLength > limit {
+		writeHTTPError(w, http.StatusRequestEntityTooLarge, codes.InvalidArgument, fmt.Sprintf("body of %d bytes exceeds %d bytes", r.ContentLength, limit))
+		return
+	}
+	// The request is charged to the in-flight budget before its body is
+	// read, for what reading, decoding and answering it costs: a multiple
+	// of the body (of the limit when its length is not announced). One
+	// request may take the whole budget, never more, so it can be served
+	// alone.
+	bodyMax := limit
+	if r.ContentLength >= 0 {
+		bodyMax = r.ContentLength
+	}
+	charge := min(bodyMax*httpCostFactor, c.cfg.maxInflightBytes)
+	if !c.inflight.TryAcquire(charge) {
+		c.metrics.refused(ctx, "overloaded")
+		writeCollectError(w, errOverloaded())
+		return
+	}
+	defer c.inflight.Release(charge)
+	body, err := readBody(http.MaxBytesReader(w, r.Body, bodyMax), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -166,7 +191,7 @@ func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
 			pre[i] = po
 		}
 	}
-	results, err := c.collect(ctx, p, events, pre)
+	results, err := c.collect(ctx, p, events, pre, true)
 	if err != nil {
 		writeCollectError(w, err)
 		return
@@ -178,6 +203,19 @@ func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(out)
+}
+
+// readBody reads a body of n bytes (unknown when negative) into a buffer
+// of its size: io.ReadAll would grow one by doubling, up to twice the body.
+func readBody(r io.Reader, n int64) ([]byte, error) {
+	if n < 0 {
+		return io.ReadAll(r)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
+	}
+	return body, nil
 }
 
 // writeCollectError answers a request refused as a whole.
