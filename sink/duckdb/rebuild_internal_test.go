@@ -14,11 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/sink/sinktest"
 )
 
 // loadBefore is how hem wrote before it checkpointed after failed
@@ -72,19 +70,9 @@ func TestTableWedgedByAnEarlierHemIsRebuilt(t *testing.T) {
 		t.Fatal(err)
 	}
 	events := func(n int, prefix string) []*sink.Event {
-		g, err := loadgen.NewGenerator(uint64(n), []string{placed.Subject}, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := make([]*sink.Event, n)
-		for i := range out {
-			ev := g.Next()
-			data, _ := proto.Marshal(ev.Message)
-			m := placed.NewMessage()
-			if err := proto.Unmarshal(data, m); err != nil {
-				t.Fatal(err)
-			}
-			out[i] = &sink.Event{ID: fmt.Sprintf("%s-%d", prefix, i), Schema: placed, Payload: data, Message: m, EventTime: ev.Time}
+		out := sinktest.Events(t, placed, n)
+		for i, e := range out {
+			e.ID = fmt.Sprintf("%s-%d", prefix, i)
 		}
 		return out
 	}
