@@ -3,7 +3,6 @@ package processor
 import (
 	"maps"
 	"testing"
-	"time"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/protobuf/proto"
@@ -15,15 +14,7 @@ import (
 // reference reads, readPull does not refuse. The input lies in a larger
 // buffer so a read past its end changes the outcome.
 func FuzzReadPull(f *testing.F) {
-	resp := &pubsubpb.PullResponse{ReceivedMessages: []*pubsubpb.ReceivedMessage{
-		{AckId: "1-1", DeliveryAttempt: 3, Message: &pubsubpb.PubsubMessage{
-			Data: []byte("payload"), MessageId: "1", OrderingKey: "VAN-042",
-			Attributes:  map[string]string{"hem-type": "shop.orders.v1.OrderPlaced", "empty": ""},
-			PublishTime: timestamppb.New(time.Date(2026, 12, 1, 13, 0, 0, 123456789, time.UTC)),
-		}},
-		{AckId: "2-1", Message: &pubsubpb.PubsubMessage{MessageId: "2"}},
-		{AckId: "3-1"},
-	}}
+	resp := samplePullResponse()
 	raw, err := proto.Marshal(resp)
 	if err != nil {
 		f.Fatal(err)

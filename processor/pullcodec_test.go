@@ -12,15 +12,7 @@ import (
 
 func TestReadPullMatchesProto(t *testing.T) {
 	t.Parallel()
-	resp := &pubsubpb.PullResponse{ReceivedMessages: []*pubsubpb.ReceivedMessage{
-		{AckId: "1-1", DeliveryAttempt: 3, Message: &pubsubpb.PubsubMessage{
-			Data: []byte("payload"), MessageId: "1", OrderingKey: "VAN-042",
-			Attributes:  map[string]string{"hem-type": "shop.orders.v1.OrderPlaced", "empty": ""},
-			PublishTime: timestamppb.New(time.Date(2026, 12, 1, 13, 0, 0, 123456789, time.UTC)),
-		}},
-		{AckId: "2-1", Message: &pubsubpb.PubsubMessage{MessageId: "2"}},
-		{AckId: "3-1"},
-	}}
+	resp := samplePullResponse()
 	raw, err := proto.Marshal(resp)
 	if err != nil {
 		t.Fatal(err)
@@ -48,4 +40,18 @@ func TestReadPullMatchesProto(t *testing.T) {
 			t.Errorf("a response cut at %d of %d bytes was read", cut, len(raw))
 		}
 	}
+}
+
+// samplePullResponse has every field readPull reads, a message with only an
+// id and a received message with none.
+func samplePullResponse() *pubsubpb.PullResponse {
+	return &pubsubpb.PullResponse{ReceivedMessages: []*pubsubpb.ReceivedMessage{
+		{AckId: "1-1", DeliveryAttempt: 3, Message: &pubsubpb.PubsubMessage{
+			Data: []byte("payload"), MessageId: "1", OrderingKey: "VAN-042",
+			Attributes:  map[string]string{"hem-type": "shop.orders.v1.OrderPlaced", "empty": ""},
+			PublishTime: timestamppb.New(time.Date(2026, 12, 1, 13, 0, 0, 123456789, time.UTC)),
+		}},
+		{AckId: "2-1", Message: &pubsubpb.PubsubMessage{MessageId: "2"}},
+		{AckId: "3-1"},
+	}}
 }
