@@ -11,9 +11,9 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	optionsv1 "github.com/hemlabs/hem/gen/hem/options/v1"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // The codec re-encodes a decoded payload canonically (fields in
@@ -71,7 +71,7 @@ func buildCodec(md protoreflect.MessageDescriptor) (_ *msgCodec, hasPII bool) {
 		fields := md.Fields()
 		for i := range fields.Len() {
 			fd := fields.Get(i)
-			f := fieldCodec{fd: fd, num: fd.Number(), pii: schema.FieldOptions(fd).GetPii()}
+			f := fieldCodec{fd: fd, num: fd.Number(), pii: contract.FieldOptions(fd).GetPii()}
 			hasPII = hasPII || f.pii != piiNone
 			if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
 				f.oneof = od.Index() + 1

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
 )
 
 // allKinds has a field of every kind, repeated, map, oneof, optional,
@@ -42,9 +42,9 @@ message All {
 }
 `
 
-func compileAll(tb testing.TB) *schema.Schema {
+func compileAll(tb testing.TB) *contract.Schema {
 	tb.Helper()
-	src, err := schema.CompileSources(tb.Context(), map[string]string{"codec/v1/all.proto": allKinds})
+	src, err := contract.CompileSources(tb.Context(), map[string]string{"codec/v1/all.proto": allKinds})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func compileAll(tb testing.TB) *schema.Schema {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return s.WithIdentity(1, 1, schema.Usable, time.Time{})
+	return s.WithIdentity(1, 1, contract.Usable, time.Time{})
 }
 
 // fill sets random values, zeros included, on a dynamic message.

@@ -77,11 +77,11 @@ import (
 	"golang.org/x/sync/semaphore"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/hemlabs/hem/contract"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/internal/wire"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // Schemas resolves contracts; *registry.Client satisfies it. Latest returns
@@ -90,8 +90,8 @@ import (
 // NOT_FOUND) when the subject or id does not exist; any other error is
 // taken as transient (the event is answered RETRY).
 type Schemas interface {
-	Latest(ctx context.Context, subject string) (*schema.Schema, error)
-	ByID(ctx context.Context, id int64) (*schema.Schema, error)
+	Latest(ctx context.Context, subject string) (*contract.Schema, error)
+	ByID(ctx context.Context, id int64) (*contract.Schema, error)
 }
 
 // Collector validates and publishes events. It is safe for concurrent use;
@@ -416,24 +416,24 @@ type preOutcome struct {
 type resolver struct {
 	c        *Collector
 	ctx      context.Context
-	last     *schema.Schema // most batches hold one type
-	subjects map[string]*schema.Schema
+	last     *contract.Schema // most batches hold one type
+	subjects map[string]*contract.Schema
 }
 
-func (r *resolver) latest(subject string) (*schema.Schema, error) {
+func (r *resolver) latest(subject string) (*contract.Schema, error) {
 	if r.last != nil && r.last.Subject == subject {
 		return r.last, nil
 	}
 	if s, ok := r.subjects[subject]; ok {
 		return s, nil
 	}
-	s, err := r.c.lookup(missingKey{subject: subject}, func() (*schema.Schema, error) { return r.c.schemas.Latest(r.ctx, subject) })
+	s, err := r.c.lookup(missingKey{subject: subject}, func() (*contract.Schema, error) { return r.c.schemas.Latest(r.ctx, subject) })
 	if err != nil {
 		return nil, err
 	}
 	if r.last != nil {
 		if r.subjects == nil {
-			r.subjects = map[string]*schema.Schema{}
+			r.subjects = map[string]*contract.Schema{}
 		}
 		r.subjects[r.last.Subject] = r.last
 	}
@@ -446,7 +446,7 @@ var errRemembered = fmt.Errorf("%w (the registry did not know it moments ago)", 
 
 // lookup asks the registry through get, unless it did not know k moments
 // ago.
-func (c *Collector) lookup(k missingKey, get func() (*schema.Schema, error)) (*schema.Schema, error) {
+func (c *Collector) lookup(k missingKey, get func() (*contract.Schema, error)) (*contract.Schema, error) {
 	now := time.Now()
 	if c.missing.has(k, now) {
 		return nil, errRemembered
@@ -471,7 +471,7 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 		}
 		r.EventId = id.String()
 	}
-	var s *schema.Schema // once resolved
+	var s *contract.Schema // once resolved
 	reject := func(rej *rejection, schemaID int64) pendingPublish {
 		r.Status = collectorv1.EventStatus_EVENT_STATUS_REJECTED
 		r.Reason = rej.reason
@@ -554,9 +554,9 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 // usable version of the payload's subject, or the subject's latest usable
 // version. A non-nil error is transient (registry unreachable); what the
 // registry answered for good (NOT_FOUND, INVALID_ARGUMENT) is a rejection.
-func (c *Collector) resolve(res *resolver, subject string, pinned int64) (*schema.Schema, *rejection, error) {
+func (c *Collector) resolve(res *resolver, subject string, pinned int64) (*contract.Schema, *rejection, error) {
 	if pinned != 0 {
-		s, err := c.lookup(missingKey{id: pinned}, func() (*schema.Schema, error) { return c.schemas.ByID(res.ctx, pinned) })
+		s, err := c.lookup(missingKey{id: pinned}, func() (*contract.Schema, error) { return c.schemas.ByID(res.ctx, pinned) })
 		switch {
 		case isNotFound(err):
 			return nil, collectRejection(eventv1.Reason_REASON_SCHEMA_NOT_FOUND, fmt.Sprintf("schema id %d does not exist", pinned)), nil
@@ -566,7 +566,7 @@ func (c *Collector) resolve(res *resolver, subject string, pinned int64) (*schem
 			return nil, nil, err
 		case s.Subject != subject:
 			return nil, collectRejection(eventv1.Reason_REASON_SCHEMA_NOT_FOUND, fmt.Sprintf("schema id %d is a version of %s, not of %s", pinned, s.Subject, subject)), nil
-		case s.State != schema.Usable:
+		case s.State != contract.Usable:
 			return nil, collectRejection(eventv1.Reason_REASON_SCHEMA_NOT_FOUND, fmt.Sprintf("schema id %d of %s is not usable yet (its warehouse migration has not finished)", pinned, subject)), nil
 		}
 		return s, nil, nil
@@ -579,7 +579,7 @@ func (c *Collector) resolve(res *resolver, subject string, pinned int64) (*schem
 		return nil, collectRejection(eventv1.Reason_REASON_UNKNOWN_TYPE, fmt.Sprintf("%s: the registry refused the name: %v", subject, err)), nil
 	case err != nil:
 		return nil, nil, err
-	case s.State != schema.Usable:
+	case s.State != contract.Usable:
 		return nil, collectRejection(eventv1.Reason_REASON_SCHEMA_NOT_FOUND, fmt.Sprintf("%s has no usable version yet", subject)), nil
 	}
 	return s, nil, nil
@@ -588,7 +588,7 @@ func (c *Collector) resolve(res *resolver, subject string, pinned int64) (*schem
 // checkEventTime rejects an event_time outside the window around now (see
 // WithEventTimeWindow): producers must not choose partitions BigQuery
 // refuses or has already expired.
-func (c *Collector) checkEventTime(e *eventv1.Event, s *schema.Schema, now time.Time) *rejection {
+func (c *Collector) checkEventTime(e *eventv1.Event, s *contract.Schema, now time.Time) *rejection {
 	if e.GetEventTime() == nil {
 		return nil // stamped with now
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/collector/collectortest"
+	"github.com/hemlabs/hem/contract"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	membersv1 "github.com/hemlabs/hem/gen/shop/members/v1"
@@ -29,7 +30,6 @@ import (
 	telemetryv1 "github.com/hemlabs/hem/gen/shop/telemetry/v1"
 	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/internal/wire"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 func TestAcceptedEventReachesTopicWithPayloadAndAttributes(t *testing.T) {
@@ -116,8 +116,8 @@ func TestRejections(t *testing.T) {
 	nested.Items = nil
 	nb, _ := proto.Marshal(nested)
 	withNested = append(nb, withNested...)
-	orderPicked := st.Schemas.Add(mustSchema(t, "shop.orders.v1.OrderPicked"), schema.Usable)
-	pending := st.Schemas.Add(mustSchema(t, "shop.orders.v1.OrderPlaced"), schema.Pending)
+	orderPicked := st.Schemas.Add(mustSchema(t, "shop.orders.v1.OrderPicked"), contract.Usable)
+	pending := st.Schemas.Add(mustSchema(t, "shop.orders.v1.OrderPlaced"), contract.Pending)
 
 	tests := []struct {
 		name       string
@@ -219,9 +219,9 @@ func failedEvent(t *testing.T, st *collectortest.Stack, id string) *eventv1.Fail
 	return nil
 }
 
-func mustSchema(t *testing.T, subject string) *schema.Schema {
+func mustSchema(t *testing.T, subject string) *contract.Schema {
 	t.Helper()
-	src, err := schema.CompileDir(t.Context(), "../proto")
+	src, err := contract.CompileDir(t.Context(), "../proto")
 	if err != nil {
 		t.Fatal(err)
 	}

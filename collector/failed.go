@@ -14,10 +14,10 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/internal/wire"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // What a FailedEvent keeps of a rejected event's payload honours the
@@ -49,7 +49,7 @@ import (
 // failedPayload is what a FailedEvent keeps of e's payload and, when part
 // of it was withheld or transformed, why. s is the resolved schema, or nil
 // when the rejection came before it was resolved.
-func (c *Collector) failedPayload(res *resolver, e *eventv1.Event, s *schema.Schema) (payload []byte, applied bool, withheld string) {
+func (c *Collector) failedPayload(res *resolver, e *eventv1.Event, s *contract.Schema) (payload []byte, applied bool, withheld string) {
 	value := e.GetPayload().GetValue()
 	if len(value) == 0 {
 		return value, false, ""
@@ -83,7 +83,7 @@ func (c *Collector) failedPayload(res *resolver, e *eventv1.Event, s *schema.Sch
 // subject: the pinned version when it is one of subject, else the latest
 // version of subject, usable or not. It is nil when the registry knows no
 // version of subject.
-func (c *Collector) contractOf(res *resolver, subject string, pinned int64) (*schema.Schema, error) {
+func (c *Collector) contractOf(res *resolver, subject string, pinned int64) (*contract.Schema, error) {
 	if pinned > 0 {
 		if s, err := c.schemas.ByID(res.ctx, pinned); err == nil && s.Subject == subject {
 			return s, nil
@@ -144,7 +144,7 @@ func (p *plan) piiPathFilter(applied bool) func(*validate.Violation) bool {
 // original keeps the event as sent, with the event id the collector
 // answered (so a replay keeps it), and its payload as failedPayload says.
 // Strings are made valid UTF-8, so it always encodes.
-func (c *Collector) failedMessage(res *resolver, e *eventv1.Event, id string, p *auth.Principal, subject string, s *schema.Schema, schemaID int64, rej *rejection, now time.Time) (*pubsub.Message, error) {
+func (c *Collector) failedMessage(res *resolver, e *eventv1.Event, id string, p *auth.Principal, subject string, s *contract.Schema, schemaID int64, rej *rejection, now time.Time) (*pubsub.Message, error) {
 	payload, applied, withheld := c.failedPayload(res, e, s)
 	orig := &eventv1.Event{
 		EventId:   validUTF8(id),

@@ -6,7 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
 )
 
 // FuzzProcess feeds arbitrary bytes to the hot path of several contracts:
@@ -81,4 +81,4 @@ func inLargerBuffer(input []byte, trailer string) []byte {
 	return buf[:len(input)]
 }
 
-var _ = schema.Usable
+var _ = contract.Usable

@@ -8,9 +8,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hemlabs/hem/contract"
 	commonv1 "github.com/hemlabs/hem/gen/shop/common/v1"
 	ordersv1 "github.com/hemlabs/hem/gen/shop/orders/v1"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 func orderPlaced(items int) *ordersv1.OrderPlaced {
@@ -37,9 +37,9 @@ func orderPlaced(items int) *ordersv1.OrderPlaced {
 	return o
 }
 
-func testSchema(tb testing.TB, subject string) *schema.Schema {
+func testSchema(tb testing.TB, subject string) *contract.Schema {
 	tb.Helper()
-	src, err := schema.CompileDir(tb.Context(), "../proto")
+	src, err := contract.CompileDir(tb.Context(), "../proto")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func testSchema(tb testing.TB, subject string) *schema.Schema {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return s.WithIdentity(7, 1, schema.Usable, time.Now())
+	return s.WithIdentity(7, 1, contract.Usable, time.Now())
 }
 
 // BenchmarkHotPath is the per-event CPU cost of an accepted OrderPlaced with

@@ -23,10 +23,10 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/hemlabs/hem/contract"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/auth"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // HTTPHandler serves the HTTP/JSON API for browsers and devices:
@@ -414,7 +414,7 @@ func parseJSONInt(raw json.RawMessage) (int64, error) {
 // schemaTypes resolves the payload's message type (and any type of the
 // schema's files, for nested Any values) for protojson.
 type schemaTypes struct {
-	s  *schema.Schema
+	s  *contract.Schema
 	mt protoreflect.MessageType
 }
 

@@ -14,10 +14,10 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hemlabs/hem/contract"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/loadgen"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // fastMessage decodes data through the fast path; ok as transcodeJSON's.
@@ -65,7 +65,7 @@ func TestJSONFastPathMatchesProtojson(t *testing.T) {
 // decode as protojson decodes them.
 func TestJSONFastPathEvents(t *testing.T) {
 	t.Parallel()
-	src, err := schema.CompileDir(t.Context(), "../proto")
+	src, err := contract.CompileDir(t.Context(), "../proto")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestJSONFastPathEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, ok := decodeJSONFast(newPlan(sc.WithIdentity(1, 1, schema.Usable, time.Time{})), data)
+		got, ok := decodeJSONFast(newPlan(sc.WithIdentity(1, 1, contract.Usable, time.Time{})), data)
 		if !ok {
 			t.Fatalf("event %d: the fast path gave up on\n%s", i, data)
 		}
@@ -180,7 +180,7 @@ func checkFastPath(t *testing.T, md protoreflect.MessageDescriptor, input string
 // or left to protojson.
 func TestJSONFastPathWellKnownTypes(t *testing.T) {
 	t.Parallel()
-	src, err := schema.CompileSources(t.Context(), map[string]string{"wkt/v1/wkt.proto": `syntax = "proto3";
+	src, err := contract.CompileSources(t.Context(), map[string]string{"wkt/v1/wkt.proto": `syntax = "proto3";
 package wkt.v1;
 import "google/protobuf/timestamp.proto";
 import "google/protobuf/duration.proto";

@@ -15,9 +15,9 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/wire"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // plan is everything the hot path needs for one schema id, computed once:
@@ -25,7 +25,7 @@ import (
 // fields) and the entity key field. A plan is immutable and safe for
 // concurrent use.
 type plan struct {
-	schema    *schema.Schema
+	schema    *contract.Schema
 	parser    *hyperpb.MessageType
 	dynType   protoreflect.MessageType // for protojson (HTTP)
 	json      *jsonMessage             // the HTTP fast path's program
@@ -39,7 +39,7 @@ type plan struct {
 	err error
 }
 
-func newPlan(s *schema.Schema) *plan {
+func newPlan(s *contract.Schema) *plan {
 	md := s.Descriptor()
 	p := &plan{schema: s, dynType: dynamicpb.NewMessageType(md), json: compileJSON(md, false)}
 	// The codec comes first: even a schema whose rules do not compile has
@@ -263,7 +263,7 @@ type plans struct {
 	m  atomic.Pointer[map[int64]*plan]
 }
 
-func (ps *plans) get(s *schema.Schema) *plan {
+func (ps *plans) get(s *contract.Schema) *plan {
 	if m := ps.m.Load(); m != nil {
 		if p, ok := (*m)[s.ID]; ok && p.schema.Fingerprint() == s.Fingerprint() {
 			return p

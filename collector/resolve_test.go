@@ -7,19 +7,19 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // answeringSchemas answers every lookup with one gRPC code, as a registry
 // would.
 type answeringSchemas codes.Code
 
-func (a answeringSchemas) Latest(context.Context, string) (*schema.Schema, error) {
+func (a answeringSchemas) Latest(context.Context, string) (*contract.Schema, error) {
 	return nil, status.Error(codes.Code(a), "registry says so")
 }
 
-func (a answeringSchemas) ByID(context.Context, int64) (*schema.Schema, error) {
+func (a answeringSchemas) ByID(context.Context, int64) (*contract.Schema, error) {
 	return nil, status.Error(codes.Code(a), "registry says so")
 }
 

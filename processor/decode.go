@@ -16,16 +16,16 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/wire"
-	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink"
 )
 
 // Schemas resolves schema ids. *registry.Client is one; it caches ids
 // forever, since versions are immutable. ByID is called concurrently.
 type Schemas interface {
-	ByID(ctx context.Context, id int64) (*schema.Schema, error)
+	ByID(ctx context.Context, id int64) (*contract.Schema, error)
 }
 
 // decodeError is a message that can never be decoded: it becomes a
@@ -55,7 +55,7 @@ type parsers struct {
 }
 
 // of returns the parser of s's message.
-func (c *parsers) of(s *schema.Schema) *hyperpb.MessageType {
+func (c *parsers) of(s *contract.Schema) *hyperpb.MessageType {
 	if t := c.cached(s); t != nil {
 		return t
 	}
@@ -76,7 +76,7 @@ func (c *parsers) of(s *schema.Schema) *hyperpb.MessageType {
 }
 
 // cached is the parser of s compiled before, or nil.
-func (c *parsers) cached(s *schema.Schema) *hyperpb.MessageType {
+func (c *parsers) cached(s *contract.Schema) *hyperpb.MessageType {
 	if m := c.cache.Load(); m != nil {
 		if t, ok := (*m)[s.ID]; ok && t.Descriptor() == s.Descriptor() {
 			return t
@@ -154,7 +154,7 @@ func decode(ctx context.Context, schemas Schemas, parsers *parsers, permanent fu
 // the built-in FailedEvent schema. Its id is the Pub/Sub message id, stable
 // across redeliveries: two failures of one event are two rows.
 func decodeFailed(m *Message) (*sink.Event, error) {
-	s := schema.FailedEventSchema()
+	s := contract.FailedEventSchema()
 	msg := s.NewMessage()
 	// Unknown fields are kept: a newer hem may have added some.
 	if err := proto.Unmarshal(m.Data, msg); err != nil {

@@ -12,18 +12,18 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/internal/wire"
-	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink/sinktest"
 )
 
 var errUnknownID = errors.New("unknown schema id")
 
-type mapSchemas map[int64]*schema.Schema
+type mapSchemas map[int64]*contract.Schema
 
-func (m mapSchemas) ByID(_ context.Context, id int64) (*schema.Schema, error) {
+func (m mapSchemas) ByID(_ context.Context, id int64) (*contract.Schema, error) {
 	if s, ok := m[id]; ok {
 		return s, nil
 	}

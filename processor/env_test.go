@@ -17,11 +17,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/processor"
-	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/sinktest"
 )
@@ -34,10 +34,10 @@ var errNotFound = errors.New("schema not found")
 // schemas is an in-memory schema source.
 type schemas struct {
 	mu   sync.Mutex
-	byID map[int64]*schema.Schema
+	byID map[int64]*contract.Schema
 }
 
-func (s *schemas) ByID(_ context.Context, id int64) (*schema.Schema, error) {
+func (s *schemas) ByID(_ context.Context, id int64) (*contract.Schema, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sc, ok := s.byID[id]; ok {
@@ -46,7 +46,7 @@ func (s *schemas) ByID(_ context.Context, id int64) (*schema.Schema, error) {
 	return nil, fmt.Errorf("id %d: %w", id, errNotFound)
 }
 
-func (s *schemas) add(sc *schema.Schema) {
+func (s *schemas) add(sc *contract.Schema) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.byID[sc.ID] = sc
@@ -71,7 +71,7 @@ type env struct {
 	client  *pubsub.Client
 	clock   *clock
 	schemas *schemas
-	bySubj  map[string]*schema.Schema
+	bySubj  map[string]*contract.Schema
 
 	mu    sync.Mutex
 	procs []*processor.Processor
@@ -106,7 +106,7 @@ func newEnv(t testing.TB, speed float64) *env {
 		}
 	}
 	bySubj := sinktest.Schemas(t)
-	sc := &schemas{byID: map[int64]*schema.Schema{}}
+	sc := &schemas{byID: map[int64]*contract.Schema{}}
 	for _, s := range bySubj {
 		sc.add(s)
 	}

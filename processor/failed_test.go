@@ -9,11 +9,11 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/processor/processortest"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 func TestFailedModeStoresEveryFailure(t *testing.T) {
@@ -45,7 +45,7 @@ func TestFailedModeStoresEveryFailure(t *testing.T) {
 		if !ok {
 			t.Fatalf("no row for message %s; rows %v", id, keys(rows))
 		}
-		if ev.Schema.Subject != schema.FailedEventSchema().Subject || !ev.EventTime.Equal(want) {
+		if ev.Schema.Subject != contract.FailedEventSchema().Subject || !ev.EventTime.Equal(want) {
 			t.Fatalf("row %s: schema %s, time %v; want the FailedEvent schema and failed_at %v", id, ev.Schema.Subject, ev.EventTime, want)
 		}
 	}

@@ -16,12 +16,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/processor/processortest"
-	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/sinktest"
 )
@@ -89,7 +89,7 @@ func TestEventsAreWrittenOnceAndAckedAfterTheirWrite(t *testing.T) {
 	}
 }
 
-func decodeWith(t *testing.T, s *schema.Schema, data []byte) proto.Message {
+func decodeWith(t *testing.T, s *contract.Schema, data []byte) proto.Message {
 	t.Helper()
 	m := s.NewMessage()
 	if err := proto.Unmarshal(data, m); err != nil {
@@ -268,7 +268,7 @@ func TestEventsOfTwoVersionsBothArrive(t *testing.T) {
 		out, _ := proto.Marshal(m.Interface())
 		return out
 	}
-	publish := func(id string, s *schema.Schema, data []byte) {
+	publish := func(id string, s *contract.Schema, data []byte) {
 		envl := wire.Envelope{EventID: id, Type: s.Subject, SchemaID: s.ID, EventTime: time.Now()}
 		e.publishRaw(t, wire.EventsTopic, data, envl.Encode())
 	}

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/registry/compat"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // Violation is one broken rule: a stable rule id, the element path and a
@@ -17,7 +17,7 @@ type Violation = compat.Violation
 // of a subject: with no prior versions the lint rules (compat.Lint), else
 // the lint and evolution rules against every prior version (compat.Admit).
 // It is pure; "hem schema check" runs it in CI without a registry.
-func Check(candidate *schema.Schema, prior []*schema.Schema) []Violation {
+func Check(candidate *contract.Schema, prior []*contract.Schema) []Violation {
 	if len(prior) == 0 {
 		return compat.Lint(candidate)
 	}
@@ -27,9 +27,9 @@ func Check(candidate *schema.Schema, prior []*schema.Schema) []Violation {
 // admission is Check with the lint verdicts of this registration's
 // candidates remembered: they do not depend on the prior versions, which
 // change when a registration loses a race and is planned again.
-type admission map[*schema.Schema][]Violation
+type admission map[*contract.Schema][]Violation
 
-func (a admission) check(candidate *schema.Schema, prior []*schema.Schema) []Violation {
+func (a admission) check(candidate *contract.Schema, prior []*contract.Schema) []Violation {
 	lint, ok := a[candidate]
 	if !ok {
 		lint = compat.Lint(candidate)

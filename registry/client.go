@@ -22,9 +22,9 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/hemlabs/hem/contract"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
 	"github.com/hemlabs/hem/internal/auth"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // Client talks to a registry service and caches what it learns: versions by
@@ -39,8 +39,8 @@ type Client struct {
 	ttl    time.Duration
 	now    func() time.Time
 
-	byID     cowMap[int64, *schema.Schema]
-	byNumber cowMap[versionKey, *schema.Schema]
+	byID     cowMap[int64, *contract.Schema]
+	byNumber cowMap[versionKey, *contract.Schema]
 	latest   cowMap[string, latestEntry]
 	flights  singleflight.Group
 	watched  atomic.Int64 // highest id Watch has seen
@@ -52,7 +52,7 @@ type versionKey struct {
 }
 
 type latestEntry struct {
-	s  *schema.Schema
+	s  *contract.Schema
 	at time.Time
 }
 
@@ -190,11 +190,11 @@ func (c *Client) outgoing(ctx context.Context) context.Context {
 // ByID returns the version with the given id. Usable versions are cached
 // for ever; a pending one is fetched again on every call until it is
 // usable.
-func (c *Client) ByID(ctx context.Context, id int64) (*schema.Schema, error) {
+func (c *Client) ByID(ctx context.Context, id int64) (*contract.Schema, error) {
 	if s, ok := c.byID.load(id); ok {
 		return s, nil
 	}
-	return flight(ctx, &c.flights, "id/"+strconv.FormatInt(id, 10), func(ctx context.Context) (*schema.Schema, error) {
+	return flight(ctx, &c.flights, "id/"+strconv.FormatInt(id, 10), func(ctx context.Context) (*contract.Schema, error) {
 		if s, ok := c.byID.load(id); ok { // filled while this call waited
 			return s, nil
 		}
@@ -208,12 +208,12 @@ func (c *Client) ByID(ctx context.Context, id int64) (*schema.Schema, error) {
 }
 
 // Version returns one version of subject; cached like ByID.
-func (c *Client) Version(ctx context.Context, subject string, version int) (*schema.Schema, error) {
+func (c *Client) Version(ctx context.Context, subject string, version int) (*contract.Schema, error) {
 	key := versionKey{subject, version}
 	if s, ok := c.byNumber.load(key); ok {
 		return s, nil
 	}
-	return flight(ctx, &c.flights, "v/"+subject+"@"+strconv.Itoa(version), func(ctx context.Context) (*schema.Schema, error) {
+	return flight(ctx, &c.flights, "v/"+subject+"@"+strconv.Itoa(version), func(ctx context.Context) (*contract.Schema, error) {
 		if s, ok := c.byNumber.load(key); ok {
 			return s, nil
 		}
@@ -230,12 +230,12 @@ func (c *Client) Version(ctx context.Context, subject string, version int) (*sch
 // When the registry cannot be reached after the TTL, the cached version is
 // returned (stale) rather than an error; an unknown subject is always
 // ErrNotFound.
-func (c *Client) Latest(ctx context.Context, subject string) (*schema.Schema, error) {
+func (c *Client) Latest(ctx context.Context, subject string) (*contract.Schema, error) {
 	cached, ok := c.latest.load(subject)
 	if ok && c.now().Sub(cached.at) < c.ttl {
 		return cached.s, nil
 	}
-	return flight(ctx, &c.flights, "latest/"+subject, func(ctx context.Context) (*schema.Schema, error) {
+	return flight(ctx, &c.flights, "latest/"+subject, func(ctx context.Context) (*contract.Schema, error) {
 		if e, ok := c.latest.load(subject); ok && c.now().Sub(e.at) < c.ttl {
 			return e.s, nil
 		}
@@ -252,12 +252,12 @@ func (c *Client) Latest(ctx context.Context, subject string) (*schema.Schema, er
 	})
 }
 
-func (c *Client) get(ctx context.Context, req *registryv1.GetSchemaRequest, what string) (*schema.Schema, error) {
+func (c *Client) get(ctx context.Context, req *registryv1.GetSchemaRequest, what string) (*contract.Schema, error) {
 	resp, err := c.api.GetSchema(c.outgoing(ctx), req)
 	if err != nil {
 		return nil, clientError(what, err)
 	}
-	s, err := schema.FromProto(resp.GetSchema())
+	s, err := contract.FromProto(resp.GetSchema())
 	if err != nil {
 		return nil, fmt.Errorf("registry: %s: %w", what, err)
 	}
@@ -265,8 +265,8 @@ func (c *Client) get(ctx context.Context, req *registryv1.GetSchemaRequest, what
 }
 
 // remember caches a usable version by id and number.
-func (c *Client) remember(s *schema.Schema) {
-	if s.State != schema.Usable {
+func (c *Client) remember(s *contract.Schema) {
+	if s.State != contract.Usable {
 		return
 	}
 	c.byID.store(s.ID, s)
@@ -337,12 +337,12 @@ func (c *Client) watchOnce(ctx context.Context, received func()) error {
 			return err
 		}
 		received()
-		s, err := schema.FromProto(msg.GetSchema())
+		s, err := contract.FromProto(msg.GetSchema())
 		if err != nil {
 			continue // a version this client cannot read; Latest will say why
 		}
 		c.remember(s)
-		if s.State == schema.Usable {
+		if s.State == contract.Usable {
 			c.latest.update(s.Subject, latestEntry{s: s, at: c.now()}, func(old latestEntry) bool {
 				return old.s.Version > s.Version
 			})

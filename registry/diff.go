@@ -8,7 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
 )
 
 // Change is one difference between two versions of a subject.
@@ -29,7 +29,7 @@ func (c Change) String() string { return fmt.Sprintf("%c %s (%s)", c.Op, c.Path,
 // reachable from the event, their fields (matched by number) and enum
 // values, with types, names, oneofs, options and descriptions (comments).
 // It is pure and works on any two schemas, compatible or not.
-func Diff(from, to *schema.Schema) []Change {
+func Diff(from, to *contract.Schema) []Change {
 	a, b := reachableTypes(from.Descriptor()), reachableTypes(to.Descriptor())
 	names := map[protoreflect.FullName]bool{}
 	for n := range a {

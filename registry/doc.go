@@ -2,7 +2,7 @@
 // event messages), immutable versions per subject, and a global,
 // monotonically increasing schema id per (subject, version).
 //
-// A version is a self-contained FileDescriptorSet (schema.Schema). Pushing a
+// A version is a self-contained FileDescriptorSet (contract.Schema). Pushing a
 // schema whose fingerprint equals a stored version returns that version;
 // anything else is admitted only when it is compatible with every earlier
 // version of its subject (the rules of EVOLUTION.md, checked by

@@ -7,9 +7,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/registry/localgcs"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 const exampleContract = `syntax = "proto3";
@@ -59,7 +59,7 @@ func ExampleRegistry_Register() {
 	}
 
 	push := func(source string) {
-		src, err := schema.CompileSources(ctx, map[string]string{"acme/orders/v1/events.proto": source})
+		src, err := contract.CompileSources(ctx, map[string]string{"acme/orders/v1/events.proto": source})
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -67,7 +67,7 @@ func ExampleRegistry_Register() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		results, err := reg.Register(ctx, []*schema.Schema{s})
+		results, err := reg.Register(ctx, []*contract.Schema{s})
 		if err != nil {
 			log.Fatal(err)
 		}

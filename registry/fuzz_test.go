@@ -8,8 +8,8 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/hemlabs/hem/contract"
 	optionsv1 "github.com/hemlabs/hem/gen/hem/options/v1"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // FuzzCandidates feeds Register's decoder (descriptor sets arrive from the
@@ -30,7 +30,7 @@ func FuzzCandidates(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	src, err := schema.CompileSources(context.Background(), map[string]string{"a/v1/a.proto": `syntax = "proto3";
+	src, err := contract.CompileSources(context.Background(), map[string]string{"a/v1/a.proto": `syntax = "proto3";
 package a.v1;
 import "hem/options/v1/options.proto";
 message E {
@@ -51,20 +51,20 @@ message E2 { int32 n = 1; }
 	if err := proto.Unmarshal(s.DescriptorSet(), &fds); err != nil {
 		f.Fatal(err)
 	}
-	var contract []byte
+	var seedSet []byte
 	for _, fd := range fds.File {
 		if fd.GetName() == "a/v1/a.proto" {
 			fd.SourceCodeInfo = nil
-			contract, err = proto.Marshal(&descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{fd}})
+			seedSet, err = proto.Marshal(&descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{fd}})
 			if err != nil {
 				f.Fatal(err)
 			}
 		}
 	}
-	f.Add(contract, "")
-	f.Add(contract, "a.v1.E")
-	f.Add(contract, "a.v1.E2")
-	f.Add(append(append([]byte{}, contract...), contract...), "")
+	f.Add(seedSet, "")
+	f.Add(seedSet, "a.v1.E")
+	f.Add(seedSet, "a.v1.E2")
+	f.Add(append(append([]byte{}, seedSet...), seedSet...), "")
 	half, _ := proto.Marshal(&descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{{Name: proto.String("x.proto"), Dependency: []string{"missing.proto"}}}})
 	f.Add(half, "")
 	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00}, "")
@@ -84,10 +84,10 @@ message E2 { int32 n = 1; }
 			if subject != "" && c.Subject != subject {
 				t.Fatalf("asked for %q, got %q", subject, c.Subject)
 			}
-			if _, ok := schema.EventOptions(c.Descriptor()); !ok {
+			if _, ok := contract.EventOptions(c.Descriptor()); !ok {
 				t.Fatalf("%s is not an event", c.Subject)
 			}
-			if _, err := schema.Parse(c.Subject, c.DescriptorSet()); err != nil {
+			if _, err := contract.Parse(c.Subject, c.DescriptorSet()); err != nil {
 				t.Fatalf("accepted %s does not parse back: %v", c.Subject, err)
 			}
 		}

@@ -8,9 +8,9 @@ import (
 
 	"cloud.google.com/go/storage"
 
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/registry/localgcs"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 const testBucket = "hem-registry-test"
@@ -111,10 +111,10 @@ func (o ordersV1) subject() string {
 	return pkg + ".OrderPlaced"
 }
 
-func (o ordersV1) schema(t testing.TB) *schema.Schema {
+func (o ordersV1) schema(t testing.TB) *contract.Schema {
 	t.Helper()
 	path := strings.ReplaceAll(o.subject()[:strings.LastIndex(o.subject(), ".")], ".", "/") + "/events.proto"
-	src, err := schema.CompileSources(context.Background(), map[string]string{path: o.source()})
+	src, err := contract.CompileSources(context.Background(), map[string]string{path: o.source()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func (o ordersV1) schema(t testing.TB) *schema.Schema {
 	return s
 }
 
-func register(t testing.TB, r *registry.Registry, s ...*schema.Schema) []registry.Result {
+func register(t testing.TB, r *registry.Registry, s ...*contract.Schema) []registry.Result {
 	t.Helper()
 	res, err := r.Register(t.Context(), s)
 	if err != nil {

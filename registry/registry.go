@@ -15,8 +15,8 @@ import (
 	"cloud.google.com/go/storage"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/hemlabs/hem/contract"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // Registry stores the versions of every subject in a GCS bucket and admits
@@ -34,7 +34,7 @@ type Registry struct {
 	loads   singleflight.Group
 	// schemas holds parsed descriptor sets by id, without state (which
 	// changes); every version is immutable otherwise.
-	schemas cowMap[int64, *schema.Schema]
+	schemas cowMap[int64, *contract.Schema]
 }
 
 // snapshot is one read of the index, immutable once built.
@@ -82,7 +82,7 @@ func (s *snapshot) find(subject, fingerprint string) *entry {
 func (s *snapshot) latestUsable(subject string) *entry {
 	es := s.bySubject[subject]
 	for i := len(es) - 1; i >= 0; i-- {
-		if es[i].state() == schema.Usable {
+		if es[i].state() == contract.Usable {
 			return es[i]
 		}
 	}
@@ -146,7 +146,7 @@ type Result struct {
 	// Schema is the new or existing version, with its identity (ID,
 	// Version, State); nil when rejected. A dry run reports a new version
 	// with the version it would get and ID 0.
-	Schema *schema.Schema
+	Schema *contract.Schema
 	// Violations say why the schema was rejected.
 	Violations []Violation
 	// Err is a failure for this subject alone, such as a *MigrationError.
@@ -174,7 +174,7 @@ const maxCommitAttempts = 200
 // are then nil), or when some subjects failed on their own: then the results
 // are complete and the error joins their Err fields. Register is safe for
 // concurrent use, also across replicas sharing the store.
-func (r *Registry) Register(ctx context.Context, candidates []*schema.Schema, opts ...RegisterOption) ([]Result, error) {
+func (r *Registry) Register(ctx context.Context, candidates []*contract.Schema, opts ...RegisterOption) ([]Result, error) {
 	var rc registerConfig
 	for _, o := range opts {
 		o.applyRegister(&rc)
@@ -271,14 +271,14 @@ func (r *Registry) resultIndex(results []Result, subject string) int {
 
 // plan decides every candidate against snap and lists the index entries to
 // add.
-func (r *Registry) plan(ctx context.Context, snap *snapshot, candidates []*schema.Schema, commit string, adm admission) ([]Result, []entry, error) {
+func (r *Registry) plan(ctx context.Context, snap *snapshot, candidates []*contract.Schema, commit string, adm admission) ([]Result, []entry, error) {
 	results := make([]Result, len(candidates))
 	var added []entry
 	nextID := snap.file.NextID
 	now := r.cfg.now().UTC().Truncate(time.Millisecond)
-	state := schema.Usable
+	state := contract.Usable
 	if len(r.cfg.migrators) > 0 {
-		state = schema.Pending
+		state = contract.Pending
 	}
 	for i, c := range candidates {
 		res := Result{Subject: c.Subject}
@@ -327,7 +327,7 @@ func (r *Registry) migrate(ctx context.Context, results []Result) error {
 	var done []int64
 	for i := range results {
 		res := &results[i]
-		if res.Schema == nil || res.Schema.State != schema.Pending {
+		if res.Schema == nil || res.Schema.State != contract.Pending {
 			continue
 		}
 		if len(r.cfg.migrators) == 0 {
@@ -359,7 +359,7 @@ func (r *Registry) migrate(ctx context.Context, results []Result) error {
 		}
 		for i := range results {
 			if s := results[i].Schema; s != nil && slices.Contains(done, s.ID) {
-				results[i].Schema = s.WithIdentity(s.ID, s.Version, schema.Usable, s.CreatedAt)
+				results[i].Schema = s.WithIdentity(s.ID, s.Version, contract.Usable, s.CreatedAt)
 			}
 		}
 	}
@@ -373,8 +373,8 @@ func (r *Registry) markUsable(ctx context.Context, ids []int64) error {
 		next := &indexFile{Format: indexFormat, NextID: snap.file.NextID, Versions: slices.Clone(snap.file.Versions)}
 		changed := false
 		for i := range next.Versions {
-			if slices.Contains(ids, next.Versions[i].ID) && next.Versions[i].State != schema.Usable.String() {
-				next.Versions[i].State = schema.Usable.String()
+			if slices.Contains(ids, next.Versions[i].ID) && next.Versions[i].State != contract.Usable.String() {
+				next.Versions[i].State = contract.Usable.String()
 				changed = true
 			}
 		}
@@ -456,16 +456,16 @@ const missRefresh = 100 * time.Millisecond
 
 // schemaOf returns the version e describes, loading its descriptor set on
 // first use.
-func (r *Registry) schemaOf(ctx context.Context, e *entry) (*schema.Schema, error) {
+func (r *Registry) schemaOf(ctx context.Context, e *entry) (*contract.Schema, error) {
 	base, ok := r.schemas.load(e.ID)
 	if !ok {
 		var err error
-		base, err = flight(ctx, &r.loads, e.Object, func(ctx context.Context) (*schema.Schema, error) {
+		base, err = flight(ctx, &r.loads, e.Object, func(ctx context.Context) (*contract.Schema, error) {
 			b, err := r.store.getSchema(ctx, e.Object)
 			if err != nil {
 				return nil, err
 			}
-			s, err := schema.Parse(e.Subject, b)
+			s, err := contract.Parse(e.Subject, b)
 			if err != nil {
 				return nil, fmt.Errorf("store: %s: %w", e.Object, err)
 			}
@@ -482,9 +482,9 @@ func (r *Registry) schemaOf(ctx context.Context, e *entry) (*schema.Schema, erro
 	return base.WithIdentity(e.ID, e.Version, e.state(), e.CreatedAt), nil
 }
 
-func (r *Registry) versions(ctx context.Context, snap *snapshot, subject string) ([]*schema.Schema, error) {
+func (r *Registry) versions(ctx context.Context, snap *snapshot, subject string) ([]*contract.Schema, error) {
 	es := snap.bySubject[subject]
-	out := make([]*schema.Schema, 0, len(es))
+	out := make([]*contract.Schema, 0, len(es))
 	for _, e := range es {
 		s, err := r.schemaOf(ctx, e)
 		if err != nil {
@@ -496,7 +496,7 @@ func (r *Registry) versions(ctx context.Context, snap *snapshot, subject string)
 }
 
 // ByID returns the version with the given id, in any state.
-func (r *Registry) ByID(ctx context.Context, id int64) (*schema.Schema, error) {
+func (r *Registry) ByID(ctx context.Context, id int64) (*contract.Schema, error) {
 	e, err := r.lookup(ctx, func(s *snapshot) *entry { return s.byID[id] })
 	if err != nil {
 		return nil, fmt.Errorf("registry: schema %d: %w", id, err)
@@ -505,7 +505,7 @@ func (r *Registry) ByID(ctx context.Context, id int64) (*schema.Schema, error) {
 }
 
 // Version returns one version of subject, in any state.
-func (r *Registry) Version(ctx context.Context, subject string, version int) (*schema.Schema, error) {
+func (r *Registry) Version(ctx context.Context, subject string, version int) (*contract.Schema, error) {
 	e, err := r.lookup(ctx, func(s *snapshot) *entry {
 		es := s.bySubject[subject]
 		if version < 1 || version > len(es) {
@@ -520,7 +520,7 @@ func (r *Registry) Version(ctx context.Context, subject string, version int) (*s
 }
 
 // Latest returns the newest USABLE version of subject.
-func (r *Registry) Latest(ctx context.Context, subject string) (*schema.Schema, error) {
+func (r *Registry) Latest(ctx context.Context, subject string) (*contract.Schema, error) {
 	snap, err := r.fresh(ctx, r.cfg.refresh)
 	if err != nil {
 		return nil, fmt.Errorf("registry: %s: %w", subject, err)
@@ -567,7 +567,7 @@ func (r *Registry) Subjects(ctx context.Context) ([]*registryv1.SubjectInfo, err
 }
 
 // Versions lists the versions of subject, oldest first.
-func (r *Registry) Versions(ctx context.Context, subject string) ([]*schema.Schema, error) {
+func (r *Registry) Versions(ctx context.Context, subject string) ([]*contract.Schema, error) {
 	snap, err := r.fresh(ctx, r.cfg.refresh)
 	if err != nil {
 		return nil, fmt.Errorf("registry: %s: %w", subject, err)
@@ -587,7 +587,7 @@ func (r *Registry) Versions(ctx context.Context, subject string) ([]*schema.Sche
 // (including versions with a lower id whose migration finished late),
 // until ctx ends or fn fails. Versions written by other replicas are seen
 // within the refresh interval. It returns nil when ctx ends.
-func (r *Registry) Watch(ctx context.Context, afterID int64, fn func(*schema.Schema) error) error {
+func (r *Registry) Watch(ctx context.Context, afterID int64, fn func(*contract.Schema) error) error {
 	sent := map[int64]bool{}
 	tick := time.NewTicker(r.cfg.refresh)
 	defer tick.Stop()
@@ -595,7 +595,7 @@ func (r *Registry) Watch(ctx context.Context, afterID int64, fn func(*schema.Sch
 		snap := r.current()
 		for i := range snap.file.Versions {
 			e := &snap.file.Versions[i]
-			if e.ID <= afterID || sent[e.ID] || e.state() != schema.Usable {
+			if e.ID <= afterID || sent[e.ID] || e.state() != contract.Usable {
 				continue
 			}
 			s, err := r.schemaOf(ctx, e)

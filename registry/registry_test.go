@@ -9,14 +9,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/registry"
-	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink"
 )
 
 func TestRegisterSampleContractsTwiceGivesSameIDs(t *testing.T) {
 	t.Parallel()
-	src, err := schema.CompileDir(t.Context(), "../proto")
+	src, err := contract.CompileDir(t.Context(), "../proto")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func TestRegisterSampleContractsTwiceGivesSameIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var candidates []*schema.Schema
+	var candidates []*contract.Schema
 	for _, s := range all {
 		if !registry.Reserved(s.Subject) {
 			candidates = append(candidates, s)
@@ -131,12 +131,12 @@ func TestRegisterChecksEveryEarlierVersion(t *testing.T) {
 	t.Parallel()
 	r := newRegistry(t, startGCS(t, t.TempDir()))
 	register(t, r, ordersV1{}.schema(t))
-	res, err := r.Register(t.Context(), []*schema.Schema{ordersV1{fields: baseFields + "  optional string note = 5;\n"}.schema(t)})
+	res, err := r.Register(t.Context(), []*contract.Schema{ordersV1{fields: baseFields + "  optional string note = 5;\n"}.schema(t)})
 	if err != nil || res[0].Outcome != registry.OutcomeNew {
 		t.Fatalf("v2: %v %v", res, err)
 	}
 	// Deleting the field v1 had and v2 kept is caught against both.
-	res, err = r.Register(t.Context(), []*schema.Schema{ordersV1{fields: strings.Replace(baseFields, "string coupon = 3;", "", 1) + "  optional string note = 5;\n"}.schema(t)})
+	res, err = r.Register(t.Context(), []*contract.Schema{ordersV1{fields: strings.Replace(baseFields, "string coupon = 3;", "", 1) + "  optional string note = 5;\n"}.schema(t)})
 	if err != nil || res[0].Outcome != registry.OutcomeRejected || !slices.Contains(rules(res[0].Violations), "EV-W04") {
 		t.Fatalf("delete: %+v %v", res, err)
 	}
@@ -145,7 +145,7 @@ func TestRegisterChecksEveryEarlierVersion(t *testing.T) {
 func TestRegisterDryRunStoresNothing(t *testing.T) {
 	t.Parallel()
 	r := newRegistry(t, startGCS(t, t.TempDir()))
-	res, err := r.Register(t.Context(), []*schema.Schema{ordersV1{}.schema(t)}, registry.DryRun())
+	res, err := r.Register(t.Context(), []*contract.Schema{ordersV1{}.schema(t)}, registry.DryRun())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,10 +164,10 @@ func TestRegisterRefusesBadInput(t *testing.T) {
 	t.Parallel()
 	r := newRegistry(t, startGCS(t, t.TempDir()))
 	s := ordersV1{}.schema(t)
-	for name, in := range map[string][]*schema.Schema{
+	for name, in := range map[string][]*contract.Schema{
 		"nil":      {nil},
 		"twice":    {s, s},
-		"reserved": {schema.FailedEventSchema()},
+		"reserved": {contract.FailedEventSchema()},
 	} {
 		if _, err := r.Register(t.Context(), in); !errors.Is(err, registry.ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)
@@ -205,7 +205,7 @@ func TestConcurrentRegistrationsLoseNothing(t *testing.T) {
 	register(t, first, ordersV1{}.schema(t))
 
 	regs := make([]*registry.Registry, n)
-	changes := make([]*schema.Schema, n)
+	changes := make([]*contract.Schema, n)
 	for i := range n {
 		regs[i] = newRegistry(t, g)
 		changes[i] = ordersV1{comment: fmt.Sprintf("OrderPlaced: change %02d.", i)}.schema(t)
@@ -215,7 +215,7 @@ func TestConcurrentRegistrationsLoseNothing(t *testing.T) {
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			res, err := regs[i].Register(context.Background(), []*schema.Schema{changes[i]})
+			res, err := regs[i].Register(context.Background(), []*contract.Schema{changes[i]})
 			if err == nil {
 				results[i] = res[0]
 			}
@@ -289,7 +289,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Subject != want.Subject || got.Version != want.Schema.Version || got.Fingerprint() != want.Schema.Fingerprint() || got.State != schema.Usable {
+		if got.Subject != want.Subject || got.Version != want.Schema.Version || got.Fingerprint() != want.Schema.Fingerprint() || got.State != contract.Usable {
 			t.Errorf("id %d after restart: %s v%d %s, want %s v%d", want.Schema.ID, got.Subject, got.Version, got.State, want.Subject, want.Schema.Version)
 		}
 	}
@@ -311,10 +311,10 @@ type flakyMigrator struct {
 	migrated []int64
 }
 
-func (m *flakyMigrator) Migrate(_ context.Context, s *schema.Schema) error {
+func (m *flakyMigrator) Migrate(_ context.Context, s *contract.Schema) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if s.State != schema.Pending {
+	if s.State != contract.Pending {
 		return fmt.Errorf("migrating a %s version", s.State)
 	}
 	if m.failing {
@@ -329,35 +329,35 @@ func TestMigrationGatesUsability(t *testing.T) {
 	m := &flakyMigrator{}
 	r := newRegistry(t, startGCS(t, t.TempDir()), registry.WithMigrator(m))
 	v1 := register(t, r, ordersV1{}.schema(t))[0]
-	if v1.Schema.State != schema.Usable || !slices.Equal(m.migrated, []int64{v1.Schema.ID}) {
+	if v1.Schema.State != contract.Usable || !slices.Equal(m.migrated, []int64{v1.Schema.ID}) {
 		t.Fatalf("v1: %s, migrated %v", v1.Schema.State, m.migrated)
 	}
 
 	m.failing = true
 	v2schema := ordersV1{fields: baseFields + "  optional string note = 5;\n"}.schema(t)
-	res, err := r.Register(t.Context(), []*schema.Schema{v2schema})
+	res, err := r.Register(t.Context(), []*contract.Schema{v2schema})
 	var merr *registry.MigrationError
 	if !errors.As(err, &merr) || merr.Subject != v2schema.Subject || res[0].Err == nil {
 		t.Fatalf("failing migration: err %v, result %+v", err, res)
 	}
-	if res[0].Outcome != registry.OutcomeNew || res[0].Schema.State != schema.Pending || res[0].Schema.Version != 2 {
+	if res[0].Outcome != registry.OutcomeNew || res[0].Schema.State != contract.Pending || res[0].Schema.Version != 2 {
 		t.Fatalf("failing migration: %v v%d %s", res[0].Outcome, res[0].Schema.Version, res[0].Schema.State)
 	}
 	latest, err := r.Latest(t.Context(), v2schema.Subject)
 	if err != nil || latest.Version != 1 {
 		t.Fatalf("Latest while v2 is pending: %v, %v; want v1", latest, err)
 	}
-	if got, err := r.Version(t.Context(), v2schema.Subject, 2); err != nil || got.State != schema.Pending {
+	if got, err := r.Version(t.Context(), v2schema.Subject, 2); err != nil || got.State != contract.Pending {
 		t.Fatalf("v2 while pending: %v %v", got, err)
 	}
 
 	// The same push again retries the migration.
 	m.failing = false
-	res, err = r.Register(t.Context(), []*schema.Schema{v2schema})
+	res, err = r.Register(t.Context(), []*contract.Schema{v2schema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res[0].Outcome != registry.OutcomeUnchanged || res[0].Schema.ID != v1.Schema.ID+1 || res[0].Schema.State != schema.Usable {
+	if res[0].Outcome != registry.OutcomeUnchanged || res[0].Schema.ID != v1.Schema.ID+1 || res[0].Schema.State != contract.Usable {
 		t.Fatalf("retry: %v id %d %s", res[0].Outcome, res[0].Schema.ID, res[0].Schema.State)
 	}
 	if latest, err := r.Latest(t.Context(), v2schema.Subject); err != nil || latest.Version != 2 {
@@ -381,16 +381,16 @@ func TestWatchSeesVersionsAsTheyBecomeUsable(t *testing.T) {
 	watcher := newRegistry(t, g, registry.WithRefreshInterval(20*1e6))
 
 	ctx, cancel := context.WithCancel(t.Context())
-	got := make(chan *schema.Schema, 10)
+	got := make(chan *contract.Schema, 10)
 	done := make(chan error, 1)
 	go func() {
-		done <- watcher.Watch(ctx, 0, func(s *schema.Schema) error { got <- s; return nil })
+		done <- watcher.Watch(ctx, 0, func(s *contract.Schema) error { got <- s; return nil })
 	}()
 	if s := <-got; s.ID != v1.Schema.ID {
 		t.Fatalf("first watched id %d, want %d", s.ID, v1.Schema.ID)
 	}
 	v2 := register(t, writer, ordersV1{fields: baseFields + "  optional string note = 5;\n"}.schema(t))[0]
-	if s := <-got; s.ID != v2.Schema.ID || s.Version != 2 || s.State != schema.Usable {
+	if s := <-got; s.ID != v2.Schema.ID || s.Version != 2 || s.State != contract.Usable {
 		t.Fatalf("watched %d v%d %s, want id %d v2", s.ID, s.Version, s.State, v2.Schema.ID)
 	}
 	cancel()

@@ -16,8 +16,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/hemlabs/hem/contract"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
-	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink"
 )
 
@@ -93,7 +93,7 @@ func (s *Service) Register(ctx context.Context, req *registryv1.RegisterRequest)
 
 // candidatesOf builds one self-contained schema per subject from a
 // descriptor set; no subjects means every event message outside hem.*.
-func candidatesOf(fdsBytes []byte, subjects []string) ([]*schema.Schema, error) {
+func candidatesOf(fdsBytes []byte, subjects []string) ([]*contract.Schema, error) {
 	var fds descriptorpb.FileDescriptorSet
 	if err := proto.Unmarshal(fdsBytes, &fds); err != nil {
 		return nil, fmt.Errorf("decode descriptor set: %v: %w", err, ErrInvalid)
@@ -133,7 +133,7 @@ func candidatesOf(fdsBytes []byte, subjects []string) ([]*schema.Schema, error) 
 		}
 		slices.Sort(subjects)
 	}
-	out := make([]*schema.Schema, 0, len(subjects))
+	out := make([]*contract.Schema, 0, len(subjects))
 	for _, subject := range subjects {
 		s, err := schemaOfSubject(resolved, subject)
 		if err != nil {
@@ -144,7 +144,7 @@ func candidatesOf(fdsBytes []byte, subjects []string) ([]*schema.Schema, error) 
 	return out, nil
 }
 
-func schemaOfSubject(files *protoregistry.Files, subject string) (*schema.Schema, error) {
+func schemaOfSubject(files *protoregistry.Files, subject string) (*contract.Schema, error) {
 	d, err := files.FindDescriptorByName(protoreflect.FullName(subject))
 	if err != nil {
 		return nil, fmt.Errorf("subject %s: not in the descriptor set: %w", subject, ErrInvalid)
@@ -153,11 +153,11 @@ func schemaOfSubject(files *protoregistry.Files, subject string) (*schema.Schema
 	if !ok {
 		return nil, fmt.Errorf("subject %s: not a message: %w", subject, ErrInvalid)
 	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(schema.DescriptorSet(md.ParentFile()))
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(contract.DescriptorSet(md.ParentFile()))
 	if err != nil {
 		return nil, fmt.Errorf("subject %s: %w", subject, err)
 	}
-	s, err := schema.Parse(subject, b)
+	s, err := contract.Parse(subject, b)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrInvalid)
 	}
@@ -170,7 +170,7 @@ func walkEvents(msgs protoreflect.MessageDescriptors, fn func(protoreflect.Messa
 		if md.IsMapEntry() {
 			continue
 		}
-		if _, ok := schema.EventOptions(md); ok {
+		if _, ok := contract.EventOptions(md); ok {
 			fn(md)
 		}
 		walkEvents(md.Messages(), fn)
@@ -181,7 +181,7 @@ func walkEvents(msgs protoreflect.MessageDescriptors, fn func(protoreflect.Messa
 // latest usable version of a subject.
 func (s *Service) GetSchema(ctx context.Context, req *registryv1.GetSchemaRequest) (*registryv1.GetSchemaResponse, error) {
 	var (
-		sc  *schema.Schema
+		sc  *contract.Schema
 		err error
 	)
 	switch {
@@ -240,7 +240,7 @@ func (s *Service) Watch(req *registryv1.WatchRequest, stream registryv1.Registry
 		case <-ctx.Done():
 		}
 	}()
-	err := s.r.Watch(ctx, req.GetAfterId(), func(sc *schema.Schema) error {
+	err := s.r.Watch(ctx, req.GetAfterId(), func(sc *contract.Schema) error {
 		return stream.Send(&registryv1.WatchResponse{Schema: sc.Proto(true)})
 	})
 	if err != nil {

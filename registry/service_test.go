@@ -18,10 +18,10 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/hemlabs/hem/contract"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
 	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/registry"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // serve runs a Service over r on a loopback port and returns its address.
@@ -57,7 +57,7 @@ func conn(t testing.TB, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
 	return c
 }
 
-func registerRequest(schemas ...*schema.Schema) *registryv1.RegisterRequest {
+func registerRequest(schemas ...*contract.Schema) *registryv1.RegisterRequest {
 	// The union of the schemas' descriptor sets; Register splits it again.
 	req := &registryv1.RegisterRequest{}
 	for _, s := range schemas {
@@ -242,7 +242,7 @@ func TestServiceErrorCodes(t *testing.T) {
 			return err
 		}, codes.InvalidArgument},
 		{"reserved subject", func(ctx context.Context) error {
-			_, err := api.Register(ctx, registerRequest(schema.FailedEventSchema()))
+			_, err := api.Register(ctx, registerRequest(contract.FailedEventSchema()))
 			return err
 		}, codes.InvalidArgument},
 		{"deadline", func(ctx context.Context) error {
@@ -285,11 +285,11 @@ func TestServiceWatchDeliversNewVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := schema.FromProto(msg.GetSchema())
+	got, err := contract.FromProto(msg.GetSchema())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != resp.GetResults()[0].GetId() || got.Version != 2 || got.State != schema.Usable || got.Descriptor().Fields().ByName("note") == nil {
+	if got.ID != resp.GetResults()[0].GetId() || got.Version != 2 || got.State != contract.Usable || got.Descriptor().Fields().ByName("note") == nil {
 		t.Fatalf("watched id %d v%d %s", got.ID, got.Version, got.State)
 	}
 
@@ -571,7 +571,7 @@ func TestServiceRefusesAForgedWellKnownFile(t *testing.T) {
 	t.Parallel()
 	r := newRegistry(t, startGCS(t, t.TempDir()))
 	c := registry.NewClient(conn(t, serve(t, r, registry.WithKeyring(withKey()))), registry.WithAPIKey(ciKey))
-	src, err := schema.CompileSources(t.Context(), map[string]string{
+	src, err := contract.CompileSources(t.Context(), map[string]string{
 		"google/protobuf/timestamp.proto": `syntax = "proto3";
 package google.protobuf;
 message Timestamp { string seconds = 1; }

@@ -15,7 +15,7 @@ import (
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
 
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
 )
 
 // The store keeps two kinds of objects under the prefix:
@@ -60,11 +60,11 @@ type entry struct {
 	Commit string `json:"commit,omitempty"`
 }
 
-func (e *entry) state() schema.State {
-	if e.State == schema.Usable.String() {
-		return schema.Usable
+func (e *entry) state() contract.State {
+	if e.State == contract.Usable.String() {
+		return contract.Usable
 	}
-	return schema.Pending
+	return contract.Pending
 }
 
 // store is the GCS side of the registry. It is safe for concurrent use.

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
 )
 
 // Event is one decoded event on its way to a sink.
@@ -18,7 +18,7 @@ type Event struct {
 	// ID is the event id; sinks keep one row per id where they can.
 	ID string
 	// Schema is the version the payload was written with.
-	Schema *schema.Schema
+	Schema *contract.Schema
 	// Payload is the contract message as published (after PII transforms).
 	Payload []byte
 	// Message is Payload decoded with Schema's descriptor.
@@ -44,8 +44,8 @@ type Batch struct {
 }
 
 // Newest returns the schema with the highest version in the batch.
-func (b *Batch) Newest() *schema.Schema {
-	var newest *schema.Schema
+func (b *Batch) Newest() *contract.Schema {
+	var newest *contract.Schema
 	for _, e := range b.Events {
 		if newest == nil || e.Schema.Version > newest.Version {
 			newest = e.Schema
@@ -70,14 +70,14 @@ type Sink interface {
 // Migrator applies warehouse DDL (create table, add columns) for a schema
 // version before the registry reports it usable. It must be idempotent.
 type Migrator interface {
-	Migrate(ctx context.Context, s *schema.Schema) error
+	Migrate(ctx context.Context, s *contract.Schema) error
 }
 
 // MigratorFunc adapts a function to Migrator.
-type MigratorFunc func(ctx context.Context, s *schema.Schema) error
+type MigratorFunc func(ctx context.Context, s *contract.Schema) error
 
 // Migrate calls f.
-func (f MigratorFunc) Migrate(ctx context.Context, s *schema.Schema) error { return f(ctx, s) }
+func (f MigratorFunc) Migrate(ctx context.Context, s *contract.Schema) error { return f(ctx, s) }
 
 var _ Migrator = MigratorFunc(nil)
 

@@ -24,16 +24,16 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hemlabs/hem/collector"
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/internal/wire"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // Schemas is an in-memory collector.Schemas. It is safe for concurrent use.
 type Schemas struct {
 	mu        sync.RWMutex
-	bySubject map[string][]*schema.Schema
-	byID      map[int64]*schema.Schema
+	bySubject map[string][]*contract.Schema
+	byID      map[int64]*contract.Schema
 	nextID    int64
 	down      atomic.Bool
 	calls     atomic.Int64
@@ -44,7 +44,7 @@ var _ collector.Schemas = (*Schemas)(nil)
 // NewSchemas compiles every .proto under dir and registers each event type
 // as version 1, usable, with ids 1, 2, ... in subject order.
 func NewSchemas(ctx context.Context, dir string) (*Schemas, error) {
-	src, err := schema.CompileDir(ctx, dir)
+	src, err := contract.CompileDir(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -52,16 +52,16 @@ func NewSchemas(ctx context.Context, dir string) (*Schemas, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Schemas{bySubject: map[string][]*schema.Schema{}, byID: map[int64]*schema.Schema{}}
+	s := &Schemas{bySubject: map[string][]*contract.Schema{}, byID: map[int64]*contract.Schema{}}
 	for _, sc := range all {
-		s.Add(sc, schema.Usable)
+		s.Add(sc, contract.Usable)
 	}
 	return s, nil
 }
 
 // Add registers sc as the next version of its subject and returns it with
 // its identity.
-func (s *Schemas) Add(sc *schema.Schema, state schema.State) *schema.Schema {
+func (s *Schemas) Add(sc *contract.Schema, state contract.State) *contract.Schema {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextID++
@@ -78,7 +78,7 @@ func (s *Schemas) SetDown(down bool) { s.down.Store(down) }
 func (s *Schemas) Calls() int64 { return s.calls.Load() }
 
 // Latest returns the latest usable version of subject.
-func (s *Schemas) Latest(_ context.Context, subject string) (*schema.Schema, error) {
+func (s *Schemas) Latest(_ context.Context, subject string) (*contract.Schema, error) {
 	s.calls.Add(1)
 	if s.down.Load() {
 		return nil, status.Error(codes.Unavailable, "registry down")
@@ -87,7 +87,7 @@ func (s *Schemas) Latest(_ context.Context, subject string) (*schema.Schema, err
 	defer s.mu.RUnlock()
 	vs := s.bySubject[subject]
 	for i := len(vs) - 1; i >= 0; i-- {
-		if vs[i].State == schema.Usable {
+		if vs[i].State == contract.Usable {
 			return vs[i], nil
 		}
 	}
@@ -96,7 +96,7 @@ func (s *Schemas) Latest(_ context.Context, subject string) (*schema.Schema, err
 
 // ByID returns a version by id, whatever its state. A negative id is
 // refused with INVALID_ARGUMENT, as the registry service does.
-func (s *Schemas) ByID(_ context.Context, id int64) (*schema.Schema, error) {
+func (s *Schemas) ByID(_ context.Context, id int64) (*contract.Schema, error) {
 	s.calls.Add(1)
 	if s.down.Load() {
 		return nil, status.Error(codes.Unavailable, "registry down")

@@ -12,11 +12,11 @@ import (
 	"cloud.google.com/go/pubsub/v2/pstest"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/internal/cli"
 	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/registry"
-	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
 )
 
@@ -54,7 +54,7 @@ func TestProcessorStopsWhileBigQueryIsDown(t *testing.T) {
 	}
 	defer bq.Close()
 	rows := func() int {
-		r, _ := bq.Rows("p", "hem_events", sink.TableName(placed.Descriptor()))
+		r, _ := bq.Rows("p", "hem_events", contract.TableName(placed.Descriptor()))
 		return len(r)
 	}
 

@@ -19,9 +19,9 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/hemlabs/hem/client"
+	"github.com/hemlabs/hem/contract"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	"github.com/hemlabs/hem/registry"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // emitConfig is the configuration of "hem emit".
@@ -231,7 +231,7 @@ func emitOptions(env envelope) ([]client.EmitOption, error) {
 // type (or of the pinned version).
 func decodePayload(ctx context.Context, reg *registry.Client, env envelope) (*dynamicpb.Message, error) {
 	var (
-		s   *schema.Schema
+		s   *contract.Schema
 		err error
 	)
 	if env.SchemaID != 0 {

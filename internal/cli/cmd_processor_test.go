@@ -16,11 +16,11 @@ import (
 	"cloud.google.com/go/pubsub/v2/pstest"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/internal/cli"
 	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/registry"
-	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
 	"github.com/hemlabs/hem/sink/duckdb"
 )
@@ -141,7 +141,7 @@ func TestProcessorRunIntoTheWarehouse(t *testing.T) {
 	runProcessor("bigquery", "unary", map[string]string{"HEM_BIGQUERY_DATASET": "hem_events",
 		"HEM_BIGQUERY_ENDPOINT": bq.RESTEndpoint(), "HEM_BIGQUERY_WRITE_ENDPOINT": bq.WriteEndpoint()},
 		acked(wire.EventsTopic, n+1, 2))
-	if rows, err := bq.Rows("p", "hem_events", sink.TableName(placed.Descriptor())); err != nil || len(rows) != n {
+	if rows, err := bq.Rows("p", "hem_events", contract.TableName(placed.Descriptor())); err != nil || len(rows) != n {
 		t.Fatalf("BigQuery holds %d rows (%v), want %d", len(rows), err, n)
 	}
 
@@ -150,7 +150,7 @@ func TestProcessorRunIntoTheWarehouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close(t.Context())
-	for table, want := range map[string]string{sink.TableName(placed.Descriptor()): fmt.Sprint(n), "_failed_events": "1"} {
+	for table, want := range map[string]string{contract.TableName(placed.Descriptor()): fmt.Sprint(n), "_failed_events": "1"} {
 		res, err := w.Query(t.Context(), "SELECT count(*) FROM "+table)
 		if err != nil {
 			t.Fatal(err)

@@ -14,11 +14,11 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/hemlabs/hem/contract"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/internal/wire"
-	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/archive"
 	"github.com/hemlabs/hem/sink/duckdb"
@@ -122,7 +122,7 @@ func runReplay(ctx context.Context, io IO, cfg *replayConfig) error {
 	reader := archive.NewReader(gcs, bucket, prefix)
 	subject := cfg.Type
 	if cfg.Failed {
-		subject = schema.FailedEventSchema().Subject
+		subject = contract.FailedEventSchema().Subject
 	}
 
 	send, finish, err := replayTarget(ctx, io, cfg, info)

@@ -20,10 +20,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/contract/protoprint"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
 	"github.com/hemlabs/hem/registry"
-	"github.com/hemlabs/hem/registry/protoprint"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // schemaDefaultDir is where contracts live unless a DIR is given.
@@ -66,7 +66,7 @@ func runSchemaPush(ctx context.Context, io IO, cfg *schemaPushConfig, args []str
 	if err != nil {
 		return err
 	}
-	src, err := schema.CompileDir(ctx, dir)
+	src, err := contract.CompileDir(ctx, dir)
 	if err != nil {
 		return schemaCompileFailed(io.Stderr, dir, "", err)
 	}
@@ -154,11 +154,11 @@ func schemaDial(ctx context.Context, cf *clientFlags) (*registry.Client, error) 
 
 // schemaUnionSet is one FileDescriptorSet with every compiled file and its
 // imports, each once.
-func schemaUnionSet(src *schema.Source) ([]byte, error) {
+func schemaUnionSet(src *contract.Source) ([]byte, error) {
 	var union descriptorpb.FileDescriptorSet
 	seen := map[string]bool{}
 	for _, f := range src.Files() {
-		for _, fdp := range schema.DescriptorSet(f).GetFile() {
+		for _, fdp := range contract.DescriptorSet(f).GetFile() {
 			if !seen[fdp.GetName()] {
 				seen[fdp.GetName()] = true
 				union.File = append(union.File, fdp)
@@ -250,7 +250,7 @@ func runSchemaCheck(ctx context.Context, io IO, cfg *schemaCheckConfig, args []s
 	if _, err := schemaGit(ctx, dir, "rev-parse", "--verify", "--quiet", ref+"^{commit}"); err != nil {
 		return fmt.Errorf("schema check: %s is not a commit in the repository of %s", ref, dir)
 	}
-	cur, err := schema.CompileDir(ctx, dir)
+	cur, err := contract.CompileDir(ctx, dir)
 	if err != nil {
 		return schemaCompileFailed(io.Stderr, dir, "", err)
 	}
@@ -258,7 +258,7 @@ func runSchemaCheck(ctx context.Context, io IO, cfg *schemaCheckConfig, args []s
 	if err != nil {
 		return fmt.Errorf("schema check: %w", err)
 	}
-	before := map[string]*schema.Schema{}
+	before := map[string]*contract.Schema{}
 	tmp, err := os.MkdirTemp("", "hem-schema-check-")
 	if err != nil {
 		return err
@@ -269,7 +269,7 @@ func runSchemaCheck(ctx context.Context, io IO, cfg *schemaCheckConfig, args []s
 		return fmt.Errorf("schema check: %w", err)
 	}
 	if present {
-		old, err := schema.CompileDir(ctx, tmp)
+		old, err := contract.CompileDir(ctx, tmp)
 		if err != nil && !strings.Contains(err.Error(), "no .proto files") {
 			fmt.Fprintf(io.Stderr, "the contracts at %s do not compile:\n", ref)
 			return schemaCompileFailed(io.Stderr, dir, ref, err)
@@ -289,9 +289,9 @@ func runSchemaCheck(ctx context.Context, io IO, cfg *schemaCheckConfig, args []s
 	now := map[string]bool{}
 	for _, s := range current {
 		now[s.Subject] = true
-		var prior []*schema.Schema
+		var prior []*contract.Schema
 		if old, ok := before[s.Subject]; ok {
-			prior = []*schema.Schema{old}
+			prior = []*contract.Schema{old}
 		}
 		for _, v := range registry.Check(s, prior) {
 			lines = append(lines, schemaViolationLine(v.Rule, v.Path, v.Message))
@@ -321,12 +321,12 @@ func runSchemaCheck(ctx context.Context, io IO, cfg *schemaCheckConfig, args []s
 
 // schemaContracts builds every event message of src except hem's own
 // (hem.*), which are built in and never registered.
-func schemaContracts(src *schema.Source) ([]*schema.Schema, error) {
+func schemaContracts(src *contract.Source) ([]*contract.Schema, error) {
 	all, err := src.Schemas()
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(all, func(s *schema.Schema) bool { return registry.Reserved(s.Subject) }), nil
+	return slices.DeleteFunc(all, func(s *contract.Schema) bool { return registry.Reserved(s.Subject) }), nil
 }
 
 // schemaGit runs git in dir and returns its standard output.

@@ -12,10 +12,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/internal/cli"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/registry/localgcs"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // syncBuffer is a bytes.Buffer safe for a command writing while the test
@@ -290,11 +290,11 @@ func TestSchemaListShowDiff(t *testing.T) {
 		if !strings.Contains(out, "  // A note for the picker.\n  optional string note = 4;") {
 			t.Errorf("show %s lacks the new field with its comment:\n%s", arg, out)
 		}
-		again, err := schema.CompileSources(t.Context(), map[string]string{"acme/orders/v1/events.proto": out})
+		again, err := contract.CompileSources(t.Context(), map[string]string{"acme/orders/v1/events.proto": out})
 		if err != nil {
 			t.Fatalf("shown source does not compile: %v", err)
 		}
-		pushedSrc, err := schema.CompileDir(t.Context(), dir)
+		pushedSrc, err := contract.CompileDir(t.Context(), dir)
 		if err != nil {
 			t.Fatal(err)
 		}

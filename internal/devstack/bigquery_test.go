@@ -12,10 +12,10 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hemlabs/hem/client"
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/internal/cli"
 	"github.com/hemlabs/hem/internal/devstack"
 	"github.com/hemlabs/hem/internal/loadgen"
-	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
 )
 
@@ -68,7 +68,7 @@ func TestDevStackBigQuery(t *testing.T) {
 		[]string{"schema", "push", "--registry", st.RegistryAddr, "--api-key", st.APIKey, protoDir}); err != nil {
 		t.Fatalf("schema push: %v\n%s%s", err, out.String(), errOut.String())
 	}
-	compiled, err := schema.CompileDir(t.Context(), protoDir)
+	compiled, err := contract.CompileDir(t.Context(), protoDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,13 +21,13 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/hemlabs/hem/collector"
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/internal/devpubsub"
 	"github.com/hemlabs/hem/internal/gctune"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/registry/localgcs"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // Config is the local stack's configuration. Every address has a flag in
@@ -281,7 +281,7 @@ func (s *Stack) pushProto(ctx context.Context) ([]registry.Result, error) {
 	if _, err := os.Stat(s.cfg.ProtoDir); err != nil {
 		return nil, fmt.Errorf("contracts folder %s: %w", s.cfg.ProtoDir, err)
 	}
-	src, err := schema.CompileDir(ctx, s.cfg.ProtoDir)
+	src, err := contract.CompileDir(ctx, s.cfg.ProtoDir)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +289,7 @@ func (s *Stack) pushProto(ctx context.Context) ([]registry.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var candidates []*schema.Schema
+	var candidates []*contract.Schema
 	for _, c := range all {
 		if !registry.Reserved(c.Subject) { // hem's own types are built in
 			candidates = append(candidates, c)

@@ -12,10 +12,10 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/internal/wire"
-	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink/sinktest"
 )
 
@@ -53,7 +53,7 @@ func FuzzKnown(f *testing.F) {
 	for _, s := range subjects {
 		mds = append(mds, schemas[s].Descriptor())
 	}
-	src, err := schema.CompileSources(context.Background(), map[string]string{"fz/v1/m.proto": closed})
+	src, err := contract.CompileSources(context.Background(), map[string]string{"fz/v1/m.proto": closed})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -7,22 +7,21 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 
-	"github.com/hemlabs/hem/registry/schema"
-	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/contract"
 )
 
 // MappingVersion is the version of the pinned proto→BigQuery mapping M that
-// sink.MapTable implements. Changing M (EV-B04) is a major version of every
+// contract.MapTable implements. Changing M (EV-B04) is a major version of every
 // contract, so it can only come with a new package; a registry admits a
 // version only under the mapping its earlier versions were admitted with.
 const MappingVersion = 1
 
 // mappingVersionOf is a variable so tests can simulate a changed mapping.
-var mappingVersionOf = func(*schema.Schema) int { return MappingVersion }
+var mappingVersionOf = func(*contract.Schema) int { return MappingVersion }
 
 // Check runs the evolution rules of candidate against every prior version
 // (oldest first) and returns each violation once.
-func Check(candidate *schema.Schema, prior []*schema.Schema) []Violation {
+func Check(candidate *contract.Schema, prior []*contract.Schema) []Violation {
 	if len(prior) == 0 {
 		return nil
 	}
@@ -66,7 +65,7 @@ func (c *checker) add(rule, path, format string, args ...any) {
 // types reports messages and enums the prior version used that the
 // candidate no longer has (EV-W03), at the first field path that led to
 // them.
-func (c *checker) types(prior, cand *schema.Schema) {
+func (c *checker) types(prior, cand *contract.Schema) {
 	have := map[protoreflect.FullName]bool{}
 	walkTypes(cand.Descriptor(), func(_ string, m protoreflect.MessageDescriptor) {
 		have[m.FullName()] = true
@@ -99,7 +98,7 @@ func forEnums(m protoreflect.MessageDescriptor, fn func(field string, e protoref
 
 // files compares file-level properties of the event's file (EV-W01, EV-W02,
 // EV-J04).
-func (c *checker) files(prior, cand *schema.Schema) {
+func (c *checker) files(prior, cand *contract.Schema) {
 	pf, cf := prior.Descriptor().ParentFile(), cand.Descriptor().ParentFile()
 	if pf.Package() != cf.Package() {
 		c.add("EV-W01", c.subject, "package changed from %s to %s: %s", pf.Package(), cf.Package(), breaking(c.subject))
@@ -361,9 +360,9 @@ func defaultOf(fd protoreflect.FieldDescriptor) string {
 
 // columns checks that every column of the prior mapping survives unchanged
 // (EV-B01) and that new columns are NULLABLE or REPEATED (EV-B02).
-func (c *checker) columns(prior, cand []sink.Column, path string) {
+func (c *checker) columns(prior, cand []contract.Column, path string) {
 	for _, pc := range prior {
-		cc, ok := sink.Lookup(cand, pc.Name)
+		cc, ok := contract.Lookup(cand, pc.Name)
 		if !ok {
 			continue // a deleted field: EV-W04 says so
 		}
@@ -372,12 +371,12 @@ func (c *checker) columns(prior, cand []sink.Column, path string) {
 			c.add("EV-B01", cpath, "column %s would change from %s %s to %s %s; BigQuery cannot change a column's type or mode: %s", pc.Name, pc.Mode, pc.Type, cc.Mode, cc.Type, breaking(c.subject))
 			continue
 		}
-		if pc.Type == sink.Record {
+		if pc.Type == contract.Record {
 			c.columns(pc.Fields, cc.Fields, cpath)
 		}
 	}
 	for _, cc := range cand {
-		if _, ok := sink.Lookup(prior, cc.Name); !ok && cc.Mode != sink.Nullable && cc.Mode != sink.Repeated {
+		if _, ok := contract.Lookup(prior, cc.Name); !ok && cc.Mode != contract.Nullable && cc.Mode != contract.Repeated {
 			c.add("EV-B02", path+"."+cc.Name, "the new column %s would be %s; BigQuery adds only NULLABLE or REPEATED columns", cc.Name, cc.Mode)
 		}
 	}
@@ -390,7 +389,7 @@ type liveColumn struct {
 	fields map[string]*liveColumn
 }
 
-func addLive(live map[string]*liveColumn, cols []sink.Column) {
+func addLive(live map[string]*liveColumn, cols []contract.Column) {
 	for _, col := range cols {
 		key := strings.ToLower(col.Name)
 		lc := live[key]
@@ -404,7 +403,7 @@ func addLive(live map[string]*liveColumn, cols []sink.Column) {
 
 // collisions reports new columns whose names equal a live column's ignoring
 // case (EV-B03): BigQuery column names are case-insensitive.
-func (c *checker) collisions(live map[string]*liveColumn, cand []sink.Column, path string) {
+func (c *checker) collisions(live map[string]*liveColumn, cand []contract.Column, path string) {
 	for _, cc := range cand {
 		lc, ok := live[strings.ToLower(cc.Name)]
 		if !ok {

@@ -21,7 +21,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
 )
 
 // Violation is one broken rule.
@@ -68,7 +68,7 @@ func Rules() []string {
 
 // Admit runs Lint and Check and returns their violations sorted by rule and
 // path, each reported once however many earlier versions it breaks.
-func Admit(candidate *schema.Schema, prior []*schema.Schema) []Violation {
+func Admit(candidate *contract.Schema, prior []*contract.Schema) []Violation {
 	return tidy(append(Lint(candidate), Check(candidate, prior)...))
 }
 

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/registry/compat"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // base is a contract exercising every kind of element the rules look at.
@@ -52,7 +52,7 @@ message OrderCreated {
 
 // version compiles src (with edits applied: pairs of old, new text) as
 // acme.orders.v1.OrderCreated.
-func version(t testing.TB, src string, edits ...string) *schema.Schema {
+func version(t testing.TB, src string, edits ...string) *contract.Schema {
 	t.Helper()
 	for i := 0; i+1 < len(edits); i += 2 {
 		if !strings.Contains(src, edits[i]) {
@@ -60,7 +60,7 @@ func version(t testing.TB, src string, edits ...string) *schema.Schema {
 		}
 		src = strings.Replace(src, edits[i], edits[i+1], 1)
 	}
-	source, err := schema.CompileSources(context.Background(), map[string]string{"acme/orders/v1/orders.proto": src})
+	source, err := contract.CompileSources(context.Background(), map[string]string{"acme/orders/v1/orders.proto": src})
 	if err != nil {
 		t.Fatalf("compile: %v\n%s", err, src)
 	}
@@ -135,7 +135,7 @@ func TestEvolutionRules(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.rule+"/"+c.path, func(t *testing.T) {
 			t.Parallel()
-			bad := compat.Admit(version(t, base, c.bad...), []*schema.Schema{prior})
+			bad := compat.Admit(version(t, base, c.bad...), []*contract.Schema{prior})
 			if !has(bad, c.rule, c.path) {
 				t.Fatalf("breaking change not reported as %s at %s; got %v", c.rule, c.path, bad)
 			}
@@ -147,7 +147,7 @@ func TestEvolutionRules(t *testing.T) {
 			if len(c.allowed) == 0 {
 				return
 			}
-			if ok := compat.Admit(version(t, base, c.allowed...), []*schema.Schema{prior}); len(ok) != 0 {
+			if ok := compat.Admit(version(t, base, c.allowed...), []*contract.Schema{prior}); len(ok) != 0 {
 				t.Fatalf("allowed change was rejected: %v", ok)
 			}
 		})
@@ -181,7 +181,7 @@ func minimalIn(syntax, tagLabel string) string {
 func TestSyntaxChange(t *testing.T) {
 	t.Parallel()
 	prior := version(t, minimalIn("proto3", ""))
-	got := compat.Check(version(t, minimalIn("proto2", "")), []*schema.Schema{prior})
+	got := compat.Check(version(t, minimalIn("proto2", "")), []*contract.Schema{prior})
 	if !has(got, "EV-W02", subject) {
 		t.Fatalf("proto3 → proto2 not reported as EV-W02: %v", got)
 	}
@@ -224,17 +224,17 @@ func TestTransitiveAgainstEveryEarlierVersion(t *testing.T) {
 	v2 := version(t, base, "  string coupon = 7;\n", "  reserved 7;\n") // (rejected in reality; a history with a gap)
 	v3 := version(t, base, "string coupon = 7;", "int64 coupon = 7;")
 	// Against v2 alone, coupon is a new field; against v1 it changed type.
-	if got := compat.Check(v3, []*schema.Schema{v2}); has(got, "EV-W06", "") {
+	if got := compat.Check(v3, []*contract.Schema{v2}); has(got, "EV-W06", "") {
 		t.Fatalf("v3 vs v2 only should not see a type change: %v", got)
 	}
-	if got := compat.Check(v3, []*schema.Schema{v1, v2}); !has(got, "EV-W06", subject+".coupon") {
+	if got := compat.Check(v3, []*contract.Schema{v1, v2}); !has(got, "EV-W06", subject+".coupon") {
 		t.Fatalf("the delete-then-re-add-with-a-new-type sequence was missed: %v", got)
 	}
 }
 
 func TestViolationsAreReportedOnce(t *testing.T) {
 	t.Parallel()
-	prior := []*schema.Schema{version(t, base), version(t, base, "string note = 12;", "string note = 12;\n  string a = 13;")}
+	prior := []*contract.Schema{version(t, base), version(t, base, "string note = 12;", "string note = 12;\n  string a = 13;")}
 	got := compat.Admit(version(t, base, "string tag = 5;", "int64 tag = 5;"), prior)
 	n := 0
 	for _, v := range got {
@@ -259,8 +259,8 @@ func TestNewMajorIsANewSubject(t *testing.T) {
 	}
 }
 
-var samples = sync.OnceValues(func() ([]*schema.Schema, error) {
-	src, err := schema.CompileDir(context.Background(), filepath.Join("..", "..", "proto"))
+var samples = sync.OnceValues(func() ([]*contract.Schema, error) {
+	src, err := contract.CompileDir(context.Background(), filepath.Join("..", "..", "proto"))
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +280,7 @@ func TestSampleContractsPassLint(t *testing.T) {
 		if got := compat.Lint(s); len(got) != 0 {
 			t.Errorf("%s: %v", s.Subject, got)
 		}
-		if got := compat.Admit(s, []*schema.Schema{s}); len(got) != 0 {
+		if got := compat.Admit(s, []*contract.Schema{s}); len(got) != 0 {
 			t.Errorf("%s against itself: %v", s.Subject, got)
 		}
 	}
@@ -292,14 +292,14 @@ func BenchmarkAdmit(b *testing.B) {
 		b.Fatal(err)
 	}
 	common, _ := os.ReadFile(filepath.Join("..", "..", "proto", "shop", "common", "v1", "common.proto"))
-	build := func(extra int) *schema.Schema {
+	build := func(extra int) *contract.Schema {
 		src := string(raw)
 		var add strings.Builder
 		for i := range extra {
 			add.WriteString("  // Added in a later version.\n  optional string extra" + strings.Repeat("x", 0) + itoa(i) + " = " + itoa(100+i) + ";\n")
 		}
 		src = strings.Replace(src, "  string gift_message = 14", add.String()+"  string gift_message = 14", 1)
-		s, err := schema.CompileSources(context.Background(), map[string]string{
+		s, err := contract.CompileSources(context.Background(), map[string]string{
 			"shop/orders/v1/events.proto": src, "shop/common/v1/common.proto": string(common)})
 		if err != nil {
 			b.Fatal(err)
@@ -310,7 +310,7 @@ func BenchmarkAdmit(b *testing.B) {
 		}
 		return sc
 	}
-	var prior []*schema.Schema
+	var prior []*contract.Schema
 	for i := range 50 {
 		prior = append(prior, build(i))
 	}
@@ -333,7 +333,7 @@ func itoa(i int) string {
 
 func TestRenameIsNotAJSONNameChange(t *testing.T) {
 	t.Parallel()
-	got := compat.Check(version(t, base, "string userid = 9;", "string customer_id = 9;"), []*schema.Schema{version(t, base)})
+	got := compat.Check(version(t, base, "string userid = 9;", "string customer_id = 9;"), []*contract.Schema{version(t, base)})
 	if !has(got, "EV-J01", subject+".userid") || has(got, "EV-J02", "") {
 		t.Fatalf("a rename is EV-J01 alone (no json_name was set by hand): %v", got)
 	}

@@ -7,15 +7,14 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/hemlabs/hem/registry/schema"
-	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/contract"
 )
 
 // derived is what the rules need of a version, computed once per version:
 // a registry checks each candidate against every earlier version, so the
 // earlier versions' mappings and rules are reused across admissions.
 type derived struct {
-	cols    []sink.Column
+	cols    []contract.Column
 	colsErr error
 	// rules are the deterministic encodings of the protovalidate rules of
 	// each field, message and oneof, by full name; equal bytes, equal rules.
@@ -28,7 +27,7 @@ type derived struct {
 // identity); versions are immutable, so entries never go stale.
 var cache sync.Map
 
-func derive(s *schema.Schema) *derived {
+func derive(s *contract.Schema) *derived {
 	key := s.Subject + "@" + s.Fingerprint()
 	if d, ok := cache.Load(key); ok {
 		return d.(*derived)
@@ -39,7 +38,7 @@ func derive(s *schema.Schema) *derived {
 			d.rules[name] = string(b)
 		}
 	}
-	d.cols, d.colsErr = sink.MapFields(s.Descriptor())
+	d.cols, d.colsErr = contract.MapFields(s.Descriptor())
 	walkTypes(s.Descriptor(), func(_ string, m protoreflect.MessageDescriptor) {
 		if r, err := protovalidate.ResolveMessageRules(m); err == nil && r != nil {
 			keep(m.FullName(), r)

@@ -7,9 +7,9 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/hemlabs/hem/contract"
 	optionsv1 "github.com/hemlabs/hem/gen/hem/options/v1"
 	"github.com/hemlabs/hem/registry/compat"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // FuzzAdmit mutates the descriptor of a contract (the file that defines the
@@ -26,24 +26,24 @@ func FuzzAdmit(f *testing.F) {
 	if err := proto.Unmarshal(seed.DescriptorSet(), &fds); err != nil {
 		f.Fatal(err)
 	}
-	contract, err := proto.Marshal(fds.File[len(fds.File)-1])
+	seedFile, err := proto.Marshal(fds.File[len(fds.File)-1])
 	if err != nil {
 		f.Fatal(err)
 	}
 	// The loop's way to a schema gives the seed's own.
 	var fd descriptorpb.FileDescriptorProto
-	if err := proto.Unmarshal(contract, &fd); err != nil {
+	if err := proto.Unmarshal(seedFile, &fd); err != nil {
 		f.Fatal(err)
 	}
 	resolved, err := protodesc.NewFile(&fd, seed.Files())
 	if err != nil {
 		f.Fatal(err)
 	}
-	if s, err := schema.FromDescriptor(resolved.Messages().ByName("OrderCreated")); err != nil || s.Fingerprint() != seed.Fingerprint() {
+	if s, err := contract.FromDescriptor(resolved.Messages().ByName("OrderCreated")); err != nil || s.Fingerprint() != seed.Fingerprint() {
 		f.Fatalf("the contract resolved in the loop is not the seed: %v", err)
 	}
-	f.Add(contract)
-	f.Add(contract[:len(contract)/2])
+	f.Add(seedFile)
+	f.Add(seedFile[:len(seedFile)/2])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, file []byte) {
 		buf := append(append(make([]byte, 0, len(file)+4), file...), 0x0a, 0xff, 0x12, 0x01)
@@ -60,15 +60,15 @@ func FuzzAdmit(f *testing.F) {
 			if !proto.HasExtension(msgs.Get(i).Options(), optionsv1.E_Event) {
 				continue
 			}
-			s, err := schema.FromDescriptor(msgs.Get(i))
+			s, err := contract.FromDescriptor(msgs.Get(i))
 			if err != nil {
 				continue
 			}
 			// compat.Admit is Lint plus Check; seed's Lint never changes.
 			_ = compat.Lint(s)
-			_ = compat.Check(s, []*schema.Schema{seed})
-			_ = compat.Check(seed, []*schema.Schema{s})
-			_ = compat.Check(s, []*schema.Schema{s})
+			_ = compat.Check(s, []*contract.Schema{seed})
+			_ = compat.Check(seed, []*contract.Schema{s})
+			_ = compat.Check(s, []*contract.Schema{s})
 		}
 	})
 }

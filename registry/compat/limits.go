@@ -8,8 +8,7 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/hemlabs/hem/registry/schema"
-	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/contract"
 )
 
 // BigQuery's limits on what a contract names, beyond the column limits the
@@ -28,12 +27,12 @@ var policyTag = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/taxonomies/[
 // lintNames checks the table name (the table option, or the one derived
 // from package and message) and the policy tags against BigQuery's rules:
 // a contract the registry admits must be one BigQuery creates a table for.
-func lintNames(s *schema.Schema) []Violation {
+func lintNames(s *contract.Schema) []Violation {
 	md := s.Descriptor()
 	subject := string(md.FullName())
 	var out []Violation
-	opts, _ := schema.EventOptions(md)
-	name, rule, from := sink.TableName(md), "EV-L04", "the table name derived from package and message"
+	opts, _ := contract.EventOptions(md)
+	name, rule, from := contract.TableName(md), "EV-L04", "the table name derived from package and message"
 	if opts.GetTable() != "" {
 		rule, from = "EV-L10", "the table option"
 	}
@@ -56,7 +55,7 @@ func lintNames(s *schema.Schema) []Violation {
 		fields := m.Fields()
 		for i := range fields.Len() {
 			fd := fields.Get(i)
-			tag := schema.FieldOptions(fd).GetPolicyTag()
+			tag := contract.FieldOptions(fd).GetPolicyTag()
 			if tag != "" && !policyTag.MatchString(tag) {
 				out = append(out, Violation{"EV-L10", path + "." + string(fd.Name()), fmt.Sprintf("policy_tag %s is not a policy tag's resource name (projects/P/locations/L/taxonomies/T/policyTags/G); BigQuery would refuse the table", truncate(tag))})
 			}

@@ -6,9 +6,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/registry/compat"
-	"github.com/hemlabs/hem/registry/schema"
-	"github.com/hemlabs/hem/sink"
 )
 
 // Every BigQuery limit on what a contract names is refused at admission
@@ -80,7 +79,7 @@ func TestBigQueryLimits(t *testing.T) {
 func TestLongDerivedTableName(t *testing.T) {
 	t.Parallel()
 	name := "Order" + strings.Repeat("x", 1100)
-	src, err := schema.CompileSources(t.Context(), map[string]string{"acme/orders/v1/o.proto": `syntax = "proto3";
+	src, err := contract.CompileSources(t.Context(), map[string]string{"acme/orders/v1/o.proto": `syntax = "proto3";
 package acme.orders.v1;
 import "hem/options/v1/options.proto";
 message ` + name + ` {
@@ -96,7 +95,7 @@ message ` + name + ` {
 		t.Fatal(err)
 	}
 	if got := compat.Lint(s); !has(got, "EV-L04", "") {
-		t.Fatalf("a derived table name of %d bytes was not refused: %v", len(sink.TableName(s.Descriptor())), got)
+		t.Fatalf("a derived table name of %d bytes was not refused: %v", len(contract.TableName(s.Descriptor())), got)
 	}
 }
 
@@ -109,7 +108,7 @@ func TestLongCommentsAreCut(t *testing.T) {
 	if got := compat.Lint(s); len(got) != 0 {
 		t.Fatalf("a long comment was refused: %v", got)
 	}
-	tbl, err := sink.MapTable(s.Descriptor())
+	tbl, err := contract.MapTable(s.Descriptor())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
-	"github.com/hemlabs/hem/registry/schema"
-	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/contract"
 )
 
 var majorSuffix = regexp.MustCompile(`\.v[0-9]+$`)
@@ -37,7 +36,7 @@ var supportFiles = map[string]bool{
 }
 
 // Lint runs the admission rules on one version.
-func Lint(s *schema.Schema) []Violation {
+func Lint(s *contract.Schema) []Violation {
 	md := s.Descriptor()
 	var out []Violation
 	add := func(rule, path, format string, args ...any) {
@@ -49,8 +48,8 @@ func Lint(s *schema.Schema) []Violation {
 	}
 	// The mapping reports recursion, shape limits, unsupported types, names,
 	// case collisions and bad event options with their rule ids.
-	if _, err := sink.MapTable(md); err != nil {
-		if mes, ok := sink.AsMappingErrors(err); ok {
+	if _, err := contract.MapTable(md); err != nil {
+		if mes, ok := contract.AsMappingErrors(err); ok {
 			for _, me := range mes {
 				add(me.Rule, me.Path, "%s", me.Message)
 			}
@@ -76,7 +75,7 @@ func Lint(s *schema.Schema) []Violation {
 	return out
 }
 
-func lintImports(s *schema.Schema) []Violation {
+func lintImports(s *contract.Schema) []Violation {
 	var out []Violation
 	s.Files().RangeFiles(func(f protoreflect.FileDescriptor) bool {
 		if supportFiles[f.Path()] || strings.HasPrefix(f.Path(), "google/") {

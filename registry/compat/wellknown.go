@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
 )
 
 // genuinePrefixes are the folders whose files every part of hem reads as the
@@ -23,7 +23,7 @@ var genuinePrefixes = []string{"google/protobuf/", "buf/validate/", "hem/"}
 // differ from the ones linked into hem. The registry would store the
 // contract, producers would be ACCEPTED, and every event would then fail
 // where hem reads it with the real file.
-func lintWellKnown(s *schema.Schema) []Violation {
+func lintWellKnown(s *contract.Schema) []Violation {
 	var out []Violation
 	s.Files().RangeFiles(func(f protoreflect.FileDescriptor) bool {
 		p := f.Path()

@@ -10,13 +10,13 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/hemlabs/hem/contract"
 	_ "github.com/hemlabs/hem/gen/shop/orders/v1" // links shop/orders/v1/events.proto, as the hem binary does
 	"github.com/hemlabs/hem/registry/compat"
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // edited is base's descriptor set with fn applied to the file at path.
-func edited(t *testing.T, path string, fn func(*descriptorpb.FileDescriptorProto)) *schema.Schema {
+func edited(t *testing.T, path string, fn func(*descriptorpb.FileDescriptorProto)) *contract.Schema {
 	t.Helper()
 	var fds descriptorpb.FileDescriptorSet
 	if err := proto.Unmarshal(version(t, base).DescriptorSet(), &fds); err != nil {
@@ -36,7 +36,7 @@ func edited(t *testing.T, path string, fn func(*descriptorpb.FileDescriptorProto
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := schema.Parse(subject, b)
+	s, err := contract.Parse(subject, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,37 +62,37 @@ func TestWellKnownFilesMustBeGenuine(t *testing.T) {
 	const ts = "google/protobuf/timestamp.proto"
 	cases := []struct {
 		name   string
-		schema func(t *testing.T) *schema.Schema
+		schema func(t *testing.T) *contract.Schema
 		bad    string // the file named, or "" for no EV-L11
 	}{
-		{"nanos made int64", func(t *testing.T) *schema.Schema {
+		{"nanos made int64", func(t *testing.T) *contract.Schema {
 			return edited(t, ts, func(f *descriptorpb.FileDescriptorProto) {
 				field(f, "Timestamp", "nanos").Type = descriptorpb.FieldDescriptorProto_TYPE_INT64.Enum()
 			})
 		}, ts},
-		{"seconds renamed", func(t *testing.T) *schema.Schema {
+		{"seconds renamed", func(t *testing.T) *contract.Schema {
 			return edited(t, ts, func(f *descriptorpb.FileDescriptorProto) {
 				field(f, "Timestamp", "seconds").Name = proto.String("secs")
 			})
 		}, ts},
-		{"a field added to hem's options", func(t *testing.T) *schema.Schema {
+		{"a field added to hem's options", func(t *testing.T) *contract.Schema {
 			return edited(t, "hem/options/v1/options.proto", func(f *descriptorpb.FileDescriptorProto) {
 				m := f.GetMessageType()[0]
 				m.Field = append(m.Field, &descriptorpb.FieldDescriptorProto{Name: proto.String("extra"), Number: proto.Int32(99),
 					Type: descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum(), Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()})
 			})
 		}, "hem/options/v1/options.proto"},
-		{"a rule of validate.proto renamed", func(t *testing.T) *schema.Schema {
+		{"a rule of validate.proto renamed", func(t *testing.T) *contract.Schema {
 			return edited(t, "buf/validate/validate.proto", func(f *descriptorpb.FileDescriptorProto) {
 				field(f, "StringRules", "min_len").Name = proto.String("minimum_len")
 			})
 		}, "buf/validate/validate.proto"},
-		{"hem's options with other code generation options", func(t *testing.T) *schema.Schema {
+		{"hem's options with other code generation options", func(t *testing.T) *contract.Schema {
 			return edited(t, "hem/options/v1/options.proto", func(f *descriptorpb.FileDescriptorProto) {
 				f.Options = &descriptorpb.FileOptions{GoPackage: proto.String("example.com/elsewhere")}
 			})
 		}, ""},
-		{"genuine without JSON names or comments", func(t *testing.T) *schema.Schema {
+		{"genuine without JSON names or comments", func(t *testing.T) *contract.Schema {
 			return edited(t, ts, func(f *descriptorpb.FileDescriptorProto) {
 				for _, fd := range f.GetMessageType()[0].GetField() {
 					fd.JsonName = nil
@@ -100,13 +100,13 @@ func TestWellKnownFilesMustBeGenuine(t *testing.T) {
 				f.SourceCodeInfo = nil
 			})
 		}, ""},
-		{"genuine, compiled from source", func(t *testing.T) *schema.Schema {
+		{"genuine, compiled from source", func(t *testing.T) *contract.Schema {
 			// timestamp.proto from protocompile's copy of the source, the
 			// rest as usual (validate.proto, which imports the linked
 			// timestamp.proto, left out).
 			wk := wellknownimports.WithStandardImports(&protocompile.SourceResolver{
 				Accessor: protocompile.SourceAccessorFromMap(map[string]string{})})
-			contract := &protocompile.SourceResolver{
+			orders := &protocompile.SourceResolver{
 				Accessor: protocompile.SourceAccessorFromMap(map[string]string{"acme/orders/v1/orders.proto": `syntax = "proto3";
 package acme.orders.v1;
 import "google/protobuf/timestamp.proto";
@@ -116,11 +116,11 @@ message OrderCreated {
   google.protobuf.Timestamp at = 1;
 }
 `})}
-			src, err := schema.Compile(context.Background(), protocompile.ResolverFunc(func(path string) (protocompile.SearchResult, error) {
+			src, err := contract.Compile(context.Background(), protocompile.ResolverFunc(func(path string) (protocompile.SearchResult, error) {
 				if path == ts {
 					return wk.FindFileByPath(path)
 				}
-				return contract.FindFileByPath(path)
+				return orders.FindFileByPath(path)
 			}), "acme/orders/v1/orders.proto")
 			if err != nil {
 				t.Fatal(err)
@@ -131,10 +131,10 @@ message OrderCreated {
 			}
 			return s
 		}, ""},
-		{"a contract hem links (a sample), edited", func(t *testing.T) *schema.Schema {
+		{"a contract hem links (a sample), edited", func(t *testing.T) *contract.Schema {
 			// The hem binary links the sample contracts (loadgen emits
 			// them); editing one is evolution, not forgery.
-			source, err := schema.CompileSources(context.Background(), map[string]string{"shop/orders/v1/events.proto": base})
+			source, err := contract.CompileSources(context.Background(), map[string]string{"shop/orders/v1/events.proto": base})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,7 +144,7 @@ message OrderCreated {
 			}
 			return s
 		}, ""},
-		{"a file of its own under google/protobuf/", func(t *testing.T) *schema.Schema {
+		{"a file of its own under google/protobuf/", func(t *testing.T) *contract.Schema {
 			var mine *descriptorpb.FileDescriptorProto
 			s := edited(t, ts, func(f *descriptorpb.FileDescriptorProto) {
 				mine = proto.Clone(f).(*descriptorpb.FileDescriptorProto)
@@ -157,7 +157,7 @@ message OrderCreated {
 			}
 			fds.File = append([]*descriptorpb.FileDescriptorProto{mine}, fds.File...)
 			b, _ := proto.Marshal(&fds)
-			s, err := schema.Parse(subject, b)
+			s, err := contract.Parse(subject, b)
 			if err != nil {
 				t.Fatal(err)
 			}

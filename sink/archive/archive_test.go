@@ -11,16 +11,16 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/registry/localgcs"
-	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/archive"
 	"github.com/hemlabs/hem/sink/duckdb"
 )
 
-var placed = sync.OnceValues(func() (*schema.Schema, error) {
-	src, err := schema.CompileDir(context.Background(), filepath.Join("..", "..", "proto"))
+var placed = sync.OnceValues(func() (*contract.Schema, error) {
+	src, err := contract.CompileDir(context.Background(), filepath.Join("..", "..", "proto"))
 	if err != nil {
 		return nil, err
 	}
@@ -28,7 +28,7 @@ var placed = sync.OnceValues(func() (*schema.Schema, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.WithIdentity(6, 1, schema.Usable, time.Now()), nil
+	return s.WithIdentity(6, 1, contract.Usable, time.Now()), nil
 })
 
 func events(t testing.TB, n int, start time.Time, step time.Duration) []*sink.Event {

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
 )
 
 // Record is one archived event, decoded.
@@ -33,7 +33,7 @@ type Record struct {
 	Payload     []byte
 	// Schema is rebuilt from the object's metadata; Message is Payload
 	// decoded with it.
-	Schema  *schema.Schema
+	Schema  *contract.Schema
 	Message protoreflect.Message
 	// Object is the archive object the event was read from.
 	Object string
@@ -78,7 +78,7 @@ func (r *Reader) Events(ctx context.Context, subject string, since, until time.T
 	if err != nil {
 		return err
 	}
-	schemas := map[int64]*schema.Schema{}
+	schemas := map[int64]*contract.Schema{}
 	for _, name := range objects {
 		data, err := r.read(ctx, name)
 		if err != nil {
@@ -158,7 +158,7 @@ func (r *Reader) read(ctx context.Context, name string) ([]byte, error) {
 	return nil, fmt.Errorf("archive: read %s: %w", name, last)
 }
 
-func decodeObject(data []byte, schemas map[int64]*schema.Schema) ([]*Record, error) {
+func decodeObject(data []byte, schemas map[int64]*contract.Schema) ([]*Record, error) {
 	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, err
@@ -195,7 +195,7 @@ func decodeObject(data []byte, schemas map[int64]*schema.Schema) ([]*Record, err
 	return out, nil
 }
 
-func schemaOf(f *parquet.File, id int64, cache map[int64]*schema.Schema) (*schema.Schema, error) {
+func schemaOf(f *parquet.File, id int64, cache map[int64]*contract.Schema) (*contract.Schema, error) {
 	if s, ok := cache[id]; ok {
 		return s, nil
 	}
@@ -210,12 +210,12 @@ func schemaOf(f *parquet.File, id int64, cache map[int64]*schema.Schema) (*schem
 	}
 	subject, _ := f.Lookup(metaSubject + key)
 	version, _ := f.Lookup(metaVersion + key)
-	s, err := schema.Parse(subject, fds)
+	s, err := contract.Parse(subject, fds)
 	if err != nil {
 		return nil, err
 	}
 	v, _ := strconv.Atoi(version)
-	s = s.WithIdentity(id, v, schema.Usable, time.Time{})
+	s = s.WithIdentity(id, v, contract.Usable, time.Time{})
 	cache[id] = s
 	return s, nil
 }

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/sink"
 )
 
@@ -20,7 +20,7 @@ import (
 // object lies in a larger buffer, so a read past its end changes the
 // outcome.
 func FuzzDecodeObject(f *testing.F) {
-	src, err := schema.CompileSources(context.Background(), map[string]string{"fz/v1/e.proto": `syntax = "proto3";
+	src, err := contract.CompileSources(context.Background(), map[string]string{"fz/v1/e.proto": `syntax = "proto3";
 package fz.v1;
 import "hem/options/v1/options.proto";
 message E {
@@ -36,7 +36,7 @@ message E {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s = s.WithIdentity(3, 1, schema.Usable, time.Time{})
+	s = s.WithIdentity(3, 1, contract.Usable, time.Time{})
 	at := time.Date(2026, 12, 1, 13, 0, 0, 0, time.UTC)
 	var events []*sink.Event
 	for i := range 3 {
@@ -63,7 +63,7 @@ message E {
 		// rebuilding it from the metadata for every input (descriptor.proto
 		// and all) cost more than reading the object. Other ids still go
 		// through the metadata.
-		recs, err := decodeObject(buf[:len(in):len(in)], map[int64]*schema.Schema{s.ID: s})
+		recs, err := decodeObject(buf[:len(in):len(in)], map[int64]*contract.Schema{s.ID: s})
 		if err != nil {
 			return
 		}

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/bigquery"
 	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
@@ -133,7 +133,7 @@ func TestNewColumnIsConfirmedBeforeWriting(t *testing.T) {
 	}
 	for _, r := range rows {
 		if r["note"] != "leave at the door" {
-			t.Fatalf("row %v lost its note: %v", r[sink.ColEventID], r["note"])
+			t.Fatalf("row %v lost its note: %v", r[contract.ColEventID], r["note"])
 		}
 	}
 	if len(rows) != 4 {
@@ -149,7 +149,7 @@ func TestPatchWithoutETagIsNoticed(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	s, srv := newSink(t, bigquery.Config{Logger: log}, bigquerytest.WithoutETags())
 	v1, v2 := sinktest.V2(t)
-	for _, v := range []*schema.Schema{v1, v2} {
+	for _, v := range []*contract.Schema{v1, v2} {
 		if err := s.Migrate(t.Context(), v); err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +162,7 @@ func TestPatchWithoutETagIsNoticed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	table, _ := sink.MapTable(v2.Descriptor())
+	table, _ := contract.MapTable(v2.Descriptor())
 	meta, err := client.Dataset(dataset).Table(table.Name).Metadata(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestPatchWithoutETagIsNoticed(t *testing.T) {
 func TestDedupViewLetsPartitionFiltersThrough(t *testing.T) {
 	t.Parallel()
 	placed := sinktest.Schemas(t)["shop.orders.v1.OrderPlaced"]
-	table, err := sink.MapTable(placed.Descriptor())
+	table, err := contract.MapTable(placed.Descriptor())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestOldDedupViewIsReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	table, _ := sink.MapTable(placed.Descriptor())
+	table, _ := contract.MapTable(placed.Descriptor())
 	view := client.Dataset(dataset).Table(bigquery.DedupView(table.Name))
 	old := "SELECT * EXCEPT (_dedup_rank) FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY _event_id ORDER BY _published_at) AS _dedup_rank FROM `" +
 		project + "." + dataset + "." + table.Name + "`) WHERE _dedup_rank = 1"

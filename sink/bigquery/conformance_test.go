@@ -4,8 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/hemlabs/hem/registry/schema"
-	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/sink/bigquery"
 	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
 	"github.com/hemlabs/hem/sink/sinktest"
@@ -53,13 +52,13 @@ func TestConformance(t *testing.T) {
 // columns of the newest sample version.
 func tableRows(t *testing.T, srv *bigquerytest.Server, subject string) ([]sinktest.Row, error) {
 	s := sinktest.Schemas(t)[subject]
-	if subject == schema.FailedEventSchema().Subject {
-		s = schema.FailedEventSchema()
+	if subject == contract.FailedEventSchema().Subject {
+		s = contract.FailedEventSchema()
 	}
 	if _, v2 := sinktest.V2(t); subject == v2.Subject {
 		s = v2
 	}
-	table, err := sink.MapTable(s.Descriptor())
+	table, err := contract.MapTable(s.Descriptor())
 	if err != nil {
 		return nil, err
 	}

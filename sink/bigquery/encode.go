@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	_ "google.golang.org/protobuf/types/known/structpb" // JSON columns decode Struct, Value and ListValue
 
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/sink"
 )
 
@@ -94,12 +95,12 @@ const maxDense = 256
 
 // newMsgPlan plans the transcoding of src messages into row messages of
 // cols (described by row). Payload fields without a column are skipped.
-func newMsgPlan(src protoreflect.MessageDescriptor, cols []sink.Column, row protoreflect.MessageDescriptor) (*msgPlan, error) {
+func newMsgPlan(src protoreflect.MessageDescriptor, cols []contract.Column, row protoreflect.MessageDescriptor) (*msgPlan, error) {
 	p := &msgPlan{sparse: map[protowire.Number]*fieldPlan{}}
 	fields := src.Fields()
 	for i := range fields.Len() {
 		fd := fields.Get(i)
-		col, ok := sink.Lookup(cols, string(fd.Name()))
+		col, ok := contract.Lookup(cols, string(fd.Name()))
 		rf := row.Fields().ByName(protoreflect.Name(col.Name))
 		if !ok || rf == nil {
 			continue
@@ -125,7 +126,7 @@ func newMsgPlan(src protoreflect.MessageDescriptor, cols []sink.Column, row prot
 	return p, nil
 }
 
-func newFieldPlan(fd protoreflect.FieldDescriptor, col sink.Column, rf protoreflect.FieldDescriptor) (*fieldPlan, error) {
+func newFieldPlan(fd protoreflect.FieldDescriptor, col contract.Column, rf protoreflect.FieldDescriptor) (*fieldPlan, error) {
 	f := &fieldPlan{name: fd.Name(), row: rf.Number(), repeated: fd.IsList() || fd.IsMap()}
 	if fd.IsMap() {
 		entry := fd.Message()
@@ -150,30 +151,30 @@ func newFieldPlan(fd protoreflect.FieldDescriptor, col sink.Column, rf protorefl
 	if fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind {
 		md := fd.Message()
 		switch col.Type {
-		case sink.Timestamp:
+		case contract.Timestamp:
 			f.conv = convTimestamp
-		case sink.Date:
+		case contract.Date:
 			f.conv = convDate
-		case sink.Interval:
+		case contract.Interval:
 			f.conv = convDuration
-		case sink.JSON:
+		case contract.JSON:
 			mt, err := protoregistry.GlobalTypes.FindMessageByName(md.FullName())
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", fd.FullName(), err)
 			}
 			f.conv, f.json = convJSON, mt
-		case sink.Record:
+		case contract.Record:
 			sub, err := newMsgPlan(md, col.Fields, rf.Message())
 			if err != nil {
 				return nil, err
 			}
 			f.conv, f.sub = convRecord, sub
 		default:
-			if !sink.IsWrapper(md) {
+			if !contract.IsWrapper(md) {
 				return nil, fmt.Errorf("%s: a %s column cannot hold a %s", fd.FullName(), col.Type, md.FullName())
 			}
 			vf := md.Fields().ByNumber(1)
-			inner, err := newFieldPlan(vf, sink.Column{Type: col.Type}, rf)
+			inner, err := newFieldPlan(vf, contract.Column{Type: col.Type}, rf)
 			if err != nil {
 				return nil, err
 			}
@@ -413,7 +414,7 @@ func (e *encoder) field(dst []byte, f *fieldPlan, typ protowire.Type, src []byte
 		dst = protowire.AppendTag(dst, f.row, protowire.BytesType)
 		return protowire.AppendBytes(dst, v), n, nil
 	case convRecord:
-		if depth > sink.MaxRecordDepth+1 {
+		if depth > contract.MaxRecordDepth+1 {
 			return dst, 0, fmt.Errorf("%w: nested too deep", ErrCorrupt)
 		}
 		child, err := e.message(e.buf(depth+1), v, f.sub, depth+1)

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 
-	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/contract"
 )
 
 // RowSchema is the derived row message of one table version: the table's
@@ -20,7 +20,7 @@ import (
 // Write API documents for each column type (EVOLUTION.md section 7), and
 // the transcoders that turn payloads of any older or equal version into it.
 type RowSchema struct {
-	table      *sink.Table
+	table      *contract.Table
 	desc       protoreflect.MessageDescriptor
 	normalized *descriptorpb.DescriptorProto
 	schemaSize int // bytes of the writer schema in a request
@@ -36,7 +36,7 @@ type metaNumbers struct {
 }
 
 // NewRowSchema derives the row message of t.
-func NewRowSchema(t *sink.Table) (*RowSchema, error) {
+func NewRowSchema(t *contract.Table) (*RowSchema, error) {
 	row := rowMessage("Row", t.Columns)
 	file := &descriptorpb.FileDescriptorProto{
 		Name:        proto.String("hem/bigquery/" + t.Name + ".proto"),
@@ -57,21 +57,21 @@ func NewRowSchema(t *sink.Table) (*RowSchema, error) {
 	for i, c := range t.Columns {
 		n := protowire.Number(i + 1)
 		switch c.Name {
-		case sink.ColEventID:
+		case contract.ColEventID:
 			rs.meta.eventID = n
-		case sink.ColEventTime:
+		case contract.ColEventTime:
 			rs.meta.eventTime = n
-		case sink.ColReceivedAt:
+		case contract.ColReceivedAt:
 			rs.meta.receivedAt = n
-		case sink.ColPublishedAt:
+		case contract.ColPublishedAt:
 			rs.meta.publishedAt = n
-		case sink.ColSchemaID:
+		case contract.ColSchemaID:
 			rs.meta.schemaID = n
-		case sink.ColSchemaVersion:
+		case contract.ColSchemaVersion:
 			rs.meta.schemaVersion = n
-		case sink.ColProducer:
+		case contract.ColProducer:
 			rs.meta.producer = n
-		case sink.ColAttributes:
+		case contract.ColAttributes:
 			rs.meta.attributes = n
 		}
 	}
@@ -79,7 +79,7 @@ func NewRowSchema(t *sink.Table) (*RowSchema, error) {
 }
 
 // Table is the table the rows are for.
-func (rs *RowSchema) Table() *sink.Table { return rs.table }
+func (rs *RowSchema) Table() *contract.Table { return rs.table }
 
 // Descriptor is the self-contained, normalized descriptor sent as the
 // writer schema.
@@ -109,7 +109,7 @@ func (rs *RowSchema) plan(src protoreflect.MessageDescriptor) (*msgPlan, error) 
 
 // rowMessage describes a message of cols, with a nested message per RECORD
 // column.
-func rowMessage(name string, cols []sink.Column) *descriptorpb.DescriptorProto {
+func rowMessage(name string, cols []contract.Column) *descriptorpb.DescriptorProto {
 	m := &descriptorpb.DescriptorProto{Name: proto.String(name)}
 	for i, c := range cols {
 		f := &descriptorpb.FieldDescriptorProto{
@@ -117,10 +117,10 @@ func rowMessage(name string, cols []sink.Column) *descriptorpb.DescriptorProto {
 			Number: proto.Int32(int32(i + 1)),
 			Label:  descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum(),
 		}
-		if c.Mode == sink.Repeated {
+		if c.Mode == contract.Repeated {
 			f.Label = descriptorpb.FieldDescriptorProto_LABEL_REPEATED.Enum()
 		}
-		if c.Type == sink.Record {
+		if c.Type == contract.Record {
 			nested := rowMessage(recordName(c.Name, i), c.Fields)
 			m.NestedType = append(m.NestedType, nested)
 			f.Type = descriptorpb.FieldDescriptorProto_TYPE_MESSAGE.Enum()
@@ -140,17 +140,17 @@ func recordName(column string, i int) string {
 }
 
 // rowFieldType is the row message field type of a column type.
-func rowFieldType(t sink.Type) descriptorpb.FieldDescriptorProto_Type {
+func rowFieldType(t contract.Type) descriptorpb.FieldDescriptorProto_Type {
 	switch t {
-	case sink.Bool:
+	case contract.Bool:
 		return descriptorpb.FieldDescriptorProto_TYPE_BOOL
-	case sink.Int64, sink.Timestamp:
+	case contract.Int64, contract.Timestamp:
 		return descriptorpb.FieldDescriptorProto_TYPE_INT64
-	case sink.Date:
+	case contract.Date:
 		return descriptorpb.FieldDescriptorProto_TYPE_INT32
-	case sink.Float64:
+	case contract.Float64:
 		return descriptorpb.FieldDescriptorProto_TYPE_DOUBLE
-	case sink.Bytes:
+	case contract.Bytes:
 		return descriptorpb.FieldDescriptorProto_TYPE_BYTES
 	}
 	// STRING, NUMERIC (decimal), JSON (text) and INTERVAL (canonical text).

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/bigquery"
 	"github.com/hemlabs/hem/sink/sinktest"
@@ -26,7 +26,7 @@ import (
 func TestRowsAreTheMapping(t *testing.T) {
 	t.Parallel()
 	for subject, s := range sinktest.Schemas(t) {
-		if subject == schema.FailedEventSchema().Subject {
+		if subject == contract.FailedEventSchema().Subject {
 			continue // no generator; the conformance suite covers it
 		}
 		t.Run(subject, func(t *testing.T) {
@@ -108,9 +108,9 @@ func FuzzAppendRow(f *testing.F) {
 }
 
 // rowSchema is the row schema of a version's table.
-func rowSchema(t testing.TB, s *schema.Schema) *bigquery.RowSchema {
+func rowSchema(t testing.TB, s *contract.Schema) *bigquery.RowSchema {
 	t.Helper()
-	table, err := sink.MapTable(s.Descriptor())
+	table, err := contract.MapTable(s.Descriptor())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func scalarValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
 }
 
 // normalizeRow turns typed BigQuery values into sinktest.Row by column type.
-func normalizeRow(cols []sink.Column, vals map[string]any) sinktest.Row {
+func normalizeRow(cols []contract.Column, vals map[string]any) sinktest.Row {
 	r := sinktest.Row{}
 	for _, c := range cols {
 		v, ok := vals[c.Name]
@@ -172,7 +172,7 @@ func normalizeRow(cols []sink.Column, vals map[string]any) sinktest.Row {
 			r[c.Name] = nil
 			continue
 		}
-		if c.Mode == sink.Repeated {
+		if c.Mode == contract.Repeated {
 			list, _ := v.([]any)
 			out := []any{}
 			for _, x := range list {
@@ -191,32 +191,32 @@ func normalizeRow(cols []sink.Column, vals map[string]any) sinktest.Row {
 	return r
 }
 
-func normalizeValue(c sink.Column, v any) any {
+func normalizeValue(c contract.Column, v any) any {
 	if v == nil {
 		return nil
 	}
 	switch c.Type {
-	case sink.Record:
+	case contract.Record:
 		return normalizeRow(c.Fields, v.(map[string]any))
-	case sink.Timestamp:
+	case contract.Timestamp:
 		switch v := v.(type) {
 		case int64:
 			return sinktest.Time(time.UnixMicro(v))
 		case time.Time:
 			return sinktest.Time(v)
 		}
-	case sink.Date:
+	case contract.Date:
 		switch v := v.(type) {
 		case int32:
 			return time.Unix(int64(v)*86400, 0).UTC()
 		case time.Time:
 			return v
 		}
-	case sink.JSON:
+	case contract.JSON:
 		return sinktest.CompactJSON(v.(string))
-	case sink.Interval:
+	case contract.Interval:
 		return parseInterval(v.(string)).String()
-	case sink.Int64:
+	case contract.Int64:
 		if i, ok := v.(int32); ok {
 			return int64(i)
 		}
@@ -297,7 +297,7 @@ message Kinds {
 // the sample contracts do not use.
 func TestEveryKind(t *testing.T) {
 	t.Parallel()
-	src, err := schema.CompileSources(t.Context(), map[string]string{"test/kinds/v1/kinds.proto": kitchenSink})
+	src, err := contract.CompileSources(t.Context(), map[string]string{"test/kinds/v1/kinds.proto": kitchenSink})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestEveryKind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s = s.WithIdentity(7, 1, schema.Usable, time.Now())
+	s = s.WithIdentity(7, 1, contract.Usable, time.Now())
 	rs := rowSchema(t, s)
 	full := `{"i32": -5, "i64": "-9000000000", "u32": 4000000000, "u64": "18446744073709551615",
 	  "s32": -77, "s64": "-123456789012", "f32": 4294967295, "f64": "18446744073709551614",

@@ -6,26 +6,26 @@ import (
 
 	"cloud.google.com/go/bigquery"
 
-	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/contract"
 )
 
 // tableSchema converts mapped columns to a BigQuery schema.
-func tableSchema(cols []sink.Column) bigquery.Schema {
+func tableSchema(cols []contract.Column) bigquery.Schema {
 	out := make(bigquery.Schema, 0, len(cols))
 	for _, c := range cols {
 		f := &bigquery.FieldSchema{
 			Name:        c.Name,
 			Type:        fieldType(c.Type),
 			Description: c.Description,
-			Required:    c.Mode == sink.Required,
-			Repeated:    c.Mode == sink.Repeated,
+			Required:    c.Mode == contract.Required,
+			Repeated:    c.Mode == contract.Repeated,
 		}
 		// A policy tag is attached only when it is a taxonomy resource
 		// name; a bare label is documentation until someone maps it.
 		if strings.HasPrefix(c.PolicyTag, "projects/") {
 			f.PolicyTags = &bigquery.PolicyTagList{Names: []string{c.PolicyTag}}
 		}
-		if c.Type == sink.Record {
+		if c.Type == contract.Record {
 			f.Schema = tableSchema(c.Fields)
 		}
 		out = append(out, f)
@@ -33,15 +33,15 @@ func tableSchema(cols []sink.Column) bigquery.Schema {
 	return out
 }
 
-func fieldType(t sink.Type) bigquery.FieldType {
+func fieldType(t contract.Type) bigquery.FieldType {
 	switch t {
-	case sink.Bool:
+	case contract.Bool:
 		return bigquery.BooleanFieldType
-	case sink.Int64:
+	case contract.Int64:
 		return bigquery.IntegerFieldType
-	case sink.Float64:
+	case contract.Float64:
 		return bigquery.FloatFieldType
-	case sink.Record:
+	case contract.Record:
 		return bigquery.RecordFieldType
 	}
 	// STRING, BYTES, NUMERIC, TIMESTAMP, DATE, INTERVAL and JSON have one name.

@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/sink"
 )
 
@@ -210,7 +210,7 @@ func (s *Sink) table(subject string) *tableState {
 // Migrate creates the table of a schema version, or adds the columns it
 // lacks, and the table's dedup view. It is idempotent and safe to run from
 // many processes at once (the patch is conditional on the table's ETag).
-func (s *Sink) Migrate(ctx context.Context, sch *schema.Schema) error {
+func (s *Sink) Migrate(ctx context.Context, sch *contract.Schema) error {
 	ts := s.table(sch.Subject)
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -219,11 +219,11 @@ func (s *Sink) Migrate(ctx context.Context, sch *schema.Schema) error {
 
 // migrate brings the table up to sch; unless force, a version already
 // migrated by this process is not checked again.
-func (s *Sink) migrate(ctx context.Context, ts *tableState, sch *schema.Schema, force bool) error {
+func (s *Sink) migrate(ctx context.Context, ts *tableState, sch *contract.Schema, force bool) error {
 	if !force && ts.migrated >= sch.Version {
 		return nil
 	}
-	t, err := sink.MapTable(sch.Descriptor())
+	t, err := contract.MapTable(sch.Descriptor())
 	if err != nil {
 		return sink.Permanent(fmt.Errorf("bigquery: %s version %d has no table mapping: %w", sch.Subject, sch.Version, err))
 	}
@@ -282,7 +282,7 @@ func (s *Sink) migrate(ctx context.Context, ts *tableState, sch *schema.Schema, 
 	return nil
 }
 
-func (s *Sink) create(ctx context.Context, ref *bigquery.Table, t *sink.Table, cols bigquery.Schema) error {
+func (s *Sink) create(ctx context.Context, ref *bigquery.Table, t *contract.Table, cols bigquery.Schema) error {
 	meta := &bigquery.TableMetadata{
 		Description: t.Description,
 		Schema:      cols,
@@ -326,7 +326,7 @@ func DedupView(table string) string { return table + "_dedup" }
 // ensureDedupView creates <table>_dedup, or replaces a view whose query
 // is not the current one: the default stream is at-least-once, so analysts
 // query the view to see each event once.
-func (s *Sink) ensureDedupView(ctx context.Context, t *sink.Table) error {
+func (s *Sink) ensureDedupView(ctx context.Context, t *contract.Table) error {
 	view := s.Dataset().Table(DedupView(t.Name))
 	query := DedupQuery(s.cfg.Project, s.cfg.Dataset, t)
 	meta, err := view.Metadata(ctx)
@@ -344,7 +344,7 @@ func (s *Sink) ensureDedupView(ctx context.Context, t *sink.Table) error {
 		return fmt.Errorf("bigquery: read view %s: %w", view.TableID, err)
 	}
 	err = view.Create(ctx, &bigquery.TableMetadata{ViewQuery: query,
-		Description: fmt.Sprintf("%s with one row per %s (the first published).", t.Name, sink.ColEventID)})
+		Description: fmt.Sprintf("%s with one row per %s (the first published).", t.Name, contract.ColEventID)})
 	if err != nil && !isHTTP(err, http.StatusConflict) {
 		return fmt.Errorf("bigquery: create view %s: %w", view.TableID, err)
 	}
@@ -357,10 +357,10 @@ func (s *Sink) ensureDedupView(ctx context.Context, t *sink.Table) error {
 // window and prune partitions (duplicates of an event share it: it comes
 // from the event time or the payload). VERIFY.md says how to check it on
 // BigQuery.
-func DedupQuery(project, dataset string, t *sink.Table) string {
+func DedupQuery(project, dataset string, t *contract.Table) string {
 	return fmt.Sprintf("SELECT * EXCEPT (_dedup_rank) FROM (\n"+
 		"  SELECT *, ROW_NUMBER() OVER (PARTITION BY %s, %s ORDER BY %s) AS _dedup_rank\n"+
-		"  FROM `%s.%s.%s`)\nWHERE _dedup_rank = 1", t.PartitionColumn, sink.ColEventID, sink.ColPublishedAt, project, dataset, t.Name)
+		"  FROM `%s.%s.%s`)\nWHERE _dedup_rank = 1", t.PartitionColumn, contract.ColEventID, contract.ColPublishedAt, project, dataset, t.Name)
 }
 
 // PayloadOnly reports that rows are transcoded from Event.Payload and

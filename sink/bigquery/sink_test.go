@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/bigquery"
 	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
@@ -84,7 +85,7 @@ func TestNewColumnPropagates(t *testing.T) {
 		if r["note"] == "leave at the door" {
 			notes++
 		} else if r["note"] != nil {
-			t.Fatalf("row %v: note %v", r[sink.ColEventID], r["note"])
+			t.Fatalf("row %v: note %v", r[contract.ColEventID], r["note"])
 		}
 	}
 	if len(rows) != 11 || notes != 4 {
@@ -199,7 +200,7 @@ func TestConcurrentMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	table, _ := sink.MapTable(v2.Descriptor())
+	table, _ := contract.MapTable(v2.Descriptor())
 	meta, err := client.Dataset(dataset).Table(table.Name).Metadata(t.Context())
 	if err != nil {
 		t.Fatal(err)

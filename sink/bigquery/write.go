@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/sink"
 )
 
@@ -96,7 +96,7 @@ type request struct {
 
 // append encodes events with the row schema of sch and appends them in
 // requests under the size limit.
-func (s *Sink) append(ctx context.Context, ts *tableState, sch *schema.Schema, events []*sink.Event) error {
+func (s *Sink) append(ctx context.Context, ts *tableState, sch *contract.Schema, events []*sink.Event) error {
 	if err := s.health.down(); err != nil {
 		// Do not queue more requests behind a connection the library is
 		// still trying to open; ask whether BigQuery is back first.
@@ -281,10 +281,10 @@ func (s *Sink) defaultStream(ts *tableState) string {
 // stream returns the row schema of sch and a managed stream writing it to
 // the table's default stream. Streams share connections unless
 // multiplexing is off.
-func (s *Sink) stream(ctx context.Context, ts *tableState, sch *schema.Schema) (*RowSchema, *managedwriter.ManagedStream, error) {
+func (s *Sink) stream(ctx context.Context, ts *tableState, sch *contract.Schema) (*RowSchema, *managedwriter.ManagedStream, error) {
 	rs, ok := ts.rows[sch.ID]
 	if !ok {
-		t, err := sink.MapTable(sch.Descriptor())
+		t, err := contract.MapTable(sch.Descriptor())
 		if err != nil {
 			return nil, nil, sink.Permanent(err)
 		}

@@ -9,7 +9,7 @@ import (
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/bigquery/storage/apiv1/storagepb"
 
-	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/contract"
 )
 
 // errColumnsNotVisible is why a version's rows wait: the Storage Write
@@ -63,14 +63,14 @@ func tableTree(fields bigquery.Schema) colTree {
 }
 
 // missing lists the columns of cols (with their paths) t lacks.
-func (t colTree) missing(cols []sink.Column, path string) []string {
+func (t colTree) missing(cols []contract.Column, path string) []string {
 	var out []string
 	for _, c := range cols {
 		sub, ok := t[strings.ToLower(c.Name)]
 		switch {
 		case !ok:
 			out = append(out, path+c.Name)
-		case c.Type == sink.Record:
+		case c.Type == contract.Record:
 			out = append(out, sub.missing(c.Fields, path+c.Name+".")...)
 		}
 	}

@@ -10,8 +10,7 @@ import (
 
 	duckdbdriver "github.com/duckdb/duckdb-go/v2"
 
-	"github.com/hemlabs/hem/registry/schema"
-	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/sink/duckdb"
 	"github.com/hemlabs/hem/sink/sinktest"
 )
@@ -31,10 +30,10 @@ func TestConformance(t *testing.T) {
 }
 
 func tableOf(t *testing.T, subject string) string {
-	if subject == schema.FailedEventSchema().Subject {
+	if subject == contract.FailedEventSchema().Subject {
 		return "_failed_events"
 	}
-	return sink.TableName(sinktest.Schemas(t)[subject].Descriptor())
+	return contract.TableName(sinktest.Schemas(t)[subject].Descriptor())
 }
 
 // readRows reads a table with database/sql and normalizes DuckDB's values.
@@ -57,7 +56,7 @@ func readRows(ctx context.Context, w *duckdb.Warehouse, table string) ([]sinktes
 		}
 		r := sinktest.Row{}
 		for i, c := range cols {
-			if c == sink.ColAttributes && vals[i] != nil { // JSON comes back decoded
+			if c == contract.ColAttributes && vals[i] != nil { // JSON comes back decoded
 				b, _ := json.Marshal(vals[i])
 				r[c] = sinktest.CompactJSON(string(b))
 				continue

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/contract"
 )
 
 // An event id the warehouse sees twice is a redelivery when the payloads
@@ -20,14 +20,14 @@ import (
 // differing returns the ids of staged rows whose payload columns differ
 // from the row stored under the same id. JSON columns compare as parsed
 // JSON, so spacing does not count.
-func differing(ctx context.Context, tx *sql.Tx, t *sink.Table, cols []string, table, stage string) ([]string, error) {
+func differing(ctx context.Context, tx *sql.Tx, t *contract.Table, cols []string, table, stage string) ([]string, error) {
 	meta := map[string]bool{}
-	for _, c := range sink.MetadataColumns() {
+	for _, c := range contract.MetadataColumns() {
 		meta[c.Name] = true
 	}
 	json := map[string]bool{}
 	for _, c := range t.Columns {
-		if c.Type == sink.JSON && c.Mode != sink.Repeated {
+		if c.Type == contract.JSON && c.Mode != contract.Repeated {
 			json[strings.ToLower(c.Name)] = true
 		}
 	}
@@ -46,7 +46,7 @@ func differing(ctx context.Context, tx *sql.Tx, t *sink.Table, cols []string, ta
 		return nil, nil
 	}
 	q := fmt.Sprintf("SELECT s.%[1]s FROM %[2]s s JOIN %[3]s t ON t.%[1]s = s.%[1]s WHERE row(%[4]s) IS DISTINCT FROM row(%[5]s)",
-		ident(sink.ColEventID), ident(stage), ident(table), strings.Join(staged, ", "), strings.Join(stored, ", "))
+		ident(contract.ColEventID), ident(stage), ident(table), strings.Join(staged, ", "), strings.Join(stored, ", "))
 	rows, err := tx.QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: compare with stored rows of %s: %w", table, err)

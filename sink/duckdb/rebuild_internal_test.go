@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/sinktest"
 )
@@ -56,7 +56,7 @@ func loadBefore(ctx context.Context, db *sql.DB, table string, rows [][]driver.V
 //
 //nolint:paralleltest // it lowers the process's file size limit
 func TestTableWedgedByAnEarlierHemIsRebuilt(t *testing.T) {
-	src, err := schema.CompileDir(t.Context(), filepath.Join("..", "..", "proto"))
+	src, err := contract.CompileDir(t.Context(), filepath.Join("..", "..", "proto"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +64,8 @@ func TestTableWedgedByAnEarlierHemIsRebuilt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	placed := s.WithIdentity(1, 1, schema.Usable, time.Now())
-	tbl, err := sink.MapTable(placed.Descriptor())
+	placed := s.WithIdentity(1, 1, contract.Usable, time.Now())
+	tbl, err := contract.MapTable(placed.Descriptor())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,13 +12,14 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/sink"
 )
 
 // buildRows converts events into rows in the table's column order. An
 // event that cannot be converted fails alone, for good.
-func buildRows(t *sink.Table, cols []string, events []*sink.Event) ([][]driver.Value, map[int]error) {
-	byName := make(map[string]sink.Column, len(t.Columns))
+func buildRows(t *contract.Table, cols []string, events []*sink.Event) ([][]driver.Value, map[int]error) {
+	byName := make(map[string]contract.Column, len(t.Columns))
 	for _, c := range t.Columns {
 		byName[strings.ToLower(c.Name)] = c
 	}
@@ -38,7 +39,7 @@ func buildRows(t *sink.Table, cols []string, events []*sink.Event) ([][]driver.V
 	return rows, failed
 }
 
-func rowOf(byName map[string]sink.Column, cols []string, e *sink.Event) (row []driver.Value, err error) {
+func rowOf(byName map[string]contract.Column, cols []string, e *sink.Event) (row []driver.Value, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("convert: %v", r)
@@ -48,23 +49,23 @@ func rowOf(byName map[string]sink.Column, cols []string, e *sink.Event) (row []d
 	msg := e.Message
 	for i, name := range cols {
 		switch name {
-		case sink.ColEventID:
+		case contract.ColEventID:
 			row[i] = e.ID
-		case sink.ColEventTime:
+		case contract.ColEventTime:
 			row[i] = e.EventTime.UTC()
-		case sink.ColReceivedAt:
+		case contract.ColReceivedAt:
 			row[i] = timeOrNil(e.ReceivedAt)
-		case sink.ColPublishedAt:
+		case contract.ColPublishedAt:
 			row[i] = timeOrNil(e.PublishedAt)
-		case sink.ColSchemaID:
+		case contract.ColSchemaID:
 			row[i] = e.Schema.ID
-		case sink.ColSchemaVersion:
+		case contract.ColSchemaVersion:
 			row[i] = int64(e.Schema.Version)
-		case sink.ColProducer:
+		case contract.ColProducer:
 			if e.Producer != "" {
 				row[i] = e.Producer
 			}
-		case sink.ColAttributes:
+		case contract.ColAttributes:
 			if len(e.Attributes) > 0 {
 				b, err := json.Marshal(e.Attributes)
 				if err != nil {
@@ -96,12 +97,12 @@ func timeOrNil(t time.Time) any {
 
 // fieldValue is the value of column c in message m, which may be of an
 // older version than the column (then the field may be absent: NULL).
-func fieldValue(c sink.Column, m protoreflect.Message) (any, error) {
+func fieldValue(c contract.Column, m protoreflect.Message) (any, error) {
 	fd := m.Descriptor().Fields().ByNumber(c.Field.Number())
 	if fd == nil || fd.Name() != c.Field.Name() {
 		return nil, nil
 	}
-	if c.Mode == sink.Repeated {
+	if c.Mode == contract.Repeated {
 		out := []any{}
 		if fd.IsMap() {
 			key, val := c.Fields[0], c.Fields[1]
@@ -136,9 +137,9 @@ func fieldValue(c sink.Column, m protoreflect.Message) (any, error) {
 }
 
 // value converts one value of fd into what the Appender takes for column c.
-func value(c sink.Column, fd protoreflect.FieldDescriptor, v protoreflect.Value) (any, error) {
+func value(c contract.Column, fd protoreflect.FieldDescriptor, v protoreflect.Value) (any, error) {
 	switch c.Type {
-	case sink.Record:
+	case contract.Record:
 		sub := v.Message()
 		out := make(map[string]any, len(c.Fields))
 		for _, f := range c.Fields {
@@ -149,21 +150,21 @@ func value(c sink.Column, fd protoreflect.FieldDescriptor, v protoreflect.Value)
 			out[f.Name] = fv
 		}
 		return out, nil
-	case sink.Timestamp:
+	case contract.Timestamp:
 		m := v.Message()
 		secs := m.Get(m.Descriptor().Fields().ByName("seconds")).Int()
 		nanos := m.Get(m.Descriptor().Fields().ByName("nanos")).Int()
 		return time.Unix(secs, nanos).UTC(), nil
-	case sink.Interval:
+	case contract.Interval:
 		m := v.Message()
 		secs := m.Get(m.Descriptor().Fields().ByName("seconds")).Int()
 		nanos := m.Get(m.Descriptor().Fields().ByName("nanos")).Int()
 		return duckdbdriver.Interval{Micros: secs*1_000_000 + nanos/1000}, nil
-	case sink.Date:
+	case contract.Date:
 		m := v.Message()
 		f := m.Descriptor().Fields()
 		return time.Date(int(m.Get(f.ByName("year")).Int()), time.Month(m.Get(f.ByName("month")).Int()), int(m.Get(f.ByName("day")).Int()), 0, 0, 0, 0, time.UTC), nil
-	case sink.JSON:
+	case contract.JSON:
 		b, err := protojson.Marshal(v.Message().Interface())
 		if err != nil {
 			return nil, err
@@ -171,7 +172,7 @@ func value(c sink.Column, fd protoreflect.FieldDescriptor, v protoreflect.Value)
 		return json.RawMessage(b), nil
 	}
 	kind := fd.Kind()
-	if kind == protoreflect.MessageKind && sink.IsWrapper(fd.Message()) {
+	if kind == protoreflect.MessageKind && contract.IsWrapper(fd.Message()) {
 		m := v.Message()
 		inner := m.Descriptor().Fields().ByName("value")
 		v, kind = m.Get(inner), inner.Kind()

@@ -38,7 +38,7 @@ import (
 
 	duckdbdriver "github.com/duckdb/duckdb-go/v2"
 
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/sink"
 )
 
@@ -149,15 +149,15 @@ func (w *Warehouse) Close(context.Context) error { return w.db.Close() }
 
 // Migrate implements sink.Migrator: it creates the table of s or adds what
 // s adds to it. It is idempotent and cheap when nothing changed.
-func (w *Warehouse) Migrate(ctx context.Context, s *schema.Schema) error {
+func (w *Warehouse) Migrate(ctx context.Context, s *contract.Schema) error {
 	_, err := w.ensure(ctx, s)
 	return err
 }
 
 // ensure brings the table of s up to s and returns its column names in
 // table order.
-func (w *Warehouse) ensure(ctx context.Context, s *schema.Schema) ([]string, error) {
-	t, err := sink.MapTable(s.Descriptor())
+func (w *Warehouse) ensure(ctx context.Context, s *contract.Schema) ([]string, error) {
+	t, err := contract.MapTable(s.Descriptor())
 	if err != nil {
 		return nil, sink.Permanent(fmt.Errorf("duckdb: %s has no table mapping: %w", s.Subject, err))
 	}
@@ -185,7 +185,7 @@ func (w *Warehouse) ensure(ctx context.Context, s *schema.Schema) ([]string, err
 			switch {
 			case !ok:
 				stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", ident(t.Name), ident(c.Name), typ))
-			case normalizeType(have) != normalizeType(typ) && c.Type == sink.Record:
+			case normalizeType(have) != normalizeType(typ) && c.Type == contract.Record:
 				// A record gained fields: widen it; old rows read NULL there.
 				stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s TYPE %s", ident(t.Name), ident(c.Name), typ))
 			}
@@ -292,7 +292,7 @@ const descriptionsTable = "_column_descriptions"
 var createDescriptions = "CREATE TABLE IF NOT EXISTS " + ident(descriptionsTable) +
 	" (table_name VARCHAR, column_name VARCHAR, description VARCHAR, PRIMARY KEY (table_name, column_name))"
 
-func createTable(t *sink.Table) string {
+func createTable(t *contract.Table) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (", ident(t.Name))
 	for i, c := range t.Columns {
@@ -300,7 +300,7 @@ func createTable(t *sink.Table) string {
 			b.WriteString(", ")
 		}
 		fmt.Fprintf(&b, "%s %s", ident(c.Name), columnType(c))
-		if c.Name == sink.ColEventID {
+		if c.Name == contract.ColEventID {
 			b.WriteString(" PRIMARY KEY")
 		}
 	}
@@ -309,37 +309,37 @@ func createTable(t *sink.Table) string {
 }
 
 // columnType is the DuckDB type of a mapped column.
-func columnType(c sink.Column) string {
+func columnType(c contract.Column) string {
 	t := scalarType(c)
-	if c.Mode == sink.Repeated {
+	if c.Mode == contract.Repeated {
 		return t + "[]"
 	}
 	return t
 }
 
-func scalarType(c sink.Column) string {
+func scalarType(c contract.Column) string {
 	switch c.Type {
-	case sink.Bool:
+	case contract.Bool:
 		return "BOOLEAN"
-	case sink.Int64:
+	case contract.Int64:
 		return "BIGINT"
-	case sink.Numeric:
+	case contract.Numeric:
 		return "DECIMAL(38,0)"
-	case sink.Float64:
+	case contract.Float64:
 		return "DOUBLE"
-	case sink.String:
+	case contract.String:
 		return "VARCHAR"
-	case sink.Bytes:
+	case contract.Bytes:
 		return "BLOB"
-	case sink.Timestamp:
+	case contract.Timestamp:
 		return "TIMESTAMP WITH TIME ZONE"
-	case sink.Date:
+	case contract.Date:
 		return "DATE"
-	case sink.Interval:
+	case contract.Interval:
 		return "INTERVAL"
-	case sink.JSON:
+	case contract.JSON:
 		return "JSON"
-	case sink.Record:
+	case contract.Record:
 		parts := make([]string, len(c.Fields))
 		for i, f := range c.Fields {
 			parts[i] = ident(f.Name) + " " + columnType(f)
@@ -368,7 +368,7 @@ func (w *Warehouse) Write(ctx context.Context, b *sink.Batch) error {
 	if err != nil {
 		return err
 	}
-	t, err := sink.MapTable(newest.Descriptor())
+	t, err := contract.MapTable(newest.Descriptor())
 	if err != nil {
 		return sink.Permanent(err)
 	}
@@ -420,7 +420,7 @@ func (w *Warehouse) Write(ctx context.Context, b *sink.Batch) error {
 // careful path: stage the rows and INSERT OR IGNORE them. Any other
 // failure is returned, and the next write heals first. It returns the
 // ids whose stored row differs from the one given (those stay as stored).
-func (w *Warehouse) load(ctx context.Context, t *sink.Table, cols []string, rows [][]driver.Value) (differ []string, err error) {
+func (w *Warehouse) load(ctx context.Context, t *contract.Table, cols []string, rows [][]driver.Value) (differ []string, err error) {
 	table := t.Name
 	err = w.write(ctx, func() error {
 		conn, err := w.db.Conn(ctx)
@@ -460,7 +460,7 @@ func isConstraint(err error) bool {
 
 // rebuild copies table t's rows, one per id, into a new table with a new
 // primary-key index, in one transaction, and puts its descriptions back.
-func (w *Warehouse) rebuild(ctx context.Context, t *sink.Table) error {
+func (w *Warehouse) rebuild(ctx context.Context, t *contract.Table) error {
 	w.ddl.Lock()
 	defer w.ddl.Unlock()
 	w.writing.Lock()
@@ -471,10 +471,10 @@ func (w *Warehouse) rebuild(ctx context.Context, t *sink.Table) error {
 	}
 	name, tmp := ident(t.Name), ident(t.Name+"__rebuild")
 	stmts := []string{
-		fmt.Sprintf("CREATE TABLE %s AS SELECT DISTINCT ON (%s) * FROM %s", tmp, ident(sink.ColEventID), name),
+		fmt.Sprintf("CREATE TABLE %s AS SELECT DISTINCT ON (%s) * FROM %s", tmp, ident(contract.ColEventID), name),
 		"DROP TABLE " + name,
 		fmt.Sprintf("ALTER TABLE %s RENAME TO %s", tmp, name),
-		fmt.Sprintf("ALTER TABLE %s ADD PRIMARY KEY (%s)", name, ident(sink.ColEventID)),
+		fmt.Sprintf("ALTER TABLE %s ADD PRIMARY KEY (%s)", name, ident(contract.ColEventID)),
 	}
 	if t.Description != "" {
 		stmts = append(stmts, fmt.Sprintf("COMMENT ON TABLE %s IS %s", name, literal(t.Description)))
@@ -583,7 +583,7 @@ func appendRows(conn *sql.Conn, catalog, table string, rows [][]driver.Value) er
 // loadStaged appends rows to a staging table and moves them into the
 // table with INSERT OR IGNORE in one transaction, skipping ids already
 // there; it returns those whose stored row differs.
-func loadStaged(ctx context.Context, conn *sql.Conn, t *sink.Table, cols []string, rows [][]driver.Value) ([]string, error) {
+func loadStaged(ctx context.Context, conn *sql.Conn, t *contract.Table, cols []string, rows [][]driver.Value) ([]string, error) {
 	table := t.Name
 	stage := "hem_stage_" + strings.NewReplacer(`"`, "", ".", "_").Replace(table)
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS SELECT * FROM %s LIMIT 0", ident(stage), ident(table))); err != nil {

@@ -11,9 +11,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hemlabs/hem/contract"
 	ordersv1 "github.com/hemlabs/hem/gen/shop/orders/v1"
 	"github.com/hemlabs/hem/internal/loadgen"
-	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/duckdb"
 	"github.com/hemlabs/hem/sink/sinktest"
@@ -21,7 +21,7 @@ import (
 
 // contracts are the sample contracts with ids, shared with the
 // conformance suite.
-func contracts(t testing.TB) map[string]*schema.Schema { return sinktest.Schemas(t) }
+func contracts(t testing.TB) map[string]*contract.Schema { return sinktest.Schemas(t) }
 
 func open(t *testing.T) *duckdb.Warehouse {
 	t.Helper()
@@ -34,7 +34,7 @@ func open(t *testing.T) *duckdb.Warehouse {
 }
 
 // events decodes generated messages with s, as the processor does.
-func events(t *testing.T, s *schema.Schema, n int, prefix string) []*sink.Event {
+func events(t *testing.T, s *contract.Schema, n int, prefix string) []*sink.Event {
 	t.Helper()
 	g, err := loadgen.NewGenerator(uint64(n), []string{s.Subject}, 0)
 	if err != nil {
@@ -120,7 +120,7 @@ func TestNewVersionAddsColumnsOldRowsReadNull(t *testing.T) {
 	src := strings.Replace(string(raw), "  string gift_message = 14", "  // A note for the driver.\n  optional string note = 15;\n  string gift_message = 14", 1)
 	// A field added inside a nested record too.
 	src = strings.Replace(src, "  string name = 4;\n}", "  string name = 4;\n  // Whether it was on offer.\n  bool on_offer = 5;\n}", 1)
-	compiled, err := schema.CompileSources(t.Context(), map[string]string{"shop/orders/v1/events.proto": src, "shop/common/v1/common.proto": string(common)})
+	compiled, err := contract.CompileSources(t.Context(), map[string]string{"shop/orders/v1/events.proto": src, "shop/common/v1/common.proto": string(common)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestNewVersionAddsColumnsOldRowsReadNull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v2 = v2.WithIdentity(900, 2, schema.Usable, time.Now())
+	v2 = v2.WithIdentity(900, 2, contract.Usable, time.Now())
 
 	w := open(t)
 	if err := w.Write(t.Context(), &sink.Batch{Subject: v1.Subject, Events: events(t, v1, 5, "old")}); err != nil {
@@ -152,7 +152,7 @@ func TestNewVersionAddsColumnsOldRowsReadNull(t *testing.T) {
 func TestFailedEventsTable(t *testing.T) {
 	t.Parallel()
 	w := open(t)
-	s := schema.FailedEventSchema()
+	s := contract.FailedEventSchema()
 	m := s.NewMessage()
 	m.Set(s.Descriptor().Fields().ByName("type"), protoValue("shop.orders.v1.OrderPlaced"))
 	m.Set(s.Descriptor().Fields().ByName("reason"), protoEnum(5))

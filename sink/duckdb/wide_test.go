@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
 )
 
 // wideContract is an event with n described fields, and a version 2 that
 // adds ten more.
-func wideContract(t *testing.T, n int) (v1, v2 *schema.Schema) {
+func wideContract(t *testing.T, n int) (v1, v2 *contract.Schema) {
 	t.Helper()
-	compile := func(fields int, id int64, version int) *schema.Schema {
+	compile := func(fields int, id int64, version int) *contract.Schema {
 		var b strings.Builder
 		b.WriteString("syntax = \"proto3\";\n\n// Wide events.\npackage wide.v1;\n\nimport \"hem/options/v1/options.proto\";\n\n")
 		b.WriteString("// Wide is an event with many columns.\nmessage Wide {\n  option (hem.options.v1.event) = {};\n\n")
@@ -21,7 +21,7 @@ func wideContract(t *testing.T, n int) (v1, v2 *schema.Schema) {
 			fmt.Fprintf(&b, "  // Reading %d, in 'units'.\n  string f%d = %d;\n", i, i, i)
 		}
 		b.WriteString("}\n")
-		src, err := schema.CompileSources(t.Context(), map[string]string{"wide/v1/wide.proto": b.String()})
+		src, err := contract.CompileSources(t.Context(), map[string]string{"wide/v1/wide.proto": b.String()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -29,7 +29,7 @@ func wideContract(t *testing.T, n int) (v1, v2 *schema.Schema) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s.WithIdentity(id, version, schema.Usable, time.Now())
+		return s.WithIdentity(id, version, contract.Usable, time.Now())
 	}
 	return compile(n, 1, 1), compile(n+10, 2, 2)
 }
@@ -46,7 +46,7 @@ func TestMigrateWideContractKeepsEveryDescription(t *testing.T) {
 	}
 	v1, v2 := wideContract(t, n)
 	w := open(t)
-	for _, s := range []*schema.Schema{v1, v2} {
+	for _, s := range []*contract.Schema{v1, v2} {
 		start := time.Now()
 		if err := w.Migrate(t.Context(), s); err != nil {
 			t.Fatal(err)

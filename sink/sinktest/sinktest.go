@@ -1,6 +1,6 @@
 // Package sinktest is the conformance suite every hem sink runs: the same
 // batches, written through the sink.Sink contract, must come back as the
-// rows the shared mapping (sink.MapTable) says they are.
+// rows the shared mapping (contract.MapTable) says they are.
 //
 // A sink's test provides a Harness: the sink, a way to read a subject's
 // rows back, and whether it keeps one row per event id. Rows are compared
@@ -27,8 +27,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/internal/loadgen"
-	"github.com/hemlabs/hem/registry/schema"
 	"github.com/hemlabs/hem/sink"
 )
 
@@ -45,7 +45,7 @@ type Harness struct {
 	// Rows reads back every row of the subject's table, normalized.
 	Rows func(ctx context.Context, subject string) ([]Row, error)
 	// Migrate prepares a version before writes; nil when Write does.
-	Migrate func(ctx context.Context, s *schema.Schema) error
+	Migrate func(ctx context.Context, s *contract.Schema) error
 	// Dedup is true when the sink keeps one row per _event_id.
 	Dedup bool
 	// DifferentPayload is true when the sink reports an event whose id it
@@ -64,7 +64,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 
 	t.Run("every event of a batch, with every value as the mapping says", func(t *testing.T) {
 		h := newHarness(t)
-		for _, s := range []*schema.Schema{placed, sensor, all["shop.members.v1.MemberRegistered"]} {
+		for _, s := range []*contract.Schema{placed, sensor, all["shop.members.v1.MemberRegistered"]} {
 			evs := Events(t, s, 40)
 			write(t, h, s, evs)
 			expectRows(t, h, s.Subject, evs)
@@ -136,14 +136,14 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 		write(t, h, v2, mixed)
 		expectRows(t, h, v1.Subject, append(old, mixed...))
 		for _, r := range rows(t, h, v1.Subject) {
-			if n := r["note"]; (r[sink.ColSchemaVersion] == int64(2)) != (n == "leave at the door") {
-				t.Fatalf("row %v of version %v has note %v", r[sink.ColEventID], r[sink.ColSchemaVersion], n)
+			if n := r["note"]; (r[contract.ColSchemaVersion] == int64(2)) != (n == "leave at the door") {
+				t.Fatalf("row %v of version %v has note %v", r[contract.ColEventID], r[contract.ColSchemaVersion], n)
 			}
 		}
 	})
 	t.Run("failed events are a subject like any other", func(t *testing.T) {
 		h := newHarness(t)
-		s := schema.FailedEventSchema()
+		s := contract.FailedEventSchema()
 		var evs []*sink.Event
 		for i := range 5 {
 			m := s.NewMessage()
@@ -166,7 +166,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 	})
 }
 
-func write(t *testing.T, h *Harness, s *schema.Schema, evs []*sink.Event) {
+func write(t *testing.T, h *Harness, s *contract.Schema, evs []*sink.Event) {
 	t.Helper()
 	if h.Migrate != nil {
 		if err := h.Migrate(t.Context(), s); err != nil {
@@ -193,7 +193,7 @@ func expectRows(t *testing.T, h *Harness, subject string, evs []*sink.Event) {
 	t.Helper()
 	byID := map[string]Row{}
 	for _, r := range rows(t, h, subject) {
-		id, _ := r[sink.ColEventID].(string)
+		id, _ := r[contract.ColEventID].(string)
 		byID[id] = r
 	}
 	for _, e := range evs {
@@ -219,26 +219,26 @@ func expectRows(t *testing.T, h *Harness, subject string, evs []*sink.Event) {
 
 // Expected is the row the mapping says an event becomes, normalized.
 func Expected(e *sink.Event) Row {
-	t, err := sink.MapTable(e.Schema.Descriptor())
+	t, err := contract.MapTable(e.Schema.Descriptor())
 	if err != nil {
 		panic(fmt.Sprintf("sinktest: %s has no mapping: %v", e.Schema.Subject, err))
 	}
 	r := Row{
-		sink.ColEventID:       e.ID,
-		sink.ColEventTime:     Time(e.EventTime),
-		sink.ColReceivedAt:    nilTime(e.ReceivedAt),
-		sink.ColPublishedAt:   nilTime(e.PublishedAt),
-		sink.ColSchemaID:      e.Schema.ID,
-		sink.ColSchemaVersion: int64(e.Schema.Version),
-		sink.ColProducer:      nil,
-		sink.ColAttributes:    nil,
+		contract.ColEventID:       e.ID,
+		contract.ColEventTime:     Time(e.EventTime),
+		contract.ColReceivedAt:    nilTime(e.ReceivedAt),
+		contract.ColPublishedAt:   nilTime(e.PublishedAt),
+		contract.ColSchemaID:      e.Schema.ID,
+		contract.ColSchemaVersion: int64(e.Schema.Version),
+		contract.ColProducer:      nil,
+		contract.ColAttributes:    nil,
 	}
 	if e.Producer != "" {
-		r[sink.ColProducer] = e.Producer
+		r[contract.ColProducer] = e.Producer
 	}
 	if len(e.Attributes) > 0 {
 		b, _ := json.Marshal(e.Attributes)
-		r[sink.ColAttributes] = string(b)
+		r[contract.ColAttributes] = string(b)
 	}
 	for _, c := range t.Columns {
 		if c.Field != nil {
@@ -258,12 +258,12 @@ func nilTime(t time.Time) any {
 	return Time(t)
 }
 
-func fieldValue(c sink.Column, m protoreflect.Message) any {
+func fieldValue(c contract.Column, m protoreflect.Message) any {
 	fd := m.Descriptor().Fields().ByNumber(c.Field.Number())
 	if fd == nil || fd.Name() != c.Field.Name() {
 		return nil
 	}
-	if c.Mode == sink.Repeated {
+	if c.Mode == contract.Repeated {
 		out := []any{}
 		if fd.IsMap() {
 			var entries []any
@@ -286,32 +286,32 @@ func fieldValue(c sink.Column, m protoreflect.Message) any {
 	return value(c, fd, m.Get(fd))
 }
 
-func value(c sink.Column, fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
+func value(c contract.Column, fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
 	switch c.Type {
-	case sink.Record:
+	case contract.Record:
 		r := Row{}
 		for _, f := range c.Fields {
 			r[f.Name] = fieldValue(f, v.Message())
 		}
 		return r
-	case sink.Timestamp:
+	case contract.Timestamp:
 		m := v.Message()
 		f := m.Descriptor().Fields()
 		return Time(time.Unix(m.Get(f.ByName("seconds")).Int(), m.Get(f.ByName("nanos")).Int()))
-	case sink.Interval:
+	case contract.Interval:
 		m := v.Message()
 		f := m.Descriptor().Fields()
 		return (time.Duration(m.Get(f.ByName("seconds")).Int())*time.Second + time.Duration(m.Get(f.ByName("nanos")).Int())).Truncate(time.Microsecond).String()
-	case sink.Date:
+	case contract.Date:
 		m := v.Message()
 		f := m.Descriptor().Fields()
 		return time.Date(int(m.Get(f.ByName("year")).Int()), time.Month(m.Get(f.ByName("month")).Int()), int(m.Get(f.ByName("day")).Int()), 0, 0, 0, 0, time.UTC)
-	case sink.JSON:
+	case contract.JSON:
 		b, _ := protojson.Marshal(v.Message().Interface())
 		return CompactJSON(string(b))
 	}
 	kind := fd.Kind()
-	if kind == protoreflect.MessageKind && sink.IsWrapper(fd.Message()) {
+	if kind == protoreflect.MessageKind && contract.IsWrapper(fd.Message()) {
 		inner := v.Message().Descriptor().Fields().ByName("value")
 		v, kind = v.Message().Get(inner), inner.Kind()
 	}
@@ -353,7 +353,7 @@ func CompactJSON(s string) string {
 
 var (
 	schemasOnce sync.Once
-	schemas     map[string]*schema.Schema
+	schemas     map[string]*contract.Schema
 	schemasErr  error
 )
 
@@ -374,10 +374,10 @@ func Root(t testing.TB) string {
 }
 
 // Schemas are the sample contracts, version 1, ids 1..n in subject order.
-func Schemas(t testing.TB) map[string]*schema.Schema {
+func Schemas(t testing.TB) map[string]*contract.Schema {
 	t.Helper()
 	schemasOnce.Do(func() {
-		src, err := schema.CompileDir(context.Background(), filepath.Join(Root(t), "proto"))
+		src, err := contract.CompileDir(context.Background(), filepath.Join(Root(t), "proto"))
 		if err != nil {
 			schemasErr = err
 			return
@@ -387,9 +387,9 @@ func Schemas(t testing.TB) map[string]*schema.Schema {
 			schemasErr = err
 			return
 		}
-		schemas = map[string]*schema.Schema{}
+		schemas = map[string]*contract.Schema{}
 		for i, s := range all {
-			schemas[s.Subject] = s.WithIdentity(int64(i+1), 1, schema.Usable, time.Now())
+			schemas[s.Subject] = s.WithIdentity(int64(i+1), 1, contract.Usable, time.Now())
 		}
 	})
 	if schemasErr != nil {
@@ -399,7 +399,7 @@ func Schemas(t testing.TB) map[string]*schema.Schema {
 }
 
 // V2 returns OrderPlaced and a version 2 of it with `optional string note = 15;`.
-func V2(t testing.TB) (v1, v2 *schema.Schema) {
+func V2(t testing.TB) (v1, v2 *contract.Schema) {
 	t.Helper()
 	v1 = Schemas(t)["shop.orders.v1.OrderPlaced"]
 	root := Root(t)
@@ -412,7 +412,7 @@ func V2(t testing.TB) (v1, v2 *schema.Schema) {
 		t.Fatal(err)
 	}
 	src := strings.Replace(string(raw), "  string gift_message = 14", "  // A note for the driver.\n  optional string note = 15;\n  string gift_message = 14", 1)
-	compiled, err := schema.CompileSources(context.Background(), map[string]string{
+	compiled, err := contract.CompileSources(context.Background(), map[string]string{
 		"shop/orders/v1/events.proto": src, "shop/common/v1/common.proto": string(common)})
 	if err != nil {
 		t.Fatal(err)
@@ -421,7 +421,7 @@ func V2(t testing.TB) (v1, v2 *schema.Schema) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v1, s.WithIdentity(1000, 2, schema.Usable, time.Now())
+	return v1, s.WithIdentity(1000, 2, contract.Usable, time.Now())
 }
 
 var seq struct {
@@ -468,7 +468,7 @@ func Altered(t testing.TB, e *sink.Event) *sink.Event {
 
 // Events makes n realistic events of s, decoded with s as the processor
 // does, with unique ids.
-func Events(t testing.TB, s *schema.Schema, n int) []*sink.Event {
+func Events(t testing.TB, s *contract.Schema, n int) []*sink.Event {
 	t.Helper()
 	g, err := loadgen.NewGenerator(uint64(n), []string{s.Subject}, 0)
 	if err != nil {

@@ -1,11 +1,16 @@
-// Package schema is what one version of an event contract is: a
-// self-contained FileDescriptorSet, the event message it describes, and the
-// hem options on it. It also compiles .proto sources into such versions.
+// Package contract is hem's ground floor: what one version of an event
+// contract is, a self-contained FileDescriptorSet, the event message it
+// describes and the hem options on it; how .proto sources compile into such
+// versions; and how a contract maps onto a warehouse table (MapTable: the
+// proto → BigQuery mapping every sink and the registry share).
 //
 // A Schema is immutable once built and safe for concurrent use. It is the
 // unit the registry stores, the collector validates against, the processor
 // decodes with and the archive embeds.
-package schema
+//
+// contract imports no other hem package but generated code; everything else
+// in hem builds on it.
+package contract
 
 import (
 	"errors"

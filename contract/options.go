@@ -1,4 +1,4 @@
-package schema
+package contract
 
 import (
 	"google.golang.org/protobuf/proto"

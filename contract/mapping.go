@@ -1,4 +1,4 @@
-package sink
+package contract
 
 import (
 	"errors"
@@ -9,8 +9,6 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
-
-	"github.com/hemlabs/hem/registry/schema"
 )
 
 // Type is a BigQuery (GoogleSQL) column type.
@@ -140,7 +138,7 @@ func AsMappingErrors(err error) (MappingErrors, bool) {
 // TableName is the table of an event type: the option's override, or
 // <package_with_underscores>_<message_snake>.
 func TableName(md protoreflect.MessageDescriptor) string {
-	if opts, ok := schema.EventOptions(md); ok && opts.GetTable() != "" {
+	if opts, ok := EventOptions(md); ok && opts.GetTable() != "" {
 		return opts.GetTable()
 	}
 	pkg := strings.ReplaceAll(string(md.ParentFile().Package()), ".", "_")
@@ -181,7 +179,7 @@ func MapTable(md protoreflect.MessageDescriptor) (*Table, error) {
 	if n := countColumns(t.Columns); n > MaxColumns {
 		m.fail("EV-L04", t.Subject, "the table would have %d columns (with nested ones); BigQuery allows %d", n, MaxColumns)
 	}
-	if opts, ok := schema.EventOptions(md); ok {
+	if opts, ok := EventOptions(md); ok {
 		m.applyOptions(t, md, opts.GetPartitionField(), opts.GetClusteringFields(), int(opts.GetPartitionExpirationDays()), opts.GetEntityKeyField())
 	}
 	if len(m.errs) > 0 {
@@ -260,7 +258,7 @@ func (m *mapper) column(fd protoreflect.FieldDescriptor, path string, depth int,
 		Description: comment(fd),
 		Field:       fd,
 	}
-	if fo := schema.FieldOptions(fd); fo != nil {
+	if fo := FieldOptions(fd); fo != nil {
 		col.PolicyTag = fo.GetPolicyTag()
 	}
 	if fd.IsList() || fd.IsMap() {

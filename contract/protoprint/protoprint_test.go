@@ -10,8 +10,8 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/hemlabs/hem/registry/protoprint"
-	"github.com/hemlabs/hem/registry/schema"
+	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/contract/protoprint"
 )
 
 // Printing every file of hem's own proto tree and compiling the output must
@@ -19,7 +19,7 @@ import (
 func TestPrintedSourceCompilesToTheSameDescriptors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	src, err := schema.CompileDir(ctx, "../../proto")
+	src, err := contract.CompileDir(ctx, "../../proto")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestPrintedSourceCompilesToTheSameDescriptors(t *testing.T) {
 	for _, f := range src.Files() {
 		printed[f.Path()] = protoprint.File(f, nil)
 	}
-	again, err := schema.CompileSources(ctx, printed)
+	again, err := contract.CompileSources(ctx, printed)
 	if err != nil {
 		t.Fatalf("printed source does not compile: %v\n%s", err, printed["shop/orders/v1/events.proto"])
 	}
@@ -102,7 +102,7 @@ message B {
 }
 `,
 	}
-	src, err := schema.CompileSources(context.Background(), sources)
+	src, err := contract.CompileSources(context.Background(), sources)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ message B {
 	for _, f := range src.Files() {
 		printed[f.Path()] = protoprint.File(f, nil)
 	}
-	again, err := schema.CompileSources(context.Background(), printed)
+	again, err := contract.CompileSources(context.Background(), printed)
 	if err != nil {
 		t.Fatalf("%v\n%s\n%s", err, printed["p2.proto"], printed["ed.proto"])
 	}
