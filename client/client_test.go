@@ -13,10 +13,10 @@ import (
 	"github.com/hemlabs/hem/client"
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/collector/collectortest"
+	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	commonv1 "github.com/hemlabs/hem/gen/shop/common/v1"
 	ordersv1 "github.com/hemlabs/hem/gen/shop/orders/v1"
-	"github.com/hemlabs/hem/internal/wire"
 )
 
 func start(t *testing.T, opts ...collector.Option) *collectortest.Stack {
@@ -81,7 +81,7 @@ func TestBatchesByCount(t *testing.T) {
 			t.Fatalf("after flush: %v %v", res, err)
 		}
 	}
-	if n := len(st.Published(wire.EventsTopic)); n != 25 {
+	if n := len(st.Published(envelope.EventsTopic)); n != 25 {
 		t.Errorf("%d events on the topic, want 25", n)
 	}
 }
@@ -104,8 +104,8 @@ func TestRejectedAndOptions(t *testing.T) {
 	if !errors.As(err, &re) || res.GetViolations()[0].GetFieldPath() != "items[0].quantity" {
 		t.Fatalf("bad: %v %v", res, err)
 	}
-	msgs := st.Published(wire.EventsTopic)
-	env, _ := wire.Decode(msgs[0].Attributes)
+	msgs := st.Published(envelope.EventsTopic)
+	env, _ := envelope.Decode(msgs[0].Attributes)
 	if len(msgs) != 1 || env.EventID != "my-id" || !env.EventTime.Equal(at) || env.Attributes["k"] != "v" {
 		t.Errorf("published %+v", env)
 	}
@@ -168,8 +168,8 @@ func TestPubSubOutage(t *testing.T) {
 		ids = append(ids, r.EventID())
 	}
 	seen := map[string]bool{}
-	for _, m := range st.Published(wire.EventsTopic) {
-		seen[m.Attributes[wire.AttrEventID]] = true
+	for _, m := range st.Published(envelope.EventsTopic) {
+		seen[m.Attributes[envelope.AttrEventID]] = true
 	}
 	for _, id := range ids {
 		if !seen[id] {

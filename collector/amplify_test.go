@@ -6,8 +6,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
-	"github.com/hemlabs/hem/internal/wire"
 )
 
 // unknownFields is a payload of n bytes of 3-byte unknown fields (field
@@ -38,7 +38,7 @@ func TestUnknownFieldsReportIsBounded(t *testing.T) {
 	if !strings.Contains(r.GetMessage(), "more unknown fields") || len(r.GetMessage()) > 4096 {
 		t.Errorf("message of %d bytes: %.300s", len(r.GetMessage()), r.GetMessage())
 	}
-	if n := len(st.Published(wire.FailedTopic)); n != 1 {
+	if n := len(st.Published(envelope.FailedTopic)); n != 1 {
 		t.Errorf("%d failed events recorded, want 1", n)
 	}
 }

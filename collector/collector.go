@@ -78,10 +78,10 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/auth"
-	"github.com/hemlabs/hem/internal/wire"
 )
 
 // Schemas resolves contracts; *registry.Client satisfies it. Latest returns
@@ -517,11 +517,11 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 	}
 	pl := c.plans.get(s)
 	attrs := e.GetAttributes()
-	applied := attrs[wire.AttrPII] == wire.PIIApplied
+	applied := attrs[envelope.AttrPII] == envelope.PIIApplied
 	if applied {
 		// The replay's marker is for the collector, not for consumers.
 		attrs = maps.Clone(attrs)
-		delete(attrs, wire.AttrPII)
+		delete(attrs, envelope.AttrPII)
 	}
 	data, key, rej := pl.process(e.GetPayload().GetValue(), c.hasher, buf, applied)
 	if rej != nil {
@@ -531,7 +531,7 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 	if e.GetEventTime() != nil {
 		eventTime = e.GetEventTime().AsTime()
 	}
-	env := wire.Envelope{
+	env := envelope.Envelope{
 		EventID:    r.EventId,
 		Type:       s.Subject,
 		SchemaID:   s.ID,
@@ -655,10 +655,10 @@ func (c *Collector) checkEnvelope(e *eventv1.Event, id string) *rejection {
 		switch {
 		case k == "":
 			return invalid("attribute keys must not be empty")
-		case k == wire.AttrPII && v == wire.PIIApplied:
+		case k == envelope.AttrPII && v == envelope.PIIApplied:
 			// A replayed FailedEvent's marker (see failed.go).
-		case strings.HasPrefix(strings.ToLower(k), wire.AttrPrefix):
-			return invalid("attribute %q: keys starting with %q are reserved for hem", k, wire.AttrPrefix)
+		case strings.HasPrefix(strings.ToLower(k), envelope.AttrPrefix):
+			return invalid("attribute %q: keys starting with %q are reserved for hem", k, envelope.AttrPrefix)
 		case strings.HasPrefix(strings.ToLower(k), "goog"):
 			return invalid("attribute %q: keys starting with \"goog\" are reserved by Pub/Sub", k)
 		case len(k) > lim.MaxAttributeKeyBytes:

@@ -23,13 +23,13 @@ import (
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/collector/collectortest"
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	membersv1 "github.com/hemlabs/hem/gen/shop/members/v1"
 	ordersv1 "github.com/hemlabs/hem/gen/shop/orders/v1"
 	telemetryv1 "github.com/hemlabs/hem/gen/shop/telemetry/v1"
 	"github.com/hemlabs/hem/internal/auth"
-	"github.com/hemlabs/hem/internal/wire"
 )
 
 func TestAcceptedEventReachesTopicWithPayloadAndAttributes(t *testing.T) {
@@ -51,15 +51,15 @@ func TestAcceptedEventReachesTopicWithPayloadAndAttributes(t *testing.T) {
 	if res.GetSchemaId() != latest.ID || res.GetEventId() != "evt-1" {
 		t.Errorf("result %v: want schema id %d and event id evt-1", res, latest.ID)
 	}
-	msgs := st.Published(wire.EventsTopic)
+	msgs := st.Published(envelope.EventsTopic)
 	if len(msgs) != 1 {
-		t.Fatalf("%d messages on %s, want 1", len(msgs), wire.EventsTopic)
+		t.Fatalf("%d messages on %s, want 1", len(msgs), envelope.EventsTopic)
 	}
 	want, _ := proto.MarshalOptions{Deterministic: true}.Marshal(order)
 	if !bytes.Equal(msgs[0].Data, want) {
 		t.Errorf("data is not the payload:\n got %x\nwant %x", msgs[0].Data, want)
 	}
-	env, err := wire.Decode(msgs[0].Attributes)
+	env, err := envelope.Decode(msgs[0].Attributes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestAcceptedEventReachesTopicWithPayloadAndAttributes(t *testing.T) {
 	if msgs[0].OrderingKey != "" {
 		t.Errorf("OrderPlaced is not ordered, got ordering key %q", msgs[0].OrderingKey)
 	}
-	if n := len(st.Published(wire.FailedTopic)); n != 0 {
+	if n := len(st.Published(envelope.FailedTopic)); n != 0 {
 		t.Errorf("%d failed events for an accepted one", n)
 	}
 }
@@ -91,8 +91,8 @@ func TestMissingEventIDGetsUUIDv7AndOrderedKey(t *testing.T) {
 	if len(res.GetEventId()) != 36 || res.GetEventId()[14] != '7' {
 		t.Errorf("generated event id %q is not a UUIDv7", res.GetEventId())
 	}
-	msgs := st.Published(wire.EventsTopic)
-	if len(msgs) != 1 || msgs[0].OrderingKey != "VAN-042" || msgs[0].Attributes[wire.AttrEventID] != res.GetEventId() {
+	msgs := st.Published(envelope.EventsTopic)
+	if len(msgs) != 1 || msgs[0].OrderingKey != "VAN-042" || msgs[0].Attributes[envelope.AttrEventID] != res.GetEventId() {
 		t.Fatalf("messages %+v: want one with ordering key VAN-042 and the generated id", msgs)
 	}
 }
@@ -189,8 +189,8 @@ func TestRejections(t *testing.T) {
 		})
 	}
 	// Nothing of those reached hem-events.
-	if n := len(st.Published(wire.EventsTopic)); n != 0 {
-		t.Errorf("%d rejected events were published to %s", n, wire.EventsTopic)
+	if n := len(st.Published(envelope.EventsTopic)); n != 0 {
+		t.Errorf("%d rejected events were published to %s", n, envelope.EventsTopic)
 	}
 }
 
@@ -206,16 +206,16 @@ func hasViolation(vs []*eventv1.Violation, want *eventv1.Violation) bool {
 
 func failedEvent(t *testing.T, st *collectortest.Stack, id string) *eventv1.FailedEvent {
 	t.Helper()
-	for _, m := range st.Published(wire.FailedTopic) {
-		if m.Attributes[wire.AttrEventID] == id {
-			fe, err := wire.DecodeFailed(m.Data)
+	for _, m := range st.Published(envelope.FailedTopic) {
+		if m.Attributes[envelope.AttrEventID] == id {
+			fe, err := envelope.DecodeFailed(m.Data)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return fe
 		}
 	}
-	t.Fatalf("no failed event %s on %s", id, wire.FailedTopic)
+	t.Fatalf("no failed event %s on %s", id, envelope.FailedTopic)
 	return nil
 }
 
@@ -247,7 +247,7 @@ func TestMixedBatchAnswersEachEventInOrder(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("results %v, want %v", got, want)
 	}
-	if len(st.Published(wire.EventsTopic)) != 2 || len(st.Published(wire.FailedTopic)) != 1 {
+	if len(st.Published(envelope.EventsTopic)) != 2 || len(st.Published(envelope.FailedTopic)) != 1 {
 		t.Errorf("want 2 events and 1 failed event published")
 	}
 }
@@ -317,7 +317,7 @@ func TestPIIHashedRedactedDropped(t *testing.T) {
 			t.Fatalf("%v: %s", r.GetStatus(), r.GetMessage())
 		}
 	}
-	msgs := st.Published(wire.EventsTopic)
+	msgs := st.Published(envelope.EventsTopic)
 	if len(msgs) != 2 {
 		t.Fatalf("%d messages", len(msgs))
 	}

@@ -11,9 +11,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hemlabs/hem/collector/collectortest"
+	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/wire"
 )
 
 // TestEnvelopeRefusesDuplicatesAndUnknownFields: nothing a producer sends
@@ -39,7 +39,7 @@ func TestEnvelopeRefusesDuplicatesAndUnknownFields(t *testing.T) {
 			t.Errorf("%s: %d %s; want 400 naming the field (%s)", tc.name, code, answer, tc.want)
 		}
 	}
-	if n := len(st.Published(wire.EventsTopic)); n != 0 {
+	if n := len(st.Published(envelope.EventsTopic)); n != 0 {
 		t.Errorf("%d events of refused requests published", n)
 	}
 	// A key repeated inside an event is refused for that event.

@@ -15,9 +15,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/envelope"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/auth"
-	"github.com/hemlabs/hem/internal/wire"
 )
 
 // What a FailedEvent keeps of a rejected event's payload honours the
@@ -72,7 +72,7 @@ func (c *Collector) failedPayload(res *resolver, e *eventv1.Event, s *contract.S
 	if len(value) > c.cfg.limits.MaxEventBytes {
 		return nil, false, fmt.Sprintf("payload not kept: it is too large to apply the PII handling of %s", s.Subject)
 	}
-	out, ok := pl.applyPII(value, c.hasher, e.GetAttributes()[wire.AttrPII] == wire.PIIApplied)
+	out, ok := pl.applyPII(value, c.hasher, e.GetAttributes()[envelope.AttrPII] == envelope.PIIApplied)
 	if !ok {
 		return nil, false, fmt.Sprintf("payload not kept: it does not decode as %s, so the PII handling of its fields could not be applied", s.Subject)
 	}
@@ -160,7 +160,7 @@ func (c *Collector) failedMessage(res *resolver, e *eventv1.Event, id string, p 
 			orig.Attributes[validUTF8(k)] = validUTF8(v)
 		}
 		if applied {
-			orig.Attributes[wire.AttrPII] = wire.PIIApplied
+			orig.Attributes[envelope.AttrPII] = envelope.PIIApplied
 		}
 	}
 	original, err := proto.Marshal(orig)
@@ -187,7 +187,7 @@ func (c *Collector) failedMessage(res *resolver, e *eventv1.Event, id string, p 
 	if err := fitFailed(fe, orig); err != nil {
 		return nil, err
 	}
-	data, attrs, err := wire.EncodeFailed(fe)
+	data, attrs, err := envelope.EncodeFailed(fe)
 	if err != nil {
 		return nil, err
 	}

@@ -11,10 +11,10 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/hemlabs/hem/collector/collectortest"
+	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	membersv1 "github.com/hemlabs/hem/gen/shop/members/v1"
-	"github.com/hemlabs/hem/internal/wire"
 )
 
 // personal is what memberRegistered carries that its contract hashes,
@@ -72,7 +72,7 @@ func TestFailedEventsKeepNoClearPII(t *testing.T) {
 			}
 			fe, orig := decodeFailedOriginal(t, data)
 			switch {
-			case tt.kept && (len(orig.GetPayload().GetValue()) == 0 || orig.GetAttributes()[wire.AttrPII] != wire.PIIApplied):
+			case tt.kept && (len(orig.GetPayload().GetValue()) == 0 || orig.GetAttributes()[envelope.AttrPII] != envelope.PIIApplied):
 				t.Errorf("the transformed payload was not kept, or not marked: %v", orig)
 			case !tt.kept && (len(orig.GetPayload().GetValue()) != 0 || !strings.Contains(fe.GetMessage(), "payload not kept")):
 				t.Errorf("undecodable payload kept, or not said so: %q, %v", fe.GetMessage(), orig)
@@ -122,11 +122,11 @@ func TestFailedEventsKeepNoClearPII(t *testing.T) {
 		}
 	}
 	var replayed, direct membersv1.MemberRegistered
-	for _, m := range st.Published(wire.EventsTopic) {
-		switch m.Attributes[wire.AttrEventID] {
+	for _, m := range st.Published(envelope.EventsTopic) {
+		switch m.Attributes[envelope.AttrEventID] {
 		case "pii-val":
 			_ = proto.Unmarshal(m.Data, &replayed)
-			if _, ok := m.Attributes[wire.AttrPII]; ok {
+			if _, ok := m.Attributes[envelope.AttrPII]; ok {
 				t.Errorf("the replay marker reached hem-events: %v", m.Attributes)
 			}
 		case "pii-right":
@@ -139,12 +139,12 @@ func TestFailedEventsKeepNoClearPII(t *testing.T) {
 	}
 	// The marker does not let clear values through: they are hashed.
 	sneaky := event(t, "pii-sneaky", memberRegistered())
-	sneaky.Attributes = map[string]string{wire.AttrPII: wire.PIIApplied}
+	sneaky.Attributes = map[string]string{envelope.AttrPII: envelope.PIIApplied}
 	if r := mustCollect(t, c, sneaky)[0]; r.GetStatus() != collectorv1.EventStatus_EVENT_STATUS_ACCEPTED {
 		t.Fatalf("marked event: %v", r)
 	}
-	for _, m := range st.Published(wire.EventsTopic) {
-		if m.Attributes[wire.AttrEventID] == "pii-sneaky" {
+	for _, m := range st.Published(envelope.EventsTopic) {
+		if m.Attributes[envelope.AttrEventID] == "pii-sneaky" {
 			for _, p := range personal {
 				if bytes.Contains(m.Data, []byte(p)) {
 					t.Errorf("%q in clear on hem-events under the replay marker", p)
@@ -157,18 +157,18 @@ func TestFailedEventsKeepNoClearPII(t *testing.T) {
 // failedData is the hem-failed message data of event id.
 func failedData(t *testing.T, st *collectortest.Stack, id string) []byte {
 	t.Helper()
-	for _, m := range st.Published(wire.FailedTopic) {
-		if m.Attributes[wire.AttrEventID] == id {
+	for _, m := range st.Published(envelope.FailedTopic) {
+		if m.Attributes[envelope.AttrEventID] == id {
 			return m.Data
 		}
 	}
-	t.Fatalf("no failed event %s on %s", id, wire.FailedTopic)
+	t.Fatalf("no failed event %s on %s", id, envelope.FailedTopic)
 	return nil
 }
 
 func decodeFailedOriginal(t *testing.T, data []byte) (*eventv1.FailedEvent, *eventv1.Event) {
 	t.Helper()
-	fe, err := wire.DecodeFailed(data)
+	fe, err := envelope.DecodeFailed(data)
 	if err != nil {
 		t.Fatal(err)
 	}

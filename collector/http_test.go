@@ -10,8 +10,8 @@ import (
 
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/collector/collectortest"
+	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
-	"github.com/hemlabs/hem/internal/wire"
 )
 
 const orderJSON = `{
@@ -84,11 +84,11 @@ func TestHTTPEvents(t *testing.T) {
 	if rs[3].GetStatus() != collectorv1.EventStatus_EVENT_STATUS_REJECTED || rs[3].GetReason().String() != "REASON_UNKNOWN_TYPE" {
 		t.Errorf("unknown type: %v", rs[3])
 	}
-	msgs := st.Published(wire.EventsTopic)
-	if len(msgs) != 1 || msgs[0].Attributes["device"] != "kiosk-7" || msgs[0].Attributes[wire.AttrEventID] != "h1" {
+	msgs := st.Published(envelope.EventsTopic)
+	if len(msgs) != 1 || msgs[0].Attributes["device"] != "kiosk-7" || msgs[0].Attributes[envelope.AttrEventID] != "h1" {
 		t.Errorf("published %v", msgs)
 	}
-	if n := len(st.Published(wire.FailedTopic)); n != 3 {
+	if n := len(st.Published(envelope.FailedTopic)); n != 3 {
 		t.Errorf("%d failed events, want 3", n)
 	}
 

@@ -31,11 +31,11 @@ import (
 
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/collector/collectortest"
+	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/internal/gctune"
-	"github.com/hemlabs/hem/internal/wire"
 )
 
 // helperEnv makes the test binary run as the load helper: pstest and the
@@ -61,7 +61,7 @@ func loadHelper() error {
 	ctx := context.Background()
 	srv := pstest.NewServer()
 	defer srv.Close()
-	for _, topic := range []string{wire.EventsTopic, wire.FailedTopic} {
+	for _, topic := range []string{envelope.EventsTopic, envelope.FailedTopic} {
 		if _, err := srv.GServer.CreateTopic(ctx, &pubsubpb.Topic{Name: collectortest.TopicName(topic)}); err != nil {
 			return err
 		}
@@ -281,7 +281,7 @@ func BenchmarkCollect512Clients(b *testing.B) {
 	}
 	// As "hem collector serve" connects (PUBSUB_EMULATOR_HOST).
 	ps, err := pubsub.NewClient(b.Context(), collectortest.Project, option.WithEndpoint(psAddr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())), wire.PublishCodec())
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())), envelope.PublishCodec())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,8 +11,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 
+	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/internal/auth"
-	"github.com/hemlabs/hem/internal/wire"
 )
 
 // Option configures a Collector.
@@ -116,8 +116,8 @@ type config struct {
 func newConfig(opts []Option) (*config, error) {
 	c := &config{
 		limits:           DefaultLimits(),
-		eventsTopic:      wire.EventsTopic,
-		failedTopic:      wire.FailedTopic,
+		eventsTopic:      envelope.EventsTopic,
+		failedTopic:      envelope.FailedTopic,
 		publish:          DefaultPublishSettings(),
 		maxInflightBytes: 256 << 20,
 		readTimeout:      DefaultReadTimeout,

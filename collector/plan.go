@@ -17,7 +17,7 @@ import (
 
 	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/wire"
+	"github.com/hemlabs/hem/wire"
 )
 
 // plan is everything the hot path needs for one schema id, computed once:

@@ -9,9 +9,9 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hemlabs/hem/envelope"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/loadgen"
-	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/processor/processortest"
 	"github.com/hemlabs/hem/sink"
@@ -53,7 +53,7 @@ func newBenchPublisher(b *testing.B, e *env) *benchPublisher {
 	placed := e.bySubj["shop.orders.v1.OrderPlaced"]
 	g, _ := loadgen.NewGenerator(1, []string{placed.Subject}, 0)
 	data, _ := proto.Marshal(g.Next().Message)
-	pub := e.client.Publisher(wire.EventsTopic)
+	pub := e.client.Publisher(envelope.EventsTopic)
 	pub.PublishSettings.CountThreshold = 1000
 	pub.PublishSettings.ByteThreshold = 4 << 20
 	b.Cleanup(pub.Stop)
@@ -65,7 +65,7 @@ func (p *benchPublisher) publish(ctx context.Context, k int) []*pubsub.PublishRe
 	out := make([]*pubsub.PublishResult, k)
 	now := time.Now()
 	for i := range out {
-		envl := wire.Envelope{EventID: fmt.Sprint("bench-", p.n), Type: p.subject, SchemaID: p.id, EventTime: now, ReceivedAt: now, Producer: "bench"}
+		envl := envelope.Envelope{EventID: fmt.Sprint("bench-", p.n), Type: p.subject, SchemaID: p.id, EventTime: now, ReceivedAt: now, Producer: "bench"}
 		out[i] = p.pub.Publish(ctx, &pubsub.Message{Data: p.data, Attributes: envl.Encode()})
 		p.n++
 	}

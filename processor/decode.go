@@ -17,9 +17,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/envelope"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/wire"
 )
 
 // Schemas resolves schema ids. *registry.Client is one; it caches ids
@@ -96,7 +97,7 @@ func (c *parsers) cached(s *contract.Schema) *hyperpb.MessageType {
 // (sinks only read it), and aliases Payload. Other payloads are decoded
 // with dynamicpb.
 func decode(ctx context.Context, schemas Schemas, parsers *parsers, permanent func(error) bool, m *Message, payloadOnly bool) (*sink.Event, error) {
-	env, err := wire.Decode(m.Attributes)
+	env, err := envelope.Decode(m.Attributes)
 	if err != nil {
 		return nil, &decodeError{eventv1.Reason_REASON_INVALID_ENVELOPE, err}
 	}
@@ -219,10 +220,10 @@ func hasUnknown(m protoreflect.Message) bool {
 // the collector, so the original says so (wire.AttrPII): a replay does not
 // hash it twice.
 func failedEvent(m *Message, stage eventv1.Stage, reason eventv1.Reason, cause error, attempt int, now time.Time) *eventv1.FailedEvent {
-	subject := m.Attributes[wire.AttrType]
-	schemaID, _ := strconv.ParseInt(m.Attributes[wire.AttrSchemaID], 10, 64)
+	subject := m.Attributes[envelope.AttrType]
+	schemaID, _ := strconv.ParseInt(m.Attributes[envelope.AttrSchemaID], 10, 64)
 	original := &eventv1.Event{
-		EventId:    m.Attributes[wire.AttrEventID],
+		EventId:    m.Attributes[envelope.AttrEventID],
 		Payload:    &anypb.Any{TypeUrl: "type.googleapis.com/" + subject, Value: m.Data},
 		Attributes: producerAttributes(m.Attributes),
 		SchemaId:   schemaID,
@@ -230,8 +231,8 @@ func failedEvent(m *Message, stage eventv1.Stage, reason eventv1.Reason, cause e
 	if original.Attributes == nil {
 		original.Attributes = map[string]string{}
 	}
-	original.Attributes[wire.AttrPII] = wire.PIIApplied
-	if t, err := time.Parse(time.RFC3339Nano, m.Attributes[wire.AttrEventTime]); err == nil {
+	original.Attributes[envelope.AttrPII] = envelope.PIIApplied
+	if t, err := time.Parse(time.RFC3339Nano, m.Attributes[envelope.AttrEventTime]); err == nil {
 		original.EventTime = timestamppb.New(t)
 	}
 	raw, _ := proto.Marshal(original) // cannot fail: its strings came from Pub/Sub, which holds valid UTF-8
@@ -242,7 +243,7 @@ func failedEvent(m *Message, stage eventv1.Stage, reason eventv1.Reason, cause e
 		Type:     strings.ToValidUTF8(subject, "\uFFFD"),
 		SchemaId: schemaID,
 		EventId:  original.EventId,
-		Producer: strings.ToValidUTF8(m.Attributes[wire.AttrProducer], "\uFFFD"),
+		Producer: strings.ToValidUTF8(m.Attributes[envelope.AttrProducer], "\uFFFD"),
 		Attempts: int32(min(attempt, 1<<30)),
 		FailedAt: timestamppb.New(now),
 		Original: raw,
@@ -253,7 +254,7 @@ func failedEvent(m *Message, stage eventv1.Stage, reason eventv1.Reason, cause e
 func producerAttributes(attrs map[string]string) map[string]string {
 	var out map[string]string
 	for k, v := range attrs {
-		if !strings.HasPrefix(k, wire.AttrPrefix) {
+		if !strings.HasPrefix(k, envelope.AttrPrefix) {
 			if out == nil {
 				out = make(map[string]string, len(attrs))
 			}

@@ -13,10 +13,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/envelope"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/loadgen"
-	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/sink/sinktest"
+	"github.com/hemlabs/hem/wire"
 )
 
 var errUnknownID = errors.New("unknown schema id")
@@ -68,7 +69,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(data, "e-5", placed.Subject, "999", "yesterday")
 	f.Fuzz(func(t *testing.T, data []byte, eventID, subject, schemaID, at string) {
 		attrs := map[string]string{"region": "eu"}
-		for k, v := range map[string]string{wire.AttrEventID: eventID, wire.AttrType: subject, wire.AttrSchemaID: schemaID, wire.AttrEventTime: at} {
+		for k, v := range map[string]string{envelope.AttrEventID: eventID, envelope.AttrType: subject, envelope.AttrSchemaID: schemaID, envelope.AttrEventTime: at} {
 			if !utf8.ValidString(v) {
 				t.Skip("Pub/Sub attributes are UTF-8")
 			}
@@ -110,7 +111,7 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("a message that will never decode was not classified as such: %v", err)
 			}
 			fe := failedEvent(m, eventv1.Stage_STAGE_DECODE, de.reason, de, 2, time.Now())
-			if _, _, err := wire.EncodeFailed(fe); err != nil {
+			if _, _, err := envelope.EncodeFailed(fe); err != nil {
 				t.Fatalf("the failed event cannot be published: %v", err)
 			}
 			var original eventv1.Event
@@ -134,7 +135,7 @@ func BenchmarkDecode(b *testing.B) {
 	schemas := sampleSchemas(b)
 	placed := sinktest.Schemas(b)["shop.orders.v1.OrderPlaced"]
 	data := samplePayload(b, placed.Subject)
-	envl := wire.Envelope{EventID: "e-1", Type: placed.Subject, SchemaID: placed.ID, EventTime: time.Now(), ReceivedAt: time.Now(), Producer: "bench"}
+	envl := envelope.Envelope{EventID: "e-1", Type: placed.Subject, SchemaID: placed.ID, EventTime: time.Now(), ReceivedAt: time.Now(), Producer: "bench"}
 	m := &Message{AckID: "a", ID: "m", Data: data, Attributes: envl.Encode(), PublishTime: time.Now()}
 	for _, bc := range []struct {
 		name string
@@ -208,7 +209,7 @@ func TestDecodePayloadOnly(t *testing.T) {
 	schemas := sampleSchemas(t)
 	placed := sinktest.Schemas(t)["shop.orders.v1.OrderPlaced"]
 	data := samplePayload(t, placed.Subject)
-	envl := wire.Envelope{EventID: "e-1", Type: placed.Subject, SchemaID: placed.ID, EventTime: time.Now(), Producer: "test"}
+	envl := envelope.Envelope{EventID: "e-1", Type: placed.Subject, SchemaID: placed.ID, EventTime: time.Now(), Producer: "test"}
 	for _, tc := range []struct {
 		name   string
 		data   []byte

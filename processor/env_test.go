@@ -18,9 +18,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/envelope"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/loadgen"
-	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/sinktest"
@@ -94,12 +94,12 @@ func newEnv(t testing.TB, speed float64) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	for _, topic := range []string{wire.EventsTopic, wire.FailedTopic} {
+	for _, topic := range []string{envelope.EventsTopic, envelope.FailedTopic} {
 		if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/p/topics/" + topic}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for sub, topic := range map[string]string{"events": wire.EventsTopic, "failed": wire.FailedTopic} {
+	for sub, topic := range map[string]string{"events": envelope.EventsTopic, "failed": envelope.FailedTopic} {
 		if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
 			Name: "projects/p/subscriptions/" + sub, Topic: "projects/p/topics/" + topic, AckDeadlineSeconds: 10}); err != nil {
 			t.Fatal(err)
@@ -121,7 +121,7 @@ func (e *env) publish(t testing.TB, n int, subjects ...string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := e.client.Publisher(wire.EventsTopic)
+	p := e.client.Publisher(envelope.EventsTopic)
 	defer p.Stop()
 	ids := make([]string, n)
 	results := make([]*pubsub.PublishResult, n)
@@ -133,7 +133,7 @@ func (e *env) publish(t testing.TB, n int, subjects ...string) []string {
 			t.Fatal(err)
 		}
 		ids[i] = fmt.Sprintf("%s-%d", t.Name(), i)
-		envl := wire.Envelope{EventID: ids[i], Type: subject, SchemaID: e.bySubj[subject].ID, EventTime: ev.Time,
+		envl := envelope.Envelope{EventID: ids[i], Type: subject, SchemaID: e.bySubj[subject].ID, EventTime: ev.Time,
 			ReceivedAt: ev.Time, Producer: "test", Attributes: map[string]string{"region": "eu"}}
 		results[i] = p.Publish(t.Context(), &pubsub.Message{Data: data, Attributes: envl.Encode()})
 	}
@@ -169,7 +169,7 @@ func (e *env) messages(topic string) map[string]pstest.Message {
 		if m.Topic != "projects/p/topics/"+topic {
 			continue
 		}
-		key := m.Attributes[wire.AttrEventID]
+		key := m.Attributes[envelope.AttrEventID]
 		if key == "" {
 			key = m.ID
 		}
@@ -197,8 +197,8 @@ func (e *env) count(topic string) int {
 func (e *env) failedEvents(t *testing.T) map[string][]*eventv1.FailedEvent {
 	t.Helper()
 	out := map[string][]*eventv1.FailedEvent{}
-	for _, m := range e.messages(wire.FailedTopic) {
-		fe, err := wire.DecodeFailed(m.Data)
+	for _, m := range e.messages(envelope.FailedTopic) {
+		fe, err := envelope.DecodeFailed(m.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +252,7 @@ func (e *env) start(t *testing.T, s sink.Sink, opts ...processor.Option) *run {
 func (e *env) startWith(t *testing.T, puller processor.Puller, s sink.Sink, failed processor.FailedPublisher, opts ...processor.Option) *run {
 	t.Helper()
 	if failed == nil {
-		tp := processor.NewTopicPublisher(e.client, wire.FailedTopic)
+		tp := processor.NewTopicPublisher(e.client, envelope.FailedTopic)
 		t.Cleanup(tp.Stop)
 		failed = tp
 	}

@@ -6,8 +6,8 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 
+	"github.com/hemlabs/hem/envelope"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/wire"
 )
 
 // FailedPublisher sends failed events to hem-failed.
@@ -39,7 +39,7 @@ func NewTopicPublisher(c *pubsub.Client, topic string) *TopicPublisher {
 // PublishFailed implements FailedPublisher; it returns once Pub/Sub stored
 // the event.
 func (t *TopicPublisher) PublishFailed(ctx context.Context, fe *eventv1.FailedEvent) error {
-	data, attrs, err := wire.EncodeFailed(fe)
+	data, attrs, err := envelope.EncodeFailed(fe)
 	if err != nil {
 		return err
 	}

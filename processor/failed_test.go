@@ -10,8 +10,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/envelope"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/processor/processortest"
 )
@@ -21,17 +21,17 @@ func TestFailedModeStoresEveryFailure(t *testing.T) {
 	e := newEnv(t, fast)
 	at := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
 	publish := func(fe *eventv1.FailedEvent) string {
-		data, attrs, err := wire.EncodeFailed(fe)
+		data, attrs, err := envelope.EncodeFailed(fe)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return e.publishRaw(t, wire.FailedTopic, data, attrs)
+		return e.publishRaw(t, envelope.FailedTopic, data, attrs)
 	}
 	// The same event failed twice (two rows), another once.
 	first := publish(&eventv1.FailedEvent{Stage: eventv1.Stage_STAGE_VALIDATE, Reason: eventv1.Reason_REASON_VALIDATION_FAILED, EventId: "e-1", Producer: "shop", FailedAt: timestamppb.New(at)})
 	second := publish(&eventv1.FailedEvent{Stage: eventv1.Stage_STAGE_LOAD, Reason: eventv1.Reason_REASON_LOAD_REJECTED, EventId: "e-1", Producer: "shop", FailedAt: timestamppb.New(at.Add(time.Hour))})
 	other := publish(&eventv1.FailedEvent{Stage: eventv1.Stage_STAGE_DECODE, Reason: eventv1.Reason_REASON_DECODE_FAILED, EventId: "e-2", FailedAt: timestamppb.New(at)})
-	corrupt := e.publishRaw(t, wire.FailedTopic, []byte{0xff, 0xff, 0xff}, nil)
+	corrupt := e.publishRaw(t, envelope.FailedTopic, []byte{0xff, 0xff, 0xff}, nil)
 
 	s := processortest.New()
 	r := e.startWith(t, processor.NewSubscriptionPuller(e.client, "failed"), s, nil,
@@ -52,7 +52,7 @@ func TestFailedModeStoresEveryFailure(t *testing.T) {
 	if got := rows[second].Message.Get(rows[second].Message.Descriptor().Fields().ByName("reason")).Enum(); got != 9 {
 		t.Fatalf("row reason %d, want REASON_LOAD_REJECTED", got)
 	}
-	m := e.messages(wire.FailedTopic)[corrupt] // keyed by message id: it has no attributes
+	m := e.messages(envelope.FailedTopic)[corrupt] // keyed by message id: it has no attributes
 	backedOff := false
 	for _, ma := range m.Modacks {
 		backedOff = backedOff || ma.AckDeadline == 30
@@ -60,7 +60,7 @@ func TestFailedModeStoresEveryFailure(t *testing.T) {
 	if m.Acks != 0 || !backedOff {
 		t.Fatalf("the undecodable failed event: %d acks, modacks %+v; want it nacked with the longest backoff", m.Acks, m.Modacks)
 	}
-	if n := e.count(wire.FailedTopic); n != 4 {
+	if n := e.count(envelope.FailedTopic); n != 4 {
 		t.Fatalf("%d messages on hem-failed, want the 4 published: failures of failures go nowhere", n)
 	}
 }
@@ -68,7 +68,7 @@ func TestFailedModeStoresEveryFailure(t *testing.T) {
 func TestFailedEventPublishErrorsAreRetried(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, fast)
-	topic := processor.NewTopicPublisher(e.client, wire.FailedTopic)
+	topic := processor.NewTopicPublisher(e.client, envelope.FailedTopic)
 	t.Cleanup(topic.Stop)
 	var calls atomic.Int32
 	flaky := processor.FailedPublisherFunc(func(ctx context.Context, fe *eventv1.FailedEvent) error {
@@ -78,14 +78,14 @@ func TestFailedEventPublishErrorsAreRetried(t *testing.T) {
 		return topic.PublishFailed(ctx, fe)
 	})
 	placed := e.bySubj["shop.orders.v1.OrderPlaced"]
-	envl := wire.Envelope{EventID: "corrupt", Type: placed.Subject, SchemaID: placed.ID, EventTime: time.Now()}
-	e.publishRaw(t, wire.EventsTopic, []byte{0xff}, envl.Encode())
+	envl := envelope.Envelope{EventID: "corrupt", Type: placed.Subject, SchemaID: placed.ID, EventTime: time.Now()}
+	e.publishRaw(t, envelope.EventsTopic, []byte{0xff}, envl.Encode())
 	r := e.startWith(t, processor.NewSubscriptionPuller(e.client, "events"), processortest.New(), flaky)
 	e.waitFor(t, "the failed event published", 20*time.Second, func() bool { return r.p.Stats().Failed == 1 && r.p.Stats().Acked == 1 })
 	if fes := e.failedEvents(t)["corrupt"]; len(fes) != 1 || fes[0].GetAttempts() != 3 {
 		t.Fatalf("failed events %v, want one after 3 attempts", fes)
 	}
-	if m := e.messages(wire.EventsTopic)["corrupt"]; m.Deliveries != 3 || m.Acks != 1 {
+	if m := e.messages(envelope.EventsTopic)["corrupt"]; m.Deliveries != 3 || m.Acks != 1 {
 		t.Fatalf("the corrupt message: %d deliveries, %d acks; want it kept until its failure was published", m.Deliveries, m.Acks)
 	}
 }

@@ -17,9 +17,9 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/envelope"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/loadgen"
-	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/processor/processortest"
 	"github.com/hemlabs/hem/sink"
@@ -31,14 +31,14 @@ func TestEventsAreWrittenOnceAndAckedAfterTheirWrite(t *testing.T) {
 	e := newEnv(t, fast)
 	const n = 600
 	ids := e.publish(t, n)
-	published := e.messages(wire.EventsTopic)
+	published := e.messages(envelope.EventsTopic)
 	s := processortest.New()
 	var (
 		mu       sync.Mutex
 		problems []string
 	)
 	s.SetFault(func(_ context.Context, b *sink.Batch) error {
-		acked := e.messages(wire.EventsTopic)
+		acked := e.messages(envelope.EventsTopic)
 		mu.Lock()
 		defer mu.Unlock()
 		for _, ev := range b.Events {
@@ -60,14 +60,14 @@ func TestEventsAreWrittenOnceAndAckedAfterTheirWrite(t *testing.T) {
 	}
 	mu.Unlock()
 	stored := s.Events()
-	settled := e.messages(wire.EventsTopic)
+	settled := e.messages(envelope.EventsTopic)
 	for _, id := range ids {
 		ev, ok := stored[id]
 		if !ok {
 			t.Fatalf("event %s is missing", id)
 		}
 		m := published[id]
-		envl, _ := wire.Decode(m.Attributes)
+		envl, _ := envelope.Decode(m.Attributes)
 		switch {
 		case s.Writes(id) != 1:
 			t.Fatalf("event %s written %d times", id, s.Writes(id))
@@ -152,7 +152,7 @@ func TestSinkErrorsAreRetriedUntilWritten(t *testing.T) {
 			s.SetFault(c.fault())
 			r := e.start(t, s)
 			e.waitFor(t, "every event despite sink errors", 20*time.Second, func() bool { return s.Len() == len(ids) && r.p.Stats().Acked == int64(len(ids)) })
-			msgs := e.messages(wire.EventsTopic)
+			msgs := e.messages(envelope.EventsTopic)
 			for _, id := range ids {
 				// Written once: what the sink stored was acked, not redelivered.
 				if s.Writes(id) != 1 || msgs[id].Acks != 1 {
@@ -173,14 +173,14 @@ func TestPermanentFailuresBecomeFailedEvents(t *testing.T) {
 	placed := e.bySubj["shop.orders.v1.OrderPlaced"]
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	bad := func(id string, schemaID int64) map[string]string {
-		envl := wire.Envelope{EventID: id, Type: placed.Subject, SchemaID: schemaID, EventTime: at, Producer: "app", Attributes: map[string]string{"shop": "42"}}
+		envl := envelope.Envelope{EventID: id, Type: placed.Subject, SchemaID: schemaID, EventTime: at, Producer: "app", Attributes: map[string]string{"shop": "42"}}
 		return envl.Encode()
 	}
-	e.publishRaw(t, wire.EventsTopic, []byte{0xff, 0xff, 0xff, 0x01, 0x02}, bad("corrupt", placed.ID))
-	e.publishRaw(t, wire.EventsTopic, []byte{0x08, 0x01}, bad("unknown-schema", 999))
+	e.publishRaw(t, envelope.EventsTopic, []byte{0xff, 0xff, 0xff, 0x01, 0x02}, bad("corrupt", placed.ID))
+	e.publishRaw(t, envelope.EventsTopic, []byte{0x08, 0x01}, bad("unknown-schema", 999))
 	wrongType := bad("wrong-type", e.bySubj["shop.members.v1.MemberRegistered"].ID)
-	e.publishRaw(t, wire.EventsTopic, nil, wrongType)
-	e.publishRaw(t, wire.EventsTopic, []byte("x"), map[string]string{wire.AttrEventID: "no-envelope", "k": "v"})
+	e.publishRaw(t, envelope.EventsTopic, nil, wrongType)
+	e.publishRaw(t, envelope.EventsTopic, []byte("x"), map[string]string{envelope.AttrEventID: "no-envelope", "k": "v"})
 
 	s := processortest.New()
 	s.SetFault(func(_ context.Context, b *sink.Batch) error { // the sink refuses two events for good
@@ -214,11 +214,11 @@ func TestPermanentFailuresBecomeFailedEvents(t *testing.T) {
 		{"corrupt", eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_DECODE_FAILED, "payload is not a shop.orders.v1.OrderPlaced"},
 		{"unknown-schema", eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_SCHEMA_NOT_FOUND, "schema id 999"},
 		{"wrong-type", eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_INVALID_ENVELOPE, "shop.members.v1.MemberRegistered"},
-		{"no-envelope", eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_INVALID_ENVELOPE, wire.AttrType},
+		{"no-envelope", eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_INVALID_ENVELOPE, envelope.AttrType},
 		{good[7], eventv1.Stage_STAGE_LOAD, eventv1.Reason_REASON_LOAD_REJECTED, "column too long"},
 		{good[8], eventv1.Stage_STAGE_LOAD, eventv1.Reason_REASON_DUPLICATE_ID_DIFFERENT_PAYLOAD, "different event under an id"},
 	}
-	published := e.messages(wire.EventsTopic)
+	published := e.messages(envelope.EventsTopic)
 	for _, c := range cases {
 		fes := failed[c.id]
 		if len(fes) != 1 {
@@ -235,7 +235,7 @@ func TestPermanentFailuresBecomeFailedEvents(t *testing.T) {
 		}
 		m := published[c.id]
 		if original.GetEventId() != c.id || string(original.GetPayload().GetValue()) != string(m.Data) ||
-			original.GetPayload().GetTypeUrl() != "type.googleapis.com/"+m.Attributes[wire.AttrType] {
+			original.GetPayload().GetTypeUrl() != "type.googleapis.com/"+m.Attributes[envelope.AttrType] {
 			t.Fatalf("failed event %q: original %v does not keep the message's id, type and bytes", c.id, &original)
 		}
 		if m.Acks != 1 {
@@ -248,7 +248,7 @@ func TestPermanentFailuresBecomeFailedEvents(t *testing.T) {
 	var original eventv1.Event
 	_ = proto.Unmarshal(failed["corrupt"][0].GetOriginal(), &original)
 	if original.GetSchemaId() != placed.ID || !original.GetEventTime().AsTime().Equal(at) || len(original.GetAttributes()) != 2 || original.GetAttributes()["shop"] != "42" ||
-		original.GetAttributes()[wire.AttrPII] != wire.PIIApplied {
+		original.GetAttributes()[envelope.AttrPII] != envelope.PIIApplied {
 		t.Fatalf("the original event lost its schema id, time or attributes: %v", &original)
 	}
 }
@@ -269,8 +269,8 @@ func TestEventsOfTwoVersionsBothArrive(t *testing.T) {
 		return out
 	}
 	publish := func(id string, s *contract.Schema, data []byte) {
-		envl := wire.Envelope{EventID: id, Type: s.Subject, SchemaID: s.ID, EventTime: time.Now()}
-		e.publishRaw(t, wire.EventsTopic, data, envl.Encode())
+		envl := envelope.Envelope{EventID: id, Type: s.Subject, SchemaID: s.ID, EventTime: time.Now()}
+		e.publishRaw(t, envelope.EventsTopic, data, envl.Encode())
 	}
 	want := map[string]int64{}
 	for i := range 6 {
@@ -318,7 +318,7 @@ func TestReplicasShareASubscription(t *testing.T) {
 	if sa.Written == 0 || sb.Written == 0 {
 		t.Fatalf("one replica did all the work: %d and %d", sa.Written, sb.Written)
 	}
-	for id, m := range e.messages(wire.EventsTopic) {
+	for id, m := range e.messages(envelope.EventsTopic) {
 		if m.Acks != 1 || warehouse.Writes(id) != 1 {
 			t.Fatalf("event %s acked %d times and written %d times; want once", id, m.Acks, warehouse.Writes(id))
 		}
@@ -334,7 +334,7 @@ func TestLeasesOutliveTheAckDeadline(t *testing.T) {
 	// 10 s ack deadline: without extensions Pub/Sub would redeliver them.
 	r := e.start(t, s, processor.WithBatch(1000, 1<<20, 15*time.Second))
 	e.waitFor(t, "the batch", 20*time.Second, func() bool { return s.Len() == len(ids) && r.p.Stats().Acked == int64(len(ids)) })
-	for id, m := range e.messages(wire.EventsTopic) {
+	for id, m := range e.messages(envelope.EventsTopic) {
 		extended := false
 		for _, ma := range m.Modacks {
 			extended = extended || ma.AckDeadline == 10
@@ -385,7 +385,7 @@ func TestMetrics(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, fast)
 	ids := e.publish(t, 200, "shop.orders.v1.OrderPlaced")
-	e.publishRaw(t, wire.EventsTopic, []byte("x"), map[string]string{"k": "v"})
+	e.publishRaw(t, envelope.EventsTopic, []byte("x"), map[string]string{"k": "v"})
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	s := processortest.New()

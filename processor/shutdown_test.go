@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hemlabs/hem/internal/wire"
+	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/processor/processortest"
 	"github.com/hemlabs/hem/sink"
@@ -30,7 +30,7 @@ func TestShutdownWritesPendingBatches(t *testing.T) {
 	if s.Len() != len(ids) {
 		t.Fatalf("the drain wrote %d of %d events", s.Len(), len(ids))
 	}
-	for id, m := range e.messages(wire.EventsTopic) {
+	for id, m := range e.messages(envelope.EventsTopic) {
 		if m.Acks != 1 {
 			t.Fatalf("event %s acked %d times by the drain", id, m.Acks)
 		}
@@ -57,7 +57,7 @@ func TestShutdownNacksWhatItCannotWrite(t *testing.T) {
 		t.Fatalf("the drain took %v with a 200ms drain timeout", took)
 	}
 	// Every message was nacked for immediate redelivery.
-	for id, m := range e.messages(wire.EventsTopic) {
+	for id, m := range e.messages(envelope.EventsTopic) {
 		nacked := false
 		for _, ma := range m.Modacks {
 			nacked = nacked || ma.AckDeadline == 0
@@ -98,7 +98,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	second := e.start(t, warehouse)
 	e.waitFor(t, "every event after the restart", 20*time.Second, func() bool { return warehouse.Len() == len(ids) })
 	e.waitFor(t, "every message acked", 10*time.Second, func() bool { return acked+second.p.Stats().Acked >= int64(len(ids)) })
-	msgs := e.messages(wire.EventsTopic)
+	msgs := e.messages(envelope.EventsTopic)
 	again := 0
 	for _, id := range ids {
 		if warehouse.Writes(id) == 0 || msgs[id].Acks == 0 {

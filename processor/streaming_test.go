@@ -9,7 +9,7 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 
-	"github.com/hemlabs/hem/internal/wire"
+	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/processor/processortest"
 	"github.com/hemlabs/hem/sink"
@@ -47,7 +47,7 @@ func TestStreamingPull(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitFor(t, "the acks to reach Pub/Sub", 10*time.Second, func() bool {
-		for _, m := range e.messages(wire.EventsTopic) {
+		for _, m := range e.messages(envelope.EventsTopic) {
 			if m.Acks != 1 {
 				return false
 			}

@@ -25,8 +25,8 @@ import (
 
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/internal/auth"
-	"github.com/hemlabs/hem/internal/wire"
 )
 
 // Schemas is an in-memory collector.Schemas. It is safe for concurrent use.
@@ -194,7 +194,7 @@ func Start(ctx context.Context, protoDir string, opts ...collector.Option) (st *
 	if err != nil {
 		return nil, err
 	}
-	for _, t := range []string{wire.EventsTopic, wire.FailedTopic} {
+	for _, t := range []string{envelope.EventsTopic, envelope.FailedTopic} {
 		if _, err := st.Client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: TopicName(t)}); err != nil {
 			return nil, fmt.Errorf("create topic %s: %w", t, err)
 		}

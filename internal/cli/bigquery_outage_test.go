@@ -13,9 +13,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/internal/cli"
 	"github.com/hemlabs/hem/internal/loadgen"
-	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
 )
@@ -27,11 +27,11 @@ import (
 func TestProcessorStopsWhileBigQueryIsDown(t *testing.T) {
 	ps := pstest.NewServer()
 	t.Cleanup(func() { ps.Close() })
-	if _, err := ps.GServer.CreateTopic(t.Context(), &pubsubpb.Topic{Name: "projects/p/topics/" + wire.EventsTopic}); err != nil {
+	if _, err := ps.GServer.CreateTopic(t.Context(), &pubsubpb.Topic{Name: "projects/p/topics/" + envelope.EventsTopic}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ps.GServer.CreateSubscription(t.Context(), &pubsubpb.Subscription{Name: "projects/p/subscriptions/" + wire.SubscriptionFor("bigquery"),
-		Topic: "projects/p/topics/" + wire.EventsTopic, AckDeadlineSeconds: 10}); err != nil {
+	if _, err := ps.GServer.CreateSubscription(t.Context(), &pubsubpb.Subscription{Name: "projects/p/subscriptions/" + envelope.SubscriptionFor("bigquery"),
+		Topic: "projects/p/topics/" + envelope.EventsTopic, AckDeadlineSeconds: 10}); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("PUBSUB_EMULATOR_HOST", ps.Addr)
@@ -63,14 +63,14 @@ func TestProcessorStopsWhileBigQueryIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	pub := client.Publisher(wire.EventsTopic)
+	pub := client.Publisher(envelope.EventsTopic)
 	defer pub.Stop()
 	g, _ := loadgen.NewGenerator(5, []string{placed.Subject}, 0)
 	publish := func(from, n int) map[string]bool {
 		ids := map[string]bool{}
 		for i := from; i < from+n; i++ {
 			data, _ := proto.Marshal(g.Next().Message)
-			envl := wire.Envelope{EventID: fmt.Sprint("outage-", i), Type: placed.Subject, SchemaID: placed.ID, EventTime: time.Now(), Producer: "cli-test"}
+			envl := envelope.Envelope{EventID: fmt.Sprint("outage-", i), Type: placed.Subject, SchemaID: placed.ID, EventTime: time.Now(), Producer: "cli-test"}
 			id, err := pub.Publish(t.Context(), &pubsub.Message{Data: data, Attributes: envl.Encode()}).Get(t.Context())
 			if err != nil {
 				t.Fatal(err)

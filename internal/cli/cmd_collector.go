@@ -20,9 +20,9 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/hemlabs/hem/collector"
+	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/internal/gctune"
-	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/registry"
 )
 
@@ -65,8 +65,8 @@ func (c *collectorServeConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Registry, "registry", DefaultRegistryAddr, "registry address: host:port, or https://HOST (TLS with a Google ID token)")
 	fs.StringVar(&c.RegistryAPIKey, "registry-api-key", "", "API key for the registry, when it wants one")
 	fs.StringVar(&c.Project, "project", "", "GCP project of the Pub/Sub topics (PUBSUB_EMULATOR_HOST points the client at an emulator)")
-	fs.StringVar(&c.EventsTopic, "events-topic", wire.EventsTopic, "topic of accepted events")
-	fs.StringVar(&c.FailedTopic, "failed-topic", wire.FailedTopic, "topic of rejected events (hem.event.v1.FailedEvent)")
+	fs.StringVar(&c.EventsTopic, "events-topic", envelope.EventsTopic, "topic of accepted events")
+	fs.StringVar(&c.FailedTopic, "failed-topic", envelope.FailedTopic, "topic of rejected events (hem.event.v1.FailedEvent)")
 	fs.StringVar(&c.KeysFile, "keys-file", "", "producers' keys file (JSON: keys, their types and quotas); required")
 	fs.DurationVar(&c.KeysReload, "keys-reload", auth.DefaultReloadInterval, "how often the keys file is reread; a removed key is refused after at most this long")
 	fs.StringVar(&c.Audience, "audience", "", "accept Google ID tokens issued for this audience (the collector's URL)")
@@ -141,7 +141,7 @@ func serveCollector(ctx context.Context, io IO, cfg *collectorServeConfig) error
 		return err
 	}
 	defer reg.Close()
-	ps, err := pubsub.NewClient(ctx, cfg.Project, wire.PublishCodec())
+	ps, err := pubsub.NewClient(ctx, cfg.Project, envelope.PublishCodec())
 	if err != nil {
 		return fmt.Errorf("pubsub: %w", err)
 	}

@@ -14,9 +14,9 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
 
+	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/internal/cli"
-	"github.com/hemlabs/hem/internal/wire"
 )
 
 // freeAddr is a loopback address the OS just handed out.
@@ -52,7 +52,7 @@ func runStdin(t *testing.T, env map[string]string, stdin string, args ...string)
 func TestCollectorServeAndEmit(t *testing.T) {
 	ps := pstest.NewServer()
 	t.Cleanup(func() { ps.Close() })
-	for _, topic := range []string{wire.EventsTopic, wire.FailedTopic} {
+	for _, topic := range []string{envelope.EventsTopic, envelope.FailedTopic} {
 		if _, err := ps.GServer.CreateTopic(t.Context(), &pubsubpb.Topic{Name: "projects/p/topics/" + topic}); err != nil {
 			t.Fatal(err)
 		}
@@ -136,8 +136,8 @@ func TestCollectorServeAndEmit(t *testing.T) {
 	}
 	var published []string
 	for _, m := range ps.Messages() {
-		if strings.HasSuffix(m.Topic, "/"+wire.EventsTopic) {
-			published = append(published, m.Attributes[wire.AttrEventID]+" "+m.Attributes["k"])
+		if strings.HasSuffix(m.Topic, "/"+envelope.EventsTopic) {
+			published = append(published, m.Attributes[envelope.AttrEventID]+" "+m.Attributes["k"])
 		}
 	}
 	if strings.Join(published, ",") != "cli-1 v,cli-2 " {

@@ -92,8 +92,8 @@ with its violations, and exits 1 when any event was not accepted.`,
 	}
 }
 
-// envelope is one NDJSON line of "hem emit -".
-type envelope struct {
+// emitLine is one NDJSON line of "hem emit -".
+type emitLine struct {
 	Type       string            `json:"type"`
 	EventID    string            `json:"event_id"`
 	EventTime  string            `json:"event_time"`
@@ -151,7 +151,7 @@ func runEmit(ctx context.Context, io IO, cfg *emitConfig, args []string) error {
 	defer c.Close(context.WithoutCancel(ctx))
 
 	var all []pending
-	emit := func(env envelope) {
+	emit := func(env emitLine) {
 		p := pending{label: env.Type}
 		opts, err := emitOptions(env)
 		if err == nil {
@@ -174,7 +174,7 @@ func runEmit(ctx context.Context, io IO, cfg *emitConfig, args []string) error {
 			if text == "" {
 				continue
 			}
-			var env envelope
+			var env emitLine
 			dec := json.NewDecoder(strings.NewReader(text))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&env); err != nil {
@@ -191,7 +191,7 @@ func runEmit(ctx context.Context, io IO, cfg *emitConfig, args []string) error {
 			return fmt.Errorf("emit: read stdin: %w", err)
 		}
 	} else {
-		emit(envelope{Type: cfg.Type, EventID: cfg.EventID, SchemaID: cfg.SchemaID, Attributes: cfg.Attrs, Payload: json.RawMessage(cfg.JSON)})
+		emit(emitLine{Type: cfg.Type, EventID: cfg.EventID, SchemaID: cfg.SchemaID, Attributes: cfg.Attrs, Payload: json.RawMessage(cfg.JSON)})
 	}
 	_ = c.Flush(ctx)
 	bad := 0
@@ -206,7 +206,7 @@ func runEmit(ctx context.Context, io IO, cfg *emitConfig, args []string) error {
 	return nil
 }
 
-func emitOptions(env envelope) ([]client.EmitOption, error) {
+func emitOptions(env emitLine) ([]client.EmitOption, error) {
 	var opts []client.EmitOption
 	if env.EventID != "" {
 		opts = append(opts, client.WithEventID(env.EventID))
@@ -229,7 +229,7 @@ func emitOptions(env envelope) ([]client.EmitOption, error) {
 
 // decodePayload reads contract JSON with the registry's descriptors of the
 // type (or of the pinned version).
-func decodePayload(ctx context.Context, reg *registry.Client, env envelope) (*dynamicpb.Message, error) {
+func decodePayload(ctx context.Context, reg *registry.Client, env emitLine) (*dynamicpb.Message, error) {
 	var (
 		s   *contract.Schema
 		err error

@@ -18,7 +18,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/hemlabs/hem/internal/wire"
+	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/sink"
@@ -60,7 +60,7 @@ func (c *processorConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Sink, "sink", "", "where events go: bigquery, archive, duckdb or failed (required)")
 	fs.StringVar(&c.Subscription, "subscription", "", "Pub/Sub subscription (default hem-events-<sink>, or hem-failed-sink for failed)")
 	fs.StringVar(&c.Project, "project", "", "Google Cloud project of the subscription (PUBSUB_EMULATOR_HOST is honoured; default: the running hem dev)")
-	fs.StringVar(&c.FailedTopic, "failed-topic", wire.FailedTopic, "topic for events that can never be written")
+	fs.StringVar(&c.FailedTopic, "failed-topic", envelope.FailedTopic, "topic for events that can never be written")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:0", "address of /healthz, /readyz and /metrics (\":8080\" on Cloud Run)")
 	fs.StringVar(&c.PullMode, "pull-mode", "unary", "unary (Pull calls; fast everywhere) or streaming (StreamingPull through the client library)")
 	fs.IntVar(&c.BatchCount, "batch-count", 0, "events per batch (default 1000; 50000 for archive)")
@@ -182,7 +182,7 @@ failed"); nothing is acked that BigQuery did not confirm.
 
 func runProcessor(ctx context.Context, io IO, cfg *processorConfig) error {
 	if cfg.Subscription == "" {
-		cfg.Subscription = wire.SubscriptionFor(cfg.Sink)
+		cfg.Subscription = envelope.SubscriptionFor(cfg.Sink)
 	}
 	log := slog.New(slog.NewJSONHandler(io.Stderr, nil)).With("sink", cfg.Sink, "subscription", cfg.Subscription)
 	if _, err := cfg.client.resolve(); err != nil {
@@ -335,7 +335,7 @@ func pubsubFor(ctx context.Context, project, dir string) (*pubsub.Client, error)
 		}
 		return devPubSub(ctx, info)
 	}
-	c, err := pubsub.NewClient(ctx, project, wire.PublishCodec())
+	c, err := pubsub.NewClient(ctx, project, envelope.PublishCodec())
 	if err != nil {
 		return nil, fmt.Errorf("pub/sub: %w", err)
 	}

@@ -17,9 +17,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/internal/cli"
 	"github.com/hemlabs/hem/internal/loadgen"
-	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
 	"github.com/hemlabs/hem/sink/duckdb"
@@ -31,13 +31,13 @@ import (
 func TestProcessorRunIntoTheWarehouse(t *testing.T) {
 	ps := pstest.NewServer()
 	t.Cleanup(func() { ps.Close() })
-	for _, topic := range []string{wire.EventsTopic, wire.FailedTopic} {
+	for _, topic := range []string{envelope.EventsTopic, envelope.FailedTopic} {
 		if _, err := ps.GServer.CreateTopic(t.Context(), &pubsubpb.Topic{Name: "projects/p/topics/" + topic}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for sub, topic := range map[string]string{wire.SubscriptionFor("duckdb"): wire.EventsTopic, wire.SubscriptionFor("bigquery"): wire.EventsTopic,
-		wire.SubscriptionFor("failed"): wire.FailedTopic} {
+	for sub, topic := range map[string]string{envelope.SubscriptionFor("duckdb"): envelope.EventsTopic, envelope.SubscriptionFor("bigquery"): envelope.EventsTopic,
+		envelope.SubscriptionFor("failed"): envelope.FailedTopic} {
 		if _, err := ps.GServer.CreateSubscription(t.Context(), &pubsubpb.Subscription{
 			Name: "projects/p/subscriptions/" + sub, Topic: "projects/p/topics/" + topic, AckDeadlineSeconds: 10}); err != nil {
 			t.Fatal(err)
@@ -63,7 +63,7 @@ func TestProcessorRunIntoTheWarehouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	pub := client.Publisher(wire.EventsTopic)
+	pub := client.Publisher(envelope.EventsTopic)
 	g, _ := loadgen.NewGenerator(3, []string{placed.Subject}, 0)
 	const n = 20
 	for i := range n + 1 {
@@ -71,7 +71,7 @@ func TestProcessorRunIntoTheWarehouse(t *testing.T) {
 		if i == n {
 			data = []byte{0xff, 0xff} // not an OrderPlaced
 		}
-		envl := wire.Envelope{EventID: fmt.Sprint("cli-", i), Type: placed.Subject, SchemaID: placed.ID, EventTime: time.Now(), Producer: "cli-test"}
+		envl := envelope.Envelope{EventID: fmt.Sprint("cli-", i), Type: placed.Subject, SchemaID: placed.ID, EventTime: time.Now(), Producer: "cli-test"}
 		if _, err := pub.Publish(t.Context(), &pubsub.Message{Data: data, Attributes: envl.Encode()}).Get(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +101,7 @@ func TestProcessorRunIntoTheWarehouse(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		metrics := get(t, "http://"+addr+"/metrics")
-		if !strings.Contains(metrics, `processor="`+wire.SubscriptionFor(sinkName)+`"`) || !strings.Contains(metrics, `outcome="acked"`) {
+		if !strings.Contains(metrics, `processor="`+envelope.SubscriptionFor(sinkName)+`"`) || !strings.Contains(metrics, `outcome="acked"`) {
 			t.Fatalf("/metrics lacks the processor's counters:\n%s", metrics)
 		}
 		cancel()
@@ -129,8 +129,8 @@ func TestProcessorRunIntoTheWarehouse(t *testing.T) {
 			return n == want
 		}
 	}
-	runProcessor("duckdb", "streaming", nil, acked(wire.EventsTopic, n+1, 1))
-	runProcessor("failed", "unary", nil, acked(wire.FailedTopic, 1, 1))
+	runProcessor("duckdb", "streaming", nil, acked(envelope.EventsTopic, n+1, 1))
+	runProcessor("failed", "unary", nil, acked(envelope.FailedTopic, 1, 1))
 
 	// The same events into BigQuery (a BigQuery-API-compatible server).
 	bq, err := bigquerytest.NewServer()
@@ -140,7 +140,7 @@ func TestProcessorRunIntoTheWarehouse(t *testing.T) {
 	defer bq.Close()
 	runProcessor("bigquery", "unary", map[string]string{"HEM_BIGQUERY_DATASET": "hem_events",
 		"HEM_BIGQUERY_ENDPOINT": bq.RESTEndpoint(), "HEM_BIGQUERY_WRITE_ENDPOINT": bq.WriteEndpoint()},
-		acked(wire.EventsTopic, n+1, 2))
+		acked(envelope.EventsTopic, n+1, 2))
 	if rows, err := bq.Rows("p", "hem_events", contract.TableName(placed.Descriptor())); err != nil || len(rows) != n {
 		t.Fatalf("BigQuery holds %d rows (%v), want %d", len(rows), err, n)
 	}

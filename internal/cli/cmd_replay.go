@@ -15,10 +15,10 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/auth"
-	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/archive"
 	"github.com/hemlabs/hem/sink/duckdb"
@@ -50,7 +50,7 @@ func (c *replayConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Bucket, "bucket", "", "archive bucket (default: the running hem dev's)")
 	fs.StringVar(&c.Prefix, "prefix", "", "archive prefix (default events/, or failed/ with --failed)")
 	fs.StringVar(&c.Project, "project", "", "Google Cloud project of the topic (default: the running hem dev)")
-	fs.StringVar(&c.Topic, "topic", wire.EventsTopic, "topic to publish to")
+	fs.StringVar(&c.Topic, "topic", envelope.EventsTopic, "topic to publish to")
 	fs.StringVar(&c.Warehouse, "warehouse", "", "DuckDB file for --to duckdb (not one a running hem dev owns)")
 	fs.BoolVar(&c.DryRun, "dry-run", false, "count what would be replayed, send nothing")
 }
@@ -235,7 +235,7 @@ func pubsubTarget(ps *pubsub.Client, topic string) (sendFunc, func(context.Conte
 		return nil
 	}
 	send := func(ctx context.Context, rec *archive.Record) error {
-		env := wire.Envelope{EventID: rec.EventID, Type: rec.Schema.Subject, SchemaID: rec.Schema.ID, EventTime: rec.EventTime,
+		env := envelope.Envelope{EventID: rec.EventID, Type: rec.Schema.Subject, SchemaID: rec.Schema.ID, EventTime: rec.EventTime,
 			ReceivedAt: rec.ReceivedAt, Producer: rec.Producer, Attributes: rec.Attributes}
 		results = append(results, p.Publish(ctx, &pubsub.Message{Data: rec.Payload, Attributes: env.Encode()}))
 		if len(results) >= 1000 {

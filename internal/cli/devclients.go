@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/hemlabs/hem/internal/wire"
+	"github.com/hemlabs/hem/envelope"
 )
 
 // devPubSub connects to the Pub/Sub server of a running hem dev.
@@ -21,7 +21,7 @@ func devPubSub(ctx context.Context, info *DevInfo) (*pubsub.Client, error) {
 		option.WithEndpoint(info.PubSub),
 		option.WithoutAuthentication(),
 		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-		wire.PublishCodec())
+		envelope.PublishCodec())
 	if err != nil {
 		return nil, fmt.Errorf("pub/sub of hem dev: %w", err)
 	}

@@ -17,9 +17,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/internal/devpubsub"
-	"github.com/hemlabs/hem/internal/wire"
 )
 
 // Bucket names of the local stack.
@@ -65,7 +65,7 @@ func pubsubClient(ctx context.Context, project, addr string) (*pubsub.Client, er
 		option.WithEndpoint(addr),
 		option.WithoutAuthentication(),
 		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-		wire.PublishCodec())
+		envelope.PublishCodec())
 	if err != nil {
 		return nil, fmt.Errorf("pub/sub client: %w", err)
 	}
@@ -75,19 +75,19 @@ func pubsubClient(ctx context.Context, project, addr string) (*pubsub.Client, er
 // ensureTopology creates the topics and one subscription per sink, as
 // terraform does in production. Existing ones are kept.
 func ensureTopology(ctx context.Context, c *pubsub.Client, project string, sinks []string) error {
-	for _, t := range []string{wire.EventsTopic, wire.FailedTopic} {
+	for _, t := range []string{envelope.EventsTopic, envelope.FailedTopic} {
 		_, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topicName(project, t)})
 		if err != nil && status.Code(err) != codes.AlreadyExists {
 			return fmt.Errorf("create topic %s: %w", t, err)
 		}
 	}
 	for _, s := range sinks {
-		topic := wire.EventsTopic
+		topic := envelope.EventsTopic
 		if s == "failed" {
-			topic = wire.FailedTopic
+			topic = envelope.FailedTopic
 		}
 		_, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
-			Name:               subscriptionName(project, wire.SubscriptionFor(s)),
+			Name:               subscriptionName(project, envelope.SubscriptionFor(s)),
 			Topic:              topicName(project, topic),
 			AckDeadlineSeconds: ackDeadlineSeconds,
 		})

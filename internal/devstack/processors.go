@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hemlabs/hem/internal/wire"
+	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/registry"
 )
@@ -30,10 +30,10 @@ func batchOptions(sinkName string) []processor.Option {
 }
 
 func (s *Stack) startProcessors(ctx context.Context) error {
-	failed := processor.NewTopicPublisher(s.psClient, wire.FailedTopic)
+	failed := processor.NewTopicPublisher(s.psClient, envelope.FailedTopic)
 	s.failedPub = failed
 	for _, name := range s.cfg.Sinks {
-		sub := wire.SubscriptionFor(name)
+		sub := envelope.SubscriptionFor(name)
 		opts := append(batchOptions(name),
 			processor.WithPullers(2, 1000),
 			processor.WithAckDeadline(ackDeadlineSeconds*time.Second),

@@ -9,8 +9,8 @@ import (
 
 	"github.com/hemlabs/hem/client"
 	"github.com/hemlabs/hem/collector/collectortest"
+	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/internal/loadgen"
-	"github.com/hemlabs/hem/internal/wire"
 )
 
 func TestRunSendsAtRateAndCountsEveryAnswer(t *testing.T) {
@@ -57,8 +57,8 @@ func TestRunSendsAtRateAndCountsEveryAnswer(t *testing.T) {
 	}
 	// Every accepted event is on the topic, with the id loadgen reported.
 	onTopic := map[string]bool{}
-	for _, m := range stack.Published(wire.EventsTopic) {
-		onTopic[m.Attributes[wire.AttrEventID]] = true
+	for _, m := range stack.Published(envelope.EventsTopic) {
+		onTopic[m.Attributes[envelope.AttrEventID]] = true
 	}
 	accepted := strings.Fields(ids.String())
 	if int64(len(accepted)) != rep.Accepted || len(onTopic) != len(accepted) {
@@ -71,8 +71,8 @@ func TestRunSendsAtRateAndCountsEveryAnswer(t *testing.T) {
 	}
 	// Every rejected event is recorded as a failed event.
 	failed := map[string]bool{}
-	for _, m := range stack.Published(wire.FailedTopic) {
-		failed[m.Attributes[wire.AttrEventID]] = true
+	for _, m := range stack.Published(envelope.FailedTopic) {
+		failed[m.Attributes[envelope.AttrEventID]] = true
 	}
 	rejected := strings.Fields(rejIDs.String())
 	if int64(len(rejected)) != rep.Rejected {

@@ -1,3 +1,6 @@
+// Package wire is the protobuf wire format as hem's hand-written decoders
+// meet it: checks that make producer bytes safe before a decoder that can
+// over-read sees them, with one depth limit.
 package wire
 
 import (

@@ -1,4 +1,4 @@
-package wire
+package envelope
 
 import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"

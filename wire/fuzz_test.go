@@ -4,9 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
-	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -15,8 +13,8 @@ import (
 	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/internal/loadgen"
-	"github.com/hemlabs/hem/internal/wire"
 	"github.com/hemlabs/hem/sink/sinktest"
+	"github.com/hemlabs/hem/wire"
 )
 
 // closed is a proto2 message with what proto3 contracts lack: closed enums
@@ -116,46 +114,4 @@ func unknownIn(m protoreflect.Message, path string) (string, bool) {
 		return found == ""
 	})
 	return found, found != ""
-}
-
-// FuzzDecodeEnvelope: whatever attributes a Pub/Sub message carries,
-// Decode never panics, and an envelope it reads encodes to attributes it
-// reads back to the same envelope.
-func FuzzDecodeEnvelope(f *testing.F) {
-	at := time.Date(2026, 12, 1, 13, 0, 0, 123456789, time.UTC)
-	good := (&wire.Envelope{EventID: "e-1", Type: "shop.orders.v1.OrderPlaced", SchemaID: 7, EventTime: at, ReceivedAt: at,
-		Producer: "p", EntityKey: "k", Attributes: map[string]string{"region": "eu"}}).Encode()
-	f.Add(join(good))
-	f.Add(join(map[string]string{wire.AttrEventID: "e", wire.AttrType: "t", wire.AttrSchemaID: "-1", wire.AttrEventTime: "2026-01-02T03:04:05+02:00"}))
-	f.Add(join(map[string]string{wire.AttrEventID: "e", wire.AttrType: "t", wire.AttrSchemaID: "1", wire.AttrEventTime: "yesterday"}))
-	f.Fuzz(func(t *testing.T, in string) {
-		// key=value lines; the input lies in a larger string.
-		attrs := map[string]string{}
-		for line := range strings.SplitSeq((in + "\nhem-x=trailing")[:len(in)], "\n") {
-			if k, v, ok := strings.Cut(line, "="); ok {
-				attrs[k] = v
-			}
-		}
-		e, err := wire.Decode(attrs)
-		if err != nil {
-			return
-		}
-		again, err := wire.Decode(e.Encode())
-		if err != nil {
-			t.Fatalf("an envelope read from %v does not read back: %v", attrs, err)
-		}
-		if again.EventID != e.EventID || again.Type != e.Type || again.SchemaID != e.SchemaID || !again.EventTime.Equal(e.EventTime) ||
-			!again.ReceivedAt.Equal(e.ReceivedAt) || again.Producer != e.Producer || again.EntityKey != e.EntityKey ||
-			!maps.Equal(again.Attributes, e.Attributes) {
-			t.Fatalf("read %+v, encoded and read back %+v", e, again)
-		}
-	})
-}
-
-func join(attrs map[string]string) string {
-	var b strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(attrs)) {
-		b.WriteString(k + "=" + attrs[k] + "\n")
-	}
-	return b.String()
 }

@@ -1,9 +1,9 @@
-// Package wire is how hem events travel on Pub/Sub: message data is the
+// Package envelope is how hem events travel on Pub/Sub: message data is the
 // contract payload bytes (after PII transforms) and the metadata rides in
 // attributes, so other consumers can filter on attributes.hem-type without
 // decoding anything. Failed events travel on their own topic as serialized
 // hem.event.v1.FailedEvent.
-package wire
+package envelope
 
 import (
 	"fmt"
