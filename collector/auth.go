@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/hemlabs/hem/internal/auth"
+	"github.com/hemlabs/hem/auth"
 )
 
 // TokenVerifier checks a Google ID token and returns the e-mail of the

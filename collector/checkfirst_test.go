@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/collector"
-	"github.com/hemlabs/hem/internal/auth"
 )
 
 // The HTTP endpoint refuses a request for its count and its types before it

@@ -77,11 +77,11 @@ import (
 	"golang.org/x/sync/semaphore"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/auth"
 )
 
 // Schemas resolves contracts; *registry.Client satisfies it. Latest returns

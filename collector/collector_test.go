@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/collector/collectortest"
 	"github.com/hemlabs/hem/contract"
@@ -29,7 +30,6 @@ import (
 	membersv1 "github.com/hemlabs/hem/gen/shop/members/v1"
 	ordersv1 "github.com/hemlabs/hem/gen/shop/orders/v1"
 	telemetryv1 "github.com/hemlabs/hem/gen/shop/telemetry/v1"
-	"github.com/hemlabs/hem/internal/auth"
 )
 
 func TestAcceptedEventReachesTopicWithPayloadAndAttributes(t *testing.T) {

@@ -3,9 +3,9 @@ package collector
 import (
 	"context"
 
+	"github.com/hemlabs/hem/auth"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/auth"
 )
 
 // CollectDirect runs the core as the edges do after authentication, for a

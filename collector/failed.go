@@ -14,10 +14,10 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/auth"
 )
 
 // What a FailedEvent keeps of a rejected event's payload honours the

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/collector/collectortest"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
@@ -21,7 +22,6 @@ import (
 	commonv1 "github.com/hemlabs/hem/gen/shop/common/v1"
 	membersv1 "github.com/hemlabs/hem/gen/shop/members/v1"
 	ordersv1 "github.com/hemlabs/hem/gen/shop/orders/v1"
-	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/registry"
 )
 

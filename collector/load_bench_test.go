@@ -29,12 +29,12 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/collector/collectortest"
 	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/internal/gctune"
 )
 

@@ -11,8 +11,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/envelope"
-	"github.com/hemlabs/hem/internal/auth"
 )
 
 // Option configures a Collector.

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/hemlabs/hem/internal/auth"
+	"github.com/hemlabs/hem/auth"
 )
 
 // quotas are the producers' shares of this collector (auth.Quota): a rate

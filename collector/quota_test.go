@@ -14,10 +14,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/collector"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/auth"
 )
 
 func retryInfo(err error) time.Duration {

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
-	"github.com/hemlabs/hem/internal/auth"
+	"github.com/hemlabs/hem/auth"
 )
 
 // ServiceOption configures a Service.

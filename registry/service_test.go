@@ -18,9 +18,9 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/contract"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
-	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/registry"
 )
 

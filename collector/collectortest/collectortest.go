@@ -23,10 +23,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
-	"github.com/hemlabs/hem/internal/auth"
 )
 
 // Schemas is an in-memory collector.Schemas. It is safe for concurrent use.

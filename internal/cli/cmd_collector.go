@@ -19,9 +19,9 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/envelope"
-	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/internal/gctune"
 	"github.com/hemlabs/hem/registry"
 )

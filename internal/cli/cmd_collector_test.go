@@ -14,8 +14,8 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
 
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/envelope"
-	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/internal/cli"
 )
 

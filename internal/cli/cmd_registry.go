@@ -12,7 +12,7 @@ import (
 
 	"cloud.google.com/go/storage"
 
-	"github.com/hemlabs/hem/internal/auth"
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/registry/localgcs"
 )

@@ -13,7 +13,7 @@ import (
 
 	"cloud.google.com/go/bigquery"
 
-	"github.com/hemlabs/hem/internal/auth"
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/internal/cli"
 	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
 )

@@ -14,11 +14,11 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/archive"
 	"github.com/hemlabs/hem/sink/duckdb"

@@ -17,8 +17,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/envelope"
-	"github.com/hemlabs/hem/internal/auth"
 	"github.com/hemlabs/hem/internal/devpubsub"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hemlabs/hem/internal/auth"
+	"github.com/hemlabs/hem/auth"
 )
 
 func keysJSON(defaults string, entries ...string) string {
