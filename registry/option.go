@@ -1,11 +1,34 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"time"
 
-	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/contract"
 )
+
+// Migrator applies warehouse DDL (create table, add columns) for a schema
+// version before the registry reports it usable. It must be idempotent. An
+// error with a method Permanent() bool that reports true (sink.Permanent
+// makes one) refuses the version: retrying cannot fix it; any other error
+// leaves the version pending until a push retries the migration.
+type Migrator interface {
+	Migrate(ctx context.Context, s *contract.Schema) error
+}
+
+// MigratorFunc adapts a function to Migrator.
+type MigratorFunc func(ctx context.Context, s *contract.Schema) error
+
+// Migrate calls f.
+func (f MigratorFunc) Migrate(ctx context.Context, s *contract.Schema) error { return f(ctx, s) }
+
+// isPermanent reports whether err, or an error it wraps, says retrying
+// cannot fix it.
+func isPermanent(err error) bool {
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
+}
 
 // Option configures a Registry.
 type Option interface {
@@ -17,7 +40,7 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
-	migrators []sink.Migrator
+	migrators []Migrator
 	refresh   time.Duration
 	now       func() time.Time
 }
@@ -47,7 +70,7 @@ func (c *config) validate() error {
 // only when all of them succeeded. Without migrators versions are USABLE at
 // once. Migrators must be idempotent: a failed migration is retried by the
 // next registration of the same schema, possibly by another replica.
-func WithMigrator(m sink.Migrator) Option {
+func WithMigrator(m Migrator) Option {
 	return optionFunc(func(c *config) { c.migrators = append(c.migrators, m) })
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/registry"
-	"github.com/hemlabs/hem/sink"
 )
 
 func TestRegisterSampleContractsTwiceGivesSameIDs(t *testing.T) {
@@ -370,7 +369,7 @@ func TestMigrationGatesUsability(t *testing.T) {
 	}
 }
 
-var _ sink.Migrator = (*flakyMigrator)(nil)
+var _ registry.Migrator = (*flakyMigrator)(nil)
 
 func TestWatchSeesVersionsAsTheyBecomeUsable(t *testing.T) {
 	t.Parallel()

@@ -18,7 +18,6 @@ import (
 
 	"github.com/hemlabs/hem/contract"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
-	"github.com/hemlabs/hem/sink"
 )
 
 // Service is the gRPC API of a Registry (hem.registry.v1.RegistryService).
@@ -267,7 +266,7 @@ func grpcError(err error) error {
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, ErrConflict):
 		return status.Error(codes.Aborted, err.Error())
-	case errors.As(err, &merr) && sink.IsPermanent(err):
+	case errors.As(err, &merr) && isPermanent(err):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.As(err, &merr):
 		// Retrying the same push retries the migration.

@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/hemlabs/hem/contract"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
 	"github.com/hemlabs/hem/registry"
+	"github.com/hemlabs/hem/sink"
 )
 
 // serve runs a Service over r on a loopback port and returns its address.
@@ -607,4 +609,32 @@ message OrderPlaced {
 		}
 	}
 	t.Fatalf("no EV-L11 naming google/protobuf/timestamp.proto: %v", res.GetViolations())
+}
+
+// TestServiceMigrationFailures: a sink's migration that can never succeed
+// (sink.Permanent) refuses the push for good; any other failure asks the
+// pusher to retry.
+func TestServiceMigrationFailures(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		err  error
+		want codes.Code
+	}{
+		{"permanent", sink.Permanentf("column note: type STRING cannot become INT64"), codes.FailedPrecondition},
+		{"permanent, wrapped", fmt.Errorf("duckdb: %w", sink.Permanentf("table name too long")), codes.FailedPrecondition},
+		{"transient", errors.New("warehouse unavailable"), codes.Unavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			failing := registry.MigratorFunc(func(context.Context, *contract.Schema) error { return tt.err })
+			r := newRegistry(t, startGCS(t, t.TempDir()), registry.WithMigrator(failing))
+			api := registryv1.NewRegistryServiceClient(conn(t, serve(t, r, registry.WithLocalWrites())))
+			_, err := api.Register(t.Context(), registerRequest(ordersV1{}.schema(t)))
+			if status.Code(err) != tt.want || !strings.Contains(err.Error(), tt.err.Error()) {
+				t.Fatalf("push with a migration failing with %q: %v, want %v naming the cause", tt.err, err, tt.want)
+			}
+		})
+	}
 }

@@ -67,20 +67,6 @@ type Sink interface {
 	Close(ctx context.Context) error
 }
 
-// Migrator applies warehouse DDL (create table, add columns) for a schema
-// version before the registry reports it usable. It must be idempotent.
-type Migrator interface {
-	Migrate(ctx context.Context, s *contract.Schema) error
-}
-
-// MigratorFunc adapts a function to Migrator.
-type MigratorFunc func(ctx context.Context, s *contract.Schema) error
-
-// Migrate calls f.
-func (f MigratorFunc) Migrate(ctx context.Context, s *contract.Schema) error { return f(ctx, s) }
-
-var _ Migrator = MigratorFunc(nil)
-
 // ErrPermanent is the sentinel behind Permanent errors.
 var ErrPermanent = errors.New("permanent failure")
 
@@ -88,6 +74,10 @@ type permanentError struct{ err error }
 
 func (e permanentError) Error() string   { return e.err.Error() }
 func (e permanentError) Unwrap() []error { return []error{e.err, ErrPermanent} }
+
+// Permanent reports true: consumers that do not import sink (the registry
+// running a sink's migration) recognise the failure by this method.
+func (e permanentError) Permanent() bool { return true }
 
 // Permanent marks err as one that retrying cannot fix.
 func Permanent(err error) error {

@@ -10,6 +10,7 @@ import (
 	"cloud.google.com/go/storage"
 
 	"github.com/hemlabs/hem/processor"
+	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/archive"
 	"github.com/hemlabs/hem/sink/bigquery"
@@ -20,7 +21,7 @@ import (
 type sinks struct {
 	warehouse *duckdb.Warehouse
 	byName    map[string]sink.Sink
-	migrators []sink.Migrator
+	migrators []registry.Migrator
 	closers   []sink.Sink
 }
 

@@ -98,10 +98,7 @@ type Warehouse struct {
 	columns map[string][]string
 }
 
-var (
-	_ sink.Sink     = (*Warehouse)(nil)
-	_ sink.Migrator = (*Warehouse)(nil)
-)
+var _ sink.Sink = (*Warehouse)(nil)
 
 // Open opens (creating if needed) the DuckDB file at path; "" is an
 // in-memory database.
@@ -147,7 +144,7 @@ func (w *Warehouse) DB() *sql.DB { return w.db }
 // Close implements sink.Sink.
 func (w *Warehouse) Close(context.Context) error { return w.db.Close() }
 
-// Migrate implements sink.Migrator: it creates the table of s or adds what
+// Migrate is the registry's migrator (registry.Migrator): it creates the table of s or adds what
 // s adds to it. It is idempotent and cheap when nothing changed.
 func (w *Warehouse) Migrate(ctx context.Context, s *contract.Schema) error {
 	_, err := w.ensure(ctx, s)
