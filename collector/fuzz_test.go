@@ -2,11 +2,16 @@ package collector
 
 import (
 	"bytes"
+	"context"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hemlabs/hem/contract"
+	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
+	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+	"github.com/hemlabs/hem/internal/auth"
+	"github.com/hemlabs/hem/internal/wire"
 )
 
 // FuzzProcess feeds arbitrary bytes to the hot path of several contracts:
@@ -82,3 +87,43 @@ func inLargerBuffer(input []byte, trailer string) []byte {
 }
 
 var _ = contract.Usable
+
+// Prepared is an event's answer as the core decided it before publishing,
+// and the FailedEvent a rejection would publish.
+type Prepared struct {
+	Result *collectorv1.EventResult
+	// Published says the core handed a message to Pub/Sub (the answer
+	// then stands once the publish is confirmed).
+	Published bool
+	Failed    *eventv1.FailedEvent
+}
+
+// PrepareDirect runs what collect runs on its worker for a producer that
+// may send every type (the request check, then every check and transform
+// of each event, FailedEvents included), without publishing and without
+// copying the events. FuzzCollect calls it for every input: a publish
+// waits for the Pub/Sub batch delay and a round trip, and its background
+// goroutines make coverage differ from run to run, so the fuzzer spent its
+// time minimizing inputs that were not new.
+func (c *Collector) PrepareDirect(ctx context.Context, events []*eventv1.Event) ([]Prepared, error) {
+	p := &auth.Principal{Name: "test-producer", Types: []string{"*"}}
+	if err := c.checkRequest(ctx, p, len(events), func(i int) string { return subjectOf(events[i]) }); err != nil {
+		return nil, err
+	}
+	now := c.cfg.now()
+	res := resolver{c: c, ctx: ctx}
+	out := make([]Prepared, len(events))
+	for i, e := range events {
+		pp := c.prepare(&res, p, e, now, nil, nil)
+		sanitizeResult(pp.result)
+		out[i] = Prepared{Result: pp.result, Published: pp.msg != nil}
+		if pp.failed {
+			fe, err := wire.DecodeFailed(pp.msg.Data)
+			if err != nil {
+				return nil, err
+			}
+			out[i].Failed = fe
+		}
+	}
+	return out, nil
+}
