@@ -2,14 +2,19 @@ package collector_test
 
 import (
 	"bytes"
+	"io"
+	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/collector/collectortest"
 	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
@@ -212,4 +217,69 @@ func TestFailedEventCutToThePublishLimit(t *testing.T) {
 	if got := orig.GetPayload().GetTypeUrl(); got != "type.googleapis.com/shop.orders.v1.OrderPlaced" {
 		t.Errorf("original type URL %q", got)
 	}
+}
+
+// TestDecodeErrorsQuoteNoValue: a MemberRegistered whose JSON does not
+// decode because of a personal value (a phone number sent as a number, an
+// e-mail address where a timestamp goes) is rejected
+// with a message that names the field and what is wrong, and where, but
+// not the value: the FailedEvent, which is stored, and the collector's log
+// hold no trace of it. Decoders quote the token they stumbled on. (A body
+// that is not JSON at all is refused whole, with a 400 and no FailedEvent.)
+func TestDecodeErrorsQuoteNoValue(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	st := start(t, collector.WithLogger(slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	const subject = "shop.members.v1.MemberRegistered"
+	tests := []struct {
+		name, fields, value string
+		says                []string // in the message
+	}{
+		{"phone as a number", `"phone": 31612345678`, "31612345678", []string{"line 1", "invalid value for string field phone"}},
+		{"e-mail as a timestamp", `"registeredAt": "ada@example.com"`, "ada@example.com", []string{"line 1", "invalid google.protobuf.Timestamp value"}},
+		{"e-mail in a list", `"email": ["ada@example.com"]`, "ada@example.com", []string{"line 1", "invalid value for string field email"}},
+		{"e-mail as a tier", `"tier": "ada@example.com"`, "ada@example.com", []string{"line 1", "invalid value for enum field tier"}},
+		{"phone as a year", `"birthYear": "+31612345678"`, "31612345678", []string{"line 1", "invalid value for"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := "pii-json-" + strconv.Itoa(i)
+			body := `{"events":[{"eventId":"` + id + `","payload":{"@type":"type.googleapis.com/` + subject +
+				`","memberId":"m-1",` + tt.fields + `}}]}`
+			code, answer := post(t, st, collectortest.APIKey, body)
+			if code != http.StatusOK || !strings.Contains(answer, "REJECTED") {
+				t.Fatalf("%d %s", code, answer)
+			}
+			fe, _ := decodeFailedOriginal(t, failedData(t, st, id))
+			if fe.GetReason() != eventv1.Reason_REASON_DECODE_FAILED {
+				t.Errorf("reason %v, want DECODE_FAILED", fe.GetReason())
+			}
+			if strings.Contains(fe.GetMessage(), tt.value) {
+				t.Errorf("FailedEvent message %q quotes the value %q", fe.GetMessage(), tt.value)
+			}
+			for _, s := range tt.says {
+				if !strings.Contains(fe.GetMessage(), s) {
+					t.Errorf("FailedEvent message %q does not say %q", fe.GetMessage(), s)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if strings.Contains(logs.String(), tt.value) {
+				t.Errorf("the collector's log holds %q:\n%s", tt.value, logs.String())
+			}
+		})
+	}
+}
+
+// lockedWriter serializes writes to a buffer read by the test.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

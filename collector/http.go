@@ -305,7 +305,7 @@ func peekEventSlow(raw []byte) (eventHead, error) {
 		} `json:"payload"`
 	}
 	if err := json.Unmarshal(raw, &pk); err != nil {
-		return eventHead{}, fmt.Errorf("event is not a JSON object: %w", err)
+		return eventHead{}, &valueFreeError{text: "event is not a JSON object: " + jsonErrorText(err), err: err}
 	}
 	h := eventHead{id: cmpOr(pk.EventID, pk.EventID2), typeURL: pk.Payload.Type}
 	pinned, err := parseJSONInt(cmpOrRaw(pk.SchemaID, pk.SchemaID2))
@@ -351,7 +351,7 @@ func (c *Collector) decodeJSONEvent(res *resolver, raw json.RawMessage, h eventH
 		e = &eventv1.Event{}
 		opts := protojson.UnmarshalOptions{Resolver: &schemaTypes{s: s, mt: pl.dynType}}
 		if err := opts.Unmarshal(raw, e); err != nil {
-			po := decodeFailed("%v", err)
+			po := decodeFailed("%s", protojsonErrorText(err))
 			po.schemaID, po.subject = s.ID, s.Subject
 			return partial, po
 		}
@@ -406,7 +406,7 @@ func parseJSONInt(raw json.RawMessage) (int64, error) {
 	s := strings.Trim(string(raw), `"`)
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%s is not an integer", raw)
+		return 0, errors.New("not an integer") // the value is the producer's: see errtext.go
 	}
 	return n, nil
 }
