@@ -7,11 +7,11 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/auth"
-	"github.com/hemlabs/hem/internal/wire"
 )
 
 // FuzzProcess feeds arbitrary bytes to the hot path of several contracts:
@@ -118,7 +118,7 @@ func (c *Collector) PrepareDirect(ctx context.Context, events []*eventv1.Event) 
 		sanitizeResult(pp.result)
 		out[i] = Prepared{Result: pp.result, Published: pp.msg != nil}
 		if pp.failed {
-			fe, err := wire.DecodeFailed(pp.msg.Data)
+			fe, err := envelope.DecodeFailed(pp.msg.Data)
 			if err != nil {
 				return nil, err
 			}
