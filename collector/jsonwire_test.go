@@ -17,7 +17,7 @@ import (
 	"github.com/hemlabs/hem/contract"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/loadgen"
+	"github.com/hemlabs/hem/sink/sinktest/sample"
 )
 
 // fastMessage decodes data through the fast path; ok as transcodeJSON's.
@@ -69,7 +69,7 @@ func TestJSONFastPathEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gen, err := loadgen.NewGenerator(7, nil, 0.2)
+	gen, err := sample.NewGenerator(7, nil, 0.2)
 	if err != nil {
 		t.Fatal(err)
 	}

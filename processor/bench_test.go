@@ -11,10 +11,10 @@ import (
 
 	"github.com/hemlabs/hem/envelope"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/processor/processortest"
 	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/sink/sinktest/sample"
 )
 
 // benchRun starts a processor into an in-memory sink for a benchmark.
@@ -51,7 +51,7 @@ type benchPublisher struct {
 
 func newBenchPublisher(b *testing.B, e *env) *benchPublisher {
 	placed := e.bySubj["shop.orders.v1.OrderPlaced"]
-	g, _ := loadgen.NewGenerator(1, []string{placed.Subject}, 0)
+	g, _ := sample.NewGenerator(1, []string{placed.Subject}, 0)
 	data, _ := proto.Marshal(g.Next().Message)
 	pub := e.client.Publisher(envelope.EventsTopic)
 	pub.PublishSettings.CountThreshold = 1000

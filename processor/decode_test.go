@@ -15,8 +15,8 @@ import (
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/sink/sinktest"
+	"github.com/hemlabs/hem/sink/sinktest/sample"
 	"github.com/hemlabs/hem/wire"
 )
 
@@ -42,7 +42,7 @@ func sampleSchemas(t testing.TB) mapSchemas {
 }
 
 func samplePayload(t testing.TB, subject string) []byte {
-	g, err := loadgen.NewGenerator(7, []string{subject}, 0)
+	g, err := sample.NewGenerator(7, []string{subject}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

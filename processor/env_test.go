@@ -20,10 +20,10 @@ import (
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/sinktest"
+	"github.com/hemlabs/hem/sink/sinktest/sample"
 )
 
 const project = "p"
@@ -117,7 +117,7 @@ func newEnv(t testing.TB, speed float64) *env {
 // producer "test" and the attribute region=eu, and returns their ids.
 func (e *env) publish(t testing.TB, n int, subjects ...string) []string {
 	t.Helper()
-	g, err := loadgen.NewGenerator(uint64(n), subjects, 0)
+	g, err := sample.NewGenerator(uint64(n), subjects, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

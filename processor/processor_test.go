@@ -19,11 +19,11 @@ import (
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/processor/processortest"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/sinktest"
+	"github.com/hemlabs/hem/sink/sinktest/sample"
 )
 
 func TestEventsAreWrittenOnceAndAckedAfterTheirWrite(t *testing.T) {
@@ -258,7 +258,7 @@ func TestEventsOfTwoVersionsBothArrive(t *testing.T) {
 	e := newEnv(t, fast)
 	v1, v2 := sinktest.V2(t)
 	e.schemas.add(v2)
-	g, _ := loadgen.NewGenerator(1, []string{v1.Subject}, 0)
+	g, _ := sample.NewGenerator(1, []string{v1.Subject}, 0)
 	note := v2.Descriptor().Fields().ByName("note")
 	withNote := func() []byte {
 		data, _ := proto.Marshal(g.Next().Message)

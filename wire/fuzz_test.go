@@ -12,8 +12,8 @@ import (
 
 	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/sink/sinktest"
+	"github.com/hemlabs/hem/sink/sinktest/sample"
 	"github.com/hemlabs/hem/wire"
 )
 
@@ -58,7 +58,7 @@ func FuzzKnown(f *testing.F) {
 	m, _ := src.Message("fz.v1.M")
 	mds = append(mds, m)
 	for i, s := range subjects {
-		g, err := loadgen.NewGenerator(uint64(i), []string{s}, 0)
+		g, err := sample.NewGenerator(uint64(i), []string{s}, 0)
 		if err != nil {
 			continue // not every sample has a generator
 		}

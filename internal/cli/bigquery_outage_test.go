@@ -15,9 +15,9 @@ import (
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/internal/cli"
-	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
+	"github.com/hemlabs/hem/sink/sinktest/sample"
 )
 
 // "hem processor run --sink bigquery" stops within 10 s of its signal while
@@ -65,7 +65,7 @@ func TestProcessorStopsWhileBigQueryIsDown(t *testing.T) {
 	defer client.Close()
 	pub := client.Publisher(envelope.EventsTopic)
 	defer pub.Stop()
-	g, _ := loadgen.NewGenerator(5, []string{placed.Subject}, 0)
+	g, _ := sample.NewGenerator(5, []string{placed.Subject}, 0)
 	publish := func(from, n int) map[string]bool {
 		ids := map[string]bool{}
 		for i := from; i < from+n; i++ {

@@ -19,10 +19,10 @@ import (
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/internal/cli"
-	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
 	"github.com/hemlabs/hem/sink/duckdb"
+	"github.com/hemlabs/hem/sink/sinktest/sample"
 )
 
 // TestProcessorRunIntoTheWarehouse runs "hem processor run --sink duckdb
@@ -64,7 +64,7 @@ func TestProcessorRunIntoTheWarehouse(t *testing.T) {
 	}
 	defer client.Close()
 	pub := client.Publisher(envelope.EventsTopic)
-	g, _ := loadgen.NewGenerator(3, []string{placed.Subject}, 0)
+	g, _ := sample.NewGenerator(3, []string{placed.Subject}, 0)
 	const n = 20
 	for i := range n + 1 {
 		data, _ := proto.Marshal(g.Next().Message)

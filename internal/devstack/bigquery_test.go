@@ -17,6 +17,7 @@ import (
 	"github.com/hemlabs/hem/internal/devstack"
 	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
+	"github.com/hemlabs/hem/sink/sinktest/sample"
 )
 
 // hem dev with the BigQuery sink on a BigQuery-API-compatible server: every
@@ -76,7 +77,7 @@ func TestDevStackBigQuery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gen, err := loadgen.NewGenerator(5, []string{v2.Subject}, 0)
+	gen, err := sample.NewGenerator(5, []string{v2.Subject}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

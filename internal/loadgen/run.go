@@ -1,3 +1,6 @@
+// Package loadgen drives "hem loadgen": it sends the sample events of
+// sink/sinktest/sample through a collector at a steady rate and reports what
+// came back (accepted, rejected, retried, latency quantiles).
 package loadgen
 
 import (
@@ -17,6 +20,7 @@ import (
 
 	"github.com/hemlabs/hem/client"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
+	"github.com/hemlabs/hem/sink/sinktest/sample"
 )
 
 // Emitter sends events; *client.Client is one.
@@ -83,7 +87,7 @@ func Run(ctx context.Context, e Emitter, cfg Config) (Report, error) {
 	if cfg.Rate <= 0 {
 		return Report{}, errors.New("loadgen: rate must be positive")
 	}
-	g, err := NewGenerator(cfg.Seed, cfg.Subjects, cfg.InvalidShare)
+	g, err := sample.NewGenerator(cfg.Seed, cfg.Subjects, cfg.InvalidShare)
 	if err != nil {
 		return Report{}, err
 	}
@@ -284,7 +288,7 @@ type envelope struct {
 // Print writes count generated events as NDJSON envelopes, the input of
 // "hem emit -".
 func Print(w io.Writer, count int, subjects []string, invalidShare float64, seed uint64) error {
-	g, err := NewGenerator(seed, subjects, invalidShare)
+	g, err := sample.NewGenerator(seed, subjects, invalidShare)
 	if err != nil {
 		return err
 	}

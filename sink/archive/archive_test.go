@@ -12,11 +12,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hemlabs/hem/contract"
-	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/registry/localgcs"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/archive"
 	"github.com/hemlabs/hem/sink/duckdb"
+	"github.com/hemlabs/hem/sink/sinktest/sample"
 )
 
 var placed = sync.OnceValues(func() (*contract.Schema, error) {
@@ -37,7 +37,7 @@ func events(t testing.TB, n int, start time.Time, step time.Duration) []*sink.Ev
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, _ := loadgen.NewGenerator(1, []string{s.Subject}, 0)
+	g, _ := sample.NewGenerator(1, []string{s.Subject}, 0)
 	out := make([]*sink.Event, n)
 	for i := range out {
 		data, _ := proto.Marshal(g.Next().Message)

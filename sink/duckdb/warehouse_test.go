@@ -13,10 +13,10 @@ import (
 
 	"github.com/hemlabs/hem/contract"
 	ordersv1 "github.com/hemlabs/hem/gen/shop/orders/v1"
-	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/duckdb"
 	"github.com/hemlabs/hem/sink/sinktest"
+	"github.com/hemlabs/hem/sink/sinktest/sample"
 )
 
 // contracts are the sample contracts with ids, shared with the
@@ -36,7 +36,7 @@ func open(t *testing.T) *duckdb.Warehouse {
 // events decodes generated messages with s, as the processor does.
 func events(t *testing.T, s *contract.Schema, n int, prefix string) []*sink.Event {
 	t.Helper()
-	g, err := loadgen.NewGenerator(uint64(n), []string{s.Subject}, 0)
+	g, err := sample.NewGenerator(uint64(n), []string{s.Subject}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func BenchmarkWrite(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer w.Close(context.Background())
-	g, _ := loadgen.NewGenerator(1, []string{placed.Subject}, 0)
+	g, _ := sample.NewGenerator(1, []string{placed.Subject}, 0)
 	var msgs [][]byte
 	for range 1000 {
 		data, _ := proto.Marshal(g.Next().Message)

@@ -28,8 +28,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hemlabs/hem/contract"
-	"github.com/hemlabs/hem/internal/loadgen"
 	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/sink/sinktest/sample"
 )
 
 // Row is a table row in normalized form: STRING→string, INT64→int64,
@@ -470,7 +470,7 @@ func Altered(t testing.TB, e *sink.Event) *sink.Event {
 // does, with unique ids.
 func Events(t testing.TB, s *contract.Schema, n int) []*sink.Event {
 	t.Helper()
-	g, err := loadgen.NewGenerator(uint64(n), []string{s.Subject}, 0)
+	g, err := sample.NewGenerator(uint64(n), []string{s.Subject}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

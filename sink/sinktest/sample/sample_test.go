@@ -1,4 +1,4 @@
-package loadgen_test
+package sample_test
 
 import (
 	"testing"
@@ -6,15 +6,15 @@ import (
 	"buf.build/go/protovalidate"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/hemlabs/hem/internal/loadgen"
+	"github.com/hemlabs/hem/sink/sinktest/sample"
 )
 
 func TestGeneratedEventsMatchTheirContracts(t *testing.T) {
 	t.Parallel()
-	for _, subject := range loadgen.Subjects() {
+	for _, subject := range sample.Subjects() {
 		t.Run(subject, func(t *testing.T) {
 			t.Parallel()
-			g, err := loadgen.NewGenerator(7, []string{subject}, 0.5)
+			g, err := sample.NewGenerator(7, []string{subject}, 0.5)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,8 +46,8 @@ func TestGeneratedEventsMatchTheirContracts(t *testing.T) {
 
 func TestSameSeedSameEvents(t *testing.T) {
 	t.Parallel()
-	a, _ := loadgen.NewGenerator(42, nil, 0.1)
-	b, _ := loadgen.NewGenerator(42, nil, 0.1)
+	a, _ := sample.NewGenerator(42, nil, 0.1)
+	b, _ := sample.NewGenerator(42, nil, 0.1)
 	for range 50 {
 		ea, eb := a.Next(), b.Next()
 		// Times differ (wall clock); compare the type and the validity.
@@ -59,16 +59,16 @@ func TestSameSeedSameEvents(t *testing.T) {
 
 func TestUnknownSubjectIsAnError(t *testing.T) {
 	t.Parallel()
-	if _, err := loadgen.NewGenerator(1, []string{"shop.orders.v1.Nope"}, 0); err == nil {
+	if _, err := sample.NewGenerator(1, []string{"shop.orders.v1.Nope"}, 0); err == nil {
 		t.Fatal("a generator of an unknown type was made")
 	}
-	if _, err := loadgen.NewGenerator(1, nil, 1.5); err == nil {
+	if _, err := sample.NewGenerator(1, nil, 1.5); err == nil {
 		t.Fatal("an invalid share above 1 was accepted")
 	}
 }
 
 func BenchmarkNext(b *testing.B) {
-	g, _ := loadgen.NewGenerator(1, nil, 0)
+	g, _ := sample.NewGenerator(1, nil, 0)
 	b.ReportAllocs()
 	for b.Loop() {
 		proto.Size(g.Next().Message)

@@ -1,8 +1,9 @@
-// Package loadgen makes realistic events of every sample contract, valid or
-// deliberately invalid, for "hem loadgen", "hem dev --demo" and benchmarks.
+// Package sample makes realistic events of every sample contract (proto/shop),
+// valid or deliberately invalid: the conformance suite writes them through
+// every sink, and "hem loadgen", "hem dev --demo" and benchmarks send them.
 // Generation is deterministic for a seed and safe for use by one goroutine
 // per Generator.
-package loadgen
+package sample
 
 import (
 	"fmt"
