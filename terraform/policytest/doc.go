@@ -17,10 +17,14 @@
 //     internal traffic only.
 //
 // The checker is deliberately syntactic. It evaluates what it can (literals,
-// variable defaults, locals) and treats references it cannot resolve as
-// unknown, which each rule handles explicitly: a rule either accepts an unknown
-// value (the call site is checked instead) or demands a literal, so that the
-// policy is visible in review. Tests in this package run it on the real tree,
+// variable values, locals, each.key of a known for_each) and treats references
+// it cannot resolve as unknown, which each rule handles explicitly: a rule
+// either accepts an unknown value (the call site is checked instead) or demands
+// a literal, so that the policy is visible in review. A module that environments deploy (a directory
+// of .tfvars files below it, such as terraform/environments/prod) is checked
+// once per environment, with that environment's values over the defaults and
+// converted to the variables' types as terraform does; other modules are
+// checked with their defaults. Tests in this package run it on the real tree,
 // on small fixtures under testdata/ that must fail, and on mutated copies of the
 // real tree.
 //

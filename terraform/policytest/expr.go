@@ -1,23 +1,27 @@
 package policytest
 
 import (
+	"maps"
 	"path"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 )
 
 // scope evaluates what can be known statically inside one module: literals,
-// var.X (from the variable's default) and local.X. Everything else (resource
+// var.X (from values, else from the variable's default, converted to its type
+// with its optional attributes' defaults, as terraform does) and local.X. Everything else (resource
 // attributes, module outputs, each, count, function calls) is unknown.
 type scope struct {
 	ctx    *hcl.EvalContext
 	locals map[string]hclsyntax.Expression
 }
 
-func newScope(m *module) *scope {
+func newScope(m *module, values map[string]cty.Value) *scope {
 	s := &scope{locals: map[string]hclsyntax.Expression{}}
 	vars := map[string]cty.Value{}
 	for _, b := range m.blocks {
@@ -32,7 +36,10 @@ func newScope(m *module) *scope {
 					v = dv
 				}
 			}
-			vars[b.labels[0]] = v
+			if given, ok := values[b.labels[0]]; ok {
+				v = given
+			}
+			vars[b.labels[0]] = typed(b, v)
 		case "locals":
 			for name, a := range b.body.Attributes {
 				s.locals[name] = a.Expr
@@ -71,6 +78,26 @@ func newScope(m *module) *scope {
 	return s
 }
 
+// typed converts a variable's value to the variable's type, filling in
+// optional attributes' defaults; a value that does not convert stays as given.
+func typed(b *block, v cty.Value) cty.Value {
+	a := b.body.Attributes["type"]
+	if a == nil || !v.IsWhollyKnown() || v.IsNull() {
+		return v
+	}
+	ty, defaults, diags := typeexpr.TypeConstraintWithDefaults(a.Expr)
+	if diags.HasErrors() {
+		return v
+	}
+	if defaults != nil {
+		v = defaults.Apply(v)
+	}
+	if c, err := convert.Convert(v, ty); err == nil {
+		return c
+	}
+	return v
+}
+
 // eval returns the expression's value when it is statically known.
 func (s *scope) eval(e hcl.Expression) (cty.Value, bool) {
 	if e == nil {
@@ -81,6 +108,39 @@ func (s *scope) eval(e hcl.Expression) (cty.Value, bool) {
 		return cty.NilVal, false
 	}
 	return v, true
+}
+
+// instance is one instance of a block: its each.key ("" without for_each)
+// and the scope its expressions evaluate in.
+type instance struct {
+	key   string
+	scope *scope
+}
+
+// instances returns a scope per instance of b when its for_each is known, so
+// that var.x[each.key] resolves for every key; otherwise s alone.
+func (s *scope) instances(b *block) []instance {
+	v, ok := s.eval(attr(b.body, "for_each"))
+	if !ok || !(v.CanIterateElements()) || v.Type().IsListType() || v.Type().IsTupleType() {
+		return []instance{{scope: s}}
+	}
+	var out []instance
+	for it := v.ElementIterator(); it.Next(); {
+		k, ev := it.Element()
+		if v.Type().IsSetType() {
+			k = ev
+		}
+		if k.Type() != cty.String {
+			return []instance{{scope: s}}
+		}
+		vars := maps.Clone(s.ctx.Variables)
+		vars["each"] = cty.ObjectVal(map[string]cty.Value{"key": k, "value": ev})
+		out = append(out, instance{
+			key:   k.AsString(),
+			scope: &scope{ctx: &hcl.EvalContext{Variables: vars}, locals: s.locals},
+		})
+	}
+	return out
 }
 
 // evalString returns the expression's value when it is a known string.

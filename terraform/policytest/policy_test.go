@@ -3,8 +3,11 @@ package policytest_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -44,10 +47,20 @@ func TestTreeKeepsPolicies(t *testing.T) {
 		{"google_storage_bucket", tree.Resources("google_storage_bucket"), 2},
 		{"google_bigquery_dataset", tree.Resources("google_bigquery_dataset"), 2},
 		{"google_secret_manager_secret", tree.Resources("google_secret_manager_secret"), 1},
-		{"calls of modules/service", tree.ModuleCalls("modules/service"), 6}, // 3 per environment
+		{"calls of modules/service", tree.ModuleCalls("modules/service"), 3},
 	} {
 		if len(c.got) < c.min {
 			t.Errorf("found %d %s (%v), want at least %d", len(c.got), c.what, c.got, c.min)
+		}
+	}
+
+	// The root module is checked with each environment's values, not with
+	// its defaults alone.
+	envs := tree.Environments()
+	for _, env := range []string{"dev", "prod"} {
+		dir := root + "/environments/" + env
+		if got := envs[dir]; got != root {
+			t.Errorf("environment %s deploys %q, want the root module %q (all: %v)", dir, got, root, envs)
 		}
 	}
 }
@@ -73,6 +86,7 @@ func TestFixtures(t *testing.T) {
 		{"disguised_public_registry", []string{"public-only-collector"}},
 		{"public_processor", []string{"ingress", "ingress"}},
 		{"processor_module", []string{"ingress", "processor-always-on", "processor-always-on"}},
+		{"processor_sized_per_environment", []string{"processor-always-on"}},
 		{"open_bucket", []string{"bucket-hardening", "bucket-hardening"}},
 		{"undocumented", []string{"documented", "documented", "documented"}},
 		{"failed_kept_forever", []string{"failed-retention"}},
@@ -137,7 +151,7 @@ func TestMutations(t *testing.T) {
 		},
 		{
 			name: "collector gets roles/editor",
-			file: "environments/prod/main.tf",
+			file: "main.tf",
 			mutate: func(_ *testing.T, body *hclwrite.Body) {
 				b := body.AppendNewBlock("resource", []string{"google_project_iam_member", "collector_editor"}).Body()
 				b.SetAttributeTraversal("project", traversal("var", "project"))
@@ -157,7 +171,7 @@ func TestMutations(t *testing.T) {
 		},
 		{
 			name: "registry opened to allUsers",
-			file: "environments/dev/main.tf",
+			file: "main.tf",
 			mutate: func(t *testing.T, body *hclwrite.Body) {
 				m := mustBlock(t, body, "module", "registry")
 				m.Body().SetAttributeValue("invokers", cty.ObjectVal(map[string]cty.Value{"public": cty.StringVal("allUsers")}))
@@ -166,7 +180,7 @@ func TestMutations(t *testing.T) {
 		},
 		{
 			name: "processors skip the invoker check",
-			file: "environments/dev/main.tf",
+			file: "main.tf",
 			mutate: func(t *testing.T, body *hclwrite.Body) {
 				m := mustBlock(t, body, "module", "processor")
 				m.Body().SetAttributeValue("invoker_iam_disabled", cty.True)
@@ -175,7 +189,7 @@ func TestMutations(t *testing.T) {
 		},
 		{
 			name: "processors exposed to the internet",
-			file: "environments/prod/main.tf",
+			file: "main.tf",
 			mutate: func(t *testing.T, body *hclwrite.Body) {
 				m := mustBlock(t, body, "module", "processor")
 				m.Body().SetAttributeValue("ingress", cty.StringVal("INGRESS_TRAFFIC_ALL"))
@@ -184,7 +198,7 @@ func TestMutations(t *testing.T) {
 		},
 		{
 			name: "processors throttle their CPU",
-			file: "environments/prod/main.tf",
+			file: "main.tf",
 			mutate: func(t *testing.T, body *hclwrite.Body) {
 				m := mustBlock(t, body, "module", "processor")
 				m.Body().SetAttributeValue("cpu_always_allocated", cty.False)
@@ -224,6 +238,32 @@ func TestMutations(t *testing.T) {
 				}
 			},
 			want: "failed-retention",
+		},
+		{
+			name: "dev's processors scale to zero",
+			file: "environments/dev/values.tfvars",
+			mutate: func(_ *testing.T, body *hclwrite.Body) {
+				// The other attributes come from the type's optional
+				// defaults, as terraform fills them in.
+				body.SetAttributeValue("processors", cty.ObjectVal(map[string]cty.Value{
+					"bigquery": cty.EmptyObjectVal,
+					"archive":  cty.EmptyObjectVal,
+					"failed":   cty.ObjectVal(map[string]cty.Value{"min_instances": cty.NumberIntVal(0)}),
+				}))
+			},
+			want: "processor-always-on",
+		},
+		{
+			name: "prod's bigquery processor scales to zero",
+			file: "environments/prod/values.tfvars",
+			mutate: func(_ *testing.T, body *hclwrite.Body) {
+				body.SetAttributeValue("processors", cty.ObjectVal(map[string]cty.Value{
+					"bigquery": cty.ObjectVal(map[string]cty.Value{"min_instances": cty.NumberIntVal(0), "max_instances": cty.NumberIntVal(20)}),
+					"archive":  cty.EmptyObjectVal,
+					"failed":   cty.EmptyObjectVal,
+				}))
+			},
+			want: "processor-always-on",
 		},
 		{
 			name: "registry bucket allows ACLs",
@@ -294,31 +334,171 @@ func TestParseError(t *testing.T) {
 	}
 }
 
-// TestEnvironmentsDifferOnlyInVariables keeps dev a faithful rehearsal of
-// prod: the same composition, outputs and providers; only variable defaults
-// (and the state prefix) may differ.
-func TestEnvironmentsDifferOnlyInVariables(t *testing.T) {
+// TestEnvironmentsAreThin keeps an environment to what makes it one: its
+// backend (state prefix) and its values. terraform runs from the root, so a
+// .tf file in an environment would be silently ignored, and a value for a
+// variable the root does not declare only warns.
+func TestEnvironmentsAreThin(t *testing.T) {
 	t.Parallel()
-	envs, err := filepath.Glob(filepath.Join(root, "environments", "*"))
+	files, err := policytest.ReadFiles(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(envs) < 2 {
-		t.Fatalf("found environments %v, want dev and prod", envs)
+	backends, err := readBackends(root)
+	if err != nil {
+		t.Fatal(err)
 	}
-	base := envs[0]
-	for _, env := range envs[1:] {
-		for _, file := range []string{"main.tf", "outputs.tf", "versions.tf"} {
-			want := mustRead(t, filepath.Join(base, file))
-			got := mustRead(t, filepath.Join(env, file))
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from %s: environments share it verbatim (change both)", filepath.Join(env, file), filepath.Join(base, file))
+	if problems := thinProblems(t, files, backends); len(problems) > 0 {
+		t.Errorf("environments are not thin:\n  %s", strings.Join(problems, "\n  "))
+	}
+
+	// Each way an environment can grow fat is noticed.
+	tests := []struct {
+		name   string
+		mutate func(files, backends map[string][]byte)
+		want   string
+	}{
+		{
+			name: "a resource in an environment",
+			mutate: func(files, _ map[string][]byte) {
+				files["environments/prod/extra.tf"] = []byte("resource \"google_storage_bucket\" \"x\" {}\n")
+			},
+			want: "environments/prod/extra.tf",
+		},
+		{
+			name: "a value for an undeclared variable",
+			mutate: func(files, _ map[string][]byte) {
+				files["environments/dev/values.tfvars"] = append(slices.Clone(files["environments/dev/values.tfvars"]), "procesors = {}\n"...)
+			},
+			want: "procesors",
+		},
+		{
+			name: "prod labelled dev",
+			mutate: func(files, _ map[string][]byte) {
+				files["environments/prod/values.tfvars"] = bytes.Replace(files["environments/prod/values.tfvars"], []byte(`"prod"`), []byte(`"dev"`), 1)
+			},
+			want: "environment",
+		},
+		{
+			name: "prod writes dev's state",
+			mutate: func(_, backends map[string][]byte) {
+				backends["environments/prod"] = []byte("prefix = \"hem/dev\"\n")
+			},
+			want: "prefix",
+		},
+		{
+			name: "an environment without a backend",
+			mutate: func(_, backends map[string][]byte) {
+				delete(backends, "environments/dev")
+			},
+			want: backendFile,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			files, backends := maps.Clone(files), maps.Clone(backends)
+			tt.mutate(files, backends)
+			problems := thinProblems(t, files, backends)
+			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tt.want) }) {
+				t.Errorf("no problem mentioning %q; got %q", tt.want, problems)
+			}
+		})
+	}
+}
+
+// backendFile is an environment's partial backend configuration.
+const backendFile = "backend.gcs.tfbackend"
+
+// readBackends reads each environment's backend file, keyed by its directory
+// relative to root; a missing file is a nil entry.
+func readBackends(root string) (map[string][]byte, error) {
+	dirs, err := filepath.Glob(filepath.Join(root, "environments", "*"))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for _, d := range dirs {
+		rel, err := filepath.Rel(root, d)
+		if err != nil {
+			return nil, err
+		}
+		b, err := os.ReadFile(filepath.Join(d, backendFile))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		out[filepath.ToSlash(rel)] = b
+	}
+	return out, nil
+}
+
+// thinProblems lists what makes the environments more than a backend and
+// values: .tf files, values for undeclared variables, an environment label or
+// state prefix that is not the directory's name.
+func thinProblems(t *testing.T, files, backends map[string][]byte) []string {
+	t.Helper()
+	var problems []string
+	envs := map[string]bool{}
+	for name := range files {
+		if dir := path.Dir(name); strings.HasPrefix(dir, "environments/") {
+			envs[dir] = true
+			if path.Ext(name) == ".tf" {
+				problems = append(problems, name+": an environment holds its backend and values only; the composition is the root module")
 			}
 		}
-		if got, want := variableNames(t, filepath.Join(env, "variables.tf")), variableNames(t, filepath.Join(base, "variables.tf")); !slices.Equal(got, want) {
-			t.Errorf("%s declares %q, %s declares %q", env, got, base, want)
+	}
+	for dir := range backends {
+		envs[dir] = true
+	}
+	if len(envs) < 2 {
+		problems = append(problems, fmt.Sprintf("found environments %v, want dev and prod", slices.Sorted(maps.Keys(envs))))
+	}
+	tree, err := policytest.Parse(files)
+	if err != nil {
+		return append(problems, err.Error())
+	}
+	for _, dir := range slices.Sorted(maps.Keys(envs)) {
+		name := path.Base(dir)
+		set, declared := tree.Values(dir)
+		if len(set) == 0 {
+			problems = append(problems, dir+": no values.tfvars")
+		}
+		for _, v := range set {
+			if !slices.Contains(declared, v) {
+				problems = append(problems, fmt.Sprintf("%s sets %s, which the root module does not declare", dir, v))
+			}
+		}
+		if got := valueOf(t, files[dir+"/values.tfvars"], "environment"); got != name {
+			problems = append(problems, fmt.Sprintf("%s/values.tfvars: environment = %q, want %q (the directory's name)", dir, got, name))
+		}
+		b := backends[dir]
+		if b == nil {
+			problems = append(problems, fmt.Sprintf("%s: no %s (its state prefix)", dir, backendFile))
+			continue
+		}
+		if got := valueOf(t, b, "prefix"); !strings.HasSuffix(got, "/"+name) {
+			problems = append(problems, fmt.Sprintf("%s/%s: prefix = %q, want one ending in /%s: environments never share state", dir, backendFile, got, name))
 		}
 	}
+	return problems
+}
+
+// valueOf returns a string attribute of an HCL file, or "".
+func valueOf(t *testing.T, src []byte, name string) string {
+	t.Helper()
+	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	a := f.Body.(*hclsyntax.Body).Attributes[name]
+	if a == nil {
+		return ""
+	}
+	v, diags := a.Expr.Value(nil)
+	if diags.HasErrors() || v.Type() != cty.String || v.IsNull() {
+		return ""
+	}
+	return v.AsString()
 }
 
 func TestTerraformFmt(t *testing.T) {
@@ -349,31 +529,6 @@ func traversal(names ...string) hcl.Traversal {
 		tr = append(tr, hcl.TraverseAttr{Name: n})
 	}
 	return tr
-}
-
-func mustRead(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func variableNames(t *testing.T, name string) []string {
-	t.Helper()
-	f, diags := hclsyntax.ParseConfig(mustRead(t, name), name, hcl.InitialPos)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	var names []string
-	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
-		if b.Type == "variable" {
-			names = append(names, b.Labels[0])
-		}
-	}
-	slices.Sort(names)
-	return names
 }
 
 func lines(vs []policytest.Violation) string {

@@ -1,6 +1,7 @@
 package policytest
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -346,22 +347,30 @@ func checkProcessors(m *module, report reportFunc) {
 		if !isModuleCall(b, "modules/service") || !mentions(b, "processor") {
 			continue
 		}
-		e := attr(b.body, "cpu_always_allocated")
-		if v, known := m.scope.evalBool(e); !known || !v {
-			rng := b.rng
-			if e != nil {
-				rng = e.Range()
+		// Each instance (one per sink) is sized on its own, e.g. from
+		// var.processors[each.key]: check them all.
+		for _, in := range m.scope.instances(b) {
+			name := ""
+			if in.key != "" {
+				name = fmt.Sprintf(" (%s)", in.key)
 			}
-			report(b, rng, "processors pull from Pub/Sub outside requests: set cpu_always_allocated = true")
-		}
-		e = attr(b.body, "min_instances")
-		if e == nil {
-			report(b, b.rng, "processors need min_instances >= 1: nothing would start a scaled-to-zero puller")
-			continue
-		}
-		if v, ok := m.scope.eval(e); ok && v.Type() == cty.Number {
-			if n, _ := v.AsBigFloat().Int64(); n < 1 {
-				report(b, e.Range(), "processors need min_instances >= 1, got %d", n)
+			e := attr(b.body, "cpu_always_allocated")
+			if v, known := in.scope.evalBool(e); !known || !v {
+				rng := b.rng
+				if e != nil {
+					rng = e.Range()
+				}
+				report(b, rng, "processors pull from Pub/Sub outside requests: set cpu_always_allocated = true%s", name)
+			}
+			e = attr(b.body, "min_instances")
+			if e == nil {
+				report(b, b.rng, "processors need min_instances >= 1: nothing would start a scaled-to-zero puller")
+				break
+			}
+			if v, ok := in.scope.eval(e); ok && v.Type() == cty.Number {
+				if n, _ := v.AsBigFloat().Int64(); n < 1 {
+					report(b, e.Range(), "processors need min_instances >= 1, got %d%s", n, name)
+				}
 			}
 		}
 	}

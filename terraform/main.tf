@@ -1,8 +1,9 @@
 # hem on one Google Cloud project: Pub/Sub, BigQuery, Cloud Storage, Secret
 # Manager and the Cloud Run services (registry, collector, one processor per
-# sink), wired with least-privilege IAM. Environments share this file verbatim
-# (a test checks it) and differ only in their variables: dev rehearses exactly
-# what prod runs.
+# sink), wired with least-privilege IAM. This is the one root module: every
+# environment deploys it with its own backend (environments/ENV/backend.gcs.tfbackend)
+# and values (environments/ENV/values.tfvars), so dev rehearses exactly what
+# prod runs.
 #
 # Who may do what, at a glance:
 #
@@ -119,7 +120,7 @@ resource "google_artifact_registry_repository" "hem" {
 }
 
 module "secrets" {
-  source = "../../modules/secrets"
+  source = "./modules/secrets"
 
   project           = var.project
   secrets           = local.secrets
@@ -130,7 +131,7 @@ module "secrets" {
 }
 
 module "pubsub" {
-  source = "../../modules/pubsub"
+  source = "./modules/pubsub"
 
   project                 = var.project
   topics                  = [local.events_topic, local.failed_topic]
@@ -170,7 +171,7 @@ module "pubsub" {
 }
 
 module "bigquery" {
-  source = "../../modules/bigquery"
+  source = "./modules/bigquery"
 
   project                          = var.project
   location                         = local.bigquery_location
@@ -202,7 +203,7 @@ module "bigquery" {
 }
 
 module "storage" {
-  source = "../../modules/storage"
+  source = "./modules/storage"
 
   project                   = var.project
   location                  = local.storage_location
@@ -236,7 +237,7 @@ module "storage" {
 }
 
 module "registry" {
-  source = "../../modules/service"
+  source = "./modules/service"
 
   project     = var.project
   region      = var.region
@@ -292,7 +293,7 @@ module "registry" {
 }
 
 module "collector" {
-  source = "../../modules/service"
+  source = "./modules/service"
 
   project     = var.project
   region      = var.region
@@ -372,7 +373,7 @@ locals {
 }
 
 module "processor" {
-  source   = "../../modules/service"
+  source   = "./modules/service"
   for_each = local.sinks
 
   project     = var.project

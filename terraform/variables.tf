@@ -10,9 +10,13 @@ variable "region" {
 }
 
 variable "environment" {
-  description = "Environment name, set as the environment label on every resource."
+  description = "Environment name (dev, prod), set as the environment label on every resource. No default: it comes from the environment's values file (environments/ENV/values.tfvars), so that an apply without one stops here."
   type        = string
-  default     = "dev"
+
+  validation {
+    condition     = length(var.environment) > 0
+    error_message = "Pass the environment's values: -var-file=environments/ENV/values.tfvars."
+  }
 }
 
 variable "name_prefix" {
@@ -45,7 +49,7 @@ variable "labels" {
 variable "deletion_protection" {
   description = "Protect the Cloud Run services from terraform destroy."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "force_destroy" {
@@ -83,20 +87,20 @@ variable "registry_bucket_name" {
 variable "events_partition_expiration_days" {
   description = "Default partition expiration of event tables in days; null keeps data forever."
   type        = number
-  default     = 30
+  default     = null
 }
 
 variable "failed_partition_expiration_days" {
   description = "How long failed events are kept, in days: the failed-events table's partition expiration and the age at which the archive deletes them under failed/."
   type        = number
   nullable    = false
-  default     = 30
+  default     = 90
 }
 
 variable "archive_delete_after_days" {
   description = "Delete archive objects after this many days; null keeps them forever (moving to colder classes)."
   type        = number
-  default     = 90
+  default     = null
 }
 
 variable "analysts_group" {
@@ -164,8 +168,8 @@ variable "registry" {
   type = object({
     cpu           = optional(string, "1")
     memory        = optional(string, "512Mi")
-    min_instances = optional(number, 0)
-    max_instances = optional(number, 2)
+    min_instances = optional(number, 1)
+    max_instances = optional(number, 3)
   })
   default = {}
 }
@@ -174,11 +178,11 @@ variable "collector" {
   description = "Size of the collector service. cpu_always_allocated switches to instance-based billing, cheaper when instances are busy."
   type = object({
     cpu                  = optional(string, "1")
-    memory               = optional(string, "512Mi")
-    min_instances        = optional(number, 0)
-    max_instances        = optional(number, 3)
+    memory               = optional(string, "1Gi")
+    min_instances        = optional(number, 2)
+    max_instances        = optional(number, 50)
     concurrency          = optional(number, 250)
-    cpu_always_allocated = optional(bool, false)
+    cpu_always_allocated = optional(bool, true)
   })
   default = {}
 }
@@ -187,14 +191,19 @@ variable "processors" {
   description = "Size of each processor (bigquery, archive, failed). min_instances is at least 1: processors pull, nothing would wake them."
   type = map(object({
     cpu           = optional(string, "1")
-    memory        = optional(string, "1Gi")
-    min_instances = optional(number, 1)
-    max_instances = optional(number, 2)
+    memory        = optional(string, "2Gi")
+    min_instances = optional(number, 2)
+    max_instances = optional(number, 20)
   }))
   default = {
     bigquery = {}
     archive  = {}
-    failed   = {}
+    failed = {
+      cpu           = "1"
+      memory        = "1Gi"
+      min_instances = 1
+      max_instances = 3
+    }
   }
 
   validation {

@@ -1,0 +1,4 @@
+processors = {
+  bigquery = { min_instances = 1 }
+  archive  = {}
+}
