@@ -28,9 +28,9 @@ type Violation struct {
 	Range hcl.Range
 	// Message says what is wrong and what to do, in a sentence.
 	Message string
-	// Environment is the directory of the values the module was checked
-	// with ("environments/prod"), or "" when it was checked with its
-	// variables' defaults.
+	// Environment lists the directories of the values with which the module
+	// breaks the rule ("environments/dev, environments/prod"), or is "" when
+	// it was checked with its variables' defaults.
 	Environment string
 }
 
@@ -227,7 +227,8 @@ func Parse(files map[string][]byte) (*Tree, error) {
 	}
 	for _, dir := range slices.Sorted(maps.Keys(envs)) {
 		if byDir[dir] != nil {
-			errs = append(errs, fmt.Errorf("policytest: %s holds .tf and .tfvars files: an environment holds values only", dir))
+			// terraform loads a root's terraform.tfvars for every environment.
+			errs = append(errs, fmt.Errorf("policytest: %s holds .tf and .tfvars files: values belong in an environment's directory (environments/ENV), where only its -var-file passes them", dir))
 			continue
 		}
 		m := rootOf(byDir, dir)
@@ -299,16 +300,30 @@ func parseValues(src []byte, name string, values map[string]cty.Value) error {
 // ordered by file and line.
 func Check(t *Tree) []Violation {
 	var out []Violation
+	// A violation that does not depend on the values is reported once, naming
+	// every environment that has it.
+	type key struct {
+		rule, block, msg, file string
+		offset                 int
+	}
+	seen := map[key]int{}
 	check := func(m *module, env string) {
 		for _, r := range rules {
 			r.check(m, func(b *block, rng hcl.Range, format string, args ...any) {
-				out = append(out, Violation{
+				v := Violation{
 					Rule:        r.ID,
 					Block:       b.name(),
 					Range:       rng,
 					Message:     fmt.Sprintf(format, args...),
 					Environment: env,
-				})
+				}
+				k := key{v.Rule, v.Block, v.Message, rng.Filename, rng.Start.Byte}
+				if i, ok := seen[k]; ok && env != "" {
+					out[i].Environment += ", " + env
+					return
+				}
+				seen[k] = len(out)
+				out = append(out, v)
 			})
 		}
 	}

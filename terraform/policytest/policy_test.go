@@ -86,7 +86,7 @@ func TestFixtures(t *testing.T) {
 		{"disguised_public_registry", []string{"public-only-collector"}},
 		{"public_processor", []string{"ingress", "ingress"}},
 		{"processor_module", []string{"ingress", "processor-always-on", "processor-always-on"}},
-		{"processor_sized_per_environment", []string{"processor-always-on"}},
+		{"processor_sized_per_environment", []string{"documented", "processor-always-on"}},
 		{"open_bucket", []string{"bucket-hardening", "bucket-hardening"}},
 		{"undocumented", []string{"documented", "documented", "documented"}},
 		{"failed_kept_forever", []string{"failed-retention"}},
@@ -364,6 +364,14 @@ func TestEnvironmentsAreThin(t *testing.T) {
 				files["environments/prod/extra.tf"] = []byte("resource \"google_storage_bucket\" \"x\" {}\n")
 			},
 			want: "environments/prod/extra.tf",
+		},
+		{
+			// terraform would load it for every environment.
+			name: "values beside the composition",
+			mutate: func(files, _ map[string][]byte) {
+				files["terraform.tfvars"] = []byte("deletion_protection = false\n")
+			},
+			want: "values belong in an environment's directory",
 		},
 		{
 			name: "a value for an undeclared variable",

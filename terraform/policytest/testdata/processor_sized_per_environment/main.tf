@@ -1,6 +1,6 @@
 # Processors sized per sink, from a variable whose defaults are fine but whose
 # type lets an unsized sink scale to zero; the dev environment leaves one
-# sink unsized.
+# sink unsized (prod sizes them all).
 
 variable "processors" {
   description = "Size of each processor."
@@ -20,4 +20,9 @@ module "processor" {
   ingress              = "INGRESS_TRAFFIC_INTERNAL_ONLY"
   cpu_always_allocated = true
   min_instances        = var.processors[each.key].min_instances
+}
+
+# Undocumented whatever the values: reported once, for both environments.
+output "processor_count" {
+  value = length(module.processor)
 }

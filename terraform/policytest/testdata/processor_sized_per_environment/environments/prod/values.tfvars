@@ -1,0 +1,4 @@
+processors = {
+  bigquery = { min_instances = 2 }
+  archive  = { min_instances = 1 }
+}
