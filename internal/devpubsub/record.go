@@ -86,6 +86,11 @@ func endRecord(b []byte, start int) []byte {
 	return b
 }
 
+// maxRecordLen bounds the length of r encoded.
+func maxRecordLen(r record) int {
+	return recordHeader + 1 + 2*binary.MaxVarintLen64 + len(r.list)*binary.MaxVarintLen64 + len(r.data)
+}
+
 // appendRecord encodes r.
 func appendRecord(b []byte, r record) []byte {
 	b, start := beginRecord(b, r.typ)

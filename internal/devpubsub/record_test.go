@@ -19,6 +19,7 @@ func sampleRecords() []record {
 		{typ: recSubDel, a: 2},
 		{typ: recMsg, a: 42, list: []uint64{0, 1, 300}, data: msg},
 		{typ: recAck, a: 1, list: []uint64{42, 1 << 40}},
+		{typ: recAck, a: 1 << 63, list: []uint64{1<<64 - 1, 1 << 63}},
 	}
 }
 
@@ -26,6 +27,9 @@ func TestRecordRoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, r := range sampleRecords() {
 		b := appendRecord([]byte("prefix"), r)[len("prefix"):]
+		if len(b) > maxRecordLen(r) {
+			t.Errorf("type %d: %d bytes encoded, maxRecordLen says at most %d", r.typ, len(b), maxRecordLen(r))
+		}
 		got, n, err := decodeRecord(append(b, "trailing bytes"...))
 		if err != nil || n != len(b) {
 			t.Fatalf("type %d: decode = %d, %v; want %d, nil", r.typ, n, err, len(b))

@@ -44,10 +44,10 @@ type wal struct {
 	durable uint64 // the last batch written and synced
 	err     error  // sticky: after a failed write nothing is acknowledged
 	wake    *sync.Cond
-	stop    bool // finish what is appended, then exit
-	crash   bool // exit without writing (tests)
-	spare   []byte
-	running bool // the committer was started
+	stop    bool     // finish what is appended, then exit
+	crash   bool     // exit without writing (tests)
+	free    [][]byte // written blocks, for reuse
+	running bool     // the committer was started
 
 	logBytes  int64 // bytes of all segments
 	liveBytes int64 // bytes of messages still to be acknowledged
@@ -68,9 +68,67 @@ type segment struct {
 	lastGen, zeroGen uint64
 }
 
+// chunk is what is appended to one segment in one batch, encoded into
+// blocks written in order. Appending fills the last block and then starts a
+// new one, so encoded records are never copied to grow a buffer.
 type chunk struct {
-	seg  *segment
-	data []byte
+	seg    *segment
+	blocks [][]byte
+}
+
+// logBlock is the capacity of a block; a record larger than that gets a
+// block of its own. maxFreeBlocks bounds the blocks kept for reuse.
+const (
+	logBlock      = 256 << 10
+	maxFreeBlocks = 16
+)
+
+// buffer returns the block of c that n more bytes go to. Called with s.mu
+// held.
+func (w *wal) buffer(c *chunk, n int) *[]byte {
+	if k := len(c.blocks); k > 0 && cap(c.blocks[k-1])-len(c.blocks[k-1]) >= n {
+		return &c.blocks[k-1]
+	}
+	var b []byte
+	switch k := len(w.free); {
+	case n > logBlock:
+		b = make([]byte, 0, n)
+	case k > 0:
+		b, w.free = w.free[k-1], w.free[:k-1]
+	default:
+		b = make([]byte, 0, logBlock)
+	}
+	c.blocks = append(c.blocks, b)
+	return &c.blocks[len(c.blocks)-1]
+}
+
+// reuse keeps the standard-size blocks of written chunks for later
+// batches. Called with s.mu held.
+func (w *wal) reuse(chunks []chunk) {
+	for _, c := range chunks {
+		for _, b := range c.blocks {
+			if cap(b) == logBlock && len(w.free) < maxFreeBlocks {
+				w.free = append(w.free, b[:0])
+			}
+		}
+	}
+}
+
+// chunkFor returns the chunk that appends to seg. Called with s.mu held.
+func (w *wal) chunkFor(seg *segment) *chunk {
+	if len(w.chunks) == 0 || w.chunks[len(w.chunks)-1].seg != seg {
+		w.chunks = append(w.chunks, chunk{seg: seg})
+	}
+	return &w.chunks[len(w.chunks)-1]
+}
+
+// append encodes r at the end of seg. Called with s.mu held.
+func (w *wal) append(seg *segment, r record) {
+	b := w.buffer(w.chunkFor(seg), maxRecordLen(r))
+	n := len(*b)
+	*b = appendRecord(*b, r)
+	seg.bytes += int64(len(*b) - n)
+	w.logBytes += int64(len(*b) - n)
 }
 
 // commitBatch is what one write and fsync make durable: the calls waiting
@@ -132,23 +190,10 @@ func (s *Server) logged(r record) (*commitBatch, error) {
 		s.rotate()
 	}
 	seg := w.active()
-	if len(w.chunks) == 0 || w.chunks[len(w.chunks)-1].seg != seg {
-		w.chunks = append(w.chunks, chunk{seg: seg, data: w.takeSpare()})
-	}
-	c := &w.chunks[len(w.chunks)-1]
-	n := len(c.data)
-	c.data = appendRecord(c.data, r)
-	seg.bytes += int64(len(c.data) - n)
-	w.logBytes += int64(len(c.data) - n)
+	w.append(seg, r)
 	seg.lastGen = w.cur.gen
 	w.wake.Signal()
 	return w.cur, nil
-}
-
-func (w *wal) takeSpare() []byte {
-	b := w.spare[:0]
-	w.spare = nil
-	return b
 }
 
 // rotate starts a new segment, headed by the topics and subscriptions.
@@ -161,19 +206,19 @@ func (s *Server) rotate() {
 	}
 	seg := &segment{seq: seq, lastGen: w.cur.gen}
 	w.segs = append(w.segs, seg)
-	data := append(w.takeSpare(), segmentMagic...)
-	data = appendRecord(data, record{typ: recMeta, a: s.nextID, b: s.nextSub})
+	b := w.buffer(w.chunkFor(seg), len(segmentMagic))
+	*b = append(*b, segmentMagic...)
+	seg.bytes = int64(len(segmentMagic))
+	w.logBytes += seg.bytes
+	w.append(seg, record{typ: recMeta, a: s.nextID, b: s.nextSub})
 	for _, name := range sortedKeys(s.topics) {
 		b, _ := proto.Marshal(s.topics[name].proto)
-		data = appendRecord(data, record{typ: recTopicPut, data: b})
+		w.append(seg, record{typ: recTopicPut, data: b})
 	}
 	for _, sb := range s.subsInOrder() {
 		b, _ := proto.Marshal(sb.proto)
-		data = appendRecord(data, record{typ: recSubPut, a: sb.num, data: b})
+		w.append(seg, record{typ: recSubPut, a: sb.num, data: b})
 	}
-	seg.bytes = int64(len(data))
-	w.logBytes += seg.bytes
-	w.chunks = append(w.chunks, chunk{seg: seg, data: data})
 	w.wake.Signal()
 }
 
@@ -259,9 +304,7 @@ func (s *Server) commit() {
 			remove = s.trim()
 			s.compact()
 		}
-		if c := chunks[len(chunks)-1].data; cap(c) <= 4*int(w.segBytes) {
-			w.spare = c[:0]
-		}
+		w.reuse(chunks)
 		s.mu.Unlock()
 		b.err = err
 		close(b.done)
@@ -293,8 +336,10 @@ func (w *wal) write(chunks []chunk) error {
 			}
 			w.f, w.fseq, created = f, c.seg.seq, true
 		}
-		if _, err := w.f.Write(c.data); err != nil {
-			return fmt.Errorf("write segment: %w", err)
+		for _, b := range c.blocks {
+			if _, err := w.f.Write(b); err != nil {
+				return fmt.Errorf("write segment: %w", err)
+			}
 		}
 	}
 	if err := w.f.Sync(); err != nil {
