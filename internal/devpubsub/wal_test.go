@@ -228,7 +228,10 @@ func TestLogReclaimsSpace(t *testing.T) {
 	dir := t.TempDir()
 	const segBytes = 4 << 10
 	srv, c := startDir(t, dir, devpubsub.WithSegmentBytes(segBytes))
-	setup(t, c, "events", &pubsubpb.Subscription{Name: project + "/subscriptions/s"})
+	// The lease must outlast the test: on a busy machine the loop below
+	// took 17 s, the default deadline (10 s) passed, and received() acked
+	// the stuck message.
+	setup(t, c, "events", &pubsubpb.Subscription{Name: project + "/subscriptions/s", AckDeadlineSeconds: 600})
 	stuck := publish(t, c, "events", 1)
 	pullAll(t, c, "s", 1, false) // leased, never acked
 	maxFiles := 0
