@@ -29,6 +29,7 @@ package devpubsub
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -151,19 +152,37 @@ const (
 
 // newMessage keeps the message whose encoding is raw.
 func newMessage(id string, size int64, raw []byte) *message {
-	field := protowire.AppendTag(make([]byte, 0, len(raw)+16), receivedMessageField, protowire.BytesType)
-	field = protowire.AppendVarint(field, uint64(len(raw)))
-	head := len(field)
-	field = append(field, raw...)
-	return &message{id: id, size: size, field: field, raw: field[head:]}
+	buf := make([]byte, fieldRoom, fieldRoom+len(raw))
+	return messageIn(id, size, append(buf, raw...))
+}
+
+// fieldRoom is the room left before a message's bytes for the tag and
+// length that make it field 2 of a ReceivedMessage (a message is far below
+// 4 GiB), so that the field is built in place.
+const fieldRoom = 1 + binary.MaxVarintLen32
+
+// messageIn keeps the message encoded in buf after fieldRoom bytes, and
+// writes its field's tag and length into that room.
+func messageIn(id string, size int64, buf []byte) *message {
+	raw := buf[fieldRoom:]
+	var head [fieldRoom]byte
+	h := protowire.AppendVarint(protowire.AppendTag(head[:0], receivedMessageField, protowire.BytesType), uint64(len(raw)))
+	start := fieldRoom - len(h)
+	copy(buf[start:], h)
+	return &message{id: id, size: size, field: buf[start:], raw: raw}
 }
 
 // prepared is a message to publish, encoded without its id before the
-// server lock is taken.
+// server lock is taken: buf holds fieldRoom bytes, then the message, with
+// room for the id.
 type prepared struct {
 	size int64
-	body []byte
+	buf  []byte
 }
+
+// idRoom is the room prepare leaves for the id field (a tag, a length and
+// up to 20 digits).
+const idRoom = 24
 
 // prepare encodes msgs as published at now, less their ids.
 func prepare(msgs []*pubsubpb.PubsubMessage, now time.Time) []prepared {
@@ -171,8 +190,8 @@ func prepare(msgs []*pubsubpb.PubsubMessage, now time.Time) []prepared {
 	out := make([]prepared, len(msgs))
 	for i, pm := range msgs {
 		m := &pubsubpb.PubsubMessage{Data: pm.GetData(), Attributes: pm.GetAttributes(), PublishTime: at, OrderingKey: pm.GetOrderingKey()}
-		body, _ := proto.Marshal(m)
-		out[i] = prepared{size: int64(proto.Size(pm)), body: body}
+		buf, _ := proto.MarshalOptions{}.MarshalAppend(make([]byte, fieldRoom, fieldRoom+proto.Size(m)+idRoom), m)
+		out[i] = prepared{size: int64(proto.Size(pm)), buf: buf}
 	}
 	return out
 }
@@ -185,7 +204,7 @@ func prepareRaw(msgs [][]byte, now time.Time) ([]prepared, error) {
 	at := appendTimestamp(nil, now)
 	out := make([]prepared, len(msgs))
 	for i, raw := range msgs {
-		body := make([]byte, 0, len(raw)+len(at)+24)
+		buf := make([]byte, fieldRoom, fieldRoom+len(raw)+len(at)+idRoom)
 		for b := raw; len(b) > 0; {
 			num, typ, n := protowire.ConsumeTag(b)
 			if n < 0 {
@@ -196,12 +215,12 @@ func prepareRaw(msgs [][]byte, now time.Time) ([]prepared, error) {
 				return nil, status.Error(codes.InvalidArgument, "malformed message")
 			}
 			if num != messageIDField && num != publishTimeField {
-				body = append(body, b[:n+m]...)
+				buf = append(buf, b[:n+m]...)
 			}
 			b = b[n+m:]
 		}
-		body = append(body, at...)
-		out[i] = prepared{size: int64(len(raw)), body: body}
+		buf = append(buf, at...)
+		out[i] = prepared{size: int64(len(raw)), buf: buf}
 	}
 	return out, nil
 }
@@ -474,13 +493,14 @@ func (s *Server) publish(t *topic, msgs []prepared) ([]string, *commitBatch, err
 		nums = append(nums, sb.num)
 	}
 	ids := make([]string, len(msgs))
+	published := make([]*message, 0, len(msgs))
 	var batch *commitBatch
 	for i, pm := range msgs {
 		s.nextID++
 		id := strconv.FormatUint(s.nextID, 10)
 		// Fields may come in any order: the id goes after the rest.
-		raw := protowire.AppendString(protowire.AppendTag(pm.body, messageIDField, protowire.BytesType), id)
-		m := newMessage(id, pm.size, raw)
+		buf := protowire.AppendString(protowire.AppendTag(pm.buf, messageIDField, protowire.BytesType), id)
+		m := messageIn(id, pm.size, buf)
 		m.num = s.nextID
 		ids[i] = id
 		if len(subs) == 0 {
@@ -494,22 +514,36 @@ func (s *Server) publish(t *topic, msgs []prepared) ([]string, *commitBatch, err
 			s.backlog -= m.size * int64(len(subs))
 			return nil, nil, err
 		}
-		if b == nil {
-			for _, sb := range subs {
-				sb.queue.pushBack(&delivery{msg: m})
-			}
-			continue
-		}
-		s.hold(m)
-		b.visible = append(b.visible, pendingMsg{m: m, subs: subs})
-		batch = b
-	}
-	if batch == nil {
-		for _, sb := range subs {
-			sb.signal()
+		published = append(published, m)
+		if b != nil {
+			s.hold(m)
+			batch = b
 		}
 	}
-	return ids, batch, nil
+	if len(published) == 0 {
+		return ids, nil, nil
+	}
+	if batch != nil {
+		// Visible once durable (a publish is all in one batch: the lock
+		// is held).
+		batch.visible = append(batch.visible, pendingPublish{msgs: published, subs: subs})
+		return ids, batch, nil
+	}
+	for _, sb := range subs {
+		queue(sb, published)
+	}
+	return ids, nil, nil
+}
+
+// queue appends deliveries of msgs to sb and wakes its pullers. Called with
+// s.mu held.
+func queue(sb *subscription, msgs []*message) {
+	ds := make([]delivery, len(msgs)) // one allocation for the lot
+	for i, m := range msgs {
+		ds[i].msg = m
+		sb.queue.pushBack(&ds[i])
+	}
+	sb.signal()
 }
 
 // take leases up to max messages of sb. Called with s.mu held.

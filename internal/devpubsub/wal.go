@@ -137,11 +137,13 @@ type commitBatch struct {
 	gen     uint64
 	done    chan struct{}
 	err     error
-	visible []pendingMsg
+	visible []pendingPublish
 }
 
-type pendingMsg struct {
-	m    *message
+// pendingPublish is the messages of one publish, and the subscriptions
+// they go to.
+type pendingPublish struct {
+	msgs []*message
 	subs []*subscription
 }
 
@@ -291,15 +293,17 @@ func (s *Server) commit() {
 		var remove []uint64
 		if err != nil {
 			w.err = err
-			for _, pm := range b.visible {
-				for range pm.subs {
-					s.release(pm.m)
+			for _, pp := range b.visible {
+				for _, m := range pp.msgs {
+					for range pp.subs {
+						s.release(m)
+					}
 				}
 			}
 		} else {
 			w.durable = b.gen
-			for _, pm := range b.visible {
-				s.deliver(pm)
+			for _, pp := range b.visible {
+				s.deliver(pp)
 			}
 			remove = s.trim()
 			s.compact()
@@ -363,16 +367,18 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// deliver queues a message that just became durable on the subscriptions it
-// was published to that still exist. Called with s.mu held.
-func (s *Server) deliver(pm pendingMsg) {
-	for _, sb := range pm.subs {
+// deliver queues the messages of a publish that just became durable on
+// the subscriptions they were published to that still exist. Called with
+// s.mu held.
+func (s *Server) deliver(pp pendingPublish) {
+	for _, sb := range pp.subs {
 		if s.subsByNum[sb.num] != sb {
-			s.release(pm.m)
+			for _, m := range pp.msgs {
+				s.release(m)
+			}
 			continue
 		}
-		sb.queue.pushBack(&delivery{msg: pm.m})
-		sb.signal()
+		queue(sb, pp.msgs)
 	}
 }
 
