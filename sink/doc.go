@@ -17,10 +17,15 @@
 // it: an identical copy is no error; a different payload under that id
 // fails with [ErrDuplicateID] (see [DuplicateID]), which the processor
 // records as a FailedEvent. Sinks that cannot check cheaply store what
-// comes (BigQuery, whose dedup view keeps one row per id, and the archive),
-// except that the processor fails a later event of an id already in the
-// same batch with another payload ([FirstOfEachID]) before any sink sees
-// it.
+// comes (BigQuery, whose dedup view keeps one row per id), except that the
+// processor fails a later event of an id already in the same batch with
+// another payload ([FirstOfEachID]) before any sink sees it. The archive
+// skips ids it archived recently (a bounded window, rebuilt from its
+// objects after a restart), whatever the payload.
+//
+// A failed event's id is its Pub/Sub message id; one failure can come as
+// two messages (a rejected event sent again). The DuckDB warehouse and the
+// archive keep one row per failure ([FailureKey]).
 //
 // # Mapping
 //

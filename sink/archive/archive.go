@@ -14,9 +14,15 @@
 // conditional create under a name no other writer uses), and returns when
 // it is durable. Objects roll with the processor's batches: for the archive
 // the processor batches large (by default 50 000 events, 64 MiB or 30 s),
-// and Write splits anything above the object size cap. The archive is
-// at-least-once: a redelivered event may be in two objects; readers that
-// need one row per event deduplicate on _event_id, as the warehouse does.
+// and Write splits anything above the object size cap.
+//
+// Delivery is at least once, so the sink sees events again (a batch
+// redelivered after a crash, a producer's retry); it skips those whose id
+// (for failed events, their failure: sink.FailureKey) it archived
+// recently, reading that window back from the objects after a restart
+// (dedup.go). The window is bounded and per process: processors running
+// side by side can each archive an event, so readers that need one row per
+// event deduplicate on _event_id, as BigQuery's _dedup views do.
 package archive
 
 import (
@@ -72,6 +78,7 @@ type config struct {
 	prefix   string
 	writerID string
 	maxBytes int
+	window   int
 }
 
 // WithPrefix sets the object prefix (default "events/"; the failed-events
@@ -85,11 +92,17 @@ func WithWriterID(id string) Option { return optionFunc(func(c *config) { c.writ
 // WithMaxObjectBytes caps the payload bytes of one object (default 128 MiB).
 func WithMaxObjectBytes(n int) Option { return optionFunc(func(c *config) { c.maxBytes = n }) }
 
+// WithDedupWindow sets how many of the keys it archived last the sink
+// keeps, to skip events it already archived (default 1,000,000: about 40
+// MB; 0 turns skipping off). See dedup.go.
+func WithDedupWindow(keys int) Option { return optionFunc(func(c *config) { c.window = keys }) }
+
 // Sink writes batches to the archive bucket. It is safe for concurrent use.
 type Sink struct {
 	bucket *storage.BucketHandle
 	cfg    config
 	seq    atomic.Int64
+	window *window
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -100,12 +113,15 @@ func New(client *storage.Client, bucket string, opts ...Option) (*Sink, error) {
 		return nil, errors.New("archive: a storage client and a bucket are required")
 	}
 	host, _ := os.Hostname()
-	cfg := config{prefix: "events/", maxBytes: 128 << 20,
+	cfg := config{prefix: "events/", maxBytes: 128 << 20, window: 1_000_000,
 		writerID: fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.IntN(1<<16))}
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
-	return &Sink{bucket: client.Bucket(bucket), cfg: cfg}, nil
+	if cfg.window < 0 {
+		return nil, fmt.Errorf("archive: dedup window %d: must be 0 or more", cfg.window)
+	}
+	return &Sink{bucket: client.Bucket(bucket), cfg: cfg, window: newWindow(cfg.window)}, nil
 }
 
 // ObjectPath is where an event of subject at t is archived, without the
@@ -116,15 +132,34 @@ func ObjectPath(prefix, subject string, t time.Time) string {
 }
 
 // Write implements sink.Sink: when it returns nil every event is in a
-// durable object.
+// durable object. An event whose key (its id; for failed events
+// sink.FailureKey) was archived recently, or came earlier in the batch, is
+// not written again (dedup.go).
 func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 	if len(b.Events) == 0 {
 		return nil
 	}
 	groups := map[string][]*sink.Event{}
+	keys := map[string][]key{}
 	for _, e := range b.Events {
 		dir := ObjectPath(s.cfg.prefix, b.Subject, e.EventTime)
+		if _, ok := groups[dir]; !ok {
+			groups[dir] = nil
+			if err := s.loadPartitions(ctx, b.Subject, e.EventTime); err != nil {
+				return err
+			}
+		}
+	}
+	inBatch := map[key]bool{}
+	for _, e := range b.Events {
+		k := keyOf(b.Subject, e)
+		if s.window.max > 0 && (inBatch[k] || s.window.has(b.Subject, k)) {
+			continue // archived already: the first copy stays
+		}
+		inBatch[k] = true
+		dir := ObjectPath(s.cfg.prefix, b.Subject, e.EventTime)
 		groups[dir] = append(groups[dir], e)
+		keys[dir] = append(keys[dir], k)
 	}
 	dirs := make([]string, 0, len(groups))
 	for d := range groups {
@@ -132,7 +167,7 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 	}
 	sort.Strings(dirs)
 	for _, dir := range dirs {
-		events := groups[dir]
+		events, ks := groups[dir], keys[dir]
 		for len(events) > 0 {
 			n, size := 0, 0
 			for n < len(events) && (n == 0 || size+len(events[n].Payload) <= s.cfg.maxBytes) {
@@ -142,8 +177,23 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 			if err := s.upload(ctx, dir, events[:n]); err != nil {
 				return err
 			}
-			events = events[n:]
+			s.window.add(b.Subject, ks[:n])
+			events, ks = events[n:], ks[n:]
 		}
+	}
+	return nil
+}
+
+// loadPartitions reads into the window the keys of the partition of an
+// event of subject at t, and for failed events (partitioned by failure
+// time) of the hour before too, where an earlier failure of the same event
+// may be.
+func (s *Sink) loadPartitions(ctx context.Context, subject string, t time.Time) error {
+	if err := s.loadPartition(ctx, subject, ObjectPath(s.cfg.prefix, subject, t)); err != nil {
+		return err
+	}
+	if sink.IsFailedEvents(subject) {
+		return s.loadPartition(ctx, subject, ObjectPath(s.cfg.prefix, subject, t.Add(-time.Hour)))
 	}
 	return nil
 }
