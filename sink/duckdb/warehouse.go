@@ -369,7 +369,14 @@ func (w *Warehouse) Write(ctx context.Context, b *sink.Batch) error {
 	if err != nil {
 		return sink.Permanent(err)
 	}
-	load, failed := sink.FirstOfEachID(b.Events)
+	failures := sink.IsFailedEvents(b.Subject)
+	var load []int
+	var failed map[int]error
+	if failures {
+		load = firstOfEachFailure(b.Events)
+	} else {
+		load, failed = sink.FirstOfEachID(b.Events)
+	}
 	events := make([]*sink.Event, len(load))
 	for k, i := range load {
 		events[k] = b.Events[i]
@@ -381,7 +388,19 @@ func (w *Warehouse) Write(ctx context.Context, b *sink.Batch) error {
 		}
 		failed[load[k]] = err
 	}
-	if len(rows) > 0 {
+	if len(rows) > 0 && failures {
+		err := w.loadFailures(ctx, t.Name, rows)
+		if errors.As(err, new(indexError)) {
+			if err := w.rebuild(ctx, t); err != nil {
+				return err
+			}
+			err = w.loadFailures(ctx, t.Name, rows)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(rows) > 0 && !failures {
 		differ, err := w.load(ctx, t, cols, rows)
 		if errors.As(err, new(indexError)) {
 			if err := w.rebuild(ctx, t); err != nil {
