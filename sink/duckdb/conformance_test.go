@@ -11,6 +11,7 @@ import (
 	duckdbdriver "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/duckdb"
 	"github.com/hemlabs/hem/sink/sinktest"
 )
@@ -18,14 +19,27 @@ import (
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	sinktest.Run(t, func(t *testing.T) *sinktest.Harness {
-		w, err := duckdb.Open(t.Context(), filepath.Join(t.TempDir(), "w.duckdb"))
+		path := filepath.Join(t.TempDir(), "w.duckdb")
+		w, err := duckdb.Open(t.Context(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = w.Close(context.Background()) })
-		return &sinktest.Harness{Sink: w, Migrate: w.Migrate, Dedup: true, DifferentPayload: true, Rows: func(ctx context.Context, subject string) ([]sinktest.Row, error) {
+		h := &sinktest.Harness{Sink: w, Dedup: true, DifferentPayload: true, Rows: func(ctx context.Context, subject string) ([]sinktest.Row, error) {
 			return readRows(ctx, w, tableOf(t, subject))
 		}}
+		h.Migrate = func(ctx context.Context, s *contract.Schema) error { return w.Migrate(ctx, s) }
+		// A restart: the file closed and opened again.
+		h.Reopen = func(t *testing.T) sink.Sink {
+			if err := w.Close(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if w, err = duckdb.Open(t.Context(), path); err != nil {
+				t.Fatal(err)
+			}
+			return w
+		}
+		return h
 	})
 }
 

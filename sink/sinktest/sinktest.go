@@ -46,8 +46,14 @@ type Harness struct {
 	Rows func(ctx context.Context, subject string) ([]Row, error)
 	// Migrate prepares a version before writes; nil when Write does.
 	Migrate func(ctx context.Context, s *contract.Schema) error
-	// Dedup is true when the sink keeps one row per _event_id.
+	// Dedup is true when the sink keeps one row per _event_id (for failed
+	// events, one per failure: sink.FailureKey), also across a restart.
 	Dedup bool
+	// Reopen closes the sink and opens a new one over the same storage,
+	// as a start after kill -9 does (nothing carried over in memory), and
+	// returns it; Rows reads what it wrote. Nil when the sink keeps nothing
+	// between writes.
+	Reopen func(t *testing.T) sink.Sink
 	// DifferentPayload is true when the sink reports an event whose id it
 	// holds with another payload (stored before, or earlier in the batch)
 	// as sink.ErrDuplicateID, keeping the first; identical copies stay no
@@ -82,6 +88,52 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 		case !h.Dedup && len(got) < 30:
 			t.Fatalf("%d rows after a redelivery, want at least 30", len(got))
 		}
+	})
+	t.Run("an event delivered again after a restart is stored once", func(t *testing.T) {
+		h := newHarness(t)
+		evs := Events(t, placed, 20)
+		write(t, h, placed, evs)
+		if h.Reopen != nil {
+			h.Sink = h.Reopen(t)
+		}
+		// The batch came back (its ack was lost in the crash), with a
+		// producer's retry of one event: the same event, a second message.
+		retry := *evs[3]
+		retry.ReceivedAt, retry.PublishedAt = retry.ReceivedAt.Add(5*time.Second), retry.PublishedAt.Add(5*time.Second)
+		write(t, h, placed, append(evs[:10:10], &retry))
+		got := rows(t, h, placed.Subject)
+		switch {
+		case h.Dedup && len(got) != 20:
+			t.Fatalf("%d rows after a restart and a redelivery, want 20 (one per event id)", len(got))
+		case !h.Dedup && len(got) < 20:
+			t.Fatalf("%d rows after a restart and a redelivery, want at least 20", len(got))
+		}
+		if h.Dedup { // the first copy stays
+			expectRows(t, h, placed.Subject, evs)
+		}
+	})
+	t.Run("one failure sent twice, as two messages, is stored once", func(t *testing.T) {
+		h := newHarness(t)
+		s := contract.FailedEventSchema()
+		first := []*sink.Event{failure(t, "m1", "e-1", 5, time.Second), failure(t, "m2", "e-2", 5, time.Second)}
+		write(t, h, s, first)
+		if h.Reopen != nil {
+			h.Sink = h.Reopen(t)
+		}
+		again := []*sink.Event{
+			failure(t, "m1", "e-1", 5, time.Second), // redelivered
+			failure(t, "m3", "e-2", 5, time.Minute), // e-2 rejected again, later
+			failure(t, "m4", "e-2", 6, time.Minute), // e-2 for another reason: a failure of its own
+		}
+		write(t, h, s, again)
+		got := rows(t, h, s.Subject)
+		switch {
+		case h.Dedup && len(got) != 3:
+			t.Fatalf("%d rows of failures, want 3 (m1, m2, m4)", len(got))
+		case !h.Dedup && len(got) < 3:
+			t.Fatalf("%d rows of failures, want at least 3", len(got))
+		}
+		expectRows(t, h, s.Subject, append(first, again[2]))
 	})
 	t.Run("a different event under a known id fails; the first stays", func(t *testing.T) {
 		h := newHarness(t)
@@ -164,6 +216,29 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 			t.Fatalf("empty batch: %v", err)
 		}
 	})
+}
+
+// failure is a FailedEvent of event id for reason, delivered as Pub/Sub
+// message msgID, failed at a moment after a fixed start.
+func failure(t *testing.T, msgID, id string, reason int32, after time.Duration) *sink.Event {
+	t.Helper()
+	s := contract.FailedEventSchema()
+	m := s.NewMessage()
+	f := s.Descriptor().Fields()
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC).Add(after)
+	m.Set(f.ByName("type"), protoreflect.ValueOfString("shop.orders.v1.OrderPlaced"))
+	m.Set(f.ByName("stage"), protoreflect.ValueOfEnum(2))
+	m.Set(f.ByName("reason"), protoreflect.ValueOfEnum(protoreflect.EnumNumber(reason)))
+	m.Set(f.ByName("event_id"), protoreflect.ValueOfString(id))
+	m.Set(f.ByName("original"), protoreflect.ValueOfBytes([]byte("original of "+id)))
+	ts := m.NewField(f.ByName("failed_at")).Message()
+	ts.Set(ts.Descriptor().Fields().ByName("seconds"), protoreflect.ValueOfInt64(at.Unix()))
+	m.Set(f.ByName("failed_at"), protoreflect.ValueOfMessage(ts))
+	payload, err := proto.Marshal(m.Interface())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sink.Event{ID: msgID, Schema: s, Payload: payload, Message: m, EventTime: at, PublishedAt: at}
 }
 
 func write(t *testing.T, h *Harness, s *contract.Schema, evs []*sink.Event) {
