@@ -1,5 +1,6 @@
 // Package compat is hem's compatibility engine: it decides whether a version
-// of an event contract may be admitted, by the rules of EVOLUTION.md.
+// of an event contract may be admitted, by the rules of docs/EVOLUTION.md
+// (generated from the rule table in rules.go).
 //
 // Lint runs the admission rules (EV-L01..EV-L11) that every version must
 // pass, the first included. Check runs the evolution rules against every
@@ -35,36 +36,6 @@ type Violation struct {
 }
 
 func (v Violation) String() string { return v.Rule + " " + v.Path + ": " + v.Message }
-
-var ruleNames = map[string]string{
-	"EV-L01": "PACKAGE_MAJOR_SUFFIX", "EV-L02": "NO_REQUIRED_LABEL", "EV-L03": "NO_RECURSION",
-	"EV-L04": "BQ_SHAPE_LIMITS", "EV-L05": "BQ_SUPPORTED_TYPES", "EV-L06": "BQ_COLUMN_NAME_VALID",
-	"EV-L07": "BQ_NAME_CASE_UNIQUE", "EV-L08": "SELF_CONTAINED", "EV-L09": "PROTOVALIDATE_VALID",
-	"EV-L10": "EVENT_OPTIONS_VALID", "EV-L11": "WELL_KNOWN_GENUINE",
-	"EV-W01": "PACKAGE_SAME", "EV-W02": "SYNTAX_SAME", "EV-W03": "TYPE_NO_DELETE", "EV-W04": "FIELD_NO_DELETE",
-	"EV-W05": "FIELD_NUMBER_STABLE", "EV-W06": "FIELD_SAME_TYPE", "EV-W07": "FIELD_SAME_CARDINALITY",
-	"EV-W08": "FIELD_SAME_ONEOF", "EV-W09": "FIELD_SAME_DEFAULT", "EV-W10": "ENUM_VALUE_NO_DELETE",
-	"EV-J01": "FIELD_SAME_NAME", "EV-J02": "FIELD_SAME_JSON_NAME", "EV-J03": "ENUM_VALUE_SAME_NAME",
-	"EV-J04": "JSON_FORMAT_SAME",
-	"EV-B01": "COLUMN_IMMUTABLE", "EV-B02": "ADDITIVE_NULLABLE_ONLY", "EV-B03": "NO_NAME_COLLISION",
-	"EV-B04": "MAPPING_PINNED",
-	"EV-V01": "PV_EXISTING_FROZEN", "EV-V02": "PV_NEW_FIELD_NOT_REQUIRED",
-	"EV-P01": "TRANSITIVE", "EV-P02": "MAJOR_BOUNDARY",
-}
-
-// RuleName returns the name of a rule id ("EV-W06" → "FIELD_SAME_TYPE"), or
-// "" for an unknown id.
-func RuleName(id string) string { return ruleNames[id] }
-
-// Rules lists every rule id, sorted.
-func Rules() []string {
-	ids := make([]string, 0, len(ruleNames))
-	for id := range ruleNames {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
-}
 
 // Admit runs Lint and Check and returns their violations sorted by rule and
 // path, each reported once however many earlier versions it breaks.
