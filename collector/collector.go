@@ -220,11 +220,24 @@ func typeURLName[URL ~string | ~[]byte](url URL) string {
 	return string(url)
 }
 
+// charged says what an edge charged for a request before calling collect.
+type charged int
+
+const (
+	// chargedNothing: collect charges the request's bytes to the producer's
+	// share and to the in-flight budget.
+	chargedNothing charged = iota
+	// chargedBudget: the edge charged the in-flight budget (HTTP, before
+	// reading the body); collect charges the producer's share.
+	chargedBudget
+	// chargedAll: the edge charged both (gRPC, before decoding).
+	chargedAll
+)
+
 // collect is Collect for an authenticated principal.
 // pre, when non-nil, holds outcomes decided before (the HTTP endpoint's
-// JSON decoding), by event index. charged says the edge already charged
-// the request to the in-flight budget (HTTP does, before reading the body).
-func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*eventv1.Event, pre map[int]*preOutcome, charged bool) ([]*collectorv1.EventResult, error) {
+// JSON decoding), by event index. ch says what the edge charged already.
+func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*eventv1.Event, pre map[int]*preOutcome, ch charged) ([]*collectorv1.EventResult, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -237,13 +250,21 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*ev
 		c.metrics.refused(ctx, "batch_too_large")
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d per request", ErrBatchTooLarge, size, lim.MaxBatchBytes)
 	}
-	release, err := c.quotas.admit(p, len(events), size, lim, c.cfg.maxInflightBytes, time.Now())
-	if err != nil {
-		c.metrics.refused(ctx, "quota")
-		return nil, err
+	if ch == chargedAll {
+		err := c.quotas.admitRate(p, len(events), lim, time.Now())
+		if err != nil {
+			c.metrics.refused(ctx, "quota")
+			return nil, err
+		}
+	} else {
+		release, err := c.quotas.admit(p, len(events), size, lim, c.cfg.maxInflightBytes, time.Now())
+		if err != nil {
+			c.metrics.refused(ctx, "quota")
+			return nil, err
+		}
+		defer release()
 	}
-	defer release()
-	if !charged {
+	if ch == chargedNothing {
 		if !c.inflight.TryAcquire(int64(size)) {
 			c.metrics.refused(ctx, "overloaded")
 			return nil, errOverloaded()
@@ -258,7 +279,7 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*ev
 	labels := make([]string, len(events))
 	pending := make([]pendingPublish, 0, len(events))
 	res := resolver{c: c, ctx: ctx}
-	err = c.onWorker(ctx, func() {
+	err := c.onWorker(ctx, func() {
 		for i, e := range events {
 			pp := c.prepare(&res, p, e, now, nil, pre[i])
 			pp.index = i

@@ -191,7 +191,7 @@ func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
 			pre[i] = po
 		}
 	}
-	results, err := c.collect(ctx, p, events, pre, true)
+	results, err := c.collect(ctx, p, events, pre, chargedBudget)
 	if err != nil {
 		writeCollectError(w, err)
 		return

@@ -55,36 +55,55 @@ func retryAfter(err error) time.Duration {
 // returns the function that gives the bytes back. batchEvents and
 // batchBytes are the request limits, inflightBytes the collector's budget.
 func (qs *quotas) admit(p *auth.Principal, n, size int, lim Limits, inflightBytes int64, now time.Time) (release func(), err error) {
+	release, err = qs.admitBytes(p, int64(size), int64(lim.MaxBatchBytes), lim, inflightBytes)
+	if err != nil {
+		return nil, err
+	}
+	if err := qs.admitRate(p, n, lim, now); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+// admitBytes charges size bytes to p's share of the in-flight budget and
+// returns the function that gives them back. A share is never smaller than
+// floor, what one full request is charged, so a producer is never locked
+// out by its share alone.
+func (qs *quotas) admitBytes(p *auth.Principal, size, floor int64, lim Limits, inflightBytes int64) (release func(), err error) {
 	pq := qs.get(p, lim)
-	// A share always fits one full request, so a producer is never locked
-	// out by its share alone.
-	share := max(int64(p.Quota.InflightShare*float64(inflightBytes)), int64(lim.MaxBatchBytes))
+	share := max(int64(p.Quota.InflightShare*float64(inflightBytes)), floor)
 	if p.Quota.InflightShare <= 0 || p.Quota.InflightShare >= 1 {
 		share = inflightBytes
 	}
-	if pq.inflight.Add(int64(size)) > share {
-		pq.inflight.Add(-int64(size))
+	if pq.inflight.Add(size) > share {
+		pq.inflight.Add(-size)
 		return nil, &retryAfterError{
 			err:   fmt.Errorf("%w: producer %q has %d bytes in flight, its share is %d", ErrQuotaExceeded, p.Name, pq.inflight.Load(), share),
 			after: overloadRetry,
 		}
 	}
-	release = func() { pq.inflight.Add(-int64(size)) }
-	if l := pq.limiterFor(); l != nil {
-		r := l.ReserveN(now, n)
-		if d := r.DelayFrom(now); !r.OK() || d > 0 {
-			r.CancelAt(now)
-			release()
-			if !r.OK() {
-				d = time.Duration(float64(n) / float64(l.Limit()) * float64(time.Second))
-			}
-			return nil, &retryAfterError{
-				err:   fmt.Errorf("%w: producer %q may send %g events per second", ErrQuotaExceeded, p.Name, p.Quota.Rate),
-				after: d,
-			}
+	return func() { pq.inflight.Add(-size) }, nil
+}
+
+// admitRate takes n events from p's rate.
+func (qs *quotas) admitRate(p *auth.Principal, n int, lim Limits, now time.Time) error {
+	l := qs.get(p, lim).limiterFor()
+	if l == nil {
+		return nil
+	}
+	r := l.ReserveN(now, n)
+	if d := r.DelayFrom(now); !r.OK() || d > 0 {
+		r.CancelAt(now)
+		if !r.OK() {
+			d = time.Duration(float64(n) / float64(l.Limit()) * float64(time.Second))
+		}
+		return &retryAfterError{
+			err:   fmt.Errorf("%w: producer %q may send %g events per second", ErrQuotaExceeded, p.Name, p.Quota.Rate),
+			after: d,
 		}
 	}
-	return release, nil
+	return nil
 }
 
 // get is p's state, its limiter following p's current quota.

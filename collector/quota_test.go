@@ -39,7 +39,8 @@ func TestOneProducerCannotStarveAnother(t *testing.T) {
 	const batch = 2048
 	st := start(t,
 		collector.WithLimits(collector.Limits{MaxBatchBytes: batch}),
-		collector.WithMaxInflightBytes(4*batch),
+		// A gRPC request is charged 5x its size: room for 4 full ones.
+		collector.WithMaxInflightBytes(4*5*batch),
 		collector.WithPublishSettings(ps),
 	)
 	st.Keyring.Add("ka", auth.Principal{Name: "hammer", Types: []string{"*"}}) // default share: half
