@@ -108,7 +108,7 @@ const (
 )
 
 // MappingError is one reason a contract has no table mapping. Rule is the
-// EVOLUTION.md rule id it breaks.
+// rule id it breaks (docs/EVOLUTION.md).
 type MappingError struct {
 	Rule    string
 	Path    string

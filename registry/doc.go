@@ -5,7 +5,7 @@
 // A version is a self-contained FileDescriptorSet (contract.Schema). Pushing a
 // schema whose fingerprint equals a stored version returns that version;
 // anything else is admitted only when it is compatible with every earlier
-// version of its subject (the rules of EVOLUTION.md, checked by
+// version of its subject (the rules of docs/EVOLUTION.md, checked by
 // registry/compat), and rejections come back as violations, each with a rule
 // id, an element path and a sentence. A breaking change is a new major
 // package, and so a new subject. Nothing is ever deleted.

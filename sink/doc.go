@@ -32,8 +32,8 @@
 // [MapTable] turns an event message into a [Table]: metadata columns
 // (_event_id, _event_time, ...) followed by one column per contract field,
 // with types and modes from the pinned mapping M for major version 1
-// (EVOLUTION.md section 7), descriptions from proto comments, partitioning
-// and clustering from the event options. BigQuery, the DuckDB warehouse and
+// (docs/EVOLUTION.md, "The proto → table mapping"), descriptions from
+// proto comments, partitioning and clustering from the event options. BigQuery, the DuckDB warehouse and
 // the registry's compatibility engine all use this one mapping, so a schema
 // the registry admits is a table change every sink can apply.
 package sink

@@ -37,7 +37,7 @@ type Event struct {
 
 // Batch is events of one subject, bound for one table. Versions may differ
 // within a batch; a sink writes each event with the columns of the newest
-// version in the batch (EVOLUTION.md section 4).
+// version in the batch (docs/EVOLUTION.md, "How a table grows").
 type Batch struct {
 	Subject string
 	Events  []*Event

@@ -49,7 +49,7 @@ hem's own hem.* types are built in and skipped. Prints one line per subject:
 
 NEW is a new version, UNCHANGED an existing one (same id back), REJECTED a
 change that breaks a rule; each broken rule is printed as a line starting with
-its rule id (see EVOLUTION.md), and the exit status is 1. --dry-run checks
+its rule id (see docs/EVOLUTION.md), and the exit status is 1. --dry-run checks
 without storing anything.`,
 		Flags: func(fs *flag.FlagSet) {
 			cfg.client.bind(fs)

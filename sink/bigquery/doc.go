@@ -3,7 +3,7 @@
 //
 // Rows. Each table version has a derived row message (RowSchema): the
 // table's columns as a proto2 message whose field types are the ones the
-// Write API documents for each column type (EVOLUTION.md section 7), sent
+// Write API documents for each column type (docs/EVOLUTION.md, "Values"), sent
 // with its normalized descriptor. Payloads are transcoded from their wire
 // bytes straight into row bytes by a plan built once per (payload version,
 // table version) pair, so no message is materialized per event; the sink

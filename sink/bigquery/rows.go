@@ -17,7 +17,7 @@ import (
 
 // RowSchema is the derived row message of one table version: the table's
 // columns as a proto2 message whose field types are the ones the Storage
-// Write API documents for each column type (EVOLUTION.md section 7), and
+// Write API documents for each column type (docs/EVOLUTION.md, "Values"), and
 // the transcoders that turn payloads of any older or equal version into it.
 type RowSchema struct {
 	table      *contract.Table

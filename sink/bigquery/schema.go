@@ -67,7 +67,7 @@ func sameType(a, b bigquery.FieldType) bool {
 }
 
 // merge returns live with the columns of want it lacks appended, at the end
-// of the table and inside RECORDs (EVOLUTION.md section 4), and whether it
+// of the table and inside RECORDs (docs/EVOLUTION.md, "How a table grows"), and whether it
 // added any. Columns of live that want lacks (a newer version's) stay. A
 // column whose type or mode differs is an error: the registry's rules
 // (EV-B01, EV-B03) make that impossible, so it means a bug or a table
