@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Decoders word their errors for a developer: protojson and encoding/json
@@ -107,3 +110,91 @@ type valueFreeError struct {
 
 func (e *valueFreeError) Error() string { return e.text }
 func (e *valueFreeError) Unwrap() error { return e.err }
+
+// A contract's own rules may word their messages with the value they
+// check (a CEL expression returns any string: 'too short: ' + this), and
+// protovalidate puts that message in the violation, which the FailedEvent
+// stores. So the values of a contract's PII fields are withheld from
+// violation messages and paths (map keys); what other fields hold stays.
+
+// withheldValue replaces a PII value quoted in a violation.
+const withheldValue = "[PII withheld]"
+
+// minWithheld is the shortest value withheld: replacing every "1" or "a"
+// of a message would garble it and hide nothing personal.
+const minWithheld = 3
+
+// piiValues are the values of m's PII fields at any depth (every value
+// under a PII message field), as text, longest first; nil when the
+// contract has no PII fields.
+func (p *plan) piiValues(m protoreflect.Message) []string {
+	if !p.hasPII {
+		return nil
+	}
+	var out []string
+	collectPII(m, p.codec, false, &out)
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return slices.Compact(out)
+}
+
+func collectPII(m protoreflect.Message, c *msgCodec, all bool, out *[]string) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		pii, child := all, (*msgCodec)(nil)
+		if c != nil {
+			if i := c.position(fd.Number()); i >= 0 {
+				f := &c.fields[i]
+				pii = pii || f.pii != piiNone
+				child = f.child
+				if f.valMsg != nil {
+					child = f.valMsg
+				}
+			}
+		}
+		switch {
+		case fd.IsList():
+			l := v.List()
+			for i := range l.Len() {
+				addPII(fd, l.Get(i), child, pii, out)
+			}
+		case fd.IsMap():
+			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+				if pii {
+					addPII(fd.MapKey(), k.Value(), nil, true, out)
+				}
+				addPII(fd.MapValue(), mv, child, pii, out)
+				return true
+			})
+		default:
+			addPII(fd, v, child, pii, out)
+		}
+		return true
+	})
+}
+
+func addPII(fd protoreflect.FieldDescriptor, v protoreflect.Value, child *msgCodec, pii bool, out *[]string) {
+	var s string
+	switch fd.Kind() {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		collectPII(v.Message(), child, pii, out)
+		return
+	case protoreflect.BoolKind, protoreflect.EnumKind:
+		return
+	case protoreflect.BytesKind:
+		s = string(v.Bytes())
+	default:
+		s = v.String()
+	}
+	if pii && len(s) >= minWithheld {
+		*out = append(*out, strings.Clone(s)) // m may live in an arena
+	}
+}
+
+// withholdPII returns s without the values.
+func withholdPII(s string, values []string) string {
+	for _, v := range values {
+		if strings.Contains(s, v) {
+			s = strings.ReplaceAll(s, v, withheldValue)
+		}
+	}
+	return s
+}

@@ -4,9 +4,14 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	membersv1 "github.com/hemlabs/hem/gen/shop/members/v1"
 )
@@ -62,6 +67,77 @@ func TestDecodeErrorTexts(t *testing.T) {
 		got := jsonErrorText(err)
 		if strings.Contains(got, tt.value) || !strings.Contains(got, tt.says) {
 			t.Errorf("%s: %q (encoding/json: %v), want %q without %q", tt.json, got, err, tt.says, tt.value)
+		}
+	}
+}
+
+// quoting is a contract whose own rules quote the value they check (a CEL
+// expression may return any message): on PII fields, top-level and nested,
+// and on a message that checks one.
+const quoting = `syntax = "proto3";
+package quoting.v1;
+import "buf/validate/validate.proto";
+import "hem/options/v1/options.proto";
+message Contact {
+  string phone = 1 [(hem.options.v1.field).pii = PII_HANDLING_DROP];
+}
+message Signup {
+  option (hem.options.v1.event) = {};
+  option (buf.validate.message).cel = {id: "signup.email_domain", expression: "this.email.endsWith('@shop.example') ? '' : this.email + ' is not a shop address'"};
+  string email = 1 [
+    (hem.options.v1.field).pii = PII_HANDLING_HASH,
+    (buf.validate.field).cel = {id: "email.long", expression: "size(this) > 40 ? '' : 'too short: ' + this"}
+  ];
+  Contact contact = 2 [(buf.validate.field).cel = {id: "contact.phone", expression: "this.phone.startsWith('+') ? '' : 'no + in ' + this.phone"}];
+  string note = 3 [(buf.validate.field).cel = {id: "note.empty", expression: "this == '' ? '' : 'note ' + this + ' is not empty'"}];
+}
+`
+
+// TestValidationMessagesWithholdPII: a rule's message that quotes a PII
+// value (the contract's own CEL message) does not carry it into the
+// rejection's message and violations, which the FailedEvent stores; values
+// of other fields stay.
+func TestValidationMessagesWithholdPII(t *testing.T) {
+	t.Parallel()
+	src, err := contract.CompileSources(t.Context(), map[string]string{"quoting/v1/quoting.proto": quoting})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := src.Schema("quoting.v1.Signup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPlan(s.WithIdentity(1, 1, contract.Usable, time.Time{}))
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	md := s.Descriptor()
+	m := dynamicpb.NewMessage(md)
+	m.Set(md.Fields().ByName("email"), protoreflect.ValueOfString("ada@example.com"))
+	contact := m.Mutable(md.Fields().ByName("contact")).Message()
+	contact.Set(contact.Descriptor().Fields().ByName("phone"), protoreflect.ValueOfString("31612345678"))
+	m.Set(md.Fields().ByName("note"), protoreflect.ValueOfString("call me"))
+	payload, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, rej := p.process(payload, newHasher([]byte("test-salt-0123456789")), nil, false)
+	if rej == nil || len(rej.violations) != 4 {
+		t.Fatalf("rejection %+v, want 4 violations", rej)
+	}
+	texts := []string{rej.message}
+	for _, v := range rej.violations {
+		texts = append(texts, v.GetFieldPath(), v.GetMessage())
+	}
+	all := strings.Join(texts, "\n")
+	for _, personal := range []string{"ada@example.com", "31612345678"} {
+		if strings.Contains(all, personal) {
+			t.Errorf("the rejection quotes %q:\n%s", personal, all)
+		}
+	}
+	for _, kept := range []string{"note call me is not empty", "email.long", "signup.email_domain", "contact.phone", "too short"} {
+		if !strings.Contains(all, kept) {
+			t.Errorf("the rejection lost %q:\n%s", kept, all)
 		}
 	}
 }

@@ -126,7 +126,7 @@ func (p *plan) process(payload []byte, h *hasher, buf []byte, applied bool) (out
 		}
 	}
 	if err := p.validator.Validate(msg.Interface()); err != nil {
-		if rej := validationRejection(err, p.piiPathFilter(applied)); rej != nil {
+		if rej := validationRejection(err, p.piiPathFilter(applied), p.piiValues(msg)); rej != nil {
 			return nil, "", rej
 		}
 	}
@@ -189,8 +189,9 @@ func (p *plan) entityKeyOf(m protoreflect.Message, enc *encoder) string {
 }
 
 // validationRejection turns protovalidate's error into a rejection, or nil
-// when skip leaves out every violation.
-func validationRejection(err error, skip func(*validate.Violation) bool) *rejection {
+// when skip leaves out every violation. The values of PII fields, pii, are
+// withheld from its text (see errtext.go).
+func validationRejection(err error, skip func(*validate.Violation) bool, pii []string) *rejection {
 	var verr *protovalidate.ValidationError
 	if !errors.As(err, &verr) {
 		return &rejection{
@@ -206,12 +207,13 @@ func validationRejection(err error, skip func(*validate.Violation) bool) *reject
 		if skip != nil && skip(pv) {
 			continue
 		}
-		path := protovalidate.FieldPathString(pv.GetField())
-		r.violations = append(r.violations, &eventv1.Violation{FieldPath: path, RuleId: pv.GetRuleId(), Message: pv.GetMessage()})
+		path := withholdPII(protovalidate.FieldPathString(pv.GetField()), pii)
+		text := withholdPII(pv.GetMessage(), pii)
+		r.violations = append(r.violations, &eventv1.Violation{FieldPath: path, RuleId: pv.GetRuleId(), Message: text})
 		if path == "" {
-			msgs = append(msgs, fmt.Sprintf("%s: %s", pv.GetRuleId(), pv.GetMessage()))
+			msgs = append(msgs, fmt.Sprintf("%s: %s", pv.GetRuleId(), text))
 		} else {
-			msgs = append(msgs, fmt.Sprintf("%s: %s: %s", path, pv.GetRuleId(), pv.GetMessage()))
+			msgs = append(msgs, fmt.Sprintf("%s: %s: %s", path, pv.GetRuleId(), text))
 		}
 	}
 	if len(msgs) == 0 {
