@@ -93,8 +93,8 @@ func WithWriterID(id string) Option { return optionFunc(func(c *config) { c.writ
 func WithMaxObjectBytes(n int) Option { return optionFunc(func(c *config) { c.maxBytes = n }) }
 
 // WithDedupWindow sets how many of the keys it archived last the sink
-// keeps, to skip events it already archived (default 1,000,000: about 40
-// MB; 0 turns skipping off). See dedup.go.
+// keeps, to skip events it already archived (default 1,000,000, about
+// 55 MB; 0 turns skipping off). See dedup.go.
 func WithDedupWindow(keys int) Option { return optionFunc(func(c *config) { c.window = keys }) }
 
 // Sink writes batches to the archive bucket. It is safe for concurrent use.
