@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,24 +9,6 @@ import (
 
 	"github.com/hemlabs/hem/sink/bigquery"
 )
-
-// openBigQuery opens the BigQuery sink of a command's --bigquery-* flags.
-// The endpoints (HEM_BIGQUERY_ENDPOINT, HEM_BIGQUERY_WRITE_ENDPOINT) point
-// it at a BigQuery-API-compatible server instead of Google's.
-func openBigQuery(ctx context.Context, project, dataset, endpoint, writeEndpoint string) (*bigquery.Sink, error) {
-	return openBigQueryConfig(ctx, bigquery.Config{Project: project, Dataset: dataset, Endpoint: endpoint, WriteEndpoint: writeEndpoint})
-}
-
-func openBigQueryConfig(ctx context.Context, cfg bigquery.Config) (*bigquery.Sink, error) {
-	if cfg.Project == "" || cfg.Dataset == "" {
-		return nil, errors.New("BigQuery needs --bigquery-project (or --project) and --bigquery-dataset")
-	}
-	s, err := bigquery.New(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open BigQuery %s.%s: %w", cfg.Project, cfg.Dataset, err)
-	}
-	return s, nil
-}
 
 // bigQueryWriteFlags are the processor's settings for the Storage Write
 // API; the defaults are the sink's.

@@ -23,68 +23,58 @@ import (
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/internal/gctune"
+	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/registry"
 )
 
 // collectorServeConfig is the configuration of "hem collector serve".
 type collectorServeConfig struct {
-	Listen           string
-	HTTPListen       string
-	MetricsListen    string
-	Registry         string
-	RegistryAPIKey   string
-	Project          string
-	EventsTopic      string
-	FailedTopic      string
-	KeysFile         string
-	KeysReload       time.Duration
-	Audience         string
-	PIISalt          string
-	CORSOrigins      string
-	MaxInflightBytes int64
-	MaxEventBytes    int
-	MaxBatchBytes    int
-	MaxBatchEvents   int
-	PublishDelay     time.Duration
-	PublishCount     int
-	PublishBytes     int
-	PublishTimeout   time.Duration
-	ShutdownTimeout  time.Duration
-	ReadTimeout      time.Duration
-	IdleTimeout      time.Duration
-	MaxEventAge      time.Duration
-	MaxEventLead     time.Duration
+	// Collector holds what the flags set of the collector's own
+	// configuration; its defaults are wiring's, which hem dev uses too.
+	Collector       wiring.CollectorConfig
+	Listen          string
+	HTTPListen      string
+	MetricsListen   string
+	Registry        string
+	RegistryAPIKey  string
+	Project         string
+	KeysFile        string
+	KeysReload      time.Duration
+	PIISalt         string
+	CORSOrigins     string
+	ShutdownTimeout time.Duration
+	IdleTimeout     time.Duration
 }
 
 func (c *collectorServeConfig) bind(fs *flag.FlagSet) {
-	lim := collector.DefaultLimits()
-	ps := collector.DefaultPublishSettings()
+	c.Collector = wiring.DefaultCollectorConfig()
+	cc := &c.Collector
 	fs.StringVar(&c.Listen, "listen", DefaultCollectorAddr, "gRPC address; when equal to --http-listen, gRPC and HTTP share the port (h2c), as on Cloud Run")
 	fs.StringVar(&c.HTTPListen, "http-listen", DefaultHTTPAddr, "HTTP address: POST /v1/events, /healthz, /readyz")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address of the Prometheus GET /metrics endpoint, e.g. 127.0.0.1:9464 for a sidecar; empty (the default) serves none. Never the public port: metrics tell event types and volumes")
 	fs.StringVar(&c.Registry, "registry", DefaultRegistryAddr, "registry address: host:port, or https://HOST (TLS with a Google ID token)")
 	fs.StringVar(&c.RegistryAPIKey, "registry-api-key", "", "API key for the registry, when it wants one")
 	fs.StringVar(&c.Project, "project", "", "GCP project of the Pub/Sub topics (PUBSUB_EMULATOR_HOST points the client at an emulator)")
-	fs.StringVar(&c.EventsTopic, "events-topic", envelope.EventsTopic, "topic of accepted events")
-	fs.StringVar(&c.FailedTopic, "failed-topic", envelope.FailedTopic, "topic of rejected events (hem.event.v1.FailedEvent)")
+	fs.StringVar(&cc.EventsTopic, "events-topic", cc.EventsTopic, "topic of accepted events")
+	fs.StringVar(&cc.FailedTopic, "failed-topic", cc.FailedTopic, "topic of rejected events (hem.event.v1.FailedEvent)")
 	fs.StringVar(&c.KeysFile, "keys-file", "", "producers' keys file (JSON: keys, their types and quotas); required")
 	fs.DurationVar(&c.KeysReload, "keys-reload", auth.DefaultReloadInterval, "how often the keys file is reread; a removed key is refused after at most this long")
-	fs.StringVar(&c.Audience, "audience", "", "accept Google ID tokens issued for this audience (the collector's URL)")
+	fs.StringVar(&cc.Audience, "audience", "", "accept Google ID tokens issued for this audience (the collector's URL)")
 	fs.StringVar(&c.PIISalt, "pii-salt", "", "secret key of PII_HANDLING_HASH, at least 16 bytes; required (keep it in Secret Manager)")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "comma-separated origins browsers may post events from (* for any)")
-	fs.Int64Var(&c.MaxInflightBytes, "max-inflight-bytes", 256<<20, "bytes of requests processed at once; more is refused with RESOURCE_EXHAUSTED")
-	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", lim.MaxEventBytes, "largest payload of one event")
-	fs.IntVar(&c.MaxBatchBytes, "max-batch-bytes", lim.MaxBatchBytes, "largest request")
-	fs.IntVar(&c.MaxBatchEvents, "max-batch-events", lim.MaxBatchEvents, "most events per request")
-	fs.DurationVar(&c.PublishDelay, "publish-delay", ps.DelayThreshold, "Pub/Sub batching delay")
-	fs.IntVar(&c.PublishCount, "publish-count", ps.CountThreshold, "Pub/Sub batch size in messages")
-	fs.IntVar(&c.PublishBytes, "publish-bytes", ps.ByteThreshold, "Pub/Sub batch size in bytes")
-	fs.DurationVar(&c.PublishTimeout, "publish-timeout", ps.Timeout, "how long a publish is retried before its events are answered RETRY")
+	fs.Int64Var(&cc.MaxInflightBytes, "max-inflight-bytes", cc.MaxInflightBytes, "bytes of requests processed at once; more is refused with RESOURCE_EXHAUSTED")
+	fs.IntVar(&cc.Limits.MaxEventBytes, "max-event-bytes", cc.Limits.MaxEventBytes, "largest payload of one event")
+	fs.IntVar(&cc.Limits.MaxBatchBytes, "max-batch-bytes", cc.Limits.MaxBatchBytes, "largest request")
+	fs.IntVar(&cc.Limits.MaxBatchEvents, "max-batch-events", cc.Limits.MaxBatchEvents, "most events per request")
+	fs.DurationVar(&cc.Publish.DelayThreshold, "publish-delay", cc.Publish.DelayThreshold, "Pub/Sub batching delay")
+	fs.IntVar(&cc.Publish.CountThreshold, "publish-count", cc.Publish.CountThreshold, "Pub/Sub batch size in messages")
+	fs.IntVar(&cc.Publish.ByteThreshold, "publish-bytes", cc.Publish.ByteThreshold, "Pub/Sub batch size in bytes")
+	fs.DurationVar(&cc.Publish.Timeout, "publish-timeout", cc.Publish.Timeout, "how long a publish is retried before its events are answered RETRY")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long shutdown waits for requests in flight")
-	fs.DurationVar(&c.ReadTimeout, "http-read-timeout", collector.DefaultReadTimeout, "longest an HTTP request may take to send its body; slower clients are cut off (408)")
+	fs.DurationVar(&cc.ReadTimeout, "http-read-timeout", cc.ReadTimeout, "longest an HTTP request may take to send its body; slower clients are cut off (408)")
 	fs.DurationVar(&c.IdleTimeout, "http-idle-timeout", 2*time.Minute, "how long an idle HTTP connection is kept open")
-	fs.DurationVar(&c.MaxEventAge, "max-event-age", collector.DefaultMaxEventAge, "oldest event_time accepted, before the receive time (1825 days: BigQuery refuses streamed rows for partitions more than 5 years back, see cloud.google.com/bigquery/docs/partitioned-tables); a contract partitioned by event time with a partition expiration narrows it to that. Older events are rejected")
-	fs.DurationVar(&c.MaxEventLead, "max-event-lead", collector.DefaultMaxEventLead, "latest event_time accepted, after the receive time (clock skew; BigQuery refuses partitions more than 1 year ahead). Later events are rejected")
+	fs.DurationVar(&cc.MaxEventAge, "max-event-age", cc.MaxEventAge, "oldest event_time accepted, before the receive time (1825 days: BigQuery refuses streamed rows for partitions more than 5 years back, see cloud.google.com/bigquery/docs/partitioned-tables); a contract partitioned by event time with a partition expiration narrows it to that. Older events are rejected")
+	fs.DurationVar(&cc.MaxEventLead, "max-event-lead", cc.MaxEventLead, "latest event_time accepted, after the receive time (clock skew; BigQuery refuses partitions more than 1 year ahead). Later events are rejected")
 }
 
 func (c *collectorServeConfig) validate() error {
@@ -155,30 +145,11 @@ func serveCollector(ctx context.Context, io IO, cfg *collectorServeConfig) error
 	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
 	defer meter.Shutdown(context.WithoutCancel(ctx))
 
-	settings := collector.DefaultPublishSettings()
-	settings.DelayThreshold = cfg.PublishDelay
-	settings.CountThreshold = cfg.PublishCount
-	settings.ByteThreshold = cfg.PublishBytes
-	settings.Timeout = cfg.PublishTimeout
-	opts := []collector.Option{
-		collector.WithKeyring(keys),
-		collector.WithPIISalt([]byte(cfg.PIISalt)),
-		collector.WithTopics(cfg.EventsTopic, cfg.FailedTopic),
-		collector.WithLimits(collector.Limits{MaxEventBytes: cfg.MaxEventBytes, MaxBatchBytes: cfg.MaxBatchBytes, MaxBatchEvents: cfg.MaxBatchEvents}),
-		collector.WithPublishSettings(settings),
-		collector.WithMaxInflightBytes(cfg.MaxInflightBytes),
-		collector.WithReadTimeout(cfg.ReadTimeout),
-		collector.WithEventTimeWindow(cfg.MaxEventAge, cfg.MaxEventLead),
-		collector.WithLogger(log),
-		collector.WithMeterProvider(meter),
-	}
-	if cfg.Audience != "" {
-		opts = append(opts, collector.WithAudience(cfg.Audience))
-	}
+	cfg.Collector.PIISalt = []byte(cfg.PIISalt)
 	if cfg.CORSOrigins != "" {
-		opts = append(opts, collector.WithCORSOrigins(strings.Split(cfg.CORSOrigins, ",")...))
+		cfg.Collector.CORSOrigins = strings.Split(cfg.CORSOrigins, ",")
 	}
-	col, err := collector.New(reg, ps, opts...)
+	col, err := wiring.NewCollector(cfg.Collector, reg, ps, keys, log, meter)
 	if err != nil {
 		return err
 	}
@@ -218,7 +189,7 @@ func serveCollector(ctx context.Context, io IO, cfg *collectorServeConfig) error
 			return err
 		}
 		g.Go(func() error { return gs.Serve(ln) })
-		if err := serveHTTP(cfg.HTTPListen, col.HTTPHandler(), 10*time.Second+cfg.ReadTimeout); err != nil {
+		if err := serveHTTP(cfg.HTTPListen, col.HTTPHandler(), 10*time.Second+cfg.Collector.ReadTimeout); err != nil {
 			ln.Close()
 			return err
 		}
@@ -238,7 +209,7 @@ func serveCollector(ctx context.Context, io IO, cfg *collectorServeConfig) error
 		return nil
 	})
 	log.Info("collector serving", "grpc", cfg.Listen, "http", cfg.HTTPListen, "metrics", cfg.MetricsListen, "project", cfg.Project,
-		"events_topic", cfg.EventsTopic, "failed_topic", cfg.FailedTopic, "registry", cfg.Registry)
+		"events_topic", cfg.Collector.EventsTopic, "failed_topic", cfg.Collector.FailedTopic, "registry", cfg.Registry)
 
 	<-gctx.Done()
 	log.Info("collector shutting down")

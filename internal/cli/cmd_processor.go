@@ -9,9 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/storage"
 	promclient "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
@@ -19,10 +22,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hemlabs/hem/envelope"
+	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/sink"
-	"github.com/hemlabs/hem/sink/archive"
 	"github.com/hemlabs/hem/sink/bigquery"
 	"github.com/hemlabs/hem/sink/duckdb"
 )
@@ -57,21 +60,22 @@ type processorConfig struct {
 
 func (c *processorConfig) bind(fs *flag.FlagSet) {
 	c.client.bind(fs)
-	fs.StringVar(&c.Sink, "sink", "", "where events go: bigquery, archive, duckdb or failed (required)")
+	def := wiring.DefaultProcessorConfig("")
+	fs.StringVar(&c.Sink, "sink", "", "where events go: "+sinkChoices()+" (required)")
 	fs.StringVar(&c.Subscription, "subscription", "", "Pub/Sub subscription (default hem-events-<sink>, or hem-failed-sink for failed)")
 	fs.StringVar(&c.Project, "project", "", "Google Cloud project of the subscription (PUBSUB_EMULATOR_HOST is honoured; default: the running hem dev)")
 	fs.StringVar(&c.FailedTopic, "failed-topic", envelope.FailedTopic, "topic for events that can never be written")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:0", "address of /healthz, /readyz and /metrics (\":8080\" on Cloud Run)")
 	fs.StringVar(&c.PullMode, "pull-mode", "unary", "unary (Pull calls; fast everywhere) or streaming (StreamingPull through the client library)")
-	fs.IntVar(&c.BatchCount, "batch-count", 0, "events per batch (default 1000; 50000 for archive)")
-	fs.Int64Var(&c.BatchBytes, "batch-bytes", 0, "payload bytes per batch (default 8 MiB; 64 MiB for archive)")
-	fs.DurationVar(&c.BatchAge, "batch-age", 0, "longest a batch waits (default 1s; 30s for archive)")
-	fs.IntVar(&c.Pullers, "pullers", 2, "concurrent Pull calls (streams in streaming mode)")
-	fs.Int64Var(&c.MaxOutstandingMsgs, "max-outstanding-messages", 20000, "messages pulled but not yet acked")
-	fs.Int64Var(&c.MaxOutstandingBytes, "max-outstanding-bytes", 256<<20, "bytes pulled but not yet acked")
-	fs.IntVar(&c.MaxInFlight, "max-in-flight", 4, "concurrent sink writes (one per event type at a time)")
-	fs.DurationVar(&c.AckDeadline, "ack-deadline", 60*time.Second, "how long each lease extension of a held message lasts")
-	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 8*time.Second, "how long pending batches may still be written after SIGTERM (Cloud Run kills 10 s after it)")
+	fs.IntVar(&c.BatchCount, "batch-count", 0, "events per batch (default: the sink's, "+batchDefaults(func(b wiring.Batch) string { return strconv.Itoa(b.Count) })+")")
+	fs.Int64Var(&c.BatchBytes, "batch-bytes", 0, "payload bytes per batch (default: the sink's, "+batchDefaults(func(b wiring.Batch) string { return fmt.Sprintf("%d MiB", b.Bytes>>20) })+")")
+	fs.DurationVar(&c.BatchAge, "batch-age", 0, "longest a batch waits (default: the sink's, "+batchDefaults(func(b wiring.Batch) string { return b.Age.String() })+")")
+	fs.IntVar(&c.Pullers, "pullers", def.Pullers, "concurrent Pull calls (streams in streaming mode)")
+	fs.Int64Var(&c.MaxOutstandingMsgs, "max-outstanding-messages", def.MaxOutstandingMessages, "messages pulled but not yet acked")
+	fs.Int64Var(&c.MaxOutstandingBytes, "max-outstanding-bytes", def.MaxOutstandingBytes, "bytes pulled but not yet acked")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", def.MaxInFlight, "concurrent sink writes (one per event type at a time)")
+	fs.DurationVar(&c.AckDeadline, "ack-deadline", def.AckDeadline, "how long each lease extension of a held message lasts")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", def.DrainTimeout, "how long pending batches may still be written after SIGTERM (Cloud Run kills 10 s after it)")
 	fs.DurationVar(&c.StatsEvery, "stats-every", time.Minute, "how often to log the counters (0: never)")
 	fs.StringVar(&c.BigQueryProject, "bigquery-project", "", "BigQuery project (bigquery and failed sinks; default --project)")
 	fs.StringVar(&c.BigQueryDataset, "bigquery-dataset", "", "BigQuery dataset (bigquery: the events dataset; failed: the dataset of _failed_events)")
@@ -85,12 +89,12 @@ func (c *processorConfig) bind(fs *flag.FlagSet) {
 
 func (c *processorConfig) validate() error {
 	var errs []error
-	switch c.Sink {
-	case "bigquery", "archive", "duckdb", "failed":
-	case "":
-		errs = append(errs, errors.New("--sink is required (bigquery, archive, duckdb or failed)"))
-	default:
-		errs = append(errs, fmt.Errorf("--sink %q: want bigquery, archive, duckdb or failed", c.Sink))
+	if _, ok := wiring.SinkKindOf(c.Sink); !ok {
+		if c.Sink == "" {
+			errs = append(errs, fmt.Errorf("--sink is required (%s)", sinkChoices()))
+		} else {
+			errs = append(errs, fmt.Errorf("--sink %q: want %s", c.Sink, sinkChoices()))
+		}
 	}
 	if c.Sink == "bigquery" && c.BigQueryDataset == "" {
 		errs = append(errs, errors.New("--sink bigquery needs --bigquery-dataset (and --bigquery-project or --project)"))
@@ -112,38 +116,43 @@ func (c *processorConfig) validate() error {
 	return nil
 }
 
-// options are the processor options the flags ask for; the archive batches
-// for longer by default (one Parquet object per batch).
-func (c *processorConfig) options(log *slog.Logger, meter *sdkmetric.MeterProvider) []processor.Option {
-	count, bytes, age := 1000, int64(8<<20), time.Second
-	if c.Sink == "archive" {
-		count, bytes, age = 50_000, 64<<20, 30*time.Second
+// processor is the processor configuration the flags ask for: the sink's
+// defaults (wiring's, as in hem dev) with the flags set over them.
+func (c *processorConfig) processor() wiring.ProcessorConfig {
+	p := wiring.DefaultProcessorConfig(c.Sink)
+	if c.Subscription != "" {
+		p.Subscription = c.Subscription
 	}
 	if c.BatchCount > 0 {
-		count = c.BatchCount
+		p.Batch.Count = c.BatchCount
 	}
 	if c.BatchBytes > 0 {
-		bytes = c.BatchBytes
+		p.Batch.Bytes = c.BatchBytes
 	}
 	if c.BatchAge > 0 {
-		age = c.BatchAge
+		p.Batch.Age = c.BatchAge
 	}
-	opts := []processor.Option{
-		processor.WithBatch(count, bytes, age),
-		processor.WithPullers(c.Pullers, 1000),
-		processor.WithMaxOutstanding(c.MaxOutstandingMsgs, c.MaxOutstandingBytes),
-		processor.WithMaxInFlight(c.MaxInFlight),
-		processor.WithAckDeadline(c.AckDeadline),
-		processor.WithDrainTimeout(c.DrainTimeout),
-		processor.WithPermanentError(func(err error) bool { return errors.Is(err, registry.ErrNotFound) }),
-		processor.WithName(c.Subscription),
-		processor.WithLogger(log),
-		processor.WithMeterProvider(meter),
+	p.Pullers = c.Pullers
+	p.MaxOutstandingMessages, p.MaxOutstandingBytes = c.MaxOutstandingMsgs, c.MaxOutstandingBytes
+	p.MaxInFlight = c.MaxInFlight
+	p.AckDeadline = c.AckDeadline
+	p.DrainTimeout = c.DrainTimeout
+	return p
+}
+
+// sinkChoices lists the sinks for messages: "a, b or c".
+func sinkChoices() string {
+	names := wiring.SinkNames()
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// batchDefaults lists each sink's default batch setting for --help.
+func batchDefaults(f func(wiring.Batch) string) string {
+	var parts []string
+	for _, k := range wiring.Sinks {
+		parts = append(parts, k.Name+" "+f(k.Batch))
 	}
-	if c.Sink == "failed" {
-		opts = append(opts, processor.WithFailedMode())
-	}
-	return opts
+	return strings.Join(parts, ", ")
 }
 
 func processorRunCommand() *Command {
@@ -244,7 +253,7 @@ func runProcessor(ctx context.Context, io IO, cfg *processorConfig) error {
 		defer tp.Stop()
 		failed = tp
 	}
-	p, err := processor.New(puller, s, schemas, failed, cfg.options(log, meter)...)
+	p, err := wiring.NewProcessor(cfg.processor(), puller, s, schemas, failed, log, meter)
 	if err != nil {
 		return fmt.Errorf("processor run: %w", err)
 	}
@@ -342,66 +351,40 @@ func pubsubFor(ctx context.Context, project, dir string) (*pubsub.Client, error)
 	return c, nil
 }
 
-// openProcessorSink builds the sink named by cfg.Sink.
+// openProcessorSink opens the sink named by cfg.Sink through wiring's
+// table, on the endpoints the flags name.
 func openProcessorSink(ctx context.Context, cfg *processorConfig, log *slog.Logger) (sink.Sink, func(context.Context) error, error) {
-	switch cfg.Sink {
-	case "archive":
-		return openArchive(ctx, cfg, "events/")
-	case "duckdb":
-		if cfg.Warehouse == "" {
-			return nil, nil, errors.New("processor run: --warehouse is required for the duckdb sink")
-		}
-		w, err := duckdb.Open(ctx, cfg.Warehouse)
-		if err != nil {
-			return nil, nil, fmt.Errorf("processor run: %w", err)
-		}
-		return w, w.Close, nil
-	case "failed":
-		// The _failed_events table and the archive's failed/ prefix; an
-		// event is durable when it is in both.
-		var (
-			sinks   []sink.Sink
-			closers []func(context.Context) error
-		)
-		closeAll := func(ctx context.Context) error {
-			var errs []error
-			for _, c := range closers {
-				errs = append(errs, c(ctx))
-			}
-			return errors.Join(errs...)
-		}
-		switch {
-		case cfg.BigQueryDataset != "":
-			bq, err := openBigQueryConfig(ctx, cfg.bigQuery(log))
-			if err != nil {
-				return nil, nil, fmt.Errorf("processor run: %w", err)
-			}
-			sinks, closers = append(sinks, bq), append(closers, bq.Close)
-		case cfg.Warehouse != "":
+	env := wiring.SinkEnv{Prefix: cfg.Prefix}
+	if cfg.Sink == "bigquery" || cfg.BigQueryDataset != "" {
+		env.BigQuery = cfg.bigQuery(log)
+	}
+	if cfg.Warehouse != "" {
+		env.Warehouse = func(ctx context.Context) (*duckdb.Warehouse, func(context.Context) error, error) {
 			w, err := duckdb.Open(ctx, cfg.Warehouse)
 			if err != nil {
-				return nil, nil, fmt.Errorf("processor run: %w", err)
+				return nil, nil, err
 			}
-			sinks, closers = append(sinks, w), append(closers, w.Close)
+			return w, w.Close, nil
 		}
-		if cfg.Bucket != "" || len(sinks) == 0 {
-			a, closeGCS, err := openArchive(ctx, cfg, "failed/")
-			if err != nil {
-				return nil, nil, errors.Join(err, closeAll(ctx))
-			}
-			sinks, closers = append(sinks, a), append(closers, closeGCS)
-		}
-		if len(sinks) == 1 {
-			return sinks[0], closeAll, nil
-		}
-		return processor.Tee(sinks...), closeAll, nil
 	}
-	// bigquery
-	bq, err := openBigQueryConfig(ctx, cfg.bigQuery(log))
+	closeGCS := func(context.Context) error { return nil }
+	// The archive, and the failed sink's copy: on --bucket, or on the
+	// running hem dev's bucket (the failed sink only when it has nowhere
+	// else to go).
+	if cfg.Sink == "archive" || cfg.Sink == "failed" && (cfg.Bucket != "" || cfg.BigQueryDataset == "" && cfg.Warehouse == "") {
+		gcs, bucket, err := openArchiveBucket(ctx, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		env.GCS, env.Bucket = gcs, bucket
+		closeGCS = func(context.Context) error { return gcs.Close() }
+	}
+	o, err := wiring.OpenSink(ctx, cfg.Sink, env)
 	if err != nil {
+		_ = closeGCS(ctx)
 		return nil, nil, fmt.Errorf("processor run: %w", err)
 	}
-	return bq, bq.Close, nil
+	return o.Sink, func(ctx context.Context) error { return errors.Join(o.Close(ctx), closeGCS(ctx)) }, nil
 }
 
 // bigQuery is the BigQuery sink's configuration of the flags.
@@ -417,32 +400,19 @@ func (c *processorConfig) bigQueryProject() string {
 	return c.Project
 }
 
-// openArchive opens the archive sink on --bucket (Google Cloud Storage) or,
-// without it, on the running hem dev's bucket.
-func openArchive(ctx context.Context, cfg *processorConfig, defaultPrefix string) (sink.Sink, func(context.Context) error, error) {
+// openArchiveBucket connects to --bucket (Google Cloud Storage) or,
+// without it, to the running hem dev's archive bucket.
+func openArchiveBucket(ctx context.Context, cfg *processorConfig) (*storage.Client, string, error) {
 	info, err := loadDevInfo(cfg.client.Dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", err
 	}
 	if cfg.Bucket == "" && info == nil {
-		return nil, nil, fmt.Errorf("processor run: the %s sink needs --bucket (or a running hem dev)", cfg.Sink)
+		return nil, "", fmt.Errorf("processor run: the %s sink needs --bucket (or a running hem dev)", cfg.Sink)
 	}
 	var devInfo *DevInfo
 	if cfg.Bucket == "" {
 		devInfo = info
 	}
-	gcs, bucket, err := archiveClient(ctx, devInfo, cfg.Bucket)
-	if err != nil {
-		return nil, nil, err
-	}
-	prefix := cfg.Prefix
-	if prefix == "" {
-		prefix = defaultPrefix
-	}
-	a, err := archive.New(gcs, bucket, archive.WithPrefix(prefix))
-	if err != nil {
-		gcs.Close()
-		return nil, nil, fmt.Errorf("processor run: %w", err)
-	}
-	return a, func(context.Context) error { return gcs.Close() }, nil
+	return archiveClient(ctx, devInfo, cfg.Bucket)
 }

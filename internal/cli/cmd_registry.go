@@ -13,8 +13,10 @@ import (
 	"cloud.google.com/go/storage"
 
 	"github.com/hemlabs/hem/auth"
+	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/registry/localgcs"
+	"github.com/hemlabs/hem/sink/bigquery"
 )
 
 // registryServeConfig is the configuration of "hem registry serve".
@@ -109,7 +111,7 @@ func runRegistryServe(ctx context.Context, io IO, cfg *registryServeConfig) erro
 	if cfg.BigQueryDataset != "" {
 		// Every admitted version creates or widens its table before it
 		// is usable, so no processor waits on a column.
-		bq, err := openBigQuery(ctx, cfg.BigQueryProject, cfg.BigQueryDataset, cfg.BigQueryEndpoint, cfg.BigQueryWriteEndpoint)
+		bq, err := wiring.OpenBigQuery(ctx, bigquery.Config{Project: cfg.BigQueryProject, Dataset: cfg.BigQueryDataset, Endpoint: cfg.BigQueryEndpoint, WriteEndpoint: cfg.BigQueryWriteEndpoint})
 		if err != nil {
 			return fmt.Errorf("registry: %w", err)
 		}

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/hemlabs/hem/envelope"
+	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/processor"
-	"github.com/hemlabs/hem/registry"
 )
 
 // processorRun is one running processor of the stack.
@@ -20,13 +20,21 @@ type processorRun struct {
 	done         chan error
 }
 
-// batchOptions are each sink's batch policy: the archive writes one
-// Parquet object per batch, so it batches for longer.
-func batchOptions(sinkName string) []processor.Option {
+// ArchiveBatchAge is how long the local archive batches: shorter than in
+// production (30 s) so that archived rows show up in hem sql while a
+// developer watches; the objects are smaller, which locally costs nothing.
+const ArchiveBatchAge = 10 * time.Second
+
+// processorConfig is the production configuration of a sink's processor
+// (wiring's defaults) with what hem dev changes on purpose: the archive's
+// batch age, and a drain that empties the queues at Ctrl-C.
+func (c *Config) processorConfig(sinkName string) wiring.ProcessorConfig {
+	p := wiring.DefaultProcessorConfig(sinkName)
 	if sinkName == "archive" {
-		return []processor.Option{processor.WithBatch(50_000, 64<<20, 10*time.Second)}
+		p.Batch.Age = ArchiveBatchAge
 	}
-	return []processor.Option{processor.WithBatch(20_000, 16<<20, time.Second)}
+	p.DrainTimeout = c.DrainTimeout
+	return p
 }
 
 func (s *Stack) startProcessors(ctx context.Context) error {
@@ -34,20 +42,18 @@ func (s *Stack) startProcessors(ctx context.Context) error {
 	s.failedPub = failed
 	for _, name := range s.cfg.Sinks {
 		sub := envelope.SubscriptionFor(name)
-		opts := append(batchOptions(name),
-			processor.WithPullers(2, 1000),
-			processor.WithAckDeadline(ackDeadlineSeconds*time.Second),
-			processor.WithDrainTimeout(s.cfg.DrainTimeout),
-			processor.WithPermanentError(func(err error) bool { return errors.Is(err, registry.ErrNotFound) }),
-			// As hem processor run: named by subscription in the metrics,
-			// and logging with the sink and subscription.
-			processor.WithName(sub),
-			processor.WithLogger(s.log.With("service", "processor", "sink", name, "subscription", sub)),
-			processor.WithMeterProvider(s.metrics.provider))
+		// As hem processor run: named by subscription in the metrics, and
+		// logging with the sink and subscription.
+		log := s.log.With("service", "processor", "sink", name, "subscription", sub)
+		var (
+			schemas processor.Schemas         = s.regClient
+			pub     processor.FailedPublisher = failed
+		)
 		if name == "failed" {
-			opts = append(opts, processor.WithFailedMode())
+			schemas, pub = nil, nil
 		}
-		p, err := processor.New(processor.NewSubscriptionPuller(s.psClient, sub), s.sinks.byName[name], s.regClient, failed, opts...)
+		p, err := wiring.NewProcessor(s.cfg.processorConfig(name), processor.NewSubscriptionPuller(s.psClient, sub), s.sinks.byName[name],
+			schemas, pub, log, s.metrics.provider)
 		if err != nil {
 			return fmt.Errorf("dev: processor %s: %w", name, err)
 		}

@@ -9,20 +9,20 @@ import (
 
 	"cloud.google.com/go/storage"
 
-	"github.com/hemlabs/hem/processor"
+	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/sink"
-	"github.com/hemlabs/hem/sink/archive"
 	"github.com/hemlabs/hem/sink/bigquery"
 	"github.com/hemlabs/hem/sink/duckdb"
 )
 
-// sinks are the destinations of the stack's processors, by sink name.
+// sinks are the destinations of the stack's processors, by sink name,
+// opened through wiring's table as the production processors open theirs.
 type sinks struct {
 	warehouse *duckdb.Warehouse
 	byName    map[string]sink.Sink
 	migrators []registry.Migrator
-	closers   []sink.Sink
+	closers   []func(context.Context) error
 }
 
 func openSinks(ctx context.Context, cfg *Config, warehouse string, gcs *storage.Client) (_ *sinks, err error) {
@@ -33,7 +33,8 @@ func openSinks(ctx context.Context, cfg *Config, warehouse string, gcs *storage.
 		}
 	}()
 	// The warehouse is always open: hem sql queries it, and the registry
-	// migrates it.
+	// migrates it. Every sink of the stack that wants a DuckDB warehouse
+	// shares this one.
 	if s.warehouse, err = duckdb.Open(ctx, warehouse, duckdb.WithMemoryLimit("1GB"),
 		// Under load the default 16 MB log checkpoints every few seconds.
 		duckdb.WithCheckpointThreshold("256MB"),
@@ -45,36 +46,36 @@ func openSinks(ctx context.Context, cfg *Config, warehouse string, gcs *storage.
 		duckdb.WithSandbox(ArchiveDir(cfg.Dir))); err != nil {
 		return nil, fmt.Errorf("dev: warehouse: %w", err)
 	}
-	s.closers = append(s.closers, s.warehouse)
+	s.closers = append(s.closers, s.warehouse.Close)
 	s.migrators = append(s.migrators, s.warehouse)
+	env := wiring.SinkEnv{
+		Warehouse: func(context.Context) (*duckdb.Warehouse, func(context.Context) error, error) {
+			return s.warehouse, func(context.Context) error { return nil }, nil
+		},
+		GCS:    gcs,
+		Bucket: ArchiveBucket,
+	}
+	if slices.Contains(cfg.Sinks, "bigquery") {
+		// A BigQuery-API-compatible server (or BigQuery itself) for the
+		// bigquery sink; failed events stay in the local warehouse.
+		env.BigQuery = bigquery.Config{Project: cfg.BigQueryProject, Dataset: cfg.BigQueryDataset,
+			Endpoint: cfg.BigQueryEndpoint, WriteEndpoint: cfg.BigQueryWriteEndpoint}
+	}
 	for _, name := range cfg.Sinks {
-		switch name {
-		case "duckdb":
-			s.byName[name] = s.warehouse
-		case "archive":
-			a, err := archive.New(gcs, ArchiveBucket, archive.WithPrefix("events/"))
-			if err != nil {
-				return nil, fmt.Errorf("dev: archive: %w", err)
+		sinkEnv := env
+		if name == "failed" {
+			sinkEnv.BigQuery = bigquery.Config{}
+		}
+		o, err := wiring.OpenSink(ctx, name, sinkEnv)
+		if err != nil {
+			return nil, fmt.Errorf("dev: %w", err)
+		}
+		s.byName[name] = o.Sink
+		s.closers = append(s.closers, o.Close)
+		for _, m := range o.Migrators {
+			if !slices.Contains(s.migrators, m) {
+				s.migrators = append(s.migrators, m)
 			}
-			s.byName[name], s.closers = a, append(s.closers, a)
-		case "failed":
-			// Failed events go to the warehouse (_failed_events) and the
-			// archive's failed/ prefix; durable only when in both.
-			a, err := archive.New(gcs, ArchiveBucket, archive.WithPrefix("failed/"))
-			if err != nil {
-				return nil, fmt.Errorf("dev: failed archive: %w", err)
-			}
-			s.byName[name], s.closers = processor.Tee(s.warehouse, a), append(s.closers, a)
-		case "bigquery":
-			// A BigQuery-API-compatible server (or BigQuery itself): the
-			// registry migrates its tables too.
-			bq, err := bigquery.New(ctx, bigquery.Config{Project: cfg.BigQueryProject, Dataset: cfg.BigQueryDataset,
-				Endpoint: cfg.BigQueryEndpoint, WriteEndpoint: cfg.BigQueryWriteEndpoint})
-			if err != nil {
-				return nil, fmt.Errorf("dev: bigquery: %w", err)
-			}
-			s.byName[name], s.closers = bq, append(s.closers, bq)
-			s.migrators = append(s.migrators, bq)
 		}
 	}
 	return s, nil
@@ -90,7 +91,7 @@ func (s *sinks) queryHandler() http.Handler {
 func (s *sinks) close(ctx context.Context) error {
 	var errs []error
 	for _, c := range slices.Backward(s.closers) {
-		errs = append(errs, c.Close(ctx))
+		errs = append(errs, c(ctx))
 	}
 	s.closers = nil
 	return errors.Join(errs...)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/internal/devpubsub"
 	"github.com/hemlabs/hem/internal/gctune"
+	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/registry/localgcs"
@@ -73,8 +75,8 @@ func (c *Config) validate() error {
 		c.Sinks = DefaultSinks
 	}
 	for _, s := range c.Sinks {
-		if !slices.Contains([]string{"duckdb", "archive", "failed", "bigquery"}, s) {
-			return fmt.Errorf("dev: unknown sink %q (choose from duckdb, archive, failed, bigquery)", s)
+		if _, ok := wiring.SinkKindOf(s); !ok {
+			return fmt.Errorf("dev: unknown sink %q (choose from %s)", s, strings.Join(wiring.SinkNames(), ", "))
 		}
 	}
 	if slices.Contains(c.Sinks, "bigquery") && (c.BigQueryProject == "" || c.BigQueryDataset == "") {
@@ -231,11 +233,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 		return nil
 	})
-	s.coll, err = collector.New(s.regClient, s.psClient,
-		collector.WithKeyring(keyring),
-		collector.WithPIISalt([]byte(salt)),
-		collector.WithLogger(s.log.With("service", "collector")),
-		collector.WithMeterProvider(s.metrics.provider))
+	s.coll, err = wiring.NewCollector(collectorConfig(salt), s.regClient, s.psClient, keyring, s.log.With("service", "collector"), s.metrics.provider)
 	if err != nil {
 		return nil, err
 	}
@@ -272,6 +270,14 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.log.Info("hem dev serving", "http", s.HTTPAddr, "pprof", cfg.PProf)
 	close(s.ready)
 	return s, nil
+}
+
+// collectorConfig is the production collector's configuration; only the
+// salt is local (hem dev keeps it in its folder).
+func collectorConfig(salt string) wiring.CollectorConfig {
+	c := wiring.DefaultCollectorConfig()
+	c.PIISalt = []byte(salt)
+	return c
 }
 
 func (s *Stack) pushProto(ctx context.Context) ([]registry.Result, error) {
