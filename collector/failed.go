@@ -103,7 +103,7 @@ func (c *Collector) contractOf(res *resolver, subject string, pinned int64) (*co
 // applied; ok is false when it does not decode.
 func (p *plan) applyPII(payload []byte, h *hasher, applied bool) (out []byte, ok bool) {
 	msg := p.dynType.New()
-	if err := (proto.UnmarshalOptions{RecursionLimit: maxDepth, AllowPartial: true}).Unmarshal(payload, msg.Interface()); err != nil {
+	if err := unmarshalDynamic(payload, msg.Interface(), proto.UnmarshalOptions{RecursionLimit: maxDepth, AllowPartial: true}); err != nil {
 		return nil, false
 	}
 	enc := encoder{h: h, applied: applied}
