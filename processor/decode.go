@@ -153,7 +153,8 @@ func decode(ctx context.Context, schemas Schemas, parsers *parsers, permanent fu
 
 // decodeFailed turns a message of the hem-failed topic into a sink event of
 // the built-in FailedEvent schema. Its id is the Pub/Sub message id, stable
-// across redeliveries: two failures of one event are two rows.
+// across redeliveries; sinks that keep one row per failure key it by
+// sink.FailureKey.
 func decodeFailed(m *Message) (*sink.Event, error) {
 	s := contract.FailedEventSchema()
 	msg := s.NewMessage()

@@ -62,8 +62,10 @@
 //
 // In failed mode (WithFailedMode, the processor of the hem-failed topic)
 // messages are FailedEvents, stored with the built-in FailedEvent schema
-// under their Pub/Sub message id, so two failures of one event are two
-// rows. A failed event that cannot be stored for good has nowhere further
+// under their Pub/Sub message id. Two different failures of one event are
+// two rows; the same failure sent twice (a rejected event its producer sent
+// again) is one row in the DuckDB warehouse and the archive, which key
+// failures by sink.FailureKey. A failed event that cannot be stored for good has nowhere further
 // to go: it is counted (Stats.Refused) and nacked with the longest backoff,
 // and in production the subscription's dead-letter policy moves it aside
 // after its last attempt.

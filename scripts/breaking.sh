@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks that the contracts under proto/ evolve safely: buf breaking (wire and
 # JSON compatibility) and hem's own engine (hem schema check: BigQuery-safe
-# evolution, EVOLUTION.md), both against a git ref.
+# evolution, docs/EVOLUTION.md), both against a git ref.
 #
 #   scripts/breaking.sh [REF]
 #
