@@ -107,7 +107,7 @@ func runRegistryServe(ctx context.Context, io IO, cfg *registryServeConfig) erro
 			return err
 		}
 	}
-	var opts []registry.Option
+	var migrators []registry.Migrator
 	if cfg.BigQueryDataset != "" {
 		// Every admitted version creates or widens its table before it
 		// is usable, so no processor waits on a column.
@@ -116,30 +116,24 @@ func runRegistryServe(ctx context.Context, io IO, cfg *registryServeConfig) erro
 			return fmt.Errorf("registry: %w", err)
 		}
 		defer bq.Close(context.WithoutCancel(ctx))
-		opts = append(opts, registry.WithMigrator(bq))
-	}
-	reg, err := registry.New(ctx, bucket, prefix, opts...)
-	if err != nil {
-		return err
+		migrators = append(migrators, bq)
 	}
 
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("registry: listen: %w", err)
 	}
-	svcOpts := []registry.ServiceOption{registry.WithKeyring(keys)}
-	if cfg.Audience != "" {
-		svcOpts = append(svcOpts, registry.WithIDTokens(cfg.Audience))
-	}
+	rc := wiring.DefaultRegistryConfig()
+	rc.Prefix, rc.Audience = prefix, cfg.Audience
 	switch {
 	case !keys.Empty():
 	case registryLoopbackOnly(lis.Addr()):
-		svcOpts = append(svcOpts, registry.WithLocalWrites())
+		rc.LocalWrites = true
 		log.Warn("no keys configured: accepting schema writes from local callers without a credential", "listen", lis.Addr().String())
 	default:
 		log.Warn("no keys configured and not on loopback: every schema write will be refused; set --keys-file", "listen", lis.Addr().String())
 	}
-	svc, err := registry.NewService(reg, svcOpts...)
+	_, svc, err := wiring.NewRegistry(ctx, rc, bucket, keys, migrators...)
 	if err != nil {
 		lis.Close()
 		return err

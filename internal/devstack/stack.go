@@ -143,6 +143,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("dev: %w", err)
 	}
+	var svc *registry.Service
 	s := &Stack{cfg: cfg, log: cfg.Logger, Warehouse: filepath.Join(cfg.Dir, "warehouse.duckdb"), ready: make(chan struct{})}
 	gctune.Apply(gctune.Settings{Percent: cfg.GCPercent, MemoryLimit: cfg.MemoryLimit})
 	defer func() {
@@ -194,15 +195,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.sinks, err = openSinks(ctx, &s.cfg, s.Warehouse, s.gcsClient); err != nil {
 		return nil, err
 	}
-	var regOpts []registry.Option
-	for _, m := range s.sinks.migrators {
-		regOpts = append(regOpts, registry.WithMigrator(m))
-	}
-	if s.reg, err = registry.New(ctx, s.gcsClient.Bucket(RegistryBucket), "registry/", regOpts...); err != nil {
-		return nil, err
-	}
-	svc, err := registry.NewService(s.reg, registry.WithKeyring(keyring))
-	if err != nil {
+	// The production registry; its store is the local GCS server.
+	rc := wiring.DefaultRegistryConfig()
+	rc.Prefix = "registry/"
+	if s.reg, svc, err = wiring.NewRegistry(ctx, rc, s.gcsClient.Bucket(RegistryBucket), keyring, s.sinks.migrators...); err != nil {
 		return nil, err
 	}
 	regLis, err := listen(cfg.RegistryAddr, "registry", "--registry-addr")
