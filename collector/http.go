@@ -18,13 +18,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
-	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/hemlabs/hem/auth"
-	"github.com/hemlabs/hem/contract"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 )
@@ -349,7 +345,7 @@ func (c *Collector) decodeJSONEvent(res *resolver, raw json.RawMessage, h eventH
 	e, ok := decodeJSONFast(pl, raw)
 	if !ok {
 		e = &eventv1.Event{}
-		opts := protojson.UnmarshalOptions{Resolver: &schemaTypes{s: s, mt: pl.dynType}}
+		opts := protojson.UnmarshalOptions{Resolver: s.Types()}
 		if err := opts.Unmarshal(raw, e); err != nil {
 			po := decodeFailed("%s", protojsonErrorText(err))
 			po.schemaID, po.subject = s.ID, s.Subject
@@ -409,35 +405,4 @@ func parseJSONInt(raw json.RawMessage) (int64, error) {
 		return 0, errors.New("not an integer") // the value is the producer's: see errtext.go
 	}
 	return n, nil
-}
-
-// schemaTypes resolves the payload's message type (and any type of the
-// schema's files, for nested Any values) for protojson.
-type schemaTypes struct {
-	s  *contract.Schema
-	mt protoreflect.MessageType
-}
-
-func (t *schemaTypes) FindMessageByName(name protoreflect.FullName) (protoreflect.MessageType, error) {
-	if name == t.s.Descriptor().FullName() {
-		return t.mt, nil
-	}
-	if d, err := t.s.Files().FindDescriptorByName(name); err == nil {
-		if md, ok := d.(protoreflect.MessageDescriptor); ok {
-			return dynamicpb.NewMessageType(md), nil
-		}
-	}
-	return protoregistry.GlobalTypes.FindMessageByName(name)
-}
-
-func (t *schemaTypes) FindMessageByURL(url string) (protoreflect.MessageType, error) {
-	return t.FindMessageByName(protoreflect.FullName(typeURLName(url)))
-}
-
-func (t *schemaTypes) FindExtensionByName(field protoreflect.FullName) (protoreflect.ExtensionType, error) {
-	return protoregistry.GlobalTypes.FindExtensionByName(field)
-}
-
-func (t *schemaTypes) FindExtensionByNumber(message protoreflect.FullName, field protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
-	return protoregistry.GlobalTypes.FindExtensionByNumber(message, field)
 }

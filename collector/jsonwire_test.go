@@ -267,7 +267,7 @@ func FuzzJSONFastPathEvent(f *testing.F) {
 	f.Add(seed)
 	f.Add([]byte(`{"payload":{"@type":"type.googleapis.com/shop.orders.v1.OrderPlaced"}}`))
 	f.Add([]byte(`{"payload":{"orderId":"x","@type":"type.googleapis.com/shop.orders.v1.OrderPlaced"}}`))
-	resolver := &schemaTypes{s: p.schema, mt: p.dynType}
+	resolver := p.schema.Types()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		data = inLargerBuffer(data, jsonTrailer) // as inside a request body
 		got, ok := decodeJSONFast(p, data)
@@ -365,7 +365,7 @@ func BenchmarkDecodeJSONEvent(b *testing.B) {
 		}
 	})
 	b.Run("protojson", func(b *testing.B) {
-		opts := protojson.UnmarshalOptions{Resolver: &schemaTypes{s: p.schema, mt: p.dynType}}
+		opts := protojson.UnmarshalOptions{Resolver: p.schema.Types()}
 		b.ReportAllocs()
 		b.SetBytes(int64(len(raw)))
 		for b.Loop() {

@@ -72,6 +72,7 @@ type Schema struct {
 	files         *protoregistry.Files
 	desc          protoreflect.MessageDescriptor
 	options       *optionsv1.EventOptions
+	types         *Types
 }
 
 // Parse builds a Schema for subject from a serialized FileDescriptorSet. The
@@ -159,6 +160,7 @@ func newSchema(md protoreflect.MessageDescriptor, opts *optionsv1.EventOptions, 
 		files:         files,
 		desc:          md,
 		options:       opts,
+		types:         newTypes(md, files),
 	}
 }
 

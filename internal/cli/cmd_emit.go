@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/hemlabs/hem/client"
@@ -248,39 +246,11 @@ func decodePayload(ctx context.Context, reg *registry.Client, env emitLine) (*dy
 		return nil, fmt.Errorf("schema id %d is a version of %s, not of %s", s.ID, s.Subject, env.Type)
 	}
 	msg := s.NewMessage()
-	opts := protojson.UnmarshalOptions{Resolver: filesResolver{s.Files()}}
+	opts := protojson.UnmarshalOptions{Resolver: s.Types()}
 	if err := opts.Unmarshal(env.Payload, msg); err != nil {
 		return nil, fmt.Errorf("payload: %v", err)
 	}
 	return msg, nil
-}
-
-// filesResolver resolves Any and extension types of a payload through the
-// schema's own files, then the linked ones.
-type filesResolver struct{ files *protoregistry.Files }
-
-func (r filesResolver) FindMessageByName(name protoreflect.FullName) (protoreflect.MessageType, error) {
-	if d, err := r.files.FindDescriptorByName(name); err == nil {
-		if md, ok := d.(protoreflect.MessageDescriptor); ok {
-			return dynamicpb.NewMessageType(md), nil
-		}
-	}
-	return protoregistry.GlobalTypes.FindMessageByName(name)
-}
-
-func (r filesResolver) FindMessageByURL(url string) (protoreflect.MessageType, error) {
-	if i := strings.LastIndexByte(url, '/'); i >= 0 {
-		url = url[i+1:]
-	}
-	return r.FindMessageByName(protoreflect.FullName(url))
-}
-
-func (r filesResolver) FindExtensionByName(field protoreflect.FullName) (protoreflect.ExtensionType, error) {
-	return protoregistry.GlobalTypes.FindExtensionByName(field)
-}
-
-func (r filesResolver) FindExtensionByNumber(message protoreflect.FullName, field protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
-	return protoregistry.GlobalTypes.FindExtensionByNumber(message, field)
 }
 
 // printResult prints one line per event and reports whether it was
