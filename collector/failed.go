@@ -18,6 +18,7 @@ import (
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+	"github.com/hemlabs/hem/wire"
 )
 
 // What a FailedEvent keeps of a rejected event's payload honours the
@@ -103,7 +104,7 @@ func (c *Collector) contractOf(res *resolver, subject string, pinned int64) (*co
 // applied; ok is false when it does not decode.
 func (p *plan) applyPII(payload []byte, h *hasher, applied bool) (out []byte, ok bool) {
 	msg := p.dynType.New()
-	if err := unmarshalDynamic(payload, msg.Interface(), proto.UnmarshalOptions{RecursionLimit: maxDepth, AllowPartial: true}); err != nil {
+	if err := wire.Unmarshal(proto.UnmarshalOptions{RecursionLimit: maxDepth, AllowPartial: true}, payload, msg.Interface()); err != nil {
 		return nil, false
 	}
 	enc := encoder{h: h, applied: applied}

@@ -153,25 +153,10 @@ func (p *plan) decode(payload []byte, shared **hyperpb.Shared) (protoreflect.Mes
 		return msg, nil
 	}
 	msg := dynamicpb.NewMessage(p.codec.md)
-	if err := unmarshalDynamic(payload, msg, proto.UnmarshalOptions{RecursionLimit: maxDepth}); err != nil {
+	if err := wire.Unmarshal(proto.UnmarshalOptions{RecursionLimit: maxDepth}, payload, msg); err != nil {
 		return nil, err
 	}
 	return msg, nil
-}
-
-// unmarshalDynamic is o.Unmarshal into a dynamic message, with a panic of
-// protobuf-go turned into an error: v1.36.12 panics ("cannot convert nil
-// to map key", proto/decode.go unmarshalMap) on a map entry whose key
-// comes first with its wire type and then with another, e.g.
-// b"\x62\x12\n\b00000000\b0000000" for a map<string, string> field 12
-// (FuzzProcess found it). Any producer could crash the collector with it.
-func unmarshalDynamic(b []byte, m proto.Message, o proto.UnmarshalOptions) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("proto: cannot parse invalid wire-format data (%v)", r)
-		}
-	}()
-	return o.Unmarshal(b, m)
 }
 
 // entityKeyOf is the entity key after PII handling (a hashed key stays

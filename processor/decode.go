@@ -136,7 +136,7 @@ func decode(ctx context.Context, schemas Schemas, parsers *parsers, permanent fu
 		// What hyperpb refuses, dynamicpb decides, so failures read the same.
 	}
 	msg := s.NewMessage()
-	if err := (proto.UnmarshalOptions{DiscardUnknown: false, AllowPartial: true}).Unmarshal(m.Data, msg); err != nil {
+	if err := wire.Unmarshal(proto.UnmarshalOptions{DiscardUnknown: false, AllowPartial: true}, m.Data, msg); err != nil {
 		return nil, &decodeError{eventv1.Reason_REASON_DECODE_FAILED,
 			fmt.Errorf("payload is not a %s (schema id %d): %w", s.Subject, s.ID, err)}
 	}
@@ -159,7 +159,7 @@ func decodeFailed(m *Message) (*sink.Event, error) {
 	s := contract.FailedEventSchema()
 	msg := s.NewMessage()
 	// Unknown fields are kept: a newer hem may have added some.
-	if err := proto.Unmarshal(m.Data, msg); err != nil {
+	if err := wire.Unmarshal(proto.UnmarshalOptions{}, m.Data, msg); err != nil {
 		return nil, &decodeError{eventv1.Reason_REASON_DECODE_FAILED, fmt.Errorf("not a hem.event.v1.FailedEvent: %w", err)}
 	}
 	var fe eventv1.FailedEvent

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/wire"
 )
 
 // Record is one archived event, decoded.
@@ -186,7 +187,7 @@ func decodeObject(data []byte, schemas map[int64]*contract.Schema) ([]*Record, e
 			}
 		}
 		m := s.NewMessage()
-		if err := proto.Unmarshal(row.Payload, m); err != nil {
+		if err := wire.Unmarshal(proto.UnmarshalOptions{}, row.Payload, m); err != nil {
 			return nil, fmt.Errorf("event %s: payload: %w", row.EventID, err)
 		}
 		rec.Message = m

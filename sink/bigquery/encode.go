@@ -20,6 +20,7 @@ import (
 
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/sink"
+	"github.com/hemlabs/hem/wire"
 )
 
 // The encoder transcodes payload wire bytes straight into row wire bytes:
@@ -447,7 +448,7 @@ func (e *encoder) field(dst []byte, f *fieldPlan, typ protowire.Type, src []byte
 		return protowire.AppendVarint(dst, uint64(days)), n, nil
 	case convJSON:
 		m := f.json.New()
-		if err := proto.Unmarshal(v, m.Interface()); err != nil {
+		if err := wire.Unmarshal(proto.UnmarshalOptions{}, v, m.Interface()); err != nil {
 			return dst, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
 		text, err := protojson.Marshal(m.Interface())

@@ -17,6 +17,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/hemlabs/hem/wire"
 )
 
 // decodeRow turns one serialized row into column values. Any error makes
@@ -24,7 +26,7 @@ import (
 func (p *recordPlan) decodeRow(b []byte) (map[string]any, error) {
 	msg := dynamicpb.NewMessage(p.desc)
 	// Proto2 required fields are checked: BigQuery parses rows with them.
-	if err := proto.Unmarshal(b, msg); err != nil {
+	if err := wire.Unmarshal(proto.UnmarshalOptions{}, b, msg); err != nil {
 		if !p.lenient {
 			return nil, fmt.Errorf("Could not parse the serialized row: %w", err) //nolint:staticcheck // BigQuery's wording.
 		}
