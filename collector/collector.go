@@ -5,6 +5,11 @@
 // fields, runs the contract's protovalidate rules, applies its PII handling,
 // stamps metadata and publishes it to the hem-events topic.
 //
+// That per-event core is Ingest; the gRPC and HTTP endpoints are edges over
+// it (they authenticate, charge and read a request, and hand Ingest the
+// events they read and the ones they could not), and so is any other
+// source of events (files, a replay).
+//
 // An event is ACCEPTED only after Pub/Sub confirmed its publish. An event
 // that can never be accepted is REJECTED with a reason and its violations,
 // and is also published to hem-failed as a hem.event.v1.FailedEvent (only
@@ -190,9 +195,10 @@ func (c *Collector) Ready() bool { return !c.closed.Load() }
 
 // batchBytes is what a request weighs against the limits and the in-flight
 // budget: payloads, attributes and ids.
-func batchBytes(events []*eventv1.Event) int {
+func batchBytes(in []Input) int {
 	n := 0
-	for _, e := range events {
+	for i := range in {
+		e := in[i].Event
 		n += len(e.GetPayload().GetValue()) + len(e.GetPayload().GetTypeUrl()) + len(e.GetEventId()) + 32
 		for k, v := range e.GetAttributes() {
 			n += len(k) + len(v)
@@ -234,30 +240,28 @@ const (
 	chargedAll
 )
 
-// collect is Collect for an authenticated principal.
-// pre, when non-nil, holds outcomes decided before (the HTTP endpoint's
-// JSON decoding), by event index. ch says what the edge charged already.
-func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*eventv1.Event, pre map[int]*preOutcome, ch charged) ([]*collectorv1.EventResult, error) {
+// collect is Ingest for what the edge charged already (ch).
+func (c *Collector) collect(ctx context.Context, p *auth.Principal, in []Input, ch charged) ([]*collectorv1.EventResult, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
-	if err := c.checkRequest(ctx, p, len(events), func(i int) string { return subjectOf(events[i]) }); err != nil {
+	if err := c.checkRequest(ctx, p, len(in), func(i int) string { return subjectOf(in[i].Event) }); err != nil {
 		return nil, err
 	}
 	lim := c.cfg.limits
-	size := batchBytes(events)
+	size := batchBytes(in)
 	if size > lim.MaxBatchBytes {
 		c.metrics.refused(ctx, "batch_too_large")
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d per request", ErrBatchTooLarge, size, lim.MaxBatchBytes)
 	}
 	if ch == chargedAll {
-		err := c.quotas.admitRate(p, len(events), lim, time.Now())
+		err := c.quotas.admitRate(p, len(in), lim, time.Now())
 		if err != nil {
 			c.metrics.refused(ctx, "quota")
 			return nil, err
 		}
 	} else {
-		release, err := c.quotas.admit(p, len(events), size, lim, c.cfg.maxInflightBytes, time.Now())
+		release, err := c.quotas.admit(p, len(in), size, lim, c.cfg.maxInflightBytes, time.Now())
 		if err != nil {
 			c.metrics.refused(ctx, "quota")
 			return nil, err
@@ -273,15 +277,15 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, events []*ev
 	}
 
 	now := c.cfg.now()
-	results := make([]*collectorv1.EventResult, len(events))
+	results := make([]*collectorv1.EventResult, len(in))
 	// Metrics are labelled with the subject hem resolved, never with a
 	// name the producer chose: those would make the label set unbounded.
-	labels := make([]string, len(events))
-	pending := make([]pendingPublish, 0, len(events))
+	labels := make([]string, len(in))
+	pending := make([]pendingPublish, 0, len(in))
 	res := resolver{c: c, ctx: ctx}
 	err := c.onWorker(ctx, func() {
-		for i, e := range events {
-			pp := c.prepare(&res, p, e, now, nil, pre[i])
+		for i := range in {
+			pp := c.prepare(&res, p, in[i].Event, now, nil, in[i].Err)
 			pp.index = i
 			results[i] = pp.result
 			labels[i] = pp.resolved
@@ -423,15 +427,6 @@ func (c *Collector) await(ctx context.Context, pp *pendingPublish) {
 	r.Message = fmt.Sprintf("publish to %s not confirmed (%v); retry with the same event id", topic, err)
 }
 
-// preOutcome is an event's fate decided before collect: a rejection or,
-// when rej is nil, a RETRY with a message.
-type preOutcome struct {
-	rej      *rejection
-	schemaID int64
-	subject  string // of the resolved schema, when it resolved
-	retry    string
-}
-
 // resolver resolves schemas for one request, remembering them so a batch
 // of one type asks the registry once.
 type resolver struct {
@@ -482,7 +477,9 @@ func (c *Collector) lookup(k missingKey, get func() (*contract.Schema, error)) (
 // prepare runs every check and transform of one event and returns what to
 // publish: the event on hem-events, its FailedEvent on hem-failed, or
 // nothing (RETRY without a publish).
-func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, now time.Time, buf []byte, pre *preOutcome) pendingPublish {
+// edgeErr is the edge's verdict on e, when it could not read it (see
+// Input.Err).
+func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, now time.Time, buf []byte, edgeErr error) pendingPublish {
 	r := &collectorv1.EventResult{EventId: e.GetEventId()}
 	pp := pendingPublish{result: r, subject: subjectOf(e)}
 	if r.EventId == "" {
@@ -508,14 +505,17 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 		pp.msg, pp.failed = msg, true
 		return pp
 	}
-	if pre != nil {
-		pp.resolved = pre.subject
-		if pre.rej == nil {
+	if edgeErr != nil {
+		var er *Rejection
+		if !errors.As(edgeErr, &er) {
 			r.Status = collectorv1.EventStatus_EVENT_STATUS_RETRY
-			r.Message = pre.retry
+			r.Message = edgeErr.Error()
 			return pp
 		}
-		return reject(pre.rej, pre.schemaID)
+		if er.SchemaID != 0 {
+			pp.resolved = c.plans.subject(er.SchemaID, pp.subject)
+		}
+		return reject(er.rejection(), er.SchemaID)
 	}
 	if rej := c.checkEnvelope(e, r.EventId); rej != nil {
 		return reject(rej, e.GetSchemaId())

@@ -12,7 +12,7 @@ import (
 // producer that may send every type, without copying the events: black-box
 // tests use it to hand the core payloads that lie inside larger buffers.
 func (c *Collector) CollectDirect(ctx context.Context, events []*eventv1.Event) ([]*collectorv1.EventResult, error) {
-	return c.collect(ctx, &auth.Principal{Name: "test-producer", Types: []string{"*"}}, events, nil, chargedNothing)
+	return c.collect(ctx, &auth.Principal{Name: "test-producer", Types: []string{"*"}}, eventInputs(events), chargedNothing)
 }
 
 // InLargerBuffer returns input as the start of a larger allocation, followed

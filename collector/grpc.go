@@ -103,7 +103,7 @@ func (s *grpcService) collect(ctx context.Context, p *auth.Principal, req *colle
 	if err := unknownFields("CollectRequest", req.ProtoReflect()); err != nil {
 		return nil, toStatus(err)
 	}
-	results, err := s.c.collect(ctx, p, req.GetEvents(), nil, ch)
+	results, err := s.c.collect(ctx, p, eventInputs(req.GetEvents()), ch)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -221,7 +221,7 @@ func (s *grpcService) collectStream(stream grpc.ServerStream) error {
 		}
 		g.Go(func() error {
 			defer a.done()
-			results, err := s.c.collect(gctx, p, req.GetEvents(), nil, chargedAll)
+			results, err := s.c.collect(gctx, p, eventInputs(req.GetEvents()), chargedAll)
 			switch {
 			case errors.Is(err, ErrOverloaded) || errors.Is(err, ErrQuotaExceeded) || errors.Is(err, ErrClosed):
 				// Answer this batch RETRY and keep the stream.

@@ -178,16 +178,11 @@ func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := &resolver{c: c, ctx: ctx}
-	events := make([]*eventv1.Event, len(raws))
-	pre := map[int]*preOutcome{}
+	in := make([]Input, len(raws))
 	for i, raw := range raws {
-		e, po := c.decodeJSONEvent(res, raw, heads[i], headErrs[i])
-		events[i] = e
-		if po != nil {
-			pre[i] = po
-		}
+		in[i].Event, in[i].Err = c.decodeJSONEvent(res, raw, heads[i], headErrs[i])
 	}
-	results, err := c.collect(ctx, p, events, pre, chargedBudget)
+	results, err := c.collect(ctx, p, in, chargedBudget)
 	if err != nil {
 		writeCollectError(w, err)
 		return
@@ -314,32 +309,25 @@ func peekEventSlow(raw []byte) (eventHead, error) {
 
 // decodeJSONEvent turns one protojson Event, whose head peekEvent read as h
 // (or failed to, with err), into its binary form. When it cannot, it
-// returns a partial event (id, type, pinned schema) and the outcome to
-// answer.
-func (c *Collector) decodeJSONEvent(res *resolver, raw json.RawMessage, h eventHead, err error) (*eventv1.Event, *preOutcome) {
+// returns a partial event (id, type, pinned schema) and why (see
+// Input.Err).
+func (c *Collector) decodeJSONEvent(res *resolver, raw json.RawMessage, h eventHead, err error) (*eventv1.Event, error) {
 	partial := &eventv1.Event{EventId: h.id, SchemaId: h.pinned}
 	if h.typeURL != "" {
 		partial.Payload = &anypb.Any{TypeUrl: h.typeURL}
 	}
-	decodeFailed := func(format string, args ...any) *preOutcome {
-		return &preOutcome{rej: &rejection{
-			stage:   eventv1.Stage_STAGE_DECODE,
-			reason:  eventv1.Reason_REASON_DECODE_FAILED,
-			message: fmt.Sprintf(format, args...),
-		}, schemaID: partial.GetSchemaId()}
-	}
 	if err != nil {
-		return partial, decodeFailed("%v", err)
+		return partial, &Rejection{Message: err.Error(), SchemaID: partial.GetSchemaId()}
 	}
 	if h.typeURL == "" {
-		return partial, nil // collect rejects the missing payload
+		return partial, nil // the core rejects the missing payload
 	}
 	s, rej, err := c.resolve(res, subjectOf(partial), h.pinned)
 	if err != nil {
-		return partial, &preOutcome{retry: fmt.Sprintf("schema registry unavailable: %v", err)}
+		return partial, fmt.Errorf("schema registry unavailable: %v", err)
 	}
 	if rej != nil {
-		return partial, &preOutcome{rej: rej, schemaID: h.pinned}
+		return partial, edgeRejection(rej, h.pinned)
 	}
 	pl := c.plans.get(s)
 	e, ok := decodeJSONFast(pl, raw)
@@ -347,9 +335,7 @@ func (c *Collector) decodeJSONEvent(res *resolver, raw json.RawMessage, h eventH
 		e = &eventv1.Event{}
 		opts := protojson.UnmarshalOptions{Resolver: s.Types()}
 		if err := opts.Unmarshal(raw, e); err != nil {
-			po := decodeFailed("%s", protojsonErrorText(err))
-			po.schemaID, po.subject = s.ID, s.Subject
-			return partial, po
+			return partial, &Rejection{Message: protojsonErrorText(err), SchemaID: s.ID}
 		}
 	}
 	if e.SchemaId == 0 {

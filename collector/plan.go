@@ -291,6 +291,18 @@ func (ps *plans) get(s *contract.Schema) *plan {
 	return p
 }
 
+// subject is the subject of the schema id, when its plan is cached and it
+// is a version of want (the subject the event named), else "": the label
+// of a metric may only be a subject hem resolved.
+func (ps *plans) subject(id int64, want string) string {
+	if m := ps.m.Load(); m != nil {
+		if p, ok := (*m)[id]; ok && p.schema.Subject == want {
+			return want
+		}
+	}
+	return ""
+}
+
 func lenMap(m *map[int64]*plan) int {
 	if m == nil {
 		return 0

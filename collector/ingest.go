@@ -1,0 +1,89 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hemlabs/hem/auth"
+	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
+	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+)
+
+// Input is one event for Ingest, as an edge (gRPC, HTTP, a file source, a
+// replay) received it.
+type Input struct {
+	// Event is the event. When Err is set, it is what the edge could read
+	// of it (its id, payload type URL, pinned schema id, attributes): the
+	// result and the FailedEvent carry those.
+	Event *eventv1.Event
+	// Err, when non-nil, is why the edge could not read the event. A
+	// *Rejection is final: the event is answered REJECTED and recorded as
+	// a FailedEvent. Any other error is transient: the event is answered
+	// RETRY with the error's text, and nothing is published.
+	Err error
+}
+
+// Rejection is an event its edge rejected for good before the core saw it,
+// e.g. an HTTP event whose JSON does not decode.
+type Rejection struct {
+	// Stage and Reason default to STAGE_DECODE and REASON_DECODE_FAILED.
+	Stage  eventv1.Stage
+	Reason eventv1.Reason
+	// Message says why, for the producer; it must not quote PII values.
+	Message    string
+	Violations []*eventv1.Violation
+	// SchemaID is the schema the edge read the event with (0 when it
+	// resolved none); the result and the FailedEvent name it.
+	SchemaID int64
+}
+
+func (r *Rejection) Error() string { return r.Message }
+
+func (r *Rejection) rejection() *rejection {
+	rej := &rejection{stage: r.Stage, reason: r.Reason, message: r.Message, violations: r.Violations}
+	if rej.stage == eventv1.Stage_STAGE_UNSPECIFIED {
+		rej.stage = eventv1.Stage_STAGE_DECODE
+	}
+	if rej.reason == eventv1.Reason_REASON_UNSPECIFIED {
+		rej.reason = eventv1.Reason_REASON_DECODE_FAILED
+	}
+	return rej
+}
+
+// edgeRejection is an internal rejection as the Rejection an edge passes.
+func edgeRejection(rej *rejection, schemaID int64) *Rejection {
+	return &Rejection{Stage: rej.stage, Reason: rej.reason, Message: rej.message, Violations: rej.violations, SchemaID: schemaID}
+}
+
+// Ingest runs the collector's per-event core over a batch an edge received
+// from producer p, whom the edge authenticated: each event is resolved in
+// the registry, decoded, validated, given its PII handling and published
+// to hem-events; a rejected one (or one the edge rejected, see Input) is
+// published to hem-failed as a FailedEvent. It returns one result per
+// input, in order: ACCEPTED or REJECTED once Pub/Sub confirmed the
+// publish, RETRY otherwise.
+//
+// The error refuses the whole batch, with nothing published: the
+// collector is closing (ErrClosed), p may not send one of the types
+// (ErrPermissionDenied), the batch breaks the limits (ErrBatchTooLarge),
+// p is over its quota (ErrQuotaExceeded) or the in-flight budget has no
+// room for it (ErrOverloaded), or ctx ended. Code maps it to a gRPC code.
+//
+// Ingest charges the batch's bytes to p's share and to the in-flight
+// budget while it runs; the gRPC and HTTP edges charge what they receive
+// before decoding it instead.
+func (c *Collector) Ingest(ctx context.Context, p *auth.Principal, in []Input) ([]*collectorv1.EventResult, error) {
+	if p == nil {
+		return nil, fmt.Errorf("%w: no principal", ErrUnauthenticated)
+	}
+	return c.collect(ctx, p, in, chargedNothing)
+}
+
+// eventInputs is events as Inputs, for the edges that read them all.
+func eventInputs(events []*eventv1.Event) []Input {
+	in := make([]Input, len(events))
+	for i, e := range events {
+		in[i].Event = e
+	}
+	return in
+}
