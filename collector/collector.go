@@ -83,6 +83,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hemlabs/hem/auth"
+	"github.com/hemlabs/hem/collector/codec"
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
@@ -109,7 +110,7 @@ type Collector struct {
 	plans     plans
 	missing   *missing // subjects and ids the registry did not know
 	quotas    quotas   // each producer's rate and share of inflight
-	hasher    *hasher
+	hasher    *codec.Hasher
 	inflight  *semaphore.Weighted
 	metrics   *metrics
 	closed    atomic.Bool
@@ -150,7 +151,7 @@ func New(schemas Schemas, ps *pubsub.Client, opts ...Option) (*Collector, error)
 		schemas:  schemas,
 		events:   ps.Publisher(cfg.eventsTopic),
 		failed:   ps.Publisher(cfg.failedTopic),
-		hasher:   newHasher(cfg.salt),
+		hasher:   codec.NewHasher(cfg.salt),
 		inflight: semaphore.NewWeighted(cfg.maxInflightBytes),
 		missing:  newMissing(),
 		metrics:  m,
@@ -213,18 +214,7 @@ func errOverloaded() error {
 }
 
 // subjectOf is the subject named by the event's payload type URL.
-func subjectOf(e *eventv1.Event) string { return typeURLName(e.GetPayload().GetTypeUrl()) }
-
-// typeURLName is the message a type URL names: the part after its last
-// slash (all of it when there is none).
-func typeURLName[URL ~string | ~[]byte](url URL) string {
-	for i := len(url) - 1; i >= 0; i-- {
-		if url[i] == '/' {
-			return string(url[i+1:])
-		}
-	}
-	return string(url)
-}
+func subjectOf(e *eventv1.Event) string { return codec.TypeName(e.GetPayload().GetTypeUrl()) }
 
 // charged says what an edge charged for a request before calling collect.
 type charged int

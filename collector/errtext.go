@@ -131,62 +131,9 @@ func (p *plan) piiValues(m protoreflect.Message) []string {
 	if !p.hasPII {
 		return nil
 	}
-	var out []string
-	collectPII(m, p.codec, false, &out)
+	out := p.codec.AppendPIIValues(nil, m, minWithheld)
 	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
 	return slices.Compact(out)
-}
-
-func collectPII(m protoreflect.Message, c *msgCodec, all bool, out *[]string) {
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		pii, child := all, (*msgCodec)(nil)
-		if c != nil {
-			if i := c.position(fd.Number()); i >= 0 {
-				f := &c.fields[i]
-				pii = pii || f.pii != piiNone
-				child = f.child
-				if f.valMsg != nil {
-					child = f.valMsg
-				}
-			}
-		}
-		switch {
-		case fd.IsList():
-			l := v.List()
-			for i := range l.Len() {
-				addPII(fd, l.Get(i), child, pii, out)
-			}
-		case fd.IsMap():
-			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-				if pii {
-					addPII(fd.MapKey(), k.Value(), nil, true, out)
-				}
-				addPII(fd.MapValue(), mv, child, pii, out)
-				return true
-			})
-		default:
-			addPII(fd, v, child, pii, out)
-		}
-		return true
-	})
-}
-
-func addPII(fd protoreflect.FieldDescriptor, v protoreflect.Value, child *msgCodec, pii bool, out *[]string) {
-	var s string
-	switch fd.Kind() {
-	case protoreflect.MessageKind, protoreflect.GroupKind:
-		collectPII(v.Message(), child, pii, out)
-		return
-	case protoreflect.BoolKind, protoreflect.EnumKind:
-		return
-	case protoreflect.BytesKind:
-		s = string(v.Bytes())
-	default:
-		s = v.String()
-	}
-	if pii && len(s) >= minWithheld {
-		*out = append(*out, strings.Clone(s)) // m may live in an arena
-	}
 }
 
 // withholdPII returns s without the values.

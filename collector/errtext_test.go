@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/hemlabs/hem/collector/codec"
 	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	membersv1 "github.com/hemlabs/hem/gen/shop/members/v1"
@@ -121,7 +122,7 @@ func TestValidationMessagesWithholdPII(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, rej := p.process(payload, newHasher([]byte("test-salt-0123456789")), nil, false)
+	_, _, rej := p.process(payload, codec.NewHasher([]byte("test-salt-0123456789")), nil, false)
 	if rej == nil || len(rej.violations) != 4 {
 		t.Fatalf("rejection %+v, want 4 violations", rej)
 	}

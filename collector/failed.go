@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"maps"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hemlabs/hem/auth"
+	"github.com/hemlabs/hem/collector/codec"
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
@@ -102,13 +102,13 @@ func (c *Collector) contractOf(res *resolver, subject string, pinned int64) (*co
 
 // applyPII decodes payload and encodes it again with the PII handling
 // applied; ok is false when it does not decode.
-func (p *plan) applyPII(payload []byte, h *hasher, applied bool) (out []byte, ok bool) {
+func (p *plan) applyPII(payload []byte, h *codec.Hasher, applied bool) (out []byte, ok bool) {
 	msg := p.dynType.New()
 	if err := wire.Unmarshal(proto.UnmarshalOptions{RecursionLimit: maxDepth, AllowPartial: true}, payload, msg.Interface()); err != nil {
 		return nil, false
 	}
-	enc := encoder{h: h, applied: applied}
-	return enc.message(nil, msg, p.codec, nil), true
+	enc := codec.Encoder{Hasher: h, Applied: applied}
+	return enc.Encode(nil, msg, p.codec), true
 }
 
 // piiPathFilter reports, when applied, whether a violation is about a PII
@@ -119,25 +119,12 @@ func (p *plan) piiPathFilter(applied bool) func(*validate.Violation) bool {
 		return nil
 	}
 	return func(v *validate.Violation) bool {
-		c := p.codec
-		for _, el := range v.GetField().GetElements() {
-			if c == nil {
-				return false
-			}
-			i := c.position(protowire.Number(el.GetFieldNumber()))
-			if i < 0 {
-				return false
-			}
-			f := &c.fields[i]
-			if f.pii != piiNone {
-				return true
-			}
-			c = f.child
-			if f.valMsg != nil {
-				c = f.valMsg
-			}
+		els := v.GetField().GetElements()
+		nums := make([]protowire.Number, len(els))
+		for i, el := range els {
+			nums[i] = protowire.Number(el.GetFieldNumber())
 		}
-		return false
+		return p.codec.PIIAlong(nums)
 	}
 }
 
@@ -250,18 +237,4 @@ func fitFailed(fe *eventv1.FailedEvent, orig *eventv1.Event) error {
 		return fmt.Errorf("failed event of %d bytes exceeds the publish limit of %d", proto.Size(fe), maxFailedBytes)
 	}
 	return nil
-}
-
-// looksHashed reports whether s could be a HASH output: 64 lowercase hex
-// digits.
-func looksHashed(s string) bool {
-	if len(s) != 2*sha256.Size {
-		return false
-	}
-	for i := range len(s) {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }

@@ -3,11 +3,14 @@ package collector
 import (
 	"bytes"
 	"context"
+	"os"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hemlabs/hem/auth"
+	"github.com/hemlabs/hem/collector/codec"
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
@@ -37,7 +40,7 @@ func FuzzProcess(f *testing.F) {
 	f.Add([]byte{0x0a, 0x80})
 	f.Add(append(order[:len(order)-3:len(order)-3], 0xff, 0x01))
 	f.Add([]byte{0xfa, 0x3e, 0x02, 0x08, 0x01}) // field 1000
-	h := newHasher([]byte("fuzz-salt-0123456789"))
+	h := codec.NewHasher([]byte("fuzz-salt-0123456789"))
 	f.Add([]byte("SSSSSSSS"))
 	f.Add([]byte("R\x80\x80\x80\x80\x01SS"))
 	f.Fuzz(func(t *testing.T, input []byte) {
@@ -126,4 +129,23 @@ func (c *Collector) PrepareDirect(ctx context.Context, events []*eventv1.Event) 
 		}
 	}
 	return out, nil
+}
+
+// compileAll compiles the codec's test contract of every kind (see
+// codec/testdata/all.proto).
+func compileAll(tb testing.TB) *contract.Schema {
+	tb.Helper()
+	b, err := os.ReadFile("codec/testdata/all.proto")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	src, err := contract.CompileSources(tb.Context(), map[string]string{"codec/v1/all.proto": string(b)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := src.Schema("codec.v1.All")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s.WithIdentity(1, 1, contract.Usable, time.Time{})
 }

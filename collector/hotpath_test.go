@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hemlabs/hem/collector/codec"
 	"github.com/hemlabs/hem/contract"
 	commonv1 "github.com/hemlabs/hem/gen/shop/common/v1"
 	ordersv1 "github.com/hemlabs/hem/gen/shop/orders/v1"
@@ -59,7 +60,7 @@ func BenchmarkHotPath(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := newHasher([]byte("benchmark-salt-0123456789"))
+	h := codec.NewHasher([]byte("benchmark-salt-0123456789"))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(payload)))
 	for b.Loop() {

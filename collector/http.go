@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/hemlabs/hem/auth"
+	"github.com/hemlabs/hem/collector/codec"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 )
@@ -155,7 +156,7 @@ func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusBadRequest, codes.InvalidArgument, "read body: "+err.Error())
 		return
 	}
-	raws, ok := splitEvents(body)
+	raws, ok := codec.SplitEvents(body)
 	if !ok {
 		if raws, err = splitEventsSlow(body); err != nil {
 			writeHTTPError(w, http.StatusBadRequest, codes.InvalidArgument, `body is not a CollectRequest {"events": [...]}: `+err.Error())
@@ -168,12 +169,12 @@ func (c *Collector) serveEvents(w http.ResponseWriter, r *http.Request) {
 		writeCollectError(w, c.checkRequest(ctx, p, len(raws), nil))
 		return
 	}
-	heads := make([]eventHead, len(raws))
+	heads := make([]codec.EventHead, len(raws))
 	headErrs := make([]error, len(raws))
 	for i, raw := range raws {
 		heads[i], headErrs[i] = peekEvent(raw)
 	}
-	if err := c.checkRequest(ctx, p, len(raws), func(i int) string { return typeURLName(heads[i].typeURL) }); err != nil {
+	if err := c.checkRequest(ctx, p, len(raws), func(i int) string { return codec.TypeName(heads[i].TypeURL) }); err != nil {
 		writeCollectError(w, err)
 		return
 	}
@@ -267,25 +268,16 @@ func splitEventsSlow(body []byte) ([]json.RawMessage, error) {
 	return events, nil
 }
 
-// eventHead is what an event's schema is resolved by, read before its
-// payload can be decoded: the payload's type URL and the pinned schema,
-// and the id for error reports.
-type eventHead struct {
-	id      string
-	typeURL string
-	pinned  int64
-}
-
 // peekEvent reads an event's head: with the scanner, or where it gives up,
 // with encoding/json (which words the errors).
-func peekEvent(raw []byte) (eventHead, error) {
-	if h, ok := peekEventFast(raw); ok {
+func peekEvent(raw []byte) (codec.EventHead, error) {
+	if h, ok := codec.PeekEvent(raw); ok {
 		return h, nil
 	}
 	return peekEventSlow(raw)
 }
 
-func peekEventSlow(raw []byte) (eventHead, error) {
+func peekEventSlow(raw []byte) (codec.EventHead, error) {
 	var pk struct {
 		EventID   string          `json:"eventId"`
 		EventID2  string          `json:"event_id"`
@@ -296,14 +288,14 @@ func peekEventSlow(raw []byte) (eventHead, error) {
 		} `json:"payload"`
 	}
 	if err := json.Unmarshal(raw, &pk); err != nil {
-		return eventHead{}, &valueFreeError{text: "event is not a JSON object: " + jsonErrorText(err), err: err}
+		return codec.EventHead{}, &valueFreeError{text: "event is not a JSON object: " + jsonErrorText(err), err: err}
 	}
-	h := eventHead{id: cmpOr(pk.EventID, pk.EventID2), typeURL: pk.Payload.Type}
+	h := codec.EventHead{ID: cmpOr(pk.EventID, pk.EventID2), TypeURL: pk.Payload.Type}
 	pinned, err := parseJSONInt(cmpOrRaw(pk.SchemaID, pk.SchemaID2))
 	if err != nil {
 		return h, fmt.Errorf("schema_id: %w", err)
 	}
-	h.pinned = pinned
+	h.Pinned = pinned
 	return h, nil
 }
 
@@ -311,23 +303,23 @@ func peekEventSlow(raw []byte) (eventHead, error) {
 // (or failed to, with err), into its binary form. When it cannot, it
 // returns a partial event (id, type, pinned schema) and why (see
 // Input.Err).
-func (c *Collector) decodeJSONEvent(res *resolver, raw json.RawMessage, h eventHead, err error) (*eventv1.Event, error) {
-	partial := &eventv1.Event{EventId: h.id, SchemaId: h.pinned}
-	if h.typeURL != "" {
-		partial.Payload = &anypb.Any{TypeUrl: h.typeURL}
+func (c *Collector) decodeJSONEvent(res *resolver, raw json.RawMessage, h codec.EventHead, err error) (*eventv1.Event, error) {
+	partial := &eventv1.Event{EventId: h.ID, SchemaId: h.Pinned}
+	if h.TypeURL != "" {
+		partial.Payload = &anypb.Any{TypeUrl: h.TypeURL}
 	}
 	if err != nil {
 		return partial, &Rejection{Message: err.Error(), SchemaID: partial.GetSchemaId()}
 	}
-	if h.typeURL == "" {
+	if h.TypeURL == "" {
 		return partial, nil // the core rejects the missing payload
 	}
-	s, rej, err := c.resolve(res, subjectOf(partial), h.pinned)
+	s, rej, err := c.resolve(res, subjectOf(partial), h.Pinned)
 	if err != nil {
 		return partial, fmt.Errorf("schema registry unavailable: %v", err)
 	}
 	if rej != nil {
-		return partial, edgeRejection(rej, h.pinned)
+		return partial, edgeRejection(rej, h.Pinned)
 	}
 	pl := c.plans.get(s)
 	e, ok := decodeJSONFast(pl, raw)
@@ -347,16 +339,16 @@ func (c *Collector) decodeJSONEvent(res *resolver, raw json.RawMessage, h eventH
 }
 
 // eventJSON is the fast path's program of hem.event.v1.Event (see
-// jsonwire.go).
-var eventJSON = sync.OnceValue(func() *jsonMessage {
-	return compileJSON((&eventv1.Event{}).ProtoReflect().Descriptor(), true)
+// package codec).
+var eventJSON = sync.OnceValue(func() *codec.JSON {
+	return codec.CompileJSON((&eventv1.Event{}).ProtoReflect().Descriptor(), true)
 })
 
 // decodeJSONFast decodes a protojson Event whose payload is a message of
 // p's schema through the fast path; ok is false when it gave up.
 func decodeJSONFast(p *plan, raw []byte) (e *eventv1.Event, ok bool) {
 	// The wire form is nearly always smaller than the JSON.
-	b, ok := transcodeJSON(make([]byte, 0, len(raw)), raw, eventJSON(), p.json)
+	b, ok := codec.TranscodeJSON(make([]byte, 0, len(raw)), raw, eventJSON(), p.json)
 	if !ok {
 		return nil, false
 	}

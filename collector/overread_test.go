@@ -3,6 +3,8 @@ package collector
 import (
 	"bytes"
 	"testing"
+
+	"github.com/hemlabs/hem/collector/codec"
 )
 
 // TestPayloadIsReadWithinItsBounds: hyperpb v0.1.3 reads past the end of a
@@ -11,7 +13,7 @@ import (
 func TestPayloadIsReadWithinItsBounds(t *testing.T) {
 	t.Parallel()
 	p := newPlan(testSchema(t, "shop.orders.v1.OrderPlaced"))
-	h := newHasher([]byte("overread-salt-0123456789"))
+	h := codec.NewHasher([]byte("overread-salt-0123456789"))
 	for _, payload := range [][]byte{
 		[]byte("SSSSSSSS"),
 		[]byte("R\x80\x80\x80\x80\x01SS"),

@@ -3,7 +3,6 @@ package collector
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/hemlabs/hem/collector/codec"
 	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/wire"
@@ -28,11 +28,12 @@ type plan struct {
 	schema    *contract.Schema
 	parser    *hyperpb.MessageType
 	dynType   protoreflect.MessageType // for protojson (HTTP)
-	json      *jsonMessage             // the HTTP fast path's program
+	json      *codec.JSON              // the HTTP fast path's program
 	validator protovalidate.Validator
-	codec     *msgCodec
+	codec     *codec.Codec
 	hasPII    bool
-	entityKey *fieldCodec
+	entityKey codec.KeyField
+	keyed     bool // the contract names an entity key field
 	ordered   bool
 	// err is set when the schema cannot be used (e.g. its rules do not
 	// compile); every event of it is rejected with this error.
@@ -41,11 +42,11 @@ type plan struct {
 
 func newPlan(s *contract.Schema) *plan {
 	md := s.Descriptor()
-	p := &plan{schema: s, dynType: dynamicpb.NewMessageType(md), json: compileJSON(md, false)}
+	p := &plan{schema: s, dynType: dynamicpb.NewMessageType(md), json: codec.CompileJSON(md, false)}
 	// The codec comes first: even a schema whose rules do not compile has
 	// its PII handling applied to what its FailedEvents keep.
 	p.parser = hyperpb.CompileMessageDescriptor(md)
-	p.codec, p.hasPII = buildCodec(md)
+	p.codec, p.hasPII = codec.Compile(md)
 	v, err := protovalidate.New(protovalidate.WithMessageDescriptors(md), protovalidate.WithDisableLazy())
 	if err != nil {
 		p.err = fmt.Errorf("validation rules of schema %d do not compile: %w", s.ID, err)
@@ -53,12 +54,9 @@ func newPlan(s *contract.Schema) *plan {
 	}
 	p.validator = v
 	if name := s.Options().GetEntityKeyField(); name != "" {
-		for i := range p.codec.fields {
-			f := &p.codec.fields[i]
-			if string(f.fd.Name()) == name && !f.fd.IsList() && f.mapKey == nil && f.child == nil {
-				p.entityKey = f
-				p.ordered = s.Options().GetOrdered()
-			}
+		if k, ok := p.codec.KeyField(name); ok {
+			p.entityKey, p.keyed = k, true
+			p.ordered = s.Options().GetOrdered()
 		}
 	}
 	return p
@@ -83,7 +81,7 @@ var sharedPool = sync.Pool{New: func() any { return new(hyperpb.Shared) }}
 // FailedEvent, see failed.go): values that already look hashed stay as
 // they are, and the rules of PII fields, which held on the real values,
 // are not checked again.
-func (p *plan) process(payload []byte, h *hasher, buf []byte, applied bool) (out []byte, key string, rej *rejection) {
+func (p *plan) process(payload []byte, h *codec.Hasher, buf []byte, applied bool) (out []byte, key string, rej *rejection) {
 	if p.err != nil {
 		return nil, "", &rejection{stage: eventv1.Stage_STAGE_VALIDATE, reason: eventv1.Reason_REASON_VALIDATION_FAILED, message: p.err.Error()}
 	}
@@ -104,25 +102,25 @@ func (p *plan) process(payload []byte, h *hasher, buf []byte, applied bool) (out
 			message: fmt.Sprintf("payload is not a valid %s: %v", p.schema.Subject, err),
 		}
 	}
-	enc := encoder{h: h, applied: applied}
-	if !p.hasPII && canonical(payload, p.codec, 0) {
+	enc := codec.Encoder{Hasher: h, Applied: applied}
+	if !p.hasPII && p.codec.Canonical(payload) {
 		out = append(buf, payload...) // already what the encoder would write
 	} else {
-		out = enc.message(buf, msg, p.codec, nil)
+		out = enc.Encode(buf, msg, p.codec)
 	}
-	if len(enc.unknown) > 0 {
-		msgs := make([]string, len(enc.unknown))
-		for i, v := range enc.unknown {
+	if unknown, more := enc.Unknown(); len(unknown) > 0 {
+		msgs := make([]string, len(unknown))
+		for i, v := range unknown {
 			msgs[i] = v.GetMessage()
 		}
-		if enc.moreUnknown > 0 {
-			msgs = append(msgs, fmt.Sprintf("and %d more unknown fields", enc.moreUnknown))
+		if more > 0 {
+			msgs = append(msgs, fmt.Sprintf("and %d more unknown fields", more))
 		}
 		return nil, "", &rejection{
 			stage:      eventv1.Stage_STAGE_DECODE,
 			reason:     eventv1.Reason_REASON_UNKNOWN_FIELDS,
 			message:    fmt.Sprintf("payload has fields schema %d of %s does not know: %s", p.schema.ID, p.schema.Subject, strings.Join(msgs, "; ")),
-			violations: enc.unknown,
+			violations: unknown,
 		}
 	}
 	if err := p.validator.Validate(msg.Interface()); err != nil {
@@ -130,8 +128,10 @@ func (p *plan) process(payload []byte, h *hasher, buf []byte, applied bool) (out
 			return nil, "", rej
 		}
 	}
-	if p.entityKey != nil {
-		key = p.entityKeyOf(msg, &enc)
+	if p.keyed {
+		if key = p.entityKey.Of(msg, &enc); len(key) > maxEntityKeyBytes {
+			key = ""
+		}
 	}
 	return out, key, nil
 }
@@ -144,7 +144,7 @@ func (p *plan) process(payload []byte, h *hasher, buf []byte, applied bool) (out
 // A hyperpb message lives in *shared, taken from the pool; the caller
 // frees it.
 func (p *plan) decode(payload []byte, shared **hyperpb.Shared) (protoreflect.Message, error) {
-	if wire.Known(payload, p.codec.md) {
+	if wire.Known(payload, p.codec.Descriptor()) {
 		*shared = sharedPool.Get().(*hyperpb.Shared)
 		msg := (*shared).NewMessage(p.parser)
 		if err := msg.Unmarshal(payload, hyperpb.WithMaxDepth(maxDepth), hyperpb.WithAllowAlias(true)); err != nil {
@@ -152,40 +152,11 @@ func (p *plan) decode(payload []byte, shared **hyperpb.Shared) (protoreflect.Mes
 		}
 		return msg, nil
 	}
-	msg := dynamicpb.NewMessage(p.codec.md)
+	msg := dynamicpb.NewMessage(p.codec.Descriptor())
 	if err := wire.Unmarshal(proto.UnmarshalOptions{RecursionLimit: maxDepth}, payload, msg); err != nil {
 		return nil, err
 	}
 	return msg, nil
-}
-
-// entityKeyOf is the entity key after PII handling (a hashed key stays
-// hashed in attributes), cloned out of the message's arena.
-func (p *plan) entityKeyOf(m protoreflect.Message, enc *encoder) string {
-	f := p.entityKey
-	if f.pii == piiDrop || !m.Has(f.fd) {
-		return ""
-	}
-	v := enc.transform(f.fd.Kind(), m.Get(f.fd), f.pii)
-	var s string
-	switch f.fd.Kind() {
-	case protoreflect.StringKind:
-		s = strings.Clone(v.String())
-	case protoreflect.BytesKind:
-		s = string(v.Bytes())
-	case protoreflect.EnumKind:
-		if ev := f.fd.Enum().Values().ByNumber(v.Enum()); ev != nil {
-			s = string(ev.Name())
-		} else {
-			s = strconv.Itoa(int(v.Enum()))
-		}
-	default:
-		s = v.String()
-	}
-	if len(s) > maxEntityKeyBytes {
-		return ""
-	}
-	return s
 }
 
 // validationRejection turns protovalidate's error into a rejection, or nil
@@ -221,41 +192,6 @@ func validationRejection(err error, skip func(*validate.Violation) bool, pii []s
 	}
 	r.message = strings.Join(msgs, "; ")
 	return r
-}
-
-// pathElem is a lazily formatted field path (items[0].unit_price), built on
-// the stack and only turned into a string when something is wrong.
-type pathElem struct {
-	parent *pathElem
-	name   protoreflect.Name
-	index  int // list index, or -1
-	key    string
-	hasKey bool
-}
-
-func (p *pathElem) String() string {
-	if p == nil {
-		return ""
-	}
-	var parts []*pathElem
-	for e := p; e != nil; e = e.parent {
-		parts = append(parts, e)
-	}
-	var b strings.Builder
-	for i := len(parts) - 1; i >= 0; i-- {
-		e := parts[i]
-		if b.Len() > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(string(e.name))
-		switch {
-		case e.hasKey:
-			b.WriteString("[" + strconv.Quote(e.key) + "]")
-		case e.index >= 0:
-			b.WriteString("[" + strconv.Itoa(e.index) + "]")
-		}
-	}
-	return b.String()
 }
 
 // plans caches a plan per schema id: lock-free reads of an immutable map,

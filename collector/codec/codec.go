@@ -1,4 +1,12 @@
-package collector
+// Package codec holds the collector's descriptor-compiled codecs, built
+// once per contract: the encoder that re-encodes a decoded payload
+// canonically with its PII handling applied (Codec, Encoder), the check
+// that a payload is already in that form (Codec.Canonical), and the
+// HTTP/JSON fast path that transcodes protojson straight to the wire form
+// (JSON, TranscodeJSON, SplitEvents, PeekEvent). Each is held to its
+// reference (protobuf-go's deterministic marshal, protojson,
+// encoding/json) by tests and fuzz targets.
+package codec
 
 import (
 	"cmp"
@@ -22,8 +30,8 @@ import (
 // one walk. It reads the message through protoreflect only, so it works on
 // read-only hyperpb messages; equal payloads give equal bytes.
 
-// msgCodec is the precomputed encoding plan of one message type.
-type msgCodec struct {
+// Codec is the precomputed encoding plan of one message type.
+type Codec struct {
 	md     protoreflect.MessageDescriptor
 	fields []fieldCodec // in wire order
 	// dense maps a field number to its position in fields (-1: unknown)
@@ -33,7 +41,7 @@ type msgCodec struct {
 }
 
 // position is where field num sits in c.fields, or -1.
-func (c *msgCodec) position(num protowire.Number) int {
+func (c *Codec) position(num protowire.Number) int {
 	if c.dense != nil {
 		if int(num) < len(c.dense) {
 			return int(c.dense[num])
@@ -50,23 +58,23 @@ type fieldCodec struct {
 	fd     protoreflect.FieldDescriptor
 	num    protowire.Number
 	pii    optionsv1.PiiHandling
-	child  *msgCodec // message or group element type
+	child  *Codec // message or group element type
 	mapKey protoreflect.FieldDescriptor
 	mapVal protoreflect.FieldDescriptor
-	valMsg *msgCodec // message map values
-	oneof  int       // 1 + index of the (non-synthetic) oneof, or 0
+	valMsg *Codec // message map values
+	oneof  int    // 1 + index of the (non-synthetic) oneof, or 0
 }
 
-// buildCodec returns the codec of md and every type it reaches, and
+// Compile returns the codec of md and every type it reaches, and
 // whether any of them has a field with PII handling.
-func buildCodec(md protoreflect.MessageDescriptor) (_ *msgCodec, hasPII bool) {
-	memo := map[protoreflect.FullName]*msgCodec{}
-	var build func(md protoreflect.MessageDescriptor) *msgCodec
-	build = func(md protoreflect.MessageDescriptor) *msgCodec {
+func Compile(md protoreflect.MessageDescriptor) (_ *Codec, hasPII bool) {
+	memo := map[protoreflect.FullName]*Codec{}
+	var build func(md protoreflect.MessageDescriptor) *Codec
+	build = func(md protoreflect.MessageDescriptor) *Codec {
 		if c, ok := memo[md.FullName()]; ok {
 			return c
 		}
-		c := &msgCodec{md: md}
+		c := &Codec{md: md}
 		memo[md.FullName()] = c
 		fields := md.Fields()
 		for i := range fields.Len() {
@@ -129,10 +137,14 @@ func wireOrder(a, b fieldCodec) int {
 	return cmp.Compare(a.num, b.num)
 }
 
-// encoder carries the state of one encode.
-type encoder struct {
-	h       *hasher
-	applied bool // PII handling was applied before: keep values that look hashed
+// Encoder carries the state of one encode. Its zero value encodes
+// without PII handling; set Hasher for a contract with PII fields.
+type Encoder struct {
+	// Hasher hashes the values of HASH fields.
+	Hasher *Hasher
+	// Applied: PII handling was applied before (a replayed FailedEvent):
+	// values that already look hashed are kept as they are.
+	Applied bool
 	unknown []*eventv1.Violation
 	// moreUnknown counts the unknown fields past maxUnknownReported.
 	moreUnknown int
@@ -146,7 +158,20 @@ const (
 	piiDrop   = optionsv1.PiiHandling_PII_HANDLING_DROP
 )
 
-func (e *encoder) message(b []byte, m protoreflect.Message, c *msgCodec, path *pathElem) []byte {
+// Encode appends m, a message of c's type, to b: canonically, with the
+// PII handling of c's contract applied. Unknown fields are left out and
+// reported by Unknown.
+func (e *Encoder) Encode(b []byte, m protoreflect.Message, c *Codec) []byte {
+	return e.message(b, m, c, nil)
+}
+
+// Unknown is the unknown fields the encodes so far met, one violation each
+// up to a bound, and how many more there were.
+func (e *Encoder) Unknown() (reported []*eventv1.Violation, more int) {
+	return e.unknown, e.moreUnknown
+}
+
+func (e *Encoder) message(b []byte, m protoreflect.Message, c *Codec, path *pathElem) []byte {
 	if u := m.GetUnknown(); len(u) > 0 {
 		e.reportUnknown(u, path)
 	}
@@ -180,7 +205,7 @@ func (e *encoder) message(b []byte, m protoreflect.Message, c *msgCodec, path *p
 // bytes, hundreds of times its size, and a FailedEvent too big to publish.
 const maxUnknownReported = 20
 
-func (e *encoder) reportUnknown(u []byte, path *pathElem) {
+func (e *Encoder) reportUnknown(u []byte, path *pathElem) {
 	for len(u) > 0 {
 		num, _, n := protowire.ConsumeField(u)
 		if n < 0 {
@@ -203,7 +228,7 @@ func (e *encoder) reportUnknown(u []byte, path *pathElem) {
 
 // nested writes a message-typed value: length-delimited (or a group),
 // applying handling to a wrapper's value.
-func (e *encoder) nested(b []byte, num protowire.Number, kind protoreflect.Kind, m protoreflect.Message, c *msgCodec, handling optionsv1.PiiHandling, path *pathElem) []byte {
+func (e *Encoder) nested(b []byte, num protowire.Number, kind protoreflect.Kind, m protoreflect.Message, c *Codec, handling optionsv1.PiiHandling, path *pathElem) []byte {
 	if kind == protoreflect.GroupKind {
 		b = protowire.AppendTag(b, num, protowire.StartGroupType)
 		b = e.messageWith(b, m, c, handling, path)
@@ -216,7 +241,7 @@ func (e *encoder) nested(b []byte, num protowire.Number, kind protoreflect.Kind,
 	return fixLength(b, start)
 }
 
-func (e *encoder) messageWith(b []byte, m protoreflect.Message, c *msgCodec, handling optionsv1.PiiHandling, path *pathElem) []byte {
+func (e *Encoder) messageWith(b []byte, m protoreflect.Message, c *Codec, handling optionsv1.PiiHandling, path *pathElem) []byte {
 	if handling == piiNone {
 		return e.message(b, m, c, path)
 	}
@@ -249,7 +274,7 @@ func fixLength(b []byte, start int) []byte {
 	return b
 }
 
-func (e *encoder) listField(b []byte, f *fieldCodec, l protoreflect.List, path *pathElem) []byte {
+func (e *Encoder) listField(b []byte, f *fieldCodec, l protoreflect.List, path *pathElem) []byte {
 	fd := f.fd
 	n := l.Len()
 	if n == 0 {
@@ -282,7 +307,7 @@ func (e *encoder) listField(b []byte, f *fieldCodec, l protoreflect.List, path *
 	return b
 }
 
-func (e *encoder) mapField(b []byte, f *fieldCodec, mp protoreflect.Map, path *pathElem) []byte {
+func (e *Encoder) mapField(b []byte, f *fieldCodec, mp protoreflect.Map, path *pathElem) []byte {
 	if mp.Len() == 0 {
 		return b
 	}
@@ -340,7 +365,7 @@ func compareKeys(kind protoreflect.Kind, a, b protoreflect.MapKey) int {
 // scalar writes a set singular scalar, transformed by handling. A value
 // that the transform turns into its zero is still written when the field
 // tracks presence, and left out otherwise (canonical proto3).
-func (e *encoder) scalar(b []byte, fd protoreflect.FieldDescriptor, num protowire.Number, v protoreflect.Value, handling optionsv1.PiiHandling) []byte {
+func (e *Encoder) scalar(b []byte, fd protoreflect.FieldDescriptor, num protowire.Number, v protoreflect.Value, handling optionsv1.PiiHandling) []byte {
 	v = e.transform(fd.Kind(), v, handling)
 	if !fd.HasPresence() && isZero(fd.Kind(), v) {
 		return b
@@ -349,11 +374,11 @@ func (e *encoder) scalar(b []byte, fd protoreflect.FieldDescriptor, num protowir
 }
 
 // scalarAlways writes a list element, map key or map value.
-func (e *encoder) scalarAlways(b []byte, fd protoreflect.FieldDescriptor, num protowire.Number, v protoreflect.Value, handling optionsv1.PiiHandling) []byte {
+func (e *Encoder) scalarAlways(b []byte, fd protoreflect.FieldDescriptor, num protowire.Number, v protoreflect.Value, handling optionsv1.PiiHandling) []byte {
 	return appendTagged(b, fd.Kind(), num, e.transform(fd.Kind(), v, handling))
 }
 
-func (e *encoder) transform(kind protoreflect.Kind, v protoreflect.Value, handling optionsv1.PiiHandling) protoreflect.Value {
+func (e *Encoder) transform(kind protoreflect.Kind, v protoreflect.Value, handling optionsv1.PiiHandling) protoreflect.Value {
 	if handling == piiNone || handling == piiDrop {
 		return v
 	}
@@ -361,18 +386,18 @@ func (e *encoder) transform(kind protoreflect.Kind, v protoreflect.Value, handli
 	switch kind {
 	case protoreflect.StringKind:
 		if hash {
-			if e.applied && looksHashed(v.String()) {
+			if e.Applied && looksHashed(v.String()) {
 				return v
 			}
-			return protoreflect.ValueOfString(e.h.hexString(v.String()))
+			return protoreflect.ValueOfString(e.Hasher.hexString(v.String()))
 		}
 		return protoreflect.ValueOfString(Redacted)
 	case protoreflect.BytesKind:
 		if hash {
-			if e.applied && len(v.Bytes()) == sha256.Size {
+			if e.Applied && len(v.Bytes()) == sha256.Size {
 				return v
 			}
-			return protoreflect.ValueOfBytes(e.h.sum(v.Bytes()))
+			return protoreflect.ValueOfBytes(e.Hasher.sum(v.Bytes()))
 		}
 		return protoreflect.ValueOfBytes(nil)
 	case protoreflect.BoolKind:

@@ -1,9 +1,10 @@
-package collector
+package codec
 
 import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -15,36 +16,21 @@ import (
 	"github.com/hemlabs/hem/contract"
 )
 
-// allKinds has a field of every kind, repeated, map, oneof, optional,
-// recursive and wrapper shapes.
-const allKinds = `syntax = "proto3";
-package codec.v1;
-import "google/protobuf/wrappers.proto";
-import "hem/options/v1/options.proto";
-enum Color { COLOR_UNSPECIFIED = 0; COLOR_RED = 1; COLOR_BLUE = 2; }
-message Inner { string s = 1; int64 n = 2; Inner next = 3; repeated Inner kids = 4; }
-message All {
-  option (hem.options.v1.event) = {};
-  int32 i32 = 1; int64 i64 = 2; uint32 u32 = 3; uint64 u64 = 4;
-  sint32 s32 = 5; sint64 s64 = 6; fixed32 f32 = 7; fixed64 f64 = 8;
-  sfixed32 sf32 = 9; sfixed64 sf64 = 10; float fl = 11; double db = 12;
-  bool b = 13; string s = 14; bytes by = 15; Color c = 16;
-  repeated int32 ri32 = 17; repeated sint64 rs64 = 18; repeated double rdb = 19;
-  repeated bool rb = 20; repeated Color rc = 21; repeated string rs = 22; repeated bytes rby = 23;
-  repeated Inner rin = 24;
-  map<int32, string> m1 = 25; map<string, Inner> m2 = 26; map<bool, int64> m3 = 27;
-  map<sint64, fixed32> m4 = 28; map<uint64, bytes> m5 = 29; map<string, Color> m6 = 30;
-  oneof pick { string os = 31; Inner oin = 32; int32 oi = 33; }
-  optional int32 opt = 34; optional string opts = 35;
-  Inner in = 36; google.protobuf.StringValue w = 37;
-  oneof other { bool ob = 1000; fixed64 of = 2000; }
-  repeated fixed32 rf32 = 4000;
+// readAll reads the test contract of every kind.
+func readAll(tb testing.TB, path string) string {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
 }
-`
 
+// compileAll compiles testdata/all.proto: a field of every kind, repeated,
+// map, oneof, optional, recursive and wrapper shapes.
 func compileAll(tb testing.TB) *contract.Schema {
 	tb.Helper()
-	src, err := contract.CompileSources(tb.Context(), map[string]string{"codec/v1/all.proto": allKinds})
+	src, err := contract.CompileSources(tb.Context(), map[string]string{"codec/v1/all.proto": readAll(tb, "testdata/all.proto")})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -149,12 +135,10 @@ func randScalar(r *rand.Rand, fd protoreflect.FieldDescriptor) protoreflect.Valu
 func TestEncoderMatchesDeterministicMarshal(t *testing.T) {
 	t.Parallel()
 	s := compileAll(t)
-	p := newPlan(s)
-	if p.err != nil {
-		t.Fatal(p.err)
-	}
+	parser := hyperpb.CompileMessageDescriptor(s.Descriptor())
+	c, _ := Compile(s.Descriptor())
 	r := rand.New(rand.NewPCG(1, 2))
-	h := newHasher([]byte("salt-salt-salt-salt"))
+	h := NewHasher([]byte("salt-salt-salt-salt"))
 	canonicalHits := 0
 	for i := range 1000 {
 		m := dynamicpb.NewMessage(s.Descriptor())
@@ -171,16 +155,16 @@ func TestEncoderMatchesDeterministicMarshal(t *testing.T) {
 		}
 		for _, in := range [][]byte{want, loose} {
 			shared := new(hyperpb.Shared)
-			msg := shared.NewMessage(p.parser)
+			msg := shared.NewMessage(parser)
 			if err := msg.Unmarshal(in); err != nil {
 				t.Fatalf("case %d: decode: %v", i, err)
 			}
-			enc := encoder{h: h}
-			got := enc.message(nil, msg, p.codec, nil)
+			enc := Encoder{Hasher: h}
+			got := enc.Encode(nil, msg, c)
 			if !bytes.Equal(got, want) {
 				t.Fatalf("case %d: encoder differs from deterministic marshal\n got %x\nwant %x", i, got, want)
 			}
-			if canonical(in, p.codec, 0) {
+			if c.Canonical(in) {
 				canonicalHits++
 				if !bytes.Equal(in, want) {
 					t.Fatalf("case %d: canonical() accepted bytes the encoder would change\n in %x\nwant %x", i, in, want)

@@ -1,4 +1,4 @@
-package collector
+package codec
 
 import (
 	"bytes"
@@ -6,18 +6,25 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/hemlabs/hem/wire"
 )
 
-// canonical reports whether b is byte for byte what the encoder produces
+// Canonical reports whether b is byte for byte what an Encoder without PII
+// handling writes for the message b decodes to; b must already have
+// decoded successfully as c's type.
+func (c *Codec) Canonical(b []byte) bool { return canonical(b, c, 0) }
+
+// canonical reports whether b is byte for byte what the Encoder produces
 // for the message b decodes to, assuming no PII handling applies. Producers
 // using protobuf-go's generated code mostly send such bytes; the hot path
 // then publishes a copy of them instead of re-encoding. Anything unusual
 // (unknown fields, out-of-order or repeated singular fields, non-minimal
 // varints, unpacked packable lists, unsorted map keys, groups, zero values
-// written for implicit-presence fields) answers false, and the full encoder
+// written for implicit-presence fields) answers false, and the full Encoder
 // runs. b must already have decoded successfully.
-func canonical(b []byte, c *msgCodec, depth int) bool {
-	if depth > maxDepth {
+func canonical(b []byte, c *Codec, depth int) bool {
+	if depth > wire.MaxDepth {
 		return false
 	}
 	last := -1 // position in c.fields (wire order) of the previous field
@@ -210,7 +217,7 @@ func consumeBytes(b []byte, typ protowire.Type) ([]byte, bool) {
 func lenPrefixed(v []byte) int { return protowire.SizeBytes(len(v)) }
 
 // consumeScalar checks one scalar value of kind at the start of b, written
-// as the encoder would (minimal varints, canonical bools and 32-bit values;
+// as the Encoder would (minimal varints, canonical bools and 32-bit values;
 // zero values only when zeroOK), and returns its size or -1.
 func consumeScalar(b []byte, kind protoreflect.Kind, typ protowire.Type, zeroOK bool) int {
 	if typ != wireType(kind) {

@@ -1,4 +1,4 @@
-package collector
+package codec
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/hemlabs/hem/wire"
 )
 
 // The HTTP endpoint's fast path: protojson transcoded straight to the wire
@@ -30,8 +32,8 @@ import (
 // So the fast path never accepts what protojson would refuse; the fuzz test
 // holds it to that, and to decoding to the same message.
 
-// jsonMessage is the transcoding program of one message type.
-type jsonMessage struct {
+// JSON is the transcoding program of one message type.
+type JSON struct {
 	name   protoreflect.FullName
 	wkt    wktKind
 	fields []jsonField
@@ -50,31 +52,31 @@ const (
 	wktUnsupported // Struct, Value, ListValue, FieldMask, Empty, an Any inside a contract
 )
 
-// jsonField is one field of a jsonMessage.
+// jsonField is one field of a JSON.
 type jsonField struct {
 	index int
 	num   protowire.Number
 	kind  protoreflect.Kind
 	list  bool
-	msg   *jsonMessage // message fields, and map values of message type
+	msg   *JSON // message fields, and map values of message type
 	enum  protoreflect.EnumDescriptor
 	key   *jsonField // map fields: the entry's key and value
 	value *jsonField
 	oneof int // 1 + the index of its oneof among the message's, 0 when none
 }
 
-// compileJSON compiles the program of md. anyAllowed says whether a
+// CompileJSON compiles the program of md. anyAllowed says whether a
 // google.protobuf.Any field is the event's payload (transcoded with the
 // program given to transcode) rather than unsupported.
-func compileJSON(md protoreflect.MessageDescriptor, anyAllowed bool) *jsonMessage {
-	return compileJSONMessage(md, anyAllowed, map[protoreflect.FullName]*jsonMessage{})
+func CompileJSON(md protoreflect.MessageDescriptor, anyAllowed bool) *JSON {
+	return compileJSONMessage(md, anyAllowed, map[protoreflect.FullName]*JSON{})
 }
 
-func compileJSONMessage(md protoreflect.MessageDescriptor, anyAllowed bool, seen map[protoreflect.FullName]*jsonMessage) *jsonMessage {
+func compileJSONMessage(md protoreflect.MessageDescriptor, anyAllowed bool, seen map[protoreflect.FullName]*JSON) *JSON {
 	if m, ok := seen[md.FullName()]; ok {
 		return m // recursive types share their program
 	}
-	m := &jsonMessage{name: md.FullName(), wkt: wktOf(md, anyAllowed)}
+	m := &JSON{name: md.FullName(), wkt: wktOf(md, anyAllowed)}
 	seen[md.FullName()] = m
 	if m.wkt == wktUnsupported || m.wkt == wktAny {
 		return m
@@ -101,7 +103,7 @@ func compileJSONMessage(md protoreflect.MessageDescriptor, anyAllowed bool, seen
 	return m
 }
 
-func compileJSONField(fd protoreflect.FieldDescriptor, anyAllowed bool, seen map[protoreflect.FullName]*jsonMessage) jsonField {
+func compileJSONField(fd protoreflect.FieldDescriptor, anyAllowed bool, seen map[protoreflect.FullName]*JSON) jsonField {
 	f := jsonField{num: fd.Number(), kind: fd.Kind(), list: fd.IsList(), enum: fd.Enum()}
 	if fd.IsMap() {
 		k := compileJSONField(fd.MapKey(), false, seen)
@@ -134,10 +136,10 @@ func wktOf(md protoreflect.MessageDescriptor, anyAllowed bool) wktKind {
 	return wktUnsupported
 }
 
-// transcodeJSON appends the wire form of the JSON object data, a message of
+// TranscodeJSON appends the wire form of the JSON object data, a message of
 // program m, to dst. payload is the program of the event's Any. ok is
 // false when the fast path gives up (see above).
-func transcodeJSON(dst, data []byte, m *jsonMessage, payload *jsonMessage) (out []byte, ok bool) {
+func TranscodeJSON(dst, data []byte, m *JSON, payload *JSON) (out []byte, ok bool) {
 	t := jsonTranscoder{s: jsonScanner{data: data}, payload: payload}
 	out, ok = t.message(dst, m, 0)
 	if !ok || t.s.peek() != 0 || t.s.pos != len(data) {
@@ -148,13 +150,13 @@ func transcodeJSON(dst, data []byte, m *jsonMessage, payload *jsonMessage) (out 
 
 type jsonTranscoder struct {
 	s       jsonScanner
-	payload *jsonMessage
+	payload *JSON
 }
 
 // message transcodes the JSON value of a message of program m (an object,
 // or a well-known type's JSON form).
-func (t *jsonTranscoder) message(dst []byte, m *jsonMessage, depth int) ([]byte, bool) {
-	if depth > maxDepth {
+func (t *jsonTranscoder) message(dst []byte, m *JSON, depth int) ([]byte, bool) {
+	if depth > wire.MaxDepth {
 		return dst, false
 	}
 	switch m.wkt {
@@ -180,7 +182,7 @@ func (t *jsonTranscoder) message(dst []byte, m *jsonMessage, depth int) ([]byte,
 
 // members transcodes the members of an object of program m, from the
 // first member's name through the closing brace.
-func (t *jsonTranscoder) members(dst []byte, m *jsonMessage, depth int) ([]byte, bool) {
+func (t *jsonTranscoder) members(dst []byte, m *JSON, depth int) ([]byte, bool) {
 	var seenSmall [2]uint64
 	seen := seenSmall[:]
 	if n := (len(m.fields) + 63) / 64; n > len(seen) {
@@ -453,7 +455,7 @@ func (t *jsonTranscoder) anyPayload(dst []byte, depth int) ([]byte, bool) {
 		return dst, false
 	}
 	url, ok := t.s.str()
-	if !ok || typeURLName(url) != string(t.payload.name) {
+	if !ok || TypeName(url) != string(t.payload.name) {
 		return dst, false
 	}
 	dst = protowire.AppendBytes(protowire.AppendTag(dst, 1, protowire.BytesType), url)
@@ -764,9 +766,9 @@ func hex4(b []byte) (r rune, n int) {
 }
 
 // skip reads one JSON value of any kind; ok is false when it is malformed
-// (or nests deeper than maxDepth).
+// (or nests deeper than wire.MaxDepth).
 func (s *jsonScanner) skip(depth int) bool {
-	if depth > maxDepth {
+	if depth > wire.MaxDepth {
 		return false
 	}
 	switch s.peek() {
@@ -808,9 +810,9 @@ func (s *jsonScanner) skip(depth int) bool {
 	return lit != nil
 }
 
-// splitEvents reads a CollectRequest, {"events": [...]}, into its events'
+// SplitEvents reads a CollectRequest, {"events": [...]}, into its events'
 // JSON. ok is false for anything else, and encoding/json words the error.
-func splitEvents(body []byte) (events []json.RawMessage, ok bool) {
+func SplitEvents(body []byte) (events []json.RawMessage, ok bool) {
 	s := jsonScanner{data: body}
 	if !s.consume('{') {
 		return nil, false
@@ -838,12 +840,21 @@ func splitEvents(body []byte) (events []json.RawMessage, ok bool) {
 	return events, s.consume('}') && s.peek() == 0 && s.pos == len(body)
 }
 
-// peekEventFast reads an event's head with the scanner. It gives up (and
+// EventHead is what an event's schema is resolved by, read before its
+// payload can be decoded: the payload's type URL and the pinned schema,
+// and the id for error reports.
+type EventHead struct {
+	ID      string
+	TypeURL string
+	Pinned  int64
+}
+
+// PeekEvent reads an event's head with the scanner. It gives up (and
 // the slow peek decides) on any top-level name that is not exactly one of
 // Event's, on a repeated one, and unless the payload's "@type" comes first
 // and only once, so that whenever it succeeds it reads what encoding/json
 // would.
-func peekEventFast(raw []byte) (h eventHead, ok bool) {
+func PeekEvent(raw []byte) (h EventHead, ok bool) {
 	s := jsonScanner{data: raw}
 	if !s.consume('{') || s.consume('}') {
 		return h, false
@@ -865,7 +876,7 @@ func peekEventFast(raw []byte) (h eventHead, ok bool) {
 			if !ok {
 				return h, false
 			}
-			h.id = string(id)
+			h.ID = string(id)
 		case 1: // payload
 			if !s.consume('{') {
 				return h, false
@@ -877,7 +888,7 @@ func peekEventFast(raw []byte) (h eventHead, ok bool) {
 			if !ok || !s.skipPayloadRest() {
 				return h, false
 			}
-			h.typeURL = string(url)
+			h.TypeURL = string(url)
 		case 4: // schema id
 			var lit []byte
 			if s.peek() == '"' {
@@ -888,7 +899,7 @@ func peekEventFast(raw []byte) (h eventHead, ok bool) {
 			if !ok || !isJSONInteger(lit) {
 				return h, false
 			}
-			if h.pinned, ok = parseInt64(lit); !ok {
+			if h.Pinned, ok = parseInt64(lit); !ok {
 				return h, false
 			}
 		default:
@@ -899,7 +910,7 @@ func peekEventFast(raw []byte) (h eventHead, ok bool) {
 		if s.consume(',') {
 			continue
 		}
-		return h, h.typeURL != "" && s.consume('}') && s.peek() == 0 && s.pos == len(raw)
+		return h, h.TypeURL != "" && s.consume('}') && s.peek() == 0 && s.pos == len(raw)
 	}
 }
 
@@ -946,4 +957,15 @@ func (s *jsonScanner) skipPayloadRest() bool {
 func parseInt64(lit []byte) (int64, bool) {
 	n, err := strconv.ParseInt(string(lit), 10, 64)
 	return n, err == nil
+}
+
+// TypeName is the message a type URL names: the part after its last
+// slash (all of it when there is none).
+func TypeName[URL ~string | ~[]byte](url URL) string {
+	for i := len(url) - 1; i >= 0; i-- {
+		if url[i] == '/' {
+			return string(url[i+1:])
+		}
+	}
+	return string(url)
 }
