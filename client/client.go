@@ -54,7 +54,10 @@ type Client struct {
 	conn *grpc.ClientConn
 	svc  collectorv1.CollectorServiceClient
 
-	ctx    context.Context // cancelled by Close when it gives up
+	// ctx is the client's lifetime, not a call's: batches are sent in the
+	// background after the Emit that queued them returned. Close cancels it
+	// when it gives up.
+	ctx    context.Context //nolint:containedctx // the background sender's lifetime (above)
 	cancel context.CancelFunc
 	slots  chan struct{} // in-flight batch RPCs
 
