@@ -295,7 +295,7 @@ func TestDeadLetter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	resp, err := c.SubscriptionAdminClient.Pull(t.Context(), &pubsubpb.PullRequest{Subscription: project + "/subscriptions/s", MaxMessages: 1, ReturnImmediately: true})
+	resp, err := c.SubscriptionAdminClient.Pull(t.Context(), &pubsubpb.PullRequest{Subscription: project + "/subscriptions/s", MaxMessages: 1, ReturnImmediately: true}) //nolint:staticcheck // the fake serves it (service.go)
 	if err != nil || len(resp.ReceivedMessages) != 0 {
 		t.Fatalf("third delivery of a twice-nacked message: %v %v, want none", resp, err)
 	}

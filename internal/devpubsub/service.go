@@ -346,7 +346,8 @@ func (r subscriber) Pull(ctx context.Context, req *pubsubpb.PullRequest) (*pubsu
 			return nil, err
 		}
 		msgs := s.take(sb, max, sb.ackDeadline, nil)
-		if len(msgs) > 0 || req.GetReturnImmediately() {
+		// Deprecated in the API, still sent by clients: the fake serves it.
+		if len(msgs) > 0 || req.GetReturnImmediately() { //nolint:staticcheck // (above)
 			s.mu.Unlock()
 			return &pubsubpb.PullResponse{ReceivedMessages: msgs}, nil
 		}

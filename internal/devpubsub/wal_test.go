@@ -31,7 +31,7 @@ func received(t *testing.T, c *pubsub.Client, sub string) map[string]int {
 	got := map[string]int{}
 	for {
 		resp, err := c.SubscriptionAdminClient.Pull(t.Context(), &pubsubpb.PullRequest{
-			Subscription: project + "/subscriptions/" + sub, MaxMessages: 1000, ReturnImmediately: true})
+			Subscription: project + "/subscriptions/" + sub, MaxMessages: 1000, ReturnImmediately: true}) //nolint:staticcheck // the fake serves it (service.go)
 		if err != nil {
 			t.Fatal(err)
 		}
