@@ -87,7 +87,7 @@ type Sink struct {
 	mw  *managedwriter.Client
 	// life outlives any one Write: the write client and its streams keep
 	// the context they were opened with for their connections.
-	life   context.Context
+	life   context.Context //nolint:containedctx // the sink's lifetime (above), not a call's; Close cancels it
 	cancel context.CancelFunc
 
 	health health

@@ -159,10 +159,6 @@ type tableRef struct{ project, dataset, table string }
 
 func (r tableRef) String() string { return r.project + ":" + r.dataset + "." + r.table }
 
-func (r tableRef) streamPrefix() string {
-	return "projects/" + r.project + "/datasets/" + r.dataset + "/tables/" + r.table
-}
-
 func (t *table) current() schemaVersion { return t.schemas[len(t.schemas)-1] }
 
 func (t *table) isView() bool {
