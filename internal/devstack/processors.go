@@ -37,7 +37,8 @@ func (c *Config) processorConfig(sinkName string) wiring.ProcessorConfig {
 	return p
 }
 
-func (s *Stack) startProcessors(ctx context.Context) error {
+// startProcessors runs the processors under run, the stack's lifetime.
+func (s *Stack) startProcessors(run context.Context) error {
 	failed := processor.NewTopicPublisher(s.psClient, envelope.FailedTopic)
 	s.failedPub = failed
 	for _, name := range s.cfg.Sinks {
@@ -57,7 +58,7 @@ func (s *Stack) startProcessors(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("dev: processor %s: %w", name, err)
 		}
-		runCtx, cancel := context.WithCancel(s.runCtx)
+		runCtx, cancel := context.WithCancel(run)
 		run := &processorRun{sink: name, subscription: sub, p: p, cancel: cancel, done: make(chan error, 1)}
 		go func() { run.done <- p.Run(runCtx) }()
 		s.procs = append(s.procs, run)

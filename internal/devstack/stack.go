@@ -129,7 +129,6 @@ type Stack struct {
 
 	cancel  context.CancelFunc
 	group   *errgroup.Group
-	runCtx  context.Context
 	procs   []*processorRun
 	closing sync.Once
 	ready   chan struct{}
@@ -208,7 +207,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.RegistryAddr = regLis.Addr().String()
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.cancel, s.runCtx = cancel, runCtx
+	s.cancel = cancel
 	s.group, _ = errgroup.WithContext(runCtx)
 	s.group.Go(func() error { return registry.Serve(runCtx, regLis, svc) })
 	s.log.Info("registry serving", "service", "registry", "addr", s.RegistryAddr, "store", "gs://"+RegistryBucket+"/registry/")
@@ -260,7 +259,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	})
 
 	// The processors, one per sink, each on its own subscription.
-	if err := s.startProcessors(ctx); err != nil {
+	if err := s.startProcessors(runCtx); err != nil {
 		return nil, err
 	}
 	s.log.Info("hem dev serving", "http", s.HTTPAddr, "pprof", cfg.PProf)
