@@ -118,7 +118,7 @@ func (s *grpcService) collectHandler(srv any, ctx context.Context, dec func(any)
 	if err != nil {
 		return nil, err
 	}
-	a := &admission{c: s.c, p: p, msg: new(collectorv1.CollectRequest)}
+	a := &admission{c: s.c, p: p, h2c: h2cBodyOf(ctx), msg: new(collectorv1.CollectRequest)}
 	defer a.done()
 	if err := dec(a); err != nil {
 		return nil, err
@@ -165,7 +165,7 @@ func (s *grpcService) collectStream(stream grpc.ServerStream) error {
 	recvErr := make(chan error, 1)
 	go func() {
 		for {
-			a := &admission{c: s.c, p: p, msg: new(collectorv1.CollectStreamRequest)}
+			a := &admission{c: s.c, p: p, h2c: h2cBodyOf(ctx), msg: new(collectorv1.CollectStreamRequest)}
 			if err := stream.RecvMsg(a); err != nil {
 				a.done()
 				recvErr <- err
@@ -203,7 +203,9 @@ func (s *grpcService) collectStream(stream grpc.ServerStream) error {
 		if a.err != nil {
 			a.done()
 			s.c.metrics.refused(ctx, a.reason)
-			if errors.Is(a.err, ErrBatchTooLarge) {
+			// A batch the shared port did not read has no events to
+			// answer: the stream ends with its refusal.
+			if errors.Is(a.err, ErrBatchTooLarge) || a.unread {
 				_ = g.Wait()
 				return toStatus(a.err)
 			}

@@ -33,7 +33,10 @@ const grpcOverhead = 1 << 20
 type admission struct {
 	c   *Collector
 	p   *auth.Principal
+	h2c *h2cBody      // the shared port's reader, which charged the message already; nil on gRPC's own port
 	msg proto.Message // decoded into once admitted
+	// unread: the shared port refused the message without reading it.
+	unread bool
 	// release gives the charge back; nil until admitted.
 	release func()
 	// err is the refusal, reason its metric label.
@@ -83,7 +86,7 @@ func (ac admissionCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	}
 	// Charged before the received pieces are even copied into one buffer.
 	_, stream := a.msg.(*collectorv1.CollectStreamRequest)
-	a.release, a.reason, a.err = a.c.chargeMessage(a.p, data.Len())
+	a.release, a.reason, a.err = a.charge(data.Len())
 	if a.err != nil {
 		if stream {
 			buf := data.MaterializeToBuffer(mem.DefaultBufferPool())

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -53,20 +52,6 @@ func (c *Collector) HTTPHandler() http.Handler {
 		mux.Handle("GET /metrics", c.cfg.metricsHandler)
 	}
 	return mux
-}
-
-// GRPCAndHTTP serves gRPC and HTTP on one listener, e.g. on Cloud Run:
-// requests with content-type application/grpc go to g, the rest to h. Serve
-// it with HTTP/2 over cleartext enabled (http.Server.Protocols with
-// SetUnencryptedHTTP2) so gRPC clients can connect without TLS.
-func GRPCAndHTTP(g *grpc.Server, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
-			g.ServeHTTP(w, r)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 func (c *Collector) cors(next http.HandlerFunc) http.HandlerFunc {

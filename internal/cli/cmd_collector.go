@@ -20,7 +20,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/hemlabs/hem/auth"
-	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/internal/gctune"
 	"github.com/hemlabs/hem/internal/wiring"
@@ -180,7 +179,7 @@ func serveCollector(ctx context.Context, io IO, cfg *collectorServeConfig) error
 	}
 	if cfg.Listen == cfg.HTTPListen {
 		// No server-wide ReadTimeout: it would end CollectStream streams.
-		if err := serveHTTP(cfg.Listen, collector.GRPCAndHTTP(gs, col.HTTPHandler()), 0); err != nil {
+		if err := serveHTTP(cfg.Listen, col.GRPCAndHTTP(gs, col.HTTPHandler()), 0); err != nil {
 			return err
 		}
 	} else {
