@@ -81,6 +81,9 @@ func credentialsFromMD(ctx context.Context) credentials {
 }
 
 func (s *grpcService) principal(ctx context.Context) (*auth.Principal, error) {
+	if b := h2cBodyOf(ctx); b != nil && b.p != nil {
+		return b.p, nil // the shared port authenticated the request
+	}
 	p, err := s.c.authenticate(ctx, credentialsFromMD(ctx))
 	if err != nil {
 		s.c.metrics.refused(ctx, "unauthenticated")

@@ -86,8 +86,8 @@ type h2cCharge struct {
 var errH2CDone = errors.New("collector: request ended")
 
 func (c *Collector) newH2CBody(r *http.Request) *h2cBody {
-	// The handlers authenticate again (cached); a request refused here is
-	// refused there, before it reads anything.
+	// The handlers take p over; one refused here is refused there again,
+	// with its reason, before anything is read.
 	p, err := c.authenticate(r.Context(), credentials{apiKey: r.Header.Get(auth.APIKeyHeader), bearer: bearerToken(r.Header.Get("Authorization"))})
 	if err != nil {
 		p = nil

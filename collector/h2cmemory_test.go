@@ -234,6 +234,23 @@ func TestH2CSlowBodiesHoldOnlyTheirShare(t *testing.T) {
 	if r := mustCollect(t, dial(t, addr), event(t, "", orderPlaced(1)))[0]; r.GetStatus() != collectorv1.EventStatus_EVENT_STATUS_ACCEPTED {
 		t.Errorf("another producer while the hog holds its share: %v", r)
 	}
+	// A stream's batch that is refused unread ends the stream: its events
+	// are unknown, so they cannot be answered RETRY one by one.
+	stream, err := collectorv1.NewCollectorServiceClient(conn).CollectStream(withKey(t.Context(), "hog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := orderPlaced(1)
+	o.Labels = map[string]string{}
+	for i := range 2000 {
+		o.Labels[fmt.Sprintf("l%06d", i)] = strings.Repeat("v", 100)
+	}
+	if err := stream.Send(&collectorv1.CollectStreamRequest{Sequence: 1, Events: []*eventv1.Event{event(t, "", o)}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := stream.Recv(); status.Code(err) != codes.ResourceExhausted || retryInfo(err) <= 0 {
+		t.Errorf("the hog's stream: %v, %v; want RESOURCE_EXHAUSTED with a delay", resp, err)
+	}
 }
 
 // rawCollectAs sends the encoded CollectRequest req with key.
