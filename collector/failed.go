@@ -104,7 +104,7 @@ func (c *Collector) contractOf(res *resolver, subject string, pinned int64) (*co
 // applied; ok is false when it does not decode.
 func (p *plan) applyPII(payload []byte, h *codec.Hasher, applied bool) (out []byte, ok bool) {
 	msg := p.dynType.New()
-	if err := wire.Unmarshal(proto.UnmarshalOptions{RecursionLimit: maxDepth, AllowPartial: true}, payload, msg.Interface()); err != nil {
+	if err := wire.Unmarshal(proto.UnmarshalOptions{RecursionLimit: wire.MaxDepth, AllowPartial: true}, payload, msg.Interface()); err != nil {
 		return nil, false
 	}
 	enc := codec.Encoder{Hasher: h, Applied: applied}

@@ -62,9 +62,6 @@ func newPlan(s *contract.Schema) *plan {
 	return p
 }
 
-// maxDepth bounds nesting so hostile payloads cannot exhaust the stack.
-const maxDepth = wire.MaxDepth
-
 // maxEntityKeyBytes is Pub/Sub's limit on an attribute value and an ordering
 // key; longer keys are left out.
 const maxEntityKeyBytes = 1024
@@ -147,13 +144,13 @@ func (p *plan) decode(payload []byte, shared **hyperpb.Shared) (protoreflect.Mes
 	if wire.Known(payload, p.codec.Descriptor()) {
 		*shared = sharedPool.Get().(*hyperpb.Shared)
 		msg := (*shared).NewMessage(p.parser)
-		if err := msg.Unmarshal(payload, hyperpb.WithMaxDepth(maxDepth), hyperpb.WithAllowAlias(true)); err != nil {
+		if err := msg.Unmarshal(payload, hyperpb.WithMaxDepth(wire.MaxDepth), hyperpb.WithAllowAlias(true)); err != nil {
 			return nil, err
 		}
 		return msg, nil
 	}
 	msg := dynamicpb.NewMessage(p.codec.Descriptor())
-	if err := wire.Unmarshal(proto.UnmarshalOptions{RecursionLimit: maxDepth}, payload, msg); err != nil {
+	if err := wire.Unmarshal(proto.UnmarshalOptions{RecursionLimit: wire.MaxDepth}, payload, msg); err != nil {
 		return nil, err
 	}
 	return msg, nil

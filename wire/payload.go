@@ -10,8 +10,10 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// MaxDepth is how deep Known follows nested messages; deeper payloads are
-// not cleared.
+// MaxDepth is the one nesting limit of hem's decoders: how deep Known
+// follows nested messages (deeper payloads are not cleared), and how deep
+// the collector's decoders (hyperpb, protobuf-go) and codecs (package
+// collector/codec) go before they refuse or give up.
 const MaxDepth = 100
 
 // Known reports whether every field encoded in payload, a message of md,
