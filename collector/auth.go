@@ -21,8 +21,6 @@ type credentials struct {
 	bearer string
 }
 
-func (c credentials) empty() bool { return c.apiKey == "" && c.bearer == "" }
-
 func bearerToken(authorization string) string {
 	const prefix = "bearer "
 	if len(authorization) > len(prefix) && strings.EqualFold(authorization[:len(prefix)], prefix) {

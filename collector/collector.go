@@ -418,10 +418,11 @@ func (c *Collector) await(ctx context.Context, pp *pendingPublish) {
 }
 
 // resolver resolves schemas for one request, remembering them so a batch
-// of one type asks the registry once.
+// of one type asks the registry once. It lives on the stack of the request
+// it serves, so the context it holds is that request's and ends with it.
 type resolver struct {
 	c        *Collector
-	ctx      context.Context
+	ctx      context.Context  //nolint:containedctx // the request's own, for as long as the request (above)
 	last     *contract.Schema // most batches hold one type
 	subjects map[string]*contract.Schema
 }
