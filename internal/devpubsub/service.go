@@ -75,18 +75,34 @@ func (p publisher) Publish(ctx context.Context, req *pubsubpb.PublishRequest) (*
 
 // publishRaw is Publish for a request still encoded (see publisherDesc).
 func (p publisher) publishRaw(ctx context.Context, req []byte) (*pubsubpb.PublishResponse, error) {
-	var topicName string
-	var msgs [][]byte
+	topicName, msgs, err := readPublish(req)
+	if err != nil {
+		return nil, err
+	}
+	if len(msgs) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "no messages")
+	}
+	prepared, err := prepareRaw(msgs, p.s.cfg.now())
+	if err != nil {
+		return nil, err
+	}
+	return p.publish(ctx, topicName, prepared)
+}
+
+// readPublish reads an encoded PublishRequest's topic and its messages,
+// still encoded, as proto.Unmarshal would (FuzzReadPublish holds it to
+// that): the last topic, every message, other fields skipped.
+func readPublish(req []byte) (topicName string, msgs [][]byte, err error) {
 	for len(req) > 0 {
 		num, typ, n := protowire.ConsumeTag(req)
 		if n < 0 {
-			return nil, status.Error(codes.InvalidArgument, "malformed publish request")
+			return "", nil, status.Error(codes.InvalidArgument, "malformed publish request")
 		}
 		req = req[n:]
 		if typ == protowire.BytesType && (num == 1 || num == 2) {
 			v, m := protowire.ConsumeBytes(req)
 			if m < 0 {
-				return nil, status.Error(codes.InvalidArgument, "malformed publish request")
+				return "", nil, status.Error(codes.InvalidArgument, "malformed publish request")
 			}
 			if num == 1 {
 				topicName = string(v)
@@ -98,18 +114,11 @@ func (p publisher) publishRaw(ctx context.Context, req []byte) (*pubsubpb.Publis
 		}
 		m := protowire.ConsumeFieldValue(num, typ, req)
 		if m < 0 {
-			return nil, status.Error(codes.InvalidArgument, "malformed publish request")
+			return "", nil, status.Error(codes.InvalidArgument, "malformed publish request")
 		}
 		req = req[m:]
 	}
-	if len(msgs) == 0 {
-		return nil, status.Error(codes.InvalidArgument, "no messages")
-	}
-	prepared, err := prepareRaw(msgs, p.s.cfg.now())
-	if err != nil {
-		return nil, err
-	}
-	return p.publish(ctx, topicName, prepared)
+	return topicName, msgs, nil
 }
 
 // publish stores msgs, prepared outside the lock, on a topic, and answers
