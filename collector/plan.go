@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	validate "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"buf.build/go/hyperpb"
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/hemlabs/hem/cache"
 	"github.com/hemlabs/hem/collector/codec"
 	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
@@ -191,54 +191,23 @@ func validationRejection(err error, skip func(*validate.Violation) bool, pii []s
 	return r
 }
 
-// plans caches a plan per schema id: lock-free reads of an immutable map,
-// and a mutex with a double check for builds (copy-on-write).
-type plans struct {
-	mu sync.Mutex
-	m  atomic.Pointer[map[int64]*plan]
-}
+// plans caches a plan per schema id (copy-on-write: reads take no lock). A
+// plan serves only the contract it was built from, so two contracts that
+// share an id (of two registries) never share one.
+type plans struct{ m cache.Map[int64, *plan] }
 
 func (ps *plans) get(s *contract.Schema) *plan {
-	if m := ps.m.Load(); m != nil {
-		if p, ok := (*m)[s.ID]; ok && p.schema.Fingerprint() == s.Fingerprint() {
-			return p
-		}
-	}
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	old := ps.m.Load()
-	if old != nil {
-		if p, ok := (*old)[s.ID]; ok && p.schema.Fingerprint() == s.Fingerprint() {
-			return p
-		}
-	}
-	p := newPlan(s)
-	next := make(map[int64]*plan, 1+lenMap(old))
-	if old != nil {
-		for k, v := range *old {
-			next[k] = v
-		}
-	}
-	next[s.ID] = p
-	ps.m.Store(&next)
-	return p
+	return ps.m.LoadOrBuild(s.ID,
+		func(p *plan) bool { return p.schema.Fingerprint() == s.Fingerprint() },
+		func() *plan { return newPlan(s) })
 }
 
 // subject is the subject of the schema id, when its plan is cached and it
 // is a version of want (the subject the event named), else "": the label
 // of a metric may only be a subject hem resolved.
 func (ps *plans) subject(id int64, want string) string {
-	if m := ps.m.Load(); m != nil {
-		if p, ok := (*m)[id]; ok && p.schema.Subject == want {
-			return want
-		}
+	if p, ok := ps.m.Load(id); ok && p.schema.Subject == want {
+		return want
 	}
 	return ""
-}
-
-func lenMap(m *map[int64]*plan) int {
-	if m == nil {
-		return 0
-	}
-	return len(*m)
 }

@@ -3,11 +3,8 @@ package processor
 import (
 	"context"
 	"fmt"
-	"maps"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"buf.build/go/hyperpb"
@@ -16,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hemlabs/hem/cache"
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
@@ -48,42 +46,18 @@ type PayloadSink interface {
 	PayloadOnly() bool
 }
 
-// parsers caches a hyperpb parser per schema id, copy-on-write: reads take
-// no lock. Schema ids are immutable, so an entry never changes.
+// parsers caches a hyperpb parser per schema id (copy-on-write: reads take
+// no lock). A parser serves only the descriptor it was compiled from, so
+// two schemas that share an id (of two registries) never share one.
 type parsers struct {
-	mu    sync.Mutex
-	cache atomic.Pointer[map[int64]*hyperpb.MessageType]
+	m cache.Map[int64, *hyperpb.MessageType]
 }
 
 // of returns the parser of s's message.
 func (c *parsers) of(s *contract.Schema) *hyperpb.MessageType {
-	if t := c.cached(s); t != nil {
-		return t
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if t := c.cached(s); t != nil { // compiled while we waited
-		return t
-	}
-	old := c.cache.Load()
-	t := hyperpb.CompileMessageDescriptor(s.Descriptor())
-	next := make(map[int64]*hyperpb.MessageType, 1)
-	if old != nil {
-		maps.Copy(next, *old)
-	}
-	next[s.ID] = t
-	c.cache.Store(&next)
-	return t
-}
-
-// cached is the parser of s compiled before, or nil.
-func (c *parsers) cached(s *contract.Schema) *hyperpb.MessageType {
-	if m := c.cache.Load(); m != nil {
-		if t, ok := (*m)[s.ID]; ok && t.Descriptor() == s.Descriptor() {
-			return t
-		}
-	}
-	return nil
+	return c.m.LoadOrBuild(s.ID,
+		func(t *hyperpb.MessageType) bool { return t.Descriptor() == s.Descriptor() },
+		func() *hyperpb.MessageType { return hyperpb.CompileMessageDescriptor(s.Descriptor()) })
 }
 
 // decode turns a message of the events topic into a sink event. A

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hemlabs/hem/auth"
+	"github.com/hemlabs/hem/cache"
 	"github.com/hemlabs/hem/contract"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
 )
@@ -39,9 +40,9 @@ type Client struct {
 	ttl    time.Duration
 	now    func() time.Time
 
-	byID     cowMap[int64, *contract.Schema]
-	byNumber cowMap[versionKey, *contract.Schema]
-	latest   cowMap[string, latestEntry]
+	byID     cache.Map[int64, *contract.Schema]
+	byNumber cache.Map[versionKey, *contract.Schema]
+	latest   cache.Map[string, latestEntry]
 	flights  singleflight.Group
 	watched  atomic.Int64 // highest id Watch has seen
 }
@@ -191,11 +192,11 @@ func (c *Client) outgoing(ctx context.Context) context.Context {
 // for ever; a pending one is fetched again on every call until it is
 // usable.
 func (c *Client) ByID(ctx context.Context, id int64) (*contract.Schema, error) {
-	if s, ok := c.byID.load(id); ok {
+	if s, ok := c.byID.Load(id); ok {
 		return s, nil
 	}
 	return flight(ctx, &c.flights, "id/"+strconv.FormatInt(id, 10), func(ctx context.Context) (*contract.Schema, error) {
-		if s, ok := c.byID.load(id); ok { // filled while this call waited
+		if s, ok := c.byID.Load(id); ok { // filled while this call waited
 			return s, nil
 		}
 		s, err := c.get(ctx, &registryv1.GetSchemaRequest{Id: id}, fmt.Sprintf("schema %d", id))
@@ -210,11 +211,11 @@ func (c *Client) ByID(ctx context.Context, id int64) (*contract.Schema, error) {
 // Version returns one version of subject; cached like ByID.
 func (c *Client) Version(ctx context.Context, subject string, version int) (*contract.Schema, error) {
 	key := versionKey{subject, version}
-	if s, ok := c.byNumber.load(key); ok {
+	if s, ok := c.byNumber.Load(key); ok {
 		return s, nil
 	}
 	return flight(ctx, &c.flights, "v/"+subject+"@"+strconv.Itoa(version), func(ctx context.Context) (*contract.Schema, error) {
-		if s, ok := c.byNumber.load(key); ok {
+		if s, ok := c.byNumber.Load(key); ok {
 			return s, nil
 		}
 		s, err := c.get(ctx, &registryv1.GetSchemaRequest{Subject: subject, Version: int32(version)}, fmt.Sprintf("%s v%d", subject, version))
@@ -231,12 +232,12 @@ func (c *Client) Version(ctx context.Context, subject string, version int) (*con
 // returned (stale) rather than an error; an unknown subject is always
 // ErrNotFound.
 func (c *Client) Latest(ctx context.Context, subject string) (*contract.Schema, error) {
-	cached, ok := c.latest.load(subject)
+	cached, ok := c.latest.Load(subject)
 	if ok && c.now().Sub(cached.at) < c.ttl {
 		return cached.s, nil
 	}
 	return flight(ctx, &c.flights, "latest/"+subject, func(ctx context.Context) (*contract.Schema, error) {
-		if e, ok := c.latest.load(subject); ok && c.now().Sub(e.at) < c.ttl {
+		if e, ok := c.latest.Load(subject); ok && c.now().Sub(e.at) < c.ttl {
 			return e.s, nil
 		}
 		s, err := c.get(ctx, &registryv1.GetSchemaRequest{Subject: subject}, subject)
@@ -247,7 +248,7 @@ func (c *Client) Latest(ctx context.Context, subject string) (*contract.Schema, 
 			return nil, err
 		}
 		c.remember(s)
-		c.latest.store(subject, latestEntry{s: s, at: c.now()})
+		c.latest.Store(subject, latestEntry{s: s, at: c.now()})
 		return s, nil
 	})
 }
@@ -269,8 +270,8 @@ func (c *Client) remember(s *contract.Schema) {
 	if s.State != contract.Usable {
 		return
 	}
-	c.byID.store(s.ID, s)
-	c.byNumber.store(versionKey{s.Subject, s.Version}, s)
+	c.byID.Store(s.ID, s)
+	c.byNumber.Store(versionKey{s.Subject, s.Version}, s)
 }
 
 // Register registers schemas (see RegisterRequest). Rejections are results
@@ -343,7 +344,7 @@ func (c *Client) watchOnce(ctx context.Context, received func()) error {
 		}
 		c.remember(s)
 		if s.State == contract.Usable {
-			c.latest.update(s.Subject, latestEntry{s: s, at: c.now()}, func(old latestEntry) bool {
+			c.latest.StoreUnless(s.Subject, latestEntry{s: s, at: c.now()}, func(old latestEntry) bool {
 				return old.s.Version > s.Version
 			})
 		}

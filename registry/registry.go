@@ -15,6 +15,7 @@ import (
 	"cloud.google.com/go/storage"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/hemlabs/hem/cache"
 	"github.com/hemlabs/hem/contract"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
 )
@@ -34,7 +35,7 @@ type Registry struct {
 	loads   singleflight.Group
 	// schemas holds parsed descriptor sets by id, without state (which
 	// changes); every version is immutable otherwise.
-	schemas cowMap[int64, *contract.Schema]
+	schemas cache.Map[int64, *contract.Schema]
 }
 
 // snapshot is one read of the index, immutable once built.
@@ -233,7 +234,7 @@ func (r *Registry) Register(ctx context.Context, candidates []*contract.Schema, 
 			r.install(newSnapshot(next, gen, r.cfg.now()))
 			for i := range results {
 				if results[i].Outcome == OutcomeNew {
-					r.schemas.store(results[i].Schema.ID, results[i].Schema)
+					r.schemas.Store(results[i].Schema.ID, results[i].Schema)
 				}
 			}
 			break
@@ -457,7 +458,7 @@ const missRefresh = 100 * time.Millisecond
 // schemaOf returns the version e describes, loading its descriptor set on
 // first use.
 func (r *Registry) schemaOf(ctx context.Context, e *entry) (*contract.Schema, error) {
-	base, ok := r.schemas.load(e.ID)
+	base, ok := r.schemas.Load(e.ID)
 	if !ok {
 		var err error
 		base, err = flight(ctx, &r.loads, e.Object, func(ctx context.Context) (*contract.Schema, error) {
@@ -477,7 +478,7 @@ func (r *Registry) schemaOf(ctx context.Context, e *entry) (*contract.Schema, er
 		if err != nil {
 			return nil, err
 		}
-		r.schemas.store(e.ID, base)
+		r.schemas.Store(e.ID, base)
 	}
 	return base.WithIdentity(e.ID, e.Version, e.state(), e.CreatedAt), nil
 }

@@ -5,7 +5,7 @@
 //	layer 3  internal/                     the CLI and the local stack (hem dev)
 //	layer 2  collector/ processor/ client/ the services and the producer's client
 //	layer 1  registry/ sink/               the registry and the sinks (plugins)
-//	layer 0  contract/ envelope/ wire/ auth/ gen/   the ground floor
+//	layer 0  contract/ envelope/ wire/ auth/ cache/ gen/   the ground floor
 //
 // The ground floor imports no other hem package but generated code.
 //

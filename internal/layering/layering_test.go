@@ -30,6 +30,7 @@ var layers = map[string]int{
 	"envelope":  0,
 	"wire":      0,
 	"auth":      0,
+	"cache":     0,
 	"gen":       0,
 }
 
