@@ -37,15 +37,6 @@ type decodeError struct {
 func (e *decodeError) Error() string { return e.err.Error() }
 func (e *decodeError) Unwrap() error { return e.err }
 
-// PayloadSink is implemented by sinks that store Event.Payload as it is and
-// never read Event.Message, such as the archive. For them the processor
-// checks each payload against its schema without decoding it (see
-// wire.Known), and leaves Message nil; a payload the check cannot clear is
-// decoded as for any sink, so what fails, fails the same way.
-type PayloadSink interface {
-	PayloadOnly() bool
-}
-
 // parsers caches a hyperpb parser per schema id (copy-on-write: reads take
 // no lock). A parser serves only the descriptor it was compiled from, so
 // two schemas that share an id (of two registries) never share one.

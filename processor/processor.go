@@ -103,7 +103,7 @@ func New(puller Puller, s sink.Sink, schemas Schemas, failed FailedPublisher, op
 		open:        map[string]*batch{},
 		warned:      map[string]time.Time{},
 	}
-	if ps, ok := s.(PayloadSink); ok {
+	if ps, ok := s.(sink.PayloadSink); ok {
 		p.payloadOnly = ps.PayloadOnly()
 	}
 	first := errNoPullYet

@@ -10,6 +10,14 @@
 // retry can fix. Every implementation passes the conformance suite in
 // package sinktest.
 //
+// # Capabilities
+//
+// A sink may also have optional capabilities, which its users find by type
+// assertion and the conformance suite checks: [PayloadSink] (it stores the
+// payload bytes and never reads the decoded message, so the processor need
+// not decode) and [HealthReporter] (it says whether its destination
+// answers, for readiness probes). [Tee] writes to several sinks as one.
+//
 // # Event ids
 //
 // Delivery is at least once, so a sink sees an event again after a retry.

@@ -306,10 +306,6 @@ func logStats(log *slog.Logger, msg string, st processor.Stats) {
 // sinkCloseTimeout bounds closing the sink after the drain.
 const sinkCloseTimeout = 5 * time.Second
 
-// healthReporter is a sink that can tell whether its destination answers
-// (the BigQuery sink).
-type healthReporter interface{ Health() error }
-
 // processorHandler serves /healthz (the process runs), /readyz (pulls
 // succeed and the sink's destination answers) and /metrics.
 func processorHandler(p *processor.Processor, s sink.Sink, metrics http.Handler) http.Handler {
@@ -317,7 +313,7 @@ func processorHandler(p *processor.Processor, s sink.Sink, metrics http.Handler)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		err := p.Ready()
-		if hr, ok := s.(healthReporter); ok && err == nil {
+		if hr, ok := s.(sink.HealthReporter); ok && err == nil {
 			err = hr.Health()
 		}
 		if err != nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/registry/localgcs"
+	"github.com/hemlabs/hem/sink"
 )
 
 // Config is the local stack's configuration. Every address has a flag in
@@ -359,7 +360,7 @@ func (s *Stack) drain(ctx context.Context) error {
 		for _, p := range s.procs {
 			// A sink that cannot write (BigQuery unreachable) would hold the
 			// whole shutdown for DrainTimeout; its events stay in the log.
-			if hr, ok := s.sinks.byName[p.sink].(interface{ Health() error }); ok {
+			if hr, ok := s.sinks.byName[p.sink].(sink.HealthReporter); ok {
 				if err := hr.Health(); err != nil {
 					if !unhealthy[p.sink] {
 						unhealthy[p.sink] = true

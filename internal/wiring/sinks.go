@@ -9,7 +9,6 @@ import (
 
 	"cloud.google.com/go/storage"
 
-	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/archive"
@@ -212,7 +211,7 @@ func openFailedSink(ctx context.Context, env SinkEnv) (_ *Opened, err error) {
 	for i, o := range opened {
 		sinks[i] = o.Sink
 	}
-	return &Opened{Sink: processor.Tee(sinks...), Close: func(ctx context.Context) error {
+	return &Opened{Sink: sink.Tee(sinks...), Close: func(ctx context.Context) error {
 		var errs []error
 		for _, o := range slices.Backward(opened) {
 			errs = append(errs, o.Close(ctx))

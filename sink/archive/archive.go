@@ -105,7 +105,10 @@ type Sink struct {
 	window *window
 }
 
-var _ sink.Sink = (*Sink)(nil)
+var (
+	_ sink.Sink        = (*Sink)(nil)
+	_ sink.PayloadSink = (*Sink)(nil)
+)
 
 // New returns a sink writing to bucket through client.
 func New(client *storage.Client, bucket string, opts ...Option) (*Sink, error) {
@@ -282,7 +285,7 @@ func optionalTime(t time.Time) *time.Time {
 
 // PayloadOnly reports that the archive stores Event.Payload and never reads
 // Event.Message, so a processor need not decode the payloads it archives
-// (processor.PayloadSink).
+// (sink.PayloadSink).
 func (s *Sink) PayloadOnly() bool { return true }
 
 // Close implements sink.Sink; the sink holds nothing between writes.

@@ -7,7 +7,7 @@
 // with its normalized descriptor. Payloads are transcoded from their wire
 // bytes straight into row bytes by a plan built once per (payload version,
 // table version) pair, so no message is materialized per event; the sink
-// is a processor.PayloadSink, so the processor does not decode them either.
+// is a sink.PayloadSink, so the processor does not decode them either.
 //
 // Tables. Migrate creates a table from the shared mapping (day partitions,
 // clustering, descriptions) or appends the columns a new version adds, with

@@ -365,8 +365,13 @@ func DedupQuery(project, dataset string, t *contract.Table) string {
 
 // PayloadOnly reports that rows are transcoded from Event.Payload and
 // Event.Message is never read, so a processor need not decode payloads
-// for this sink (processor.PayloadSink).
+// for this sink (sink.PayloadSink).
 func (s *Sink) PayloadOnly() bool { return true }
+
+var (
+	_ sink.PayloadSink    = (*Sink)(nil)
+	_ sink.HealthReporter = (*Sink)(nil)
+)
 
 // Close closes the streams and clients; appends already answered are
 // durable, so there is nothing to flush. It returns within ctx, and does

@@ -239,7 +239,7 @@ func TestWritesOutliveTheirContexts(t *testing.T) {
 	}
 }
 
-// The sink reads payload bytes only (processor.PayloadSink): events the
+// The sink reads payload bytes only (sink.PayloadSink): events the
 // processor did not decode are written like any other.
 func TestWritesUndecodedEvents(t *testing.T) {
 	t.Parallel()

@@ -3,7 +3,9 @@
 // rows the shared mapping (contract.MapTable) says they are.
 //
 // A sink's test provides a Harness: the sink, a way to read a subject's
-// rows back, and whether it keeps one row per event id. Rows are compared
+// rows back, and whether it keeps one row per event id. The suite also
+// checks each optional capability the sink claims (sink.PayloadSink,
+// sink.HealthReporter). Rows are compared
 // in a normalized form (Row), so a warehouse, an archive and a BigQuery
 // fake are held to one standard.
 package sinktest
@@ -209,6 +211,38 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 		}
 		write(t, h, s, evs)
 		expectRows(t, h, s.Subject, evs)
+	})
+	t.Run("a payload-only sink writes events that carry only their payload", func(t *testing.T) {
+		h := newHarness(t)
+		if ps, ok := h.Sink.(sink.PayloadSink); !ok || !ps.PayloadOnly() {
+			t.Skip("the sink reads Event.Message")
+		}
+		// The processor leaves Message nil for such a sink (sink.PayloadSink).
+		for _, s := range []*contract.Schema{placed, sensor, all["shop.members.v1.MemberRegistered"]} {
+			evs := Events(t, s, 20)
+			bare := make([]*sink.Event, len(evs))
+			for i, e := range evs {
+				c := *e
+				c.Message = nil
+				bare[i] = &c
+			}
+			write(t, h, s, bare)
+			expectRows(t, h, s.Subject, evs)
+		}
+	})
+	t.Run("a health-reporting sink is healthy while its destination answers", func(t *testing.T) {
+		h := newHarness(t)
+		hr, ok := h.Sink.(sink.HealthReporter)
+		if !ok {
+			t.Skip("the sink does not report health")
+		}
+		if err := hr.Health(); err != nil {
+			t.Fatalf("Health before any write: %v", err)
+		}
+		write(t, h, placed, Events(t, placed, 10))
+		if err := hr.Health(); err != nil {
+			t.Fatalf("Health after a write: %v", err)
+		}
 	})
 	t.Run("an empty batch writes nothing", func(t *testing.T) {
 		h := newHarness(t)

@@ -1,13 +1,12 @@
-package processor_test
+package sink_test
 
 import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 
-	"github.com/hemlabs/hem/processor"
-	"github.com/hemlabs/hem/processor/processortest"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/sinktest"
 )
@@ -18,7 +17,7 @@ func TestTeeIsDurableOnlyWhenEverySinkIs(t *testing.T) {
 	refused := sink.Permanentf("refused")
 	cases := []struct {
 		name       string
-		a, b       processortest.Fault
+		a, b       fault
 		failed     []int // indexes that must fail
 		permanent  []int // of those, the permanent ones
 		inA, inB   []int // indexes each sink stored
@@ -47,11 +46,11 @@ func TestTeeIsDurableOnlyWhenEverySinkIs(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			a, b := processortest.New(), processortest.New()
+			a, b := &countingSink{}, &countingSink{}
 			a.SetFault(c.a)
 			b.SetFault(c.b)
 			batch := &sink.Batch{Subject: v1.Subject, Events: sinktest.Events(t, v1, 3)}
-			err := processor.Tee(a, b).Write(t.Context(), batch)
+			err := sink.Tee(a, b).Write(t.Context(), batch)
 			if (err == nil) != c.wantNilErr {
 				t.Fatalf("Write = %v", err)
 			}
@@ -69,4 +68,48 @@ func TestTeeIsDurableOnlyWhenEverySinkIs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fault decides a Write's outcome before anything is stored: nil writes
+// the batch, a *sink.BatchError all but the events it names, any other
+// error nothing.
+type fault func(ctx context.Context, b *sink.Batch) error
+
+// countingSink counts the durable writes of each event id.
+type countingSink struct {
+	mu     sync.Mutex
+	fault  fault
+	writes map[string]int
+}
+
+func (s *countingSink) SetFault(f fault) { s.fault = f }
+
+func (s *countingSink) Write(ctx context.Context, b *sink.Batch) error {
+	var err error
+	if s.fault != nil {
+		err = s.fault(ctx, b)
+	}
+	var be *sink.BatchError
+	if err != nil && !errors.As(err, &be) {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writes == nil {
+		s.writes = map[string]int{}
+	}
+	for i, e := range b.Events {
+		if sink.ErrorFor(err, i) == nil {
+			s.writes[e.ID]++
+		}
+	}
+	return err
+}
+
+func (s *countingSink) Close(context.Context) error { return nil }
+
+func (s *countingSink) Writes(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes[id]
 }
