@@ -20,12 +20,13 @@ check: tools lint checkgenerate tidy vet test ## The gate: everything CI runs
 	@echo "check: all passed"
 
 .PHONY: tools
-tools: ## Install pinned buf and protoc plugins into .tmp/bin; put validate.proto in place
+tools: ## Install pinned buf, protoc plugins and golangci-lint into .tmp/bin; put validate.proto in place
 	@scripts/tools.sh
 	@scripts/proto-deps.sh
 
 .PHONY: lint
-lint: tools ## buf format, buf lint, buf breaking + hem schema check, terraform fmt
+lint: tools ## golangci-lint (.golangci.yml), buf format, buf lint, buf breaking + hem schema check, terraform fmt
+	golangci-lint run ./...
 	buf format -d --exit-code
 	buf lint --error-format=msvs
 	scripts/breaking.sh $(AGAINST)

@@ -42,3 +42,7 @@ buf_release() { # version
 buf_release 1.75.0 || install buf github.com/bufbuild/buf/cmd/buf@v1.75.0
 install protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 install protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+# golangci-lint has no release in a registry this machine reaches, so it is
+# built from source: the slowest install here on a fresh machine (see the
+# README's development section), a link on one whose Go caches are warm.
+install golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
