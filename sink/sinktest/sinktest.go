@@ -83,13 +83,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 		evs := Events(t, placed, 30)
 		write(t, h, placed, evs)
 		write(t, h, placed, append(evs[:10:10], Events(t, placed, 5)[:0]...))
-		got := rows(t, h, placed.Subject)
-		switch {
-		case h.Dedup && len(got) != 30:
-			t.Fatalf("%d rows after a redelivery, want 30 (one per event id)", len(got))
-		case !h.Dedup && len(got) < 30:
-			t.Fatalf("%d rows after a redelivery, want at least 30", len(got))
-		}
+		wantOnePerID(t, h, placed.Subject, 30, "a redelivery")
 	})
 	t.Run("an event delivered again after a restart is stored once", func(t *testing.T) {
 		h := newHarness(t)
@@ -103,13 +97,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 		retry := *evs[3]
 		retry.ReceivedAt, retry.PublishedAt = retry.ReceivedAt.Add(5*time.Second), retry.PublishedAt.Add(5*time.Second)
 		write(t, h, placed, append(evs[:10:10], &retry))
-		got := rows(t, h, placed.Subject)
-		switch {
-		case h.Dedup && len(got) != 20:
-			t.Fatalf("%d rows after a restart and a redelivery, want 20 (one per event id)", len(got))
-		case !h.Dedup && len(got) < 20:
-			t.Fatalf("%d rows after a restart and a redelivery, want at least 20", len(got))
-		}
+		wantOnePerID(t, h, placed.Subject, 20, "a restart and a redelivery")
 		if h.Dedup { // the first copy stays
 			expectRows(t, h, placed.Subject, evs)
 		}
@@ -601,4 +589,18 @@ func Events(t testing.TB, s *contract.Schema, n int) []*sink.Event {
 			PublishedAt: at.Add(time.Millisecond), Producer: "sinktest", Attributes: map[string]string{"region": "nl"}}
 	}
 	return out
+}
+
+// wantOnePerID checks the rows of subject after what happened: exactly n
+// (one per event id) in a sink that keeps one row per id, at least n in
+// one that is at-least-once.
+func wantOnePerID(t *testing.T, h *Harness, subject string, n int, what string) {
+	t.Helper()
+	got := rows(t, h, subject)
+	switch {
+	case h.Dedup && len(got) != n:
+		t.Fatalf("%d rows after %s, want %d (one per event id)", len(got), what, n)
+	case !h.Dedup && len(got) < n:
+		t.Fatalf("%d rows after %s, want at least %d", len(got), what, n)
+	}
 }
