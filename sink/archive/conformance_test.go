@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hemlabs/hem/registry/localgcs"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/archive"
 	"github.com/hemlabs/hem/sink/sinktest"
@@ -14,18 +13,7 @@ import (
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	sinktest.Run(t, func(t *testing.T) *sinktest.Harness {
-		srv, err := localgcs.Start(t.TempDir(), "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(srv.Stop)
-		client, err := srv.NewClient(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := localgcs.EnsureBucket(t.Context(), client, "archive"); err != nil {
-			t.Fatal(err)
-		}
+		client := newBucket(t)
 		a, err := archive.New(client, "archive")
 		if err != nil {
 			t.Fatal(err)
