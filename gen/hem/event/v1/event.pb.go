@@ -43,6 +43,9 @@ const (
 	Stage_STAGE_TRANSFORM Stage = 4
 	// A sink refused the row permanently.
 	Stage_STAGE_LOAD Stage = 5
+	// Reading a file source's object, or mapping one of its records onto the
+	// contract.
+	Stage_STAGE_READ Stage = 6
 )
 
 // Enum value maps for Stage.
@@ -54,6 +57,7 @@ var (
 		3: "STAGE_VALIDATE",
 		4: "STAGE_TRANSFORM",
 		5: "STAGE_LOAD",
+		6: "STAGE_READ",
 	}
 	Stage_value = map[string]int32{
 		"STAGE_UNSPECIFIED": 0,
@@ -62,6 +66,7 @@ var (
 		"STAGE_VALIDATE":    3,
 		"STAGE_TRANSFORM":   4,
 		"STAGE_LOAD":        5,
+		"STAGE_READ":        6,
 	}
 )
 
@@ -119,6 +124,16 @@ const (
 	// A different event under an id the sink already holds: the stored event
 	// stays, this one is recorded here instead of being dropped.
 	Reason_REASON_DUPLICATE_ID_DIFFERENT_PAYLOAD Reason = 10
+	// A file source's record could not be mapped onto the contract (a
+	// missing column, a CEL expression that failed on its values).
+	Reason_REASON_MAPPING_FAILED Reason = 11
+	// A file source's object is not what its declaration says (not the
+	// format, truncated, too large, not decodable): nothing of it was
+	// published.
+	Reason_REASON_FILE_UNREADABLE Reason = 12
+	// More of a file's records were rejected than its source allows: the
+	// whole file was quarantined and nothing of it published.
+	Reason_REASON_FILE_QUARANTINED Reason = 13
 )
 
 // Enum value maps for Reason.
@@ -135,6 +150,9 @@ var (
 		8:  "REASON_TRANSFORM_FAILED",
 		9:  "REASON_LOAD_REJECTED",
 		10: "REASON_DUPLICATE_ID_DIFFERENT_PAYLOAD",
+		11: "REASON_MAPPING_FAILED",
+		12: "REASON_FILE_UNREADABLE",
+		13: "REASON_FILE_QUARANTINED",
 	}
 	Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":                    0,
@@ -148,6 +166,9 @@ var (
 		"REASON_TRANSFORM_FAILED":               8,
 		"REASON_LOAD_REJECTED":                  9,
 		"REASON_DUPLICATE_ID_DIFFERENT_PAYLOAD": 10,
+		"REASON_MAPPING_FAILED":                 11,
+		"REASON_FILE_UNREADABLE":                12,
+		"REASON_FILE_QUARANTINED":               13,
 	}
 )
 
@@ -359,7 +380,9 @@ type FailedEvent struct {
 	// hem-pii=applied, when it decodes; left out (message says so) when it
 	// does not. A replay sends it back through the collector, which keeps
 	// hashed values as they are and does not check PII fields' rules again.
-	Original      []byte `protobuf:"bytes,11,opt,name=original,proto3" json:"original,omitempty"`
+	Original []byte `protobuf:"bytes,11,opt,name=original,proto3" json:"original,omitempty"`
+	// Where the event came from when a file source read it.
+	Origin        *Origin `protobuf:"bytes,12,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -471,6 +494,107 @@ func (x *FailedEvent) GetOriginal() []byte {
 	return nil
 }
 
+func (x *FailedEvent) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
+// Origin is the place in a file an event was read from.
+type Origin struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file source (its declaration's name).
+	Source string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	// The object, as gs://BUCKET/NAME, or file://PATH for a local file.
+	Uri string `protobuf:"bytes,2,opt,name=uri,proto3" json:"uri,omitempty"`
+	// The object's generation (0 for a local file).
+	Generation int64 `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
+	// The archive entry (zip, tar), empty otherwise.
+	Entry string `protobuf:"bytes,4,opt,name=entry,proto3" json:"entry,omitempty"`
+	// The 1-based line the record starts on (CSV, NDJSON), or the 1-based
+	// record number (JSON array, Parquet). Zero for a whole-file failure.
+	Line int64 `protobuf:"varint,5,opt,name=line,proto3" json:"line,omitempty"`
+	// The record as read, for a record that could not be mapped. The values
+	// of columns that feed a PII field of the contract are replaced by
+	// "[PII withheld]".
+	Record        string `protobuf:"bytes,6,opt,name=record,proto3" json:"record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Origin) Reset() {
+	*x = Origin{}
+	mi := &file_hem_event_v1_event_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Origin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Origin) ProtoMessage() {}
+
+func (x *Origin) ProtoReflect() protoreflect.Message {
+	mi := &file_hem_event_v1_event_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Origin.ProtoReflect.Descriptor instead.
+func (*Origin) Descriptor() ([]byte, []int) {
+	return file_hem_event_v1_event_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Origin) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Origin) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *Origin) GetGeneration() int64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *Origin) GetEntry() string {
+	if x != nil {
+		return x.Entry
+	}
+	return ""
+}
+
+func (x *Origin) GetLine() int64 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *Origin) GetRecord() string {
+	if x != nil {
+		return x.Record
+	}
+	return ""
+}
+
 var File_hem_event_v1_event_proto protoreflect.FileDescriptor
 
 const file_hem_event_v1_event_proto_rawDesc = "" +
@@ -492,7 +616,7 @@ const file_hem_event_v1_event_proto_rawDesc = "" +
 	"\n" +
 	"field_path\x18\x01 \x01(\tR\tfieldPath\x12\x17\n" +
 	"\arule_id\x18\x02 \x01(\tR\x06ruleId\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\xc1\x03\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xef\x03\n" +
 	"\vFailedEvent\x12)\n" +
 	"\x05stage\x18\x01 \x01(\x0e2\x13.hem.event.v1.StageR\x05stage\x12,\n" +
 	"\x06reason\x18\x02 \x01(\x0e2\x14.hem.event.v1.ReasonR\x06reason\x12\x18\n" +
@@ -507,8 +631,18 @@ const file_hem_event_v1_event_proto_rawDesc = "" +
 	"\battempts\x18\t \x01(\x05R\battempts\x127\n" +
 	"\tfailed_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\bfailedAt\x12\x1a\n" +
-	"\boriginal\x18\v \x01(\fR\boriginal:-\x8a\xb5\x18)\n" +
-	"\x0e_failed_events\x12\tfailed_at\x1a\x04type\x1a\x06reason*|\n" +
+	"\boriginal\x18\v \x01(\fR\boriginal\x12,\n" +
+	"\x06origin\x18\f \x01(\v2\x14.hem.event.v1.OriginR\x06origin:-\x8a\xb5\x18)\n" +
+	"\x0e_failed_events\x12\tfailed_at\x1a\x04type\x1a\x06reason\"\x94\x01\n" +
+	"\x06Origin\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x10\n" +
+	"\x03uri\x18\x02 \x01(\tR\x03uri\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x03 \x01(\x03R\n" +
+	"generation\x12\x14\n" +
+	"\x05entry\x18\x04 \x01(\tR\x05entry\x12\x12\n" +
+	"\x04line\x18\x05 \x01(\x03R\x04line\x12\x16\n" +
+	"\x06record\x18\x06 \x01(\tR\x06record*\x8c\x01\n" +
 	"\x05Stage\x12\x15\n" +
 	"\x11STAGE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTAGE_COLLECT\x10\x01\x12\x10\n" +
@@ -516,7 +650,9 @@ const file_hem_event_v1_event_proto_rawDesc = "" +
 	"\x0eSTAGE_VALIDATE\x10\x03\x12\x13\n" +
 	"\x0fSTAGE_TRANSFORM\x10\x04\x12\x0e\n" +
 	"\n" +
-	"STAGE_LOAD\x10\x05*\xbe\x02\n" +
+	"STAGE_LOAD\x10\x05\x12\x0e\n" +
+	"\n" +
+	"STAGE_READ\x10\x06*\x92\x03\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13REASON_UNKNOWN_TYPE\x10\x01\x12\x1b\n" +
@@ -529,7 +665,10 @@ const file_hem_event_v1_event_proto_rawDesc = "" +
 	"\x17REASON_TRANSFORM_FAILED\x10\b\x12\x18\n" +
 	"\x14REASON_LOAD_REJECTED\x10\t\x12)\n" +
 	"%REASON_DUPLICATE_ID_DIFFERENT_PAYLOAD\x10\n" +
-	"B\xa1\x01\n" +
+	"\x12\x19\n" +
+	"\x15REASON_MAPPING_FAILED\x10\v\x12\x1a\n" +
+	"\x16REASON_FILE_UNREADABLE\x10\f\x12\x1b\n" +
+	"\x17REASON_FILE_QUARANTINED\x10\rB\xa1\x01\n" +
 	"\x10com.hem.event.v1B\n" +
 	"EventProtoP\x01Z/github.com/hemlabs/hem/gen/hem/event/v1;eventv1\xa2\x02\x03HEX\xaa\x02\fHem.Event.V1\xca\x02\fHem\\Event\\V1\xe2\x02\x18Hem\\Event\\V1\\GPBMetadata\xea\x02\x0eHem::Event::V1b\x06proto3"
 
@@ -546,30 +685,32 @@ func file_hem_event_v1_event_proto_rawDescGZIP() []byte {
 }
 
 var file_hem_event_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_hem_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_hem_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_hem_event_v1_event_proto_goTypes = []any{
 	(Stage)(0),                    // 0: hem.event.v1.Stage
 	(Reason)(0),                   // 1: hem.event.v1.Reason
 	(*Event)(nil),                 // 2: hem.event.v1.Event
 	(*Violation)(nil),             // 3: hem.event.v1.Violation
 	(*FailedEvent)(nil),           // 4: hem.event.v1.FailedEvent
-	nil,                           // 5: hem.event.v1.Event.AttributesEntry
-	(*anypb.Any)(nil),             // 6: google.protobuf.Any
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*Origin)(nil),                // 5: hem.event.v1.Origin
+	nil,                           // 6: hem.event.v1.Event.AttributesEntry
+	(*anypb.Any)(nil),             // 7: google.protobuf.Any
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
 }
 var file_hem_event_v1_event_proto_depIdxs = []int32{
-	6, // 0: hem.event.v1.Event.payload:type_name -> google.protobuf.Any
-	7, // 1: hem.event.v1.Event.event_time:type_name -> google.protobuf.Timestamp
-	5, // 2: hem.event.v1.Event.attributes:type_name -> hem.event.v1.Event.AttributesEntry
+	7, // 0: hem.event.v1.Event.payload:type_name -> google.protobuf.Any
+	8, // 1: hem.event.v1.Event.event_time:type_name -> google.protobuf.Timestamp
+	6, // 2: hem.event.v1.Event.attributes:type_name -> hem.event.v1.Event.AttributesEntry
 	0, // 3: hem.event.v1.FailedEvent.stage:type_name -> hem.event.v1.Stage
 	1, // 4: hem.event.v1.FailedEvent.reason:type_name -> hem.event.v1.Reason
 	3, // 5: hem.event.v1.FailedEvent.violations:type_name -> hem.event.v1.Violation
-	7, // 6: hem.event.v1.FailedEvent.failed_at:type_name -> google.protobuf.Timestamp
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	8, // 6: hem.event.v1.FailedEvent.failed_at:type_name -> google.protobuf.Timestamp
+	5, // 7: hem.event.v1.FailedEvent.origin:type_name -> hem.event.v1.Origin
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_hem_event_v1_event_proto_init() }
@@ -583,7 +724,7 @@ func file_hem_event_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hem_event_v1_event_proto_rawDesc), len(file_hem_event_v1_event_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
