@@ -26,6 +26,7 @@ var layers = map[string]int{
 	"client":    2,
 	"registry":  1,
 	"sink":      1,
+	"source":    1,
 	"contract":  0,
 	"envelope":  0,
 	"wire":      0,
