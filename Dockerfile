@@ -58,6 +58,8 @@ LABEL org.opencontainers.image.title="hem" \
       org.opencontainers.image.version="${VERSION}"
 
 COPY --from=build /out/hem /usr/local/bin/hem
+# The file source declarations: hem source run reads ./sources (--sources).
+COPY --from=build /src/sources /home/nonroot/sources
 
 # The nonroot user's home is writable (hem dev keeps .hem/ in the working
 # directory; DuckDB spills to a temporary directory).

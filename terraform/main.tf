@@ -274,6 +274,7 @@ module "registry" {
   invokers = merge(
     {
       collector = module.collector.service_account_member
+      source    = module.source.service_account_member
     },
     { for sink in keys(local.sinks) : "processor-${sink}" => module.processor[sink].service_account_member },
     var.registry_invokers,

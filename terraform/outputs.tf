@@ -78,3 +78,18 @@ output "service_accounts" {
     { for sink, p in module.processor : "processor-${sink}" => p.service_account_email },
   )
 }
+
+output "landing_bucket" {
+  description = "Landing bucket of the file sources: declarations name it in objects.bucket; suppliers write exports into it."
+  value       = google_storage_bucket.landing.name
+}
+
+output "ledger_bucket" {
+  description = "The file sources' ledger bucket (hem source status --ledger-bucket, hem load --ledger-bucket)."
+  value       = google_storage_bucket.ledger.name
+}
+
+output "objects_dead_letter_subscription" {
+  description = "Object notifications the source service kept failing to load."
+  value       = module.objects.dead_letter_subscriptions[local.objects_subscription]
+}

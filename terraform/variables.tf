@@ -216,3 +216,38 @@ variable "processors" {
     error_message = "Every processor needs min_instances >= 1 and max_instances >= min_instances."
   }
 }
+
+variable "landing_bucket_name" {
+  description = "Name of the landing bucket file sources take their exports from (default PROJECT-PREFIX-landing). Declarations under sources/ name it in objects.bucket."
+  type        = string
+  default     = null
+}
+
+variable "ledger_bucket_name" {
+  description = "Name of the file sources' ledger bucket (default PROJECT-PREFIX-source-ledger)."
+  type        = string
+  default     = null
+}
+
+variable "landing_delete_after_days" {
+  description = "Delete exports from the landing bucket this many days after upload (null keeps them; the ledger keeps its record either way)."
+  type        = number
+  default     = null
+}
+
+variable "source_run" {
+  description = "Size of the source service (hem source run). min_instances is at least 1: it pulls, nothing would wake it. loads is how many objects one instance loads at once."
+  type = object({
+    cpu           = optional(string, "2")
+    memory        = optional(string, "2Gi")
+    min_instances = optional(number, 1)
+    max_instances = optional(number, 4)
+    loads         = optional(number, 2)
+  })
+  default = {}
+
+  validation {
+    condition     = var.source_run.min_instances >= 1 && var.source_run.max_instances >= var.source_run.min_instances && var.source_run.loads >= 1
+    error_message = "source_run needs min_instances >= 1, max_instances >= min_instances and loads >= 1."
+  }
+}

@@ -14,7 +14,9 @@
 //   - the archive deletes failed events (failed/) by age, as the failed-events
 //     table does;
 //   - only the collector admits unauthenticated callers, and processors accept
-//     internal traffic only.
+//     internal traffic only;
+//   - the file source service holds exactly its grants (landing read, ledger
+//     write, publish, its subscription, the registry, the PII salt).
 //
 // The checker is deliberately syntactic. It evaluates what it can (literals,
 // variable values, locals, each.key of a known for_each) and treats references

@@ -47,7 +47,8 @@ func TestTreeKeepsPolicies(t *testing.T) {
 		{"google_storage_bucket", tree.Resources("google_storage_bucket"), 2},
 		{"google_bigquery_dataset", tree.Resources("google_bigquery_dataset"), 2},
 		{"google_secret_manager_secret", tree.Resources("google_secret_manager_secret"), 1},
-		{"calls of modules/service", tree.ModuleCalls("modules/service"), 3},
+		{"calls of modules/service", tree.ModuleCalls("modules/service"), 4},
+		{"google_storage_notification", tree.Resources("google_storage_notification"), 1},
 	} {
 		if len(c.got) < c.min {
 			t.Errorf("found %d %s (%v), want at least %d", len(c.got), c.what, c.got, c.min)
@@ -262,6 +263,73 @@ func TestMutations(t *testing.T) {
 					"archive":  cty.EmptyObjectVal,
 					"failed":   cty.EmptyObjectVal,
 				}))
+			},
+			want: "processor-always-on",
+		},
+		{
+			name: "source service gets the archive bucket",
+			file: "source.tf",
+			mutate: func(_ *testing.T, body *hclwrite.Body) {
+				b := body.AppendNewBlock("resource", []string{"google_storage_bucket_iam_member", "source_archive"}).Body()
+				b.SetAttributeTraversal("bucket", traversal("module", "storage", "archive_bucket"))
+				b.SetAttributeValue("role", cty.StringVal("roles/storage.objectViewer"))
+				b.SetAttributeTraversal("member", traversal("module", "source", "service_account_member"))
+			},
+			want: "source-least-privilege",
+		},
+		{
+			name: "source service administers the landing bucket",
+			file: "source.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_storage_bucket_iam_member", "source_landing_reader")
+				b.Body().SetAttributeValue("role", cty.StringVal("roles/storage.objectAdmin"))
+			},
+			want: "source-least-privilege",
+		},
+		{
+			name: "source service loses the ledger",
+			file: "source.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				body.RemoveBlock(mustBlock(t, body, "resource", "google_storage_bucket_iam_member", "source_ledger_user"))
+			},
+			want: "source-least-privilege",
+		},
+		{
+			name: "source service publishes to the objects topic",
+			file: "source.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_pubsub_topic_iam_member", "source_failed_publisher")
+				b.Body().SetAttributeRaw("topic", hclwrite.TokensForTraversal(traversal("google_pubsub_topic", "objects", "name")))
+			},
+			want: "source-least-privilege",
+		},
+		{
+			name: "source service gets a project role",
+			file: "source.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				m := mustBlock(t, body, "module", "source")
+				m.Body().SetAttributeValue("project_roles", cty.ListVal([]cty.Value{cty.StringVal("roles/monitoring.metricWriter"), cty.StringVal("roles/bigquery.dataEditor")}))
+			},
+			want: "source-least-privilege",
+		},
+		{
+			name: "source service reads the API keys",
+			file: "source.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				m := mustBlock(t, body, "module", "source")
+				m.Body().SetAttributeRaw("secret_files", hclwrite.Tokens{
+					{Type: hclsyntax.TokenOBrace, Bytes: []byte("{")},
+					{Type: hclsyntax.TokenCBrace, Bytes: []byte("}")},
+				})
+			},
+			want: "source-least-privilege",
+		},
+		{
+			name: "source service throttles its CPU",
+			file: "source.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				m := mustBlock(t, body, "module", "source")
+				m.Body().SetAttributeValue("cpu_always_allocated", cty.False)
 			},
 			want: "processor-always-on",
 		},

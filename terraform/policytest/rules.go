@@ -87,6 +87,12 @@ var rules = []Rule{
 		check: checkFailedRetention,
 	},
 	{
+		ID: "source-least-privilege",
+		Doc: "The file source service (module \"source\", hem source run) holds exactly its grants: objectViewer on the landing bucket, objectUser on the ledger bucket, publisher on the events and failed topics, subscriber on the objects subscription, run.invoker on the registry, the PII salt, its metrics. " +
+			"Any other grant naming its service account, a project role or secret beyond those, or a missing one, is a violation.",
+		check: checkSource,
+	},
+	{
 		ID:    "documented",
 		Doc:   "Every variable has a type and a description, every output a description: the variables are the deployment's user interface.",
 		check: checkDocumented,
@@ -344,7 +350,8 @@ func checkIngress(m *module, report reportFunc) {
 
 func checkProcessors(m *module, report reportFunc) {
 	for _, b := range m.blocks {
-		if !isModuleCall(b, "modules/service") || !mentions(b, "processor") {
+		// The file source service pulls its notifications as processors pull events.
+		if !isModuleCall(b, "modules/service") || !mentions(b, "processor") && !(b.kind == "module" && b.labels[0] == sourceModule) {
 			continue
 		}
 		// Each instance (one per sink) is sized on its own, e.g. from
@@ -455,4 +462,167 @@ func checkDocumented(m *module, report reportFunc) {
 			}
 		}
 	}
+}
+
+// sourceModule is the name of the call of modules/service that runs hem
+// source run.
+const sourceModule = "source"
+
+// sourceGrant is one grant the source service may (and must) hold on a
+// resource: its type, its role and a word the granted resource's
+// expression names (the landing bucket, the events topic...).
+type sourceGrant struct {
+	typ, role, target, attr string
+}
+
+var sourceGrants = []sourceGrant{
+	{"google_storage_bucket_iam_member", "roles/storage.objectViewer", "landing", "bucket"},
+	{"google_storage_bucket_iam_member", "roles/storage.objectUser", "ledger", "bucket"},
+	{"google_pubsub_topic_iam_member", "roles/pubsub.publisher", "events_topic", "topic"},
+	{"google_pubsub_topic_iam_member", "roles/pubsub.publisher", "failed_topic", "topic"},
+	{"google_pubsub_subscription_iam_member", "roles/pubsub.subscriber", "objects_subscription", "subscription"},
+}
+
+// namesSource reports whether e refers to the source service's module.
+func namesSource(e hclsyntax.Expression) bool {
+	return slices.Contains(references(e), "module."+sourceModule)
+}
+
+func checkSource(m *module, report reportFunc) {
+	var call *block
+	for _, b := range m.blocks {
+		if b.kind == "module" && len(b.labels) == 1 && b.labels[0] == sourceModule && isModuleCall(b, "modules/service") {
+			call = b
+		}
+	}
+	if call == nil {
+		return
+	}
+	// The service itself: its metrics and the PII salt, nothing mounted,
+	// nobody invoking it.
+	if e := attr(call.body, "project_roles"); e != nil {
+		for _, l := range m.scope.literals(e, true) {
+			if l.value != "roles/monitoring.metricWriter" {
+				report(call, l.rng, "the source service may hold no project role but roles/monitoring.metricWriter, not %s", l.value)
+			}
+		}
+	}
+	if e := attr(call.body, "secret_files"); e != nil {
+		report(call, e.Range(), "the source service mounts no secret file")
+	}
+	if e := attr(call.body, "secret_env"); e != nil {
+		for _, r := range secretRefs(e) {
+			if r != "pii_salt" {
+				report(call, e.Range(), "the source service reads only the PII salt, not the secret %q", r)
+			}
+		}
+	}
+	if e := attr(call.body, "invokers"); e != nil {
+		report(call, e.Range(), "nobody invokes the source service: it pulls notifications")
+	}
+
+	held := map[int]bool{}
+	for _, b := range m.blocks {
+		if b == call {
+			continue
+		}
+		switch b.kind {
+		case "module":
+			// Only the registry's invokers may name the source service.
+			for name, a := range b.body.Attributes {
+				if !namesSource(a.Expr) {
+					continue
+				}
+				if !(mentions(b, "registry") && name == "invokers") {
+					report(b, a.Expr.Range(), "the source service is granted something through %s.%s: its grants are listed in source-least-privilege", b.name(), name)
+				}
+			}
+		case "resource":
+			member := attr(b.body, "member")
+			if member == nil || !namesSource(member) {
+				for _, a := range b.body.Attributes {
+					if namesSource(a.Expr) && strings.HasSuffix(b.resourceType(), "_iam_member") {
+						report(b, a.Expr.Range(), "the source service's account appears in a grant's %s", a.Name)
+					}
+				}
+				continue
+			}
+			role, _ := m.scope.evalString(attr(b.body, "role"))
+			i := slices.IndexFunc(sourceGrants, func(g sourceGrant) bool {
+				if g.typ != b.resourceType() || g.role != role {
+					return false
+				}
+				return slices.ContainsFunc(references(attr(b.body, g.attr)), func(r string) bool { return strings.Contains(r, g.target) }) ||
+					strings.Contains(exprText(b, g.attr), g.target)
+			})
+			if i < 0 {
+				report(b, b.rng, "grants the source service %s on %s: it may hold only %s", cmpOr(role, "a role"), b.resourceType(), sourceGrantList())
+				continue
+			}
+			held[i] = true
+		}
+	}
+	for i, g := range sourceGrants {
+		if !held[i] {
+			report(call, call.rng, "the source service lacks %s on the %s (%s)", g.role, strings.TrimSuffix(g.target, "_topic"), g.typ)
+		}
+	}
+}
+
+// secretRefs returns the labels of the secrets an expression reads through
+// module.secrets.secret_ids["LABEL"].
+func secretRefs(e hclsyntax.Expression) []string {
+	var out []string
+	_ = hclsyntax.VisitAll(e, func(n hclsyntax.Node) hcl.Diagnostics {
+		t, ok := n.(*hclsyntax.ScopeTraversalExpr)
+		if !ok || t.Traversal.RootName() != "module" {
+			return nil
+		}
+		for _, step := range t.Traversal {
+			if idx, ok := step.(hcl.TraverseIndex); ok && idx.Key.Type() == cty.String {
+				out = append(out, idx.Key.AsString())
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+// exprText is the source text of a block's attribute, to match a name
+// inside an index (topic_names[local.events_topic]).
+func exprText(b *block, name string) string {
+	e := attr(b.body, name)
+	if e == nil {
+		return ""
+	}
+	var parts []string
+	_ = hclsyntax.VisitAll(e, func(n hclsyntax.Node) hcl.Diagnostics {
+		if t, ok := n.(*hclsyntax.ScopeTraversalExpr); ok {
+			for _, step := range t.Traversal {
+				switch s := step.(type) {
+				case hcl.TraverseRoot:
+					parts = append(parts, s.Name)
+				case hcl.TraverseAttr:
+					parts = append(parts, s.Name)
+				}
+			}
+		}
+		return nil
+	})
+	return strings.Join(parts, ".")
+}
+
+func sourceGrantList() string {
+	var out []string
+	for _, g := range sourceGrants {
+		out = append(out, g.role+" on the "+strings.TrimSuffix(g.target, "_topic"))
+	}
+	return strings.Join(out, ", ")
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
