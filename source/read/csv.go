@@ -1,0 +1,108 @@
+package read
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
+)
+
+// csvParser reads delimited text with a header line. Raw is cut out of the
+// input with csv.Reader.InputOffset (the line as it was, in UTF-8), not
+// re-encoded: a rejected line shows up in _failed_events exactly as the
+// supplier wrote it.
+type csvParser struct {
+	t      *text
+	r      *csv.Reader
+	header []string
+	skip   int64
+}
+
+func newCSV(in io.Reader, c *sourcev1.Csv, lim Limits) (*csvParser, error) {
+	check := c.GetEncoding() != sourcev1.Encoding_ENCODING_LATIN1
+	t := newText(in, check, int(c.GetSkipLines()), lim.MaxRecordBytes, lim.MaxRecordBytes, true)
+	r := csv.NewReader(t)
+	if d := c.GetDelimiter(); d != "" {
+		r.Comma, _ = utf8.DecodeRuneInString(d)
+	}
+	r.LazyQuotes = c.GetLazyQuotes()
+	p := &csvParser{t: t, r: r, skip: int64(c.GetSkipLines())}
+	header, err := r.Read()
+	if err != nil {
+		if err == io.EOF {
+			if c.GetSkipLines() > 0 {
+				return nil, fileErr(nil, "no header line after the %d lines skipped", c.GetSkipLines())
+			}
+			return nil, fileErr(nil, "empty file")
+		}
+		return nil, p.fileError(err, "header")
+	}
+	have := make(map[string]bool, len(header))
+	for _, h := range header {
+		have[h] = true
+	}
+	var missing []string
+	for _, col := range c.GetColumns() {
+		if !have[col] {
+			missing = append(missing, col)
+		}
+	}
+	if len(missing) > 0 {
+		s := "s"
+		if len(missing) == 1 {
+			s = ""
+		}
+		return nil, fileErr(nil, "header lacks column%s %s", s, strings.Join(missing, ", "))
+	}
+	p.header = header
+	t.setMark(r.InputOffset())
+	return p, nil
+}
+
+func (p *csvParser) fileError(err error, what string) error {
+	var fe *FileError
+	if errors.As(err, &fe) {
+		return fe
+	}
+	if errors.Is(err, errRecordTooLong) {
+		return fileErr(nil, "the %s starting on line %d is longer than %s (an unclosed quote?)", what, p.t.markLine, size(p.t.maxRec))
+	}
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return fileErr(pe.Err, "the %s on line %d is not valid CSV", what, int64(pe.StartLine)+p.skip)
+	}
+	return fileErr(err, "cannot read the file")
+}
+
+func (p *csvParser) next() (Record, error) {
+	values, err := p.r.Read()
+	if err == io.EOF {
+		return Record{}, io.EOF
+	}
+	var pe *csv.ParseError
+	if err != nil && !errors.As(err, &pe) {
+		return Record{}, p.fileError(err, "record")
+	}
+	end := p.r.InputOffset()
+	raw := bytes.TrimLeft(p.t.between(p.t.mark, end), "\r\n")
+	raw = bytes.TrimSuffix(raw, nl)
+	raw = bytes.TrimSuffix(raw, []byte{'\r'})
+	rec := Record{Header: p.header, Raw: bytes.Clone(raw)}
+	p.t.setMark(end)
+	if err != nil {
+		rec.Line = int64(pe.StartLine) + p.skip
+		if errors.Is(pe.Err, csv.ErrFieldCount) {
+			return Record{}, &RecordError{Record: rec, Err: fmt.Errorf("%d fields where the header has %d", len(values), len(p.header))}
+		}
+		return Record{}, &RecordError{Record: rec, Err: pe.Err}
+	}
+	line, _ := p.r.FieldPos(0)
+	rec.Line = int64(line) + p.skip
+	rec.Values = values
+	return rec, nil
+}

@@ -1,0 +1,65 @@
+package read
+
+import (
+	"errors"
+	"io"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+
+	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
+)
+
+// parquetParser reads a Parquet file's rows as maps, through range reads:
+// the footer, then the pages of each row group.
+type parquetParser struct {
+	r *parquet.Reader
+	n int64
+}
+
+func newParquet(ra io.ReaderAt, size int64, c *sourcev1.Parquet, lim Limits) (*parquetParser, error) {
+	f, err := parquet.OpenFile(ra, size,
+		parquet.SkipBloomFilters(true),
+		parquet.ReadBufferSize(1<<20))
+	if err != nil {
+		var fe *FileError
+		if errors.As(err, &fe) {
+			return nil, fe
+		}
+		return nil, fileErr(err, "not a Parquet file")
+	}
+	have := map[string]bool{}
+	for _, fld := range f.Schema().Fields() {
+		have[fld.Name()] = true
+	}
+	var missing []string
+	for _, col := range c.GetColumns() {
+		if !have[col] {
+			missing = append(missing, col)
+		}
+	}
+	if len(missing) > 0 {
+		s := "s"
+		if len(missing) == 1 {
+			s = ""
+		}
+		return nil, fileErr(nil, "the Parquet schema lacks column%s %s", s, strings.Join(missing, ", "))
+	}
+	return &parquetParser{r: parquet.NewReader(f)}, nil
+}
+
+func (p *parquetParser) next() (Record, error) {
+	m := map[string]any{}
+	if err := p.r.Read(&m); err != nil {
+		if err == io.EOF {
+			return Record{}, io.EOF
+		}
+		var fe *FileError
+		if errors.As(err, &fe) {
+			return Record{}, fe
+		}
+		return Record{}, fileErr(err, "row %d of the Parquet file cannot be read", p.n+1)
+	}
+	p.n++
+	return Record{Object: m, Line: p.n}, nil
+}
