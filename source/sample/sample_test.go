@@ -1,0 +1,317 @@
+package sample_test
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"buf.build/go/protovalidate"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/hemlabs/hem/gen/shop/common/v1"
+	productsv1 "github.com/hemlabs/hem/gen/shop/products/v1"
+	"github.com/hemlabs/hem/source/sample"
+)
+
+// record is one record read back: its line (in its entry) and the contract
+// message a hand-written copy of the declaration's mapping makes of it.
+type record struct {
+	line int64
+	msg  proto.Message
+}
+
+// readBack reads a sample file back as its declaration in sources/ says
+// (gzip + Latin-1 CSV ';'; zip + NDJSON) and maps each record by hand.
+func readBack(t *testing.T, name string, file []byte) (entry string, recs []record) {
+	t.Helper()
+	switch name {
+	case "product-catalogue":
+		z, err := gzip.NewReader(bytes.NewReader(file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := io.ReadAll(z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Count(raw, []byte("\n")) > 100 && utf8.Valid(raw) {
+			t.Error("the catalogue is valid UTF-8: its accents are not Latin-1")
+		}
+		r := csv.NewReader(strings.NewReader(fromLatin1(raw)))
+		r.Comma = ';'
+		rows, err := r.ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(rows[0], ","); got != "article_no,brand,designation,category,price,ean,chilled,weight_kg,listed_on" {
+			t.Fatalf("header %s", got)
+		}
+		for i, row := range rows[1:] {
+			recs = append(recs, record{line: int64(i + 2), msg: mapProduct(t, row)})
+		}
+		return "", recs
+	case "stock-count":
+		zr, err := zip.NewReader(bytes.NewReader(file), int64(len(file)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(zr.File) != 1 {
+			t.Fatalf("%d entries, want 1", len(zr.File))
+		}
+		f, err := zr.File[0].Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		s := bufio.NewScanner(f)
+		for line := int64(1); s.Scan(); line++ {
+			recs = append(recs, record{line: line, msg: mapStock(t, s.Bytes())})
+		}
+		if err := s.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return zr.File[0].Name, recs
+	}
+	t.Fatalf("no read-back for %s", name)
+	return "", nil
+}
+
+func fromLatin1(b []byte) string {
+	r := make([]rune, len(b))
+	for i, c := range b {
+		r[i] = rune(c)
+	}
+	return string(r)
+}
+
+var categories = map[string]productsv1.Category{"Obst & Gemüse": 1, "Molkerei": 2, "Backwaren": 3, "Tiefkühl": 4, "Getränke": 5, "Haushalt": 6}
+
+// mapProduct is sources/product-catalogue.yaml's mapping, by hand: a record
+// it cannot map fails the test (an invalid record must map fine).
+func mapProduct(t *testing.T, row []string) proto.Message {
+	t.Helper()
+	num := func(s string, scale float64) float64 {
+		f, err := strconv.ParseFloat(strings.Replace(s, ",", ".", 1), 64)
+		if err != nil {
+			t.Fatalf("%v: %v", row, err)
+		}
+		return f*scale + 0.5
+	}
+	cat, ok := categories[strings.TrimSpace(row[3])]
+	if !ok {
+		t.Fatalf("unknown category %q", row[3])
+	}
+	listed, err := time.Parse(time.RFC3339, row[8]+"T00:00:00Z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &productsv1.ProductCreated{
+		Sku:         row[0],
+		Name:        strings.TrimSpace(row[1]) + " " + strings.TrimSpace(row[2]),
+		Category:    cat,
+		Price:       &commonv1.Money{CurrencyCode: "EUR", AmountMicros: int64(num(row[4], 1e6))},
+		Ean:         row[5],
+		Chilled:     row[6] == "J",
+		WeightGrams: proto.Int32(int32(num(row[7], 1e3))),
+		CreatedAt:   timestamppb.New(listed),
+	}
+}
+
+// mapStock is sources/stock-count.yaml's mapping, by hand.
+func mapStock(t *testing.T, line []byte) proto.Message {
+	t.Helper()
+	var v struct {
+		Article, Store string
+		Qty, Change    *int64
+		Counted        time.Time
+	}
+	d := json.NewDecoder(bytes.NewReader(line))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&v); err != nil || v.Qty == nil || v.Change == nil || v.Counted.IsZero() {
+		t.Fatalf("%s: %v", line, err)
+	}
+	return &productsv1.StockLevelChanged{Sku: v.Article, LocationId: v.Store, OnHand: *v.Qty, Delta: *v.Change, CountedAt: timestamppb.New(v.Counted)}
+}
+
+// violation is the first rule a message breaks, "" when it is valid.
+func violation(t *testing.T, m proto.Message) (field, rule string) {
+	t.Helper()
+	err := protovalidate.Validate(m)
+	if err == nil {
+		return "", ""
+	}
+	var ve *protovalidate.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatal(err)
+	}
+	v := ve.Violations[0].Proto
+	return protovalidate.FieldPathString(v.GetField()), v.GetRuleId()
+}
+
+func TestWriteInvalidCount(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	for _, name := range sample.Names() {
+		for _, tc := range []struct {
+			rows    int
+			invalid float64
+			want    int
+		}{
+			{0, 0.5, 0},
+			{1, 0, 0},
+			{1, 0.5, 1}, // round half away from zero
+			{1, 1, 1},
+			{1000, 0.003, 3},
+			{1000, 0.0105, 11},
+			{1000, 0.0104, 10},
+			{997, 0.3, 299},
+			{500, 1, 500},
+		} {
+			t.Run(fmt.Sprintf("%s/%d/%v", name, tc.rows, tc.invalid), func(t *testing.T) {
+				t.Parallel()
+				if got := sample.Count(tc.rows, tc.invalid); got != tc.want {
+					t.Fatalf("Count(%d, %v) = %d, want %d", tc.rows, tc.invalid, got, tc.want)
+				}
+				var buf bytes.Buffer
+				var reported []sample.Invalid
+				err := sample.Write(&buf, name, tc.rows, tc.invalid, 42, sample.WithDate(day),
+					sample.WithInvalidRecords(func(i sample.Invalid) { reported = append(reported, i) }))
+				if err != nil {
+					t.Fatal(err)
+				}
+				entry, recs := readBack(t, name, buf.Bytes())
+				if len(recs) != tc.rows {
+					t.Fatalf("%d records read back, want %d", len(recs), tc.rows)
+				}
+				// Every record protovalidate rejects was reported, with
+				// its line, entry, field and rule, and no other.
+				var rejected []sample.Invalid
+				for n, r := range recs {
+					if field, rule := violation(t, r.msg); rule != "" {
+						rejected = append(rejected, sample.Invalid{Number: int64(n), Entry: entry, Line: r.line, Field: field, Rule: rule})
+					}
+				}
+				if len(rejected) != tc.want {
+					t.Errorf("protovalidate rejects %d records, want %d", len(rejected), tc.want)
+				}
+				if fmt.Sprint(rejected) != fmt.Sprint(reported) {
+					t.Errorf("rejected %v\nreported %v", rejected, reported)
+				}
+				// Spread: one in each of want equal stretches.
+				for i, r := range reported {
+					lo, hi := int64(i)*int64(tc.rows)/int64(tc.want), int64(i+1)*int64(tc.rows)/int64(tc.want)
+					if r.Number < lo || r.Number >= hi {
+						t.Errorf("invalid record %d at %d, outside its stretch [%d,%d)", i, r.Number, lo, hi)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestWriteKinds(t *testing.T) {
+	t.Parallel()
+	// A file of invalid records breaks each rule the generator knows.
+	for name, want := range map[string][]string{
+		"product-catalogue": {"ean string.pattern", "name string.max_len", "sku string.min_len"},
+		"stock-count":       {"location_id string.min_len", "on_hand int64.gte", "sku string.min_len"},
+	} {
+		seen := map[string]bool{}
+		err := sample.Write(io.Discard, name, 100, 1, 7, sample.WithInvalidRecords(func(i sample.Invalid) { seen[i.Field+" "+i.Rule] = true }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range want {
+			if !seen[k] {
+				t.Errorf("%s: no record breaks %s (saw %v)", name, k, seen)
+			}
+		}
+	}
+}
+
+func TestWriteDeterministic(t *testing.T) {
+	t.Parallel()
+	for _, name := range sample.Names() {
+		write := func(seed int64, opts ...sample.Option) []byte {
+			var b bytes.Buffer
+			if err := sample.Write(&b, name, 2000, 0.01, seed, append(opts, sample.WithoutCompression())...); err != nil {
+				t.Fatal(err)
+			}
+			return b.Bytes()
+		}
+		a, b, c := write(1), write(1), write(2)
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: the same seed wrote different files", name)
+		}
+		if bytes.Equal(a, c) {
+			t.Errorf("%s: two seeds wrote the same file", name)
+		}
+		// A revision corrects every tenth record and only those.
+		rev := write(1, sample.WithRevision(1))
+		al, rl := bytes.Split(a, []byte("\n")), bytes.Split(rev, []byte("\n"))
+		if len(al) != len(rl) {
+			t.Fatalf("%s: revision has %d lines, want %d", name, len(rl), len(al))
+		}
+		first := 0
+		if name == "product-catalogue" {
+			first = 1 // the header
+		}
+		for i := range al {
+			n := i - first
+			if changed := !bytes.Equal(al[i], rl[i]); changed != (n >= 0 && n < 2000 && n%10 == 0) {
+				t.Errorf("%s: record %d changed=%v in revision 1:\n%s\n%s", name, n, changed, al[i], rl[i])
+			}
+		}
+	}
+}
+
+func TestWriteArguments(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		rows    int
+		invalid float64
+		want    string
+	}{
+		{"nope", 1, 0, "unknown sample source"},
+		{"stock-count", -1, 0, "rows -1"},
+		{"stock-count", 1, 1.5, "not within 0..1"},
+		{"stock-count", 1, -0.1, "not within 0..1"},
+	} {
+		err := sample.Write(io.Discard, tc.name, tc.rows, tc.invalid, 1)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Write(%q, %d, %v) = %v, want %q", tc.name, tc.rows, tc.invalid, err, tc.want)
+		}
+	}
+}
+
+func BenchmarkWrite(b *testing.B) {
+	for _, name := range sample.Names() {
+		b.Run(name, func(b *testing.B) {
+			var n countWriter
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := sample.Write(&n, name, 10_000, 0.01, 1, sample.WithoutCompression()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetBytes(int64(n) / int64(b.N))
+		})
+	}
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
