@@ -14,6 +14,7 @@ func commands() []*Command {
 		schemaDiffCommand(),
 		replayCommand(),
 		loadgenCommand(),
+		sourceSampleCommand(),
 		registryServeCommand(),
 		collectorServeCommand(),
 		processorRunCommand(),
