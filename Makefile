@@ -25,11 +25,12 @@ tools: ## Install pinned buf, protoc plugins and golangci-lint into .tmp/bin; pu
 	@scripts/proto-deps.sh
 
 .PHONY: lint
-lint: tools ## golangci-lint (.golangci.yml), buf format, buf lint, buf breaking + hem schema check, terraform fmt
+lint: tools ## golangci-lint (.golangci.yml), buf format, buf lint, buf breaking + hem schema check, hem source check, terraform fmt
 	golangci-lint run ./...
 	buf format -d --exit-code
 	buf lint --error-format=msvs
 	scripts/breaking.sh $(AGAINST)
+	go run ./cmd/hem source check sources --proto proto
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
 	else echo "lint: terraform not on PATH; the terraform policy test still runs"; fi
 

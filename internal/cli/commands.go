@@ -12,6 +12,8 @@ func commands() []*Command {
 		schemaListCommand(),
 		schemaShowCommand(),
 		schemaDiffCommand(),
+		sourceListCommand(),
+		sourceCheckCommand(),
 		replayCommand(),
 		loadgenCommand(),
 		sourceSampleCommand(),
