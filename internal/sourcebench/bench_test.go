@@ -1,0 +1,118 @@
+package sourcebench_test
+
+import (
+	"context"
+	"io"
+	"runtime"
+	"testing"
+	"time"
+
+	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
+	"github.com/hemlabs/hem/source/read"
+	"github.com/hemlabs/hem/source/sample"
+)
+
+// BenchmarkCatalogue loads a generated product catalogue (CSV ';',
+// Latin-1, uncompressed) through hem, then, timer stopped, DuckDB's
+// read_csv loads the same file. ns/op is hem's load. Metrics: records/s
+// (wall), records/cpu-s (records per second of one core), peak-RSS-MiB of
+// hem's load, hem-cpu-s, duckdb-s, duckdb-cpu-s, duckdb-peak-RSS-MiB and
+// hem/duckdb (hem's wall time over DuckDB's). On a shared machine wall
+// times swing with the load; CPU times much less.
+func BenchmarkCatalogue(b *testing.B) {
+	for _, size := range []struct {
+		name  string
+		bytes int64
+	}{{"50MB", 50 << 20}, {"1GB", 1 << 30}} {
+		b.Run(size.name, func(b *testing.B) {
+			path, rows := catalogueFile(b, size.bytes)
+			bad := int64(sample.Count(rows, benchInvalid))
+			dir := b.TempDir()
+			var hem, duck usage
+			for b.Loop() {
+				var accepted, rejected int64
+				u, err := measure(func() (err error) {
+					accepted, rejected, err = hemLoad(b.Context(), path)
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if accepted+rejected != int64(rows) || rejected != bad {
+					b.Fatalf("hem: %d accepted, %d rejected; want %d and %d", accepted, rejected, int64(rows)-bad, bad)
+				}
+				hem.add(u)
+				b.StopTimer()
+				var n int64
+				u, err = measure(func() (err error) {
+					n, err = duckdbLoad(b.Context(), dir, path)
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n != int64(rows) {
+					b.Fatalf("duckdb loaded %d rows, want %d", n, rows)
+				}
+				duck.add(u)
+				b.StartTimer()
+			}
+			recs := float64(rows) * float64(b.N)
+			b.ReportMetric(recs/hem.wall.Seconds(), "records/s")
+			b.ReportMetric(recs/hem.cpu.Seconds(), "records/cpu-s")
+			b.ReportMetric(float64(hem.peak)/(1<<20), "peak-RSS-MiB")
+			b.ReportMetric(duck.wall.Seconds()/float64(b.N), "duckdb-s")
+			b.ReportMetric(duck.cpu.Seconds()/float64(b.N), "duckdb-cpu-s")
+			b.ReportMetric(hem.cpu.Seconds()/float64(b.N), "hem-cpu-s")
+			b.ReportMetric(float64(duck.peak)/(1<<20), "duckdb-peak-RSS-MiB")
+			b.ReportMetric(hem.wall.Seconds()/duck.wall.Seconds(), "hem/duckdb")
+			b.Logf("%d records (%d invalid), GOMAXPROCS %d: hem %s (%.0f records/s, %.0f per cpu-s, peak RSS %d MiB), duckdb read_csv %s (peak RSS %d MiB)",
+				rows, bad, runtime.GOMAXPROCS(0), hem.wall/time.Duration(b.N), recs/hem.wall.Seconds(), recs/hem.cpu.Seconds(), hem.peak>>20,
+				duck.wall/time.Duration(b.N), duck.peak>>20)
+		})
+	}
+}
+
+func (u *usage) add(v usage) {
+	u.wall += v.wall
+	u.cpu += v.cpu
+	u.peak = max(u.peak, v.peak)
+}
+
+// catalogueSource is sources/product-catalogue.yaml read from a plain file.
+// TODO(sample): load it with source/spec, compression cleared.
+func catalogueSource() *sourcev1.Source {
+	return &sourcev1.Source{
+		Name:    "product-catalogue",
+		Subject: "shop.products.v1.ProductCreated",
+		Format: &sourcev1.Format{Kind: &sourcev1.Format_Csv{Csv: &sourcev1.Csv{Delimiter: ";", Encoding: sourcev1.Encoding_ENCODING_LATIN1,
+			Columns: []string{"article_no", "brand", "designation", "category", "price", "ean", "chilled", "weight_kg", "listed_on"}}}},
+	}
+}
+
+// hemLoad loads the file at path. For now: read only (MAP, CORE, LOADER to come).
+func hemLoad(ctx context.Context, path string) (accepted, rejected int64, err error) {
+	obj, err := read.FileObject(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	r, err := read.Open(ctx, obj, catalogueSource(), read.Limits{})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer r.Close()
+	for {
+		rec, err := r.Next(ctx)
+		if err == io.EOF {
+			return accepted, rejected, nil
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		if rec.Values[0] == "" || len(rec.Values[5]) != 13 || len(rec.Values[2]) > 150 {
+			rejected++
+		} else {
+			accepted++
+		}
+	}
+}
