@@ -2,13 +2,11 @@ package sample_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,42 +14,55 @@ import (
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
-	commonv1 "github.com/hemlabs/hem/gen/shop/common/v1"
 	productsv1 "github.com/hemlabs/hem/gen/shop/products/v1"
+	"github.com/hemlabs/hem/source/mapping"
 	"github.com/hemlabs/hem/source/read"
 	"github.com/hemlabs/hem/source/sample"
+	"github.com/hemlabs/hem/source/spec"
 )
 
-// record is one record read back: its line (in its entry) and the contract
-// message a hand-written copy of the declaration's mapping makes of it.
+// record is one record read back: its entry and line, and the contract
+// message the declaration's mapping makes of it.
 type record struct {
 	entry string
 	line  int64
 	msg   proto.Message
 }
 
-// declarations are the format and compression of sources/*.yaml.
-// TODO(sample): load sources/ with source/spec once it lands.
-var declarations = map[string]*sourcev1.Source{
-	"product-catalogue": {
-		Name:        "product-catalogue",
-		Format:      &sourcev1.Format{Kind: &sourcev1.Format_Csv{Csv: &sourcev1.Csv{Delimiter: ";", Encoding: sourcev1.Encoding_ENCODING_LATIN1, Columns: []string{"article_no", "brand", "designation", "category", "price", "ean", "chilled", "weight_kg", "listed_on"}}}},
-		Compression: &sourcev1.Compression{Kind: &sourcev1.Compression_Gzip{Gzip: &sourcev1.Gzip{}}},
-	},
-	"stock-count": {
-		Name:        "stock-count",
-		Format:      &sourcev1.Format{Kind: &sourcev1.Format_Json{Json: &sourcev1.Json{Columns: []string{"article", "store", "qty", "change", "counted"}}}},
-		Compression: &sourcev1.Compression{Kind: &sourcev1.Compression_Zip{Zip: &sourcev1.Archive{EntryPattern: "*.ndjson"}}},
-	},
+// contracts are the sample sources' subjects as Go types.
+var contracts = map[string]proto.Message{
+	"shop.products.v1.ProductCreated":    &productsv1.ProductCreated{},
+	"shop.products.v1.StockLevelChanged": &productsv1.StockLevelChanged{},
 }
 
-// readBack reads a sample file back with source/read as its declaration
-// says, and maps each record by hand.
+// declaration is sources/NAME.yaml, and its mapping.
+func declaration(t *testing.T, name string) (*sourcev1.Source, *mapping.Mapping) {
+	t.Helper()
+	decls, err := spec.Load("../../sources")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range decls {
+		if d.Source.GetName() == name {
+			m, err := mapping.Compile(d.Source, contracts[d.Source.GetSubject()].ProtoReflect().Descriptor())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d.Source, m
+		}
+	}
+	t.Fatalf("sources/ declares no %s", name)
+	return nil, nil
+}
+
+// readBack reads a sample file back with source/read as sources/NAME.yaml
+// declares it, and maps each record with its mapping: a record that cannot
+// be read or mapped fails the test (an invalid record must map fine).
 func readBack(t *testing.T, name string, file []byte) (recs []record) {
 	t.Helper()
+	src, m := declaration(t, name)
 	path := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(path, file, 0o600); err != nil {
 		t.Fatal(err)
@@ -60,7 +71,7 @@ func readBack(t *testing.T, name string, file []byte) (recs []record) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := read.Open(t.Context(), obj, declarations[name], read.Limits{})
+	r, err := read.Open(t.Context(), obj, src, read.Limits{})
 	if emptyFile(err) {
 		return nil
 	}
@@ -76,14 +87,15 @@ func readBack(t *testing.T, name string, file []byte) (recs []record) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var m proto.Message
-		switch name {
-		case "product-catalogue":
-			m = mapProduct(t, rec.Values)
-		case "stock-count":
-			m = mapStock(t, rec.Raw)
+		mapped, err := m.Map(rec)
+		if err != nil {
+			t.Fatalf("line %d: %v", rec.Line, err)
 		}
-		recs = append(recs, record{entry: rec.Entry, line: rec.Line, msg: m})
+		msg := contracts[src.GetSubject()].ProtoReflect().New().Interface()
+		if err := proto.Unmarshal(mapped.Payload, msg); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, record{entry: rec.Entry, line: rec.Line, msg: msg})
 	}
 }
 
@@ -91,55 +103,6 @@ func readBack(t *testing.T, name string, file []byte) (recs []record) {
 func emptyFile(err error) bool {
 	var fe *read.FileError
 	return errors.As(err, &fe) && strings.HasSuffix(fe.Error(), "empty file")
-}
-
-var categories = map[string]productsv1.Category{"Obst & Gemüse": 1, "Molkerei": 2, "Backwaren": 3, "Tiefkühl": 4, "Getränke": 5, "Haushalt": 6}
-
-// mapProduct is sources/product-catalogue.yaml's mapping, by hand: a record
-// it cannot map fails the test (an invalid record must map fine).
-func mapProduct(t *testing.T, row []string) proto.Message {
-	t.Helper()
-	num := func(s string, scale float64) float64 {
-		f, err := strconv.ParseFloat(strings.Replace(s, ",", ".", 1), 64)
-		if err != nil {
-			t.Fatalf("%v: %v", row, err)
-		}
-		return f*scale + 0.5
-	}
-	cat, ok := categories[strings.TrimSpace(row[3])]
-	if !ok {
-		t.Fatalf("unknown category %q", row[3])
-	}
-	listed, err := time.Parse(time.RFC3339, row[8]+"T00:00:00Z")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &productsv1.ProductCreated{
-		Sku:         row[0],
-		Name:        strings.TrimSpace(row[1]) + " " + strings.TrimSpace(row[2]),
-		Category:    cat,
-		Price:       &commonv1.Money{CurrencyCode: "EUR", AmountMicros: int64(num(row[4], 1e6))},
-		Ean:         row[5],
-		Chilled:     row[6] == "J",
-		WeightGrams: proto.Int32(int32(num(row[7], 1e3))),
-		CreatedAt:   timestamppb.New(listed),
-	}
-}
-
-// mapStock is sources/stock-count.yaml's mapping, by hand.
-func mapStock(t *testing.T, line []byte) proto.Message {
-	t.Helper()
-	var v struct {
-		Article, Store string
-		Qty, Change    *int64
-		Counted        time.Time
-	}
-	d := json.NewDecoder(bytes.NewReader(line))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&v); err != nil || v.Qty == nil || v.Change == nil || v.Counted.IsZero() {
-		t.Fatalf("%s: %v", line, err)
-	}
-	return &productsv1.StockLevelChanged{Sku: v.Article, LocationId: v.Store, OnHand: *v.Qty, Delta: *v.Change, CountedAt: timestamppb.New(v.Counted)}
 }
 
 // violation is the first rule a message breaks, "" when it is valid.
@@ -314,8 +277,8 @@ type countWriter int64
 func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
 
 // TestCatalogueIsLatin1: the catalogue's accents are Latin-1 bytes (not
-// UTF-8), which read decodes as declared: mapProduct knows the categories
-// only in UTF-8 ("Tiefkühl").
+// UTF-8), which read decodes as declared (TestWriteInvalidCount maps every
+// record: the declaration's category map spells "Tiefkühl" in UTF-8).
 func TestCatalogueIsLatin1(t *testing.T) {
 	t.Parallel()
 	var b bytes.Buffer
