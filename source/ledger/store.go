@@ -48,6 +48,12 @@ func encode(e *sourcev1.LedgerEntry) ([]byte, error) {
 
 func (l *Ledger) uri(name string) string { return "gs://" + l.bucket.BucketName() + "/" + name }
 
+// writeAttempts bounds the uploads of one write. The client does not retry
+// a one-request upload (its body is a stream), so write does: the
+// precondition makes a retry safe, and the nonce tells a write that landed
+// though its answer was lost.
+const writeAttempts = 4
+
 // write uploads e as name under cond and returns the generation written;
 // errConflict when cond does not hold.
 func (l *Ledger) write(ctx context.Context, name string, cond storage.Conditions, e *sourcev1.LedgerEntry) (int64, error) {
@@ -59,26 +65,60 @@ func (l *Ledger) write(ctx context.Context, name string, cond storage.Conditions
 	_, _ = rand.Read(n[:])
 	nonce := hex.EncodeToString(n[:])
 
+	for attempt := range writeAttempts {
+		if attempt > 0 {
+			if serr := sleep(ctx, time.Duration(attempt)*50*time.Millisecond); serr != nil {
+				break
+			}
+		}
+		var gen int64
+		gen, err = l.upload(ctx, name, cond, nonce, b)
+		if err == nil {
+			return gen, nil
+		}
+		code := httpCode(err)
+		if ctx.Err() != nil || !(code == http.StatusPreconditionFailed || transient(code)) {
+			break
+		}
+		// Did this write land all the same (its answer lost, or an earlier
+		// attempt of it went through)?
+		if a, aerr := l.bucket.Object(name).Attrs(ctx); aerr == nil && a.Metadata[writeMeta] == nonce {
+			return a.Generation, nil
+		}
+		if code == http.StatusPreconditionFailed {
+			return 0, fmt.Errorf("ledger: write %s: %w", l.uri(name), errConflict)
+		}
+	}
+	return 0, fmt.Errorf("ledger: write %s: %w", l.uri(name), err)
+}
+
+func (l *Ledger) upload(ctx context.Context, name string, cond storage.Conditions, nonce string, b []byte) (int64, error) {
 	w := l.bucket.Object(name).If(cond).NewWriter(ctx)
 	w.ChunkSize = 0 // one request: no resumable session to lose
 	w.ContentType = "application/json"
 	w.Metadata = map[string]string{writeMeta: nonce}
-	_, err = w.Write(b)
+	_, err := w.Write(b)
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		return w.Attrs().Generation, nil
+	if err != nil {
+		return 0, err
 	}
+	return w.Attrs().Generation, nil
+}
+
+// httpCode is err's HTTP status, 0 when it has none (the request or its
+// answer was lost on the way).
+func httpCode(err error) int {
 	var gerr *googleapi.Error
-	if !errors.As(err, &gerr) || gerr.Code != http.StatusPreconditionFailed {
-		return 0, fmt.Errorf("ledger: write %s: %w", l.uri(name), err)
+	if errors.As(err, &gerr) {
+		return gerr.Code
 	}
-	// Was it our own write, retried?
-	if a, aerr := l.bucket.Object(name).Attrs(ctx); aerr == nil && a.Metadata[writeMeta] == nonce {
-		return a.Generation, nil
-	}
-	return 0, fmt.Errorf("ledger: write %s: %w", l.uri(name), errConflict)
+	return 0
+}
+
+func transient(code int) bool {
+	return code == 0 || code == http.StatusTooManyRequests || code >= 500
 }
 
 // readAttempts bounds retries of a read. A read racing a write of the same
