@@ -47,6 +47,7 @@ type Mapping struct {
 	piiAll   bool     // a PII field reads columns not known before run time
 	cols     []string // columns read by shorthand; leaf.colSlot indexes them
 	hdr      atomic.Pointer[headerIndex]
+	states   sync.Pool // *state
 	sizeHint int
 }
 

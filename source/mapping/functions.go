@@ -1,16 +1,17 @@
 package mapping
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
-	"math/big"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/decls"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 )
@@ -20,54 +21,71 @@ import (
 // scaling to integer units, local dates and times. See the package doc.
 func functions() []cel.EnvOption {
 	return []cel.EnvOption{
-		cel.Function("decimal",
+		cel.Function("decimal", decls.DisableTypeGuards(true),
 			cel.Overload("decimal_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.DoubleType,
 				cel.BinaryBinding(func(s, sep ref.Val) ref.Val {
-					f, err := parseDecimal(string(s.(types.String)), string(sep.(types.String)))
+					str, ok1 := s.(types.String)
+					sp, ok2 := sep.(types.String)
+					if !ok1 || !ok2 {
+						return types.NoSuchOverloadErr()
+					}
+					f, err := parseDecimal(string(str), string(sp))
 					if err != nil {
 						return types.NewErr("decimal: %s", err)
 					}
 					return types.Double(f)
 				}))),
-		cel.Function("scaled",
+		cel.Function("scaled", decls.DisableTypeGuards(true),
 			cel.Overload("scaled_string_int", []*cel.Type{cel.StringType, cel.IntType}, cel.IntType,
 				cel.BinaryBinding(func(s, scale ref.Val) ref.Val {
-					return scaledVal(string(s.(types.String)), int64(scale.(types.Int)), ".")
+					return scaledVal(s, scale, types.String("."))
 				})),
 			cel.Overload("scaled_string_int_string", []*cel.Type{cel.StringType, cel.IntType, cel.StringType}, cel.IntType,
 				cel.FunctionBinding(func(args ...ref.Val) ref.Val {
-					return scaledVal(string(args[0].(types.String)), int64(args[1].(types.Int)), string(args[2].(types.String)))
+					return scaledVal(args[0], args[1], args[2])
 				}))),
-		cel.Function("date",
+		cel.Function("date", decls.DisableTypeGuards(true),
 			cel.Overload("date_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.TimestampType,
 				cel.BinaryBinding(func(s, layout ref.Val) ref.Val {
-					return dateVal(string(s.(types.String)), string(layout.(types.String)), "UTC")
+					return dateVal(s, layout, types.String("UTC"))
 				})),
 			cel.Overload("date_string_string_string", []*cel.Type{cel.StringType, cel.StringType, cel.StringType}, cel.TimestampType,
 				cel.FunctionBinding(func(args ...ref.Val) ref.Val {
-					return dateVal(string(args[0].(types.String)), string(args[1].(types.String)), string(args[2].(types.String)))
+					return dateVal(args[0], args[1], args[2])
 				}))),
 	}
 }
 
-func scaledVal(s string, scale int64, sep string) ref.Val {
-	n, err := parseScaled(s, scale, sep)
+func scaledVal(sv, scalev, sepv ref.Val) ref.Val {
+	s, ok1 := sv.(types.String)
+	scale, ok2 := scalev.(types.Int)
+	sep, ok3 := sepv.(types.String)
+	if !ok1 || !ok2 || !ok3 {
+		return types.NoSuchOverloadErr()
+	}
+	n, err := parseScaled(string(s), int64(scale), string(sep))
 	if err != nil {
 		return types.NewErr("scaled: %s", err)
 	}
 	return types.Int(n)
 }
 
-func dateVal(s, layout, zone string) ref.Val {
-	l, err := compileLayout(layout)
+func dateVal(sv, layoutv, zonev ref.Val) ref.Val {
+	s, ok1 := sv.(types.String)
+	layout, ok2 := layoutv.(types.String)
+	zone, ok3 := zonev.(types.String)
+	if !ok1 || !ok2 || !ok3 {
+		return types.NoSuchOverloadErr()
+	}
+	l, err := compileLayout(string(layout))
 	if err != nil {
 		return types.NewErr("date: %s", err)
 	}
-	loc, err := location(zone)
+	loc, err := location(string(zone))
 	if err != nil {
 		return types.NewErr("date: %s", err)
 	}
-	t, err := l.parse(s, loc)
+	t, err := l.parse(string(s), loc)
 	if err != nil {
 		return types.NewErr("date: %s", err)
 	}
@@ -75,49 +93,49 @@ func dateVal(s, layout, zone string) ref.Val {
 }
 
 // normalizeDecimal checks that s is a decimal number whose decimal
-// separator is sep ("." or ","), and returns it with "." as separator and
-// without grouping (the other of "." and ",", spaces, no-break spaces, "'").
-func normalizeDecimal(s, sep string) (string, error) {
+// separator is sep ("." or ","), and appends it to dst with "." as
+// separator and without grouping (the other of "." and ",", spaces,
+// no-break spaces, "'").
+func normalizeDecimal(dst []byte, s, sep string) ([]byte, error) {
 	if sep != "." && sep != "," {
-		return "", fmt.Errorf("the decimal separator must be \".\" or \",\", not %q", sep)
+		return nil, fmt.Errorf("the decimal separator must be \".\" or \",\", not %q", sep)
 	}
-	group := byte(',')
+	group := ','
 	if sep == "," {
 		group = '.'
 	}
-	var b strings.Builder
-	b.Grow(len(s))
 	digits, seenSep := 0, false
 	for i, r := range s {
 		switch {
 		case r >= '0' && r <= '9':
-			b.WriteRune(r)
+			dst = append(dst, byte(r))
 			digits++
 		case (r == '-' || r == '+') && i == 0:
-			b.WriteRune(r)
+			dst = append(dst, byte(r))
 		case r == rune(sep[0]) && !seenSep:
 			seenSep = true
-			b.WriteByte('.')
-		case !seenSep && digits > 0 && (r == rune(group) || r == ' ' || r == '\u00a0' || r == '\u202f' || r == '\''):
+			dst = append(dst, '.')
+		case !seenSep && digits > 0 && (r == group || r == ' ' || r == '\u00a0' || r == '\u202f' || r == '\''):
 			// grouping between digits of the integer part
 		default:
-			return "", errNotDecimal
+			return nil, errNotDecimal
 		}
 	}
 	if digits == 0 {
-		return "", errNotDecimal
+		return nil, errNotDecimal
 	}
-	return b.String(), nil
+	return dst, nil
 }
 
 var errNotDecimal = errors.New("not a decimal number")
 
 func parseDecimal(s, sep string) (float64, error) {
-	n, err := normalizeDecimal(s, sep)
+	var buf [64]byte
+	n, err := normalizeDecimal(buf[:0], s, sep)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %q", err, s)
 	}
-	f, err := strconv.ParseFloat(n, 64)
+	f, err := strconv.ParseFloat(string(n), 64)
 	if err != nil {
 		return 0, fmt.Errorf("out of range: %q", s)
 	}
@@ -131,7 +149,8 @@ func parseScaled(s string, scale int64, sep string) (int64, error) {
 	if scale < 0 || scale > 18 {
 		return 0, fmt.Errorf("scale %d is not within 0..18", scale)
 	}
-	n, err := normalizeDecimal(s, sep)
+	var buf [64]byte
+	n, err := normalizeDecimal(buf[:0], s, sep)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %q", err, s)
 	}
@@ -143,28 +162,40 @@ func parseScaled(s string, scale int64, sep string) (int64, error) {
 	case '+':
 		n = n[1:]
 	}
-	intPart, frac, _ := strings.Cut(n, ".")
-	var keep, rest string
-	if int64(len(frac)) > scale {
-		keep, rest = frac[:scale], frac[scale:]
-	} else {
-		keep = frac + strings.Repeat("0", int(scale)-len(frac))
+	intPart, frac, _ := bytes.Cut(n, []byte("."))
+	var v uint64
+	over := false
+	digit := func(d byte) {
+		if v > (math.MaxUint64-9)/10 {
+			over = true
+			return
+		}
+		v = v*10 + uint64(d-'0')
 	}
-	digits := strings.TrimLeft(intPart+keep, "0")
-	v := new(big.Int)
-	if digits != "" {
-		v.SetString(digits, 10)
+	for i := range len(intPart) {
+		digit(intPart[i])
 	}
-	if rest != "" && rest[0] >= '5' {
-		v.Add(v, big.NewInt(1))
+	for i := range scale {
+		if i < int64(len(frac)) {
+			digit(frac[i])
+		} else {
+			digit('0')
+		}
 	}
+	if scale < int64(len(frac)) && frac[scale] >= '5' {
+		v++
+	}
+	limit := uint64(math.MaxInt64)
 	if neg {
-		v.Neg(v)
+		limit++
 	}
-	if !v.IsInt64() {
+	if over || v > limit {
 		return 0, fmt.Errorf("out of range: %q", s)
 	}
-	return v.Int64(), nil
+	if neg {
+		return int64(-v), nil //nolint:gosec // v <= 1<<63, checked above
+	}
+	return int64(v), nil
 }
 
 // A layout is a date/time layout such as "DD.MM.YYYY HH:mm", compiled.
@@ -241,8 +272,8 @@ func parseLayout(s string) (*layout, error) {
 }
 
 func (l *layout) parse(s string, loc *time.Location) (time.Time, error) {
-	var v [128]int
-	v['D'], v['M'] = 1, 1
+	var v dateFields
+	v['D'-'A'], v['M'-'A'] = 1, 1
 	rest := s
 	for _, p := range l.parts {
 		if p.field == 0 {
@@ -263,20 +294,23 @@ func (l *layout) parse(s string, loc *time.Location) (time.Time, error) {
 		if p.field == 'S' {
 			x *= int(math.Pow10(9 - n))
 		}
-		v[p.field] = x
+		v[p.field-'A'] = x
 		rest = rest[n:]
 	}
 	if rest != "" {
 		return time.Time{}, fmt.Errorf("%q does not match the layout", s)
 	}
 	// time.Date normalizes 31.02 to 03.03: refuse what is not a real date.
-	if v['M'] < 1 || v['M'] > 12 || v['D'] < 1 || v['D'] > time.Date(v['Y'], time.Month(v['M'])+1, 0, 0, 0, 0, 0, time.UTC).Day() ||
-		v['H'] > 23 || v['m'] > 59 || v['s'] > 59 {
+	if v['M'-'A'] < 1 || v['M'-'A'] > 12 || v['D'-'A'] < 1 || v['D'-'A'] > time.Date(v['Y'-'A'], time.Month(v['M'-'A'])+1, 0, 0, 0, 0, 0, time.UTC).Day() ||
+		v['H'-'A'] > 23 || v['m'-'A'] > 59 || v['s'-'A'] > 59 {
 		return time.Time{}, fmt.Errorf("%q is not a valid date and time", s)
 	}
-	t := time.Date(v['Y'], time.Month(v['M']), v['D'], v['H'], v['m'], v['s'], v['S'], loc)
+	t := time.Date(v['Y'-'A'], time.Month(v['M'-'A']), v['D'-'A'], v['H'-'A'], v['m'-'A'], v['s'-'A'], v['S'-'A'], loc)
 	return t, nil
 }
+
+// dateFields holds a date's fields, indexed by layout letter - 'A'.
+type dateFields ['s' - 'A' + 1]int
 
 var zones sync.Map // name → *time.Location or error
 

@@ -27,6 +27,11 @@ const withheldValue = "[PII withheld]"
 // which never quotes a value of a PII column. Map is safe for concurrent
 // use.
 func (m *Mapping) Map(rec read.Record) (Mapped, error) {
+	st, _ := m.states.Get().(*state)
+	if st == nil {
+		st = &state{vals: make([]value, len(m.leaves))}
+	}
+	defer m.release(st)
 	var (
 		act    interpreter.Activation
 		hi     *headerIndex
@@ -35,11 +40,13 @@ func (m *Mapping) Map(rec read.Record) (Mapped, error) {
 	if m.format == formatCSV {
 		hi = m.headerIndex(rec.Header)
 		values = rec.Values
-		act = &csvRow{hi: hi, values: values}
+		st.row = csvRow{hi: hi, values: values}
+		act = &st.row
 	} else {
-		act = &objectRow{obj: rec.Object}
+		st.obj = objectRow{obj: rec.Object}
+		act = &st.obj
 	}
-	vals := make([]value, len(m.leaves))
+	vals := st.vals
 	for _, l := range m.leaves {
 		v, err := m.eval(l, act, hi, values, rec.Object)
 		if err != nil {
@@ -75,6 +82,20 @@ func (m *Mapping) Map(rec read.Record) (Mapped, error) {
 		}
 	}
 	return out, nil
+}
+
+// state is what one Map call needs beyond its result, reused through a
+// pool: the row CEL reads and the mapped values.
+type state struct {
+	row  csvRow
+	obj  objectRow
+	vals []value
+}
+
+func (m *Mapping) release(st *state) {
+	clear(st.vals)
+	st.row, st.obj = csvRow{}, objectRow{}
+	m.states.Put(st)
 }
 
 // eval computes one leaf: a column read, or its expression.
