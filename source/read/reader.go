@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -142,9 +143,32 @@ func (r *Reader) open(ctx context.Context, obj Object) error {
 		r.close = append(r.close, closerFunc(func() error { zr.Close(); return nil }))
 		r.ents = &single{r: &decoded{r: zr, m: r.m, wordErr: zstdErr}}
 	default:
-		r.ents = &single{r: raw}
+		br := bufio.NewReaderSize(raw, chunk)
+		b, err := br.Peek(4)
+		if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
+			return objectErr(err)
+		}
+		if kind := packed(b); kind != "" {
+			return fileErr(nil, "the object is %s, but its declaration names no compression", kind)
+		}
+		r.ents = &single{r: br}
 	}
 	return nil
+}
+
+// packed names the compression or archive the first bytes of an object
+// announce, "" for none: an object declared plain that is one would
+// otherwise fail as "not valid UTF-8".
+func packed(b []byte) string {
+	switch {
+	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}):
+		return "gzip data"
+	case bytes.HasPrefix(b, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return "zstd data"
+	case bytes.HasPrefix(b, []byte("PK\x03\x04")):
+		return "a zip archive"
+	}
+	return ""
 }
 
 type closerFunc func() error
@@ -156,11 +180,23 @@ func newGzip(raw io.Reader, m *meter, size int64) (io.Reader, error) {
 	if size == 0 {
 		return nil, fileErr(nil, "empty file")
 	}
+	if b, err := br.Peek(2); len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		if err != nil && err != io.EOF {
+			return nil, objectErr(err)
+		}
+		return nil, fileErr(nil, "not gzip data")
+	}
 	zr, err := gzip.NewReader(br)
 	if err != nil {
 		return nil, gzipErr(err)
 	}
-	return &decoded{r: zr, m: m, wordErr: gzipErr}, nil
+	return &decoded{r: zr, m: m, wordErr: func(err error) error {
+		if errors.Is(err, gzip.ErrHeader) {
+			// Multi-member: what follows a member is not another one.
+			return fileErr(nil, "data after the end of the gzip stream is not gzip")
+		}
+		return gzipErr(err)
+	}}, nil
 }
 
 func gzipErr(err error) error {
@@ -440,7 +476,7 @@ func (r *Reader) fail(err error) error {
 		}
 		fe = fileErr(err, "cannot read the file")
 	}
-	if r.entry != "" {
+	if r.entry != "" && !errors.Is(fe, ErrObjectGone) {
 		fe = &FileError{Reason: fmt.Sprintf("entry %s: %s", r.entry, fe.Reason), Err: fe.Err}
 	}
 	r.err = fe

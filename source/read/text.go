@@ -105,6 +105,10 @@ func (t *text) dropSkipped(p []byte) int {
 			}
 			return 0
 		}
+		if t.maxLine > 0 && t.lineLen+int64(j) > t.maxLine {
+			t.err = fileErr(nil, "line %d is longer than %s", t.lines+1, size(t.maxLine))
+			return 0
+		}
 		i += j + 1
 		t.lines++
 		t.lineLen = 0
