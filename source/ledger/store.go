@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net/http"
 	"time"
 
@@ -51,8 +52,14 @@ func (l *Ledger) uri(name string) string { return "gs://" + l.bucket.BucketName(
 // writeAttempts bounds the uploads of one write. The client does not retry
 // a one-request upload (its body is a stream), so write does: the
 // precondition makes a retry safe, and the nonce tells a write that landed
-// though its answer was lost.
+// though its answer was lost. The waits grow past a second because GCS
+// answers 429 to more than about one write per second of one object.
 const writeAttempts = 4
+
+func writeBackoff(attempt int) time.Duration {
+	d := 100 * time.Millisecond << (2 * (attempt - 1)) // 100ms, 400ms, 1.6s
+	return d/2 + mrand.N(d)
+}
 
 // write uploads e as name under cond and returns the generation written;
 // errConflict when cond does not hold.
@@ -67,7 +74,7 @@ func (l *Ledger) write(ctx context.Context, name string, cond storage.Conditions
 
 	for attempt := range writeAttempts {
 		if attempt > 0 {
-			if serr := sleep(ctx, time.Duration(attempt)*50*time.Millisecond); serr != nil {
+			if serr := sleep(ctx, writeBackoff(attempt)); serr != nil {
 				break
 			}
 		}
