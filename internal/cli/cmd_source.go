@@ -13,6 +13,7 @@ import (
 
 	"github.com/hemlabs/hem/contract"
 	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
+	"github.com/hemlabs/hem/source/mapping"
 	"github.com/hemlabs/hem/source/spec"
 )
 
@@ -160,10 +161,14 @@ func sourceCheckCommand() *Command {
 		Help: `
 Reads every declaration DIR/*.yaml (default sources/), checks it (known keys,
 types, enum values, the rules of hem.source.v1.Source, unique names), compiles
-the contracts under --proto and checks that each source's subject is an event
-type there. Every problem is one line, file:line:col: element: reason, e.g.
+the contracts under --proto, checks that each source's subject is an event type
+there and compiles its mapping against that contract as the loader will:
+fields naming a contract field that does not exist, a column that is not
+declared, a CEL expression that does not parse or whose type does not fit the
+field (an int for a string), an event_time that is not a timestamp, a key
+field that is not mapped. Every problem is one line, file:line:col: element: reason, e.g.
 
-  sources/product-catalogue.yaml:5:10: subject: unknown subject "shop.products.v1.ProductCreatd": no message of that name in the contracts under proto
+  sources/product-catalogue.yaml:21:9: fields[name]: expression is int, field name is string
 
 and the exit status is 1. With no problem it prints one line per source. The
 gate (make lint) runs it beside "hem schema check", so a contract change that
@@ -201,6 +206,9 @@ func runSourceCheck(ctx context.Context, io IO, cfg *sourceCheckConfig, args []s
 	var ok []string
 	for _, d := range decls {
 		md, errs := sourceContract(d, contracts, cfg.Proto)
+		if len(errs) == 0 {
+			errs = sourceMapping(d, md)
+		}
 		problems = append(problems, errs...)
 		if len(errs) > 0 {
 			continue
@@ -230,6 +238,24 @@ func sourceContract(d *spec.Declaration, contracts *contract.Source, protoDir st
 		return nil, spec.Errors{d.Errorf("subject", "%s is not an event type (it has no option (hem.options.v1.event))", subject)}
 	}
 	return md, nil
+}
+
+// sourceMapping compiles a declaration's mapping against its contract, as
+// the loader will, and places each problem at its element's line.
+func sourceMapping(d *spec.Declaration, md protoreflect.MessageDescriptor) spec.Errors {
+	_, err := mapping.Compile(d.Source, md)
+	if err == nil {
+		return nil
+	}
+	var problems mapping.Errors
+	if !errors.As(err, &problems) {
+		return spec.Errors{d.Errorf("", "%v", err)}
+	}
+	out := make(spec.Errors, len(problems))
+	for i, p := range problems {
+		out[i] = d.Errorf(p.Path, "%s", p.Message)
+	}
+	return out
 }
 
 func sourcePrint(w io.Writer, problems spec.Errors) {

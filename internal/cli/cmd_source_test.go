@@ -92,6 +92,36 @@ func TestSourceCheckFails(t *testing.T) {
 			want: "10: subject: shop.common.v1.Money is not an event type",
 		},
 		{
+			name: "CEL type error",
+			edit: []string{`name: row.brand.trim() + " " + row.designation.trim()`, `name: size(row.designation)`},
+			line: "name: size(",
+			want: "9: fields[name]: expression is int, field name is string",
+		},
+		{
+			name: "CEL syntax error",
+			edit: []string{`name: row.brand.trim() + " " + row.designation.trim()`, `name: row.brand.trim( + row.designation`},
+			line: "name: row.brand",
+			want: "9: fields[name]: ",
+		},
+		{
+			name: "mapping to a field the contract lacks",
+			edit: []string{"  ean: ean", "  barcode: ean"},
+			line: "barcode:",
+			want: "12: fields[barcode]: contract shop.products.v1.ProductCreated has no field barcode",
+		},
+		{
+			name: "undeclared column",
+			edit: []string{`chilled: row.chilled == "J"`, `chilled: row.cooled == "J"`},
+			line: "row.cooled",
+			want: "12: fields[chilled]: unknown column cooled",
+		},
+		{
+			name: "key not mapped",
+			edit: []string{"key: [sku]", "key: [sku, ean_code]"},
+			line: "key:",
+			want: "12: key[1]: contract shop.products.v1.ProductCreated has no field ean_code",
+		},
+		{
 			name: "typo key",
 			edit: []string{"event_time:", "event_tme:"},
 			line: "event_tme:",
