@@ -1,0 +1,421 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
+	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
+	"github.com/hemlabs/hem/source/ledger"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+const (
+	accepted = collectorv1.EventStatus_EVENT_STATUS_ACCEPTED
+	rejected = collectorv1.EventStatus_EVENT_STATUS_REJECTED
+)
+
+func TestLoadTwicePublishesNothingTheSecondTime(t *testing.T) {
+	t.Parallel()
+	for _, keyed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keyed=%v", keyed), func(t *testing.T) {
+			t.Parallel()
+			core, led := newCore(), newLedger()
+			obj := newObject("catalogue/day1.csv", 7, lines(50)...)
+			e, err := newTestLoader(t, core, led).Load(t.Context(), catalogue(keyed), nil, obj)
+			_ = e
+			if err == nil {
+				t.Fatal("Load with a nil mapping: no error")
+			}
+			for i := range 2 {
+				// A new loader each time, as after a restart.
+				e, err := newTestLoader(t, core, led).load(t.Context(), catalogue(keyed), fakeMapper{}, obj)
+				if err != nil {
+					t.Fatalf("load %d: %v", i+1, err)
+				}
+				if e.GetStatus() != sourcev1.Status_STATUS_LOADED || e.GetAccepted() != 50 {
+					t.Fatalf("load %d: entry %v, want LOADED with 50 accepted", i+1, e)
+				}
+				if got := core.publishes(); got != 50 {
+					t.Fatalf("after load %d: %d publishes, want 50", i+1, got)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadKeyedCorrectionGetsNewIDsOnlyForChangedRecords(t *testing.T) {
+	t.Parallel()
+	core, led := newCore(), newLedger()
+	ld := newTestLoader(t, core, led)
+	first := lines(10)
+	if _, err := ld.load(t.Context(), catalogue(true), fakeMapper{}, newObject("catalogue/day1.csv", 1, first...)); err != nil {
+		t.Fatal(err)
+	}
+	before := core.ids(accepted)
+	corrected := slices.Clone(first)
+	corrected[3] = "sku-3,name 3,300"
+	corrected[7] = "sku-7,renamed,7"
+	e, err := ld.load(t.Context(), catalogue(true), fakeMapper{}, newObject("catalogue/day1.csv", 2, corrected...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.GetAccepted() != 10 {
+		t.Fatalf("corrected export: %d accepted, want 10", e.GetAccepted())
+	}
+	after := core.ids(accepted)
+	var added []string
+	for _, id := range after {
+		if !slices.Contains(before, id) {
+			var v wrapperspb.StringValue
+			if err := core.inputs[id].Event.GetPayload().UnmarshalTo(&v); err != nil {
+				t.Fatal(err)
+			}
+			added = append(added, v.GetValue())
+		}
+	}
+	slices.Sort(added)
+	if want := []string{"sku-3|name 3|300", "sku-7|renamed|7"}; !slices.Equal(added, want) {
+		t.Fatalf("new ids for %q, want only the corrected records %q", added, want)
+	}
+}
+
+func TestLoadThreeBadLines(t *testing.T) {
+	t.Parallel()
+	core, led := newCore(), newLedger()
+	in := lines(100)
+	in[4] = "sku-4,only two"  // cannot be read: line 6
+	in[9] = ",name 9,9"       // cannot be mapped: line 11
+	in[14] = "sku-14,name,-1" // breaks the contract: line 16
+	obj := newObject("catalogue/day1.csv", 3, in...)
+	e, err := newTestLoader(t, core, led).load(t.Context(), catalogue(false), fakeMapper{}, obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.GetStatus() != sourcev1.Status_STATUS_LOADED || e.GetRecords() != 100 || e.GetAccepted() != 97 || e.GetRejected() != 3 || e.GetCheckpoint() != 100 {
+		t.Fatalf("entry %v, want LOADED, 100 records, 97 accepted, 3 rejected, checkpoint 100", e)
+	}
+	if e.GetFirstEventId() == "" || e.GetLastEventId() == "" || e.GetFinishedAt() == nil {
+		t.Fatalf("entry %v: no first or last event id or finish time", e)
+	}
+	if got := len(core.ids(accepted)); got != 97 {
+		t.Fatalf("%d accepted events, want 97", got)
+	}
+	type failure struct {
+		line                int64
+		stage               eventv1.Stage
+		field, rule, record string
+		fromLoader          bool
+	}
+	var got []failure
+	for _, id := range core.ids(rejected) {
+		x := core.inputs[id]
+		o := x.Origin
+		if o.GetSource() != "catalogue" || o.GetUri() != "gs://landing/catalogue/day1.csv" || o.GetGeneration() != 3 {
+			t.Errorf("event %s: origin %v", id, o)
+		}
+		r := core.answer(x)
+		f := failure{line: o.GetLine(), record: o.GetRecord(), fromLoader: x.Rejection != nil}
+		if x.Rejection != nil {
+			f.stage = x.Rejection.Stage
+			if x.Rejection.Reason != eventv1.Reason_REASON_MAPPING_FAILED {
+				t.Errorf("line %d: reason %v", o.GetLine(), x.Rejection.Reason)
+			}
+		}
+		if v := r.GetViolations(); len(v) == 1 {
+			f.field, f.rule = v[0].GetFieldPath(), v[0].GetRuleId()
+		}
+		got = append(got, f)
+	}
+	slices.SortFunc(got, func(a, b failure) int { return int(a.line - b.line) })
+	want := []failure{
+		{line: 6, stage: eventv1.Stage_STAGE_READ, rule: "read.record", record: "sku-4,only two", fromLoader: true},
+		{line: 11, stage: eventv1.Stage_STAGE_READ, field: "sku", rule: "mapping", record: ",[PII withheld],9", fromLoader: true},
+		{line: 16, field: "price", rule: "int64.gte"},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("rejected:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestLoadQuarantine(t *testing.T) {
+	t.Parallel()
+	bad := func(n, every int) []string {
+		out := lines(n)
+		for i := range out {
+			if i%every == 1 {
+				out[i] = fmt.Sprintf("sku-%d,name,-1", i)
+			}
+		}
+		return out
+	}
+	share := func(f float64) *float64 { return &f }
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		share *float64
+		want  sourcev1.Status
+		msg   string
+	}{
+		{
+			name: "30 %", lines: bad(20, 3), want: sourcev1.Status_STATUS_QUARANTINED,
+			msg: "7 of 20 records rejected (35.0 %), above the source's 5 %; first: line 3 price (int64.gte): value must be greater than or equal to 0",
+		},
+		{
+			name: "thousands", lines: func() []string {
+				out := lines(1000)
+				for i := range 412 {
+					out[2*i+1] = fmt.Sprintf(",name %d,1", i)
+				}
+				return out
+			}(), want: sourcev1.Status_STATUS_QUARANTINED,
+			msg: "412 of 1,000 records rejected (41.2 %), above the source's 5 %; first: line 3 fields[sku]: column sku is empty",
+		},
+		{name: "under the declared share", lines: bad(20, 3), share: share(0.4), want: sourcev1.Status_STATUS_LOADED},
+		{name: "exactly the share", lines: bad(20, 20), share: share(0.05), want: sourcev1.Status_STATUS_LOADED},
+		{name: "just over", lines: bad(20, 10), share: share(0.05), want: sourcev1.Status_STATUS_QUARANTINED,
+			msg: "2 of 20 records rejected (10.0 %), above the source's 5 %; first: line 3 price (int64.gte): value must be greater than or equal to 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			core, led := newCore(), newLedger()
+			src := catalogue(false)
+			src.MaxRejectedShare = tc.share
+			e, err := newTestLoader(t, core, led).load(t.Context(), src, fakeMapper{}, newObject("catalogue/day1.csv", 3, tc.lines...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.GetStatus() != tc.want {
+				t.Fatalf("status %v (%s), want %v", e.GetStatus(), e.GetReason(), tc.want)
+			}
+			if tc.want != sourcev1.Status_STATUS_QUARANTINED {
+				return
+			}
+			if e.GetReason() != tc.msg {
+				t.Errorf("reason\n %q, want\n %q", e.GetReason(), tc.msg)
+			}
+			if got := core.publishes(); got != 1 {
+				t.Fatalf("%d publishes, want only the summary", got)
+			}
+			ids := core.ids(rejected)
+			x := core.inputs[ids[0]]
+			if x.Rejection.GetReason() != eventv1.Reason_REASON_FILE_QUARANTINED || x.Rejection.Stage != eventv1.Stage_STAGE_READ || x.Rejection.Message != tc.msg ||
+				x.Origin.GetLine() != 0 || x.Origin.GetUri() != "gs://landing/catalogue/day1.csv" {
+				t.Fatalf("summary %+v, origin %v", x.Rejection, x.Origin)
+			}
+			if e.GetRecords() != int64(len(tc.lines)) || e.GetAccepted() != 0 {
+				t.Fatalf("entry %v", e)
+			}
+		})
+	}
+}
+
+func (r *Rejection) GetReason() eventv1.Reason {
+	if r == nil {
+		return 0
+	}
+	return r.Reason
+}
+
+func TestLoadFileErrorFailsTheFileWithOneFailedEvent(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		obj    func() *fakeObject
+		reason string
+	}{
+		{name: "not the format", obj: func() *fakeObject { return newObject("a.csv", 1, "!open not a gzip stream") }, reason: "not a gzip stream"},
+		{name: "truncated at record 50", obj: func() *fakeObject {
+			l := lines(60)
+			l[50] = "!file unexpected end of the gzip stream"
+			return newObject("a.csv", 1, l...)
+		}, reason: "unexpected end of the gzip stream"},
+		{name: "empty", obj: func() *fakeObject { return newObject("a.csv", 1) }, reason: "the object holds no records"},
+		{name: "deleted between the passes", obj: func() *fakeObject {
+			o := newObject("a.csv", 1, lines(30)...)
+			o.goneOnOpen = 2
+			return o
+		}, reason: "the object was deleted or replaced while it was loading, after 0 of its 30 records were published: the object is gone"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			core, led := newCore(), newLedger()
+			e, err := newTestLoader(t, core, led).load(t.Context(), catalogue(false), fakeMapper{}, tc.obj())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.GetStatus() != sourcev1.Status_STATUS_FAILED || e.GetReason() != tc.reason {
+				t.Fatalf("entry %v, want FAILED because %q", e, tc.reason)
+			}
+			if got := core.publishes(); got != 1 {
+				t.Fatalf("%d publishes, want 1", got)
+			}
+			x := core.inputs[core.ids(rejected)[0]]
+			if x.Rejection.GetReason() != eventv1.Reason_REASON_FILE_UNREADABLE || x.Rejection.Stage != eventv1.Stage_STAGE_READ || x.Rejection.Message != tc.reason || x.Origin.GetLine() != 0 {
+				t.Fatalf("failed event %+v origin %v", x.Rejection, x.Origin)
+			}
+			if stored := led.entry("catalogue", "gs://landing/a.csv", 1); stored.GetStatus() != sourcev1.Status_STATUS_FAILED {
+				t.Fatalf("ledger holds %v", stored)
+			}
+		})
+	}
+}
+
+// unkeyedIDs are the ids of an unkeyed object's records 0..n-1.
+func unkeyedIDs(obj *fakeObject, n int) []string {
+	var b idBuilder
+	out := make([]string, n)
+	a := obj.attrs
+	for i := range out {
+		out[i] = b.recordID(a.Bucket, a.Name, a.URI, a.Generation, "", int64(i))
+	}
+	return out
+}
+
+func TestLoadCancelledResumesExactlyOnce(t *testing.T) {
+	t.Parallel()
+	const n = 400
+	core, led := newCore(), newLedger()
+	obj := newObject("catalogue/big.csv", 9, lines(n)...)
+	ctx, cancel := context.WithCancel(t.Context())
+	core.onIngest = func(published int) {
+		if published >= n/2 {
+			cancel()
+		}
+	}
+	_, err := newTestLoader(t, core, led, WithOwner("first")).load(ctx, catalogue(false), fakeMapper{}, obj)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled load: %v, want context.Canceled", err)
+	}
+	stopped := led.entry("catalogue", obj.attrs.URI, 9)
+	if stopped.GetStatus() != sourcev1.Status_STATUS_LOADING || stopped.GetCheckpoint() <= 0 || stopped.GetCheckpoint() >= n {
+		t.Fatalf("after the cancel the ledger holds %v, want LOADING with a checkpoint inside the file", stopped)
+	}
+	core.mu.Lock()
+	core.onIngest = nil
+	checks := core.checks
+	core.mu.Unlock()
+
+	// Another loader before the lease ends: busy.
+	second := newTestLoader(t, core, led, WithOwner("second"))
+	if _, err := second.load(t.Context(), catalogue(false), fakeMapper{}, obj); !errors.Is(err, ErrBusy) {
+		t.Fatalf("load while the first loader's lease runs: %v, want ErrBusy", err)
+	}
+	led.advance(2 * time.Minute)
+	e, err := second.load(t.Context(), catalogue(false), fakeMapper{}, obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.GetStatus() != sourcev1.Status_STATUS_LOADED || e.GetAccepted() != n || e.GetAttempts() != 2 {
+		t.Fatalf("resumed entry %v, want LOADED with %d accepted on attempt 2", e, n)
+	}
+	if core.checks != checks {
+		t.Errorf("the takeover checked the file again (%d checks, %d before): pass 1 had decided", core.checks, checks)
+	}
+	want := unkeyedIDs(obj, n)
+	slices.Sort(want)
+	if got := core.ids(accepted); !slices.Equal(got, want) {
+		t.Fatalf("%d distinct ids published, want the %d records' ids", len(got), n)
+	}
+	for i, id := range unkeyedIDs(obj, int(stopped.GetCheckpoint())) {
+		if c := core.published[id]; c != 1 {
+			t.Fatalf("record %d, before the checkpoint %d, published %d times", i, stopped.GetCheckpoint(), c)
+		}
+	}
+}
+
+func TestLoadRetryNeverCheckpointsPastAnUnconfirmedRecord(t *testing.T) {
+	t.Parallel()
+	const n = 40
+	core, led := newCore(), newLedger()
+	obj := newObject("catalogue/day1.csv", 5, lines(n)...)
+	ids := unkeyedIDs(obj, n)
+	for _, i := range []int{5, 21, 22, 39} {
+		core.retries[ids[i]] = 2
+	}
+	var mu sync.Mutex
+	var bad []string
+	led.onUpdate = func(e *sourcev1.LedgerEntry) {
+		for i := range e.GetCheckpoint() {
+			if !core.confirmed(ids[i]) {
+				mu.Lock()
+				bad = append(bad, fmt.Sprintf("checkpoint %d past record %d, unconfirmed", e.GetCheckpoint(), i))
+				mu.Unlock()
+			}
+		}
+	}
+	e, err := newTestLoader(t, core, led, WithInFlight(3)).load(t.Context(), catalogue(false), fakeMapper{}, obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bad) > 0 {
+		t.Fatal(strings.Join(bad, "\n"))
+	}
+	if e.GetStatus() != sourcev1.Status_STATUS_LOADED || e.GetAccepted() != n || e.GetCheckpoint() != n {
+		t.Fatalf("entry %v", e)
+	}
+	for i, id := range ids {
+		if c := core.published[id]; c != 1 {
+			t.Errorf("record %d published %d times", i, c)
+		}
+	}
+	var last int64
+	for _, u := range led.updates {
+		if u.GetCheckpoint() < last {
+			t.Fatalf("checkpoint went back from %d to %d", last, u.GetCheckpoint())
+		}
+		last = u.GetCheckpoint()
+	}
+}
+
+func TestLoadStopsWhenTheEntryIsLost(t *testing.T) {
+	t.Parallel()
+	const n = 400
+	core, led := newCore(), newLedger()
+	obj := newObject("catalogue/big.csv", 9, lines(n)...)
+	var once sync.Once
+	core.onIngest = func(published int) {
+		if published >= 40 {
+			once.Do(func() {
+				led.mu.Lock()
+				for _, e := range led.entries {
+					e.Owner = "thief"
+				}
+				led.mu.Unlock()
+			})
+		}
+	}
+	_, err := newTestLoader(t, core, led).load(t.Context(), catalogue(false), fakeMapper{}, obj)
+	if !errors.Is(err, ledger.ErrLost) {
+		t.Fatalf("load: %v, want ledger.ErrLost", err)
+	}
+	if got := core.publishes(); got >= n {
+		t.Fatalf("%d publishes: the loader went on after it lost the entry", got)
+	}
+}
+
+func TestLoadGivesUpAfterMaxAttempts(t *testing.T) {
+	t.Parallel()
+	core, led := newCore(), newLedger()
+	obj := newObject("a.csv", 1, lines(10)...)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := newTestLoader(t, core, led, WithMaxAttempts(1)).load(ctx, catalogue(false), fakeMapper{}, obj); err == nil {
+		t.Fatal("cancelled load: no error")
+	}
+	led.advance(time.Hour)
+	e, err := newTestLoader(t, core, led, WithMaxAttempts(1)).load(t.Context(), catalogue(false), fakeMapper{}, obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.GetStatus() != sourcev1.Status_STATUS_FAILED || !strings.HasPrefix(e.GetReason(), "gave up after 1 attempts") || core.publishes() != 1 {
+		t.Fatalf("entry %v, %d publishes: want FAILED after 1 attempt, one FailedEvent", e, core.publishes())
+	}
+}

@@ -1,0 +1,518 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
+	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
+	"github.com/hemlabs/hem/source/ledger"
+	"github.com/hemlabs/hem/source/mapping"
+	"github.com/hemlabs/hem/source/read"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// item is one record as read: err is its *read.RecordError when it could
+// not be read.
+type item struct {
+	rec read.Record
+	err error
+}
+
+// batch is consecutive records of the object, in read order.
+type batch struct {
+	seq   int64
+	items []item
+	// Pass 2: the inputs, one per item, and what the core answered.
+	inputs        []Input
+	acc, rej      int64
+	firstID, last string
+}
+
+// end is the checkpoint once the batch is confirmed: the number of the
+// record after its last.
+func (b *batch) end() int64 { return b.items[len(b.items)-1].rec.Number + 1 }
+
+// tally counts pass 1's records.
+type tally struct {
+	records, rejected int64
+	// first describes the first rejected record (the lowest number).
+	first       string
+	firstNumber int64
+}
+
+func (t *tally) reject(rec read.Record, why string) {
+	t.rejected++
+	if t.first == "" || rec.Number < t.firstNumber {
+		t.first, t.firstNumber = where(rec)+" "+why, rec.Number
+	}
+}
+
+func (t *tally) add(o tally) {
+	t.records += o.records
+	if o.rejected == 0 {
+		return
+	}
+	t.rejected += o.rejected
+	if t.first == "" || o.firstNumber < t.firstNumber {
+		t.first, t.firstNumber = o.first, o.firstNumber
+	}
+}
+
+func where(rec read.Record) string {
+	if rec.Entry != "" {
+		return fmt.Sprintf("%s line %d", rec.Entry, rec.Line)
+	}
+	return fmt.Sprintf("line %d", rec.Line)
+}
+
+// readBatches reads the object into batches of the records numbered from
+// on. With a window, it takes a slot of it for every batch (the tracker
+// gives it back), so that at most cap(window) batches are in the pipeline:
+// memory stays bounded whatever the file's size.
+func (ld *load) readBatches(ctx context.Context, rd records, from int64, out chan<- *batch, window chan struct{}) error {
+	var seq int64
+	b := &batch{items: make([]item, 0, ld.cfg.batchSize)}
+	send := func() error {
+		if window != nil {
+			select {
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		b.seq = seq
+		seq++
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		b = &batch{items: make([]item, 0, ld.cfg.batchSize)}
+		return nil
+	}
+	for {
+		rec, err := rd.Next(ctx)
+		var re *read.RecordError
+		it := item{rec: rec}
+		switch {
+		case errors.Is(err, io.EOF):
+			if len(b.items) > 0 {
+				return send()
+			}
+			return nil
+		case errors.As(err, &re):
+			it = item{rec: re.Record, err: re}
+		case err != nil:
+			return err
+		}
+		if it.rec.Number < from {
+			continue
+		}
+		b.items = append(b.items, it)
+		if len(b.items) == ld.cfg.batchSize {
+			if err := send(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// worker maps records; one per goroutine.
+type worker struct {
+	*load
+	ids idBuilder
+	in  []Input
+	idx []int
+}
+
+// pass1 reads, maps and checks every record, publishing nothing, and
+// counts the records and the rejected ones.
+func (ld *load) pass1(ctx context.Context) (tally, error) {
+	rd, err := ld.open(ctx, ld.obj, ld.src, ld.cfg.limits)
+	if err != nil {
+		return tally{}, err
+	}
+	defer rd.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	batches := make(chan *batch, ld.cfg.workers)
+	tallies := make(chan tally, ld.cfg.workers)
+	g.Go(func() error {
+		defer close(batches)
+		return ld.readBatches(gctx, rd, 0, batches, nil)
+	})
+	var wg sync.WaitGroup
+	for range ld.cfg.workers {
+		wg.Add(1)
+		g.Go(func() error {
+			defer wg.Done()
+			w := &worker{load: ld}
+			for b := range batches {
+				t, err := w.check(gctx, b)
+				if err != nil {
+					return err
+				}
+				select {
+				case tallies <- t:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			return nil
+		})
+	}
+	go func() { wg.Wait(); close(tallies) }()
+
+	var total tally
+	var lost error
+	tick := time.NewTicker(ld.cfg.checkpointEvery)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case t, ok := <-tallies:
+			if !ok {
+				done = true
+				break
+			}
+			total.add(t)
+		case <-tick.C:
+			if lost == nil {
+				if lost = ld.renew(ctx); lost != nil {
+					cancel()
+				}
+			}
+		}
+	}
+	err = g.Wait()
+	if lost != nil {
+		return total, lost
+	}
+	return total, err
+}
+
+// renew renews the lease; only losing the entry stops the load (a failed
+// write is tried again at the next tick, well within the lease).
+func (ld *load) renew(ctx context.Context) error {
+	err := ld.update(ctx)
+	if errors.Is(err, ledger.ErrLost) {
+		return err
+	}
+	if err != nil {
+		ld.cfg.logger.WarnContext(ctx, "source: renewing the lease failed", "uri", ld.attrs.URI, "err", err)
+	}
+	return nil
+}
+
+// check maps and checks a batch (pass 1).
+func (w *worker) check(ctx context.Context, b *batch) (tally, error) {
+	t := tally{records: int64(len(b.items))}
+	w.in, w.idx = w.in[:0], w.idx[:0]
+	for i, it := range b.items {
+		if it.err != nil {
+			t.reject(it.rec, it.err.Error())
+			continue
+		}
+		mp, err := w.m.Map(it.rec)
+		if err != nil {
+			t.reject(it.rec, describeMapError(err))
+			continue
+		}
+		w.in = append(w.in, w.event(it.rec, mp))
+		w.idx = append(w.idx, i)
+	}
+	if len(w.in) == 0 {
+		return t, nil
+	}
+	res, err := w.settle(ctx, w.core.Check, w.in)
+	if err != nil {
+		return t, fmt.Errorf("source: check: %w", err)
+	}
+	for j, r := range res {
+		if r.GetStatus() == collectorv1.EventStatus_EVENT_STATUS_REJECTED {
+			t.reject(b.items[w.idx[j]].rec, describeResult(r))
+		}
+	}
+	return t, nil
+}
+
+func describeMapError(err error) string {
+	var me *mapping.MapError
+	if errors.As(err, &me) {
+		return fmt.Sprintf("fields[%s]: %s", me.Field, me.Message)
+	}
+	return err.Error()
+}
+
+func describeResult(r *collectorv1.EventResult) string {
+	if vs := r.GetViolations(); len(vs) > 0 {
+		return fmt.Sprintf("%s (%s): %s", vs[0].GetFieldPath(), vs[0].GetRuleId(), vs[0].GetMessage())
+	}
+	return r.GetMessage()
+}
+
+// build makes a batch's inputs (pass 2): an event per mapped record, a
+// rejected input per record that could not be read or mapped.
+func (w *worker) build(b *batch) {
+	b.inputs = make([]Input, len(b.items))
+	for i, it := range b.items {
+		if it.err != nil {
+			b.inputs[i] = w.rejected(it.rec, &eventv1.Violation{RuleId: readRule(it.err), Message: it.err.Error()}, it.err.Error())
+			continue
+		}
+		mp, err := w.m.Map(it.rec)
+		if err != nil {
+			b.inputs[i] = w.rejected(it.rec, mapViolation(err), describeMapError(err))
+			continue
+		}
+		b.inputs[i] = w.event(it.rec, mp)
+	}
+}
+
+func readRule(error) string { return "read.record" }
+
+func mapViolation(err error) *eventv1.Violation {
+	var me *mapping.MapError
+	if errors.As(err, &me) {
+		return &eventv1.Violation{FieldPath: me.Field, RuleId: "mapping", Message: me.Message}
+	}
+	return &eventv1.Violation{RuleId: "mapping", Message: err.Error()}
+}
+
+// event is a mapped record's input.
+func (w *worker) event(rec read.Record, mp mapping.Mapped) Input {
+	var id string
+	if w.keyed {
+		id = w.ids.keyedID(w.src.GetName(), mp.Key, mp.Payload)
+	} else {
+		id = w.ids.recordID(w.attrs.Bucket, w.attrs.Name, w.attrs.URI, w.attrs.Generation, rec.Entry, rec.Number)
+	}
+	t := w.created()
+	if !mp.EventTime.IsZero() {
+		t = timestamppb.New(mp.EventTime)
+	}
+	return Input{
+		Event:  &eventv1.Event{EventId: id, Payload: &anypb.Any{TypeUrl: w.typeURL, Value: mp.Payload}, EventTime: t},
+		Origin: w.origin(rec, ""),
+	}
+}
+
+// rejected is the input of a record that could not be read or mapped: its
+// id comes from its place in the object (it has no key values), its origin
+// holds its text with PII withheld.
+func (w *worker) rejected(rec read.Record, v *eventv1.Violation, msg string) Input {
+	return Input{
+		Event: &eventv1.Event{
+			EventId:   w.ids.recordID(w.attrs.Bucket, w.attrs.Name, w.attrs.URI, w.attrs.Generation, rec.Entry, rec.Number),
+			Payload:   w.emptyPayload(),
+			EventTime: w.created(),
+		},
+		Rejection: &Rejection{
+			Stage:      eventv1.Stage_STAGE_READ,
+			Reason:     eventv1.Reason_REASON_MAPPING_FAILED,
+			Message:    msg,
+			Violations: []*eventv1.Violation{v},
+		},
+		Origin: w.origin(rec, w.m.WithholdPII(rec)),
+	}
+}
+
+func (ld *load) origin(rec read.Record, record string) *eventv1.Origin {
+	return &eventv1.Origin{
+		Source:     ld.src.GetName(),
+		Uri:        ld.attrs.URI,
+		Generation: ld.attrs.Generation,
+		Entry:      rec.Entry,
+		Line:       rec.Line,
+		Record:     record,
+	}
+}
+
+func (ld *load) emptyPayload() *anypb.Any { return &anypb.Any{TypeUrl: ld.typeURL} }
+
+func (ld *load) created() *timestamppb.Timestamp { return timestamppb.New(ld.attrs.Created) }
+
+// pass2 reads the object again from the checkpoint and ingests every
+// record, advancing the checkpoint over the prefix Pub/Sub confirmed.
+func (ld *load) pass2(ctx context.Context) error {
+	rd, err := ld.open(ctx, ld.obj, ld.src, ld.cfg.limits)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	// The window bounds the batches between the reader and the checkpoint:
+	// a batch stuck in retries holds the others back once it is full.
+	window := make(chan struct{}, ld.cfg.workers+2*ld.cfg.inFlight)
+	batches := make(chan *batch, ld.cfg.workers)
+	mapped := make(chan *batch, ld.cfg.inFlight)
+	done := make(chan *batch, cap(window))
+	g.Go(func() error {
+		defer close(batches)
+		return ld.readBatches(gctx, rd, ld.entry.GetCheckpoint(), batches, window)
+	})
+	var mappers, senders sync.WaitGroup
+	for range ld.cfg.workers {
+		mappers.Add(1)
+		g.Go(func() error {
+			defer mappers.Done()
+			w := &worker{load: ld}
+			for b := range batches {
+				w.build(b)
+				select {
+				case mapped <- b:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			return nil
+		})
+	}
+	go func() { mappers.Wait(); close(mapped) }()
+	for range ld.cfg.inFlight {
+		senders.Add(1)
+		g.Go(func() error {
+			defer senders.Done()
+			for b := range mapped {
+				res, err := ld.settle(gctx, ld.core.Ingest, b.inputs)
+				if err != nil {
+					return fmt.Errorf("source: ingest: %w", err)
+				}
+				for _, r := range res {
+					if r.GetStatus() == collectorv1.EventStatus_EVENT_STATUS_ACCEPTED {
+						b.acc++
+					} else {
+						b.rej++
+					}
+				}
+				b.firstID, b.last = res[0].GetEventId(), res[len(res)-1].GetEventId()
+				b.inputs = nil
+				done <- b // never blocks: done has room for the whole window
+			}
+			return nil
+		})
+	}
+	go func() { senders.Wait(); close(done) }()
+
+	// The tracker: batches confirmed out of order wait here until the
+	// prefix before them is confirmed too.
+	var lost error
+	pending := map[int64]*batch{}
+	next, since := int64(0), int64(0)
+	tick := time.NewTicker(ld.cfg.checkpointEvery)
+	defer tick.Stop()
+	e := ld.entry
+	checkpoint := func() {
+		if lost == nil {
+			if lost = ld.renew(ctx); lost != nil {
+				cancel()
+			}
+		}
+		since = 0
+	}
+	for open := true; open; {
+		select {
+		case b, ok := <-done:
+			if !ok {
+				open = false
+				break
+			}
+			pending[b.seq] = b
+			for b := pending[next]; b != nil; b = pending[next] {
+				delete(pending, next)
+				next++
+				<-window
+				e.Checkpoint = b.end()
+				e.Accepted += b.acc
+				e.Rejected += b.rej
+				if e.GetFirstEventId() == "" {
+					e.FirstEventId = b.firstID
+				}
+				e.LastEventId = b.last
+				since += int64(len(b.items))
+			}
+			if since >= ld.cfg.checkpointN {
+				checkpoint()
+			}
+		case <-tick.C:
+			checkpoint()
+		}
+	}
+	err = g.Wait()
+	switch {
+	case lost != nil:
+		return lost
+	case err != nil:
+		// Keep what was confirmed: the next loader resumes there. The
+		// load's ctx may have ended, hence a detached one.
+		fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer fcancel()
+		if uerr := ld.update(fctx); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+		return err
+	}
+	return nil
+}
+
+// settle sends in to call (the core's Check or Ingest) until every input
+// has a final answer, ACCEPTED or REJECTED: inputs answered RETRY, and
+// batches the core refused without ErrRefused, go again after a backoff,
+// until ctx ends. It returns one final result per input, in order.
+func (ld *load) settle(ctx context.Context, call func(context.Context, []Input) ([]*collectorv1.EventResult, error), in []Input) ([]*collectorv1.EventResult, error) {
+	out := make([]*collectorv1.EventResult, len(in))
+	var pending []int // nil: all of in
+	sub := in
+	wait := ld.cfg.minBackoff
+	for {
+		res, err := call(ctx, sub)
+		if err == nil && len(res) != len(sub) {
+			return nil, fmt.Errorf("%w: %d results for %d inputs", ErrRefused, len(res), len(sub))
+		}
+		switch {
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case errors.Is(err, ErrRefused):
+			return nil, err
+		case err != nil:
+			ld.cfg.logger.WarnContext(ctx, "source: the core refused a batch; retrying", "uri", ld.attrs.URI, "err", err)
+		default:
+			var next []int
+			for j, r := range res {
+				i := j
+				if pending != nil {
+					i = pending[j]
+				}
+				switch r.GetStatus() {
+				case collectorv1.EventStatus_EVENT_STATUS_ACCEPTED, collectorv1.EventStatus_EVENT_STATUS_REJECTED:
+					out[i] = r
+				default:
+					next = append(next, i)
+				}
+			}
+			if len(next) == 0 {
+				return out, nil
+			}
+			pending = next
+			sub = make([]Input, len(next))
+			for j, i := range next {
+				sub[j] = in[i]
+			}
+		}
+		// Jitter, so loaders retrying together spread out.
+		if err := sleep(ctx, wait/2+rand.N(wait/2+1)); err != nil {
+			return nil, err
+		}
+		wait = min(2*wait, ld.cfg.maxBackoff)
+	}
+}
