@@ -306,7 +306,7 @@ func (l *fakeLedger) entry(source, uri string, generation int64) *sourcev1.Ledge
 // newTestLoader is a Loader over the fakes.
 func newTestLoader(t *testing.T, core Core, l Ledger, opts ...Option) *Loader {
 	t.Helper()
-	opts = append([]Option{WithBatchSize(4), WithWorkers(2), WithInFlight(2), WithBackoff(time.Millisecond, 4*time.Millisecond), WithCheckpoint(30*time.Second, 1)}, opts...)
+	opts = append([]Option{WithBatchSize(4), WithWorkers(2), WithInFlight(2), WithBackoff(time.Millisecond, 4*time.Millisecond), WithCheckpoint(30*time.Second, 1), withCheckpointGap(0)}, opts...)
 	ld, err := NewLoader(core, l, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -330,4 +330,9 @@ func lines(n int) []string {
 		out[i] = fmt.Sprintf("sku-%d,name %d,%d", i, i, i)
 	}
 	return out
+}
+
+// withCheckpointGap lets tests write a checkpoint after every batch.
+func withCheckpointGap(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.checkpointGap = d })
 }

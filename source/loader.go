@@ -105,14 +105,15 @@ func (l *Loader) load(ctx context.Context, src *sourcev1.Source, m mapper, obj r
 		return e, nil
 	}
 	ld := &load{
-		Loader:  l,
-		src:     src,
-		m:       m,
-		obj:     obj,
-		attrs:   a,
-		entry:   e,
-		keyed:   len(src.GetKey()) > 0,
-		typeURL: "type.googleapis.com/" + src.GetSubject(),
+		Loader:   l,
+		src:      src,
+		m:        m,
+		obj:      obj,
+		attrs:    a,
+		entry:    e,
+		keyed:    len(src.GetKey()) > 0,
+		readRule: readRule(src),
+		typeURL:  "type.googleapis.com/" + src.GetSubject(),
 	}
 	return ld.entry, ld.run(ctx)
 }
@@ -127,6 +128,8 @@ type load struct {
 	entry   *sourcev1.LedgerEntry
 	keyed   bool
 	typeURL string
+	// readRule is the rule id of a record that could not be read.
+	readRule string
 }
 
 func (ld *load) run(ctx context.Context) error {
@@ -170,6 +173,18 @@ func (ld *load) run(ctx context.Context) error {
 	e.Records = e.GetAccepted() + e.GetRejected()
 	e.FinishedAt = timestamppb.Now()
 	return ld.update(ctx)
+}
+
+// readRule is the rule id of a record of src that could not be read:
+// read.csv, read.json or read.parquet.
+func readRule(src *sourcev1.Source) string {
+	switch src.GetFormat().GetKind().(type) {
+	case *sourcev1.Format_Json:
+		return "read.json"
+	case *sourcev1.Format_Parquet:
+		return "read.parquet"
+	}
+	return "read.csv"
 }
 
 func (ld *load) maxRejectedShare() float64 {

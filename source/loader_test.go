@@ -136,7 +136,7 @@ func TestLoadThreeBadLines(t *testing.T) {
 	}
 	slices.SortFunc(got, func(a, b failure) int { return int(a.line - b.line) })
 	want := []failure{
-		{line: 6, stage: eventv1.Stage_STAGE_READ, rule: "read.record", record: "sku-4,only two", fromLoader: true},
+		{line: 6, stage: eventv1.Stage_STAGE_READ, rule: "read.csv", record: "sku-4,only two", fromLoader: true},
 		{line: 11, stage: eventv1.Stage_STAGE_READ, field: "sku", rule: "mapping", record: ",[PII withheld],9", fromLoader: true},
 		{line: 16, field: "price", rule: "int64.gte"},
 	}

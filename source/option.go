@@ -28,11 +28,15 @@ type config struct {
 	inFlight        int
 	checkpointEvery time.Duration
 	checkpointN     int64
-	maxAttempts     int32
-	minBackoff      time.Duration
-	maxBackoff      time.Duration
-	limits          read.Limits
-	logger          *slog.Logger
+	// checkpointGap is the least time between two writes of the
+	// checkpoint for a count: GCS takes about one write per second of
+	// one object.
+	checkpointGap time.Duration
+	maxAttempts   int32
+	minBackoff    time.Duration
+	maxBackoff    time.Duration
+	limits        read.Limits
+	logger        *slog.Logger
 }
 
 // WithOwner names the loader in the ledger's entries it holds. Default: the
@@ -91,6 +95,7 @@ func newConfig(opts []Option) (config, error) {
 		inFlight:        4,
 		checkpointEvery: 5 * time.Second,
 		checkpointN:     100_000,
+		checkpointGap:   time.Second,
 		maxAttempts:     10,
 		minBackoff:      100 * time.Millisecond,
 		maxBackoff:      10 * time.Second,

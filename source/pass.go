@@ -19,8 +19,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// item is one record as read: err is its *read.RecordError when it could
-// not be read.
+// item is one record as read: err is why it could not be read (a
+// *read.RecordError's).
 type item struct {
 	rec read.Record
 	err error
@@ -109,7 +109,11 @@ func (ld *load) readBatches(ctx context.Context, rd records, from int64, out cha
 			}
 			return nil
 		case errors.As(err, &re):
-			it = item{rec: re.Record, err: re}
+			// The origin names the line: the message is only why.
+			it = item{rec: re.Record, err: re.Err}
+			if it.err == nil {
+				it.err = re
+			}
 		case err != nil:
 			return err
 		}
@@ -206,7 +210,7 @@ func (ld *load) renew(ctx context.Context) error {
 	if errors.Is(err, ledger.ErrLost) {
 		return err
 	}
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		ld.cfg.logger.WarnContext(ctx, "source: renewing the lease failed", "uri", ld.attrs.URI, "err", err)
 	}
 	return nil
@@ -265,7 +269,7 @@ func (w *worker) build(b *batch) {
 	b.inputs = make([]Input, len(b.items))
 	for i, it := range b.items {
 		if it.err != nil {
-			b.inputs[i] = w.rejected(it.rec, &eventv1.Violation{RuleId: readRule(it.err), Message: it.err.Error()}, it.err.Error())
+			b.inputs[i] = w.rejected(it.rec, &eventv1.Violation{RuleId: w.readRule, Message: it.err.Error()}, it.err.Error())
 			continue
 		}
 		mp, err := w.m.Map(it.rec)
@@ -276,8 +280,6 @@ func (w *worker) build(b *batch) {
 		b.inputs[i] = w.event(it.rec, mp)
 	}
 }
-
-func readRule(error) string { return "read.record" }
 
 func mapViolation(err error) *eventv1.Violation {
 	var me *mapping.MapError
@@ -412,13 +414,14 @@ func (ld *load) pass2(ctx context.Context) error {
 	tick := time.NewTicker(ld.cfg.checkpointEvery)
 	defer tick.Stop()
 	e := ld.entry
+	var written time.Time
 	checkpoint := func() {
 		if lost == nil {
 			if lost = ld.renew(ctx); lost != nil {
 				cancel()
 			}
 		}
-		since = 0
+		since, written = 0, time.Now()
 	}
 	for open := true; open; {
 		select {
@@ -441,7 +444,7 @@ func (ld *load) pass2(ctx context.Context) error {
 				e.LastEventId = b.last
 				since += int64(len(b.items))
 			}
-			if since >= ld.cfg.checkpointN {
+			if since >= ld.cfg.checkpointN && time.Since(written) >= ld.cfg.checkpointGap {
 				checkpoint()
 			}
 		case <-tick.C:
