@@ -38,7 +38,6 @@ func BenchmarkPass2(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	l.open = openFake
 	src := catalogue(false)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,8 +1,8 @@
 package source
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -22,85 +22,51 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
-// fakeObject is an object whose records are lines "sku,name,price" (the
-// header is line 1, not a record). A line "!file REASON" makes the reader
-// fail the file there; a line with another number of fields is a record
-// that cannot be read.
+// fakeObject is an object held in memory: a CSV file "sku,name,price" whose
+// records are lines.
 type fakeObject struct {
 	attrs read.ObjectAttrs
-	lines []string
-	// goneOnOpen, when > 0: that open (1-based) fails at its first record
-	// with read.ErrObjectGone (the object was deleted).
-	goneOnOpen int
-	mu         sync.Mutex
-	opens      int
+	data  []byte
+	// goneFrom, when > 0: from that open on (1-based), reads fail with
+	// read.ErrObjectGone, as for an object deleted while it loads.
+	goneFrom int
+	mu       sync.Mutex
+	opens    int
 }
 
 func (o *fakeObject) Attrs() read.ObjectAttrs { return o.attrs }
 
-func (o *fakeObject) NewRangeReader(context.Context, int64, int64) (io.ReadCloser, error) {
-	return nil, errors.New("fakeObject: not readable as bytes")
+func (o *fakeObject) NewRangeReader(_ context.Context, off, length int64) (io.ReadCloser, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if off == 0 {
+		o.opens++
+	}
+	if o.goneFrom > 0 && o.opens >= o.goneFrom {
+		return nil, fmt.Errorf("fake: %s: %w", o.attrs.URI, read.ErrObjectGone)
+	}
+	end := int64(len(o.data))
+	if length >= 0 {
+		end = min(end, off+length)
+	}
+	return io.NopCloser(bytes.NewReader(o.data[min(off, end):end])), nil
 }
 
+// newObject is a CSV object of the given records (after the header, line 1).
 func newObject(name string, generation int64, lines ...string) *fakeObject {
+	data := []byte("sku,name,price\n" + strings.Join(lines, "\n"))
+	return newRawObject(name, generation, data)
+}
+
+func newRawObject(name string, generation int64, data []byte) *fakeObject {
 	return &fakeObject{
 		attrs: read.ObjectAttrs{
 			URI: "gs://landing/" + name, Bucket: "landing", Name: name, Generation: generation,
-			Size: 100, Created: time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC),
+			Size: int64(len(data)), Created: time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC),
 		},
-		lines: lines,
+		data: data,
 	}
 }
-
-// openFake opens a fakeObject as read.Open would open a CSV object.
-func openFake(ctx context.Context, obj read.Object, _ *sourcev1.Source, _ read.Limits) (records, error) {
-	o := obj.(*fakeObject)
-	o.mu.Lock()
-	o.opens++
-	n := o.opens
-	o.mu.Unlock()
-	if len(o.lines) > 0 && strings.HasPrefix(o.lines[0], "!open ") {
-		return nil, &read.FileError{Reason: strings.TrimPrefix(o.lines[0], "!open ")}
-	}
-	return &fakeReader{o: o, gone: o.goneOnOpen == n}, nil
-}
-
-type fakeReader struct {
-	o    *fakeObject
-	i    int
-	gone bool
-}
-
-func (r *fakeReader) Next(ctx context.Context) (read.Record, error) {
-	if err := ctx.Err(); err != nil {
-		return read.Record{}, &read.FileError{Reason: "cancelled", Err: err}
-	}
-	if r.gone {
-		return read.Record{}, &read.FileError{Reason: "the object is gone", Err: read.ErrObjectGone}
-	}
-	if r.i >= len(r.o.lines) {
-		return read.Record{}, io.EOF
-	}
-	line := r.o.lines[r.i]
-	rec := read.Record{
-		Header: []string{"sku", "name", "price"},
-		Line:   int64(r.i) + 2,
-		Number: int64(r.i),
-		Raw:    []byte(line),
-	}
-	r.i++
-	if reason, ok := strings.CutPrefix(line, "!file "); ok {
-		return read.Record{}, &read.FileError{Reason: reason}
-	}
-	rec.Values = strings.Split(line, ",")
-	if len(rec.Values) != 3 {
-		rec.Values = nil
-		return read.Record{}, &read.RecordError{Record: rec, Err: fmt.Errorf("line %d: %d fields, the header has 3", rec.Line, len(strings.Split(line, ",")))}
-	}
-	return rec, nil
-}
-
-func (r *fakeReader) Close() error { return nil }
 
 // fakeMapper maps "sku,name,price" to a StringValue "sku|name|price"; an
 // empty sku cannot be mapped; the key is the sku.
@@ -311,12 +277,16 @@ func newTestLoader(t *testing.T, core Core, l Ledger, opts ...Option) *Loader {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ld.open = openFake
 	return ld
 }
 
 func catalogue(keyed bool) *sourcev1.Source {
-	s := &sourcev1.Source{Name: "catalogue", Subject: "google.protobuf.StringValue"}
+	s := &sourcev1.Source{
+		Name:    "catalogue",
+		Subject: "google.protobuf.StringValue",
+		Objects: &sourcev1.Objects{Bucket: "landing", Pattern: "catalogue/*"},
+		Format:  &sourcev1.Format{Kind: &sourcev1.Format_Csv{Csv: &sourcev1.Csv{Columns: []string{"sku", "name", "price"}}}},
+	}
 	if keyed {
 		s.Key = []string{"sku"}
 	}

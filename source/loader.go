@@ -161,10 +161,15 @@ func (ld *load) run(ctx context.Context) error {
 		}
 	}
 	if err := ld.pass2(ctx); err != nil {
+		// The object is pinned to its generation: gone, it cannot come
+		// back, and what was published stays.
 		if ctx.Err() == nil && errors.Is(err, read.ErrObjectGone) {
+			why := err.Error()
+			if fe := (*read.FileError)(nil); errors.As(err, &fe) {
+				why = fe.Reason
+			}
 			return ld.fail(ctx, eventv1.Reason_REASON_FILE_UNREADABLE,
-				fmt.Sprintf("the object was deleted or replaced while it was loading, after %s of its %s records were published: %v",
-					group(e.GetCheckpoint()), group(e.GetRecords()), err))
+				fmt.Sprintf("%s, after %s of its %s records were published", why, group(e.GetCheckpoint()), group(e.GetRecords())))
 		}
 		return err
 	}

@@ -1,12 +1,15 @@
 package source
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
 	"github.com/hemlabs/hem/source/ledger"
+	"github.com/hemlabs/hem/source/read"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -226,39 +230,63 @@ func (r *Rejection) GetReason() eventv1.Reason {
 
 func TestLoadFileErrorFailsTheFileWithOneFailedEvent(t *testing.T) {
 	t.Parallel()
+	gz := func(b []byte) []byte {
+		var buf bytes.Buffer
+		w := gzip.NewWriter(&buf)
+		_, _ = w.Write(b)
+		_ = w.Close()
+		return buf.Bytes()
+	}
+	csvText := []byte("sku,name,price\n" + strings.Join(lines(2000), "\n"))
+	gzipped := func(src *sourcev1.Source) *sourcev1.Source {
+		src.Compression = &sourcev1.Compression{Kind: &sourcev1.Compression_Gzip{Gzip: &sourcev1.Gzip{}}}
+		return src
+	}
 	for _, tc := range []struct {
 		name   string
+		src    *sourcev1.Source
 		obj    func() *fakeObject
+		opts   []Option
 		reason string
 	}{
-		{name: "not the format", obj: func() *fakeObject { return newObject("a.csv", 1, "!open not a gzip stream") }, reason: "not a gzip stream"},
-		{name: "truncated at record 50", obj: func() *fakeObject {
-			l := lines(60)
-			l[50] = "!file unexpected end of the gzip stream"
-			return newObject("a.csv", 1, l...)
-		}, reason: "unexpected end of the gzip stream"},
-		{name: "empty", obj: func() *fakeObject { return newObject("a.csv", 1) }, reason: "the object holds no records"},
-		{name: "deleted between the passes", obj: func() *fakeObject {
+		{name: "not gzip", src: gzipped(catalogue(false)), obj: func() *fakeObject { return newObject("a.csv", 1, lines(3)...) },
+			reason: "not gzip data"},
+		{name: "truncated gzip", src: gzipped(catalogue(false)), obj: func() *fakeObject {
+			b := gz(csvText)
+			return newRawObject("a.csv", 1, b[:len(b)/2])
+		}, reason: "truncated gzip stream"},
+		{name: "binary data", src: catalogue(false), obj: func() *fakeObject {
+			return newRawObject("a.csv", 1, append([]byte("sku,name,price\n"), 0, 1, 2, 0xff, 0xfe, 0, 0, 0))
+		}, reason: "binary data"},
+		{name: "a line over the limit", src: catalogue(false), opts: []Option{WithLimits(read.Limits{MaxRecordBytes: 100})},
+			obj:    func() *fakeObject { return newObject("a.csv", 1, "sku-1,"+strings.Repeat("x", 200)+",1") },
+			reason: "longer than"},
+		{name: "a header without a declared column", src: catalogue(false),
+			obj: func() *fakeObject { return newRawObject("a.csv", 1, []byte("sku,title,price\nsku-1,x,1\n")) }, reason: "name"},
+		{name: "empty", src: catalogue(false), obj: func() *fakeObject { return newRawObject("a.csv", 1, nil) }, reason: "empty"},
+		{name: "a header and no records", src: catalogue(false), obj: func() *fakeObject { return newObject("a.csv", 1) }, reason: "the object holds no records"},
+		{name: "deleted between the passes", src: catalogue(false), obj: func() *fakeObject {
 			o := newObject("a.csv", 1, lines(30)...)
-			o.goneOnOpen = 2
+			o.goneFrom = 2
 			return o
-		}, reason: "the object was deleted or replaced while it was loading, after 0 of its 30 records were published: the object is gone"},
+		}, reason: "after 0 of its 30 records were published"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			core, led := newCore(), newLedger()
-			e, err := newTestLoader(t, core, led).load(t.Context(), catalogue(false), fakeMapper{}, tc.obj())
+			e, err := newTestLoader(t, core, led, tc.opts...).load(t.Context(), tc.src, fakeMapper{}, tc.obj())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e.GetStatus() != sourcev1.Status_STATUS_FAILED || e.GetReason() != tc.reason {
+			if e.GetStatus() != sourcev1.Status_STATUS_FAILED || !strings.Contains(e.GetReason(), tc.reason) {
 				t.Fatalf("entry %v, want FAILED because %q", e, tc.reason)
 			}
+			t.Logf("reason: %s", e.GetReason())
 			if got := core.publishes(); got != 1 {
 				t.Fatalf("%d publishes, want 1", got)
 			}
 			x := core.inputs[core.ids(rejected)[0]]
-			if x.Rejection.GetReason() != eventv1.Reason_REASON_FILE_UNREADABLE || x.Rejection.Stage != eventv1.Stage_STAGE_READ || x.Rejection.Message != tc.reason || x.Origin.GetLine() != 0 {
+			if x.Rejection.GetReason() != eventv1.Reason_REASON_FILE_UNREADABLE || x.Rejection.Stage != eventv1.Stage_STAGE_READ || x.Rejection.Message != e.GetReason() || x.Origin.GetLine() != 0 {
 				t.Fatalf("failed event %+v origin %v", x.Rejection, x.Origin)
 			}
 			if stored := led.entry("catalogue", "gs://landing/a.csv", 1); stored.GetStatus() != sourcev1.Status_STATUS_FAILED {
@@ -417,5 +445,58 @@ func TestLoadGivesUpAfterMaxAttempts(t *testing.T) {
 	}
 	if e.GetStatus() != sourcev1.Status_STATUS_FAILED || !strings.HasPrefix(e.GetReason(), "gave up after 1 attempts") || core.publishes() != 1 {
 		t.Fatalf("entry %v, %d publishes: want FAILED after 1 attempt, one FailedEvent", e, core.publishes())
+	}
+}
+
+// blockingCore holds the batch of record 0 until release is closed, and
+// counts the records handed to Ingest meanwhile.
+type blockingCore struct {
+	*fakeCore
+	first   string
+	release chan struct{}
+	seen    atomic.Int64
+}
+
+func (c *blockingCore) Ingest(ctx context.Context, in []Input) ([]*collectorv1.EventResult, error) {
+	c.seen.Add(int64(len(in)))
+	if slices.ContainsFunc(in, func(x Input) bool { return x.Event.GetEventId() == c.first }) {
+		select {
+		case <-c.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return c.fakeCore.Ingest(ctx, in)
+}
+
+// A batch that does not get confirmed holds the reader back: what is read
+// ahead of the checkpoint is bounded, whatever the file's size.
+func TestLoadBoundsWhatIsReadAheadOfTheCheckpoint(t *testing.T) {
+	t.Parallel()
+	const n, batch, workers, inFlight = 5000, 10, 2, 2
+	obj := newObject("catalogue/big.csv", 1, lines(n)...)
+	core := &blockingCore{fakeCore: newCore(), first: unkeyedIDs(obj, 1)[0], release: make(chan struct{})}
+	led := newLedger()
+	ld := newTestLoader(t, core, led, WithBatchSize(batch), WithWorkers(workers), WithInFlight(inFlight))
+	done := make(chan error, 1)
+	go func() {
+		_, err := ld.load(t.Context(), catalogue(false), fakeMapper{}, obj)
+		done <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); core.seen.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	// The window: the stuck batch and the others it holds back.
+	window := int64(workers + 2*inFlight)
+	if got := core.seen.Load(); got > window*batch || got == 0 {
+		t.Fatalf("%d records sent while the first batch waits, want at most %d", got, window*batch)
+	}
+	close(core.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := len(core.ids(accepted)); got != n {
+		t.Fatalf("%d accepted, want %d", got, n)
 	}
 }
