@@ -5,21 +5,26 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/storage"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/hemlabs/hem/contract"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
+	"github.com/hemlabs/hem/registry/localgcs"
 	"github.com/hemlabs/hem/source/ledger"
 	"github.com/hemlabs/hem/source/mapping"
 	"github.com/hemlabs/hem/source/read"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // fakeObject is an object held in memory: a CSV file "sku,name,price" whose
@@ -54,8 +59,7 @@ func (o *fakeObject) NewRangeReader(_ context.Context, off, length int64) (io.Re
 
 // newObject is a CSV object of the given records (after the header, line 1).
 func newObject(name string, generation int64, lines ...string) *fakeObject {
-	data := []byte("sku,name,price\n" + strings.Join(lines, "\n"))
-	return newRawObject(name, generation, data)
+	return newRawObject(name, generation, []byte("sku,name,price\n"+strings.Join(lines, "\n")))
 }
 
 func newRawObject(name string, generation int64, data []byte) *fakeObject {
@@ -68,31 +72,64 @@ func newRawObject(name string, generation int64, data []byte) *fakeObject {
 	}
 }
 
-// fakeMapper maps "sku,name,price" to a StringValue "sku|name|price"; an
-// empty sku cannot be mapped; the key is the sku.
-type fakeMapper struct{}
-
-func (fakeMapper) Map(rec read.Record) (mapping.Mapped, error) {
-	if rec.Values[0] == "" {
-		return mapping.Mapped{}, &mapping.MapError{Field: "sku", Column: "sku", Message: "column sku is empty"}
+// lines returns n good records "sku-i,name i,i".
+func lines(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("sku-%d,name %d,%d", i, i, i)
 	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(wrapperspb.String(strings.Join(rec.Values, "|")))
+	return out
+}
+
+// product is testdata/product.proto's loadtest.v1.Product.
+var product = sync.OnceValues(func() (protoreflect.MessageDescriptor, error) {
+	b, err := os.ReadFile("testdata/product.proto")
 	if err != nil {
-		return mapping.Mapped{}, err
+		return nil, err
 	}
-	return mapping.Mapped{Payload: b, Key: []string{rec.Values[0]}}, nil
+	src, err := contract.CompileSources(context.Background(), map[string]string{"loadtest/v1/product.proto": string(b)})
+	if err != nil {
+		return nil, err
+	}
+	md, ok := src.Message("loadtest.v1.Product")
+	if !ok {
+		return nil, fmt.Errorf("no loadtest.v1.Product")
+	}
+	return md, nil
+})
+
+// catalogue declares a CSV source of Products, keyed by sku or not.
+func catalogue(keyed bool) *sourcev1.Source {
+	s := &sourcev1.Source{
+		Name:    "catalogue",
+		Subject: "loadtest.v1.Product",
+		Objects: &sourcev1.Objects{Bucket: "landing", Pattern: "catalogue/*"},
+		Format:  &sourcev1.Format{Kind: &sourcev1.Format_Csv{Csv: &sourcev1.Csv{Columns: []string{"sku", "name", "price"}}}},
+		Fields:  map[string]string{"sku": "sku", "name": "name", "price": "price"},
+	}
+	if keyed {
+		s.Key = []string{"sku"}
+	}
+	return s
 }
 
-func (fakeMapper) WithholdPII(rec read.Record) string {
-	if rec.Values == nil {
-		return string(rec.Raw)
+func compile(tb testing.TB, src *sourcev1.Source) *mapping.Mapping {
+	tb.Helper()
+	md, err := product()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return rec.Values[0] + ",[PII withheld]," + rec.Values[2]
+	m, err := mapping.Compile(src, md)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
 }
 
-// fakeCore decodes payloads and rejects a price "-1" (rule int64.gte), as
-// the collector would reject a contract's rule. It records what it
-// published, and can answer RETRY to the first attempts of some events.
+// fakeCore decodes payloads as Products and rejects a negative price (rule
+// int64.gte), as the collector would reject a contract's rule. It records
+// what it published, and can answer RETRY to the first attempts of some
+// events.
 type fakeCore struct {
 	mu sync.Mutex
 	// retries[id] is how many more Ingests answer RETRY to id.
@@ -102,10 +139,10 @@ type fakeCore struct {
 	// inputs holds the last input published under each id.
 	inputs map[string]Input
 	checks int
-	// onIngest, when set, runs before each Ingest (with the number of
-	// events published so far).
+	total  int
+	// onIngest, when set, runs before each Ingest with the number of
+	// events published so far.
 	onIngest func(published int)
-	total    int
 }
 
 func newCore() *fakeCore {
@@ -117,15 +154,28 @@ func (c *fakeCore) answer(in Input) *collectorv1.EventResult {
 	if in.Rejection != nil {
 		return &collectorv1.EventResult{EventId: id, Status: collectorv1.EventStatus_EVENT_STATUS_REJECTED, Reason: in.Rejection.Reason, Message: in.Rejection.Message, Violations: in.Rejection.Violations}
 	}
-	var v wrapperspb.StringValue
-	if err := in.Event.GetPayload().UnmarshalTo(&v); err != nil {
-		return &collectorv1.EventResult{EventId: id, Status: collectorv1.EventStatus_EVENT_STATUS_REJECTED, Reason: eventv1.Reason_REASON_DECODE_FAILED, Message: err.Error()}
+	md, _ := product()
+	msg := dynamicpb.NewMessage(md)
+	if err := proto.Unmarshal(in.Event.GetPayload().GetValue(), msg); err != nil || in.Event.GetPayload().GetTypeUrl() != "type.googleapis.com/loadtest.v1.Product" {
+		return &collectorv1.EventResult{EventId: id, Status: collectorv1.EventStatus_EVENT_STATUS_REJECTED, Reason: eventv1.Reason_REASON_DECODE_FAILED, Message: fmt.Sprint("decode: ", err)}
 	}
-	if strings.HasSuffix(v.GetValue(), "|-1") {
+	if msg.Get(md.Fields().ByName("price")).Int() < 0 {
 		return &collectorv1.EventResult{EventId: id, Status: collectorv1.EventStatus_EVENT_STATUS_REJECTED, Reason: eventv1.Reason_REASON_VALIDATION_FAILED,
 			Violations: []*eventv1.Violation{{FieldPath: "price", RuleId: "int64.gte", Message: "value must be greater than or equal to 0"}}}
 	}
 	return &collectorv1.EventResult{EventId: id, Status: collectorv1.EventStatus_EVENT_STATUS_ACCEPTED}
+}
+
+// payload decodes an event's payload as text: "sku|name|price".
+func payload(tb testing.TB, e *eventv1.Event) string {
+	tb.Helper()
+	md, _ := product()
+	msg := dynamicpb.NewMessage(md)
+	if err := proto.Unmarshal(e.GetPayload().GetValue(), msg); err != nil {
+		tb.Fatal(err)
+	}
+	f := md.Fields()
+	return fmt.Sprintf("%s|%s|%d", msg.Get(f.ByName("sku")).String(), msg.Get(f.ByName("name")).String(), msg.Get(f.ByName("price")).Int())
 }
 
 func (c *fakeCore) Check(ctx context.Context, in []Input) ([]*collectorv1.EventResult, error) {
@@ -167,7 +217,7 @@ func (c *fakeCore) Ingest(ctx context.Context, in []Input) ([]*collectorv1.Event
 	return out, nil
 }
 
-// accepted and rejected are the ids published with that answer.
+// ids are the ids published with that answer, sorted.
 func (c *fakeCore) ids(status collectorv1.EventStatus) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -193,67 +243,74 @@ func (c *fakeCore) publishes() int {
 	return c.total
 }
 
-// fakeLedger keeps entries in memory with the ledger's claim rules and a
-// settable clock.
-type fakeLedger struct {
-	mu      sync.Mutex
-	entries map[string]*sourcev1.LedgerEntry
-	now     time.Time
-	// onUpdate, when set, sees every entry written by Update.
+func (c *fakeCore) input(id string) Input {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inputs[id]
+}
+
+// clock is a settable clock shared by the ledgers of a test.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// testLedger is the real ledger on the in-process GCS server, with a
+// settable clock; onUpdate, when set, sees every entry Update wrote.
+type testLedger struct {
+	*ledger.Ledger
+	bucket   *storage.BucketHandle
+	clock    *clock
+	mu       sync.Mutex
 	onUpdate func(e *sourcev1.LedgerEntry)
 	updates  []*sourcev1.LedgerEntry
 }
 
-func newLedger() *fakeLedger {
-	return &fakeLedger{entries: map[string]*sourcev1.LedgerEntry{}, now: time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)}
-}
-
-func ledgerKey(e *sourcev1.LedgerEntry) string {
-	return fmt.Sprintf("%s %s %d", e.GetSource(), e.GetUri(), e.GetGeneration())
-}
-
-func (l *fakeLedger) advance(d time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.now = l.now.Add(d)
-}
-
-func (l *fakeLedger) Claim(ctx context.Context, e *sourcev1.LedgerEntry, owner string, lease time.Duration) (*sourcev1.LedgerEntry, bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	k := ledgerKey(e)
-	cur, ok := l.entries[k]
-	switch {
-	case !ok:
-		cur = proto.Clone(e).(*sourcev1.LedgerEntry)
-		cur.Status = sourcev1.Status_STATUS_LOADING
-		cur.StartedAt = timestamppb.New(l.now)
-	case cur.GetStatus() != sourcev1.Status_STATUS_LOADING:
-		return proto.Clone(cur).(*sourcev1.LedgerEntry), false, nil
-	case cur.GetLeaseUntil().AsTime().After(l.now):
-		return proto.Clone(cur).(*sourcev1.LedgerEntry), false, nil
+func newLedger(tb testing.TB) *testLedger {
+	tb.Helper()
+	srv, err := localgcs.Start(tb.TempDir(), "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
 	}
-	cur.Owner = owner
-	cur.Attempts++
-	cur.LeaseUntil = timestamppb.New(l.now.Add(lease))
-	l.entries[k] = cur
-	return proto.Clone(cur).(*sourcev1.LedgerEntry), true, nil
+	tb.Cleanup(srv.Stop)
+	c, err := srv.NewClient(tb.Context())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	if err := localgcs.EnsureBucket(tb.Context(), c, "hem-ledger"); err != nil {
+		tb.Fatal(err)
+	}
+	l := &testLedger{bucket: c.Bucket("hem-ledger"), clock: &clock{t: time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)}}
+	l.Ledger = ledger.New(l.bucket, "ledger/", ledger.WithClock(l.clock.Now))
+	return l
 }
 
-func (l *fakeLedger) Update(ctx context.Context, e *sourcev1.LedgerEntry, lease time.Duration) error {
-	if err := ctx.Err(); err != nil {
+// another is a second loader process's view of the same ledger.
+func (l *testLedger) another() *testLedger {
+	o := &testLedger{bucket: l.bucket, clock: l.clock}
+	o.Ledger = ledger.New(l.bucket, "ledger/", ledger.WithClock(l.clock.Now))
+	return o
+}
+
+func (l *testLedger) Update(ctx context.Context, e *sourcev1.LedgerEntry, lease time.Duration) error {
+	if err := l.Ledger.Update(ctx, e, lease); err != nil {
 		return err
 	}
+	stored := proto.CloneOf(e)
 	l.mu.Lock()
-	k := ledgerKey(e)
-	cur := l.entries[k]
-	if cur.GetOwner() != e.GetOwner() {
-		l.mu.Unlock()
-		return fmt.Errorf("%s: %w", k, ledger.ErrLost)
-	}
-	e.LeaseUntil = timestamppb.New(l.now.Add(lease))
-	stored := proto.Clone(e).(*sourcev1.LedgerEntry)
-	l.entries[k] = stored
 	l.updates = append(l.updates, stored)
 	hook := l.onUpdate
 	l.mu.Unlock()
@@ -263,43 +320,24 @@ func (l *fakeLedger) Update(ctx context.Context, e *sourcev1.LedgerEntry, lease 
 	return nil
 }
 
-func (l *fakeLedger) entry(source, uri string, generation int64) *sourcev1.LedgerEntry {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return proto.Clone(l.entries[ledgerKey(&sourcev1.LedgerEntry{Source: source, Uri: uri, Generation: generation})]).(*sourcev1.LedgerEntry)
+func (l *testLedger) entry(tb testing.TB, obj *fakeObject) *sourcev1.LedgerEntry {
+	tb.Helper()
+	e, err := l.Get(tb.Context(), "catalogue", obj.attrs.URI, obj.attrs.Generation)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
 }
 
-// newTestLoader is a Loader over the fakes.
-func newTestLoader(t *testing.T, core Core, l Ledger, opts ...Option) *Loader {
-	t.Helper()
+// newTestLoader is a Loader with small batches over core and l.
+func newTestLoader(tb testing.TB, core Core, l Ledger, opts ...Option) *Loader {
+	tb.Helper()
 	opts = append([]Option{WithBatchSize(4), WithWorkers(2), WithInFlight(2), WithBackoff(time.Millisecond, 4*time.Millisecond), WithCheckpoint(30*time.Second, 1), withCheckpointGap(0)}, opts...)
 	ld, err := NewLoader(core, l, opts...)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return ld
-}
-
-func catalogue(keyed bool) *sourcev1.Source {
-	s := &sourcev1.Source{
-		Name:    "catalogue",
-		Subject: "google.protobuf.StringValue",
-		Objects: &sourcev1.Objects{Bucket: "landing", Pattern: "catalogue/*"},
-		Format:  &sourcev1.Format{Kind: &sourcev1.Format_Csv{Csv: &sourcev1.Csv{Columns: []string{"sku", "name", "price"}}}},
-	}
-	if keyed {
-		s.Key = []string{"sku"}
-	}
-	return s
-}
-
-// lines returns n good records "sku-i,name i,i".
-func lines(n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("sku-%d,name %d,%d", i, i, i)
-	}
-	return out
 }
 
 // withCheckpointGap lets tests write a checkpoint after every batch.

@@ -44,6 +44,7 @@ type records interface {
 type mapper interface {
 	Map(rec read.Record) (mapping.Mapped, error)
 	WithholdPII(rec read.Record) string
+	PIIColumns() []string
 }
 
 // NewLoader returns a Loader that hands records to core and records each
@@ -113,6 +114,7 @@ func (l *Loader) load(ctx context.Context, src *sourcev1.Source, m mapper, obj r
 		entry:    e,
 		keyed:    len(src.GetKey()) > 0,
 		readRule: readRule(src),
+		pii:      len(m.PIIColumns()) > 0,
 		typeURL:  "type.googleapis.com/" + src.GetSubject(),
 	}
 	return ld.entry, ld.run(ctx)
@@ -130,6 +132,8 @@ type load struct {
 	typeURL string
 	// readRule is the rule id of a record that could not be read.
 	readRule string
+	// pii: the mapping reads PII columns.
+	pii bool
 }
 
 func (ld *load) run(ctx context.Context) error {

@@ -18,7 +18,6 @@ import (
 	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
 	"github.com/hemlabs/hem/source/ledger"
 	"github.com/hemlabs/hem/source/read"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 const (
@@ -31,16 +30,14 @@ func TestLoadTwicePublishesNothingTheSecondTime(t *testing.T) {
 	for _, keyed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("keyed=%v", keyed), func(t *testing.T) {
 			t.Parallel()
-			core, led := newCore(), newLedger()
+			core, led := newCore(), newLedger(t)
 			obj := newObject("catalogue/day1.csv", 7, lines(50)...)
-			e, err := newTestLoader(t, core, led).Load(t.Context(), catalogue(keyed), nil, obj)
-			_ = e
-			if err == nil {
+			if _, err := newTestLoader(t, core, led).Load(t.Context(), catalogue(keyed), nil, obj); err == nil {
 				t.Fatal("Load with a nil mapping: no error")
 			}
 			for i := range 2 {
 				// A new loader each time, as after a restart.
-				e, err := newTestLoader(t, core, led).load(t.Context(), catalogue(keyed), fakeMapper{}, obj)
+				e, err := newTestLoader(t, core, led).Load(t.Context(), catalogue(keyed), compile(t, catalogue(keyed)), obj)
 				if err != nil {
 					t.Fatalf("load %d: %v", i+1, err)
 				}
@@ -57,17 +54,17 @@ func TestLoadTwicePublishesNothingTheSecondTime(t *testing.T) {
 
 func TestLoadKeyedCorrectionGetsNewIDsOnlyForChangedRecords(t *testing.T) {
 	t.Parallel()
-	core, led := newCore(), newLedger()
+	core, led := newCore(), newLedger(t)
 	ld := newTestLoader(t, core, led)
 	first := lines(10)
-	if _, err := ld.load(t.Context(), catalogue(true), fakeMapper{}, newObject("catalogue/day1.csv", 1, first...)); err != nil {
+	if _, err := ld.Load(t.Context(), catalogue(true), compile(t, catalogue(true)), newObject("catalogue/day1.csv", 1, first...)); err != nil {
 		t.Fatal(err)
 	}
 	before := core.ids(accepted)
 	corrected := slices.Clone(first)
 	corrected[3] = "sku-3,name 3,300"
 	corrected[7] = "sku-7,renamed,7"
-	e, err := ld.load(t.Context(), catalogue(true), fakeMapper{}, newObject("catalogue/day1.csv", 2, corrected...))
+	e, err := ld.Load(t.Context(), catalogue(true), compile(t, catalogue(true)), newObject("catalogue/day1.csv", 2, corrected...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +75,7 @@ func TestLoadKeyedCorrectionGetsNewIDsOnlyForChangedRecords(t *testing.T) {
 	var added []string
 	for _, id := range after {
 		if !slices.Contains(before, id) {
-			var v wrapperspb.StringValue
-			if err := core.inputs[id].Event.GetPayload().UnmarshalTo(&v); err != nil {
-				t.Fatal(err)
-			}
-			added = append(added, v.GetValue())
+			added = append(added, payload(t, core.input(id).Event))
 		}
 	}
 	slices.Sort(added)
@@ -93,13 +86,13 @@ func TestLoadKeyedCorrectionGetsNewIDsOnlyForChangedRecords(t *testing.T) {
 
 func TestLoadThreeBadLines(t *testing.T) {
 	t.Parallel()
-	core, led := newCore(), newLedger()
+	core, led := newCore(), newLedger(t)
 	in := lines(100)
-	in[4] = "sku-4,only two"  // cannot be read: line 6
-	in[9] = ",name 9,9"       // cannot be mapped: line 11
-	in[14] = "sku-14,name,-1" // breaks the contract: line 16
+	in[4] = "sku-4,only two"    // cannot be read: line 6
+	in[9] = "sku-9,name 9,nine" // cannot be mapped: line 11
+	in[14] = "sku-14,name,-1"   // breaks the contract: line 16
 	obj := newObject("catalogue/day1.csv", 3, in...)
-	e, err := newTestLoader(t, core, led).load(t.Context(), catalogue(false), fakeMapper{}, obj)
+	e, err := newTestLoader(t, core, led).Load(t.Context(), catalogue(false), compile(t, catalogue(false)), obj)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +113,7 @@ func TestLoadThreeBadLines(t *testing.T) {
 	}
 	var got []failure
 	for _, id := range core.ids(rejected) {
-		x := core.inputs[id]
+		x := core.input(id)
 		o := x.Origin
 		if o.GetSource() != "catalogue" || o.GetUri() != "gs://landing/catalogue/day1.csv" || o.GetGeneration() != 3 {
 			t.Errorf("event %s: origin %v", id, o)
@@ -140,8 +133,8 @@ func TestLoadThreeBadLines(t *testing.T) {
 	}
 	slices.SortFunc(got, func(a, b failure) int { return int(a.line - b.line) })
 	want := []failure{
-		{line: 6, stage: eventv1.Stage_STAGE_READ, rule: "read.csv", record: "sku-4,only two", fromLoader: true},
-		{line: 11, stage: eventv1.Stage_STAGE_READ, field: "sku", rule: "mapping", record: ",[PII withheld],9", fromLoader: true},
+		{line: 6, stage: eventv1.Stage_STAGE_READ, rule: "read.csv", record: "[PII withheld]", fromLoader: true},
+		{line: 11, stage: eventv1.Stage_STAGE_READ, field: "price", rule: "mapping", record: "sku-9,[PII withheld],nine", fromLoader: true},
 		{line: 16, field: "price", rule: "int64.gte"},
 	}
 	if !slices.Equal(got, want) {
@@ -176,11 +169,11 @@ func TestLoadQuarantine(t *testing.T) {
 			name: "thousands", lines: func() []string {
 				out := lines(1000)
 				for i := range 412 {
-					out[2*i+1] = fmt.Sprintf(",name %d,1", i)
+					out[2*i+1] = fmt.Sprintf("sku-%d,name,%d.5", i, i)
 				}
 				return out
 			}(), want: sourcev1.Status_STATUS_QUARANTINED,
-			msg: "412 of 1,000 records rejected (41.2 %), above the source's 5 %; first: line 3 fields[sku]: column sku is empty",
+			msg: "412 of 1,000 records rejected (41.2 %), above the source's 5 %; first: line 3 fields[price]: not a 64-bit integer: \"0.5\"",
 		},
 		{name: "under the declared share", lines: bad(20, 3), share: share(0.4), want: sourcev1.Status_STATUS_LOADED},
 		{name: "exactly the share", lines: bad(20, 20), share: share(0.05), want: sourcev1.Status_STATUS_LOADED},
@@ -189,10 +182,10 @@ func TestLoadQuarantine(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			core, led := newCore(), newLedger()
+			core, led := newCore(), newLedger(t)
 			src := catalogue(false)
 			src.MaxRejectedShare = tc.share
-			e, err := newTestLoader(t, core, led).load(t.Context(), src, fakeMapper{}, newObject("catalogue/day1.csv", 3, tc.lines...))
+			e, err := newTestLoader(t, core, led).Load(t.Context(), src, compile(t, src), newObject("catalogue/day1.csv", 3, tc.lines...))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -209,7 +202,7 @@ func TestLoadQuarantine(t *testing.T) {
 				t.Fatalf("%d publishes, want only the summary", got)
 			}
 			ids := core.ids(rejected)
-			x := core.inputs[ids[0]]
+			x := core.input(ids[0])
 			if x.Rejection.GetReason() != eventv1.Reason_REASON_FILE_QUARANTINED || x.Rejection.Stage != eventv1.Stage_STAGE_READ || x.Rejection.Message != tc.msg ||
 				x.Origin.GetLine() != 0 || x.Origin.GetUri() != "gs://landing/catalogue/day1.csv" {
 				t.Fatalf("summary %+v, origin %v", x.Rejection, x.Origin)
@@ -273,8 +266,8 @@ func TestLoadFileErrorFailsTheFileWithOneFailedEvent(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			core, led := newCore(), newLedger()
-			e, err := newTestLoader(t, core, led, tc.opts...).load(t.Context(), tc.src, fakeMapper{}, tc.obj())
+			core, led := newCore(), newLedger(t)
+			e, err := newTestLoader(t, core, led, tc.opts...).Load(t.Context(), tc.src, compile(t, tc.src), tc.obj())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -285,11 +278,11 @@ func TestLoadFileErrorFailsTheFileWithOneFailedEvent(t *testing.T) {
 			if got := core.publishes(); got != 1 {
 				t.Fatalf("%d publishes, want 1", got)
 			}
-			x := core.inputs[core.ids(rejected)[0]]
+			x := core.input(core.ids(rejected)[0])
 			if x.Rejection.GetReason() != eventv1.Reason_REASON_FILE_UNREADABLE || x.Rejection.Stage != eventv1.Stage_STAGE_READ || x.Rejection.Message != e.GetReason() || x.Origin.GetLine() != 0 {
 				t.Fatalf("failed event %+v origin %v", x.Rejection, x.Origin)
 			}
-			if stored := led.entry("catalogue", "gs://landing/a.csv", 1); stored.GetStatus() != sourcev1.Status_STATUS_FAILED {
+			if stored := led.entry(t, tc.obj()); stored.GetStatus() != sourcev1.Status_STATUS_FAILED {
 				t.Fatalf("ledger holds %v", stored)
 			}
 		})
@@ -310,7 +303,7 @@ func unkeyedIDs(obj *fakeObject, n int) []string {
 func TestLoadCancelledResumesExactlyOnce(t *testing.T) {
 	t.Parallel()
 	const n = 400
-	core, led := newCore(), newLedger()
+	core, led := newCore(), newLedger(t)
 	obj := newObject("catalogue/big.csv", 9, lines(n)...)
 	ctx, cancel := context.WithCancel(t.Context())
 	core.onIngest = func(published int) {
@@ -318,11 +311,11 @@ func TestLoadCancelledResumesExactlyOnce(t *testing.T) {
 			cancel()
 		}
 	}
-	_, err := newTestLoader(t, core, led, WithOwner("first")).load(ctx, catalogue(false), fakeMapper{}, obj)
+	_, err := newTestLoader(t, core, led, WithOwner("first")).Load(ctx, catalogue(false), compile(t, catalogue(false)), obj)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled load: %v, want context.Canceled", err)
 	}
-	stopped := led.entry("catalogue", obj.attrs.URI, 9)
+	stopped := led.entry(t, obj)
 	if stopped.GetStatus() != sourcev1.Status_STATUS_LOADING || stopped.GetCheckpoint() <= 0 || stopped.GetCheckpoint() >= n {
 		t.Fatalf("after the cancel the ledger holds %v, want LOADING with a checkpoint inside the file", stopped)
 	}
@@ -333,11 +326,11 @@ func TestLoadCancelledResumesExactlyOnce(t *testing.T) {
 
 	// Another loader before the lease ends: busy.
 	second := newTestLoader(t, core, led, WithOwner("second"))
-	if _, err := second.load(t.Context(), catalogue(false), fakeMapper{}, obj); !errors.Is(err, ErrBusy) {
+	if _, err := second.Load(t.Context(), catalogue(false), compile(t, catalogue(false)), obj); !errors.Is(err, ErrBusy) {
 		t.Fatalf("load while the first loader's lease runs: %v, want ErrBusy", err)
 	}
-	led.advance(2 * time.Minute)
-	e, err := second.load(t.Context(), catalogue(false), fakeMapper{}, obj)
+	led.clock.advance(2 * time.Minute)
+	e, err := second.Load(t.Context(), catalogue(false), compile(t, catalogue(false)), obj)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +355,7 @@ func TestLoadCancelledResumesExactlyOnce(t *testing.T) {
 func TestLoadRetryNeverCheckpointsPastAnUnconfirmedRecord(t *testing.T) {
 	t.Parallel()
 	const n = 40
-	core, led := newCore(), newLedger()
+	core, led := newCore(), newLedger(t)
 	obj := newObject("catalogue/day1.csv", 5, lines(n)...)
 	ids := unkeyedIDs(obj, n)
 	for _, i := range []int{5, 21, 22, 39} {
@@ -379,7 +372,7 @@ func TestLoadRetryNeverCheckpointsPastAnUnconfirmedRecord(t *testing.T) {
 			}
 		}
 	}
-	e, err := newTestLoader(t, core, led, WithInFlight(3)).load(t.Context(), catalogue(false), fakeMapper{}, obj)
+	e, err := newTestLoader(t, core, led, WithInFlight(3)).Load(t.Context(), catalogue(false), compile(t, catalogue(false)), obj)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,21 +399,32 @@ func TestLoadRetryNeverCheckpointsPastAnUnconfirmedRecord(t *testing.T) {
 func TestLoadStopsWhenTheEntryIsLost(t *testing.T) {
 	t.Parallel()
 	const n = 400
-	core, led := newCore(), newLedger()
+	core, led := newCore(), newLedger(t)
 	obj := newObject("catalogue/big.csv", 9, lines(n)...)
 	var once sync.Once
+	// A loader that stops renewing for longer than its lease (a stall)
+	// meets another that took the object over.
+	thief := led.another()
 	core.onIngest = func(published int) {
 		if published >= 40 {
 			once.Do(func() {
-				led.mu.Lock()
-				for _, e := range led.entries {
-					e.Owner = "thief"
+				// The loader renews as it goes: expire its lease until
+				// the thief gets in between.
+				for range 50 {
+					led.clock.advance(2 * time.Minute)
+					_, claimed, err := thief.Claim(context.Background(), &sourcev1.LedgerEntry{Source: "catalogue", Uri: obj.attrs.URI, Generation: 9}, "thief", time.Hour)
+					if err != nil {
+						t.Errorf("the thief's claim: %v", err)
+					}
+					if claimed {
+						return
+					}
 				}
-				led.mu.Unlock()
+				t.Error("the thief never claimed the entry")
 			})
 		}
 	}
-	_, err := newTestLoader(t, core, led).load(t.Context(), catalogue(false), fakeMapper{}, obj)
+	_, err := newTestLoader(t, core, led).Load(t.Context(), catalogue(false), compile(t, catalogue(false)), obj)
 	if !errors.Is(err, ledger.ErrLost) {
 		t.Fatalf("load: %v, want ledger.ErrLost", err)
 	}
@@ -431,15 +435,14 @@ func TestLoadStopsWhenTheEntryIsLost(t *testing.T) {
 
 func TestLoadGivesUpAfterMaxAttempts(t *testing.T) {
 	t.Parallel()
-	core, led := newCore(), newLedger()
+	core, led := newCore(), newLedger(t)
 	obj := newObject("a.csv", 1, lines(10)...)
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if _, err := newTestLoader(t, core, led, WithMaxAttempts(1)).load(ctx, catalogue(false), fakeMapper{}, obj); err == nil {
-		t.Fatal("cancelled load: no error")
+	// A loader that died on its first attempt.
+	if _, claimed, err := led.Claim(t.Context(), &sourcev1.LedgerEntry{Source: "catalogue", Uri: obj.attrs.URI, Generation: 1}, "dead", time.Minute); err != nil || !claimed {
+		t.Fatalf("claim: %v %v", claimed, err)
 	}
-	led.advance(time.Hour)
-	e, err := newTestLoader(t, core, led, WithMaxAttempts(1)).load(t.Context(), catalogue(false), fakeMapper{}, obj)
+	led.clock.advance(time.Hour)
+	e, err := newTestLoader(t, core, led, WithMaxAttempts(1)).Load(t.Context(), catalogue(false), compile(t, catalogue(false)), obj)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,11 +479,11 @@ func TestLoadBoundsWhatIsReadAheadOfTheCheckpoint(t *testing.T) {
 	const n, batch, workers, inFlight = 5000, 10, 2, 2
 	obj := newObject("catalogue/big.csv", 1, lines(n)...)
 	core := &blockingCore{fakeCore: newCore(), first: unkeyedIDs(obj, 1)[0], release: make(chan struct{})}
-	led := newLedger()
-	ld := newTestLoader(t, core, led, WithBatchSize(batch), WithWorkers(workers), WithInFlight(inFlight))
+	led := newLedger(t)
+	ld := newTestLoader(t, core, led, WithBatchSize(batch), WithWorkers(workers), WithInFlight(inFlight), WithCheckpoint(30*time.Second, 1000))
 	done := make(chan error, 1)
 	go func() {
-		_, err := ld.load(t.Context(), catalogue(false), fakeMapper{}, obj)
+		_, err := ld.Load(t.Context(), catalogue(false), compile(t, catalogue(false)), obj)
 		done <- err
 	}()
 	for deadline := time.Now().Add(10 * time.Second); core.seen.Load() == 0 && time.Now().Before(deadline); {

@@ -129,6 +129,9 @@ func (ld *load) readBatches(ctx context.Context, rd records, from int64, out cha
 	}
 }
 
+// withheld is the text of a record whose PII columns cannot be told apart.
+const withheld = "[PII withheld]"
+
 // worker maps records; one per goroutine.
 type worker struct {
 	*load
@@ -269,12 +272,12 @@ func (w *worker) build(b *batch) {
 	b.inputs = make([]Input, len(b.items))
 	for i, it := range b.items {
 		if it.err != nil {
-			b.inputs[i] = w.rejected(it.rec, &eventv1.Violation{RuleId: w.readRule, Message: it.err.Error()}, it.err.Error())
+			b.inputs[i] = w.rejected(it.rec, false, &eventv1.Violation{RuleId: w.readRule, Message: it.err.Error()}, it.err.Error())
 			continue
 		}
 		mp, err := w.m.Map(it.rec)
 		if err != nil {
-			b.inputs[i] = w.rejected(it.rec, mapViolation(err), describeMapError(err))
+			b.inputs[i] = w.rejected(it.rec, true, mapViolation(err), describeMapError(err))
 			continue
 		}
 		b.inputs[i] = w.event(it.rec, mp)
@@ -309,8 +312,14 @@ func (w *worker) event(rec read.Record, mp mapping.Mapped) Input {
 
 // rejected is the input of a record that could not be read or mapped: its
 // id comes from its place in the object (it has no key values), its origin
-// holds its text with PII withheld.
-func (w *worker) rejected(rec read.Record, v *eventv1.Violation, msg string) Input {
+// holds its text with PII withheld. Of a record that could not be read
+// (its values do not line up with the columns), nothing says which part
+// is personal: with PII columns, all of it is withheld.
+func (w *worker) rejected(rec read.Record, readable bool, v *eventv1.Violation, msg string) Input {
+	record := withheld
+	if readable || !w.pii {
+		record = w.m.WithholdPII(rec)
+	}
 	return Input{
 		Event: &eventv1.Event{
 			EventId:   w.ids.recordID(w.attrs.Bucket, w.attrs.Name, w.attrs.URI, w.attrs.Generation, rec.Entry, rec.Number),
@@ -323,7 +332,7 @@ func (w *worker) rejected(rec read.Record, v *eventv1.Violation, msg string) Inp
 			Message:    msg,
 			Violations: []*eventv1.Violation{v},
 		},
-		Origin: w.origin(rec, w.m.WithholdPII(rec)),
+		Origin: w.origin(rec, record),
 	}
 }
 
