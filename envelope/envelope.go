@@ -52,6 +52,67 @@ const (
 	PIIApplied = "applied"
 )
 
+// Lineage attributes: where in a file an event was read, set by the
+// collector from the Origin a file source gives it (never by a producer:
+// the collector refuses hem- attributes on the wire). Unlike hem's other
+// attributes, Decode keeps them in Attributes, so sinks store them with
+// the event (its _attributes column). EncodeFailed sets them on a
+// FailedEvent that has an origin, so subscriptions can filter on them.
+const (
+	AttrSource           = "hem-source"
+	AttrSourceURI        = "hem-source-uri"
+	AttrSourceGeneration = "hem-source-generation"
+	AttrSourceEntry      = "hem-source-entry" // only for an archive's entry
+	AttrSourceLine       = "hem-source-line"
+)
+
+// IsLineage reports whether k is one of the lineage attributes.
+func IsLineage(k string) bool {
+	switch k {
+	case AttrSource, AttrSourceURI, AttrSourceGeneration, AttrSourceEntry, AttrSourceLine:
+		return true
+	}
+	return false
+}
+
+// maxLineageValueBytes is Pub/Sub's limit on an attribute value: a longer
+// value (an object name may have 1024 bytes) is cut, the FailedEvent's
+// origin keeps it whole.
+const maxLineageValueBytes = 1024
+
+// Lineage returns the lineage attributes of o added to attrs (which it
+// does not modify), or attrs when o is nil.
+func Lineage(attrs map[string]string, o *eventv1.Origin) map[string]string {
+	if o == nil {
+		return attrs
+	}
+	out := make(map[string]string, len(attrs)+5)
+	maps.Copy(out, attrs)
+	addLineage(out, o)
+	return out
+}
+
+func addLineage(attrs map[string]string, o *eventv1.Origin) {
+	attrs[AttrSource] = cut(o.GetSource())
+	attrs[AttrSourceURI] = cut(o.GetUri())
+	attrs[AttrSourceGeneration] = strconv.FormatInt(o.GetGeneration(), 10)
+	if o.GetEntry() != "" {
+		attrs[AttrSourceEntry] = cut(o.GetEntry())
+	}
+	if o.GetLine() != 0 {
+		attrs[AttrSourceLine] = strconv.FormatInt(o.GetLine(), 10)
+	}
+}
+
+// cut makes s a valid attribute value: valid UTF-8, at most
+// maxLineageValueBytes.
+func cut(s string) string {
+	if len(s) > maxLineageValueBytes {
+		s = s[:maxLineageValueBytes]
+	}
+	return strings.ToValidUTF8(s, "")
+}
+
 // Envelope is the metadata of an event on Pub/Sub.
 type Envelope struct {
 	EventID    string
@@ -61,7 +122,8 @@ type Envelope struct {
 	ReceivedAt time.Time
 	Producer   string
 	EntityKey  string
-	// Attributes are the producer's own attributes.
+	// Attributes are the producer's own attributes, and the lineage
+	// attributes of an event a file source read.
 	Attributes map[string]string
 }
 
@@ -112,7 +174,7 @@ func Decode(attrs map[string]string) (Envelope, error) {
 		}
 	}
 	for k, v := range attrs {
-		if !strings.HasPrefix(k, AttrPrefix) {
+		if !strings.HasPrefix(k, AttrPrefix) || IsLineage(k) {
 			if e.Attributes == nil {
 				e.Attributes = map[string]string{}
 			}
@@ -148,6 +210,9 @@ func EncodeFailed(fe *eventv1.FailedEvent) ([]byte, map[string]string, error) {
 	}
 	if fe.GetProducer() != "" {
 		attrs[AttrProducer] = fe.GetProducer()
+	}
+	if fe.GetOrigin() != nil {
+		addLineage(attrs, fe.GetOrigin())
 	}
 	return data, attrs, nil
 }

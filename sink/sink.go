@@ -31,7 +31,9 @@ type Event struct {
 	PublishedAt time.Time
 	// Producer names who sent it.
 	Producer string
-	// Attributes are the producer's own attributes (hem-* removed).
+	// Attributes are the producer's own attributes (hem-* removed), and
+	// the lineage attributes of an event a file source read (hem-source...,
+	// see envelope.IsLineage).
 	Attributes map[string]string
 }
 
