@@ -266,24 +266,7 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, in []Input, 
 		defer c.inflight.Release(int64(size))
 	}
 
-	now := c.cfg.now()
-	results := make([]*collectorv1.EventResult, len(in))
-	// Metrics are labelled with the subject hem resolved, never with a
-	// name the producer chose: those would make the label set unbounded.
-	labels := make([]string, len(in))
-	pending := make([]pendingPublish, 0, len(in))
-	res := resolver{c: c, ctx: ctx}
-	err := c.onWorker(ctx, func() {
-		for i := range in {
-			pp := c.prepare(&res, p, in[i].Event, now, nil, in[i].Err)
-			pp.index = i
-			results[i] = pp.result
-			labels[i] = pp.resolved
-			if pp.msg != nil {
-				pending = append(pending, pp)
-			}
-		}
-	})
+	results, labels, pending, err := c.prepareAll(ctx, p, in, true)
 	if err != nil {
 		return nil, err
 	}
@@ -306,6 +289,37 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, in []Input, 
 		sanitizeResult(r)
 	}
 	return results, nil
+}
+
+// prepareAll runs the per-event core (prepare) over in on a worker: the
+// one path of Ingest and Check. With publish, it returns the messages to
+// publish; without, it builds none (Check).
+func (c *Collector) prepareAll(ctx context.Context, p *auth.Principal, in []Input, publish bool) (results []*collectorv1.EventResult, labels []string, pending []pendingPublish, err error) {
+	now := c.cfg.now()
+	results = make([]*collectorv1.EventResult, len(in))
+	// Metrics are labelled with the subject hem resolved, never with a
+	// name the producer chose: those would make the label set unbounded.
+	labels = make([]string, len(in))
+	if publish {
+		pending = make([]pendingPublish, 0, len(in))
+	}
+	res := resolver{c: c, ctx: ctx}
+	err = c.onWorker(ctx, func() {
+		var scratch []byte // Check encodes every payload into the same buffer
+		for i := range in {
+			pp := c.prepare(&res, p, &in[i], now, scratch, publish)
+			pp.index = i
+			results[i] = pp.result
+			labels[i] = pp.resolved
+			if pp.msg != nil {
+				pending = append(pending, pp)
+			}
+			if !publish && pp.data != nil {
+				scratch = pp.data[:0]
+			}
+		}
+	})
+	return results, labels, pending, err
 }
 
 // checkRequest refuses a request of n events, whose i-th names subject(i),
@@ -389,9 +403,11 @@ type pendingPublish struct {
 	// when it did not resolve.
 	resolved string
 	msg      *pubsub.Message
-	failed   bool // publishing the FailedEvent of a rejection
-	handle   *pubsub.PublishResult
-	started  time.Time
+	// data is the accepted payload as published; Check reuses its bytes.
+	data    []byte
+	failed  bool // publishing the FailedEvent of a rejection
+	handle  *pubsub.PublishResult
+	started time.Time
 }
 
 func (c *Collector) await(ctx context.Context, pp *pendingPublish) {
@@ -465,12 +481,13 @@ func (c *Collector) lookup(k missingKey, get func() (*contract.Schema, error)) (
 	return s, err
 }
 
-// prepare runs every check and transform of one event and returns what to
+// prepare runs every check and transform of one input and returns what to
 // publish: the event on hem-events, its FailedEvent on hem-failed, or
-// nothing (RETRY without a publish).
-// edgeErr is the edge's verdict on e, when it could not read it (see
-// Input.Err).
-func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, now time.Time, buf []byte, edgeErr error) pendingPublish {
+// nothing (RETRY without a publish). Without publish (Check) it builds no
+// message and answers as it would with one. The payload is encoded after
+// buf (see pendingPublish.data).
+func (c *Collector) prepare(res *resolver, p *auth.Principal, in *Input, now time.Time, buf []byte, publish bool) pendingPublish {
+	e, edgeErr := in.Event, in.Err
 	r := &collectorv1.EventResult{EventId: e.GetEventId()}
 	pp := pendingPublish{result: r, subject: subjectOf(e)}
 	if r.EventId == "" {
@@ -487,7 +504,10 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 		r.Message = rej.message
 		r.Violations = rej.violations
 		r.SchemaId = schemaID
-		msg, err := c.failedMessage(res, e, r.EventId, p, pp.subject, s, schemaID, rej, now)
+		if !publish {
+			return pp
+		}
+		msg, err := c.failedMessage(res, e, in.Origin, r.EventId, p, pp.subject, s, schemaID, rej, now)
 		if err != nil {
 			r.Status = collectorv1.EventStatus_EVENT_STATUS_RETRY
 			r.Message = err.Error()
@@ -539,6 +559,12 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 	if rej != nil {
 		return reject(rej, s.ID)
 	}
+	pp.data = data
+	r.Status = collectorv1.EventStatus_EVENT_STATUS_ACCEPTED
+	r.SchemaId = s.ID
+	if !publish {
+		return pp
+	}
 	eventTime := now
 	if e.GetEventTime() != nil {
 		eventTime = e.GetEventTime().AsTime()
@@ -551,14 +577,12 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, e *eventv1.Event, 
 		ReceivedAt: now,
 		Producer:   p.Name,
 		EntityKey:  key,
-		Attributes: attrs,
+		Attributes: envelope.Lineage(attrs, in.Origin),
 	}
 	pp.msg = &pubsub.Message{Data: data, Attributes: env.Encode()}
 	if pl.ordered {
 		pp.msg.OrderingKey = key
 	}
-	r.Status = collectorv1.EventStatus_EVENT_STATUS_ACCEPTED
-	r.SchemaId = s.ID
 	return pp
 }
 

@@ -132,7 +132,7 @@ func (p *plan) piiPathFilter(applied bool) func(*validate.Violation) bool {
 // original keeps the event as sent, with the event id the collector
 // answered (so a replay keeps it), and its payload as failedPayload says.
 // Strings are made valid UTF-8, so it always encodes.
-func (c *Collector) failedMessage(res *resolver, e *eventv1.Event, id string, p *auth.Principal, subject string, s *contract.Schema, schemaID int64, rej *rejection, now time.Time) (*pubsub.Message, error) {
+func (c *Collector) failedMessage(res *resolver, e *eventv1.Event, origin *eventv1.Origin, id string, p *auth.Principal, subject string, s *contract.Schema, schemaID int64, rej *rejection, now time.Time) (*pubsub.Message, error) {
 	payload, applied, withheld := c.failedPayload(res, e, s)
 	orig := &eventv1.Event{
 		EventId:   validUTF8(id),
@@ -159,6 +159,10 @@ func (c *Collector) failedMessage(res *resolver, e *eventv1.Event, id string, p 
 	if withheld != "" {
 		msg += " (" + withheld + ")"
 	}
+	fo, cut := failedOrigin(origin, c.cfg.limits.MaxEventBytes)
+	if cut != "" {
+		msg += " (" + cut + ")"
+	}
 	fe := &eventv1.FailedEvent{
 		Stage:      rej.stage,
 		Reason:     rej.reason,
@@ -171,6 +175,7 @@ func (c *Collector) failedMessage(res *resolver, e *eventv1.Event, id string, p 
 		Attempts:   1,
 		FailedAt:   timestamppb.New(now),
 		Original:   original,
+		Origin:     fo,
 	}
 	if err := fitFailed(fe, orig); err != nil {
 		return nil, err
@@ -182,6 +187,30 @@ func (c *Collector) failedMessage(res *resolver, e *eventv1.Event, id string, p 
 	return &pubsub.Message{Data: data, Attributes: attrs}, nil
 }
 
+// failedOrigin is o as a FailedEvent keeps it: a copy whose strings are
+// valid UTF-8, so it always encodes. Its record is kept as the edge gave
+// it (a file source withheld the values of PII columns already), up to
+// limit bytes, as a payload is: a file's record may be far longer than an
+// event, and a FailedEvent is a row of a table. note says what was cut.
+func failedOrigin(o *eventv1.Origin, limit int) (_ *eventv1.Origin, note string) {
+	if o == nil {
+		return nil, ""
+	}
+	record := o.GetRecord()
+	if len(record) > limit {
+		note = fmt.Sprintf("origin record of %d bytes cut to the event limit of %d", len(record), limit)
+		record = record[:limit]
+	}
+	return &eventv1.Origin{
+		Source:     validUTF8(o.GetSource()),
+		Uri:        validUTF8(o.GetUri()),
+		Generation: o.GetGeneration(),
+		Entry:      validUTF8(o.GetEntry()),
+		Line:       o.GetLine(),
+		Record:     strings.ToValidUTF8(record, ""),
+	}, note
+}
+
 // maxFailedBytes bounds an encoded FailedEvent: Pub/Sub refuses a publish
 // request over pubsub.MaxPublishRequestBytes, and the request also holds
 // the topic name and the message's attributes (hem's few, at most a few KB).
@@ -190,8 +219,8 @@ const maxFailedBytes = int(pubsub.MaxPublishRequestBytes) - 64<<10
 // fitFailed cuts fe down to maxFailedBytes, saying so in its message: a
 // FailedEvent that cannot be published would turn a rejection into a RETRY
 // the producer resends for ever. First the original's payload goes (its
-// type URL, id and attributes stay), then violations from the end, then
-// the message's tail. orig is the event fe.Original encodes.
+// type URL, id and attributes stay), then the tail of the origin's record
+// (a file's record), then violations from the end, then the message's tail. orig is the event fe.Original encodes.
 func fitFailed(fe *eventv1.FailedEvent, orig *eventv1.Event) error {
 	over := proto.Size(fe) - maxFailedBytes
 	if over <= 0 {
@@ -206,6 +235,12 @@ func fitFailed(fe *eventv1.FailedEvent, orig *eventv1.Event) error {
 		}
 		fe.Original = original
 		notes = append(notes, fmt.Sprintf("original payload of %d bytes not kept: %d bytes over the publish limit", n, over))
+	}
+	if over = proto.Size(fe) - maxFailedBytes; over > 0 && len(fe.GetOrigin().GetRecord()) > 0 {
+		// A file's record may be as long as its reader allows (16 MiB).
+		n := len(fe.Origin.Record)
+		fe.Origin.Record = strings.ToValidUTF8(fe.Origin.Record[:max(n-over-1024, 0)], "")
+		notes = append(notes, fmt.Sprintf("origin record of %d bytes cut to %d: over the publish limit", n, len(fe.Origin.Record)))
 	}
 	if over = proto.Size(fe) - maxFailedBytes; over > 0 && len(fe.Violations) > 0 {
 		all := fe.Violations

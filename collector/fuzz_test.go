@@ -117,7 +117,7 @@ func (c *Collector) PrepareDirect(ctx context.Context, events []*eventv1.Event) 
 	res := resolver{c: c, ctx: ctx}
 	out := make([]Prepared, len(events))
 	for i, e := range events {
-		pp := c.prepare(&res, p, e, now, nil, nil)
+		pp := c.prepare(&res, p, &Input{Event: e}, now, nil, true)
 		sanitizeResult(pp.result)
 		out[i] = Prepared{Result: pp.result, Published: pp.msg != nil}
 		if pp.failed {

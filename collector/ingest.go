@@ -21,6 +21,14 @@ type Input struct {
 	// a FailedEvent. Any other error is transient: the event is answered
 	// RETRY with the error's text, and nothing is published.
 	Err error
+	// Origin is where in a file the event was read, set only by an
+	// in-process edge (a file source); the wire edges have no way to set
+	// it. A rejected input's FailedEvent carries it (its record as given:
+	// the edge withheld the values of PII columns), and an accepted
+	// event is published with the lineage attributes hem-source,
+	// hem-source-uri, hem-source-generation, hem-source-entry (an
+	// archive's) and hem-source-line, which sinks keep in _attributes.
+	Origin *eventv1.Origin
 }
 
 // Rejection is an event its edge rejected for good before the core saw it,
@@ -72,6 +80,20 @@ func edgeRejection(rej *rejection, schemaID int64) *Rejection {
 // Ingest charges the batch's bytes to p's share and to the in-flight
 // budget while it runs; the gRPC and HTTP edges charge what they receive
 // before decoding it instead.
+//
+// An event id the edge gives is kept (a file source derives them, so a
+// second load of the same records publishes the same ids); an event
+// without one gets a UUIDv7.
+//
+// # In-process edges
+//
+// An edge inside the process (the file source loader, wired by
+// internal/wiring) authenticates nobody: it passes a principal of its own,
+// built with EdgePrincipal, allowed exactly the subject its source
+// declares. Its quota has no rate limit (a 1 GB file is hundreds of
+// batches a second) and the default share of the in-flight budget, so
+// producers on the wire keep room; a batch refused for its share
+// (ErrQuotaExceeded with a retry delay) is sent again after the delay.
 func (c *Collector) Ingest(ctx context.Context, p *auth.Principal, in []Input) ([]*collectorv1.EventResult, error) {
 	if p == nil {
 		return nil, fmt.Errorf("%w: no principal", ErrUnauthenticated)
@@ -86,4 +108,50 @@ func eventInputs(events []*eventv1.Event) []Input {
 		in[i].Event = e
 	}
 	return in
+}
+
+// EdgePrincipal is the principal of an in-process edge (a file source):
+// name becomes the events' producer (_producer), subjects are the only
+// types it may send. It has no rate limit, and the default share of the
+// in-flight budget (auth.DefaultQuota).
+func EdgePrincipal(name string, subjects ...string) *auth.Principal {
+	return &auth.Principal{Name: name, Types: subjects, Quota: auth.DefaultQuota()}
+}
+
+// Check answers each input as Ingest would answer it, ACCEPTED or
+// REJECTED with its reason and violations (RETRY when the registry cannot
+// be reached), publishing nothing: neither the event nor a FailedEvent.
+// It runs the same per-event core as Ingest (the types p may send,
+// resolve, decode, unknown fields, protovalidate, PII handling), without
+// building Pub/Sub messages, and charges neither p's quota nor the
+// in-flight budget: it holds nothing beyond the call. A file source
+// checks a whole file before it publishes any of it, to quarantine a file
+// with too many rejects.
+//
+// An ACCEPTED answer is Ingest's answer for the same input now; Ingest
+// can still answer RETRY (Pub/Sub), or REJECTED if the contract changed
+// in between. The error refuses the whole batch as Ingest's does
+// (ErrUnauthenticated, ErrClosed, ErrPermissionDenied, ErrBatchTooLarge,
+// ctx). Safe for concurrent use.
+func (c *Collector) Check(ctx context.Context, p *auth.Principal, in []Input) ([]*collectorv1.EventResult, error) {
+	if p == nil {
+		return nil, fmt.Errorf("%w: no principal", ErrUnauthenticated)
+	}
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := c.checkRequest(ctx, p, len(in), func(i int) string { return subjectOf(in[i].Event) }); err != nil {
+		return nil, err
+	}
+	if size := batchBytes(in); size > c.cfg.limits.MaxBatchBytes {
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d per request", ErrBatchTooLarge, size, c.cfg.limits.MaxBatchBytes)
+	}
+	results, _, _, err := c.prepareAll(ctx, p, in, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range results {
+		sanitizeResult(r)
+	}
+	return results, nil
 }
