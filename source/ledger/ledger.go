@@ -40,10 +40,10 @@ import (
 
 // ErrLost means another owner took the entry over (its lease had ended):
 // the caller must stop loading the object.
-var ErrLost = errors.New("ledger: entry taken over by another owner")
+var ErrLost = errors.New("taken over by another owner")
 
 // ErrNotFound means the object has no entry.
-var ErrNotFound = errors.New("ledger: no entry")
+var ErrNotFound = errors.New("no ledger entry")
 
 // Ledger reads and writes entries in one bucket under one prefix. It is safe
 // for concurrent use; the writes of one entry through one Ledger are
@@ -192,7 +192,7 @@ func (l *Ledger) Claim(ctx context.Context, e *sourcev1.LedgerEntry, owner strin
 		l.mu.Unlock()
 		return next, true, nil
 	}
-	return nil, false, fmt.Errorf("ledger: claim %s: lost %d races in a row", name, claimAttempts)
+	return nil, false, fmt.Errorf("ledger: claim %s: lost %d races in a row", l.uri(name), claimAttempts)
 }
 
 // Update writes e (status, counts, checkpoint, event ids, reason) if its
@@ -233,11 +233,11 @@ func (l *Ledger) Update(ctx context.Context, e *sourcev1.LedgerEntry, lease time
 		cur, curGen, err := l.read(ctx, name)
 		if err != nil {
 			l.forget(key, h)
-			return fmt.Errorf("ledger: update %s: %w", name, err)
+			return err
 		}
 		if cur.GetOwner() != e.GetOwner() || cur.GetStatus() != sourcev1.Status_STATUS_LOADING {
 			l.forget(key, h)
-			return fmt.Errorf("ledger: update %s: held by %q (%s): %w", name, cur.GetOwner(), cur.GetStatus(), ErrLost)
+			return fmt.Errorf("ledger: update %s by %q: held by %q (%s): %w", l.uri(name), e.GetOwner(), cur.GetOwner(), cur.GetStatus(), ErrLost)
 		}
 		gen = curGen
 	}
@@ -255,7 +255,7 @@ func (l *Ledger) Update(ctx context.Context, e *sourcev1.LedgerEntry, lease time
 	newGen, err := l.write(ctx, name, storage.Conditions{GenerationMatch: gen}, next)
 	if errors.Is(err, errConflict) {
 		l.forget(key, h)
-		return fmt.Errorf("ledger: update %s: %w", name, ErrLost)
+		return fmt.Errorf("ledger: update %s by %q: %w", l.uri(name), e.GetOwner(), ErrLost)
 	}
 	if err != nil {
 		return err

@@ -455,3 +455,42 @@ func put(t *testing.T, bucket *storage.BucketHandle, name, content string) {
 		t.Fatal(err)
 	}
 }
+
+// The loader's workers checkpoint one entry through one Ledger at once:
+// the writes queue, none reads the others' as a takeover.
+func TestConcurrentUpdatesOfTheOwnerAllLand(t *testing.T) {
+	t.Parallel()
+	l := ledger.New(startGCS(t), "ledger")
+	e := mustClaim(t, l, object("gs://hem-landing/catalogue/workers.csv"), "loader-a")
+	const workers = 8
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for i := range workers {
+		mine := proto.CloneOf(e)
+		mine.Checkpoint = int64(i + 1)
+		wg.Go(func() { errs[i] = l.Update(t.Context(), mine, lease) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("concurrent Updates of the owner: %v", err)
+	}
+}
+
+// Another process of the same owner (a restarted loader keeping its name)
+// writes after reading that the owner holds the entry.
+func TestUpdateThroughAnotherLedgerOfTheOwner(t *testing.T) {
+	t.Parallel()
+	bucket := startGCS(t)
+	e := mustClaim(t, ledger.New(bucket, "ledger"), object("gs://hem-landing/catalogue/restart.csv"), "loader-a")
+	other := ledger.New(bucket, "ledger")
+	for _, cp := range []int64{10, 20} {
+		e.Checkpoint = cp
+		if err := other.Update(t.Context(), e, lease); err != nil {
+			t.Fatalf("Update(checkpoint %d) = %v", cp, err)
+		}
+	}
+	got, err := other.Get(t.Context(), e.Source, e.Uri, e.Generation)
+	if err != nil || got.GetCheckpoint() != 20 {
+		t.Fatalf("stored checkpoint %d, %v; want 20", got.GetCheckpoint(), err)
+	}
+}
