@@ -335,7 +335,7 @@ func (c *compiler) checkRefs(p string, l *leaf, ast *cel.Ast) bool {
 			case "date":
 				if len(args) >= 2 {
 					if s, isStr := constString(args[1]); isStr {
-						if _, err := compileLayout(s); err != nil {
+						if _, err := compileLayout(s, true); err != nil {
 							c.problem(p, "date: %v", err)
 							ok = false
 						}
@@ -343,7 +343,7 @@ func (c *compiler) checkRefs(p string, l *leaf, ast *cel.Ast) bool {
 				}
 				if len(args) == 3 {
 					if s, isStr := constString(args[2]); isStr {
-						if _, err := location(s); err != nil {
+						if _, err := location(s, true); err != nil {
 							c.problem(p, "date: %v", err)
 							ok = false
 						}

@@ -77,11 +77,11 @@ func dateVal(sv, layoutv, zonev ref.Val) ref.Val {
 	if !ok1 || !ok2 || !ok3 {
 		return types.NoSuchOverloadErr()
 	}
-	l, err := compileLayout(string(layout))
+	l, err := compileLayout(string(layout), false)
 	if err != nil {
 		return types.NewErr("date: %s", err)
 	}
-	loc, err := location(string(zone))
+	loc, err := location(string(zone), false)
 	if err != nil {
 		return types.NewErr("date: %s", err)
 	}
@@ -210,25 +210,24 @@ type layoutPart struct {
 	literal string
 }
 
-var layouts sync.Map // string → *layout or error
+// layouts holds the layouts written as constants in declarations; one read
+// from the data is parsed on every call rather than kept, so a file cannot
+// grow the cache.
+var layouts sync.Map // string → *layout
 
 // compileLayout parses a layout: YYYY year, MM/M month, DD/D day, HH/H hour
 // (0-23), mm minute, ss second, S... a fraction of a second (1 to 9 digits);
 // any other character is literal. One-letter forms take 1 or 2 digits.
-func compileLayout(s string) (*layout, error) {
+// keep caches it (Compile, for constants).
+func compileLayout(s string, keep bool) (*layout, error) {
 	if v, ok := layouts.Load(s); ok {
-		if err, isErr := v.(error); isErr {
-			return nil, err
-		}
 		return v.(*layout), nil
 	}
 	l, err := parseLayout(s)
-	if err != nil {
-		layouts.Store(s, err)
-		return nil, err
+	if err == nil && keep {
+		layouts.Store(s, l)
 	}
-	layouts.Store(s, l)
-	return l, nil
+	return l, err
 }
 
 func parseLayout(s string) (*layout, error) {
@@ -312,23 +311,25 @@ func (l *layout) parse(s string, loc *time.Location) (time.Time, error) {
 // dateFields holds a date's fields, indexed by layout letter - 'A'.
 type dateFields ['s' - 'A' + 1]int
 
-var zones sync.Map // name → *time.Location or error
+// zones holds the time zones written as constants in declarations (and
+// UTC): time.LoadLocation reads the zone database on every call.
+var zones sync.Map // name → *time.Location
 
-// location loads a time zone once: time.LoadLocation reads the zone
-// database on every call.
-func location(name string) (*time.Location, error) {
+// location loads a time zone; keep caches it (Compile, for constants).
+func location(name string, keep bool) (*time.Location, error) {
 	if v, ok := zones.Load(name); ok {
-		if err, isErr := v.(error); isErr {
-			return nil, err
-		}
 		return v.(*time.Location), nil
+	}
+	if name == "UTC" {
+		zones.Store(name, time.UTC)
+		return time.UTC, nil
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil || name == "" || name == "Local" {
-		err = fmt.Errorf("unknown time zone %q (an IANA name such as Europe/Berlin, or UTC)", name)
-		zones.Store(name, err)
-		return nil, err
+		return nil, fmt.Errorf("unknown time zone %q (an IANA name such as Europe/Berlin, or UTC)", name)
 	}
-	zones.Store(name, loc)
+	if keep {
+		zones.Store(name, loc)
+	}
 	return loc, nil
 }
