@@ -22,7 +22,8 @@ func TestLocalGCSRefusesUploadsTheRealServiceRefuses(t *testing.T) {
 	upload := func(name string, cond storage.Conditions, chunk int) (int64, error) {
 		w := bucket.Object(name).If(cond).NewWriter(ctx)
 		w.ChunkSize = chunk
-		if _, err := w.Write([]byte(`{"x":1}`)); err != nil {
+		// More than a chunk: a chunked writer with less sends one request.
+		if _, err := w.Write(make([]byte, chunk+1)); err != nil {
 			_ = w.Close()
 			return 0, err
 		}
