@@ -159,14 +159,14 @@ func sourceCheckCommand() *Command {
 		Args:    "[DIR]",
 		Summary: "check the file source declarations against the contracts (CI)",
 		Help: `
-Reads every declaration DIR/*.yaml (default sources/), checks it (known keys,
-types, enum values, the rules of hem.source.v1.Source, unique names), compiles
-the contracts under --proto, checks that each source's subject is an event type
-there and compiles its mapping against that contract as the loader will:
-fields naming a contract field that does not exist, a column that is not
-declared, a CEL expression that does not parse or whose type does not fit the
-field (an int for a string), an event_time that is not a timestamp, a key
-field that is not mapped. Every problem is one line, file:line:col: element: reason, e.g.
+Reads every declaration DIR/*.yaml (default sources/) and checks it: known
+keys, types, enum values, the rules of hem.source.v1.Source, unique names.
+Then compiles the contracts under --proto, checks that each source's subject
+is an event type there, and compiles its mapping against that contract as the
+loader will: a field the contract does not have, a column not declared, a CEL
+expression that does not parse or whose type does not fit its field (an int
+for a string), an event_time that is not a timestamp, a key field not mapped.
+Every problem is one line, file:line:col: element: reason, e.g.
 
   sources/product-catalogue.yaml:21:9: fields[name]: expression is int, field name is string
 

@@ -114,7 +114,7 @@ func (d *decoder) message(n *yaml.Node, m protoreflect.Message, path string) {
 	oneofs := map[protoreflect.FullName]string{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if !d.plain(k, path) || !d.plain(v, join(path, k.Value)) {
+		if !d.plain(k, path) {
 			continue
 		}
 		if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
@@ -122,6 +122,9 @@ func (d *decoder) message(n *yaml.Node, m protoreflect.Message, path string) {
 			continue
 		}
 		fpath := join(path, k.Value)
+		if !d.plain(v, fpath) {
+			continue
+		}
 		if prev, dup := seen[k.Value]; dup {
 			d.fail(k, fpath, "set twice (first on line %d)", prev.Line)
 			continue
