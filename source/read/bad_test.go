@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/flate"
 
@@ -128,6 +129,7 @@ func TestReadBadInput(t *testing.T) {
 		{"invalid UTF-8", memObject{"x.csv", []byte("sku,name\nA1,Anvil\nB2,Bo\xffl\n")}, csv("sku"), read.Limits{}, "line 3 is not valid UTF-8"},
 		{"invalid UTF-8 in a gzip", memObject{"x.csv.gz", gz(t, "sku,name\nA1,Anvil\nB2,Bo\xc3l\n")}, gzipped(csv("sku")), read.Limits{}, "line 3 is not valid UTF-8"},
 		{"UTF-8 cut at the end", memObject{"x.csv", []byte("sku\nA1\xc3")}, csv("sku"), read.Limits{}, "line 2 is not valid UTF-8"},
+		{"UTF-8 cut at the end after a bare quote", memObject{"x.csv", []byte("a\n0\"\xe8")}, csv("a"), read.Limits{}, "line 2 is not valid UTF-8"},
 		{"invalid UTF-8 in ndjson", memObject{"x.json", []byte("{\"a\":1}\n{\"a\":\"\xff\"}\n")}, js(false), read.Limits{}, "line 2 is not valid UTF-8"},
 		{"invalid UTF-8 in a zip entry", memObject{"x.zip", zipOf(t, entry{"a.csv", "sku\n\xff\n"})}, zipped(csv("sku")), read.Limits{}, "entry a.csv: line 2 is not valid UTF-8"},
 		{"header lacking columns", memObject{"x.csv", []byte("sku,name\nA1,Anvil\n")}, csv("sku", "designation", "price"), read.Limits{}, "header lacks columns designation, price"},
@@ -164,6 +166,12 @@ func TestReadBadInput(t *testing.T) {
 			}
 			if !strings.Contains(fe.Reason, tt.reason) {
 				t.Errorf("reason %q, want it to say %q", fe.Reason, tt.reason)
+			}
+			// What was read before the fault goes to _failed_events as text.
+			for _, re := range res.rejects {
+				if !utf8.Valid(re.Record.Raw) {
+					t.Errorf("rejected record %q is not UTF-8", re.Record.Raw)
+				}
 			}
 		})
 	}

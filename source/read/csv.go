@@ -79,19 +79,43 @@ func (p *csvParser) fileError(err error, what string) error {
 	return fileErr(err, "cannot read the file")
 }
 
+var crlf = []byte("\r\n")
+
 func (p *csvParser) next() (Record, error) {
 	values, err := p.r.Read()
 	if err == io.EOF {
 		return Record{}, io.EOF
 	}
 	var pe *csv.ParseError
+	var fault *FileError
+	if err != nil && errors.As(err, &pe) && errors.As(p.t.err, &fault) {
+		// csv reports a parse error of a line cut short by a fault of the
+		// text before the fault itself: the fault is the news.
+		err = fault
+	}
 	if err != nil && !errors.As(err, &pe) {
 		return Record{}, p.fileError(err, "record")
 	}
 	end := p.r.InputOffset()
-	raw := bytes.TrimLeft(p.t.between(p.t.mark, end), "\r\n")
-	raw = bytes.TrimSuffix(raw, nl)
-	raw = bytes.TrimSuffix(raw, []byte{'\r'})
+	raw := p.t.between(p.t.mark, end)
+	// Before the record: the empty lines csv skipped ("\n", "\r\n").
+	for {
+		if b, ok := bytes.CutPrefix(raw, nl); ok {
+			raw = b
+		} else if b, ok := bytes.CutPrefix(raw, crlf); ok {
+			raw = b
+		} else {
+			break
+		}
+	}
+	switch {
+	case bytes.HasSuffix(raw, crlf):
+		raw = raw[:len(raw)-2]
+	case bytes.HasSuffix(raw, nl):
+		raw = raw[:len(raw)-1]
+	default: // the end of the input, where csv drops a final "\r"
+		raw = bytes.TrimSuffix(raw, []byte{'\r'})
+	}
 	rec := Record{Header: p.header, Raw: bytes.Clone(raw)}
 	p.t.setMark(end)
 	if err != nil {

@@ -237,3 +237,5 @@ func tarred(f func() *sourceT) func() *sourceT {
 func skipping(f func() *sourceT, n uint32) func() *sourceT {
 	return func() *sourceT { s := f(); s.GetFormat().GetCsv().SkipLines = n; return s }
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
