@@ -70,6 +70,9 @@ type Table struct {
 	Clustering []string
 	// PartitionExpirationDays is zero for no expiration.
 	PartitionExpirationDays int
+	// EntityKey is the column of the entity key (the event option
+	// entity_key_field), "" when the contract has none.
+	EntityKey string
 }
 
 // Metadata column names. Contract fields may not start with "_" (EV-L06), so
@@ -401,6 +404,8 @@ func (m *mapper) applyOptions(t *Table, md protoreflect.MessageDescriptor, parti
 	if entityKey != "" {
 		if c, ok := top[entityKey]; !ok || c.Field == nil || c.Mode == Repeated || c.Type == Record || c.Type == JSON {
 			m.fail("EV-L10", path, "entity_key_field %q must name a top-level, non-repeated scalar field", entityKey)
+		} else {
+			t.EntityKey = entityKey
 		}
 	}
 	if expiration < 0 {
