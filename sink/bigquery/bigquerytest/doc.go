@@ -26,7 +26,11 @@
 // NULLABLE or REPEATED, and REQUIRED may be relaxed to NULLABLE; dropping
 // a column, adding a REQUIRED one, changing a type or a mode otherwise
 // fails with 400 invalid naming the field. A partitioning spec is fixed at
-// creation except for its expiration. Views are stored, never queried.
+// creation except for its expiration. Views are stored, never queried; a
+// view's query is checked when it is set, for what can be known without
+// running it (view.go): legacy SQL unless useLegacySql is false, the
+// tables it names exist, and its windows' PARTITION BY and ORDER BY name
+// columns of the table it reads.
 //
 // # Storage Write API
 //

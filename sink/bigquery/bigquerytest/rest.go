@@ -252,6 +252,11 @@ func (s *Server) insertTable(r *http.Request) (any, *apiError) {
 	if ds.tables[ref.table] != nil {
 		return nil, errDuplicate("Table %s", ref)
 	}
+	if isView {
+		if err := s.checkViewLocked(ref.project, body["view"].(object)); err != nil {
+			return nil, err
+		}
+	}
 	now := s.cfg.now()
 	typ := "TABLE"
 	if isView {
@@ -348,6 +353,11 @@ func (s *Server) patchTable(r *http.Request) (any, *apiError) {
 	}
 	if err := checkTableChange(t, next); err != nil {
 		return nil, err
+	}
+	if v, _ := next["view"].(object); v != nil {
+		if err := s.checkViewLocked(t.ref.project, v); err != nil {
+			return nil, err
+		}
 	}
 	fields, err := parseSchema(next["schema"])
 	if err != nil {
