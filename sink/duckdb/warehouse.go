@@ -188,6 +188,11 @@ func (w *Warehouse) ensure(ctx context.Context, s *contract.Schema) ([]string, e
 			}
 		}
 	}
+	if t.EntityKey != "" {
+		// Replaced at every migration: DuckDB binds a view's columns when
+		// it is created, and refuses it once its table gained a column.
+		stmts = append(stmts, createLatestView(t))
+	}
 	// COMMENT ON COLUMN makes DuckDB copy and rebind the whole table, so
 	// describing every column of a wide table costs width² (minutes for
 	// thousands of columns); a wide table's descriptions are only rows of
@@ -288,6 +293,22 @@ const descriptionsTable = "_column_descriptions"
 
 var createDescriptions = "CREATE TABLE IF NOT EXISTS " + ident(descriptionsTable) +
 	" (table_name VARCHAR, column_name VARCHAR, description VARCHAR, PRIMARY KEY (table_name, column_name))"
+
+// LatestView names the view of a table with an entity key that holds the
+// latest row of each entity.
+func LatestView(table string) string { return table + "_latest" }
+
+// createLatestView creates <table>_latest: of the rows of each entity key,
+// the one with the latest _event_time, then the latest _received_at, then
+// the greatest _event_id (so the choice is stable). A corrected re-export
+// of an entity lands as a newer row, which the view shows instead of the
+// old. Rows without a key are left out: they belong to no entity.
+func createLatestView(t *contract.Table) string {
+	return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM %s WHERE %s IS NOT NULL\n"+
+		"QUALIFY row_number() OVER (PARTITION BY %s ORDER BY %s DESC, %s DESC NULLS LAST, %s DESC) = 1",
+		ident(LatestView(t.Name)), ident(t.Name), ident(t.EntityKey), ident(t.EntityKey),
+		ident(contract.ColEventTime), ident(contract.ColReceivedAt), ident(contract.ColEventID))
+}
 
 func createTable(t *contract.Table) string {
 	var b strings.Builder
