@@ -275,8 +275,15 @@ func (s *Sink) migrate(ctx context.Context, ts *tableState, sch *contract.Schema
 		}
 		break
 	}
-	if err := s.ensureDedupView(ctx, t); err != nil {
+	if err := s.ensureView(ctx, DedupView(t.Name), DedupQuery(s.cfg.Project, s.cfg.Dataset, t),
+		fmt.Sprintf("%s with one row per %s (the first published).", t.Name, contract.ColEventID)); err != nil {
 		return err
+	}
+	if t.EntityKey != "" {
+		if err := s.ensureView(ctx, LatestView(t.Name), LatestQuery(s.cfg.Project, s.cfg.Dataset, t),
+			fmt.Sprintf("%s with one row per %s: the latest event of each.", t.Name, t.EntityKey)); err != nil {
+			return err
+		}
 	}
 	ts.migrated = max(ts.migrated, sch.Version)
 	return nil
@@ -323,12 +330,12 @@ func (s *Sink) ensureDataset(ctx context.Context) error {
 // DedupView names the view that keeps one row per event id.
 func DedupView(table string) string { return table + "_dedup" }
 
-// ensureDedupView creates <table>_dedup, or replaces a view whose query
-// is not the current one: the default stream is at-least-once, so analysts
-// query the view to see each event once.
-func (s *Sink) ensureDedupView(ctx context.Context, t *contract.Table) error {
-	view := s.Dataset().Table(DedupView(t.Name))
-	query := DedupQuery(s.cfg.Project, s.cfg.Dataset, t)
+// ensureView creates the view name with query, or replaces a view whose
+// query is not the current one. The default stream is at-least-once, so
+// analysts query <table>_dedup to see each event once; <table>_latest
+// shows the latest event of each entity.
+func (s *Sink) ensureView(ctx context.Context, name, query, description string) error {
+	view := s.Dataset().Table(name)
 	meta, err := view.Metadata(ctx)
 	switch {
 	case err == nil && meta.ViewQuery == query:
@@ -343,8 +350,7 @@ func (s *Sink) ensureDedupView(ctx context.Context, t *contract.Table) error {
 	case !isHTTP(err, http.StatusNotFound):
 		return fmt.Errorf("bigquery: read view %s: %w", view.TableID, err)
 	}
-	err = view.Create(ctx, &bigquery.TableMetadata{ViewQuery: query,
-		Description: fmt.Sprintf("%s with one row per %s (the first published).", t.Name, contract.ColEventID)})
+	err = view.Create(ctx, &bigquery.TableMetadata{ViewQuery: query, Description: description})
 	if err != nil && !isHTTP(err, http.StatusConflict) {
 		return fmt.Errorf("bigquery: create view %s: %w", view.TableID, err)
 	}
@@ -361,6 +367,30 @@ func DedupQuery(project, dataset string, t *contract.Table) string {
 	return fmt.Sprintf("SELECT * EXCEPT (_dedup_rank) FROM (\n"+
 		"  SELECT *, ROW_NUMBER() OVER (PARTITION BY %s, %s ORDER BY %s) AS _dedup_rank\n"+
 		"  FROM `%s.%s.%s`)\nWHERE _dedup_rank = 1", t.PartitionColumn, contract.ColEventID, contract.ColPublishedAt, project, dataset, t.Name)
+}
+
+// LatestView names the view of a table with an entity key that keeps the
+// latest row of each entity.
+func LatestView(table string) string { return table + "_latest" }
+
+// LatestQuery is the query of a table's latest view: of the rows of each
+// entity key, the one with the latest _event_time, then the latest
+// _received_at, then the greatest _event_id (a stable choice; duplicates
+// of one event are equal on all three and either will do). Rows without a
+// key are left out. A corrected re-export of an entity lands as newer
+// rows, which the view shows instead of the old ones.
+//
+// The window is partitioned by the key alone: the latest row of an entity
+// may lie in any partition, so a filter on the partition column cannot
+// reach the table through the view (it filters the latest rows, after the
+// window), while a filter on the key does (and is pruned when the table
+// is clustered by the key). A table with require_partition_filter cannot
+// be read through it. VERIFY.md says what to check on BigQuery.
+func LatestQuery(project, dataset string, t *contract.Table) string {
+	return fmt.Sprintf("SELECT * EXCEPT (_latest_rank) FROM (\n"+
+		"  SELECT *, ROW_NUMBER() OVER (PARTITION BY `%s` ORDER BY %s DESC, %s DESC NULLS LAST, %s DESC) AS _latest_rank\n"+
+		"  FROM `%s.%s.%s`\n  WHERE `%s` IS NOT NULL)\nWHERE _latest_rank = 1",
+		t.EntityKey, contract.ColEventTime, contract.ColReceivedAt, contract.ColEventID, project, dataset, t.Name, t.EntityKey)
 }
 
 // PayloadOnly reports that rows are transcoded from Event.Payload and
