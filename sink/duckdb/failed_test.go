@@ -108,3 +108,66 @@ func TestFailureStoredOnceAfterRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedEventsOrigin: _failed_events has the origin of a FailedEvent
+// a file source made (FailedEvent field 12), on a fresh warehouse and on
+// one made before the field existed (its table gains the column).
+func TestFailedEventsOrigin(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 7, 2, 0, 0, 0, time.UTC)
+	withOrigin := func(t *testing.T, msgID, id string, line int64) *sink.Event {
+		ev := failure(t, msgID, id, eventv1.Reason_REASON_MAPPING_FAILED, "o-"+id, at)
+		fe := &eventv1.FailedEvent{}
+		if err := proto.Unmarshal(ev.Payload, fe); err != nil {
+			t.Fatal(err)
+		}
+		fe.Stage = eventv1.Stage_STAGE_READ
+		fe.Origin = &eventv1.Origin{Source: "catalogue", Uri: "gs://landing/catalogue/2026-12-07.zip", Generation: 17, Entry: "products.csv", Line: line, Record: "SKU-1;;[PII withheld]"}
+		ev.Payload, _ = proto.Marshal(fe)
+		ev.Message = contract.FailedEventSchema().NewMessage()
+		if err := proto.Unmarshal(ev.Payload, ev.Message.Interface()); err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	for _, existing := range []bool{false, true} {
+		t.Run(fmt.Sprintf("existing=%v", existing), func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "w.duckdb")
+			subject := contract.FailedEventSchema().Subject
+			if existing {
+				// A warehouse of a hem before Origin: its table lacks the column.
+				w, err := duckdb.Open(t.Context(), path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Write(t.Context(), &sink.Batch{Subject: subject, Events: []*sink.Event{failure(t, "m0", "e-0", eventv1.Reason_REASON_VALIDATION_FAILED, "o0", at)}}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := w.DB().ExecContext(t.Context(), "ALTER TABLE _failed_events DROP COLUMN origin"); err != nil {
+					t.Fatal(err)
+				}
+				_ = w.Close(context.Background())
+			}
+			w, err := duckdb.Open(t.Context(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close(context.Background())
+			if err := w.Write(t.Context(), &sink.Batch{Subject: subject, Events: []*sink.Event{withOrigin(t, "m1", "e-1", 3), withOrigin(t, "m2", "e-2", 9)}}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := w.Query(t.Context(), "SELECT event_id, stage, origin.source, origin.uri, origin.generation, origin.entry, origin.line, origin.record FROM _failed_events ORDER BY event_id")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "[[e-1 STAGE_READ catalogue gs://landing/catalogue/2026-12-07.zip 17 products.csv 3 SKU-1;;[PII withheld]] [e-2 STAGE_READ catalogue gs://landing/catalogue/2026-12-07.zip 17 products.csv 9 SKU-1;;[PII withheld]]]"
+			if existing {
+				want = "[[e-0 STAGE_VALIDATE <nil> <nil> <nil> <nil> <nil> <nil>] " + want[1:]
+			}
+			if got := fmt.Sprint(res.Rows); got != want {
+				t.Errorf("_failed_events:\n got %s\nwant %s", got, want)
+			}
+		})
+	}
+}
