@@ -16,7 +16,11 @@
 // The view numbers rows within (partition column, _event_id): duplicates
 // share the partition column, and BigQuery pushes a filter on it below the
 // window, so queries through the view prune partitions (VERIFY.md says how
-// to check that on BigQuery). A server that sends no ETag gets an
+// to check that on BigQuery). A contract with an entity key also gets
+// <table>_latest, the latest row of each key (by _event_time, then
+// _received_at, then _event_id): a file source's corrected re-export shows
+// there. Its window is by the key alone, so a key filter reaches the table
+// and a partition filter does not. A server that sends no ETag gets an
 // unconditional patch; the sink warns (Config.Logger) and reads the table
 // again to check the columns stayed. The registry runs Migrate before a
 // version is usable; Write runs it too, so a processor never depends on

@@ -208,7 +208,7 @@ func (s *Sink) table(subject string) *tableState {
 }
 
 // Migrate creates the table of a schema version, or adds the columns it
-// lacks, and the table's dedup view. It is idempotent and safe to run from
+// lacks, and the table's dedup view (and latest view, with an entity key). It is idempotent and safe to run from
 // many processes at once (the patch is conditional on the table's ETag).
 func (s *Sink) Migrate(ctx context.Context, sch *contract.Schema) error {
 	ts := s.table(sch.Subject)

@@ -20,7 +20,9 @@
 //
 // Schema evolution adds columns with ALTER TABLE ADD COLUMN and widens
 // records with ALTER COLUMN ... TYPE (new fields read NULL in old
-// rows). DuckDB allows one writing process per file: "hem dev" owns it and
+// rows). A table whose contract has an entity key gets a <table>_latest
+// view, the latest row of each key (createLatestView), made again at each
+// migration. DuckDB allows one writing process per file: "hem dev" owns it and
 // serves queries over HTTP (QueryHandler).
 package duckdb
 
