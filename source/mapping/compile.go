@@ -67,6 +67,8 @@ type leaf struct {
 	withhold bool     // errors must not quote values
 	errCol   string   // MapError.Column
 	slot     int
+	expr     string // the expression's text
+	dup      *leaf  // an earlier leaf with the same expression and target: its value is reused
 }
 
 // node is a message of the tree of mapped fields: the root is the contract.
@@ -126,7 +128,25 @@ func Compile(src *sourcev1.Source, md protoreflect.MessageDescriptor) (*Mapping,
 		return nil, c.errs
 	}
 	c.piiColumns()
+	c.dedupe()
 	return m, nil
+}
+
+// dedupe lets an expression written twice (event_time is often a field's
+// expression) run once per record.
+func (c *compiler) dedupe() {
+	seen := map[string]*leaf{}
+	for _, l := range append(slices.Clone(c.m.leaves), c.m.event) {
+		if l == nil || l.prg == nil {
+			continue
+		}
+		k := l.expr + "\x00" + l.tg.String()
+		if first, ok := seen[k]; ok {
+			l.dup = first
+			continue
+		}
+		seen[k] = l
+	}
 }
 
 type compiler struct {
@@ -211,7 +231,7 @@ func (c *compiler) resolve(p, path string) ([]protoreflect.FieldDescriptor, bool
 
 // value compiles expr for the element at p: a column read or CEL.
 func (c *compiler) value(p, path string, chain []protoreflect.FieldDescriptor, tg target, expr string) *leaf {
-	l := &leaf{path: path, chain: chain, tg: tg}
+	l := &leaf{path: path, chain: chain, tg: tg, expr: strings.TrimSpace(expr)}
 	if len(chain) > 0 {
 		l.fd = chain[len(chain)-1]
 		for _, fd := range chain {

@@ -48,6 +48,10 @@ func (m *Mapping) Map(rec read.Record) (Mapped, error) {
 	}
 	vals := st.vals
 	for _, l := range m.leaves {
+		if l.dup != nil {
+			vals[l.slot] = vals[l.dup.slot]
+			continue
+		}
 		v, err := m.eval(l, act, hi, values, rec.Object)
 		if err != nil {
 			return Mapped{}, err
@@ -67,9 +71,14 @@ func (m *Mapping) Map(rec read.Record) (Mapped, error) {
 	}
 	out := Mapped{Payload: appendMessage(make([]byte, 0, m.sizeHint), m.root, vals)}
 	if m.event != nil {
-		v, err := m.eval(m.event, act, hi, values, rec.Object)
-		if err != nil {
-			return Mapped{}, err
+		var v value
+		if m.event.dup != nil {
+			v = vals[m.event.dup.slot]
+		} else {
+			var err error
+			if v, err = m.eval(m.event, act, hi, values, rec.Object); err != nil {
+				return Mapped{}, err
+			}
 		}
 		if v.set {
 			out.EventTime = time.Unix(v.i, int64(v.u)).UTC()

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
 	"github.com/hemlabs/hem/source/mapping"
 	"github.com/hemlabs/hem/source/read"
 )
@@ -138,5 +139,30 @@ func TestRecordLacksColumn(t *testing.T) {
 	_, err = m.Map(csvRecord([]string{"a"}, "1"))
 	if err == nil || !strings.Contains(err.Error(), "i64 (column b): no such key: b") {
 		t.Fatalf("Map: %v", err)
+	}
+}
+
+// TestParquetValues: Parquet records hold Go values (int32, float32,
+// []byte, time.Time): column reads and expressions take them.
+func TestParquetValues(t *testing.T) {
+	t.Parallel()
+	md := all(t)
+	src := jsonSource(nil, map[string]string{"i32": "a", "u64": "b", "fl": "c", "st": "d", "ts": "e", "by": "f", "db": "double(row.?a.orValue(0)) + double(row.?c.orValue(0))", "bo": "g", "i64": "h"})
+	src.Format.Kind = &sourcev1.Format_Parquet{Parquet: &sourcev1.Parquet{}}
+	m := mustCompile(t, src, md)
+	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	got, err := m.Map(read.Record{Object: map[string]any{"a": int32(-5), "b": uint64(7), "c": float32(1.5), "d": []byte("x"), "e": at, "f": []byte{0xff}, "g": true, "h": int64(1) << 40}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := text(t, md, `i32: -5 u64: 7 fl: 1.5 st: "x" ts: {seconds: 1796637600} by: "\xff" db: -3.5 bo: true i64: 1099511627776`)
+	if msg := decode(t, md, got.Payload); !proto.Equal(msg, want) {
+		t.Fatalf("got %v, want %v", msg, want)
+	}
+	for field, obj := range map[string]map[string]any{"i32": {"a": int64(1) << 40}, "ts": {"e": int64(5)}, "bo": {"g": "maybe"}, "u64": {"b": int32(-1)}} {
+		var me *mapping.MapError
+		if _, err := m.Map(read.Record{Object: obj}); !errors.As(err, &me) || me.Field != field {
+			t.Errorf("Map(%v): %v, want a *MapError on %s", obj, err, field)
+		}
 	}
 }
