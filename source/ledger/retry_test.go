@@ -4,8 +4,10 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/option"
@@ -107,5 +109,66 @@ func TestWriteWhoseAnswerWasLostIsRetriedOrRecognised(t *testing.T) {
 				t.Errorf("stored checkpoint %d attempts %d owner %q; want 43, 1, loader-a", got.GetCheckpoint(), got.GetAttempts(), got.GetOwner())
 			}
 		})
+	}
+}
+
+// beforeUpload runs f once, before the first upload goes out.
+type beforeUpload struct {
+	once sync.Once
+	f    func()
+	next http.RoundTripper
+}
+
+func (b *beforeUpload) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, "/upload/") {
+		b.once.Do(b.f)
+	}
+	return b.next.RoundTrip(r)
+}
+
+// The owner renews its lease between a claimer's read of the ended lease
+// and the claimer's takeover: the takeover must lose, and the owner go on.
+func TestRenewalBetweenAClaimersReadAndWriteWins(t *testing.T) {
+	t.Parallel()
+	srv, err := localgcs.Start(t.TempDir(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	clk := newClock()
+	owner := ledger.New(bucketOn(t, srv), "ledger", ledger.WithClock(clk.Now))
+	in := object("gs://hem-landing/catalogue/renewed.csv")
+	e := mustClaim(t, owner, in, "loader-a")
+	clk.Advance(lease + time.Second) // the lease ended; loader-a is slow, not dead
+
+	var renewErr error
+	hook := &beforeUpload{next: http.DefaultTransport, f: func() {
+		e.Checkpoint = 7
+		renewErr = owner.Update(t.Context(), e, lease)
+	}}
+	c, err := storage.NewClient(t.Context(),
+		option.WithEndpoint(srv.Endpoint()),
+		option.WithHTTPClient(&http.Client{Transport: hook}),
+		storage.WithJSONReads(),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	claimer := ledger.New(c.Bucket(testBucket), "ledger", ledger.WithClock(clk.Now))
+
+	got, claimed, err := claimer.Claim(t.Context(), in, "loader-b", lease)
+	if renewErr != nil {
+		t.Fatalf("the owner's renewal: %v", renewErr)
+	}
+	if err != nil || claimed {
+		t.Fatalf("takeover racing a renewal = claimed %v, %v; want refused", claimed, err)
+	}
+	if got.GetOwner() != "loader-a" || got.GetCheckpoint() != 7 || got.GetAttempts() != 1 {
+		t.Errorf("refused Claim returned owner %q checkpoint %d attempts %d; want the renewed loader-a, 7, 1", got.GetOwner(), got.GetCheckpoint(), got.GetAttempts())
+	}
+	e.Checkpoint = 8
+	if err := owner.Update(t.Context(), e, lease); err != nil {
+		t.Errorf("the owner's next Update = %v; want nil", err)
 	}
 }
