@@ -232,7 +232,15 @@ func sourceContract(d *spec.Declaration, contracts *contract.Source, protoDir st
 	subject := d.Source.GetSubject()
 	md, ok := contracts.Message(subject)
 	if !ok {
-		return nil, spec.Errors{d.Errorf("subject", "unknown subject %q: no message of that name in the contracts under %s", subject, protoDir)}
+		var events []string
+		for _, e := range contracts.Events() {
+			events = append(events, string(e.FullName()))
+		}
+		hint := ""
+		if best := spec.Closest(subject, events); best != "" {
+			hint = fmt.Sprintf("; did you mean %q?", best)
+		}
+		return nil, spec.Errors{d.Errorf("subject", "unknown subject %q: no message of that name in the contracts under %s%s", subject, protoDir, hint)}
 	}
 	if _, ok := contract.EventOptions(md); !ok {
 		return nil, spec.Errors{d.Errorf("subject", "%s is not an event type (it has no option (hem.options.v1.event))", subject)}

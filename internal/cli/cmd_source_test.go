@@ -83,7 +83,7 @@ func TestSourceCheckFails(t *testing.T) {
 			name: "unknown subject",
 			edit: []string{"subject: shop.products.v1.ProductCreated", "subject: shop.products.v1.ProductCreatd"},
 			line: "subject:",
-			want: `10: subject: unknown subject "shop.products.v1.ProductCreatd": no message of that name in the contracts under ../../proto`,
+			want: `10: subject: unknown subject "shop.products.v1.ProductCreatd": no message of that name in the contracts under ../../proto; did you mean "shop.products.v1.ProductCreated"?`,
 		},
 		{
 			name: "not an event type",

@@ -526,16 +526,22 @@ func oneofList(od protoreflect.OneofDescriptor) string {
 
 // suggest is `; did you mean "x"?` when one of names is close to s.
 func suggest(s string, names []string) string {
+	if best := Closest(s, names); best != "" {
+		return fmt.Sprintf("; did you mean %q?", best)
+	}
+	return ""
+}
+
+// Closest is the one of names a typo of s most likely meant (at most two
+// edits away, ignoring case), "" if none is.
+func Closest(s string, names []string) string {
 	best, bestDist := "", 3
 	for _, n := range names {
 		if dist := levenshtein(strings.ToLower(s), strings.ToLower(n)); dist < bestDist && dist < max(len(n)/2, 1)+1 {
 			best, bestDist = n, dist
 		}
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf("; did you mean %q?", best)
+	return best
 }
 
 func levenshtein(a, b string) int {
