@@ -1,14 +1,10 @@
 package sourcebench_test
 
 import (
-	"context"
-	"io"
 	"runtime"
 	"testing"
 	"time"
 
-	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
-	"github.com/hemlabs/hem/source/read"
 	"github.com/hemlabs/hem/source/sample"
 )
 
@@ -25,14 +21,15 @@ func BenchmarkCatalogue(b *testing.B) {
 		bytes int64
 	}{{"50MB", 50 << 20}, {"1GB", 1 << 30}} {
 		b.Run(size.name, func(b *testing.B) {
-			path, rows := catalogueFile(b, size.bytes)
+			path, rows := catalogueFile(b, cacheDir(), size.bytes)
 			bad := int64(sample.Count(rows, benchInvalid))
 			dir := b.TempDir()
+			h := newHemLoader(b)
 			var hem, duck usage
 			for b.Loop() {
 				var accepted, rejected int64
 				u, err := measure(func() (err error) {
-					accepted, rejected, err = hemLoad(b.Context(), path)
+					accepted, rejected, err = h.load(b.Context(), path)
 					return err
 				})
 				if err != nil {
@@ -79,40 +76,18 @@ func (u *usage) add(v usage) {
 	u.peak = max(u.peak, v.peak)
 }
 
-// catalogueSource is sources/product-catalogue.yaml read from a plain file.
-// TODO(sample): load it with source/spec, compression cleared.
-func catalogueSource() *sourcev1.Source {
-	return &sourcev1.Source{
-		Name:    "product-catalogue",
-		Subject: "shop.products.v1.ProductCreated",
-		Format: &sourcev1.Format{Kind: &sourcev1.Format_Csv{Csv: &sourcev1.Csv{Delimiter: ";", Encoding: sourcev1.Encoding_ENCODING_LATIN1,
-			Columns: []string{"article_no", "brand", "designation", "category", "price", "ean", "chilled", "weight_kg", "listed_on"}}}},
+// TestCatalogueLoads runs the benchmark's loads on a small file, so that
+// the benchmark keeps working: hem accepts and rejects what the generator
+// says, DuckDB loads every line.
+func TestCatalogueLoads(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path, rows := catalogueFile(t, dir, 200<<10)
+	accepted, rejected, err := newHemLoader(t).load(t.Context(), path)
+	if bad := int64(sample.Count(rows, benchInvalid)); err != nil || accepted != int64(rows)-bad || rejected != bad {
+		t.Fatalf("hem: %d accepted, %d rejected, %v; want %d and %d", accepted, rejected, err, int64(rows)-bad, bad)
 	}
-}
-
-// hemLoad loads the file at path. For now: read only (MAP, CORE, LOADER to come).
-func hemLoad(ctx context.Context, path string) (accepted, rejected int64, err error) {
-	obj, err := read.FileObject(path)
-	if err != nil {
-		return 0, 0, err
-	}
-	r, err := read.Open(ctx, obj, catalogueSource(), read.Limits{})
-	if err != nil {
-		return 0, 0, err
-	}
-	defer r.Close()
-	for {
-		rec, err := r.Next(ctx)
-		if err == io.EOF {
-			return accepted, rejected, nil
-		}
-		if err != nil {
-			return 0, 0, err
-		}
-		if rec.Values[0] == "" || len(rec.Values[5]) != 13 || len(rec.Values[2]) > 150 {
-			rejected++
-		} else {
-			accepted++
-		}
+	if n, err := duckdbLoad(t.Context(), dir, path); err != nil || n != int64(rows) {
+		t.Fatalf("duckdb: %d rows, %v; want %d", n, err, rows)
 	}
 }

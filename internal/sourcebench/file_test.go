@@ -14,15 +14,19 @@ import (
 // a realistic few, below the source's max_rejected_share (5 %).
 const benchInvalid = 0.01
 
-// catalogueFile returns an uncompressed product-catalogue CSV of about size
-// bytes, generated once per day and size into the cache folder (its dates
-// must stay within the collector's event-time window), and its records.
-func catalogueFile(b *testing.B, size int64) (path string, rows int) {
-	b.Helper()
-	dir := os.Getenv("HEM_SOURCEBENCH_DIR")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "hem-sourcebench")
+// cacheDir is where the benchmark's files are kept between runs.
+func cacheDir() string {
+	if dir := os.Getenv("HEM_SOURCEBENCH_DIR"); dir != "" {
+		return dir
 	}
+	return filepath.Join(os.TempDir(), "hem-sourcebench")
+}
+
+// catalogueFile returns an uncompressed product-catalogue CSV of about size
+// bytes in dir, generated once per day and size (its dates must stay within
+// the collector's event-time window), and its records.
+func catalogueFile(b testing.TB, dir string, size int64) (path string, rows int) {
+	b.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
