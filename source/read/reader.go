@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"sort"
 
 	"github.com/klauspost/compress/flate"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/text/encoding/charmap"
 
 	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
+	"github.com/hemlabs/hem/source/spec"
 )
 
 // Record is one record of a file. A Record is never modified after Next
@@ -247,13 +247,9 @@ func (s *single) next() (string, io.Reader, error) {
 }
 
 // match reports whether an entry name matches the declared pattern ("":
-// every entry).
+// every entry), with the declarations' glob ('**' across segments).
 func match(pattern, name string) bool {
-	if pattern == "" {
-		return true
-	}
-	ok, _ := path.Match(pattern, name)
-	return ok
+	return pattern == "" || spec.Match(pattern, name)
 }
 
 type zipEntries struct {
