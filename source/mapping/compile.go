@@ -5,6 +5,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/ext"
+	"cel.dev/cel-go/interpreter"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hemlabs/hem/contract"
@@ -69,6 +71,8 @@ type leaf struct {
 	slot     int
 	expr     string // the expression's text
 	dup      *leaf  // an earlier leaf with the same expression and target: its value is reused
+	constant bool   // the expression reads no column: value is its value
+	value    value
 }
 
 // node is a message of the tree of mapped fields: the root is the contract.
@@ -137,7 +141,7 @@ func Compile(src *sourcev1.Source, md protoreflect.MessageDescriptor) (*Mapping,
 func (c *compiler) dedupe() {
 	seen := map[string]*leaf{}
 	for _, l := range append(slices.Clone(c.m.leaves), c.m.event) {
-		if l == nil || l.prg == nil {
+		if l == nil || l.prg == nil || l.constant {
 			continue
 		}
 		k := l.expr + "\x00" + l.tg.String()
@@ -294,6 +298,23 @@ func (c *compiler) value(p, path string, chain []protoreflect.FieldDescriptor, t
 		return nil
 	}
 	l.prg = prg
+	if l.constant {
+		// It reads no column: evaluate it once, here.
+		out, _, err := prg.Eval(interpreter.EmptyActivation())
+		if err != nil {
+			c.problem(p, "the expression fails: %v", err)
+			return nil
+		}
+		v, cerr := tg.fromVal(out)
+		if cerr != nil {
+			if cerr.quote != "" {
+				cerr.msg += ": " + strconv.Quote(cerr.quote)
+			}
+			c.problem(p, "%s", cerr.msg)
+			return nil
+		}
+		l.value = v
+	}
 	if len(l.reads) == 1 && !l.dynamic {
 		l.errCol = l.reads[0]
 	}
@@ -380,6 +401,7 @@ func (c *compiler) checkRefs(p string, l *leaf, ast *cel.Ast) bool {
 		}
 	}))
 	l.dynamic = rows > named
+	l.constant = rows == 0
 	return ok
 }
 

@@ -197,6 +197,9 @@ func TestCompileProblemsAll(t *testing.T) {
 		{fields: map[string]string{"tags": "[1, 2]"}, wantPath: "fields[tags]", wantMsg: "expression is list(int), field tags is repeated string"},
 		{fields: map[string]string{"inner": `"x"`, "inner.a": "c"}, wantPath: "fields[inner]", wantMsg: "inner is a maptest.v1.Inner: map its fields one by one"},
 		{fields: map[string]string{"wi32": "c", "tags": `["a"]`}, key: []string{"tags"}, wantPath: "key[0]", wantMsg: "tags is repeated: a key field holds one value"},
+		{fields: map[string]string{"i64": `int("x")`}, wantPath: "fields[i64]", wantMsg: "type conversion error from 'string' to 'int'"},
+		{fields: map[string]string{"i32": "3000000000"}, wantPath: "fields[i32]", wantMsg: "3000000000 is out of range for int32"},
+		{fields: map[string]string{"colors": `["RED", "PINK"]`}, wantPath: "fields[colors]", wantMsg: `element 1: no value of enum maptest.v1.Color is named so: "PINK"`},
 		{fields: map[string]string{"color": "1.5"}, wantPath: "fields[color]", wantMsg: "expression is double, field color is enum maptest.v1.Color"},
 		{fields: map[string]string{"ts": `"2026-12-07T00:00:00Z"`}, wantPath: "fields[ts]", wantMsg: "expression is string, field ts is google.protobuf.Timestamp"},
 	}

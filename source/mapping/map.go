@@ -114,6 +114,8 @@ func (m *Mapping) eval(l *leaf, act interpreter.Activation, hi *headerIndex, val
 		cerr *convErr
 	)
 	switch {
+	case l.constant:
+		return l.value, nil
 	case l.column != "" && hi != nil:
 		i := hi.cols[l.colSlot]
 		if i < 0 || i >= len(values) {
