@@ -1,6 +1,7 @@
 package mapping_test
 
 import (
+	"encoding/json"
 	"os"
 	"testing"
 
@@ -36,6 +37,29 @@ func catalogueRecord() read.Record {
 func BenchmarkMapProductCatalogue(b *testing.B) {
 	m := catalogue(b)
 	rec := catalogueRecord()
+	if _, err := m.Map(rec); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Map(rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMapStockCount maps an NDJSON record with sources/stock-count.yaml.
+func BenchmarkMapStockCount(b *testing.B) {
+	data, err := os.ReadFile("../../sources/stock-count.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := spec.Parse("stock-count.yaml", data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := mustCompile(b, d.Source, (&productsv1.StockLevelChanged{}).ProtoReflect().Descriptor())
+	rec := read.Record{Object: map[string]any{"article": "4711", "store": "B-17", "qty": json.Number("12"), "change": json.Number("-3"), "counted": "2026-12-07T06:00:00Z"}}
 	if _, err := m.Map(rec); err != nil {
 		b.Fatal(err)
 	}
