@@ -183,11 +183,22 @@ type SourceRunSettings struct {
 	// they are cut off (their notifications come back; the ledger keeps
 	// their checkpoints).
 	ShutdownTimeout time.Duration
+	// AckExtension is how long each extension of a held notification's
+	// deadline lasts: the ledger's lease, since a notification redelivered
+	// sooner after a crash would find the object still held anyway (the
+	// client library's default is 10 s, renewed every 5 s).
+	AckExtension time.Duration
+	// RetryDelay is how long a notification whose load must be tried again
+	// is held before it is nacked: Pub/Sub's retry policy spaces
+	// redeliveries in production, but hem dev's server redelivers at once
+	// (a notification of an object another loader held came back 19 times
+	// in 13 s).
+	RetryDelay time.Duration
 }
 
 // DefaultSourceRunSettings are the production settings.
 func DefaultSourceRunSettings() SourceRunSettings {
-	return SourceRunSettings{Loads: 2, MaxLoadTime: 2 * time.Hour, ShutdownTimeout: 8 * time.Second}
+	return SourceRunSettings{Loads: 2, MaxLoadTime: 2 * time.Hour, ShutdownTimeout: 8 * time.Second, AckExtension: time.Minute, RetryDelay: 2 * time.Second}
 }
 
 // Run receives notifications from sub until ctx ends. It returns nil after
@@ -201,6 +212,8 @@ func (r *SourceRunner) Run(ctx context.Context, sub *pubsub.Subscriber, set Sour
 		MaxOutstandingMessages: set.Loads,
 		MaxOutstandingBytes:    -1,
 		MaxExtension:           set.MaxLoadTime,
+		// Pub/Sub takes 10 s to 600 s.
+		MinDurationPerAckExtension: min(max(set.AckExtension, 10*time.Second), 600*time.Second),
 		// At shutdown a load has ShutdownTimeout to finish; then it is cut
 		// off, its notification comes back, and whoever gets it resumes
 		// from the checkpoint.
@@ -218,9 +231,13 @@ func (r *SourceRunner) Run(ctx context.Context, sub *pubsub.Subscriber, set Sour
 	err := sub.Receive(ctx, func(_ context.Context, m *pubsub.Message) {
 		if r.Handle(loadCtx, m.Attributes, m.Data) {
 			m.Ack()
-		} else {
-			m.Nack()
+			return
 		}
+		select {
+		case <-time.After(set.RetryDelay):
+		case <-loadCtx.Done():
+		}
+		m.Nack()
 	})
 	if err != nil && ctx.Err() == nil {
 		r.lastErr.Store(&err)
