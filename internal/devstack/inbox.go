@@ -19,6 +19,7 @@ import (
 	"cloud.google.com/go/storage"
 
 	"github.com/hemlabs/hem/internal/wiring"
+	"github.com/hemlabs/hem/source/spec"
 )
 
 // InboxDir is the folder whose <source>/ subfolders take files to load.
@@ -35,9 +36,10 @@ const InboxStableFor = 500 * time.Millisecond
 
 // inboxTarget is where one source's dropped files go.
 type inboxTarget struct {
-	source string
-	bucket string
-	prefix string // the fixed prefix of the source's pattern: catalogue/
+	source  string
+	bucket  string
+	prefix  string // the fixed prefix of the source's pattern: catalogue/
+	pattern string
 }
 
 // inbox watches <dir>/inbox/<source>/ and uploads each dropped file to its
@@ -66,10 +68,10 @@ type inbox struct {
 }
 
 type fileSeen struct {
-	size    int64
-	mod     time.Time
-	since   time.Time
-	warned  bool
+	size   int64
+	mod    time.Time
+	since  time.Time
+	warned bool
 }
 
 func newInbox(dir string, targets []inboxTarget, gcs *storage.Client, pub *pubsub.Publisher, log *slog.Logger, stableFor time.Duration) (*inbox, error) {
@@ -121,6 +123,15 @@ func (in *inbox) scan(ctx context.Context) {
 				continue
 			}
 			if now.Sub(s.since) < in.stableFor {
+				continue
+			}
+			if name := t.prefix + e.Name(); !spec.Match(t.pattern, name) {
+				if !s.warned {
+					in.log.Warn("inbox: the file's object name would not match its source's pattern; rename the file", "service", "inbox",
+						"file", path, "object", "gs://"+t.bucket+"/"+name, "pattern", t.pattern)
+					s.warned = true
+					in.seen[path] = s
+				}
 				continue
 			}
 			if err := in.take(ctx, t, path); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/envelope"
 	"github.com/hemlabs/hem/internal/devpubsub"
+	"github.com/hemlabs/hem/internal/wiring"
 )
 
 // Bucket names of the local stack.
@@ -75,11 +76,20 @@ func pubsubClient(ctx context.Context, project, addr string) (*pubsub.Client, er
 // ensureTopology creates the topics and one subscription per sink, as
 // terraform does in production. Existing ones are kept.
 func ensureTopology(ctx context.Context, c *pubsub.Client, project string, sinks []string) error {
-	for _, t := range []string{envelope.EventsTopic, envelope.FailedTopic} {
+	for _, t := range []string{envelope.EventsTopic, envelope.FailedTopic, wiring.ObjectsTopic} {
 		_, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topicName(project, t)})
 		if err != nil && status.Code(err) != codes.AlreadyExists {
 			return fmt.Errorf("create topic %s: %w", t, err)
 		}
+	}
+	// The file sources' object notifications, as terraform's.
+	_, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
+		Name:               subscriptionName(project, wiring.ObjectsSubscription),
+		Topic:              topicName(project, wiring.ObjectsTopic),
+		AckDeadlineSeconds: ackDeadlineSeconds,
+	})
+	if err != nil && status.Code(err) != codes.AlreadyExists {
+		return fmt.Errorf("create subscription %s: %w", wiring.ObjectsSubscription, err)
 	}
 	for _, s := range sinks {
 		topic := envelope.EventsTopic

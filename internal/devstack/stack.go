@@ -24,6 +24,7 @@ import (
 	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/contract"
+	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
 	"github.com/hemlabs/hem/internal/devpubsub"
 	"github.com/hemlabs/hem/internal/gctune"
 	"github.com/hemlabs/hem/internal/wiring"
@@ -63,6 +64,13 @@ type Config struct {
 	Logger *slog.Logger
 	// PProf serves /debug/pprof on the HTTP port (loopback host names only).
 	PProf bool
+	// SourcesDir holds the file source declarations (sources/*.yaml): the
+	// stack creates their buckets, consumes their object notifications and
+	// watches <Dir>/inbox/<source>/. Empty runs no file source.
+	SourcesDir string
+	// InboxStableFor is how long a dropped file must keep its size before
+	// it is taken (default InboxStableFor).
+	InboxStableFor time.Duration
 }
 
 // DefaultSinks are the processors "hem dev" runs without --sinks.
@@ -95,6 +103,9 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if c.InboxStableFor <= 0 {
+		c.InboxStableFor = InboxStableFor
+	}
 	return nil
 }
 
@@ -113,6 +124,10 @@ type Stack struct {
 	Pushed []registry.Result
 	// PushErr is why registering ProtoDir failed, if it did.
 	PushErr error
+	// Sources are the file sources the stack loads (their inbox is
+	// InboxDir(Dir)/<name>/); SourcesErr lists the declarations left out.
+	Sources    []*sourcev1.Source
+	SourcesErr error
 
 	lock      *os.File
 	pubsubSrv *devpubsub.Server
@@ -131,6 +146,7 @@ type Stack struct {
 	cancel  context.CancelFunc
 	group   *errgroup.Group
 	procs   []*processorRun
+	srcs    *sourcesRun
 	closing sync.Once
 	ready   chan struct{}
 }
@@ -263,6 +279,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := s.startProcessors(runCtx); err != nil {
 		return nil, err
 	}
+	// File sources: hem source run's consumer and the inbox.
+	if err := s.startSources(ctx, runCtx); err != nil {
+		return nil, err
+	}
 	s.log.Info("hem dev serving", "http", s.HTTPAddr, "pprof", cfg.PProf)
 	close(s.ready)
 	return s, nil
@@ -327,6 +347,8 @@ func (s *Stack) Close(ctx context.Context) error {
 		if s.httpSrv != nil {
 			_ = s.httpSrv.Shutdown(ctx)
 		}
+		// File loads go through the collector: they stop first.
+		s.stopSources(ctx)
 		if s.coll != nil {
 			errs = append(errs, s.coll.Close(ctx))
 		}
