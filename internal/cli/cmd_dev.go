@@ -16,6 +16,7 @@ import (
 	"github.com/hemlabs/hem/client"
 	"github.com/hemlabs/hem/internal/devstack"
 	"github.com/hemlabs/hem/internal/loadgen"
+	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/registry"
 )
 
@@ -36,11 +37,13 @@ type devConfig struct {
 	DemoRate              int
 	LogLevel              string
 	PProf                 bool
+	Sources               string
 }
 
 func (c *devConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Dir, "dir", "", "folder for everything the stack keeps: schemas, archive, warehouse, Pub/Sub backlog (default .hem)")
 	fs.StringVar(&c.Proto, "proto", "proto", "contracts to register at start")
+	fs.StringVar(&c.Sources, "sources", "sources", "file source declarations: their buckets are created, and a file dropped into <dir>/inbox/<source>/ is loaded (empty: none)")
 	fs.StringVar(&c.PubSubAddr, "pubsub-addr", DefaultPubSubAddr, "Pub/Sub API address")
 	fs.StringVar(&c.GCSAddr, "gcs-addr", DefaultGCSAddr, "GCS JSON API address")
 	fs.StringVar(&c.RegistryAddr, "registry-addr", DefaultRegistryAddr, "registry gRPC address")
@@ -111,6 +114,7 @@ func runDev(ctx context.Context, io IO, cfg devConfig) error {
 		BigQueryWriteEndpoint: cfg.BigQueryWriteEndpoint,
 		Logger:                logger,
 		PProf:                 cfg.PProf,
+		SourcesDir:            cfg.Sources,
 	})
 	if err != nil {
 		return err
@@ -139,11 +143,27 @@ func printBanner(w io.Writer, dir string, cfg devConfig, st *devstack.Stack, too
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  registry\t%s\tgRPC\n", st.RegistryAddr)
 	fmt.Fprintf(tw, "  collector\t%s\tgRPC; HTTP/JSON on http://%s/v1/events\n", st.CollectorAddr, st.HTTPAddr)
-	fmt.Fprintf(tw, "  pub/sub\t%s\ttopics hem-events, hem-failed (project %s)\n", st.PubSubAddr, devstack.Project)
-	fmt.Fprintf(tw, "  gcs\thttp://%s\tbuckets %s, %s (files under %s)\n", st.GCSAddr, devstack.RegistryBucket, devstack.ArchiveBucket, filepath.Join(dir, "gcs"))
+	topics, buckets := "hem-events, hem-failed", devstack.RegistryBucket+", "+devstack.ArchiveBucket
+	if len(st.Sources) > 0 {
+		topics += ", " + wiring.ObjectsTopic
+		buckets += ", " + strings.Join(st.SourceBuckets(), ", ")
+	}
+	fmt.Fprintf(tw, "  pub/sub\t%s\ttopics %s (project %s)\n", st.PubSubAddr, topics, devstack.Project)
+	fmt.Fprintf(tw, "  gcs\thttp://%s\tbuckets %s (files under %s)\n", st.GCSAddr, buckets, filepath.Join(dir, "gcs"))
 	fmt.Fprintf(tw, "  warehouse\t%s\tDuckDB; query with hem sql\n", st.Warehouse)
 	fmt.Fprintf(tw, "  api key\t%s\tdevelopment key (also in %s)\n", st.APIKey, filepath.Join(dir, "dev-key"))
+	if len(st.Sources) > 0 {
+		var names []string
+		for _, s := range st.Sources {
+			names = append(names, s.GetName())
+		}
+		fmt.Fprintf(tw, "  inbox\t%s\tdrop a file into <source>/ to load it (%s); ledger: hem source status\n",
+			devstack.InboxDir(dir)+string(filepath.Separator), strings.Join(names, ", "))
+	}
 	tw.Flush()
+	if st.SourcesErr != nil {
+		fmt.Fprintf(w, "\nSome file sources were left out: %v\n", st.SourcesErr)
+	}
 
 	fmt.Fprintf(w, "\nContracts from %s:\n", cfg.Proto)
 	if st.PushErr != nil {
@@ -157,8 +177,24 @@ Try, in another terminal (go build -o hem ./cmd/hem first, or use "go run ./cmd/
   hem sql "select count(*) from shop_orders_v1_order_placed"
   hem loadgen --rate 500 --duration 10s
   hem schema push          (after editing a .proto under proto/)
-Ctrl-C stops hem dev; it drains queued events first.
 `)
+	if len(st.Sources) > 0 {
+		s := st.Sources[0]
+		file := "day1" + sampleSuffix(s.GetObjects().GetPattern())
+		fmt.Fprintf(w, "  hem source sample %s --rows 1000 --invalid 0.003 > %s\n", s.GetName(), filepath.Join(devstack.InboxDir(dir), s.GetName(), file))
+		fmt.Fprintf(w, "  hem source status        (then: hem sql \"select count(*) from _failed_events\")\n")
+	}
+	fmt.Fprintln(w, "Ctrl-C stops hem dev; it drains queued events first.")
+}
+
+// sampleSuffix is the file name ending a source's pattern asks for
+// ("catalogue/*.csv.gz" → ".csv.gz").
+func sampleSuffix(pattern string) string {
+	last := pattern[strings.LastIndex(pattern, "/")+1:]
+	if i := strings.LastIndex(last, "*"); i >= 0 {
+		return last[i+1:]
+	}
+	return ""
 }
 
 func printResults(w io.Writer, results []registry.Result) {

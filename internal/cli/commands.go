@@ -14,12 +14,15 @@ func commands() []*Command {
 		schemaDiffCommand(),
 		sourceListCommand(),
 		sourceCheckCommand(),
+		sourceStatusCommand(),
+		loadCommand(),
 		replayCommand(),
 		loadgenCommand(),
 		sourceSampleCommand(),
 		registryServeCommand(),
 		collectorServeCommand(),
 		processorRunCommand(),
+		sourceRunCommand(),
 		versionCommand(),
 	}
 }
