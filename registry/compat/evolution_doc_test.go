@@ -214,9 +214,10 @@ message OrderCreated {
 		"| RECORD nesting depth | %d | EV-L04 |\n| Columns per table, nested and metadata ones included | %d | EV-L04 |\n"+
 		"| Column name length, characters | %d | EV-L06 |\n| Clustering fields | %d | EV-L10 |\n"+
 		"| Table name, UTF-8 bytes (BigQuery's %d minus the `_dedup` view suffix) | %d | EV-L04, EV-L10 |\n"+
+		"| Table name of an event with an `entity_key_field` (minus the `_latest` view suffix) | %d | EV-L04, EV-L10 |\n"+
 		"| Mapping version (EV-B04) | %d | EV-B04 |\n",
 		contract.MaxRecordDepth, contract.MaxColumns, contract.MaxNameLength, contract.MaxClustering,
-		compat.MaxTableNameBytes, compat.MaxTableNameBytes-len("_dedup"), compat.MappingVersion)
+		compat.MaxTableNameBytes, compat.MaxTableNameBytes-len("_dedup"), compat.MaxTableNameBytes-len("_latest"), compat.MappingVersion)
 	return b.String()
 }
 

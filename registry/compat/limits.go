@@ -19,7 +19,19 @@ const (
 	// dedupSuffix names the view hem puts next to every BigQuery table
 	// (sink/bigquery DedupView); the view's name obeys the same limit.
 	dedupSuffix = "_dedup"
+	// latestSuffix names the view hem adds next to the table of an event
+	// with an entity_key_field (sink/bigquery LatestView).
+	latestSuffix = "_latest"
 )
+
+// maxTableName is the longest table name of an event: BigQuery's limit
+// minus the longest suffix of the views hem puts beside its table.
+func maxTableName(keyed bool) (max int, suffix string) {
+	if keyed {
+		return MaxTableNameBytes - len(latestSuffix), latestSuffix
+	}
+	return MaxTableNameBytes - len(dedupSuffix), dedupSuffix
+}
 
 // policyTag is the form BigQuery takes a policy tag in (a resource name).
 var policyTag = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/taxonomies/[^/]+/policyTags/[^/]+$`)
@@ -36,9 +48,9 @@ func lintNames(s *contract.Schema) []Violation {
 	if opts.GetTable() != "" {
 		rule, from = "EV-L10", "the table option"
 	}
-	if max := MaxTableNameBytes - len(dedupSuffix); len(name) > max {
+	if max, suffix := maxTableName(opts.GetEntityKeyField() != ""); len(name) > max {
 		out = append(out, Violation{rule, subject, fmt.Sprintf("%s has %d bytes; BigQuery allows %d and hem adds a view named <table>%s, so at most %d: set a shorter table option",
-			from, len(name), MaxTableNameBytes, dedupSuffix, max)})
+			from, len(name), MaxTableNameBytes, suffix, max)})
 	}
 	if !utf8.ValidString(name) {
 		out = append(out, Violation{rule, subject, fmt.Sprintf("%s is not valid UTF-8", from)})
