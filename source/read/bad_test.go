@@ -26,7 +26,7 @@ const bombSize = 100 << 20
 // deflated returns bombSize bytes of repeated unit, deflated.
 func deflated(unit string) []byte {
 	var buf bytes.Buffer
-	w, _ := flate.NewWriter(&buf, flate.BestSpeed)
+	w, _ := flate.NewWriter(&buf, flate.BestCompression)
 	chunk := []byte(strings.Repeat(unit, (1<<20)/len(unit)))
 	for range bombSize >> 20 {
 		_, _ = w.Write(chunk)
@@ -71,6 +71,16 @@ func zipBomb(t testing.TB, d []byte, declared uint64) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// manyEntries is a zip whose end record declares 65534 entries (its
+// directory holds one): the count is refused before archive/zip loads the
+// directory.
+func manyEntries(t testing.TB) []byte {
+	b := zipOf(t, entry{"a.csv", "a\n1\n"})
+	i := bytes.LastIndex(b, []byte("PK\x05\x06"))
+	b[i+8], b[i+9], b[i+10], b[i+11] = 0xFE, 0xFF, 0xFE, 0xFF
+	return b
 }
 
 func binary() []byte {
@@ -124,6 +134,7 @@ func TestReadBadInput(t *testing.T) {
 		{"zstd of rows", memObject{"x.zst", zst(t, strings.Repeat(row, bombSize/len(row)))}, zstded(csv(row[:1023])), read.Limits{}, "the object decompresses to more than 200 times its size (a zip bomb?)"},
 		{"gzip past the decompressed limit", memObject{"x.gz", gz(t, "sku\n"+big)}, gzipped(csv("sku")), read.Limits{MaxDecompressedBytes: 1000}, "the object decompresses to more than 1000 bytes"},
 		{"too many zip entries", memObject{"x.zip", zipOf(t, many(5)...)}, zipped(csv("a")), read.Limits{MaxEntries: 3}, "the archive has 5 entries, more than 3"},
+		{"zip declaring too many entries", memObject{"x.zip", manyEntries(t)}, zipped(csv("a")), read.Limits{}, "the archive has 65534 entries, more than 10000"},
 		{"too many tar entries", memObject{"x.tgz", tarGz(t, many(5)...)}, tarred(csv("a")), read.Limits{MaxEntries: 3}, "the archive has more than 3 entries"},
 		{"zip without a matching entry", memObject{"x.zip", zipOf(t, entry{"a.txt", "a\n"})}, zippedAs(csv("a"), "*.csv"), read.Limits{}, `the archive holds no entry matching "*.csv"`},
 		{"invalid UTF-8", memObject{"x.csv", []byte("sku,name\nA1,Anvil\nB2,Bo\xffl\n")}, csv("sku"), read.Limits{}, "line 3 is not valid UTF-8"},

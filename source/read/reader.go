@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -259,6 +260,14 @@ type zipEntries struct {
 }
 
 func newZipEntries(ra io.ReaderAt, size int64, pattern string, m *meter) (*zipEntries, error) {
+	// archive/zip holds the whole central directory: its count is checked
+	// before, so a directory of millions of entries is not loaded to be
+	// refused.
+	if n, err := zipCount(ra, size); err != nil {
+		return nil, err
+	} else if n > uint64(m.lim.MaxEntries) {
+		return nil, fileErr(nil, "the archive has %d entries, more than %d", n, m.lim.MaxEntries)
+	}
 	zr, err := zip.NewReader(ra, size)
 	if err != nil {
 		var fe *FileError
@@ -281,6 +290,39 @@ func newZipEntries(ra io.ReaderAt, size int64, pattern string, m *meter) (*zipEn
 		return nil, noEntry(pattern)
 	}
 	return z, nil
+}
+
+// zipCount returns the number of entries the end of central directory
+// record of a zip declares (0 when it finds none: archive/zip then says
+// what is wrong).
+func zipCount(ra io.ReaderAt, size int64) (uint64, error) {
+	const eocdLen, maxComment = 22, 65535
+	n := min(size, eocdLen+maxComment)
+	buf := make([]byte, n)
+	if _, err := ra.ReadAt(buf, size-n); err != nil && err != io.EOF {
+		return 0, objectErr(err)
+	}
+	i := bytes.LastIndex(buf, []byte("PK\x05\x06"))
+	if i < 0 || len(buf)-i < eocdLen {
+		return 0, nil
+	}
+	count := uint64(binary.LittleEndian.Uint16(buf[i+10:]))
+	if count != 0xFFFF || i < 20 || !bytes.HasPrefix(buf[i-20:], []byte("PK\x06\x07")) {
+		return count, nil
+	}
+	// Zip64: the locator points at the zip64 end record, which counts in 64 bits.
+	off := int64(binary.LittleEndian.Uint64(buf[i-20+8:]))
+	var rec [56]byte
+	if off < 0 || off > size-int64(len(rec)) {
+		return 0, nil
+	}
+	if _, err := ra.ReadAt(rec[:], off); err != nil && err != io.EOF {
+		return 0, objectErr(err)
+	}
+	if !bytes.HasPrefix(rec[:], []byte("PK\x06\x06")) {
+		return 0, nil
+	}
+	return binary.LittleEndian.Uint64(rec[32:]), nil
 }
 
 func noEntry(pattern string) error {
