@@ -100,22 +100,23 @@ func (ld *load) readBatches(ctx context.Context, rd records, from int64, out cha
 	}
 	for {
 		rec, err := rd.Next(ctx)
-		var re *read.RecordError
 		it := item{rec: rec}
-		switch {
-		case errors.Is(err, io.EOF):
-			if len(b.items) > 0 {
-				return send()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				if len(b.items) > 0 {
+					return send()
+				}
+				return nil
 			}
-			return nil
-		case errors.As(err, &re):
+			re := asRecordError(err)
+			if re == nil {
+				return err
+			}
 			// The origin names the line: the message is only why.
 			it = item{rec: re.Record, err: re.Err}
 			if it.err == nil {
 				it.err = re
 			}
-		case err != nil:
-			return err
 		}
 		if it.rec.Number < from {
 			continue
@@ -132,12 +133,45 @@ func (ld *load) readBatches(ctx context.Context, rd records, from int64, out cha
 // withheld is the text of a record whose PII columns cannot be told apart.
 const withheld = "[PII withheld]"
 
+func asRecordError(err error) *read.RecordError {
+	var re *read.RecordError
+	if errors.As(err, &re) {
+		return re
+	}
+	return nil
+}
+
 // worker maps records; one per goroutine.
 type worker struct {
 	*load
-	ids idBuilder
-	in  []Input
-	idx []int
+	ids  idBuilder
+	in   []Input
+	idx  []int
+	slab slab
+}
+
+// slab holds the messages of one batch's events: one allocation of each
+// kind per batch instead of one per event. A batch's inputs point into
+// it, so each batch gets a new one.
+type slab struct {
+	events  []eventv1.Event
+	anys    []anypb.Any
+	origins []eventv1.Origin
+	times   []timestamppb.Timestamp
+	n       int
+}
+
+func (s *slab) reset(n int) {
+	s.events, s.anys = make([]eventv1.Event, n), make([]anypb.Any, n)
+	s.origins, s.times = make([]eventv1.Origin, n), make([]timestamppb.Timestamp, n)
+	s.n = 0
+}
+
+// next returns the messages of the batch's next event.
+func (s *slab) next() (*eventv1.Event, *anypb.Any, *eventv1.Origin, *timestamppb.Timestamp) {
+	i := s.n
+	s.n++
+	return &s.events[i], &s.anys[i], &s.origins[i], &s.times[i]
 }
 
 // pass1 reads, maps and checks every record, publishing nothing, and
@@ -223,6 +257,7 @@ func (ld *load) renew(ctx context.Context) error {
 func (w *worker) check(ctx context.Context, b *batch) (tally, error) {
 	t := tally{records: int64(len(b.items))}
 	w.in, w.idx = w.in[:0], w.idx[:0]
+	w.slab.reset(len(b.items))
 	for i, it := range b.items {
 		if it.err != nil {
 			t.reject(it.rec, it.err.Error())
@@ -270,6 +305,7 @@ func describeResult(r *collectorv1.EventResult) string {
 // rejected input per record that could not be read or mapped.
 func (w *worker) build(b *batch) {
 	b.inputs = make([]Input, len(b.items))
+	w.slab.reset(len(b.items))
 	for i, it := range b.items {
 		if it.err != nil {
 			b.inputs[i] = w.rejected(it.rec, false, &eventv1.Violation{RuleId: w.readRule, Message: it.err.Error()}, it.err.Error())
@@ -300,14 +336,16 @@ func (w *worker) event(rec read.Record, mp mapping.Mapped) Input {
 	} else {
 		id = w.ids.recordID(w.attrs.Bucket, w.attrs.Name, w.attrs.URI, w.attrs.Generation, rec.Entry, rec.Number)
 	}
-	t := w.created()
+	ev, pl, o, t := w.slab.next()
+	at := w.attrs.Created
 	if !mp.EventTime.IsZero() {
-		t = timestamppb.New(mp.EventTime)
+		at = mp.EventTime
 	}
-	return Input{
-		Event:  &eventv1.Event{EventId: id, Payload: &anypb.Any{TypeUrl: w.typeURL, Value: mp.Payload}, EventTime: t},
-		Origin: w.origin(rec, ""),
-	}
+	t.Seconds, t.Nanos = at.Unix(), int32(at.Nanosecond())
+	pl.TypeUrl, pl.Value = w.typeURL, mp.Payload
+	ev.EventId, ev.Payload, ev.EventTime = id, pl, t
+	w.setOrigin(o, rec, "")
+	return Input{Event: ev, Origin: o}
 }
 
 // rejected is the input of a record that could not be read or mapped: its
@@ -337,14 +375,14 @@ func (w *worker) rejected(rec read.Record, readable bool, v *eventv1.Violation, 
 }
 
 func (ld *load) origin(rec read.Record, record string) *eventv1.Origin {
-	return &eventv1.Origin{
-		Source:     ld.src.GetName(),
-		Uri:        ld.attrs.URI,
-		Generation: ld.attrs.Generation,
-		Entry:      rec.Entry,
-		Line:       rec.Line,
-		Record:     record,
-	}
+	o := &eventv1.Origin{}
+	ld.setOrigin(o, rec, record)
+	return o
+}
+
+func (ld *load) setOrigin(o *eventv1.Origin, rec read.Record, record string) {
+	o.Source, o.Uri, o.Generation = ld.src.GetName(), ld.attrs.URI, ld.attrs.Generation
+	o.Entry, o.Line, o.Record = rec.Entry, rec.Line, record
 }
 
 func (ld *load) emptyPayload() *anypb.Any { return &anypb.Any{TypeUrl: ld.typeURL} }
