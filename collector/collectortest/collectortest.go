@@ -154,6 +154,8 @@ const APIKey = "hem_test_key"
 
 // Stack is a collector with everything it needs, in-process.
 type Stack struct {
+	// PubSub is the fake Pub/Sub; its Addr takes requests as large as
+	// Pub/Sub does (see servePubSub).
 	PubSub    *pstest.Server
 	Outage    *Outage
 	Schemas   *Schemas
@@ -164,10 +166,12 @@ type Stack struct {
 	Addr     string
 	HTTPAddr string
 
-	grpc   *grpc.Server
-	http   *http.Server
-	conn   *grpc.ClientConn
-	closed sync.Once
+	grpc *grpc.Server
+	http *http.Server
+	// pubsubGRPC serves PubSub's services with Pub/Sub's request limit.
+	pubsubGRPC *grpc.Server
+	conn       *grpc.ClientConn
+	closed     sync.Once
 }
 
 // Start runs a Stack with the contracts under protoDir. opts come after
@@ -186,6 +190,9 @@ func Start(ctx context.Context, protoDir string, opts ...collector.Option) (st *
 	}()
 	st.Keyring.Add(APIKey, auth.Principal{Name: "test-producer", Types: []string{"*"}})
 	st.PubSub = pstest.NewServer(st.Outage.Option())
+	if err := st.servePubSub(); err != nil {
+		return nil, err
+	}
 	st.conn, err = grpc.NewClient(st.PubSub.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, err
@@ -229,6 +236,30 @@ func Start(ctx context.Context, protoDir string, opts ...collector.Option) (st *
 	return st, nil
 }
 
+// servePubSub serves PubSub's services with Pub/Sub's own request limit
+// (10 MiB; the client keeps a bundle under 10 MB) and points PubSub.Addr at
+// them. pstest's server keeps gRPC's default of 4 MiB: it refused a bundle
+// of four 1 MiB FailedEvents, which the client retried until its publish
+// timeout, so the collector answered RETRY, every time, for events that
+// Pub/Sub and hem dev (32 MiB) record.
+func (s *Stack) servePubSub() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	s.pubsubGRPC = grpc.NewServer(grpc.MaxRecvMsgSize(pubsubRequestLimit))
+	pubsubpb.RegisterPublisherServer(s.pubsubGRPC, &s.PubSub.GServer)
+	pubsubpb.RegisterSubscriberServer(s.pubsubGRPC, &s.PubSub.GServer)
+	pubsubpb.RegisterSchemaServiceServer(s.pubsubGRPC, &s.PubSub.GServer)
+	go func() { _ = s.pubsubGRPC.Serve(ln) }()
+	s.PubSub.Addr = ln.Addr().String()
+	return nil
+}
+
+// pubsubRequestLimit is the largest publish request Pub/Sub takes ("Request
+// payload size exceeds the limit: 10485760 bytes").
+const pubsubRequestLimit = 10 << 20
+
 // TopicName is the full name of a topic of the Stack's project.
 func TopicName(id string) string { return "projects/" + Project + "/topics/" + id }
 
@@ -264,6 +295,9 @@ func (s *Stack) Close() error {
 		}
 		if s.conn != nil {
 			_ = s.conn.Close() // usually closed by the Pub/Sub client already
+		}
+		if s.pubsubGRPC != nil {
+			s.pubsubGRPC.Stop()
 		}
 		if s.PubSub != nil {
 			errs = append(errs, s.PubSub.Close())
