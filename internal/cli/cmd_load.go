@@ -158,8 +158,9 @@ func doneBefore(e *sourcev1.LedgerEntry, t time.Time) bool {
 	return e.GetFinishedAt() != nil && e.GetFinishedAt().AsTime().Before(t)
 }
 
-// printProgress prints the load's progress from its ledger entry (records
-// confirmed so far, the checkpoint) every period until stop closes.
+// printProgress prints the load's progress from its ledger entry every
+// period until stop closes: the records published so far (its checkpoint)
+// out of those the first pass read and checked.
 func printProgress(ctx context.Context, w io.Writer, l *wiring.SourceLoader, source string, a read.ObjectAttrs, period time.Duration, start time.Time, stop <-chan struct{}) {
 	t := time.NewTicker(period)
 	defer t.Stop()
@@ -176,10 +177,15 @@ func printProgress(ctx context.Context, w io.Writer, l *wiring.SourceLoader, sou
 			if err != nil || e.GetStatus() != sourcev1.Status_STATUS_LOADING {
 				continue
 			}
-			done := max(e.GetCheckpoint(), e.GetRecords())
+			if e.GetRecords() == 0 {
+				fmt.Fprintf(w, "  %s: reading and checking every record before publishing any\n", now.Sub(start).Round(time.Second))
+				continue
+			}
+			done := e.GetCheckpoint()
 			rate := float64(done-last) / now.Sub(lastAt).Seconds()
 			last, lastAt = done, now
-			fmt.Fprintf(w, "  %s: %d records done, %.0f records/s\n", now.Sub(start).Round(time.Second), done, rate)
+			fmt.Fprintf(w, "  %s: %d of %d records published (%d rejected), %.0f records/s\n",
+				now.Sub(start).Round(time.Second), done, e.GetRecords(), e.GetRejected(), rate)
 		}
 	}
 }
