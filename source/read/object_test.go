@@ -95,6 +95,16 @@ func TestGCSObject(t *testing.T) {
 	if res.err != nil || res.n != 40000 || res.recs[0].Entry != "a.csv" {
 		t.Fatalf("zip over range reads: %d records, %v", res.n, res.err)
 	}
+
+	pqGen := put(t, b, "stock.parquet", parquetFile(t))
+	pobj, err := read.GCSObject(ctx, b, "stock.parquet", pqGen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = readAll(t, pobj, parquetSrc("sku"), read.Limits{})
+	if res.err != nil || res.n != 2 || res.recs[1].Object["sku"] != "B2" {
+		t.Fatalf("parquet over range reads: %v, %v", summaries(res.recs), res.err)
+	}
 }
 
 // TestObjectGoneWhileLoading deletes or replaces the object after its first
