@@ -7,11 +7,10 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/hemlabs/hem/auth"
-	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/collector/collectortest"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
+	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/registry/localgcs"
 	"github.com/hemlabs/hem/source"
 	"github.com/hemlabs/hem/source/ledger"
@@ -77,7 +76,7 @@ func newHemLoader(b testing.TB) *hemLoader {
 	if err := localgcs.EnsureBucket(ctx, gcs, "hem-ledger"); err != nil {
 		b.Fatal(err)
 	}
-	h := &hemLoader{src: src, m: m, core: checkOnly{c: st.Collector, p: collector.EdgePrincipal("source:"+src.GetName(), src.GetSubject())}}
+	h := &hemLoader{src: src, m: m, core: checkOnly{wiring.SourceCore(st.Collector, wiring.SourcePrincipal(src))}}
 	// A fresh ledger prefix per load: each load is a first load.
 	n := 0
 	h.ledger = func() *ledger.Ledger {
@@ -108,25 +107,10 @@ func (h *hemLoader) load(ctx context.Context, path string) (accepted, rejected i
 	return e.GetAccepted(), e.GetRejected(), nil
 }
 
-// checkOnly is the collector's core as the loader sees it, with Ingest
-// answering as Check does: everything but the publish (decode,
-// protovalidate, PII handling).
-// TODO(sample): wiring.SourceCore once it lands, with Ingest replaced.
-type checkOnly struct {
-	c *collector.Collector
-	p *auth.Principal
-}
-
-func (c checkOnly) Check(ctx context.Context, in []source.Input) ([]*collectorv1.EventResult, error) {
-	out := make([]collector.Input, len(in))
-	for i, s := range in {
-		out[i] = collector.Input{Event: s.Event, Origin: s.Origin}
-		if r := s.Rejection; r != nil {
-			out[i].Err = &collector.Rejection{Stage: r.Stage, Reason: r.Reason, Message: r.Message, Violations: r.Violations}
-		}
-	}
-	return c.c.Check(ctx, c.p, out)
-}
+// checkOnly is the collector's core as internal/wiring adapts it for the
+// loader, with Ingest answering as Check does: everything but the publish
+// (resolve, decode, protovalidate, PII handling).
+type checkOnly struct{ source.Core }
 
 func (c checkOnly) Ingest(ctx context.Context, in []source.Input) ([]*collectorv1.EventResult, error) {
 	return c.Check(ctx, in)
