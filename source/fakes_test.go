@@ -35,8 +35,11 @@ type fakeObject struct {
 	// goneFrom, when > 0: from that open on (1-based), reads fail with
 	// read.ErrObjectGone, as for an object deleted while it loads.
 	goneFrom int
-	mu       sync.Mutex
-	opens    int
+	// failOpens: the first opens fail with this error (an outage).
+	failOpens int
+	failErr   error
+	mu        sync.Mutex
+	opens     int
 }
 
 func (o *fakeObject) Attrs() read.ObjectAttrs { return o.attrs }
@@ -46,6 +49,9 @@ func (o *fakeObject) NewRangeReader(_ context.Context, off, length int64) (io.Re
 	defer o.mu.Unlock()
 	if off == 0 {
 		o.opens++
+	}
+	if o.opens <= o.failOpens {
+		return nil, o.failErr
 	}
 	if o.goneFrom > 0 && o.opens >= o.goneFrom {
 		return nil, fmt.Errorf("fake: %s: %w", o.attrs.URI, read.ErrObjectGone)

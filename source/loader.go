@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +14,9 @@ import (
 	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
 	"github.com/hemlabs/hem/source/mapping"
 	"github.com/hemlabs/hem/source/read"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -148,7 +153,7 @@ func (ld *load) run(ctx context.Context) error {
 		t, err := ld.pass1(ctx)
 		var fe *read.FileError
 		switch {
-		case err != nil && ctx.Err() == nil && errors.As(err, &fe):
+		case err != nil && ctx.Err() == nil && errors.As(err, &fe) && !transient(err):
 			return ld.fail(ctx, eventv1.Reason_REASON_FILE_UNREADABLE, fe.Reason)
 		case err != nil:
 			return err
@@ -194,6 +199,25 @@ func readRule(src *sourcev1.Source) string {
 		return "read.parquet"
 	}
 	return "read.csv"
+}
+
+// transient reports whether err, which stopped reading the object, may
+// pass on a retry (the network, GCS answering 429 or 5xx): the load then
+// stops with the error and the next attempt resumes from the checkpoint,
+// instead of failing the file for good. Max attempts bounds the retries.
+func transient(err error) bool {
+	var ge *googleapi.Error
+	if errors.As(err, &ge) {
+		return ge.Code == http.StatusTooManyRequests || ge.Code >= 500
+	}
+	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
+		switch s.Code() {
+		case codes.Unavailable, codes.ResourceExhausted, codes.DeadlineExceeded, codes.Aborted, codes.Internal:
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
 }
 
 func (ld *load) maxRejectedShare() float64 {

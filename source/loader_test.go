@@ -6,10 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/api/googleapi"
+	"net"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -501,5 +504,39 @@ func TestLoadBoundsWhatIsReadAheadOfTheCheckpoint(t *testing.T) {
 	}
 	if got := len(core.ids(accepted)); got != n {
 		t.Fatalf("%d accepted, want %d", got, n)
+	}
+}
+
+// An outage while reading the object stops the load (the runner retries
+// it); it does not fail the file for good.
+func TestLoadOutageIsRetriedNotFailed(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"GCS 503", &googleapi.Error{Code: 503, Message: "backend error"}},
+		{"GCS 429", &googleapi.Error{Code: 429, Message: "rate limit"}},
+		{"connection reset", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			core, led := newCore(), newLedger(t)
+			obj := newObject("catalogue/day1.csv", 4, lines(20)...)
+			obj.failOpens, obj.failErr = 1, tc.err
+			src := catalogue(false)
+			e, err := newTestLoader(t, core, led).Load(t.Context(), src, compile(t, src), obj)
+			if err == nil || e.GetStatus() != sourcev1.Status_STATUS_LOADING {
+				t.Fatalf("load during the outage: %v, entry %v; want an error and the entry LOADING", err, e)
+			}
+			if core.publishes() != 0 {
+				t.Fatalf("%d publishes during the outage", core.publishes())
+			}
+			led.clock.advance(2 * time.Minute)
+			e, err = newTestLoader(t, core, led).Load(t.Context(), src, compile(t, src), obj)
+			if err != nil || e.GetStatus() != sourcev1.Status_STATUS_LOADED || e.GetAccepted() != 20 {
+				t.Fatalf("load after the outage: %v, entry %v; want LOADED with 20", err, e)
+			}
+		})
 	}
 }
