@@ -65,6 +65,13 @@ func TestInboxLoadsOnceThroughNotifications(t *testing.T) {
 		}
 	}
 
+	// A file whose object name the pattern (catalogue/*.csv.gz) would not
+	// take stays in the inbox: uploaded, nothing would load it.
+	stray := filepath.Join(inbox, "notes.txt")
+	if err := os.WriteFile(stray, []byte("not an export"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	drop(1)
 	waitUntil(t, 30*time.Second, "rows in the warehouse", func() bool {
 		events, failed := productRows(t, st)
@@ -81,8 +88,11 @@ func TestInboxLoadsOnceThroughNotifications(t *testing.T) {
 	if events, failed := productRows(t, st); events != rows-bad || failed != bad {
 		t.Fatalf("after dropping the same file again: %d rows and %d failed events, want %d and %d", events, failed, rows-bad, bad)
 	}
-	if s := st.SourceStats(); s.Loaded != 2 || s.Retried != 0 || s.Failed != 0 || s.Quarantined != 0 {
+	if s := st.SourceStats(); s.Loaded != 2 || s.Failed != 0 || s.Quarantined != 0 || s.Ignored != 0 {
 		t.Errorf("source stats %+v", s)
+	}
+	if _, err := os.Stat(stray); err != nil {
+		t.Errorf("a file the pattern does not take left the inbox: %v", err)
 	}
 }
 
