@@ -83,19 +83,42 @@ var crlf = []byte("\r\n")
 
 func (p *csvParser) next() (Record, error) {
 	values, err := p.r.Read()
+	if err != nil {
+		return p.readError(values, err)
+	}
+	rec := Record{Header: p.header, Raw: p.raw()}
+	line, _ := p.r.FieldPos(0)
+	rec.Line = int64(line) + p.skip
+	rec.Values = values
+	return rec, nil
+}
+
+// readError is next's path for an error (apart, so that the usual path
+// allocates nothing for errors.As).
+func (p *csvParser) readError(values []string, err error) (Record, error) {
 	if err == io.EOF {
 		return Record{}, io.EOF
 	}
 	var pe *csv.ParseError
 	var fault *FileError
-	if err != nil && errors.As(err, &pe) && errors.As(p.t.err, &fault) {
+	if errors.As(err, &pe) && errors.As(p.t.err, &fault) {
 		// csv reports a parse error of a line cut short by a fault of the
 		// text before the fault itself: the fault is the news.
 		err = fault
 	}
-	if err != nil && !errors.As(err, &pe) {
+	if !errors.As(err, &pe) {
 		return Record{}, p.fileError(err, "record")
 	}
+	rec := Record{Header: p.header, Raw: p.raw(), Line: int64(pe.StartLine) + p.skip}
+	if errors.Is(pe.Err, csv.ErrFieldCount) {
+		return Record{}, &RecordError{Record: rec, Err: fmt.Errorf("%d fields where the header has %d", len(values), len(p.header))}
+	}
+	return Record{}, &RecordError{Record: rec, Err: pe.Err}
+}
+
+// raw cuts the record csv just read out of the text, and moves the mark
+// past it.
+func (p *csvParser) raw() []byte {
 	end := p.r.InputOffset()
 	raw := p.t.between(p.t.mark, end)
 	// Before the record: the empty lines csv skipped ("\n", "\r\n").
@@ -116,17 +139,7 @@ func (p *csvParser) next() (Record, error) {
 	default: // the end of the input, where csv drops a final "\r"
 		raw = bytes.TrimSuffix(raw, []byte{'\r'})
 	}
-	rec := Record{Header: p.header, Raw: bytes.Clone(raw)}
+	out := bytes.Clone(raw)
 	p.t.setMark(end)
-	if err != nil {
-		rec.Line = int64(pe.StartLine) + p.skip
-		if errors.Is(pe.Err, csv.ErrFieldCount) {
-			return Record{}, &RecordError{Record: rec, Err: fmt.Errorf("%d fields where the header has %d", len(values), len(p.header))}
-		}
-		return Record{}, &RecordError{Record: rec, Err: pe.Err}
-	}
-	line, _ := p.r.FieldPos(0)
-	rec.Line = int64(line) + p.skip
-	rec.Values = values
-	return rec, nil
+	return out
 }
