@@ -32,7 +32,7 @@ func sourceListCommand() *Command {
 		Name:    "source list",
 		Summary: "list the declared file sources",
 		Help: `
-Prints one line per file source declared under --dir (sources/*.yaml): its
+Prints one line per file source declared under --sources (*.yaml): its
 name, the subject its records become, that subject's table (from the contract
 under --proto), the format and compression, and the objects it takes
 (gs://BUCKET/PATTERN):
@@ -43,13 +43,13 @@ under --proto), the format and compression, and the objects it takes
 subject, table, format, bucket, pattern) plus file and description. A subject
 the contracts do not define has table "?"; "hem source check" says why.`,
 		Flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&cfg.Dir, "dir", sourceDefaultDir, "folder of the declarations (*.yaml)")
+			fs.StringVar(&cfg.Dir, "sources", sourceDefaultDir, "folder of the declarations (*.yaml), as hem dev, hem load and hem source run take it")
 			fs.StringVar(&cfg.Proto, "proto", schemaDefaultDir, "folder of the contracts (.proto), for the tables")
 			fs.StringVar(&cfg.Format, "format", "table", "output: table or json")
 		},
 		Run: func(ctx context.Context, io IO, args []string) error {
 			if len(args) > 0 {
-				return fmt.Errorf("source list takes no arguments (the folder is --dir)")
+				return fmt.Errorf("source list takes no arguments (the folder is --sources)")
 			}
 			return runSourceList(ctx, io, &cfg)
 		},

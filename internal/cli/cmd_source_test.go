@@ -161,7 +161,7 @@ func TestSourceCheckFails(t *testing.T) {
 
 func TestSourceList(t *testing.T) {
 	t.Parallel()
-	out, errOut, code := run(t, nil, "source", "list", "--dir", "../../sources", "--proto", "../../proto", "--format", "json")
+	out, errOut, code := run(t, nil, "source", "list", "--sources", "../../sources", "--proto", "../../proto", "--format", "json")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
@@ -189,7 +189,7 @@ func TestSourceList(t *testing.T) {
 		}
 	}
 
-	out, _, code = run(t, nil, "source", "list", "--dir", "../../sources", "--proto", "../../proto")
+	out, _, code = run(t, nil, "source", "list", "--sources", "../../sources", "--proto", "../../proto")
 	if code != 0 || !strings.Contains(out, "gs://hem-landing/catalogue/*.csv.gz") || !strings.HasPrefix(out, "NAME") {
 		t.Errorf("table: exit %d\n%s", code, out)
 	}
