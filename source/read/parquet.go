@@ -13,8 +13,11 @@ import (
 // parquetParser reads a Parquet file's rows as maps, through range reads:
 // the footer, then the pages of each row group.
 type parquetParser struct {
-	r *parquet.Reader
-	n int64
+	schema *parquet.Schema
+	groups []parquet.RowGroup
+	rows   parquet.Rows // the current row group's, nil between groups
+	buf    []parquet.Row
+	n      int64
 }
 
 func newParquet(ra io.ReaderAt, size int64, c *sourcev1.Parquet, lim Limits) (*parquetParser, error) {
@@ -45,21 +48,46 @@ func newParquet(ra io.ReaderAt, size int64, c *sourcev1.Parquet, lim Limits) (*p
 		}
 		return nil, fileErr(nil, "the Parquet schema lacks column%s %s", s, strings.Join(missing, ", "))
 	}
-	return &parquetParser{r: parquet.NewReader(f)}, nil
+	return &parquetParser{schema: f.Schema(), groups: f.RowGroups(), buf: make([]parquet.Row, 1)}, nil
 }
 
 func (p *parquetParser) next() (Record, error) {
-	m := map[string]any{}
-	if err := p.r.Read(&m); err != nil {
+	for {
+		if p.rows == nil {
+			if len(p.groups) == 0 {
+				return Record{}, io.EOF
+			}
+			p.rows = p.groups[0].Rows()
+			p.groups = p.groups[1:]
+		}
+		n, err := p.rows.ReadRows(p.buf)
+		if n == 1 {
+			m := map[string]any{}
+			if err := p.schema.Reconstruct(&m, p.buf[0]); err != nil {
+				return Record{}, fileErr(err, "row %d of the Parquet file cannot be read", p.n+1)
+			}
+			p.n++
+			return Record{Object: m, Line: p.n}, nil
+		}
 		if err == io.EOF {
-			return Record{}, io.EOF
+			_ = p.rows.Close()
+			p.rows = nil
+			continue
 		}
 		var fe *FileError
 		if errors.As(err, &fe) {
 			return Record{}, fe
 		}
+		if err == nil {
+			err = io.ErrNoProgress
+		}
 		return Record{}, fileErr(err, "row %d of the Parquet file cannot be read", p.n+1)
 	}
-	p.n++
-	return Record{Object: m, Line: p.n}, nil
+}
+
+func (p *parquetParser) Close() error {
+	if p.rows != nil {
+		return p.rows.Close()
+	}
+	return nil
 }

@@ -524,6 +524,9 @@ func (r *Reader) fail(err error) error {
 // Close releases the object's readers.
 func (r *Reader) Close() error {
 	var errs []error
+	if c, ok := r.p.(io.Closer); ok {
+		errs = append(errs, c.Close())
+	}
 	for i := len(r.close) - 1; i >= 0; i-- {
 		errs = append(errs, r.close[i].Close())
 	}
