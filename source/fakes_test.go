@@ -21,7 +21,7 @@ import (
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
-	"github.com/hemlabs/hem/registry/localgcs"
+	"github.com/hemlabs/hem/registry/localgcs/localgcstest"
 	"github.com/hemlabs/hem/source/ledger"
 	"github.com/hemlabs/hem/source/mapping"
 	"github.com/hemlabs/hem/source/read"
@@ -286,19 +286,7 @@ type testLedger struct {
 
 func newLedger(tb testing.TB) *testLedger {
 	tb.Helper()
-	srv, err := localgcs.Start(tb.TempDir(), "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(srv.Stop)
-	c, err := srv.NewClient(tb.Context())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { c.Close() })
-	if err := localgcs.EnsureBucket(tb.Context(), c, "hem-ledger"); err != nil {
-		tb.Fatal(err)
-	}
+	c := localgcstest.Client(tb, "hem-ledger")
 	l := &testLedger{bucket: c.Bucket("hem-ledger"), clock: &clock{t: time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)}}
 	l.Ledger = ledger.New(l.bucket, "ledger/", ledger.WithClock(l.clock.Now))
 	return l

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hemlabs/hem/contract"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
-	"github.com/hemlabs/hem/registry/localgcs"
+	"github.com/hemlabs/hem/registry/localgcs/localgcstest"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/archive"
 )
@@ -19,19 +19,7 @@ import (
 // newBucket starts a GCS server with an empty bucket "archive".
 func newBucket(t *testing.T) *storage.Client {
 	t.Helper()
-	srv, err := localgcs.Start(t.TempDir(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	client, err := srv.NewClient(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := localgcs.EnsureBucket(t.Context(), client, "archive"); err != nil {
-		t.Fatal(err)
-	}
-	return client
+	return localgcstest.Client(t, "archive")
 }
 
 // archivedIDs counts the records of subject under prefix, by event id.

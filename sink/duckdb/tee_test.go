@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/hemlabs/hem/contract"
-	"github.com/hemlabs/hem/registry/localgcs"
+	"github.com/hemlabs/hem/registry/localgcs/localgcstest"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/archive"
 	"github.com/hemlabs/hem/sink/duckdb"
@@ -28,18 +28,7 @@ func TestTeeConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = w.Close(context.Background()) })
-		srv, err := localgcs.Start(t.TempDir(), "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(srv.Stop)
-		client, err := srv.NewClient(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := localgcs.EnsureBucket(t.Context(), client, "archive"); err != nil {
-			t.Fatal(err)
-		}
+		client := localgcstest.Client(t, "archive")
 		a, err := archive.New(client, "archive")
 		if err != nil {
 			t.Fatal(err)

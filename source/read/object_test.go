@@ -11,26 +11,13 @@ import (
 
 	"cloud.google.com/go/storage"
 
-	"github.com/hemlabs/hem/registry/localgcs"
+	"github.com/hemlabs/hem/registry/localgcs/localgcstest"
 	"github.com/hemlabs/hem/source/read"
 )
 
 func newBucket(t *testing.T) *storage.BucketHandle {
 	t.Helper()
-	srv, err := localgcs.Start(t.TempDir(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	client, err := srv.NewClient(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	if err := localgcs.EnsureBucket(t.Context(), client, "landing"); err != nil {
-		t.Fatal(err)
-	}
-	return client.Bucket("landing")
+	return localgcstest.Client(t, "landing").Bucket("landing")
 }
 
 func put(t *testing.T, b *storage.BucketHandle, name string, data []byte) int64 {
