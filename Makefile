@@ -65,7 +65,7 @@ fuzz: ## Fuzz every Fuzz* target in the tree for FUZZTIME each (FUZZ=regexp pick
 
 .PHONY: bench
 bench: ## Benchmarks of the hot paths (numbers in README)
-	go test -run '^$$' -bench . -benchmem -count 3 ./registry/... ./collector/... ./sink/... ./processor/...
+	go test -run '^$$' -bench . -benchmem -count 3 ./registry/... ./collector/... ./sink/... ./processor/... ./source/...
 
 .PHONY: build
 build: ## Build bin: ./hem
