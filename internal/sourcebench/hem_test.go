@@ -27,7 +27,6 @@ type hemLoader struct {
 	src    *sourcev1.Source
 	m      *mapping.Mapping
 	core   source.Core
-	bucket string
 	ledger func() *ledger.Ledger
 }
 
