@@ -114,7 +114,8 @@ sql_all() {
 	done
 }
 
-tables=$(sql "select distinct table_name from information_schema.columns where column_name = '_event_id' and table_name <> '_failed_events' order by 1")
+# Base tables only: the <table>_latest views repeat their tables' rows.
+tables=$(sql "select distinct c.table_name from information_schema.columns c join information_schema.tables t using (table_schema, table_name) where c.column_name = '_event_id' and c.table_name <> '_failed_events' and t.table_type = 'BASE TABLE' order by 1")
 query=
 for t in $tables; do
 	query+="${query:+ union all }select _event_id as id from \"$t\""

@@ -49,7 +49,7 @@ func sql(t *testing.T, st *devstack.Stack, q string) [][]any {
 // rows counts the rows of every event table and of _failed_events.
 func rows(t *testing.T, st *devstack.Stack) (events, failed int) {
 	t.Helper()
-	tables := sql(t, st, "select table_name from information_schema.tables where table_name like 'shop_%'")
+	tables := sql(t, st, "select table_name from information_schema.tables where table_name like 'shop_%' and table_type = 'BASE TABLE'")
 	for _, tb := range tables {
 		n := sql(t, st, fmt.Sprintf(`select count(*) from "%s"`, tb[0]))[0][0]
 		events += int(n.(float64))
