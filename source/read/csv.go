@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -42,22 +43,8 @@ func newCSV(in io.Reader, c *sourcev1.Csv, lim Limits) (*csvParser, error) {
 		}
 		return nil, p.fileError(err, "header")
 	}
-	have := make(map[string]bool, len(header))
-	for _, h := range header {
-		have[h] = true
-	}
-	var missing []string
-	for _, col := range c.GetColumns() {
-		if !have[col] {
-			missing = append(missing, col)
-		}
-	}
-	if len(missing) > 0 {
-		s := "s"
-		if len(missing) == 1 {
-			s = ""
-		}
-		return nil, fileErr(nil, "header lacks column%s %s", s, strings.Join(missing, ", "))
+	if missing := missingColumns(c.GetColumns(), header); missing != "" {
+		return nil, fileErr(nil, "header lacks %s", missing)
 	}
 	p.header = header
 	t.setMark(r.InputOffset())
@@ -142,4 +129,22 @@ func (p *csvParser) raw() []byte {
 	out := bytes.Clone(raw)
 	p.t.setMark(end)
 	return out
+}
+
+// missingColumns names the declared columns that have lacks ("column a" or
+// "columns a, b"), or "" when it has them all.
+func missingColumns(declared, have []string) string {
+	var missing []string
+	for _, col := range declared {
+		if !slices.Contains(have, col) {
+			missing = append(missing, col)
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return ""
+	case 1:
+		return "column " + missing[0]
+	}
+	return "columns " + strings.Join(missing, ", ")
 }

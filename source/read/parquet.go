@@ -3,7 +3,6 @@ package read
 import (
 	"errors"
 	"io"
-	"strings"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -31,22 +30,12 @@ func newParquet(ra io.ReaderAt, size int64, c *sourcev1.Parquet, lim Limits) (*p
 		}
 		return nil, fileErr(err, "not a Parquet file")
 	}
-	have := map[string]bool{}
+	var have []string
 	for _, fld := range f.Schema().Fields() {
-		have[fld.Name()] = true
+		have = append(have, fld.Name())
 	}
-	var missing []string
-	for _, col := range c.GetColumns() {
-		if !have[col] {
-			missing = append(missing, col)
-		}
-	}
-	if len(missing) > 0 {
-		s := "s"
-		if len(missing) == 1 {
-			s = ""
-		}
-		return nil, fileErr(nil, "the Parquet schema lacks column%s %s", s, strings.Join(missing, ", "))
+	if missing := missingColumns(c.GetColumns(), have); missing != "" {
+		return nil, fileErr(nil, "the Parquet schema lacks %s", missing)
 	}
 	return &parquetParser{schema: f.Schema(), groups: f.RowGroups(), buf: make([]parquet.Row, 1)}, nil
 }
