@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -82,7 +83,7 @@ func TestLoadAndStatusAgainstHemDev(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = st.Close(t.Context()) })
+	t.Cleanup(func() { _ = st.Close(context.WithoutCancel(t.Context())) })
 	info, _ := json.Marshal(map[string]any{"registry": st.RegistryAddr, "collector": st.CollectorAddr, "pubsub": st.PubSubAddr,
 		"gcs": st.GCSAddr, "project": devstack.Project, "api_key": st.APIKey, "http": st.HTTPAddr})
 	if err := os.WriteFile(filepath.Join(dir, "dev.json"), info, 0o600); err != nil {

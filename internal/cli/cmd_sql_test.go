@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -30,7 +31,7 @@ func TestSQLAsksHemDevWithTheKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = st.Close(t.Context()) })
+	t.Cleanup(func() { _ = st.Close(context.WithoutCancel(t.Context())) })
 	for _, info := range []map[string]any{
 		{"http": st.HTTPAddr, "api_key": st.APIKey},
 		{"http": st.HTTPAddr},

@@ -41,7 +41,6 @@ func TestDevStackBigQuery(t *testing.T) {
 		BigQueryProject: "hem-dev", BigQueryDataset: "hem_events",
 		BigQueryEndpoint: bq.RESTEndpoint(), BigQueryWriteEndpoint: bq.WriteEndpoint(),
 	})
-	t.Cleanup(func() { _ = st.Close(t.Context()) })
 	c, err := client.New(t.Context(), st.CollectorAddr, client.WithAPIKey(st.APIKey))
 	if err != nil {
 		t.Fatal(err)

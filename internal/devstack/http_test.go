@@ -98,7 +98,6 @@ func TestDevPortAsAWebPage(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	st := startWith(t, devstack.Config{Dir: dir, ProtoDir: "../../proto"})
-	t.Cleanup(func() { _ = st.Close(t.Context()) })
 	rep := emit(t, st)
 	waitFor(t, "rows in the warehouse", func() bool {
 		e, f := rows(t, st)
@@ -197,7 +196,6 @@ func TestDevPortAsAWebPage(t *testing.T) {
 func TestDevSQLNaN(t *testing.T) {
 	t.Parallel()
 	st := startWith(t, devstack.Config{Dir: t.TempDir(), Sinks: []string{"duckdb"}})
-	t.Cleanup(func() { _ = st.Close(t.Context()) })
 	status, body := post(t, st, "/v1/sql", "select 'nan'::double as a, 'inf'::double as b, '-inf'::float as c, 2.5::double as d", keyed(st))
 	if want := `{"columns":["a","b","c","d"],"rows":[["NaN","Infinity","-Infinity",2.5]]}`; status != 200 || strings.TrimSpace(string(body)) != want {
 		t.Fatalf("%d %q, want 200 %s", status, body, want)
@@ -207,7 +205,6 @@ func TestDevSQLNaN(t *testing.T) {
 func TestDevPProfOnlyWhenAsked(t *testing.T) {
 	t.Parallel()
 	st := startWith(t, devstack.Config{Dir: t.TempDir(), Sinks: []string{"duckdb"}, PProf: true})
-	t.Cleanup(func() { _ = st.Close(t.Context()) })
 	if status, body := do(t, st, "GET", "/debug/pprof/", nil); status != 200 || !strings.Contains(string(body), "goroutine") {
 		t.Fatalf("pprof with PProf: %d %.200s", status, body)
 	}
@@ -243,7 +240,6 @@ func TestDevServicesLogAndMeasure(t *testing.T) {
 	var logs syncBuffer
 	st := startWith(t, devstack.Config{Dir: t.TempDir(), ProtoDir: "../../proto", DrainTimeout: time.Second,
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	t.Cleanup(func() { _ = st.Close(t.Context()) })
 	rep := emit(t, st)
 	waitFor(t, "rows in the warehouse", func() bool {
 		e, f := rows(t, st)

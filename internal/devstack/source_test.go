@@ -32,7 +32,6 @@ func TestInboxLoadsOnceThroughNotifications(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	st := startWith(t, devstack.Config{Dir: dir, ProtoDir: "../../proto", SourcesDir: "../../sources", InboxStableFor: 100 * time.Millisecond})
-	t.Cleanup(func() { _ = st.Close(t.Context()) })
 	if st.SourcesErr != nil || len(st.Sources) < 1 {
 		t.Fatalf("sources %v: %v", st.Sources, st.SourcesErr)
 	}

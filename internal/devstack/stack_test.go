@@ -1,6 +1,7 @@
 package devstack_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -30,6 +31,10 @@ func startWith(t *testing.T, cfg devstack.Config) *devstack.Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// t.Context is canceled before cleanups run, and Close given a canceled
+	// context stops waiting for the services: they would still write into
+	// the test's folder while it is removed.
+	t.Cleanup(func() { _ = st.Close(context.WithoutCancel(t.Context())) })
 	return st
 }
 
@@ -99,7 +104,6 @@ func TestDevStackEndToEndAndRestart(t *testing.T) {
 
 	// A restart keeps schemas (same ids, UNCHANGED) and the warehouse.
 	again := start(t, dir)
-	t.Cleanup(func() { _ = again.Close(t.Context()) })
 	for i, r := range again.Pushed {
 		if r.Outcome != registry.OutcomeUnchanged || r.Schema.ID != st.Pushed[i].Schema.ID {
 			t.Fatalf("after a restart %s is %v id %d, want UNCHANGED id %d", r.Subject, r.Outcome, r.Schema.ID, st.Pushed[i].Schema.ID)

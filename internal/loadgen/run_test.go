@@ -2,6 +2,7 @@ package loadgen_test
 
 import (
 	"bytes"
+	"context"
 	"math"
 	"strings"
 	"testing"
@@ -25,7 +26,7 @@ func TestRunSendsAtRateAndCountsEveryAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Close(t.Context()) })
+	t.Cleanup(func() { _ = c.Close(context.WithoutCancel(t.Context())) })
 
 	var progress, ids, rejIDs bytes.Buffer
 	rep, err := loadgen.Run(ctx, c, loadgen.Config{
