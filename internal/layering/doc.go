@@ -4,6 +4,7 @@
 //	layer 4  cmd/                          the binary: flags in, exit code out
 //	layer 3  internal/                     the CLI and the local stack (hem dev)
 //	layer 2  collector/ processor/ client/ the services and the producer's client
+//	         console/                      the web console
 //	layer 1  registry/ sink/ source/       the registry, the sinks and the file sources
 //	layer 0  contract/ envelope/ wire/ auth/ cache/ gen/   the ground floor
 //

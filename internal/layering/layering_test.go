@@ -23,6 +23,7 @@ var layers = map[string]int{
 	"internal":  3,
 	"collector": 2,
 	"processor": 2,
+	"console":   2,
 	"client":    2,
 	"registry":  1,
 	"sink":      1,

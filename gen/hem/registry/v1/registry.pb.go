@@ -153,7 +153,13 @@ type Schema struct {
 	// Life-cycle state.
 	State SchemaState `protobuf:"varint,6,opt,name=state,proto3,enum=hem.registry.v1.SchemaState" json:"state,omitempty"`
 	// When the version was admitted.
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Who pushed it: the principal the registry authenticated (an API key's
+	// name, a service account, "local" on a loopback registry without keys).
+	PushedBy string `protobuf:"bytes,8,opt,name=pushed_by,json=pushedBy,proto3" json:"pushed_by,omitempty"`
+	// The commit the contracts were pushed from, as the pusher said
+	// (hem schema push --commit, default: git rev-parse HEAD), if any.
+	Commit        string `protobuf:"bytes,9,opt,name=commit,proto3" json:"commit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -237,6 +243,20 @@ func (x *Schema) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Schema) GetPushedBy() string {
+	if x != nil {
+		return x.PushedBy
+	}
+	return ""
+}
+
+func (x *Schema) GetCommit() string {
+	if x != nil {
+		return x.Commit
+	}
+	return ""
+}
+
 // Violation is one broken compatibility or admission rule.
 type Violation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -311,7 +331,10 @@ type RegisterRequest struct {
 	// (hem.options.v1.event) option.
 	Subjects []string `protobuf:"bytes,2,rep,name=subjects,proto3" json:"subjects,omitempty"`
 	// Check without storing.
-	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// The commit the contracts come from (e.g. a git SHA), recorded with
+	// each new version.
+	Commit        string `protobuf:"bytes,4,opt,name=commit,proto3" json:"commit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -365,6 +388,13 @@ func (x *RegisterRequest) GetDryRun() bool {
 		return x.DryRun
 	}
 	return false
+}
+
+func (x *RegisterRequest) GetCommit() string {
+	if x != nil {
+		return x.Commit
+	}
+	return ""
 }
 
 // SubjectResult is the outcome for one subject.
@@ -951,7 +981,7 @@ var File_hem_registry_v1_registry_proto protoreflect.FileDescriptor
 
 const file_hem_registry_v1_registry_proto_rawDesc = "" +
 	"\n" +
-	"\x1ehem/registry/v1/registry.proto\x12\x0fhem.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\x02\n" +
+	"\x1ehem/registry/v1/registry.proto\x12\x0fhem.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x02\n" +
 	"\x06Schema\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12\x18\n" +
@@ -960,15 +990,18 @@ const file_hem_registry_v1_registry_proto_rawDesc = "" +
 	"\vfingerprint\x18\x05 \x01(\tR\vfingerprint\x122\n" +
 	"\x05state\x18\x06 \x01(\x0e2\x1c.hem.registry.v1.SchemaStateR\x05state\x129\n" +
 	"\n" +
-	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"R\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1b\n" +
+	"\tpushed_by\x18\b \x01(\tR\bpushedBy\x12\x16\n" +
+	"\x06commit\x18\t \x01(\tR\x06commit\"R\n" +
 	"\tViolation\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"v\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\x8e\x01\n" +
 	"\x0fRegisterRequest\x12.\n" +
 	"\x13file_descriptor_set\x18\x01 \x01(\fR\x11fileDescriptorSet\x12\x1a\n" +
 	"\bsubjects\x18\x02 \x03(\tR\bsubjects\x12\x17\n" +
-	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"\xff\x01\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x16\n" +
+	"\x06commit\x18\x04 \x01(\tR\x06commit\"\xff\x01\n" +
 	"\rSubjectResult\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12:\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2 .hem.registry.v1.RegisterOutcomeR\aoutcome\x12\x18\n" +
