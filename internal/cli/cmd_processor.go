@@ -281,21 +281,27 @@ func runProcessor(ctx context.Context, io IO, cfg *processorConfig) error {
 	}
 	if cfg.StatsEvery > 0 {
 		g.Go(func() error {
-			t := time.NewTicker(cfg.StatsEvery)
-			defer t.Stop()
-			for {
-				select {
-				case <-gctx.Done():
-					return nil
-				case <-t.C:
-					logStats(log, "processor stats", p.Stats())
-				}
-			}
+			every(gctx, cfg.StatsEvery, func() { logStats(log, "processor stats", p.Stats()) })
+			return nil
 		})
 	}
 	err = g.Wait()
 	logStats(log, "processor stopped", p.Stats())
 	return err
+}
+
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
 }
 
 func logStats(log *slog.Logger, msg string, st processor.Stats) {

@@ -304,16 +304,8 @@ func runSourceRun(ctx context.Context, io IO, cfg *sourceRunConfig) error {
 	})
 	if cfg.StatsEvery > 0 {
 		g.Go(func() error {
-			t := time.NewTicker(cfg.StatsEvery)
-			defer t.Stop()
-			for {
-				select {
-				case <-gctx.Done():
-					return nil
-				case <-t.C:
-					logSourceStats(log, "source run stats", runner.Stats())
-				}
-			}
+			every(gctx, cfg.StatsEvery, func() { logSourceStats(log, "source run stats", runner.Stats()) })
+			return nil
 		})
 	}
 	err = g.Wait()
