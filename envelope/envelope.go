@@ -104,6 +104,20 @@ func addLineage(attrs map[string]string, o *eventv1.Origin) {
 	}
 }
 
+// OriginOf is the origin the lineage attributes of attrs describe, nil
+// when they have none: what a FailedEvent built from a message says about
+// the file the event came from. A value longer than an attribute takes
+// comes back cut.
+func OriginOf(attrs map[string]string) *eventv1.Origin {
+	src, ok := attrs[AttrSource]
+	if !ok {
+		return nil
+	}
+	gen, _ := strconv.ParseInt(attrs[AttrSourceGeneration], 10, 64)
+	line, _ := strconv.ParseInt(attrs[AttrSourceLine], 10, 64)
+	return &eventv1.Origin{Source: src, Uri: attrs[AttrSourceURI], Generation: gen, Entry: attrs[AttrSourceEntry], Line: line}
+}
+
 // cut makes s a valid attribute value: valid UTF-8, at most
 // maxLineageValueBytes.
 func cut(s string) string {

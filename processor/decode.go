@@ -213,6 +213,7 @@ func failedEvent(m *Message, stage eventv1.Stage, reason eventv1.Reason, cause e
 		Attempts: int32(min(attempt, 1<<30)),
 		FailedAt: timestamppb.New(now),
 		Original: raw,
+		Origin:   envelope.OriginOf(m.Attributes),
 	}
 }
 

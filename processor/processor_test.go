@@ -181,6 +181,8 @@ func TestPermanentFailuresBecomeFailedEvents(t *testing.T) {
 	wrongType := bad("wrong-type", e.bySubj["shop.members.v1.MemberRegistered"].ID)
 	e.publishRaw(t, envelope.EventsTopic, nil, wrongType)
 	e.publishRaw(t, envelope.EventsTopic, []byte("x"), map[string]string{envelope.AttrEventID: "no-envelope", "k": "v"})
+	fromFile := &eventv1.Origin{Source: "catalogue", Uri: "gs://hem-landing/products/2026-12-01.csv", Generation: 7, Line: 12}
+	e.publishRaw(t, envelope.EventsTopic, []byte{0xff, 0xff, 0xff, 0x01, 0x02}, envelope.Lineage(bad("from-a-file", placed.ID), fromFile))
 
 	s := processortest.New()
 	s.SetFault(func(_ context.Context, b *sink.Batch) error { // the sink refuses two events for good
@@ -199,9 +201,9 @@ func TestPermanentFailuresBecomeFailedEvents(t *testing.T) {
 		return nil
 	})
 	r := e.start(t, s)
-	e.waitFor(t, "48 good events and 6 failures", 20*time.Second, func() bool {
+	e.waitFor(t, "48 good events and 7 failures", 20*time.Second, func() bool {
 		st := r.p.Stats()
-		return s.Len() == 48 && st.Failed == 6 && st.Acked == 54
+		return s.Len() == 48 && st.Failed == 7 && st.Acked == 55
 	})
 
 	failed := e.failedEvents(t)
@@ -215,6 +217,7 @@ func TestPermanentFailuresBecomeFailedEvents(t *testing.T) {
 		{"unknown-schema", eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_SCHEMA_NOT_FOUND, "schema id 999"},
 		{"wrong-type", eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_INVALID_ENVELOPE, "shop.members.v1.MemberRegistered"},
 		{"no-envelope", eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_INVALID_ENVELOPE, envelope.AttrType},
+		{"from-a-file", eventv1.Stage_STAGE_DECODE, eventv1.Reason_REASON_DECODE_FAILED, "payload is not a shop.orders.v1.OrderPlaced"},
 		{good[7], eventv1.Stage_STAGE_LOAD, eventv1.Reason_REASON_LOAD_REJECTED, "column too long"},
 		{good[8], eventv1.Stage_STAGE_LOAD, eventv1.Reason_REASON_DUPLICATE_ID_DIFFERENT_PAYLOAD, "different event under an id"},
 	}
@@ -240,6 +243,10 @@ func TestPermanentFailuresBecomeFailedEvents(t *testing.T) {
 		}
 		if m.Acks != 1 {
 			t.Fatalf("message of %q acked %d times after its failed event was published", c.id, m.Acks)
+		}
+		// The file an event came from stays with its failure.
+		if want := map[bool]*eventv1.Origin{true: fromFile}[c.id == "from-a-file"]; !proto.Equal(fe.GetOrigin(), want) {
+			t.Fatalf("failed event %q: origin %v, want %v", c.id, fe.GetOrigin(), want)
 		}
 	}
 	if fe := failed["unknown-schema"][0]; fe.GetSchemaId() != 999 || fe.GetType() != placed.Subject || fe.GetProducer() != "app" {
