@@ -16,8 +16,12 @@ help: ## Describe the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: check
-check: tools lint checkgenerate tidy vet test ## The gate: everything CI runs
+check: setup tools lint checkgenerate tidy vet test ## The gate: everything CI runs
 	@echo "check: all passed"
+
+.PHONY: setup
+setup: ## Install the system packages the tests need (Debian's chromium for the console's browser tests), when missing
+	@scripts/setup.sh
 
 .PHONY: tools
 tools: ## Install pinned buf, protoc plugins and golangci-lint into .tmp/bin; put validate.proto in place
