@@ -8,8 +8,14 @@ import (
 	"testing"
 	"time"
 
+	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
+
+	"cloud.google.com/go/storage"
 	"github.com/hemlabs/hem/internal/devstack"
+	"github.com/hemlabs/hem/internal/wiring"
+	"github.com/hemlabs/hem/source/ledger"
 	"github.com/hemlabs/hem/source/sample"
+	"google.golang.org/api/option"
 )
 
 // catalogueFile is the product-catalogue sample export (hem source
@@ -114,5 +120,37 @@ func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
 			t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestRestartResumesWhatTheKilledRunHeld: a load hem dev held when it was
+// killed is taken over as soon as hem dev starts again, not a lease later.
+func TestRestartResumesWhatTheKilledRunHeld(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := devstack.Config{Dir: dir, ProtoDir: "../../proto", SourcesDir: "../../sources", Sinks: []string{"duckdb"}}
+	entry := &sourcev1.LedgerEntry{Source: "product-catalogue", Uri: "gs://hem-landing/catalogue/cut.csv.gz", Generation: 1}
+	ledgerOf := func(st *devstack.Stack) *ledger.Ledger {
+		gcs, err := storage.NewClient(t.Context(), option.WithEndpoint("http://"+st.GCSAddr+"/storage/v1/"), option.WithoutAuthentication(), storage.WithJSONReads())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = gcs.Close() })
+		return ledger.New(gcs.Bucket(wiring.DevLedgerBucket), wiring.LedgerPrefix)
+	}
+
+	first := startWith(t, cfg)
+	// What the killed run left: a load it held, with an hour of lease.
+	if _, claimed, err := ledgerOf(first).Claim(t.Context(), entry, "hem-dev:"+dir, time.Hour); err != nil || !claimed {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	if err := first.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	again := startWith(t, cfg)
+	got, claimed, err := ledgerOf(again).Claim(t.Context(), entry, "hem source run", time.Minute)
+	if err != nil || !claimed || got.GetAttempts() != 2 {
+		t.Fatalf("after the restart the load is not free to resume: claimed %v attempts %d, %v", claimed, got.GetAttempts(), err)
 	}
 }

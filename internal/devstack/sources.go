@@ -13,6 +13,7 @@ import (
 	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
 	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/registry/localgcs"
+	"github.com/hemlabs/hem/source/ledger"
 	"github.com/hemlabs/hem/source/spec"
 )
 
@@ -49,6 +50,17 @@ func (s *Stack) startSources(ctx, run context.Context) error {
 	}
 	sc := wiring.DefaultSourceConfig()
 	sc.Dir, sc.LedgerBucket = s.cfg.SourcesDir, wiring.DevLedgerBucket
+	// One hem dev runs per folder (its lock), so its owner name is held by
+	// no other process: what it holds in the ledger now, a previous run
+	// left when it was killed, and it resumes that at once.
+	sc.Owner = "hem-dev:" + s.cfg.Dir
+	released, err := ledger.New(s.gcsClient.Bucket(sc.LedgerBucket), sc.LedgerPrefix).Release(ctx, sc.Owner)
+	if err != nil {
+		return fmt.Errorf("dev: file sources: %w", err)
+	}
+	if released > 0 {
+		s.log.Info("resuming file loads a previous run left", "service", "source", "files", released)
+	}
 	log := s.log.With("service", "source")
 	loader, err := wiring.NewSourceLoader(sc, srcs, s.coll, s.regClient, s.gcsClient, log)
 	if err != nil {

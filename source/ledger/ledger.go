@@ -269,6 +269,46 @@ func (l *Ledger) Update(ctx context.Context, e *sourcev1.LedgerEntry, lease time
 	return nil
 }
 
+// Release ends the lease of every LOADING entry of owner at once, so the
+// next claimer takes them over without waiting for the leases to run out.
+// It is for a loader whose owner name only one process can hold (hem dev's,
+// by its folder's lock) when it starts again after being killed: what the
+// owner holds is then what its previous run left. It returns the number of
+// entries released; one another owner took meanwhile is left alone.
+func (l *Ledger) Release(ctx context.Context, owner string) (int, error) {
+	if owner == "" {
+		return 0, errors.New("ledger: release without owner")
+	}
+	entries, err := l.List(ctx, "")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		if e.GetOwner() != owner || e.GetStatus() != sourcev1.Status_STATUS_LOADING {
+			continue
+		}
+		name := l.ObjectName(e.GetSource(), e.GetUri(), e.GetGeneration())
+		cur, gen, err := l.read(ctx, name)
+		if err != nil {
+			return n, err
+		}
+		if cur.GetOwner() != owner || cur.GetStatus() != sourcev1.Status_STATUS_LOADING {
+			continue
+		}
+		now := l.now()
+		cur.LeaseUntil, cur.UpdatedAt = timestamppb.New(now), timestamppb.New(now)
+		if _, err := l.write(ctx, name, storage.Conditions{GenerationMatch: gen}, cur); err != nil {
+			if errors.Is(err, errConflict) {
+				continue // taken over meanwhile
+			}
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
 // forget drops what this Ledger remembers of key (the caller holds h.mu).
 func (l *Ledger) forget(key heldKey, h *holding) {
 	h.gen = 0

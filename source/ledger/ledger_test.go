@@ -494,3 +494,44 @@ func TestUpdateThroughAnotherLedgerOfTheOwner(t *testing.T) {
 		t.Fatalf("stored checkpoint %d, %v; want 20", got.GetCheckpoint(), err)
 	}
 }
+
+// hem dev, killed while loading and started again, takes its own entries
+// over at once instead of waiting for their leases to run out; other
+// owners' entries and finished ones are left as they are.
+func TestReleaseEndsTheOwnersLeasesAtOnce(t *testing.T) {
+	t.Parallel()
+	bucket := startGCS(t)
+	clk := newClock()
+	before := ledger.New(bucket, "ledger", ledger.WithClock(clk.Now))
+	mine := mustClaim(t, before, object("gs://hem-landing/catalogue/a.csv"), "hem-dev:/work/.hem")
+	mine.Checkpoint = 500
+	if err := before.Update(t.Context(), mine, lease); err != nil {
+		t.Fatal(err)
+	}
+	theirs := mustClaim(t, before, object("gs://hem-landing/catalogue/b.csv"), "loader-b")
+	done := mustClaim(t, before, object("gs://hem-landing/catalogue/c.csv"), "hem-dev:/work/.hem")
+	done.Status = sourcev1.Status_STATUS_LOADED
+	if err := before.Update(t.Context(), done, lease); err != nil {
+		t.Fatal(err)
+	}
+
+	after := ledger.New(bucket, "ledger", ledger.WithClock(clk.Now)) // the restarted process
+	n, err := after.Release(t.Context(), "hem-dev:/work/.hem")
+	if err != nil || n != 1 {
+		t.Fatalf("Release = %d, %v; want 1 entry released", n, err)
+	}
+	got, claimed, err := after.Claim(t.Context(), object(mine.Uri), "hem-dev:/work/.hem", lease)
+	if err != nil || !claimed || got.GetCheckpoint() != 500 || got.GetAttempts() != 2 {
+		t.Fatalf("Claim after Release = claimed %v, checkpoint %d, attempts %d, %v; want taken over at checkpoint 500, attempt 2",
+			claimed, got.GetCheckpoint(), got.GetAttempts(), err)
+	}
+	if _, claimed, err := after.Claim(t.Context(), object(theirs.Uri), "loader-c", lease); err != nil || claimed {
+		t.Fatalf("another owner's entry was released: claimed %v, %v", claimed, err)
+	}
+	if e, err := after.Get(t.Context(), done.Source, done.Uri, done.Generation); err != nil || e.GetStatus() != sourcev1.Status_STATUS_LOADED {
+		t.Fatalf("finished entry after Release: %v, %v", e, err)
+	}
+	if _, err := after.Release(t.Context(), ""); err == nil {
+		t.Fatal("Release without an owner did not fail")
+	}
+}
