@@ -251,7 +251,8 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 		}
 		v, err := s.deps.Auth.Authenticate(r)
 		if err != nil {
-			if _, ok := s.deps.Auth.(loginer); ok && safeMethod(r.Method) && !wantsJSON(r) {
+			_, sentKey := headerKey(r) // an API client: no login page for it
+			if _, ok := s.deps.Auth.(loginer); ok && !sentKey && safeMethod(r.Method) && !wantsJSON(r) {
 				http.Redirect(w, r, prefix+"login?next="+urlQuery(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
