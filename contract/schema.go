@@ -66,6 +66,11 @@ type Schema struct {
 	Version   int
 	State     State
 	CreatedAt time.Time
+	// Provenance, recorded by the registry when the version was admitted:
+	// the principal that pushed it ("local" on a loopback registry without
+	// keys) and the commit the pusher named, if any.
+	PushedBy string
+	Commit   string
 
 	fingerprint   string
 	descriptorSet []byte
@@ -205,6 +210,7 @@ func (s *Schema) Proto(withDescriptorSet bool) *registryv1.Schema {
 	if !s.CreatedAt.IsZero() {
 		p.CreatedAt = timestamppb.New(s.CreatedAt)
 	}
+	p.PushedBy, p.Commit = s.PushedBy, s.Commit
 	if withDescriptorSet {
 		p.FileDescriptorSet = s.descriptorSet
 	}
@@ -225,7 +231,9 @@ func FromProto(p *registryv1.Schema) (*Schema, error) {
 	if p.GetCreatedAt() != nil {
 		created = p.GetCreatedAt().AsTime()
 	}
-	return s.WithIdentity(p.GetId(), int(p.GetVersion()), State(p.GetState()), created), nil
+	s = s.WithIdentity(p.GetId(), int(p.GetVersion()), State(p.GetState()), created)
+	s.PushedBy, s.Commit = p.GetPushedBy(), p.GetCommit()
+	return s, nil
 }
 
 // FailedEventSchema is the built-in schema of hem.event.v1.FailedEvent, which

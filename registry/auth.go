@@ -72,8 +72,13 @@ func WithLocalWrites() ServiceOption {
 	return serviceOptionFunc(func(c *serviceConfig) { c.localWrites = true })
 }
 
-// authorizeWrite returns a gRPC error unless the caller may register.
-func (s *Service) authorizeWrite(ctx context.Context) error {
+// LocalPrincipal is who registered a version through a loopback registry
+// without keys (WithLocalWrites).
+const LocalPrincipal = "local"
+
+// authorizeWrite returns the name of the principal that may register, or a
+// gRPC error unless the caller may.
+func (s *Service) authorizeWrite(ctx context.Context) (string, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	if key := first(md.Get(auth.APIKeyHeader)); key != "" {
 		return s.allow(s.keyring().APIKey(key))
@@ -81,32 +86,32 @@ func (s *Service) authorizeWrite(ctx context.Context) error {
 	if h := first(md.Get("authorization")); h != "" {
 		token, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || s.cfg.verifier == nil {
-			return status.Error(codes.Unauthenticated, "unsupported authorization; send an API key in x-api-key or a Google ID token")
+			return "", status.Error(codes.Unauthenticated, "unsupported authorization; send an API key in x-api-key or a Google ID token")
 		}
 		email, err := s.cfg.verifier.VerifyIDToken(ctx, strings.TrimSpace(token))
 		if err != nil {
-			return status.Error(codes.Unauthenticated, fmt.Sprintf("ID token: %v", err))
+			return "", status.Error(codes.Unauthenticated, fmt.Sprintf("ID token: %v", err))
 		}
 		p, err := s.keyring().ServiceAccount(email)
 		if err != nil {
-			return status.Error(codes.PermissionDenied, fmt.Sprintf("%s may not register schemas", email))
+			return "", status.Error(codes.PermissionDenied, fmt.Sprintf("%s may not register schemas", email))
 		}
 		return s.allow(p, nil)
 	}
 	if s.cfg.localWrites && fromLoopback(ctx) {
-		return nil
+		return LocalPrincipal, nil
 	}
-	return status.Error(codes.Unauthenticated, "registering schemas needs a credential: an API key with schema_write (x-api-key) or a Google ID token")
+	return "", status.Error(codes.Unauthenticated, "registering schemas needs a credential: an API key with schema_write (x-api-key) or a Google ID token")
 }
 
-func (s *Service) allow(p *auth.Principal, err error) error {
+func (s *Service) allow(p *auth.Principal, err error) (string, error) {
 	if err != nil {
-		return status.Error(codes.Unauthenticated, "unknown API key")
+		return "", status.Error(codes.Unauthenticated, "unknown API key")
 	}
 	if !p.SchemaWrite {
-		return status.Error(codes.PermissionDenied, fmt.Sprintf("%s may not register schemas (no schema_write)", p.Name))
+		return "", status.Error(codes.PermissionDenied, fmt.Sprintf("%s may not register schemas (no schema_write)", p.Name))
 	}
-	return nil
+	return p.Name, nil
 }
 
 func (s *Service) keyring() *auth.Keyring {

@@ -3,7 +3,10 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hemlabs/hem/contract"
 )
@@ -91,11 +94,46 @@ type registerOptionFunc func(*registerConfig)
 func (f registerOptionFunc) applyRegister(c *registerConfig) { f(c) }
 
 type registerConfig struct {
-	dryRun bool
+	dryRun   bool
+	pushedBy string
+	commit   string
 }
 
 // DryRun checks the candidates without storing anything: new versions are
 // reported with the version they would get and id 0.
 func DryRun() RegisterOption {
 	return registerOptionFunc(func(c *registerConfig) { c.dryRun = true })
+}
+
+// PushedBy records who registers: the principal stored with each new
+// version (the Service passes the one its credential check found).
+func PushedBy(principal string) RegisterOption {
+	return registerOptionFunc(func(c *registerConfig) { c.pushedBy = principal })
+}
+
+// WithCommit records the commit the contracts come from (e.g. a git SHA)
+// with each new version. Register refuses one longer than MaxCommitLen
+// bytes or with control characters.
+func WithCommit(commit string) RegisterOption {
+	return registerOptionFunc(func(c *registerConfig) { c.commit = commit })
+}
+
+// MaxCommitLen bounds the commit recorded with a version: enough for any
+// VCS revision or a short ref, not a place for free text.
+const MaxCommitLen = 200
+
+// validCommit checks a commit given to WithCommit.
+func validCommit(commit string) error {
+	if len(commit) > MaxCommitLen {
+		return fmt.Errorf("commit: %d bytes, at most %d: %w", len(commit), MaxCommitLen, ErrInvalid)
+	}
+	if !utf8.ValidString(commit) {
+		return fmt.Errorf("commit: not valid UTF-8: %w", ErrInvalid)
+	}
+	for i, r := range commit {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("commit: control character %U at byte %d: %w", r, i, ErrInvalid)
+		}
+	}
+	return nil
 }

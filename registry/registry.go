@@ -180,6 +180,9 @@ func (r *Registry) Register(ctx context.Context, candidates []*contract.Schema, 
 	for _, o := range opts {
 		o.applyRegister(&rc)
 	}
+	if err := validCommit(rc.commit); err != nil {
+		return nil, fmt.Errorf("registry: register: %w", err)
+	}
 	seen := map[string]bool{}
 	for _, c := range candidates {
 		switch {
@@ -209,7 +212,7 @@ func (r *Registry) Register(ctx context.Context, candidates []*contract.Schema, 
 	var results []Result
 	for attempt := 0; ; attempt++ {
 		var added []entry
-		results, added, err = r.plan(ctx, snap, candidates, commit, adm)
+		results, added, err = r.plan(ctx, snap, candidates, commit, rc, adm)
 		if err != nil {
 			return nil, fmt.Errorf("registry: register: %w", err)
 		}
@@ -272,7 +275,7 @@ func (r *Registry) resultIndex(results []Result, subject string) int {
 
 // plan decides every candidate against snap and lists the index entries to
 // add.
-func (r *Registry) plan(ctx context.Context, snap *snapshot, candidates []*contract.Schema, commit string, adm admission) ([]Result, []entry, error) {
+func (r *Registry) plan(ctx context.Context, snap *snapshot, candidates []*contract.Schema, commit string, rc registerConfig, adm admission) ([]Result, []entry, error) {
 	results := make([]Result, len(candidates))
 	var added []entry
 	nextID := snap.file.NextID
@@ -288,7 +291,7 @@ func (r *Registry) plan(ctx context.Context, snap *snapshot, candidates []*contr
 			if e.Commit == commit {
 				res.Outcome = OutcomeNew // ours, from an attempt whose reply was lost
 			}
-			res.Schema = c.WithIdentity(e.ID, e.Version, e.state(), e.CreatedAt)
+			res.Schema = e.schema(c)
 			results[i] = res
 			continue
 		}
@@ -304,17 +307,19 @@ func (r *Registry) plan(ctx context.Context, snap *snapshot, candidates []*contr
 		}
 		res.Outcome = OutcomeNew
 		e := entry{
-			Subject:     c.Subject,
-			Version:     len(priors) + 1,
-			Fingerprint: c.Fingerprint(),
-			State:       state.String(),
-			CreatedAt:   now,
-			Object:      schemaObject(c.Subject, c.Fingerprint()),
-			Commit:      commit,
+			Subject:      c.Subject,
+			Version:      len(priors) + 1,
+			Fingerprint:  c.Fingerprint(),
+			State:        state.String(),
+			CreatedAt:    now,
+			Object:       schemaObject(c.Subject, c.Fingerprint()),
+			Commit:       commit,
+			PushedBy:     rc.pushedBy,
+			SourceCommit: rc.commit,
 		}
 		e.ID = nextID
 		nextID++
-		res.Schema = c.WithIdentity(e.ID, e.Version, state, now)
+		res.Schema = e.schema(c)
 		added = append(added, e)
 		results[i] = res
 	}
@@ -480,7 +485,7 @@ func (r *Registry) schemaOf(ctx context.Context, e *entry) (*contract.Schema, er
 		}
 		r.schemas.Store(e.ID, base)
 	}
-	return base.WithIdentity(e.ID, e.Version, e.state(), e.CreatedAt), nil
+	return e.schema(base), nil
 }
 
 func (r *Registry) versions(ctx context.Context, snap *snapshot, subject string) ([]*contract.Schema, error) {

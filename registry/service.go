@@ -56,18 +56,24 @@ func (s *Service) Shutdown() { s.once.Do(func() { close(s.stop) }) }
 
 // Register checks and stores the event messages of a descriptor set.
 func (s *Service) Register(ctx context.Context, req *registryv1.RegisterRequest) (*registryv1.RegisterResponse, error) {
-	if !req.GetDryRun() {
-		if err := s.authorizeWrite(ctx); err != nil {
+	opts := []RegisterOption{WithCommit(req.GetCommit())}
+	if req.GetDryRun() {
+		opts = append(opts, DryRun())
+	} else {
+		who, err := s.authorizeWrite(ctx)
+		if err != nil {
 			return nil, err
 		}
+		opts = append(opts, PushedBy(who))
+	}
+	// Checked before the descriptors: a bad commit is the cheaper error to
+	// report and names its field.
+	if err := validCommit(req.GetCommit()); err != nil {
+		return nil, grpcError(err)
 	}
 	candidates, err := candidatesOf(req.GetFileDescriptorSet(), req.GetSubjects())
 	if err != nil {
 		return nil, grpcError(err)
-	}
-	var opts []RegisterOption
-	if req.GetDryRun() {
-		opts = append(opts, DryRun())
 	}
 	results, err := s.r.Register(ctx, candidates, opts...)
 	if err != nil {

@@ -58,6 +58,18 @@ type entry struct {
 	// Commit identifies the index write that added the entry, so a writer
 	// whose upload succeeded but whose response was lost recognises it.
 	Commit string `json:"commit,omitempty"`
+	// PushedBy and SourceCommit are the version's provenance: the principal
+	// that registered it and the commit (e.g. a git SHA) it named. Entries
+	// written before they were recorded have neither.
+	PushedBy     string `json:"pushed_by,omitempty"`
+	SourceCommit string `json:"source_commit,omitempty"`
+}
+
+// schema is base with e's identity and provenance.
+func (e *entry) schema(base *contract.Schema) *contract.Schema {
+	s := base.WithIdentity(e.ID, e.Version, e.state(), e.CreatedAt)
+	s.PushedBy, s.Commit = e.PushedBy, e.SourceCommit
+	return s
 }
 
 func (e *entry) state() contract.State {

@@ -23,6 +23,7 @@ import (
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/contract/protoprint"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
+	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/registry"
 )
 
@@ -32,6 +33,8 @@ const schemaDefaultDir = "proto"
 type schemaPushConfig struct {
 	client clientFlags
 	DryRun bool
+	// Commit is recorded with each new version; empty: DIR's git HEAD.
+	Commit string
 }
 
 func schemaPushCommand() *Command {
@@ -50,10 +53,15 @@ hem's own hem.* types are built in and skipped. Prints one line per subject:
 NEW is a new version, UNCHANGED an existing one (same id back), REJECTED a
 change that breaks a rule; each broken rule is printed as a line starting with
 its rule id (see docs/EVOLUTION.md), and the exit status is 1. --dry-run checks
-without storing anything.`,
+without storing anything.
+
+The registry records with each new version who pushed it (the API key's or
+service account's name; "local" for hem dev) and the commit it came from:
+--commit, or else "git rev-parse HEAD" when DIR is in a git checkout.`,
 		Flags: func(fs *flag.FlagSet) {
 			cfg.client.bind(fs)
 			fs.BoolVar(&cfg.DryRun, "dry-run", false, "check without storing")
+			fs.StringVar(&cfg.Commit, "commit", "", "`SHA` (or any revision name, at most 200 bytes) recorded with each new version; default: \"git rev-parse HEAD\" when DIR is in a git checkout, else none")
 		},
 		Run: func(ctx context.Context, io IO, args []string) error {
 			return runSchemaPush(ctx, io, &cfg, args)
@@ -88,7 +96,11 @@ func runSchemaPush(ctx context.Context, io IO, cfg *schemaPushConfig, args []str
 		return err
 	}
 	defer c.Close()
-	resp, err := c.Register(ctx, &registryv1.RegisterRequest{FileDescriptorSet: set, Subjects: subjects, DryRun: cfg.DryRun})
+	commit := cfg.Commit
+	if commit == "" {
+		commit = wiring.HeadCommit(ctx, dir)
+	}
+	resp, err := c.Register(ctx, &registryv1.RegisterRequest{FileDescriptorSet: set, Subjects: subjects, DryRun: cfg.DryRun, Commit: commit})
 	if err != nil {
 		return fmt.Errorf("schema push: %w", err)
 	}

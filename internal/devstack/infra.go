@@ -33,6 +33,10 @@ const (
 // folder, for reading them with DuckDB (hem sql's read_parquet).
 func ArchiveDir(dir string) string { return filepath.Join(dir, "gcs", ArchiveBucket) }
 
+// devPrincipal is the name of the dev key's principal: the _producer of
+// events sent with it and who pushed the contracts hem dev registers.
+const devPrincipal = "dev"
+
 // Project is the Pub/Sub project name of the local stack.
 const Project = "hem-local"
 

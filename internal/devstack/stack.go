@@ -181,7 +181,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 	keyring := auth.New()
-	keyring.Add(s.APIKey, auth.Principal{Name: "dev", Types: []string{"*"}, SchemaWrite: true})
+	keyring.Add(s.APIKey, auth.Principal{Name: devPrincipal, Types: []string{"*"}, SchemaWrite: true})
 
 	// Pub/Sub and GCS: the infrastructure.
 	if s.pubsubSrv, err = startPubSub(cfg.Dir, cfg.PubSubAddr); err != nil {
@@ -317,7 +317,8 @@ func (s *Stack) pushProto(ctx context.Context) ([]registry.Result, error) {
 			candidates = append(candidates, c)
 		}
 	}
-	return s.reg.Register(ctx, candidates)
+	// Recorded as a push with the dev key would be, from the checkout's HEAD.
+	return s.reg.Register(ctx, candidates, registry.PushedBy(devPrincipal), registry.WithCommit(wiring.HeadCommit(ctx, s.cfg.ProtoDir)))
 }
 
 // Wait blocks until a component fails or ctx ends, then closes the stack.

@@ -2,6 +2,8 @@ package wiring
 
 import (
 	"context"
+	"os/exec"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/storage"
@@ -54,4 +56,17 @@ func NewRegistry(ctx context.Context, c RegistryConfig, bucket *storage.BucketHa
 		return nil, nil, err
 	}
 	return reg, svc, nil
+}
+
+// HeadCommit is the commit checked out where dir is (git rev-parse HEAD),
+// which a push records with each new version; "" when dir is not in a git
+// checkout, git is missing or there is no commit yet.
+func HeadCommit(ctx context.Context, dir string) string {
+	cmd := exec.CommandContext(ctx, "git", "rev-parse", "--verify", "--quiet", "HEAD")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
 }
