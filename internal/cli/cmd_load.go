@@ -43,7 +43,8 @@ run: read, map, check every record, quarantine the file if too many are
 rejected, else publish the records to hem-events and the bad ones to
 hem-failed, exactly once. The ledger records the object: loading it again
 adds nothing and prints its entry. A local file is identified by its path
-(generation 0): to load a changed file again, give it a new name.
+and its content (its generation is a CRC32C and size of the bytes): the
+same file again adds nothing, an edited one loads as a new generation.
 
 It prints progress on standard error while the file loads (records done and
 records/s, from the ledger's checkpoints) and the object's ledger entry at
@@ -130,10 +131,6 @@ func runLoad(ctx context.Context, io IO, cfg *loadConfig, target string) error {
 	close(stop)
 	<-progressDone
 	if e != nil {
-		if a.Generation == 0 && doneBefore(e, start) && e.GetSize() != a.Size {
-			fmt.Fprintf(io.Stderr, "note: the ledger has %s from an earlier load (size %d, now %d): a local file is identified by its path; rename it to load it again\n",
-				a.URI, e.GetSize(), a.Size)
-		}
 		if err := printEntries(io.Stdout, []*sourcev1.LedgerEntry{e}, cfg.Format); err != nil {
 			return err
 		}

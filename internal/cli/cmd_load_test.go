@@ -73,7 +73,8 @@ func entries(t *testing.T, out string) []entry {
 }
 
 // TestLoadAndStatusAgainstHemDev: hem load finds the running hem dev,
-// loads a local file once (a second load changes nothing and says so),
+// loads a local file once (a second load changes nothing and says so; the
+// file edited loads again),
 // exits 1 on a quarantined file, and hem source status lists both.
 func TestLoadAndStatusAgainstHemDev(t *testing.T) {
 	t.Parallel()
@@ -109,6 +110,12 @@ func TestLoadAndStatusAgainstHemDev(t *testing.T) {
 	out, errOut, err = hem(t, append([]string{"load", good}, common...)...)
 	if err != nil || len(entries(t, out)) != 1 || entries(t, out)[0] != want || !strings.Contains(errOut, "already done") {
 		t.Fatalf("second hem load: %v %q %q", err, out, errOut)
+	}
+	// The file edited in place is another generation: it loads.
+	catalogue(t, files, "good.csv.gz", 60, 0)
+	out, errOut, err = hem(t, append([]string{"load", good}, common...)...)
+	if e := entries(t, out); err != nil || len(e) != 1 || e[0].Status != "STATUS_LOADED" || e[0].Records != "60" {
+		t.Fatalf("hem load of the edited file: %v %+v\n%s", err, e, errOut)
 	}
 
 	bad := catalogue(t, files, "bad.csv.gz", 10, 3) // 30 %: over the 5 % the declaration allows

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ type ObjectAttrs struct {
 	URI        string    // gs://BUCKET/NAME or file:///abs/path
 	Bucket     string    // "" for a local file
 	Name       string    // object name, or the file's base name
-	Generation int64     // 0 for a local file
+	Generation int64     // a local file: a fingerprint of its content
 	Size       int64     // bytes as stored (compressed)
 	Created    time.Time // object creation, file mtime
 	CRC32C     string    // hex, "" when unknown
@@ -165,30 +166,60 @@ type fileObject struct {
 	attrs ObjectAttrs
 }
 
-// FileObject is the local file at path. A file changed (size or mtime)
-// after FileObject returned fails the next NewRangeReader with
-// ErrObjectGone, as a replaced GCS object would.
+// FileObject is the local file at path. Its generation is a fingerprint
+// of its content (fileGeneration), as an overwritten GCS object gets a new
+// generation: an edited file is a new object to the ledger, the same file
+// again is not. A file changed (size or mtime) after FileObject returned
+// fails the next NewRangeReader with ErrObjectGone, as a replaced GCS
+// object would.
 func FileObject(path string) (Object, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}
-	fi, err := os.Stat(abs)
+	f, err := os.Open(abs)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("read: %w: %w", ErrObjectGone, err)
 		}
 		return nil, fmt.Errorf("read: %w", err)
 	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("read: %s is not a regular file", abs)
 	}
+	sum := crc32.New(castagnoli)
+	if _, err := io.Copy(sum, f); err != nil {
+		return nil, fmt.Errorf("read: %s: %w", abs, err)
+	}
+	if after, err := f.Stat(); err != nil || after.Size() != fi.Size() || !after.ModTime().Equal(fi.ModTime()) {
+		return nil, fmt.Errorf("read: %s: %w: the file changed while it was read", abs, ErrObjectGone)
+	}
+	crc := sum.Sum32()
 	return &fileObject{path: abs, attrs: ObjectAttrs{
-		URI:     "file://" + filepath.ToSlash(abs),
-		Name:    filepath.Base(abs),
-		Size:    fi.Size(),
-		Created: fi.ModTime(),
+		URI:        "file://" + filepath.ToSlash(abs),
+		Name:       filepath.Base(abs),
+		Generation: fileGeneration(crc, fi.Size()),
+		Size:       fi.Size(),
+		Created:    fi.ModTime(),
+		CRC32C:     fmt.Sprintf("%08x", crc),
 	}}, nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// fileGeneration is a local file's generation: its CRC32C (as GCS checks
+// objects) and its size in one positive number.
+func fileGeneration(crc uint32, size int64) int64 {
+	g := int64(crc)<<31 | size&(1<<31-1)
+	if g == 0 {
+		return 1 // 0 would say "none"
+	}
+	return g
 }
 
 func (o *fileObject) Attrs() ObjectAttrs { return o.attrs }

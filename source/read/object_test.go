@@ -3,6 +3,7 @@ package read_test
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,12 +168,26 @@ func TestFileObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := obj.Attrs(); a.URI != "file://"+path || a.Name != "catalogue.csv" || a.Size != int64(len(catalogue)) || a.Generation != 0 || a.Bucket != "" {
+	if a := obj.Attrs(); a.URI != "file://"+path || a.Name != "catalogue.csv" || a.Size != int64(len(catalogue)) || a.Bucket != "" ||
+		a.CRC32C != fmt.Sprintf("%08x", crc32.Checksum([]byte(catalogue), crc32.MakeTable(crc32.Castagnoli))) {
 		t.Errorf("attrs %+v", a)
 	}
 	res := readAll(t, obj, csvSrc("sku"), read.Limits{})
 	if got := summaries(res.recs); res.err != nil || strings.Join(got, "\n") != strings.Join(catalogueWant, "\n") {
 		t.Errorf("read %v, %v", got, res.err)
+	}
+	// The generation is the content's: the same bytes again are the same
+	// object, edited ones (even of the same size) another.
+	again, err := read.FileObject(path)
+	if err != nil || again.Attrs().Generation != obj.Attrs().Generation || obj.Attrs().Generation == 0 {
+		t.Errorf("the same file again: generation %d, first %d (%v)", again.Attrs().Generation, obj.Attrs().Generation, err)
+	}
+	edited := strings.Replace(catalogue, "1", "2", 1)
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := read.FileObject(path); err != nil || e.Attrs().Generation == obj.Attrs().Generation {
+		t.Errorf("an edited file of the same size kept generation %d (%v)", obj.Attrs().Generation, err)
 	}
 	// Changed after it was taken: gone, as a replaced GCS object.
 	later := time.Now().Add(time.Hour)

@@ -508,7 +508,8 @@ type Origin struct {
 	Source string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
 	// The object, as gs://BUCKET/NAME, or file://PATH for a local file.
 	Uri string `protobuf:"bytes,2,opt,name=uri,proto3" json:"uri,omitempty"`
-	// The object's generation (0 for a local file).
+	// The object's generation (for a local file, a fingerprint of its
+	// content: an edited file is another generation).
 	Generation int64 `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
 	// The archive entry (zip, tar), empty otherwise.
 	Entry string `protobuf:"bytes,4,opt,name=entry,proto3" json:"entry,omitempty"`
