@@ -147,7 +147,12 @@ func (p page) text() string {
 // get fetches path with the API key header.
 func get(t testing.TB, ts *httptest.Server, path string) page {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, ts.URL+path, nil)
+	return getPage(t, ts.URL, path)
+}
+
+func getPage(t testing.TB, base, path string) page {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, base+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +163,12 @@ func get(t testing.TB, ts *httptest.Server, path string) page {
 // postForm posts a form with the API key header (no CSRF token needed).
 func postForm(t testing.TB, ts *httptest.Server, path string, form url.Values) page {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, ts.URL+path, strings.NewReader(form.Encode()))
+	return postPage(t, ts.URL, path, form)
+}
+
+func postPage(t testing.TB, base, path string, form url.Values) page {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, base+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,6 +124,31 @@ func funcs() template.FuncMap {
 		"path":  url.PathEscape,
 		"query": url.QueryEscape,
 		"add":   func(a, b int) int { return a + b },
+		// short is a commit's first 12 characters.
+		"short": func(s string) string { return s[:min(len(s), 12)] },
+		// indent is depth levels of nesting in a column list.
+		"indent": func(depth int) string {
+			return strings.Repeat("  ", depth) + map[bool]string{true: "↳ ", false: ""}[depth > 0]
+		},
+		// pick feeds the version <select> template.
+		"pick": func(name string, selected int, versions []versionRow) any {
+			return struct {
+				Name     string
+				Selected int
+				Versions []versionRow
+			}{name, selected, versions}
+		},
+		"piiHelp": func(h string) string {
+			switch h {
+			case "HASH":
+				return "the collector stores a keyed hash (joins still work)"
+			case "REDACT":
+				return "the collector replaces the value with a fixed marker"
+			case "DROP":
+				return "the collector clears the field: it never reaches Pub/Sub, BigQuery or the archive"
+			}
+			return ""
+		},
 	}
 }
 
@@ -201,21 +226,37 @@ func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		return // the browser went away
 	}
-	var se interface{ GRPCStatus() *status.Status }
+	switch code := statusCode(err); code {
+	case http.StatusNotFound, http.StatusBadRequest:
+		msg := err.Error()
+		var se interface{ GRPCStatus() *status.Status }
+		if errors.As(err, &se) {
+			msg = se.GRPCStatus().Message()
+		}
+		s.fail(w, r, code, msg)
+	case http.StatusServiceUnavailable:
+		s.fail(w, r, code, "A service the console reads did not answer in time; try again in a moment.")
+	default:
+		s.internal(w, r, err)
+	}
+}
+
+// statusCode is the HTTP status for a dependency's error.
+func statusCode(err error) int {
 	code := codes.Unknown
-	msg := err.Error()
+	var se interface{ GRPCStatus() *status.Status }
 	if errors.As(err, &se) {
-		code, msg = se.GRPCStatus().Code(), se.GRPCStatus().Message()
+		code = se.GRPCStatus().Code()
 	}
 	switch {
 	case errors.Is(err, registry.ErrNotFound) || code == codes.NotFound:
-		s.fail(w, r, http.StatusNotFound, msg)
+		return http.StatusNotFound
 	case errors.Is(err, registry.ErrInvalid) || code == codes.InvalidArgument || code == codes.FailedPrecondition:
-		s.fail(w, r, http.StatusBadRequest, msg)
+		return http.StatusBadRequest
 	case errors.Is(err, context.DeadlineExceeded) || code == codes.Unavailable || code == codes.DeadlineExceeded:
-		s.fail(w, r, http.StatusServiceUnavailable, "A service the console reads did not answer in time; try again in a moment.")
+		return http.StatusServiceUnavailable
 	default:
-		s.internal(w, r, err)
+		return http.StatusInternalServerError
 	}
 }
 
