@@ -160,12 +160,7 @@ func getPage(t testing.TB, base, path string) page {
 	return do(t, http.DefaultClient, req)
 }
 
-// postForm posts a form with the API key header (no CSRF token needed).
-func postForm(t testing.TB, ts *httptest.Server, path string, form url.Values) page {
-	t.Helper()
-	return postPage(t, ts.URL, path, form)
-}
-
+// postPage posts a form with the API key header (no CSRF token needed).
 func postPage(t testing.TB, base, path string, form url.Values) page {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, base+path, strings.NewReader(form.Encode()))

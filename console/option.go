@@ -46,8 +46,3 @@ func WithLogger(l *slog.Logger) Option {
 func WithSecret(secret []byte) Option {
 	return optionFunc(func(c *config) { c.secret = secret })
 }
-
-// withClock is for tests (session expiry).
-func withClock(now func() time.Time) Option {
-	return optionFunc(func(c *config) { c.now = now })
-}
