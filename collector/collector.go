@@ -232,6 +232,7 @@ const (
 
 // collect is Ingest for what the edge charged already (ch).
 func (c *Collector) collect(ctx context.Context, p *auth.Principal, in []Input, ch charged) ([]*collectorv1.EventResult, error) {
+	arrived := time.Now()
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -285,6 +286,7 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, in []Input, 
 	for i, r := range results {
 		c.metrics.event(ctx, r, labels[i])
 	}
+	c.metrics.answered(ctx, labels, time.Since(arrived))
 	for _, r := range results {
 		sanitizeResult(r)
 	}
