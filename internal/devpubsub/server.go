@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
@@ -67,6 +68,7 @@ type config struct {
 	segmentBytes    int64
 	maxBacklogBytes int64
 	now             func() time.Time
+	meterProvider   metric.MeterProvider
 }
 
 // WithDir keeps the server's write-ahead log in dir (created if missing),
@@ -92,6 +94,13 @@ func WithSegmentBytes(n int64) Option {
 // RESOURCE_EXHAUSTED until subscribers catch up.
 func WithMaxBacklogBytes(n int64) Option {
 	return optionFunc(func(c *config) { c.maxBacklogBytes = n })
+}
+
+// WithMeterProvider exports every subscription's backlog, oldest
+// unacknowledged age and dead-letter depth as gauges (see Stats); the
+// default exports nothing.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) { c.meterProvider = mp })
 }
 
 // WithClock replaces time.Now (tests).
@@ -283,6 +292,12 @@ func New(opts ...Option) (*Server, error) {
 	}
 	if cfg.dir != "" {
 		if err := s.openLog(cfg.dir); err != nil {
+			s.closeLog()
+			return nil, err
+		}
+	}
+	if cfg.meterProvider != nil {
+		if err := s.registerMetrics(cfg.meterProvider); err != nil {
 			s.closeLog()
 			return nil, err
 		}
@@ -816,6 +831,13 @@ func (q *deque) popFront() (*delivery, bool) {
 		q.head = 0
 	}
 	return d, true
+}
+
+func (q *deque) front() (*delivery, bool) {
+	if q.head >= len(q.items) {
+		return nil, false
+	}
+	return q.items[q.head], true
 }
 
 func (q *deque) each(fn func(*delivery)) {

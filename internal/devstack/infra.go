@@ -11,6 +11,7 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -44,7 +45,7 @@ const Project = "hem-local"
 // up to 30 s, and processors extend leases while they hold messages.
 const ackDeadlineSeconds = 60
 
-func startPubSub(dir, addr string) (*devpubsub.Server, error) {
+func startPubSub(dir, addr string, mp metric.MeterProvider) (*devpubsub.Server, error) {
 	// The backlog bound keeps memory flat when producers outrun the
 	// processors: publishing then waits (RESOURCE_EXHAUSTED, retried).
 	// Publishes are answered once in the write-ahead log under <dir>/pubsub;
@@ -52,7 +53,10 @@ func startPubSub(dir, addr string) (*devpubsub.Server, error) {
 	srv, err := devpubsub.New(
 		devpubsub.WithDir(filepath.Join(dir, "pubsub")),
 		devpubsub.WithImportStateFile(filepath.Join(dir, "pubsub.state")),
-		devpubsub.WithMaxBacklogBytes(256<<20))
+		devpubsub.WithMaxBacklogBytes(256<<20),
+		// Backlog, oldest unacked age and dead-letter depth, on /metrics
+		// and the console's Live page.
+		devpubsub.WithMeterProvider(mp))
 	if err != nil {
 		return nil, err
 	}

@@ -184,7 +184,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	keyring.Add(s.APIKey, auth.Principal{Name: devPrincipal, Types: []string{"*"}, SchemaWrite: true})
 
 	// Pub/Sub and GCS: the infrastructure.
-	if s.pubsubSrv, err = startPubSub(cfg.Dir, cfg.PubSubAddr); err != nil {
+	if s.pubsubSrv, err = startPubSub(cfg.Dir, cfg.PubSubAddr, s.metrics.provider); err != nil {
 		return nil, err
 	}
 	s.PubSubAddr = s.pubsubSrv.Addr()
