@@ -116,6 +116,8 @@ type AuditEntry struct {
 	What    string         `json:"what"`   // the group or subscription
 	Sent    int            `json:"sent"`
 	Results map[string]int `json:"results"` // by status: ACCEPTED, REJECTED
+	// Events are the event ids sent (replay) or redriven.
+	Events []string `json:"events,omitempty"`
 }
 
 // Ledger is the file sources' ledger (*ledger.Ledger).
