@@ -65,6 +65,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET "+prefix+"static/", s.staticHandler())
 	s.routesAuth(mux)
 	s.routesContracts(mux)
+	s.routesFailed(mux)
 }
 
 func withHeaders(next http.Handler) http.Handler {
