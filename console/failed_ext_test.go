@@ -203,7 +203,7 @@ func TestReplayStillInvalidSendsNothing(t *testing.T) {
 	ts, audit := failedConsole(t, h, console.KeyAuth(testKey))
 	before := len(h.resender.resent())
 
-	dry := postForm(t, ts, "/ui/failed/replay", replayForm(orderPlaced, "string.uuid", "order_id"))
+	dry := postPage(t, ts.URL, "/ui/failed/replay", replayForm(orderPlaced, "string.uuid", "order_id"))
 	if dry.Status != http.StatusOK {
 		t.Fatalf("dry run: status %d: %s", dry.Status, dry.text())
 	}
@@ -212,7 +212,7 @@ func TestReplayStillInvalidSendsNothing(t *testing.T) {
 		t.Error("the dry run offers to resend all though both are invalid")
 	}
 	for _, mode := range []string{"all", "passing"} {
-		p := postForm(t, ts, "/ui/failed/replay", replayForm(orderPlaced, "string.uuid", "order_id", "confirm", "1", "mode", mode))
+		p := postPage(t, ts.URL, "/ui/failed/replay", replayForm(orderPlaced, "string.uuid", "order_id", "confirm", "1", "mode", mode))
 		if mode == "all" {
 			if p.Status != http.StatusUnprocessableEntity {
 				t.Fatalf("confirm: status %d, want 422: %s", p.Status, p.text())
@@ -245,15 +245,15 @@ func TestReplayAfterAFix(t *testing.T) {
 	})
 	form := func(kv ...string) url.Values { return replayForm(orderPlaced, "string.uuid", "order_id", kv...) }
 
-	dry := postForm(t, ts, "/ui/failed/replay", form())
+	dry := postPage(t, ts.URL, "/ui/failed/replay", form())
 	mustContain(t, dry, "Dry run: 1 of 2 events are still invalid", "Resend only the 1 that pass", "e-uuid-1 shop.orders.v1.OrderPlaced passes")
-	all := postForm(t, ts, "/ui/failed/replay", form("confirm", "1", "mode", "all"))
+	all := postPage(t, ts.URL, "/ui/failed/replay", form("confirm", "1", "mode", "all"))
 	if all.Status != http.StatusUnprocessableEntity {
 		t.Fatalf("all or nothing: status %d, want 422: %s", all.Status, all.text())
 	}
 	mustContain(t, all, "Nothing was sent: 1 of 2 events are still invalid", "e-uuid-1 shop.orders.v1.OrderPlaced not sent")
 
-	p := postForm(t, ts, "/ui/failed/replay", form("confirm", "1", "mode", "passing"))
+	p := postPage(t, ts.URL, "/ui/failed/replay", form("confirm", "1", "mode", "passing"))
 	if p.Status != http.StatusOK {
 		t.Fatalf("passing: status %d: %s", p.Status, p.text())
 	}
@@ -263,7 +263,7 @@ func TestReplayAfterAFix(t *testing.T) {
 		t.Fatalf("rows of e-uuid-1 after the replay: %v, want 1", n)
 	}
 	// Again: the replayed event is in the warehouse, so it is left out.
-	again := postForm(t, ts, "/ui/failed/replay", form("confirm", "1", "mode", "passing"))
+	again := postPage(t, ts.URL, "/ui/failed/replay", form("confirm", "1", "mode", "passing"))
 	mustContain(t, again, "e-uuid-1 shop.orders.v1.OrderPlaced left out in the warehouse already")
 	h.drain(t)
 	if n := h.sql(t, `SELECT count(*) FROM shop_orders_v1_order_placed`)[0][0]; fmt.Sprint(n) != "1" {
@@ -286,7 +286,7 @@ func TestEditAndReplay(t *testing.T) {
 	h.emit(t, h.event(t, orderPlaced, "e-bad-1", badOrder(t), at))
 	ts, _ := failedConsole(t, h, console.KeyAuth(testKey))
 
-	still := postForm(t, ts, "/ui/failed/replay", url.Values{"id": {"e-bad-1"}, "payload": {uuidOnly(t)}, "confirm": {"1"}})
+	still := postPage(t, ts.URL, "/ui/failed/replay", url.Values{"id": {"e-bad-1"}, "payload": {uuidOnly(t)}, "confirm": {"1"}})
 	if still.Status != http.StatusUnprocessableEntity {
 		t.Fatalf("a still-invalid edit: status %d, want 422: %s", still.Status, still.text())
 	}
@@ -300,16 +300,16 @@ func TestEditAndReplay(t *testing.T) {
 		{"unknown id", "e-nope", fixedOrder(t), 404, `No failed event has the id "e-nope"`},
 		{"not JSON of the contract", "e-bad-1", `{"orderId": 5}`, 400, "The edited payload is not a shop.orders.v1.OrderPlaced in JSON"},
 	} {
-		p := postForm(t, ts, "/ui/failed/replay", url.Values{"id": {tt.id}, "payload": {tt.payload}})
+		p := postPage(t, ts.URL, "/ui/failed/replay", url.Values{"id": {tt.id}, "payload": {tt.payload}})
 		if p.Status != tt.status {
 			t.Errorf("%s: status %d, want %d: %s", tt.name, p.Status, tt.status, p.text())
 		}
 		mustContain(t, p, tt.want)
 	}
 
-	dry := postForm(t, ts, "/ui/failed/replay", url.Values{"id": {"e-bad-1"}, "payload": {fixedOrder(t)}})
+	dry := postPage(t, ts.URL, "/ui/failed/replay", url.Values{"id": {"e-bad-1"}, "payload": {fixedOrder(t)}})
 	mustContain(t, dry, "Dry run: all 1 events pass", "Resend 1 event(s) now")
-	ok := postForm(t, ts, "/ui/failed/replay", url.Values{"id": {"e-bad-1"}, "payload": {fixedOrder(t)}, "confirm": {"1"}, "mode": {"all"}})
+	ok := postPage(t, ts.URL, "/ui/failed/replay", url.Values{"id": {"e-bad-1"}, "payload": {fixedOrder(t)}, "confirm": {"1"}, "mode": {"all"}})
 	if ok.Status != http.StatusOK {
 		t.Fatalf("status %d: %s", ok.Status, ok.text())
 	}
