@@ -139,6 +139,9 @@ type load struct {
 	readRule string
 	// pii: the mapping reads PII columns.
 	pii bool
+	// spill is what pass 1 made of the records, for pass 2; nil when
+	// spilling is off or this load is a takeover.
+	spill *spill
 }
 
 func (ld *load) run(ctx context.Context) error {
@@ -150,6 +153,15 @@ func (ld *load) run(ctx context.Context) error {
 	// Records > 0 says pass 1 already decided to publish (a takeover): only
 	// pass 2 is left, from the checkpoint.
 	if e.GetRecords() == 0 {
+		if ld.cfg.spillMax > 0 {
+			sp, err := newSpill(ld.cfg.spillDir, ld.cfg.spillMax)
+			if err != nil {
+				ld.cfg.logger.WarnContext(ctx, "source: no spill; pass 2 reads the object again", "uri", ld.attrs.URI, "err", err)
+			} else {
+				ld.spill = sp
+				defer sp.close()
+			}
+		}
 		t, err := ld.pass1(ctx)
 		var fe *read.FileError
 		switch {

@@ -37,6 +37,8 @@ type config struct {
 	maxBackoff    time.Duration
 	limits        read.Limits
 	logger        *slog.Logger
+	spillDir      string
+	spillMax      int64
 }
 
 // WithOwner names the loader in the ledger's entries it holds. Default: the
@@ -83,6 +85,18 @@ func WithBackoff(minWait, maxWait time.Duration) Option {
 // defaults).
 func WithLimits(lim read.Limits) Option { return optionFunc(func(c *config) { c.limits = lim }) }
 
+// WithSpill is where pass 1 keeps what it made of an object's records, so
+// that pass 2 publishes them without reading and mapping the object a
+// second time: a temporary file in dir ("" is os.TempDir()), deleted when
+// the load ends (at once on Linux, even if the process is killed), of at
+// most maxBytes; a larger object's pass 2 reads the object again. maxBytes
+// 0 turns spilling off. Default: os.TempDir(), 4 GiB. Where the temporary
+// directory is memory (Cloud Run's), the spill counts against the
+// instance's memory: point dir at a disk or lower maxBytes.
+func WithSpill(dir string, maxBytes int64) Option {
+	return optionFunc(func(c *config) { c.spillDir, c.spillMax = dir, maxBytes })
+}
+
 // WithLogger logs the loader's retries and checkpoints; nil (the default)
 // logs nothing.
 func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.logger = l }) }
@@ -99,6 +113,7 @@ func newConfig(opts []Option) (config, error) {
 		maxAttempts:     10,
 		minBackoff:      100 * time.Millisecond,
 		maxBackoff:      10 * time.Second,
+		spillMax:        4 << 30,
 	}
 	for _, o := range opts {
 		o.apply(&c)
@@ -134,6 +149,9 @@ func (c *config) validate() error {
 	}
 	if c.minBackoff <= 0 || c.maxBackoff < c.minBackoff {
 		errs = append(errs, fmt.Errorf("backoff %v to %v: positive, min <= max", c.minBackoff, c.maxBackoff))
+	}
+	if c.spillMax < 0 {
+		errs = append(errs, fmt.Errorf("spill cap %d bytes: 0 (off) or more", c.spillMax))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("source: %w", err)

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -26,19 +27,21 @@ type item struct {
 	err error
 }
 
-// batch is consecutive records of the object, in read order.
+// batch is consecutive records of the object, in read order: read from
+// the object (items), or a block of the spill (raw, its body).
 type batch struct {
 	seq   int64
 	items []item
-	// Pass 2: the inputs, one per item, and what the core answered.
+	raw   []byte
+	// n is how many records it holds, end the checkpoint once it is
+	// confirmed: the number of the record after its last.
+	n   int
+	end int64
+	// Pass 2: the inputs, one per record, and what the core answered.
 	inputs        []Input
 	acc, rej      int64
 	firstID, last string
 }
-
-// end is the checkpoint once the batch is confirmed: the number of the
-// record after its last.
-func (b *batch) end() int64 { return b.items[len(b.items)-1].rec.Number + 1 }
 
 // tally counts pass 1's records.
 type tally struct {
@@ -89,6 +92,7 @@ func (ld *load) readBatches(ctx context.Context, rd records, from int64, out cha
 			}
 		}
 		b.seq = seq
+		b.n, b.end = len(b.items), b.items[len(b.items)-1].rec.Number+1
 		seq++
 		select {
 		case out <- b:
@@ -148,6 +152,7 @@ type worker struct {
 	in   []Input
 	idx  []int
 	slab slab
+	recs []spillRecord
 }
 
 // slab holds the messages of one batch's events: one allocation of each
@@ -185,11 +190,14 @@ func (ld *load) pass1(ctx context.Context) (tally, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
+	// The window bounds the batches between the reader and the spill,
+	// which takes them in the object's order.
+	window := make(chan struct{}, 2*ld.cfg.workers+2)
 	batches := make(chan *batch, ld.cfg.workers)
-	tallies := make(chan tally, ld.cfg.workers)
+	checked := make(chan checkedBatch, cap(window))
 	g.Go(func() error {
 		defer close(batches)
-		return ld.readBatches(gctx, rd, 0, batches, nil)
+		return ld.readBatches(gctx, rd, 0, batches, window)
 	})
 	var wg sync.WaitGroup
 	for range ld.cfg.workers {
@@ -198,33 +206,42 @@ func (ld *load) pass1(ctx context.Context) (tally, error) {
 			defer wg.Done()
 			w := &worker{load: ld}
 			for b := range batches {
-				t, err := w.check(gctx, b)
+				c, err := w.check(gctx, b)
 				if err != nil {
 					return err
 				}
-				select {
-				case tallies <- t:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
+				checked <- c // never blocks: checked has room for the whole window
 			}
 			return nil
 		})
 	}
-	go func() { wg.Wait(); close(tallies) }()
+	go func() { wg.Wait(); close(checked) }()
 
 	var total tally
 	var lost error
+	pending := map[int64]checkedBatch{}
+	next := int64(0)
 	tick := time.NewTicker(ld.cfg.checkpointEvery)
 	defer tick.Stop()
 	for done := false; !done; {
 		select {
-		case t, ok := <-tallies:
+		case c, ok := <-checked:
 			if !ok {
 				done = true
 				break
 			}
-			total.add(t)
+			total.add(c.tally)
+			pending[c.seq] = c
+			for {
+				c, ok := pending[next]
+				if !ok {
+					break
+				}
+				delete(pending, next)
+				next++
+				<-window
+				ld.spillBlock(ctx, c.block)
+			}
 		case <-tick.C:
 			if lost == nil {
 				if lost = ld.renew(ctx); lost != nil {
@@ -253,37 +270,58 @@ func (ld *load) renew(ctx context.Context) error {
 	return nil
 }
 
-// check maps and checks a batch (pass 1).
-func (w *worker) check(ctx context.Context, b *batch) (tally, error) {
-	t := tally{records: int64(len(b.items))}
+// checkedBatch is a batch pass 1 checked: its tally, and its spill block
+// (nil without a spill).
+type checkedBatch struct {
+	seq   int64
+	tally tally
+	block []byte
+}
+
+// spillBlock writes a batch's block to the spill, in the object's order;
+// once the spill is dropped (over its cap, a write failed), pass 2 reads
+// the object.
+func (ld *load) spillBlock(ctx context.Context, block []byte) {
+	sp := ld.spill
+	if sp == nil || sp.dropped != nil {
+		return
+	}
+	if err := sp.write(block); err != nil {
+		ld.cfg.logger.InfoContext(ctx, "source: pass 2 reads the object again", "uri", ld.attrs.URI, "why", err)
+	}
+}
+
+// check maps and checks a batch (pass 1), and makes its spill block: the
+// inputs pass 2 would build, so that it need not build them again.
+func (w *worker) check(ctx context.Context, b *batch) (checkedBatch, error) {
+	c := checkedBatch{seq: b.seq, tally: tally{records: int64(len(b.items))}}
+	t := &c.tally
+	w.build(b)
 	w.in, w.idx = w.in[:0], w.idx[:0]
-	w.slab.reset(len(b.items))
-	for i, it := range b.items {
-		if it.err != nil {
-			t.reject(it.rec, it.err.Error())
+	for i, in := range b.inputs {
+		if in.Rejection != nil {
+			t.reject(b.items[i].rec, in.Rejection.Message)
 			continue
 		}
-		mp, err := w.m.Map(it.rec)
-		if err != nil {
-			t.reject(it.rec, describeMapError(err))
-			continue
-		}
-		w.in = append(w.in, w.event(it.rec, mp))
+		w.in = append(w.in, in)
 		w.idx = append(w.idx, i)
 	}
-	if len(w.in) == 0 {
-		return t, nil
-	}
-	res, err := w.settle(ctx, w.core.Check, w.in)
-	if err != nil {
-		return t, fmt.Errorf("source: check: %w", err)
-	}
-	for j, r := range res {
-		if r.GetStatus() == collectorv1.EventStatus_EVENT_STATUS_REJECTED {
-			t.reject(b.items[w.idx[j]].rec, describeResult(r))
+	if len(w.in) > 0 {
+		res, err := w.settle(ctx, w.core.Check, w.in)
+		if err != nil {
+			return c, fmt.Errorf("source: check: %w", err)
+		}
+		for j, r := range res {
+			if r.GetStatus() == collectorv1.EventStatus_EVENT_STATUS_REJECTED {
+				t.reject(b.items[w.idx[j]].rec, describeResult(r))
+			}
 		}
 	}
-	return t, nil
+	if sp := w.spill; sp != nil && !sp.off.Load() {
+		c.block = appendSpillBlock(nil, b.inputs, b.items)
+	}
+	b.inputs = nil
+	return c, nil
 }
 
 func describeMapError(err error) string {
@@ -336,16 +374,53 @@ func (w *worker) event(rec read.Record, mp mapping.Mapped) Input {
 	} else {
 		id = w.ids.recordID(w.attrs.Bucket, w.attrs.Name, w.attrs.URI, w.attrs.Generation, rec.Entry, rec.Number)
 	}
-	ev, pl, o, t := w.slab.next()
 	at := w.attrs.Created
 	if !mp.EventTime.IsZero() {
 		at = mp.EventTime
 	}
-	t.Seconds, t.Nanos = at.Unix(), int32(at.Nanosecond())
-	pl.TypeUrl, pl.Value = w.typeURL, mp.Payload
+	return w.input(id, mp.Payload, at.Unix(), int32(at.Nanosecond()), rec.Entry, rec.Line)
+}
+
+// input is the input of an event, its messages in the slab.
+func (w *worker) input(id string, payload []byte, seconds int64, nanos int32, entry string, line int64) Input {
+	ev, pl, o, t := w.slab.next()
+	t.Seconds, t.Nanos = seconds, nanos
+	pl.TypeUrl, pl.Value = w.typeURL, payload
 	ev.EventId, ev.Payload, ev.EventTime = id, pl, t
-	w.setOrigin(o, rec, "")
+	o.Source, o.Uri, o.Generation = w.src.GetName(), w.attrs.URI, w.attrs.Generation
+	o.Entry, o.Line = entry, line
 	return Input{Event: ev, Origin: o}
+}
+
+// unspill makes a spill block's inputs (pass 2): what build made of the
+// same records in pass 1.
+func (w *worker) unspill(b *batch) error {
+	recs, err := decodeSpillBlock(b.raw, w.recs)
+	if err != nil {
+		return err
+	}
+	w.recs = recs
+	b.raw = nil // the payloads still point into it
+	b.inputs = make([]Input, len(recs))
+	w.slab.reset(len(recs))
+	for i, r := range recs {
+		if r.kind == spillEvent {
+			b.inputs[i] = w.input(r.id, r.payload, r.seconds, r.nanos, r.entry, r.line)
+			continue
+		}
+		b.inputs[i] = Input{
+			Event: &eventv1.Event{EventId: r.id, Payload: w.emptyPayload(), EventTime: w.created()},
+			Rejection: &Rejection{
+				Stage:      eventv1.Stage_STAGE_READ,
+				Reason:     eventv1.Reason_REASON_MAPPING_FAILED,
+				Message:    r.message,
+				Violations: []*eventv1.Violation{{FieldPath: r.fieldPath, RuleId: r.ruleID, Message: r.violation}},
+			},
+			Origin: &eventv1.Origin{Source: w.src.GetName(), Uri: w.attrs.URI, Generation: w.attrs.Generation, Entry: r.entry, Line: r.line, Record: r.record},
+		}
+	}
+	b.n, b.end = len(recs), recs[len(recs)-1].number+1
+	return nil
 }
 
 // rejected is the input of a record that could not be read or mapped: its
@@ -389,14 +464,25 @@ func (ld *load) emptyPayload() *anypb.Any { return &anypb.Any{TypeUrl: ld.typeUR
 
 func (ld *load) created() *timestamppb.Timestamp { return timestamppb.New(ld.attrs.Created) }
 
-// pass2 reads the object again from the checkpoint and ingests every
-// record, advancing the checkpoint over the prefix Pub/Sub confirmed.
+// pass2 ingests every record from the checkpoint on, advancing the
+// checkpoint over the prefix Pub/Sub confirmed. It reads pass 1's spill
+// when this load wrote one, else the object again.
 func (ld *load) pass2(ctx context.Context) error {
-	rd, err := ld.open(ctx, ld.obj, ld.src, ld.cfg.limits)
-	if err != nil {
-		return err
+	var read func(ctx context.Context, out chan<- *batch, window chan struct{}) error
+	if sr := ld.spillReader(ctx); sr != nil {
+		read = func(ctx context.Context, out chan<- *batch, window chan struct{}) error {
+			return readSpill(ctx, sr, ld.spill.size, out, window)
+		}
+	} else {
+		rd, err := ld.open(ctx, ld.obj, ld.src, ld.cfg.limits)
+		if err != nil {
+			return err
+		}
+		defer rd.Close()
+		read = func(ctx context.Context, out chan<- *batch, window chan struct{}) error {
+			return ld.readBatches(ctx, rd, ld.entry.GetCheckpoint(), out, window)
+		}
 	}
-	defer rd.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
@@ -408,7 +494,7 @@ func (ld *load) pass2(ctx context.Context) error {
 	done := make(chan *batch, cap(window))
 	g.Go(func() error {
 		defer close(batches)
-		return ld.readBatches(gctx, rd, ld.entry.GetCheckpoint(), batches, window)
+		return read(gctx, batches, window)
 	})
 	var mappers, senders sync.WaitGroup
 	for range ld.cfg.workers {
@@ -417,7 +503,11 @@ func (ld *load) pass2(ctx context.Context) error {
 			defer mappers.Done()
 			w := &worker{load: ld}
 			for b := range batches {
-				w.build(b)
+				if b.raw == nil {
+					w.build(b)
+				} else if err := w.unspill(b); err != nil {
+					return err
+				}
 				select {
 				case mapped <- b:
 				case <-gctx.Done():
@@ -482,14 +572,14 @@ func (ld *load) pass2(ctx context.Context) error {
 				delete(pending, next)
 				next++
 				<-window
-				e.Checkpoint = b.end()
+				e.Checkpoint = b.end
 				e.Accepted += b.acc
 				e.Rejected += b.rej
 				if e.GetFirstEventId() == "" {
 					e.FirstEventId = b.firstID
 				}
 				e.LastEventId = b.last
-				since += int64(len(b.items))
+				since += int64(b.n)
 			}
 			if since >= ld.cfg.checkpointN && time.Since(written) >= ld.cfg.checkpointGap {
 				checkpoint()
@@ -498,7 +588,7 @@ func (ld *load) pass2(ctx context.Context) error {
 			checkpoint()
 		}
 	}
-	err = g.Wait()
+	err := g.Wait()
 	switch {
 	case lost != nil:
 		return lost
@@ -564,5 +654,49 @@ func (ld *load) settle(ctx context.Context, call func(context.Context, []Input) 
 			return nil, err
 		}
 		wait = min(2*wait, ld.cfg.maxBackoff)
+	}
+}
+
+// spillReader is the spill to read pass 2 from, nil when pass 2 reads the
+// object: no spill (a takeover, or spilling is off), or it was dropped.
+func (ld *load) spillReader(ctx context.Context) *bufio.Reader {
+	sp := ld.spill
+	if sp == nil || ld.entry.GetCheckpoint() != 0 {
+		return nil
+	}
+	r, err := sp.reader()
+	if err != nil {
+		ld.cfg.logger.InfoContext(ctx, "source: pass 2 reads the object again", "uri", ld.attrs.URI, "why", err)
+		return nil
+	}
+	return r
+}
+
+// readSpill reads the spill's blocks (size bytes in all) into batches,
+// taking a slot of window for each, as readBatches does.
+func readSpill(ctx context.Context, r *bufio.Reader, size int64, out chan<- *batch, window chan struct{}) error {
+	left := size
+	for seq := int64(0); ; seq++ {
+		body, n, err := readSpillBlock(r, left)
+		if errors.Is(err, io.EOF) && left == 0 {
+			return nil
+		}
+		if errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%w: it ends %d bytes early", errSpillCorrupt, left)
+		}
+		if err != nil {
+			return err
+		}
+		left -= n
+		select {
+		case window <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case out <- &batch{seq: seq, raw: body}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
