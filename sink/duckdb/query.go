@@ -23,6 +23,8 @@ import (
 type Result struct {
 	Columns []string `json:"columns"`
 	Rows    [][]any  `json:"rows"`
+	// Truncated: the query had more rows than it could return.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // maxRows bounds what one query returns, so a careless SELECT * cannot
@@ -89,6 +91,16 @@ func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") 
 // READ ONLY transaction, where DuckDB refuses any write. What files it may
 // read is the database's sandbox (WithSandbox).
 func (w *Warehouse) Query(ctx context.Context, query string) (*Result, error) {
+	return w.Select(ctx, query, maxRows)
+}
+
+// Select is Query with positional arguments ($1 or ?) and at most limit
+// rows (at most 100 000; limit <= 0 is 100 000); Result.Truncated says
+// when there were more.
+func (w *Warehouse) Select(ctx context.Context, query string, limit int, args ...any) (*Result, error) {
+	if limit <= 0 || limit > maxRows {
+		limit = maxRows
+	}
 	conn, err := w.db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: %w", err)
@@ -106,7 +118,7 @@ func (w *Warehouse) Query(ctx context.Context, query string) (*Result, error) {
 			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 	}()
-	return scan(ctx, conn, query)
+	return scan(ctx, conn, query, limit, args)
 }
 
 // checkReadOnly prepares query, which parses and binds it without running
@@ -142,8 +154,8 @@ func checkReadOnly(conn *sql.Conn, query string) error {
 	})
 }
 
-func scan(ctx context.Context, conn *sql.Conn, query string) (*Result, error) {
-	rows, err := conn.QueryContext(ctx, query)
+func scan(ctx context.Context, conn *sql.Conn, query string, limit int, args []any) (*Result, error) {
+	rows, err := conn.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: %w", err)
 	}
@@ -153,7 +165,11 @@ func scan(ctx context.Context, conn *sql.Conn, query string) (*Result, error) {
 		return nil, fmt.Errorf("duckdb: %w", err)
 	}
 	res := &Result{Columns: cols, Rows: [][]any{}}
-	for rows.Next() && len(res.Rows) < maxRows {
+	for rows.Next() {
+		if len(res.Rows) == limit {
+			res.Truncated = true
+			break
+		}
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
 		for i := range vals {
