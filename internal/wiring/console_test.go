@@ -18,10 +18,10 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/hemlabs/hem/console"
+	"github.com/hemlabs/hem/contract"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
-	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/sink/duckdb"
 )
