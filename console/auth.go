@@ -27,6 +27,8 @@ const (
 	sessionTTL    = 12 * time.Hour
 	csrfField     = "csrf"
 	csrfHeader    = "X-Csrf-Token"
+	// maxForm bounds a POST's body (a pasted .proto is the largest).
+	maxForm = 4 << 20
 )
 
 // KeyAuthenticator lets in whoever presents the API key: as X-Api-Key, as
@@ -260,6 +262,9 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), viewerKey{}, v))
+		if !safeMethod(r.Method) {
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		}
 		if !safeMethod(r.Method) && !s.checkCSRF(r) {
 			s.fail(w, r, http.StatusForbidden, "This form expired or came from another site. Reload the page and send it again.")
 			return

@@ -129,6 +129,9 @@ func TestLoginSessionAndCSRF(t *testing.T) {
 		t.Fatalf("with the session: status %d: %s", p.Status, p.text())
 	}
 	mustContain(t, p, "api key", "Sign out")
+	if p := get(t, ts, "/ui/contracts"); strings.Contains(p.text(), "Sign out") {
+		t.Error("a request with the key in a header is offered to sign out")
+	}
 	token := csrfMeta.FindStringSubmatch(p.Body)
 	if token == nil {
 		t.Fatal("no CSRF token in the page")

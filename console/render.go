@@ -36,6 +36,7 @@ type layoutData struct {
 	Section string // the nav entry to highlight
 	Viewer  Viewer
 	CSRF    string
+	Session bool // signed in with the key: offer to sign out
 	Body    template.HTML
 }
 
@@ -192,6 +193,9 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, status int, name s
 
 func (s *Server) layout(w http.ResponseWriter, r *http.Request, status int, title string, body template.HTML) {
 	ld := layoutData{Title: title, Section: section(r.URL.Path), Viewer: viewerOf(r), CSRF: s.csrfToken(r), Body: body}
+	if _, err := r.Cookie(sessionCookie); err == nil {
+		ld.Session = true
+	}
 	var out bytes.Buffer
 	if err := s.tmpl.ExecuteTemplate(&out, "layout", ld); err != nil {
 		s.cfg.logger.ErrorContext(r.Context(), "console layout", "err", err)
