@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 
 	"cloud.google.com/go/storage"
 
@@ -50,17 +49,17 @@ type ConsoleConfig struct {
 	// BigQuery is the warehouse in production (when ConsoleEnv brings
 	// none).
 	BigQuery BigQueryWarehouseConfig
-	// Buckets (GCS): the audit trail's (written under AuditPrefix), the
-	// file sources' ledger and the Parquet archive. Empty: that page says
-	// it is not configured.
-	AuditBucket, AuditPrefix string
-	LedgerBucket             string
-	ArchiveBucket            string
+	// Buckets (GCS): the audit trail's (objects under audit/), the file
+	// sources' ledger and the Parquet archive. Empty: that page says it is
+	// not configured.
+	AuditBucket   string
+	LedgerBucket  string
+	ArchiveBucket string
 }
 
 // DefaultConsoleConfig is the production configuration: behind IAP.
 func DefaultConsoleConfig() ConsoleConfig {
-	return ConsoleConfig{Auth: ConsoleAuthIAP, AuditPrefix: "audit/"}
+	return ConsoleConfig{Auth: ConsoleAuthIAP}
 }
 
 // Validate reports every setting that cannot work, at once.
@@ -84,9 +83,6 @@ func (c ConsoleConfig) Validate() error {
 	if (c.BigQuery.Project == "") != (c.BigQuery.Dataset == "") {
 		errs = append(errs, errors.New("console: the BigQuery warehouse needs both a project and a dataset"))
 	}
-	if c.AuditBucket != "" && !strings.HasSuffix(c.AuditPrefix, "/") {
-		errs = append(errs, fmt.Errorf("console: audit prefix %q must end in /", c.AuditPrefix))
-	}
 	return errors.Join(errs...)
 }
 
@@ -105,6 +101,9 @@ type ConsoleEnv struct {
 	GCS *storage.Client
 	// Metrics, optional.
 	Metrics console.Metrics
+	// Resender, optional: hem dev's in-process collector (a CoreResender).
+	// Nil dials ConsoleConfig.Collector.
+	Resender console.Resender
 	// Logger, optional.
 	Logger *slog.Logger
 }
@@ -143,7 +142,7 @@ func NewConsole(ctx context.Context, cfg ConsoleConfig, env ConsoleEnv) (_ *Cons
 			_ = c.Close()
 		}
 	}()
-	deps := console.Deps{Registry: env.Registry, Warehouse: env.Warehouse, Metrics: env.Metrics}
+	deps := console.Deps{Registry: env.Registry, Warehouse: env.Warehouse, Metrics: env.Metrics, Collector: env.Resender}
 
 	switch cfg.Auth {
 	case ConsoleAuthKey:
@@ -164,7 +163,7 @@ func NewConsole(ctx context.Context, cfg ConsoleConfig, env ConsoleEnv) (_ *Cons
 		c.closers = append(c.closers, w.Close)
 		deps.Warehouse = w
 	}
-	if cfg.Collector != "" {
+	if deps.Collector == nil && cfg.Collector != "" {
 		r, err := DialCollector(cfg.Collector, cfg.CollectorKey)
 		if err != nil {
 			return nil, err
@@ -176,7 +175,10 @@ func NewConsole(ctx context.Context, cfg ConsoleConfig, env ConsoleEnv) (_ *Cons
 		if cfg.LedgerBucket != "" {
 			deps.Ledger = ledger.New(env.GCS.Bucket(cfg.LedgerBucket), LedgerPrefix)
 		}
-		consoleStores(&deps, cfg, env.GCS)
+		if cfg.AuditBucket != "" {
+			deps.Audit = console.NewGCSAudit(env.GCS, cfg.AuditBucket)
+		}
+		consoleArchive(&deps, cfg, env.GCS)
 	}
 
 	opts := []console.Option{console.WithLogger(env.Logger)}
@@ -189,8 +191,7 @@ func NewConsole(ctx context.Context, cfg ConsoleConfig, env ConsoleEnv) (_ *Cons
 	return c, nil
 }
 
-// consoleStores wires the audit trail and the archive listing over GCS.
-// Their implementations live in console (console/audit.go and
-// console/archive.go); until they land the pages say they are not
-// configured.
-func consoleStores(_ *console.Deps, _ ConsoleConfig, _ *storage.Client) {}
+// consoleArchive wires the archive listing over GCS. Its implementation
+// lives in console (console/archive.go); until it lands the page says it
+// is not configured.
+func consoleArchive(_ *console.Deps, _ ConsoleConfig, _ *storage.Client) {}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/hemlabs/hem/auth"
+	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/console"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
@@ -85,6 +86,63 @@ func (c *CollectorResender) Resend(ctx context.Context, events []*eventv1.Event)
 			return out, fmt.Errorf("console: resend: the collector answered %d results for %d events", len(resp.GetResults()), len(batch))
 		}
 		out = append(out, resp.GetResults()...)
+	}
+	return out, nil
+}
+
+// CoreResender resends through a collector's core in the same process (hem
+// dev), as principal p: the same checks and the same Pub/Sub topics as the
+// collector's gRPC edge, without the network. It is also a console.Checker
+// (Collector.Check publishes nothing), so the console checks a replay
+// before it sends any of it. Safe for concurrent use.
+type CoreResender struct {
+	c *collector.Collector
+	p *auth.Principal
+}
+
+var (
+	_ console.Resender = (*CoreResender)(nil)
+	_ console.Checker  = (*CoreResender)(nil)
+)
+
+// NewCoreResender resends through c as p (hem dev: the dev key's
+// principal).
+func NewCoreResender(c *collector.Collector, p *auth.Principal) *CoreResender {
+	return &CoreResender{c: c, p: p}
+}
+
+// Resend implements console.Resender.
+func (r *CoreResender) Resend(ctx context.Context, events []*eventv1.Event) ([]*collectorv1.EventResult, error) {
+	return inBatches(events, func(in []collector.Input) ([]*collectorv1.EventResult, error) {
+		return r.c.Ingest(ctx, r.p, in)
+	})
+}
+
+// Check implements console.Checker.
+func (r *CoreResender) Check(ctx context.Context, events []*eventv1.Event) ([]*collectorv1.EventResult, error) {
+	return inBatches(events, func(in []collector.Input) ([]*collectorv1.EventResult, error) {
+		return r.c.Check(ctx, r.p, in)
+	})
+}
+
+// inBatches calls fn with at most resendBatch events at a time, as a
+// remote collector would get them, and joins the results.
+func inBatches(events []*eventv1.Event, fn func([]collector.Input) ([]*collectorv1.EventResult, error)) ([]*collectorv1.EventResult, error) {
+	out := make([]*collectorv1.EventResult, 0, len(events))
+	for start := 0; start < len(events); start += resendBatch {
+		batch := events[start:min(start+resendBatch, len(events))]
+		in := make([]collector.Input, len(batch))
+		for i, e := range batch {
+			if e.GetEventId() == "" {
+				return out, fmt.Errorf("console: resend: an event of %s without an id would be a new event", e.GetPayload().GetTypeUrl())
+			}
+			in[i].Event = e
+		}
+		res, err := fn(in)
+		if err != nil {
+			return out, fmt.Errorf("console: resend: %w", err)
+		}
+		out = append(out, res...)
 	}
 	return out, nil
 }
