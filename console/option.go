@@ -18,6 +18,8 @@ type config struct {
 	logger *slog.Logger
 	secret []byte
 	now    func() time.Time
+	// sampleEvery is the Live page's sampling interval (0: the default).
+	sampleEvery time.Duration
 }
 
 func newConfig(opts []Option) (*config, error) {

@@ -17,6 +17,9 @@ type Server struct {
 	tmpl   *template.Template
 	static map[string]string // file → content hash, for cache busting
 	h      http.Handler
+	// sampler keeps the last hour of Metrics for the Live page (nil
+	// without Metrics).
+	sampler *Sampler
 }
 
 // New builds the console over deps. Registry and Auth are required; a nil
@@ -37,6 +40,9 @@ func New(deps Deps, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	if s.tmpl, s.static, err = parseUI(); err != nil {
+		return nil, err
+	}
+	if err := s.newSampler(); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
@@ -66,6 +72,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.routesAuth(mux)
 	s.routesContracts(mux)
 	s.routesFailed(mux)
+	s.routesLive(mux)
 }
 
 func withHeaders(next http.Handler) http.Handler {
