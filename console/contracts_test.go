@@ -227,6 +227,14 @@ func TestContractsLinksWork(t *testing.T) {
 			queue = append(queue, strings.ReplaceAll(m[1], "&amp;", "&"))
 		}
 	}
+	// The contracts pages show schemas, never values: no e-mail address
+	// or phone number (the members contract's PII) on any of them.
+	pii := regexp.MustCompile(`[\w.+-]+@[\w-]+\.[a-z]{2,}|\+[1-9][0-9]{6,14}\b`)
+	for u := range seen {
+		if m := pii.FindString(getPage(t, srv.URL, u).text()); m != "" {
+			t.Errorf("%s shows %q", u, m)
+		}
+	}
 	if len(seen) < 10 {
 		t.Errorf("only %d contracts pages reached: %v", len(seen), seen)
 	}
