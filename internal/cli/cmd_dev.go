@@ -75,6 +75,10 @@ Restarting keeps schemas, archive, warehouse and any queued events.
 
 Other hem commands find a running hem dev by itself (<dir>/dev.json).
 
+The web console is at http://127.0.0.1:7072/ui/ (the HTTP address, loopback
+host names only; sign in with the development key): contracts and their
+history, live rates, failed events with replay, SQL over the warehouse.
+
 The HTTP address serves what the production collector does (POST /v1/events,
 /healthz, /readyz) and, for the developer only, POST /v1/sql (hem sql's
 read-only queries) and /metrics (the collector's and processors' series in
@@ -143,7 +147,7 @@ func printBanner(w io.Writer, dir string, cfg devConfig, st *devstack.Stack, too
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  registry\t%s\tgRPC\n", st.RegistryAddr)
 	fmt.Fprintf(tw, "  collector\t%s\tgRPC; HTTP/JSON on http://%s/v1/events\n", st.CollectorAddr, st.HTTPAddr)
-	topics, buckets := "hem-events, hem-failed", devstack.RegistryBucket+", "+devstack.ArchiveBucket
+	topics, buckets := "hem-events, hem-failed", devstack.RegistryBucket+", "+devstack.ArchiveBucket+", "+devstack.ConsoleBucket
 	if len(st.Sources) > 0 {
 		topics += ", " + wiring.ObjectsTopic
 		buckets += ", " + strings.Join(st.SourceBuckets(), ", ")
@@ -161,6 +165,7 @@ func printBanner(w io.Writer, dir string, cfg devConfig, st *devstack.Stack, too
 			devstack.InboxDir(dir)+string(filepath.Separator), strings.Join(names, ", "))
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "\nconsole: %s (sign in with the api key)\n", st.ConsoleURL())
 	if st.SourcesErr != nil {
 		fmt.Fprintf(w, "\nSome file sources were left out: %v\n", st.SourcesErr)
 	}

@@ -21,7 +21,8 @@ import (
 // carries its own host name) nor another machine reaches them; /v1/sql
 // also wants a JSON body (a cross-site request with one is preflighted, and
 // nothing here answers a preflight) and runs read-only in the warehouse's
-// sandbox. /debug/pprof is served only with Config.PProf, behind the
+// sandbox. The console (/ui/) is loopback-only too and asks for the dev key
+// on its login page. /debug/pprof is served only with Config.PProf, behind the
 // loopback check (go tool pprof sends no key).
 func (s *Stack) httpHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -42,6 +43,11 @@ func (s *Stack) httpHandler() http.Handler {
 	mux.Handle("GET /metrics", s.loopback(s.keyed(s.metrics.handler)))
 	if h := s.sinks.queryHandler(); h != nil {
 		mux.Handle("POST /v1/sql", s.loopback(s.keyed(h)))
+	}
+	// The console signs in with the dev key itself (its login page sets a
+	// session cookie), so only the loopback check is added here.
+	if s.console != nil {
+		mux.Handle("/ui/", s.loopback(s.console.Handler()))
 	}
 	if s.cfg.PProf {
 		// Profiles of the local stack: go tool pprof http://127.0.0.1:7072/debug/pprof/profile

@@ -28,6 +28,8 @@ import (
 const (
 	RegistryBucket = "hem-registry"
 	ArchiveBucket  = "hem-archive"
+	// ConsoleBucket holds the console's audit trail (audit/).
+	ConsoleBucket = "hem-console"
 )
 
 // ArchiveDir is where the archive bucket's objects live under the stack's

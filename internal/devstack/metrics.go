@@ -17,6 +17,7 @@ import (
 type telemetry struct {
 	provider *sdkmetric.MeterProvider
 	handler  http.Handler
+	gatherer promclient.Gatherer // the console's Live page reads it
 }
 
 func newTelemetry() (*telemetry, error) {
@@ -28,6 +29,7 @@ func newTelemetry() (*telemetry, error) {
 	return &telemetry{
 		provider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter)),
 		handler:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		gatherer: reg,
 	}, nil
 }
 

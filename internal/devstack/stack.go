@@ -142,6 +142,7 @@ type Stack struct {
 	failedPub *processor.TopicPublisher
 	httpSrv   *http.Server
 	metrics   *telemetry
+	console   *wiring.Console
 
 	cancel  context.CancelFunc
 	group   *errgroup.Group
@@ -201,7 +202,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.gcsClient, err = s.gcs.NewClient(ctx); err != nil {
 		return nil, err
 	}
-	for _, b := range []string{RegistryBucket, ArchiveBucket} {
+	for _, b := range []string{RegistryBucket, ArchiveBucket, ConsoleBucket} {
 		if err := localgcs.EnsureBucket(ctx, s.gcsClient, b); err != nil {
 			return nil, err
 		}
@@ -258,6 +259,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.coll.RegisterGRPC(s.grpcColl)
 	s.group.Go(func() error { return s.grpcColl.Serve(collLis) })
 	s.log.Info("collector serving", "service", "collector", "grpc", s.CollectorAddr, "project", Project)
+
+	if s.console, err = s.startConsole(ctx, keyring); err != nil {
+		return nil, err
+	}
 
 	httpLis, err := listen(cfg.HTTPAddr, "HTTP", "--http-addr")
 	if err != nil {
@@ -412,6 +417,9 @@ func (s *Stack) drain(ctx context.Context) error {
 
 // abort releases whatever was started, in reverse order.
 func (s *Stack) abort() {
+	if s.console != nil {
+		_ = s.console.Close()
+	}
 	if s.regClient != nil {
 		_ = s.regClient.Close()
 	}
