@@ -92,4 +92,3 @@ func TestDevConsole(t *testing.T) {
 		}
 	})
 }
-
