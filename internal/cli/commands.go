@@ -23,6 +23,7 @@ func commands() []*Command {
 		collectorServeCommand(),
 		processorRunCommand(),
 		sourceRunCommand(),
+		consoleServeCommand(),
 		versionCommand(),
 	}
 }
