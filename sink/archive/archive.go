@@ -60,7 +60,12 @@ type record struct {
 	Payload       []byte     `parquet:"payload"`
 }
 
-// Metadata keys of an archive object.
+// RowsMetadata is the GCS metadata key of an archive object's row count,
+// so a listing (the console's Archive page) counts rows without reading
+// each object's Parquet footer.
+const RowsMetadata = "hem-rows"
+
+// Metadata keys of an archive object's Parquet file.
 const (
 	metaSchema  = "hem.schema."  // + id: base64 FileDescriptorSet
 	metaSubject = "hem.subject." // + id
@@ -211,6 +216,7 @@ func (s *Sink) upload(ctx context.Context, dir string, events []*sink.Event) err
 		w := s.bucket.Object(name).If(storage.Conditions{DoesNotExist: true}).NewWriter(ctx)
 		w.ChunkSize = 0 // one request: the object appears whole or not at all
 		w.ContentType = "application/vnd.apache.parquet"
+		w.Metadata = map[string]string{RowsMetadata: strconv.Itoa(len(events))}
 		_, werr := w.Write(data)
 		cerr := w.Close()
 		if err := errors.Join(werr, cerr); err != nil {

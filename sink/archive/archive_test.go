@@ -3,16 +3,22 @@ package archive_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/storage"
+	"google.golang.org/api/iterator"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/registry/localgcs"
+	"github.com/hemlabs/hem/registry/localgcs/localgcstest"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/archive"
 	"github.com/hemlabs/hem/sink/duckdb"
@@ -151,5 +157,38 @@ func BenchmarkParquetEncode(b *testing.B) {
 		if _, err := archive.Encode(evs); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Each object says its row count in its GCS metadata, so a listing can
+// count rows without opening the objects.
+func TestObjectsCarryTheirRowCount(t *testing.T) {
+	t.Parallel()
+	client := localgcstest.Client(t, "archive")
+	a, err := archive.New(client, "archive", archive.WithWriterID("w1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 11, 22, 9, 30, 0, 0, time.UTC)
+	s, _ := placed()
+	if err := a.Write(t.Context(), &sink.Batch{Subject: s.Subject, Events: events(t, 90, start, time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	it := client.Bucket("archive").Objects(t.Context(), &storage.Query{Prefix: "events/"})
+	for {
+		o, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		hour := strings.TrimPrefix(path.Dir(o.Name), "events/type=shop.orders.v1.OrderPlaced/dt=2026-11-22/")
+		rows[hour] = o.Metadata[archive.RowsMetadata]
+	}
+	// 09:30–09:59 and 10:00–10:59 (30 and 60 events).
+	if len(rows) != 2 || rows["hour=09"] != "30" || rows["hour=10"] != "60" {
+		t.Errorf("row counts by object %v, want 30 and 60", rows)
 	}
 }
