@@ -73,6 +73,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.routesContracts(mux)
 	s.routesFailed(mux)
 	s.routesLive(mux)
+	s.routesArchive(mux)
 }
 
 func withHeaders(next http.Handler) http.Handler {
