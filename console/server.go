@@ -74,6 +74,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.routesFailed(mux)
 	s.routesLive(mux)
 	s.routesArchive(mux)
+	s.routesSources(mux)
 }
 
 func withHeaders(next http.Handler) http.Handler {
