@@ -38,8 +38,10 @@ locals {
 
   # Secret Manager secrets, by label. Values are added outside terraform.
   secrets = {
-    api_keys = "${local.prefix}-api-keys"
-    pii_salt = "${local.prefix}-pii-salt"
+    api_keys        = "${local.prefix}-api-keys"
+    pii_salt        = "${local.prefix}-pii-salt"
+    console_api_key = "${local.prefix}-console-api-key"
+    console_secret  = "${local.prefix}-console-secret"
   }
 
   # The keys file mounted into the collector and the registry.
@@ -277,6 +279,7 @@ module "registry" {
       source    = module.source.service_account_member
     },
     { for sink in keys(local.sinks) : "processor-${sink}" => module.processor[sink].service_account_member },
+    { for k, c in module.console : k => c.service_account_member },
     var.registry_invokers,
   )
 
@@ -305,10 +308,11 @@ module "collector" {
 
   # The collector is hem's only public endpoint: authentication happens in the
   # app (API keys from the keys file, or Google ID tokens), so Cloud Run lets
-  # everyone in and the collector decides.
+  # everyone in and the collector decides. The console is named too, for its
+  # replays (it sends its own API key as well).
   ingress  = "INGRESS_TRAFFIC_ALL"
   http2    = true
-  invokers = { public = "allUsers" }
+  invokers = merge({ public = "allUsers" }, { for k, c in module.console : k => c.service_account_member })
   liveness = "http" # GET /healthz
 
   env = {

@@ -93,3 +93,8 @@ output "objects_dead_letter_subscription" {
   description = "Object notifications the source service kept failing to load."
   value       = module.objects.dead_letter_subscriptions[local.objects_subscription]
 }
+
+output "console_ip" {
+  description = "Address of the console's load balancer: point var.console.domain at it (null without a console)."
+  value       = try(google_compute_global_address.console["console"].address, null)
+}

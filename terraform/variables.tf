@@ -251,3 +251,25 @@ variable "source_run" {
     error_message = "source_run needs min_instances >= 1, max_instances >= min_instances and loads >= 1."
   }
 }
+
+variable "console" {
+  description = <<-EOT
+    The web console (console.tf), behind an HTTPS load balancer with Identity-Aware
+    Proxy. domain: the console's host name (null, the default, deploys no console);
+    users: IAM members who may open it (user:..., group:...); pii_viewers and
+    replayers: e-mail addresses who see PII values and who may replay failed events;
+    max_bytes_billed: BigQuery refuses a console query that would scan more (0: no
+    cap); cpu, memory, max_instances: the Cloud Run service's size.
+  EOT
+  type = object({
+    domain           = optional(string)
+    users            = optional(list(string), [])
+    pii_viewers      = optional(list(string), [])
+    replayers        = optional(list(string), [])
+    max_bytes_billed = optional(number, 0)
+    cpu              = optional(string, "1")
+    memory           = optional(string, "512Mi")
+    max_instances    = optional(number, 2)
+  })
+  default = {}
+}

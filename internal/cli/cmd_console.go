@@ -43,6 +43,7 @@ func (c *consoleServeConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&cc.CollectorKey, "collector-api-key", "", "API key the console sends to the collector with replays (keep it in Secret Manager); the key's principal must be allowed the replayed types")
 	fs.StringVar(&cc.BigQuery.Project, "bigquery-project", "", "project of the warehouse dataset; it runs (and pays for) the console's queries")
 	fs.StringVar(&cc.BigQuery.Dataset, "bigquery-dataset", "", "BigQuery dataset of the event tables (and _failed_events); unqualified table names in the SQL page resolve in it")
+	fs.StringVar(&cc.BigQuery.FailedDataset, "bigquery-failed-dataset", "", "BigQuery dataset of _failed_events when it is not --bigquery-dataset (terraform: PREFIX_failed)")
 	fs.Int64Var(&cc.BigQuery.MaxBytesBilled, "bigquery-max-bytes", 0, "BigQuery refuses a console query that would scan more bytes than this (maximumBytesBilled); 0: no cap (the SQL page still shows the estimate first)")
 	fs.StringVar(&cc.AuditBucket, "audit-bucket", "", "GCS bucket of the audit trail of replays and redrives (objects under audit/); empty: replays are not recorded")
 	fs.StringVar(&cc.LedgerBucket, "ledger-bucket", "", "GCS bucket of the file sources' ledger (the Sources page); empty: the page says it is not configured")

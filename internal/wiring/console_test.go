@@ -138,7 +138,7 @@ func TestBigQueryWarehouse(t *testing.T) {
 	fake := &fakeBigQuery{}
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	wh, err := wiring.NewBigQueryWarehouse(t.Context(), wiring.BigQueryWarehouseConfig{Project: "p", Dataset: "events", MaxBytesBilled: 1 << 30, Endpoint: srv.URL + "/bigquery/v2/"})
+	wh, err := wiring.NewBigQueryWarehouse(t.Context(), wiring.BigQueryWarehouseConfig{Project: "p", Dataset: "events", FailedDataset: "failed", MaxBytesBilled: 1 << 30, Endpoint: srv.URL + "/bigquery/v2/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,8 +176,8 @@ func TestBigQueryWarehouse(t *testing.T) {
 	if _, err := wh.Query(t.Context(), "selec syntax", 10); err == nil || !strings.Contains(err.Error(), "Syntax error") {
 		t.Errorf("malformed query: %v, want BigQuery's message", err)
 	}
-	if wh.Dialect() != "bigquery" || wh.Table("orders") != "`p.events.orders`" {
-		t.Errorf("dialect %s, table %s", wh.Dialect(), wh.Table("orders"))
+	if wh.Dialect() != "bigquery" || wh.Table("orders") != "`p.events.orders`" || wh.Table("_failed_events") != "`p.failed._failed_events`" {
+		t.Errorf("dialect %s, tables %s %s", wh.Dialect(), wh.Table("orders"), wh.Table("_failed_events"))
 	}
 }
 

@@ -59,6 +59,9 @@ type BigQueryWarehouseConfig struct {
 	// Dataset holds the event tables; unqualified table names resolve in
 	// it.
 	Dataset string
+	// FailedDataset holds _failed_events when it is not Dataset (as in
+	// terraform: PREFIX_failed beside PREFIX_events).
+	FailedDataset string
 	// MaxBytesBilled makes BigQuery refuse a query that would scan more;
 	// 0 is no cap.
 	MaxBytesBilled int64
@@ -170,10 +173,18 @@ func (b *BigQueryWarehouse) Estimate(ctx context.Context, q string) (int64, bool
 // Dialect implements console.Warehouse.
 func (b *BigQueryWarehouse) Dialect() string { return "bigquery" }
 
-// Table implements console.Warehouse: `project.dataset.table`.
+// Table implements console.Warehouse: `project.dataset.table`, the failed
+// dataset for _failed_events when there is one.
 func (b *BigQueryWarehouse) Table(name string) string {
-	return "`" + b.cfg.Project + "." + b.cfg.Dataset + "." + strings.ReplaceAll(name, "`", "") + "`"
+	ds := b.cfg.Dataset
+	if name == failedTable && b.cfg.FailedDataset != "" {
+		ds = b.cfg.FailedDataset
+	}
+	return "`" + b.cfg.Project + "." + ds + "." + strings.ReplaceAll(name, "`", "") + "`"
 }
+
+// failedTable is the failed sink's table.
+const failedTable = "_failed_events"
 
 // bigQueryPlain turns the client's values into the JSON-friendly ones the
 // DuckDB warehouse returns, so pages treat both alike.
