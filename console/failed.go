@@ -114,7 +114,7 @@ func shortReason(r string) string { return strings.TrimPrefix(r, "REASON_") }
 // failedGroup is one line of the failed-events page.
 type failedGroup struct {
 	groupKey
-	Failures    int64 // rows (failures)
+	Failures    int64 // failures (a failure with two violations of the group counts twice)
 	Events      int64 // distinct event ids
 	First, Last time.Time
 }
@@ -126,30 +126,62 @@ type dialect struct {
 	base64 func(string) string
 	// toJSON of a list of structs, as a string.
 	toJSON func(string) string
-	// noViolations is true for a row without violations.
-	noViolations string
-	// unnestJoin joins each row with its violations (left: a row without
-	// any stays, with NULL v).
-	unnestJoin string
-	// unnestFrom is the FROM of a correlated subquery over the violations.
-	unnestFrom string
+	// groups lists the groups of failures in a table since ? (the
+	// columns of readGroups), at most limit.
+	groups func(table string, limit int) string
+	// inGroup is true for a failure with a violation of rule at path;
+	// args follow. Rule and path "" also match a failure without
+	// violations.
+	inGroup func(rule, path string) (string, []any)
 }
 
 var dialects = map[string]dialect{
+	// DuckDB: unnest in the select list and list functions, not a
+	// lateral join or a correlated EXISTS, which DuckDB runs row by row
+	// (30 and 40 times slower on 300 000 failures).
 	"duckdb": {
-		base64:       func(e string) string { return "base64(" + e + ")" },
-		toJSON:       func(e string) string { return "CAST(to_json(" + e + ") AS VARCHAR)" },
-		noViolations: "coalesce(len(f.violations), 0) = 0",
-		unnestJoin:   "LEFT JOIN unnest(f.violations) AS u(v) ON true",
-		unnestFrom:   "unnest(f.violations) AS u(v)",
+		base64: func(e string) string { return "base64(" + e + ")" },
+		toJSON: func(e string) string { return "CAST(to_json(" + e + ") AS VARCHAR)" },
+		groups: func(table string, limit int) string {
+			return fmt.Sprintf(`SELECT type, reason, COALESCE(v.rule_id, '') AS rule_id, COALESCE(v.field_path, '') AS field_path,
+  count(*) AS failures, count(DISTINCT event_id) AS events, min(failed_at) AS first_seen, max(failed_at) AS last_seen
+FROM (SELECT COALESCE(type, '') AS type, COALESCE(reason, '') AS reason, event_id, failed_at,
+    unnest(CASE WHEN len(violations) > 0 THEN violations ELSE [{'field_path': '', 'rule_id': '', 'message': ''}] END) AS v
+  FROM %s WHERE failed_at >= ?)
+GROUP BY 1, 2, 3, 4
+ORDER BY last_seen DESC, failures DESC
+LIMIT %d`, table, limit)
+		},
+		inGroup: func(rule, path string) (string, []any) {
+			cond := "list_contains(list_transform(f.violations, x -> COALESCE(x.rule_id, '') || chr(0) || COALESCE(x.field_path, '')), ?)"
+			if rule == "" && path == "" {
+				cond = "(COALESCE(len(f.violations), 0) = 0 OR " + cond + ")"
+			}
+			return cond, []any{rule + "\x00" + path}
+		},
 	},
 	// VERIFY: not run against BigQuery (bigquerytest has no query jobs).
 	"bigquery": {
-		base64:       func(e string) string { return "TO_BASE64(" + e + ")" },
-		toJSON:       func(e string) string { return "TO_JSON_STRING(" + e + ")" },
-		noViolations: "ARRAY_LENGTH(f.violations) = 0",
-		unnestJoin:   "LEFT JOIN UNNEST(f.violations) AS v",
-		unnestFrom:   "UNNEST(f.violations) AS v",
+		base64: func(e string) string { return "TO_BASE64(" + e + ")" },
+		toJSON: func(e string) string { return "TO_JSON_STRING(" + e + ")" },
+		groups: func(table string, limit int) string {
+			return fmt.Sprintf(`SELECT IFNULL(f.type, '') AS type, IFNULL(f.reason, '') AS reason,
+  IFNULL(v.rule_id, '') AS rule_id, IFNULL(v.field_path, '') AS field_path,
+  COUNT(*) AS failures, COUNT(DISTINCT f.event_id) AS events,
+  MIN(f.failed_at) AS first_seen, MAX(f.failed_at) AS last_seen
+FROM %s AS f LEFT JOIN UNNEST(f.violations) AS v
+WHERE f.failed_at >= ?
+GROUP BY 1, 2, 3, 4
+ORDER BY last_seen DESC, failures DESC
+LIMIT %d`, table, limit)
+		},
+		inGroup: func(rule, path string) (string, []any) {
+			cond := "EXISTS (SELECT 1 FROM UNNEST(f.violations) AS v WHERE IFNULL(v.rule_id, '') = ? AND IFNULL(v.field_path, '') = ?)"
+			if rule == "" && path == "" {
+				cond = "(ARRAY_LENGTH(f.violations) = 0 OR " + cond + ")"
+			}
+			return cond, []any{rule, path}
+		},
 	},
 }
 
@@ -161,19 +193,6 @@ func dialectOf(w Warehouse) (dialect, error) {
 	return d, nil
 }
 
-// groupsQuery lists the groups of failures since a time.
-func groupsQuery(d dialect, table string) string {
-	return fmt.Sprintf(`SELECT COALESCE(f.type, '') AS type, COALESCE(f.reason, '') AS reason,
-  COALESCE(v.rule_id, '') AS rule_id, COALESCE(v.field_path, '') AS field_path,
-  COUNT(DISTINCT f._event_id) AS failures, COUNT(DISTINCT f.event_id) AS events,
-  MIN(f.failed_at) AS first_seen, MAX(f.failed_at) AS last_seen
-FROM %s AS f %s
-WHERE f.failed_at >= ?
-GROUP BY 1, 2, 3, 4
-ORDER BY last_seen DESC, failures DESC
-LIMIT %d`, table, d.unnestJoin, maxGroups+1)
-}
-
 // failureColumns are the columns a failure is read with (scanFailure).
 func failureColumns(d dialect) string {
 	return `f._event_id, f.event_id, f.stage, f.reason, f.message, f.type, f.schema_id, f.producer, f.attempts, f.failed_at, ` +
@@ -183,17 +202,8 @@ func failureColumns(d dialect) string {
 
 // groupWhere selects the failures of k since a time; args follow.
 func groupWhere(d dialect, k groupKey, since time.Time) (string, []any) {
-	where := "f.failed_at >= ? AND COALESCE(f.type, '') = ? AND COALESCE(f.reason, '') = ?"
-	args := []any{since, k.Type, k.Reason}
-	if k.Rule == "" && k.Path == "" {
-		// The group without a rule: failures without violations, and those
-		// whose violations name neither (rare, but they list here too).
-		where += fmt.Sprintf(" AND (%s OR EXISTS (SELECT 1 FROM %s WHERE COALESCE(v.rule_id, '') = '' AND COALESCE(v.field_path, '') = ''))", d.noViolations, d.unnestFrom)
-	} else {
-		where += fmt.Sprintf(" AND EXISTS (SELECT 1 FROM %s WHERE COALESCE(v.rule_id, '') = ? AND COALESCE(v.field_path, '') = ?)", d.unnestFrom)
-		args = append(args, k.Rule, k.Path)
-	}
-	return where, args
+	cond, cargs := d.inGroup(k.Rule, k.Path)
+	return "f.failed_at >= ? AND COALESCE(f.type, '') = ? AND COALESCE(f.reason, '') = ? AND " + cond, append([]any{since, k.Type, k.Reason}, cargs...)
 }
 
 // failure is one row of _failed_events.
@@ -250,7 +260,7 @@ func readGroups(ctx context.Context, w Warehouse, since time.Time) ([]failedGrou
 	if err != nil {
 		return nil, false, err
 	}
-	res, err := w.Query(ctx, groupsQuery(d, w.Table(failedTable)), maxGroups+1, since)
+	res, err := w.Query(ctx, d.groups(w.Table(failedTable), maxGroups+1), maxGroups+1, since)
 	if err != nil {
 		return nil, false, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/hemlabs/hem/console"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
@@ -23,7 +24,7 @@ const orderPlaced = "shop.orders.v1.OrderPlaced"
 
 // badOrder is examples/bad-order.json: order_id is not a UUID and
 // items[0].quantity is 0.
-func badOrder(t *testing.T) string {
+func badOrder(t testing.TB) string {
 	t.Helper()
 	b, err := os.ReadFile("../examples/bad-order.json")
 	if err != nil {
@@ -33,12 +34,12 @@ func badOrder(t *testing.T) string {
 }
 
 // uuidOnly is bad-order with a valid quantity: only order_id fails.
-func uuidOnly(t *testing.T) string {
+func uuidOnly(t testing.TB) string {
 	return strings.Replace(badOrder(t), `"quantity": 0`, `"quantity": 2`, 1)
 }
 
 // fixedOrder is bad-order with both faults fixed.
-func fixedOrder(t *testing.T) string {
+func fixedOrder(t testing.TB) string {
 	return strings.Replace(uuidOnly(t), `"not-a-uuid"`, `"0193a7c4-5a1e-7000-8000-000000000001"`, 1)
 }
 
@@ -81,7 +82,8 @@ func TestFailedGroupsAndTheirEvents(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	now := time.Now()
-	h.emit(t, h.event(t, orderPlaced, "e-bad-1", badOrder(t), now), h.event(t, orderPlaced, "e-uuid-1", uuidOnly(t), now))
+	unknown := &eventv1.Event{EventId: "e-unknown-1", Payload: &anypb.Any{TypeUrl: "type.googleapis.com/shop.nope.v1.Thing", Value: []byte{8, 1}}}
+	h.emit(t, h.event(t, orderPlaced, "e-bad-1", badOrder(t), now), h.event(t, orderPlaced, "e-uuid-1", uuidOnly(t), now), unknown)
 	ts := newTestConsole(t, h)
 
 	p := get(t, ts, "/ui/failed")
@@ -89,7 +91,7 @@ func TestFailedGroupsAndTheirEvents(t *testing.T) {
 		t.Fatalf("status %d: %s", p.Status, p.text())
 	}
 	// Two events fail string.uuid at order_id, one int32.gt_lte at items[0].quantity.
-	mustContain(t, p, orderPlaced, "VALIDATION_FAILED", "string.uuid order_id 2 2", "int32.gt_lte items[0].quantity 1 1")
+	mustContain(t, p, orderPlaced, "VALIDATION_FAILED", "string.uuid order_id 2 2", "int32.gt_lte items[0].quantity 1 1", "shop.nope.v1.Thing UNKNOWN_TYPE — — 1 1")
 
 	tests := []struct {
 		name       string
@@ -101,6 +103,8 @@ func TestFailedGroupsAndTheirEvents(t *testing.T) {
 			[]string{"e-bad-1", "e-uuid-1", "must be a valid UUID", `"sku": "SKU-1001"`, "shop.orders.v1.OrderPlaced v1", "Replay this group"}, nil},
 		{"a group with one", groupURL(orderPlaced, "int32.gt_lte", "items[0].quantity"), 200,
 			[]string{"e-bad-1", "must be greater than 0"}, []string{"e-uuid-1"}},
+		{"a group without violations", "/ui/failed/group?type=shop.nope.v1.Thing&reason=REASON_UNKNOWN_TYPE&rule=&path=", 200,
+			[]string{"e-unknown-1", "The registry has no contract for shop.nope.v1.Thing"}, []string{"e-bad-1"}},
 		{"a group with none", groupURL(orderPlaced, "string.email", "email"), 404,
 			[]string{"No failed events in the group shop.orders.v1.OrderPlaced · VALIDATION_FAILED · string.email at email"}, nil},
 		{"a window that is not one", "/ui/failed?since=2y", 400, []string{`The window "2y" is not one of 1h, 24h, 7d, 30d`}, nil},

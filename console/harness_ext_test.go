@@ -45,7 +45,7 @@ type harness struct {
 	drained map[string]bool // Pub/Sub message ids written already
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	st, err := collectortest.Start(t.Context(), "../proto")
 	if err != nil {
@@ -80,7 +80,7 @@ func newHarness(t *testing.T) *harness {
 
 // addVersion registers proto source (file name → text, edited from the
 // repository's proto/) as the next version of subject.
-func (h *harness) addVersion(t *testing.T, subject string, edit func(string) string) *contract.Schema {
+func (h *harness) addVersion(t testing.TB, subject string, edit func(string) string) *contract.Schema {
 	t.Helper()
 	files := map[string]string{}
 	err := filepath.WalkDir("../proto", func(path string, d os.DirEntry, err error) error {
@@ -112,7 +112,7 @@ func (h *harness) addVersion(t *testing.T, subject string, edit func(string) str
 }
 
 // event builds an event of subject from the payload's protojson.
-func (h *harness) event(t *testing.T, subject, id, payloadJSON string, at time.Time) *eventv1.Event {
+func (h *harness) event(t testing.TB, subject, id, payloadJSON string, at time.Time) *eventv1.Event {
 	t.Helper()
 	s, err := h.st.Schemas.Latest(t.Context(), subject)
 	if err != nil {
@@ -131,7 +131,7 @@ func (h *harness) event(t *testing.T, subject, id, payloadJSON string, at time.T
 
 // emit sends events through the collector and drains what it published
 // into the warehouse.
-func (h *harness) emit(t *testing.T, events ...*eventv1.Event) []*collectorv1.EventResult {
+func (h *harness) emit(t testing.TB, events ...*eventv1.Event) []*collectorv1.EventResult {
 	t.Helper()
 	res, err := h.resender.Resend(t.Context(), events)
 	if err != nil {
@@ -143,7 +143,7 @@ func (h *harness) emit(t *testing.T, events ...*eventv1.Event) []*collectorv1.Ev
 
 // drain writes what the collector published and was not written yet into
 // the warehouse: hem-events to their tables, hem-failed to _failed_events.
-func (h *harness) drain(t *testing.T) {
+func (h *harness) drain(t testing.TB) {
 	t.Helper()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -187,7 +187,7 @@ func (h *harness) drain(t *testing.T) {
 }
 
 // sql runs q on the warehouse.
-func (h *harness) sql(t *testing.T, q string, args ...any) [][]any {
+func (h *harness) sql(t testing.TB, q string, args ...any) [][]any {
 	t.Helper()
 	res, err := h.warehouse.Query(t.Context(), q, 1000, args...)
 	if err != nil {
