@@ -16,7 +16,10 @@
 //   - only the collector admits unauthenticated callers, and processors accept
 //     internal traffic only;
 //   - the file source service holds exactly its grants (landing read, ledger
-//     write, publish, its subscription, the registry, the PII salt).
+//     write, publish, its subscription, the registry, the PII salt);
+//   - the console holds exactly its grants (query and read the datasets, read
+//     metrics, invoke the registry and the collector, add to its audit bucket,
+//     read the ledger and the archive, its two secrets).
 //
 // The checker is deliberately syntactic. It evaluates what it can (literals,
 // variable values, locals, each.key of a known for_each) and treats references

@@ -267,6 +267,83 @@ func TestMutations(t *testing.T) {
 			want: "processor-always-on",
 		},
 		{
+			name: "console gets a project role too many",
+			file: "console.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				m := mustBlock(t, body, "module", "console")
+				m.Body().SetAttributeValue("project_roles", cty.ListVal([]cty.Value{
+					cty.StringVal("roles/bigquery.jobUser"), cty.StringVal("roles/monitoring.viewer"), cty.StringVal("roles/bigquery.dataEditor")}))
+			},
+			want: "console-least-privilege",
+		},
+		{
+			name: "console gets a project grant of its own",
+			file: "console.tf",
+			mutate: func(_ *testing.T, body *hclwrite.Body) {
+				b := body.AppendNewBlock("resource", []string{"google_project_iam_member", "console_pubsub"}).Body()
+				b.SetAttributeTraversal("project", traversal("var", "project"))
+				b.SetAttributeValue("role", cty.StringVal("roles/pubsub.subscriber"))
+				b.SetAttributeTraversal("member", traversal("module", "console", "service_account_member"))
+			},
+			want: "console-least-privilege",
+		},
+		{
+			name: "console edits the events dataset",
+			file: "console.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_bigquery_dataset_iam_member", "console_events_viewer")
+				b.Body().SetAttributeValue("role", cty.StringVal("roles/bigquery.dataEditor"))
+			},
+			want: "console-least-privilege",
+		},
+		{
+			name: "console writes the archive",
+			file: "console.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_storage_bucket_iam_member", "console_archive_reader")
+				b.Body().SetAttributeValue("role", cty.StringVal("roles/storage.objectAdmin"))
+			},
+			want: "console-least-privilege",
+		},
+		{
+			name: "console rewrites its audit trail",
+			file: "console.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_storage_bucket_iam_member", "console_audit_creator")
+				b.Body().SetAttributeValue("role", cty.StringVal("roles/storage.objectUser"))
+			},
+			want: "console-least-privilege",
+		},
+		{
+			name: "console loses the ledger",
+			file: "console.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				body.RemoveBlock(mustBlock(t, body, "resource", "google_storage_bucket_iam_member", "console_ledger_reader"))
+			},
+			want: "console-least-privilege",
+		},
+		{
+			name: "console reads the PII salt",
+			file: "console.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				m := mustBlock(t, body, "module", "console")
+				m.Body().SetAttributeRaw("secret_env", hclwrite.TokensForObject([]hclwrite.ObjectAttrTokens{{
+					Name:  hclwrite.TokensForIdentifier("HEM_PII_SALT"),
+					Value: hclwrite.TokensForObject([]hclwrite.ObjectAttrTokens{{Name: hclwrite.TokensForIdentifier("secret"), Value: hclwrite.Tokens{{Type: hclsyntax.TokenIdent, Bytes: []byte(`module.secrets.secret_ids["pii_salt"]`)}}}}),
+				}}))
+			},
+			want: "console-least-privilege",
+		},
+		{
+			name: "console is made public",
+			file: "console.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				m := mustBlock(t, body, "module", "console")
+				m.Body().SetAttributeValue("ingress", cty.StringVal("INGRESS_TRAFFIC_ALL"))
+			},
+			want: "ingress",
+		},
+		{
 			name: "source service gets the archive bucket",
 			file: "source.tf",
 			mutate: func(_ *testing.T, body *hclwrite.Body) {

@@ -93,6 +93,12 @@ var rules = []Rule{
 		check: checkSource,
 	},
 	{
+		ID: "console-least-privilege",
+		Doc: "The console's service account (module \"console\", hem console serve) holds exactly its grants: the project roles bigquery.jobUser and monitoring.viewer, dataViewer on the events and failed datasets, objectCreator and objectViewer on its audit bucket, objectViewer on the ledger and archive buckets, run.invoker on the registry and the collector, its API key and CSRF secret. " +
+			"Any other grant naming its service account, a project role or secret beyond those, or a missing one, is a violation.",
+		check: checkConsole,
+	},
+	{
 		ID:    "documented",
 		Doc:   "Every variable has a type and a description, every output a description: the variables are the deployment's user interface.",
 		check: checkDocumented,
