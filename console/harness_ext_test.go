@@ -24,6 +24,7 @@ import (
 	"github.com/hemlabs/hem/console"
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
+	"github.com/hemlabs/hem/internal/wiring"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
@@ -38,7 +39,7 @@ type harness struct {
 	st        *collectortest.Stack
 	wh        *duckdb.Warehouse
 	registry  *fakeRegistry
-	warehouse *duckWarehouse
+	warehouse console.Warehouse
 	resender  *inProcessResender
 
 	mu      sync.Mutex
@@ -73,7 +74,7 @@ func newHarness(t testing.TB) *harness {
 		}
 		reg.add(v)
 	}
-	h := &harness{st: st, wh: wh, registry: reg, warehouse: &duckWarehouse{db: wh.DB()}, drained: map[string]bool{},
+	h := &harness{st: st, wh: wh, registry: reg, warehouse: wiring.NewDuckDBWarehouse(wh), drained: map[string]bool{},
 		resender: &inProcessResender{c: st.Collector, p: collector.EdgePrincipal("console", "*")}}
 	return h
 }
@@ -186,18 +187,18 @@ func (h *harness) drain(t testing.TB) {
 	}
 }
 
-// sql runs q on the warehouse.
+// sql runs q on the warehouse, values as the driver gives them.
 func (h *harness) sql(t testing.TB, q string, args ...any) [][]any {
 	t.Helper()
-	res, err := h.warehouse.Query(t.Context(), q, 1000, args...)
+	res, err := (&duckWarehouse{db: h.wh.DB()}).Query(t.Context(), q, 1000, args...)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
 	return res.Rows
 }
 
-// duckWarehouse is console.Warehouse over a DuckDB database, as hem dev's
-// (internal/wiring) is, without its sandbox.
+// duckWarehouse is a Warehouse over a DuckDB database without hem dev's
+// read-only path (internal/wiring), for the tests' own queries.
 type duckWarehouse struct{ db *sql.DB }
 
 var _ console.Warehouse = (*duckWarehouse)(nil)
