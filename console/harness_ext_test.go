@@ -24,10 +24,10 @@ import (
 	"github.com/hemlabs/hem/console"
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
-	"github.com/hemlabs/hem/internal/wiring"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
+	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/sink"
 	"github.com/hemlabs/hem/sink/duckdb"
 )
