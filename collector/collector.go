@@ -563,7 +563,8 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, in *Input, now tim
 		attrs = maps.Clone(attrs)
 		delete(attrs, envelope.AttrPII)
 	}
-	data, key, rej := pl.process(e.GetPayload().GetValue(), c.hasher, buf, applied)
+	validated := in.Checked != 0 && in.Checked == s.ID && !applied // see Input.Checked
+	data, key, rej := pl.processValidated(e.GetPayload().GetValue(), c.hasher, buf, applied, validated)
 	if rej != nil {
 		return reject(rej, s.ID)
 	}
@@ -638,15 +639,19 @@ func (c *Collector) checkEventTime(e *eventv1.Event, s *contract.Schema, now tim
 	}
 	t := e.GetEventTime().AsTime()
 	earliest, latest := now.Add(-c.cfg.maxEventAge), now.Add(c.cfg.maxEventLead)
-	why := fmt.Sprintf("at most %v before and %v after its receipt", c.cfg.maxEventAge, c.cfg.maxEventLead)
-	if o := s.Options(); o.GetPartitionField() == "" && o.GetPartitionExpirationDays() > 0 {
+	expires := false
+	o := s.Options()
+	if o.GetPartitionField() == "" && o.GetPartitionExpirationDays() > 0 {
 		if exp := now.AddDate(0, 0, -int(o.GetPartitionExpirationDays())); exp.After(earliest) {
-			earliest = exp
-			why = fmt.Sprintf("%s's partitions expire after %d days", s.Subject, o.GetPartitionExpirationDays())
+			earliest, expires = exp, true
 		}
 	}
 	if !t.Before(earliest) && !t.After(latest) {
-		return nil
+		return nil // the usual case: nothing to format (a file source's every record)
+	}
+	why := fmt.Sprintf("at most %v before and %v after its receipt", c.cfg.maxEventAge, c.cfg.maxEventLead)
+	if expires {
+		why = fmt.Sprintf("%s's partitions expire after %d days", s.Subject, o.GetPartitionExpirationDays())
 	}
 	msg := fmt.Sprintf("event_time %s is outside the accepted window %s to %s (%s)",
 		t.Format(time.RFC3339), earliest.Format(time.RFC3339), latest.Format(time.RFC3339), why)
