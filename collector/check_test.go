@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -300,5 +301,47 @@ func BenchmarkCheck(b *testing.B) {
 	b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N*len(in)), "µs/event")
 	if n := len(st.PubSub.Messages()); n != 0 {
 		b.Fatalf("Check published %d messages", n)
+	}
+}
+
+// TestIngestCheckedSkipsOnlyTheRulesOfTheSameSchema: an input Check
+// accepted under schema id N (Input.Checked = N) is not validated again
+// when it resolves to N, so a file source's second pass does not pay for
+// protovalidate twice; with any other id, or none, the rules run. The
+// rest of the core runs regardless: an unknown field still rejects it.
+func TestIngestCheckedSkipsOnlyTheRulesOfTheSameSchema(t *testing.T) {
+	t.Parallel()
+	st := start(t)
+	p := collector.EdgePrincipal("source:catalogue", "*")
+	bad := productCreated(2)
+	bad.Sku = "" // breaks string.min_len
+	good, err := st.Collector.Check(t.Context(), p, []collector.Input{{Event: event(t, "good", productCreated(1))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := good[0].GetSchemaId()
+	if id == 0 {
+		t.Fatalf("Check answered %v, want a schema id", good[0])
+	}
+	unknown := event(t, "unknown-field", productCreated(3))
+	unknown.Payload.Value = protowire.AppendTag(unknown.Payload.Value, 99, protowire.VarintType)
+	unknown.Payload.Value = protowire.AppendVarint(unknown.Payload.Value, 1)
+	for _, tc := range []struct {
+		name    string
+		in      collector.Input
+		accepts bool
+	}{
+		{"checked under the schema it resolves to", collector.Input{Event: event(t, "same", bad), Checked: id}, true},
+		{"checked under another schema", collector.Input{Event: event(t, "other", bad), Checked: id + 1000}, false},
+		{"not checked", collector.Input{Event: event(t, "none", bad)}, false},
+		{"checked, with an unknown field", collector.Input{Event: unknown, Checked: id}, false},
+	} {
+		res, err := st.Collector.Ingest(t.Context(), p, []collector.Input{tc.in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res[0].GetStatus() == collectorv1.EventStatus_EVENT_STATUS_ACCEPTED; got != tc.accepts {
+			t.Errorf("%s: %v, want accepted %v", tc.name, res[0], tc.accepts)
+		}
 	}
 }

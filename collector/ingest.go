@@ -29,6 +29,19 @@ type Input struct {
 	// hem-source-uri, hem-source-generation, hem-source-entry (an
 	// archive's) and hem-source-line, which sinks keep in _attributes.
 	Origin *eventv1.Origin
+	// Checked, set only by an in-process edge, is the id of the schema
+	// that a Check of this same input (the same payload bytes) answered
+	// ACCEPTED with: a file source checks every record of a file before
+	// it ingests any. When the event resolves to that same schema id
+	// again, protovalidate does not run a second time; everything else
+	// does (envelope, event time window, decode, unknown fields, PII,
+	// entity key). A schema id names one immutable version, and its
+	// rules are a function of the message, so the answer cannot change;
+	// the rules that read the clock (gt_now, lt_now, within) are the
+	// exception, and for them the Check's answer, seconds older, is the
+	// one the edge already acted on. Any other id (0, or a newer version
+	// resolved since) validates as usual.
+	Checked int64
 }
 
 // Rejection is an event its edge rejected for good before the core saw it,

@@ -79,6 +79,13 @@ var sharedPool = sync.Pool{New: func() any { return new(hyperpb.Shared) }}
 // they are, and the rules of PII fields, which held on the real values,
 // are not checked again.
 func (p *plan) process(payload []byte, h *codec.Hasher, buf []byte, applied bool) (out []byte, key string, rej *rejection) {
+	return p.processValidated(payload, h, buf, applied, false)
+}
+
+// processValidated is process, without protovalidate when validated: the
+// caller knows these payload bytes passed this plan's rules (see
+// Input.Checked).
+func (p *plan) processValidated(payload []byte, h *codec.Hasher, buf []byte, applied, validated bool) (out []byte, key string, rej *rejection) {
 	if p.err != nil {
 		return nil, "", &rejection{stage: eventv1.Stage_STAGE_VALIDATE, reason: eventv1.Reason_REASON_VALIDATION_FAILED, message: p.err.Error()}
 	}
@@ -120,7 +127,9 @@ func (p *plan) process(payload []byte, h *codec.Hasher, buf []byte, applied bool
 			violations: unknown,
 		}
 	}
-	if err := p.validator.Validate(msg.Interface()); err != nil {
+	if validated {
+		// Nothing to check again.
+	} else if err := p.validator.Validate(msg.Interface()); err != nil {
 		if rej := validationRejection(err, p.piiPathFilter(applied), p.piiValues(msg)); rej != nil {
 			return nil, "", rej
 		}

@@ -23,6 +23,10 @@ type Input struct {
 	Rejection *Rejection
 	// Origin is where in which object the record was read.
 	Origin *eventv1.Origin
+	// Checked is the schema id the core's Check accepted this same input
+	// with (pass 1), 0 when it was not checked: the core need not run the
+	// contract's rules again while the subject resolves to that id.
+	Checked int64
 }
 
 // Rejection is a record the loader rejected for good: it could not be read

@@ -169,8 +169,11 @@ func (c *fakeCore) answer(in Input) *collectorv1.EventResult {
 		return &collectorv1.EventResult{EventId: id, Status: collectorv1.EventStatus_EVENT_STATUS_REJECTED, Reason: eventv1.Reason_REASON_VALIDATION_FAILED,
 			Violations: []*eventv1.Violation{{FieldPath: "price", RuleId: "int64.gte", Message: "value must be greater than or equal to 0"}}}
 	}
-	return &collectorv1.EventResult{EventId: id, Status: collectorv1.EventStatus_EVENT_STATUS_ACCEPTED}
+	return &collectorv1.EventResult{EventId: id, Status: collectorv1.EventStatus_EVENT_STATUS_ACCEPTED, SchemaId: fakeSchemaID}
 }
+
+// fakeSchemaID is the schema id fakeCore accepts events with.
+const fakeSchemaID = 7
 
 // payload decodes an event's payload as text: "sku|name|price".
 func payload(tb testing.TB, e *eventv1.Event) string {

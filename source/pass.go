@@ -312,8 +312,11 @@ func (w *worker) check(ctx context.Context, b *batch) (checkedBatch, error) {
 			return c, fmt.Errorf("source: check: %w", err)
 		}
 		for j, r := range res {
-			if r.GetStatus() == collectorv1.EventStatus_EVENT_STATUS_REJECTED {
+			switch r.GetStatus() {
+			case collectorv1.EventStatus_EVENT_STATUS_REJECTED:
 				t.reject(b.items[w.idx[j]].rec, describeResult(r))
+			case collectorv1.EventStatus_EVENT_STATUS_ACCEPTED:
+				b.inputs[w.idx[j]].Checked = r.GetSchemaId()
 			}
 		}
 	}
@@ -406,6 +409,7 @@ func (w *worker) unspill(b *batch) error {
 	for i, r := range recs {
 		if r.kind == spillEvent {
 			b.inputs[i] = w.input(r.id, r.payload, r.seconds, r.nanos, r.entry, r.line)
+			b.inputs[i].Checked = r.checked
 			continue
 		}
 		b.inputs[i] = Input{

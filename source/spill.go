@@ -31,7 +31,8 @@ import (
 //
 //	kind byte (spillEvent, spillRejected), varint number, varint line,
 //	string entry, string event id, then
-//	spillEvent:    varint seconds, uvarint nanos (event time), bytes payload
+//	spillEvent:    varint seconds, uvarint nanos (event time), bytes payload,
+//	               varint checked (the schema id pass 1's Check accepted it with)
 //	spillRejected: string message, string field path, string rule id,
 //	               string violation message, string record (Origin.record)
 //
@@ -60,6 +61,7 @@ type spillRecord struct {
 	seconds      int64
 	nanos        int32
 	payload      []byte
+	checked      int64
 	message      string
 	fieldPath    string
 	ruleID       string
@@ -89,7 +91,8 @@ func appendSpillBlock(dst []byte, inputs []Input, items []item) []byte {
 		if kind == spillEvent {
 			dst = binary.AppendVarint(dst, e.GetEventTime().GetSeconds())
 			dst = binary.AppendUvarint(dst, uint64(uint32(e.GetEventTime().GetNanos())))
-			dst = appendSpillString(dst, string(e.GetPayload().GetValue()))
+			dst = append(binary.AppendUvarint(dst, uint64(len(e.GetPayload().GetValue()))), e.GetPayload().GetValue()...)
+			dst = binary.AppendVarint(dst, in.Checked)
 			continue
 		}
 		r := in.Rejection
@@ -193,6 +196,7 @@ func decodeSpillBlock(body []byte, recs []spillRecord) ([]spillRecord, error) {
 			}
 			r.nanos = int32(nanos)
 			r.payload = d.bytes("payload")
+			r.checked = d.varint("checked")
 		case spillRejected:
 			r.message = d.str("message")
 			r.fieldPath = d.str("field path")

@@ -106,7 +106,18 @@ func TestLoadWithASpillReadsTheObjectOnce(t *testing.T) {
 			if e.GetFirstEventId() != eNo.GetFirstEventId() || e.GetLastEventId() != eNo.GetLastEventId() {
 				t.Errorf("first/last ids %s/%s, without a spill %s/%s", e.GetFirstEventId(), e.GetLastEventId(), eNo.GetFirstEventId(), eNo.GetLastEventId())
 			}
-			sameInputs(t, published(t, core), published(t, coreNo))
+			spilled, read := published(t, core), published(t, coreNo)
+			sameInputs(t, spilled, read)
+			for id, in := range spilled {
+				want := int64(0)
+				if core.answer(in).GetStatus() == accepted {
+					want = fakeSchemaID
+				}
+				if in.Checked != want || read[id].Checked != 0 {
+					t.Fatalf("event %s ingested as checked under %d (%d without a spill), want %d (0): pass 1's Check said %v",
+						id, in.Checked, read[id].Checked, want, core.answer(in))
+				}
+			}
 		})
 	}
 }
@@ -199,6 +210,11 @@ func testBlocks(t testing.TB) (blocks [][]byte, inputs [][]Input) {
 	w := &worker{load: ld}
 	for b := range out {
 		w.build(b)
+		for i := range b.inputs {
+			if b.inputs[i].Rejection == nil {
+				b.inputs[i].Checked = fakeSchemaID
+			}
+		}
 		blocks = append(blocks, appendSpillBlock(nil, b.inputs, b.items))
 		inputs = append(inputs, b.inputs)
 	}
@@ -234,6 +250,9 @@ func TestSpillReadsBackWhatWasWritten(t *testing.T) {
 		for j, in := range inputs[i] {
 			want[in.Event.GetEventId()] = in
 			got[b.inputs[j].Event.GetEventId()] = b.inputs[j]
+			if b.inputs[j].Checked != in.Checked {
+				t.Fatalf("block %d record %d: checked %d, want %d", i, j, b.inputs[j].Checked, in.Checked)
+			}
 		}
 		sameInputs(t, got, want)
 		if b.n != len(inputs[i]) || b.end != int64(4*i+len(inputs[i])) {

@@ -110,7 +110,7 @@ func refused(err error) error {
 func collectorInputs(in []source.Input) []collector.Input {
 	out := make([]collector.Input, len(in))
 	for i, s := range in {
-		out[i] = collector.Input{Event: s.Event, Origin: s.Origin}
+		out[i] = collector.Input{Event: s.Event, Origin: s.Origin, Checked: s.Checked}
 		if r := s.Rejection; r != nil {
 			out[i].Err = &collector.Rejection{Stage: r.Stage, Reason: r.Reason, Message: r.Message, Violations: r.Violations}
 		}
