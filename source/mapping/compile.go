@@ -73,6 +73,7 @@ type leaf struct {
 	dup      *leaf  // an earlier leaf with the same expression and target: its value is reused
 	constant bool   // the expression reads no column: value is its value
 	value    value
+	native   *native // set: CSV records skip the CEL program when it can (native.go)
 }
 
 // node is a message of the tree of mapped fields: the root is the contract.
@@ -88,7 +89,11 @@ var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // contract). Its error is Errors: every problem, each with its path in
 // the declaration.
 func Compile(src *sourcev1.Source, md protoreflect.MessageDescriptor) (*Mapping, error) {
-	c := &compiler{m: &Mapping{md: md}}
+	return compile(src, md, false)
+}
+
+func compile(src *sourcev1.Source, md protoreflect.MessageDescriptor, noNative bool) (*Mapping, error) {
+	c := &compiler{m: &Mapping{md: md}, noNative: noNative}
 	m := c.m
 	switch f := src.GetFormat().GetKind().(type) {
 	case *sourcev1.Format_Csv:
@@ -157,6 +162,8 @@ type compiler struct {
 	m    *Mapping
 	env  *cel.Env
 	errs Errors
+	// noNative: every expression runs its CEL program (the tests' reference).
+	noNative bool
 }
 
 func (c *compiler) problem(path, format string, args ...any) {
@@ -317,6 +324,14 @@ func (c *compiler) value(p, path string, chain []protoreflect.FieldDescriptor, t
 	}
 	if len(l.reads) == 1 && !l.dynamic {
 		l.errCol = l.reads[0]
+	}
+	if n := nativeOf(ast); n != nil && !l.constant && c.m.format == formatCSV && !c.noNative {
+		n.colSlot = slices.Index(c.m.cols, n.col)
+		if n.colSlot < 0 {
+			n.colSlot = len(c.m.cols)
+			c.m.cols = append(c.m.cols, n.col)
+		}
+		l.native = n
 	}
 	return l
 }

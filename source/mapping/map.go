@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/interpreter"
 
 	"github.com/hemlabs/hem/source/read"
@@ -125,7 +126,11 @@ func (m *Mapping) eval(l *leaf, act interpreter.Activation, hi *headerIndex, val
 	case l.column != "":
 		v, cerr = l.tg.fromAny(obj[l.column])
 	default:
-		out, _, err := l.prg.Eval(act)
+		out, ok := l.evalNative(hi, values)
+		var err error
+		if !ok {
+			out, _, err = l.prg.Eval(act)
+		}
 		if err != nil {
 			if l.withhold {
 				return value{}, &MapError{Field: l.path, Column: l.errCol, Message: "the expression failed (its message is withheld: the field reads a PII column)"}
@@ -198,4 +203,18 @@ func (m *Mapping) WithholdPII(rec read.Record) string {
 		return "{}"
 	}
 	return string(b)
+}
+
+// evalNative is the value of a native leaf (native.go); ok false when the
+// CEL program must answer.
+func (l *leaf) evalNative(hi *headerIndex, values []string) (ref.Val, bool) {
+	n := l.native
+	if n == nil || hi == nil {
+		return nil, false
+	}
+	i := hi.cols[n.colSlot]
+	if i < 0 || i >= len(values) {
+		return nil, false
+	}
+	return n.eval(values[i])
 }
