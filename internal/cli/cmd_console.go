@@ -146,6 +146,10 @@ func serveConsole(ctx context.Context, io IO, cfg *consoleServeConfig) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	log.Info("console serving", "addr", ln.Addr().String(), "auth", cfg.Console.Auth, "registry", cfg.Registry,
 		"collector", cfg.Console.Collector, "bigquery", cfg.Console.BigQuery.Project+"."+cfg.Console.BigQuery.Dataset)
+	// The Live page's history: sampled while the console runs.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	go func() { _ = con.Run(runCtx) }()
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {

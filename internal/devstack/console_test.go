@@ -28,6 +28,17 @@ func TestDevConsole(t *testing.T) {
 			t.Fatalf("contracts page: %d\n%.400s", code, body)
 		}
 	})
+	// hem dev gives the console its archive, metrics, warehouse and
+	// collector: none of those pages says it is not configured.
+	for _, page := range []string{"/ui/archive", "/ui/live", "/ui/failed"} {
+		t.Run(page, func(t *testing.T) {
+			t.Parallel()
+			code, body := do(t, st, http.MethodGet, page, nil, set("X-Api-Key", st.APIKey))
+			if code != http.StatusOK || strings.Contains(string(body), "Not configured") || strings.Contains(string(body), "not configured") {
+				t.Fatalf("%s: %d\n%.600s", page, code, body)
+			}
+		})
+	}
 	t.Run("a wrong key", func(t *testing.T) {
 		t.Parallel()
 		if code, _ := do(t, st, http.MethodGet, "/ui/contracts", nil, set("X-Api-Key", "hem_wrong")); code != http.StatusUnauthorized {

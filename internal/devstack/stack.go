@@ -263,6 +263,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.console, err = s.startConsole(ctx, keyring); err != nil {
 		return nil, err
 	}
+	s.group.Go(func() error { return s.console.Run(runCtx) })
 
 	httpLis, err := listen(cfg.HTTPAddr, "HTTP", "--http-addr")
 	if err != nil {

@@ -14,6 +14,10 @@ import (
 	"github.com/hemlabs/hem/source/ledger"
 )
 
+// ArchiveEventsPrefix is where the archive sink writes events in its
+// bucket (failed events go under failed/); the console lists it.
+const ArchiveEventsPrefix = "events/"
+
 // Console authentication modes.
 const (
 	// ConsoleAuthKey lets in whoever presents the API key (X-Api-Key, a
@@ -117,6 +121,10 @@ type Console struct {
 // Handler serves the console; mount it at /ui/.
 func (c *Console) Handler() http.Handler { return c.srv.Handler() }
 
+// Run samples the metrics for the Live page's last hour until ctx ends
+// (nil then); it returns at once without metrics.
+func (c *Console) Run(ctx context.Context) error { return c.srv.Run(ctx) }
+
 // Close closes what NewConsole opened (not what ConsoleEnv brought).
 func (c *Console) Close() error {
 	var errs []error
@@ -178,7 +186,9 @@ func NewConsole(ctx context.Context, cfg ConsoleConfig, env ConsoleEnv) (_ *Cons
 		if cfg.AuditBucket != "" {
 			deps.Audit = console.NewGCSAudit(env.GCS, cfg.AuditBucket)
 		}
-		consoleArchive(&deps, cfg, env.GCS)
+		if cfg.ArchiveBucket != "" {
+			deps.Archive = console.NewArchive(env.GCS.Bucket(cfg.ArchiveBucket), ArchiveEventsPrefix)
+		}
 	}
 
 	opts := []console.Option{console.WithLogger(env.Logger)}
@@ -190,8 +200,3 @@ func NewConsole(ctx context.Context, cfg ConsoleConfig, env ConsoleEnv) (_ *Cons
 	}
 	return c, nil
 }
-
-// consoleArchive wires the archive listing over GCS. Its implementation
-// lives in console (console/archive.go); until it lands the page says it
-// is not configured.
-func consoleArchive(_ *console.Deps, _ ConsoleConfig, _ *storage.Client) {}

@@ -78,7 +78,7 @@ var Sinks = []SinkKind{
 		// One Parquet object per batch: large batches, few objects.
 		Batch: Batch{Count: 50_000, Bytes: 64 << 20, Age: 30 * time.Second},
 		open: func(ctx context.Context, env SinkEnv) (*Opened, error) {
-			return openArchiveSink(env, "events/")
+			return openArchiveSink(env, ArchiveEventsPrefix)
 		},
 	},
 	{
