@@ -239,3 +239,33 @@ func TestContractsLinksWork(t *testing.T) {
 		t.Errorf("only %d contracts pages reached: %v", len(seen), seen)
 	}
 }
+
+// A pasted file that imports several stored files: the compiler resolves
+// them from several goroutines (run with -race).
+func TestTryAChangeWithSeveralStoredImports(t *testing.T) {
+	t.Parallel()
+	reg := startRegistry(t)
+	common := map[string]string{}
+	imports := ""
+	fields := ""
+	for i := range 6 {
+		p := fmt.Sprintf("acme/common/v1/part%d.proto", i)
+		common[p] = fmt.Sprintf("syntax = \"proto3\";\npackage acme.common.v1;\n// Part%d is a shared type.\nmessage Part%d { string v = 1; }\n", i, i)
+		imports += fmt.Sprintf("import %q;\n", p)
+		fields += fmt.Sprintf("  acme.common.v1.Part%d p%d = %d;\n", i, i, i+1)
+	}
+	event := func(pkg string) string {
+		return fmt.Sprintf("syntax = \"proto3\";\npackage %s;\nimport \"hem/options/v1/options.proto\";\n%s\nmessage Shipped {\n  option (hem.options.v1.event) = {};\n%s}\n", pkg, imports, fields)
+	}
+	sources := map[string]string{"acme/x/v1/events.proto": event("acme.x.v1")}
+	for p, s := range common {
+		sources[p] = s
+	}
+	pushSources(t, reg, sources)
+	srv := newConsole(t, reg)
+	p := postPage(t, srv.URL, "/ui/contracts/try", url.Values{"path": {"acme/y/v1/events.proto"}, "proto": {event("acme.y.v1")}})
+	if p.Status != 200 {
+		t.Fatalf("status %d: %s", p.Status, p.text())
+	}
+	mustContain(t, p, "acme.y.v1.Shipped", "NEW: the registry would admit this as v1 (a new subject).")
+}

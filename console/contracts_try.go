@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/bufbuild/protocompile"
 	"google.golang.org/grpc/status"
@@ -149,8 +150,9 @@ func (s *Server) tryResolver(ctx context.Context, path, text, subject string) pr
 	// Stored files are printed back to source (protoprint round-trips
 	// them) so the compiler links them with the same well-known types as
 	// the pasted file.
+	// protocompile may resolve imports from several goroutines at once.
 	var stored map[string]string
-	load := func() {
+	load := sync.OnceFunc(func() {
 		stored = map[string]string{}
 		subjects := []string{subject}
 		if infos, err := s.deps.Registry.Subjects(ctx); err == nil {
@@ -180,7 +182,7 @@ func (s *Server) tryResolver(ctx context.Context, path, text, subject string) pr
 				return true
 			})
 		}
-	}
+	})
 	return protocompile.ResolverFunc(func(name string) (protocompile.SearchResult, error) {
 		if name == path {
 			return protocompile.SearchResult{Source: strings.NewReader(text)}, nil
@@ -188,9 +190,7 @@ func (s *Server) tryResolver(ctx context.Context, path, text, subject string) pr
 		if linked(name) {
 			return protocompile.SearchResult{}, errNotStored
 		}
-		if stored == nil {
-			load()
-		}
+		load()
 		if text, ok := stored[name]; ok {
 			return protocompile.SearchResult{Source: strings.NewReader(text)}, nil
 		}
