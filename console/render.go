@@ -125,6 +125,7 @@ func funcs() template.FuncMap {
 		"path":  url.PathEscape,
 		"query": url.QueryEscape,
 		"add":   func(a, b int) int { return a + b },
+		"cell":  cell,
 		// short is a commit's first 12 characters.
 		"short": func(s string) string { return s[:min(len(s), 12)] },
 		// indent is depth levels of nesting in a column list.

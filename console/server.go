@@ -20,6 +20,8 @@ type Server struct {
 	// sampler keeps the last hour of Metrics for the Live page (nil
 	// without Metrics).
 	sampler *Sampler
+	// masks caches the SQL page's PII masks.
+	masks *masker
 }
 
 // New builds the console over deps. Registry and Auth are required; a nil
@@ -35,7 +37,7 @@ func New(deps Deps, opts ...Option) (*Server, error) {
 	if deps.Auth == nil {
 		return nil, errors.New("console: an authenticator is required")
 	}
-	s := &Server{deps: deps, cfg: cfg}
+	s := &Server{deps: deps, cfg: cfg, masks: newMasker()}
 	if s.secret, err = secretOf(cfg, deps.Auth); err != nil {
 		return nil, err
 	}
@@ -75,6 +77,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.routesLive(mux)
 	s.routesArchive(mux)
 	s.routesSources(mux)
+	s.routesSQL(mux)
 }
 
 func withHeaders(next http.Handler) http.Handler {
