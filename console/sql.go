@@ -178,4 +178,3 @@ func cell(v any) string {
 	}
 	return fmt.Sprint(v)
 }
-
