@@ -18,6 +18,7 @@ import (
 	"github.com/hemlabs/hem/console"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/registry/localgcs/localgcstest"
+	"github.com/hemlabs/hem/sink/archive"
 )
 
 const orderPlaced = "shop.orders.v1.OrderPlaced"
@@ -91,7 +92,7 @@ func TestFailedGroupsAndTheirEvents(t *testing.T) {
 		t.Fatalf("status %d: %s", p.Status, p.text())
 	}
 	// Two events fail string.uuid at order_id, one int32.gt_lte at items[0].quantity.
-	mustContain(t, p, orderPlaced, "VALIDATION_FAILED", "string.uuid order_id 2 2", "int32.gt_lte items[0].quantity 1 1", "shop.nope.v1.Thing UNKNOWN_TYPE — — 1 1")
+	mustContain(t, p, orderPlaced, "VALIDATION_FAILED", "string.uuid order_id 2 ", "int32.gt_lte items[0].quantity 1 ", "shop.nope.v1.Thing UNKNOWN_TYPE — — 1 ")
 
 	tests := []struct {
 		name       string
@@ -394,4 +395,23 @@ func TestReplayNeedsCSRF(t *testing.T) {
 	if got := h.resender.resent(); len(got) != before {
 		t.Errorf("Resend called %v", got[before:])
 	}
+}
+
+// TestFindShowsTheArchiveObject: with the archive (GCSArchive) in Deps,
+// Find names the Parquet object holding an accepted event.
+func TestFindShowsTheArchiveObject(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	gcs := localgcstest.Client(t, "archive")
+	a, err := archive.New(gcs, "archive", archive.WithWriterID("w1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.archive = a
+	at := time.Now().UTC()
+	h.emit(t, h.event(t, orderPlaced, "e-good-1", fixedOrder(t), at))
+	ts, _ := failedConsole(t, h, console.KeyAuth(testKey), func(d *console.Deps) { d.Archive = console.NewArchive(gcs.Bucket("archive"), "events/") })
+	p := get(t, ts, "/ui/events?id=e-good-1")
+	prefix := fmt.Sprintf("gs://archive/events/type=shop.orders.v1.OrderPlaced/dt=%s/hour=%02d/w1-", at.Format("2006-01-02"), at.Hour())
+	mustContain(t, p, "Accepted", "Archive: "+prefix)
 }

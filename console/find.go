@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -282,6 +283,33 @@ func displayValue(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+var _ ArchiveLocator = (*GCSArchive)(nil)
+
+// errFound stops a reading of the archive at the event looked for.
+var errFound = errors.New("found")
+
+// Locate implements ArchiveLocator: it reads the objects of the hour of
+// eventTime (the archive sink's partition of the event) until one holds
+// event id.
+func (a *GCSArchive) Locate(ctx context.Context, subject string, eventTime time.Time, eventID string) (string, error) {
+	hour := eventTime.UTC().Truncate(time.Hour)
+	var object string
+	err := archive.NewBucketReader(a.bucket, a.prefix).Events(ctx, subject, hour, hour.Add(time.Hour), func(rec *archive.Record) error {
+		if rec.EventID == eventID {
+			object = rec.Object
+			return errFound
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return "", err
+	}
+	if object == "" {
+		return "", nil
+	}
+	return "gs://" + a.bucket.BucketName() + "/" + object, nil
 }
 
 // locate fills the row's archive object (or prefix).

@@ -42,6 +42,9 @@ type harness struct {
 	warehouse console.Warehouse
 	resender  *inProcessResender
 
+	// archive, when set, gets the accepted events too (the archive sink).
+	archive sink.Sink
+
 	mu      sync.Mutex
 	drained map[string]bool // Pub/Sub message ids written already
 }
@@ -183,6 +186,11 @@ func (h *harness) drain(t testing.TB) {
 	for subject, evs := range batches {
 		if err := h.wh.Write(t.Context(), &sink.Batch{Subject: subject, Events: evs}); err != nil {
 			t.Fatal(err)
+		}
+		if h.archive != nil && subject != contract.FailedEventSchema().Subject {
+			if err := h.archive.Write(t.Context(), &sink.Batch{Subject: subject, Events: evs}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }

@@ -51,6 +51,12 @@ func NewReader(client *storage.Client, bucket, prefix string) *Reader {
 	return &Reader{bucket: client.Bucket(bucket), prefix: prefix}
 }
 
+// NewBucketReader reads bucket under prefix, for a caller that holds a
+// bucket handle rather than a client.
+func NewBucketReader(bucket *storage.BucketHandle, prefix string) *Reader {
+	return &Reader{bucket: bucket, prefix: prefix}
+}
+
 // Subjects lists the event types in the archive.
 func (r *Reader) Subjects(ctx context.Context) ([]string, error) {
 	it := r.bucket.Objects(ctx, &storage.Query{Prefix: r.prefix + "type=", Delimiter: "/"})
@@ -103,8 +109,14 @@ func (r *Reader) Events(ctx context.Context, subject string, since, until time.T
 }
 
 func (r *Reader) objects(ctx context.Context, subject string, since, until time.Time) ([]string, error) {
-	it := r.bucket.Objects(ctx, &storage.Query{Prefix: r.prefix + "type=" + subject + "/"})
 	first, last := since.UTC().Truncate(time.Hour), until.UTC()
+	// A window within one day lists that day only, not the subject's
+	// whole history.
+	list := r.prefix + "type=" + subject + "/"
+	if day := first.Format("2006-01-02"); last.After(first) && last.Add(-time.Nanosecond).Format("2006-01-02") == day {
+		list += "dt=" + day + "/"
+	}
+	it := r.bucket.Objects(ctx, &storage.Query{Prefix: list})
 	var out []string
 	for {
 		a, err := it.Next()
