@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/bufbuild/protocompile/reporter"
 	"google.golang.org/protobuf/proto"
@@ -436,7 +437,9 @@ func schemaShowCommand() *Command {
 		Summary: "print a version as .proto source",
 		Help: `
 Prints the .proto file that defines SUBJECT, rebuilt from the stored
-descriptors with their comments, at VERSION (default: the latest).`,
+descriptors with their comments, at VERSION (default: the latest). A line on
+stderr names the version: its id, state, when it was pushed, by whom and from
+which commit.`,
 		Flags: cfg.client.bind,
 		Run: func(ctx context.Context, io IO, args []string) error {
 			if len(args) != 1 {
@@ -464,11 +467,27 @@ descriptors with their comments, at VERSION (default: the latest).`,
 			if err != nil {
 				return fmt.Errorf("schema show: %w", err)
 			}
-			fmt.Fprintf(io.Stderr, "%s v%d (id %d, %s), file %s\n", s.Subject, s.Version, s.ID, s.State, s.Descriptor().ParentFile().Path())
+			fmt.Fprintf(io.Stderr, "%s v%d (id %d, %s%s), file %s\n", s.Subject, s.Version, s.ID, s.State, schemaProvenance(s), s.Descriptor().ParentFile().Path())
 			_, err = io.Stdout.Write([]byte(protoprint.File(s.Descriptor().ParentFile(), s.Files())))
 			return err
 		},
 	}
+}
+
+// schemaProvenance says who pushed a version and from which commit, as
+// the registry recorded them (versions pushed before it did have neither).
+func schemaProvenance(s *contract.Schema) string {
+	var out string
+	if !s.CreatedAt.IsZero() {
+		out += ", pushed " + s.CreatedAt.UTC().Format(time.RFC3339)
+	}
+	if s.PushedBy != "" {
+		out += " by " + s.PushedBy
+	}
+	if s.Commit != "" {
+		out += " from " + s.Commit
+	}
+	return out
 }
 
 func schemaVersionArg(s string) (int, error) {

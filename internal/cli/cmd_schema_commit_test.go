@@ -80,6 +80,11 @@ func TestSchemaPushRecordsTheCommit(t *testing.T) {
 			if len(vs) != 1 || vs[0].GetCommit() != want || vs[0].GetPushedBy() != registry.LocalPrincipal {
 				t.Errorf("versions %v, want one pushed by %q from %q", vs, registry.LocalPrincipal, want)
 			}
+			// hem schema show names them too.
+			_, errOut, code = run(t, env, "schema", "show", "acme.orders.v1.OrderPlaced")
+			if wantLine := " by " + registry.LocalPrincipal; code != 0 || !strings.Contains(errOut, wantLine) || want != "" && !strings.Contains(errOut, " from "+want) {
+				t.Errorf("schema show: exit %d, stderr %q; want %q and the commit %q", code, errOut, wantLine, want)
+			}
 		})
 	}
 	t.Run("a commit with a newline is refused", func(t *testing.T) {
