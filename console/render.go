@@ -233,12 +233,7 @@ func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	switch code := statusCode(err); code {
 	case http.StatusNotFound, http.StatusBadRequest:
-		msg := err.Error()
-		var se interface{ GRPCStatus() *status.Status }
-		if errors.As(err, &se) {
-			msg = se.GRPCStatus().Message()
-		}
-		s.fail(w, r, code, msg)
+		s.fail(w, r, code, grpcMessage(err))
 	case http.StatusServiceUnavailable:
 		s.fail(w, r, code, "A service the console reads did not answer in time; try again in a moment.")
 	default:
