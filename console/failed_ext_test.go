@@ -415,3 +415,36 @@ func TestFindShowsTheArchiveObject(t *testing.T) {
 	prefix := fmt.Sprintf("gs://archive/events/type=shop.orders.v1.OrderPlaced/dt=%s/hour=%02d/w1-", at.Format("2006-01-02"), at.Hour())
 	mustContain(t, p, "Accepted", "Archive: "+prefix)
 }
+
+// TestReplayNeedsThePermissionAndACollector: a viewer without MayReplay
+// gets no replay button and a 403 for the POST; a console without a
+// collector says it cannot replay.
+func TestReplayNeedsThePermissionAndACollector(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.emit(t, h.event(t, orderPlaced, "e-bad-1", badOrder(t), time.Now()))
+	reader, _ := failedConsole(t, h, viewerAuth{console.Viewer{Name: "reader"}})
+	noCollector, _ := failedConsole(t, h, console.KeyAuth(testKey), func(d *console.Deps) { d.Collector = nil })
+	form := replayForm(orderPlaced, "string.uuid", "order_id", "confirm", "1")
+	for _, tt := range []struct {
+		name   string
+		ts     *httptest.Server
+		status int
+		want   string
+	}{
+		{"no permission", reader, 403, "You may not replay events"},
+		{"no collector", noCollector, 404, "This console has no collector configured"},
+	} {
+		if g := get(t, tt.ts, groupURL(orderPlaced, "string.uuid", "order_id")); strings.Contains(g.text(), "Replay this group") || strings.Contains(g.text(), "Edit and replay") {
+			t.Errorf("%s: the group page offers a replay", tt.name)
+		}
+		p := postPage(t, tt.ts.URL, "/ui/failed/replay", form)
+		if p.Status != tt.status {
+			t.Errorf("%s: status %d, want %d: %s", tt.name, p.Status, tt.status, p.text())
+		}
+		mustContain(t, p, tt.want)
+	}
+	if got := h.resender.resent(); len(got) != 1 { // the emit
+		t.Errorf("Resend calls %v, want only the emit", got)
+	}
+}
