@@ -63,3 +63,31 @@ func BenchmarkPass2(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// BenchmarkLoad is a whole load (pass 1 with its spill, pass 2 from it)
+// of an in-memory object, with a core that accepts everything.
+func BenchmarkLoad(b *testing.B) {
+	const n = 100_000
+	obj := newObject("catalogue/bench.csv", 1, lines(n)...)
+	led := newLedger(b)
+	l, err := NewLoader(acceptCore{}, led, WithOwner("bench"), WithSpill(b.TempDir(), 1<<30))
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := catalogue(false)
+	m := compile(b, src)
+	var gen int64
+	b.ReportAllocs()
+	b.SetBytes(int64(len(obj.data)))
+	for b.Loop() {
+		gen++
+		e, err := l.Load(b.Context(), src, m, newRawObject(obj.attrs.Name, gen, obj.data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if e.GetAccepted() != n {
+			b.Fatalf("%d accepted, want %d", e.GetAccepted(), n)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}

@@ -82,7 +82,7 @@ func where(rec read.Record) string {
 // memory stays bounded whatever the file's size.
 func (ld *load) readBatches(ctx context.Context, rd records, from int64, out chan<- *batch, window chan struct{}) error {
 	var seq int64
-	b := &batch{items: make([]item, 0, ld.cfg.batchSize)}
+	b := &batch{items: getItems(ld.cfg.batchSize)}
 	send := func() error {
 		if window != nil {
 			select {
@@ -99,7 +99,7 @@ func (ld *load) readBatches(ctx context.Context, rd records, from int64, out cha
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		b = &batch{items: make([]item, 0, ld.cfg.batchSize)}
+		b = &batch{items: getItems(ld.cfg.batchSize)}
 		return nil
 	}
 	for {
@@ -132,6 +132,24 @@ func (ld *load) readBatches(ctx context.Context, rd records, from int64, out cha
 			}
 		}
 	}
+}
+
+// itemSlices holds the items of batches done with, for the next.
+var itemSlices sync.Pool
+
+func getItems(n int) []item {
+	if p, ok := itemSlices.Get().(*[]item); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]item, 0, n)
+}
+
+// putItems gives back a batch's items once nothing refers to them (the
+// inputs built from them hold only copies and strings).
+func putItems(items []item) {
+	clear(items) // drop the records' values
+	items = items[:0]
+	itemSlices.Put(&items)
 }
 
 // withheld is the text of a record whose PII columns cannot be told apart.
@@ -169,6 +187,21 @@ type slab struct {
 func (s *slab) reset(n int) {
 	s.events, s.anys = make([]eventv1.Event, n), make([]anypb.Any, n)
 	s.origins, s.times = make([]eventv1.Origin, n), make([]timestamppb.Timestamp, n)
+	s.n = 0
+}
+
+// reuse is reset for a batch whose inputs are dropped before the next
+// batch (pass 1's: Check keeps nothing): the same messages, cleared.
+func (s *slab) reuse(n int) {
+	if cap(s.events) < n {
+		s.reset(n)
+		return
+	}
+	s.events, s.anys, s.origins, s.times = s.events[:n], s.anys[:n], s.origins[:n], s.times[:n]
+	clear(s.events)
+	clear(s.anys)
+	clear(s.origins)
+	clear(s.times)
 	s.n = 0
 }
 
@@ -283,9 +316,10 @@ type checkedBatch struct {
 // the object.
 func (ld *load) spillBlock(ctx context.Context, block []byte) {
 	sp := ld.spill
-	if sp == nil || sp.dropped != nil {
+	if sp == nil || sp.dropped != nil || block == nil {
 		return
 	}
+	defer putSpillBuffer(block)
 	if err := sp.write(block); err != nil {
 		ld.cfg.logger.InfoContext(ctx, "source: pass 2 reads the object again", "uri", ld.attrs.URI, "why", err)
 	}
@@ -296,7 +330,7 @@ func (ld *load) spillBlock(ctx context.Context, block []byte) {
 func (w *worker) check(ctx context.Context, b *batch) (checkedBatch, error) {
 	c := checkedBatch{seq: b.seq, tally: tally{records: int64(len(b.items))}}
 	t := &c.tally
-	w.build(b)
+	w.buildInto(b, w.slab.reuse)
 	w.in, w.idx = w.in[:0], w.idx[:0]
 	for i, in := range b.inputs {
 		if in.Rejection != nil {
@@ -321,9 +355,11 @@ func (w *worker) check(ctx context.Context, b *batch) (checkedBatch, error) {
 		}
 	}
 	if sp := w.spill; sp != nil && !sp.off.Load() {
-		c.block = appendSpillBlock(nil, b.inputs, b.items)
+		c.block = appendSpillBlock(getSpillBuffer(), b.inputs, b.items)
 	}
 	b.inputs = nil
+	putItems(b.items)
+	b.items = nil
 	return c, nil
 }
 
@@ -344,9 +380,13 @@ func describeResult(r *collectorv1.EventResult) string {
 
 // build makes a batch's inputs (pass 2): an event per mapped record, a
 // rejected input per record that could not be read or mapped.
-func (w *worker) build(b *batch) {
+func (w *worker) build(b *batch) { w.buildInto(b, w.slab.reset) }
+
+// buildInto is build with the batch's messages in the slab as made ready
+// by ready (reset or reuse).
+func (w *worker) buildInto(b *batch, ready func(n int)) {
 	b.inputs = make([]Input, len(b.items))
-	w.slab.reset(len(b.items))
+	ready(len(b.items))
 	for i, it := range b.items {
 		if it.err != nil {
 			b.inputs[i] = w.rejected(it.rec, false, &eventv1.Violation{RuleId: w.readRule, Message: it.err.Error()}, it.err.Error())
@@ -509,6 +549,8 @@ func (ld *load) pass2(ctx context.Context) error {
 			for b := range batches {
 				if b.raw == nil {
 					w.build(b)
+					putItems(b.items)
+					b.items = nil
 				} else if err := w.unspill(b); err != nil {
 					return err
 				}

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
@@ -252,6 +253,19 @@ func readSpillBlock(r spillSource, left int64) (body []byte, took int64, err err
 		return nil, 0, fmt.Errorf("%w: block checksum mismatch", errSpillCorrupt)
 	}
 	return body, hdr + int64(n), nil
+}
+
+// spillBuffers holds the buffers of blocks written (by pass 1's main
+// loop) for the next blocks (made by its workers).
+var spillBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+func getSpillBuffer() []byte { return (*spillBuffers.Get().(*[]byte))[:0] }
+
+func putSpillBuffer(b []byte) {
+	if cap(b) > 4<<20 {
+		return // a batch of huge records: let it go
+	}
+	spillBuffers.Put(&b)
 }
 
 // spillSource is what a spill is read from (a *bufio.Reader).
