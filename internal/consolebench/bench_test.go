@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,21 +151,26 @@ from range(%[1]d) t(i), (select * from _failed_events limit 1) f`, failures),
 	b.Logf("a warehouse of %d orders and %d failed events built in %v", orders, failures, time.Since(began).Round(time.Millisecond))
 }
 
-// page is one console page the benchmark requests.
-type page struct{ name, path string }
+// page is one console page the benchmark requests; with form, a POST.
+type page struct {
+	name, path string
+	form       url.Values
+}
 
 var pages = []page{
-	{"contracts", "/ui/contracts"},
-	{"contract", "/ui/contracts/shop.orders.v1.OrderPlaced"},
-	{"version", "/ui/contracts/shop.orders.v1.OrderPlaced/v/1"},
-	{"diff", "/ui/contracts/shop.orders.v1.OrderPlaced/diff?from=1&to=1"},
-	{"live", "/ui/live"},
-	{"failed", "/ui/failed"},
-	{"failed-group", "/ui/failed/group?type=shop.orders.v1.OrderPlaced&reason=REASON_VALIDATION_FAILED&rule=string.uuid&path=order_id"},
-	{"find", "/ui/events?id=01900000-0000-7000-8000-000000400000"},
-	{"find-failed", "/ui/events?id=01910000-0000-7000-8000-000000040000"},
-	{"sources", "/ui/sources"},
-	{"archive", "/ui/archive"},
+	{"contracts", "/ui/contracts", nil},
+	{"contract", "/ui/contracts/shop.orders.v1.OrderPlaced", nil},
+	{"version", "/ui/contracts/shop.orders.v1.OrderPlaced/v/1", nil},
+	{"diff", "/ui/contracts/shop.orders.v1.OrderPlaced/diff?from=1&to=1", nil},
+	{"live", "/ui/live", nil},
+	{"failed", "/ui/failed", nil},
+	{"failed-group", "/ui/failed/group?type=shop.orders.v1.OrderPlaced&reason=REASON_VALIDATION_FAILED&rule=string.uuid&path=order_id", nil},
+	{"find", "/ui/events?id=01900000-0000-7000-8000-000000400000", nil},
+	{"find-failed", "/ui/events?id=01910000-0000-7000-8000-000000040000", nil},
+	{"sources", "/ui/sources", nil},
+	{"sql", "/ui/sql", nil},
+	{"sql-by-channel", "/ui/sql", url.Values{"q": {"select channel, count(*) from shop_orders_v1_order_placed group by 1"}}},
+	{"archive", "/ui/archive", nil},
 }
 
 // shared is the hem dev over the 10-million-row warehouse: built once per
@@ -214,6 +221,10 @@ func BenchmarkConsolePages(b *testing.B) {
 		b.Run(p.name, func(b *testing.B) {
 			get := func() time.Duration {
 				req, _ := http.NewRequestWithContext(b.Context(), http.MethodGet, "http://"+st.HTTPAddr+p.path, nil)
+				if p.form != nil {
+					req, _ = http.NewRequestWithContext(b.Context(), http.MethodPost, "http://"+st.HTTPAddr+p.path, strings.NewReader(p.form.Encode()))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				}
 				req.Header.Set("X-Api-Key", st.APIKey)
 				start := time.Now()
 				resp, err := client.Do(req)
