@@ -233,6 +233,24 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("SQL: a query's rows with PII masked, a malformed query's message", func(t *testing.T) {
+		b := b.on(t)
+		run := func(query string) (int, string) {
+			b.open("/ui/sql")
+			b.do("type the query", chromedp.SetValue(chromedp.CSS(`#sql-q`), query))
+			return b.follow(`form[action="/ui/sql"] button[type=submit]`)
+		}
+		status, text := run("select member_id, email, phone, full_name, address, birth_year from shop_members_v1_member_registered")
+		if status != http.StatusOK || !strings.Contains(text, "M-1815") || !strings.Contains(text, "pii") {
+			t.Errorf("the members' rows answered %d:\n%s", status, text)
+		}
+		b.screenshot("sql")
+		status, text = run("selec * from shop_orders_v1_order_placed")
+		if status < 400 || status >= 500 || !strings.Contains(text, "The query did not run") || !strings.Contains(text, "selec") {
+			t.Errorf("a malformed query answered %d, want a 4xx page saying what is wrong:\n%s", status, text)
+		}
+	})
+
 	t.Run("every page opens", func(t *testing.T) {
 		b := b.on(t)
 		for _, c := range []struct{ path, shot string }{
@@ -257,7 +275,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		b := b.on(t)
 		b.open("/ui/failed")
 		status, text := b.follow(`a[href*="type=shop.members.v1.MemberRegistered"]`)
-		if status != http.StatusOK || !strings.Contains(text, badMember) || !strings.Contains(text, "int32.gte_lte") {
+		if status != http.StatusOK || !strings.Contains(text, badMember) || !strings.Contains(text, "int32.gte_lte") || !strings.Contains(text, "PII fields are masked") {
 			t.Errorf("the members' group answered %d:\n%s", status, text)
 		}
 		b.screenshot("failed-pii")

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,8 +84,8 @@ func startStack(t *testing.T) *devstack.Stack {
 type browser struct {
 	t    *testing.T
 	st   *devstack.Stack
-	base string // http://HOST:PORT
-	tab  context.Context
+	base string          // http://HOST:PORT
+	tab  context.Context //nolint:containedctx // chromedp names its browser tab by a context, for the test's lifetime
 	seen *pageLog
 }
 
@@ -314,6 +313,3 @@ func emit(t *testing.T, st *devstack.Stack, subject, id string, payload []byte) 
 	}
 	return strings.TrimPrefix(out.Results[0].Status, "EVENT_STATUS_")
 }
-
-// q escapes a query parameter.
-func q(s string) string { return url.QueryEscape(s) }
