@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -84,13 +85,15 @@ func groupKeyOf(v url.Values) groupKey {
 	return groupKey{Type: v.Get("type"), Reason: v.Get("reason"), Rule: v.Get("rule"), Path: v.Get("path")}
 }
 
-// Query is the URL query naming the group (and the window).
-func (k groupKey) Query(window string) string {
+// Query is the URL query naming the group (and the window); typed as a
+// URL so that a template writes it after "?" as it is instead of escaping
+// it as one value.
+func (k groupKey) Query(window string) template.URL {
 	v := url.Values{"type": {k.Type}, "reason": {k.Reason}, "rule": {k.Rule}, "path": {k.Path}}
 	if window != "" {
 		v.Set("since", window)
 	}
-	return v.Encode()
+	return template.URL(v.Encode()) //nolint:gosec // url.Values.Encode escapes every key and value
 }
 
 // String names the group for people (and the audit trail).
@@ -575,7 +578,7 @@ type failedPage struct {
 type failedGroupPage struct {
 	Key      groupKey
 	Window   string
-	Query    string // the group's URL query
+	Query    template.URL // the group's URL query
 	Events   []decodedEvent
 	More     bool
 	MayReply bool
@@ -684,7 +687,7 @@ func (f failure) ShortReason() string { return shortReason(f.Reason) }
 
 // GroupQuery is the URL query of the failure's group (by its first
 // violation) in the widest window.
-func (f failure) GroupQuery() string {
+func (f failure) GroupQuery() template.URL {
 	k := groupKey{Type: f.Type, Reason: f.Reason}
 	if len(f.Violations) > 0 {
 		k.Rule, k.Path = f.Violations[0].RuleID, f.Violations[0].FieldPath

@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -93,6 +94,17 @@ func TestFailedGroupsAndTheirEvents(t *testing.T) {
 	}
 	// Two events fail string.uuid at order_id, one int32.gt_lte at items[0].quantity.
 	mustContain(t, p, orderPlaced, "VALIDATION_FAILED", "string.uuid order_id 2 ", "int32.gt_lte items[0].quantity 1 ", "shop.nope.v1.Thing UNKNOWN_TYPE — — 1 ")
+	// Every group link of the page opens its group (a link the template
+	// escaped as one value would open nothing).
+	links := regexp.MustCompile(`href="(/ui/failed/group\?[^"]+)"`).FindAllStringSubmatch(p.Body, -1)
+	if len(links) == 0 {
+		t.Fatalf("no group links on the failed page: %s", p.Body)
+	}
+	for _, l := range links {
+		if g := get(t, ts, html.UnescapeString(l[1])); g.Status != http.StatusOK || !strings.Contains(g.text(), orderPlaced) && !strings.Contains(g.text(), "shop.nope.v1.Thing") {
+			t.Errorf("the link %s opens %d: %.300s", l[1], g.Status, g.text())
+		}
+	}
 
 	tests := []struct {
 		name       string

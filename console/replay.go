@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"fmt"
+	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -71,7 +72,7 @@ type replayItem struct {
 type replayPage struct {
 	What    string
 	Group   bool
-	Query   string // the group's URL query (form fields below)
+	Query   template.URL // the group's URL query (form fields below)
 	Key     groupKey
 	Window  string
 	EventID string // an edited event's id
