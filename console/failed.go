@@ -35,11 +35,13 @@ const failedTable = "_failed_events"
 
 // Limits of the pages.
 const (
-	maxGroups      = 200  // groups listed
-	groupPageSize  = 50   // events shown per group page
-	maxReplayBatch = 1000 // events one replay sends
-	resendChunk    = 100  // events per Resend call
+	maxGroups     = 200 // groups listed
+	groupPageSize = 50  // events shown per group page
+	resendChunk   = 100 // events per Resend call
 )
+
+// maxReplayBatch is how many failures one replay takes (a var for tests).
+var maxReplayBatch = 1000
 
 // windows are the choices of the failed pages' time window.
 var windows = []struct{ Key, Label string }{
@@ -203,10 +205,16 @@ func failureColumns(d dialect) string {
 		`f.origin.source, f.origin.uri, f.origin.generation, f.origin.entry, f.origin.line, f.origin.record`
 }
 
-// groupWhere selects the failures of k since a time; args follow.
-func groupWhere(d dialect, k groupKey, since time.Time) (string, []any) {
+// groupWhere selects the failures of k since a time (and before
+// another, unless zero); args follow.
+func groupWhere(d dialect, k groupKey, since, before time.Time) (string, []any) {
 	cond, cargs := d.inGroup(k.Rule, k.Path)
-	return "f.failed_at >= ? AND COALESCE(f.type, '') = ? AND COALESCE(f.reason, '') = ? AND " + cond, append([]any{since, k.Type, k.Reason}, cargs...)
+	where, args := "f.failed_at >= ? AND COALESCE(f.type, '') = ? AND COALESCE(f.reason, '') = ? AND "+cond, append([]any{since, k.Type, k.Reason}, cargs...)
+	if !before.IsZero() {
+		where += " AND f.failed_at < ?"
+		args = append(args, before)
+	}
+	return where, args
 }
 
 // failure is one row of _failed_events.
@@ -286,12 +294,12 @@ func readGroups(ctx context.Context, w Warehouse, since time.Time) ([]failedGrou
 
 // readFailures returns the newest failures of group k since a time, at
 // most limit, and whether there are more.
-func readFailures(ctx context.Context, w Warehouse, k groupKey, since time.Time, limit int) ([]failure, bool, error) {
+func readFailures(ctx context.Context, w Warehouse, k groupKey, since, before time.Time, limit int) ([]failure, bool, error) {
 	d, err := dialectOf(w)
 	if err != nil {
 		return nil, false, err
 	}
-	where, args := groupWhere(d, k, since)
+	where, args := groupWhere(d, k, since, before)
 	q := fmt.Sprintf("SELECT %s FROM %s AS f WHERE %s ORDER BY f.failed_at DESC LIMIT %d", failureColumns(d), w.Table(failedTable), where, limit+1)
 	res, err := w.Query(ctx, q, limit+1, args...)
 	if err != nil {
@@ -635,7 +643,7 @@ func (s *Server) failedGroup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "A group names at least its reason: open it from the failed events page.")
 		return
 	}
-	events, more, err := s.groupEvents(r.Context(), k, since, groupPageSize, viewerOf(r).MaySeePII)
+	events, more, err := s.groupEvents(r.Context(), k, since, time.Time{}, groupPageSize, viewerOf(r).MaySeePII)
 	if err != nil {
 		s.failErr(w, r, err)
 		return
@@ -657,9 +665,10 @@ func windowLabel(key string) string {
 	return key
 }
 
-// groupEvents reads and decodes up to limit failures of k.
-func (s *Server) groupEvents(ctx context.Context, k groupKey, since time.Time, limit int, seePII bool) ([]decodedEvent, bool, error) {
-	fs, more, err := readFailures(ctx, s.deps.Warehouse, k, since, limit)
+// groupEvents reads and decodes up to limit failures of k, newest first,
+// that failed since a time (and before another, unless zero).
+func (s *Server) groupEvents(ctx context.Context, k groupKey, since, before time.Time, limit int, seePII bool) ([]decodedEvent, bool, error) {
+	fs, more, err := readFailures(ctx, s.deps.Warehouse, k, since, before, limit)
 	if err != nil {
 		if isMissingTable(err) {
 			return nil, false, nil

@@ -460,3 +460,35 @@ func TestReplayNeedsThePermissionAndACollector(t *testing.T) {
 		t.Errorf("Resend calls %v, want only the emit", got)
 	}
 }
+
+// TestReplayInBatches: a group larger than one replay is replayed newest
+// first, batch by batch; the events a batch got into the warehouse do not
+// hide the older ones (the next batch starts before the oldest of it).
+// Not parallel: it lowers the batch size.
+func TestReplayInBatches(t *testing.T) { //nolint:paralleltest // SetMaxReplayBatch
+	defer console.SetMaxReplayBatch(1)()
+	h := newHarness(t)
+	h.emit(t, h.event(t, orderPlaced, "e-old", uuidOnly(t), time.Now()))
+	h.emit(t, h.event(t, orderPlaced, "e-new", uuidOnly(t), time.Now()))
+	h.addVersion(t, orderPlaced, func(s string) string {
+		return strings.Replace(s, "string order_id = 1 [(buf.validate.field).string.uuid = true];\n  // Member", "string order_id = 1;\n  // Member", 1)
+	})
+	ts, _ := failedConsole(t, h, console.KeyAuth(testKey))
+	next := regexp.MustCompile(`name="before" value="([^"]+)">\s*<button type="submit">Next, older`)
+	first := postPage(t, ts.URL, "/ui/failed/replay", replayForm(orderPlaced, "string.uuid", "order_id", "confirm", "1"))
+	mustContain(t, first, "Replayed: the collector accepted all 1 events.", "e-new", "Next, older failures")
+	m := next.FindStringSubmatch(first.Body)
+	if m == nil {
+		t.Fatalf("no next batch offered: %s", first.Body)
+	}
+	h.drain(t)
+	// The newest batch again: e-new is in the warehouse now, left out.
+	again := postPage(t, ts.URL, "/ui/failed/replay", replayForm(orderPlaced, "string.uuid", "order_id", "confirm", "1"))
+	mustContain(t, again, "Nothing to replay", "Next, older failures")
+	second := postPage(t, ts.URL, "/ui/failed/replay", replayForm(orderPlaced, "string.uuid", "order_id", "confirm", "1", "before", m[1]))
+	mustContain(t, second, "Replayed: the collector accepted all 1 events.", "e-old")
+	h.drain(t)
+	if n := h.sql(t, `SELECT count(*) FROM shop_orders_v1_order_placed`)[0][0]; fmt.Sprint(n) != "2" {
+		t.Fatalf("rows after two batches: %v, want 2", n)
+	}
+}

@@ -75,6 +75,9 @@ type replayPage struct {
 	Query   template.URL // the group's URL query (form fields below)
 	Key     groupKey
 	Window  string
+	// Before bounds the group's failures to those older (a later batch);
+	// Next is the bound of the batch after this one.
+	Before, Next string
 	EventID string // an edited event's id
 	Payload string // and its edited payload
 	// Redrive: a dead-letter subscription's redrive.
@@ -143,8 +146,16 @@ func (s *Server) failedReplay(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, http.StatusBadRequest, "A replay names a group (type, reason, rule, path) or an event (id): open it from the failed events page.")
 			return
 		}
+		var before time.Time
+		if b := r.PostFormValue("before"); b != "" {
+			if before, err = time.Parse(time.RFC3339Nano, b); err != nil {
+				s.fail(w, r, http.StatusBadRequest, fmt.Sprintf("before=%q is not an RFC 3339 time.", b))
+				return
+			}
+			p.Before = b
+		}
 		p.Group, p.Key, p.Window, p.Query, p.What = true, k, window, k.Query(window), "group "+k.String()
-		events, more, err := s.groupEvents(r.Context(), k, since, maxReplayBatch, false)
+		events, more, err := s.groupEvents(r.Context(), k, since, before, maxReplayBatch, false)
 		if err != nil {
 			s.failErr(w, r, err)
 			return
@@ -153,7 +164,12 @@ func (s *Server) failedReplay(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, http.StatusNotFound, fmt.Sprintf("No failed events in the group %s in the %s: nothing to replay.", k, windowLabel(window)))
 			return
 		}
-		p.More = more
+		// One replay takes the newest maxReplayBatch failures; the next
+		// batch is those older than the oldest of them (Next), so events
+		// in the warehouse already never hide older ones.
+		if p.More = more; more {
+			p.Next = events[len(events)-1].FailedAt.UTC().Format(time.RFC3339Nano)
+		}
 		items = replayItems(events)
 	}
 	status := s.runReplay(r.Context(), p, items)
