@@ -70,16 +70,16 @@ type replayItem struct {
 
 // replayPage is what ui/failed-replay.html sees.
 type replayPage struct {
-	What    string
-	Group   bool
-	Query   template.URL // the group's URL query (form fields below)
-	Key     groupKey
-	Window  string
+	What   string
+	Group  bool
+	Query  template.URL // the group's URL query (form fields below)
+	Key    groupKey
+	Window string
 	// Before bounds the group's failures to those older (a later batch);
 	// Next is the bound of the batch after this one.
 	Before, Next string
-	EventID string // an edited event's id
-	Payload string // and its edited payload
+	EventID      string // an edited event's id
+	Payload      string // and its edited payload
 	// Redrive: a dead-letter subscription's redrive.
 	Redrive      bool
 	Subscription string
