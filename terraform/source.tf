@@ -141,6 +141,9 @@ module "source" {
     HEM_EVENTS_TOPIC  = module.pubsub.topic_names[local.events_topic]
     HEM_FAILED_TOPIC  = module.pubsub.topic_names[local.failed_topic]
     HEM_LOADS         = tostring(var.source_run.loads)
+    # Cloud Run's temporary folder is the instance's memory: a load's
+    # spill stays well inside it, larger objects are read twice.
+    HEM_SPILL_MAX_BYTES = "268435456"
   }
 
   # The records' PII fields are hashed as the collector hashes them.

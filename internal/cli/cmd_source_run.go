@@ -43,6 +43,8 @@ type sourceFlags struct {
 	PIISalt      string
 	Workers      int
 	Lease        time.Duration
+	SpillDir     string
+	SpillMax     int64
 }
 
 func (c *sourceFlags) bind(fs *flag.FlagSet) {
@@ -58,6 +60,8 @@ func (c *sourceFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.PIISalt, "pii-salt", "", "secret key of PII_HANDLING_HASH, the collector's (at least 16 bytes); required with --project, default: hem dev's")
 	fs.IntVar(&c.Workers, "workers", 0, "records mapped and checked at once per load (default: one per CPU)")
 	fs.DurationVar(&c.Lease, "lease", def.Lease, "how long an object stays this loader's without a checkpoint; after a crash, another loader takes it over once it ends")
+	fs.StringVar(&c.SpillDir, "spill-dir", def.SpillDir, "folder of the temporary file where a load keeps its first pass's records for the second (default: the system's temporary folder; on Cloud Run that is memory)")
+	fs.Int64Var(&c.SpillMax, "spill-max-bytes", def.SpillMaxBytes, "largest temporary file per load; a larger object is read a second time instead (0: never spill)")
 }
 
 // sourceEnv is a file source loader wired to its services, and how to
@@ -174,6 +178,7 @@ func (c *sourceFlags) open(ctx context.Context, log *slog.Logger, meter metric.M
 	sc := wiring.DefaultSourceConfig()
 	sc.Dir, sc.LedgerBucket, sc.LedgerPrefix = c.Sources, ledgerBucket, c.LedgerPrefix
 	sc.Workers, sc.Lease = c.Workers, c.Lease
+	sc.SpillDir, sc.SpillMaxBytes = c.SpillDir, c.SpillMax
 	if env.loader, err = wiring.NewSourceLoader(sc, srcs, coll, reg, env.gcs, log); err != nil {
 		return nil, err
 	}

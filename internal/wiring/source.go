@@ -45,12 +45,18 @@ type SourceConfig struct {
 	Lease time.Duration
 	// Workers map and check records at once, per load (0: one per CPU).
 	Workers int
+	// SpillDir and SpillMaxBytes are where a load keeps what its first
+	// pass made of the records, so that its second pass need not read and
+	// map the object again ("" is the system's temporary folder; 0 bytes
+	// turns it off). See source.WithSpill.
+	SpillDir      string
+	SpillMaxBytes int64
 }
 
 // DefaultSourceConfig is the production configuration, without the ledger
 // bucket every deployment names.
 func DefaultSourceConfig() SourceConfig {
-	return SourceConfig{Dir: "sources", LedgerPrefix: LedgerPrefix, Lease: time.Minute}
+	return SourceConfig{Dir: "sources", LedgerPrefix: LedgerPrefix, Lease: time.Minute, SpillMaxBytes: 4 << 30}
 }
 
 // LoadDeclarations reads the declarations of dir. The error lists every
@@ -157,7 +163,7 @@ func NewSourceLoader(cfg SourceConfig, srcs []*sourcev1.Source, c *collector.Col
 		schemas:  schemas,
 		mappings: map[mappingKey]*mapping.Mapping{},
 	}
-	base := []source.Option{source.WithLogger(log)}
+	base := []source.Option{source.WithLogger(log), source.WithSpill(cfg.SpillDir, cfg.SpillMaxBytes)}
 	if cfg.Owner != "" {
 		base = append(base, source.WithOwner(cfg.Owner))
 	}
