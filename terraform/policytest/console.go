@@ -18,8 +18,8 @@ var consoleProjectRoles = []string{"roles/bigquery.jobUser", "roles/monitoring.v
 var consoleSecrets = []string{"console_api_key", "console_secret"}
 
 // consoleGrants are the grants the console's service account may (and
-// must) hold on resources, matched as sourceGrants are.
-var consoleGrants = []sourceGrant{
+// must) hold on resources.
+var consoleGrants = []grant{
 	{"google_bigquery_dataset_iam_member", "roles/bigquery.dataViewer", "events_dataset_id", "dataset_id"},
 	{"google_bigquery_dataset_iam_member", "roles/bigquery.dataViewer", "failed_dataset_id", "dataset_id"},
 	{"google_storage_bucket_iam_member", "roles/storage.objectCreator", "console_audit", "bucket"},
@@ -74,57 +74,9 @@ func checkConsole(m *module, report reportFunc) {
 		}
 	}
 
-	held := map[int]bool{}
-	for _, b := range m.blocks {
-		if b == call {
-			continue
-		}
-		switch b.kind {
-		case "module":
-			for name, a := range b.body.Attributes {
-				if !namesConsole(a.Expr) {
-					continue
-				}
-				if name != "invokers" || !slices.ContainsFunc(consoleInvoked, func(s string) bool { return mentions(b, s) }) {
-					report(b, a.Expr.Range(), "the console is granted something through %s.%s: its grants are listed in console-least-privilege", b.name(), name)
-				}
-			}
-		case "resource":
-			member := attr(b.body, "member")
-			if member == nil || !namesConsole(member) {
-				for _, a := range b.body.Attributes {
-					if namesConsole(a.Expr) && strings.HasSuffix(b.resourceType(), "_iam_member") {
-						report(b, a.Expr.Range(), "the console's account appears in a grant's %s", a.Name)
-					}
-				}
-				continue
-			}
-			role, _ := m.scope.evalString(attr(b.body, "role"))
-			i := slices.IndexFunc(consoleGrants, func(g sourceGrant) bool {
-				if g.typ != b.resourceType() || g.role != role {
-					return false
-				}
-				return slices.ContainsFunc(references(attr(b.body, g.attr)), func(r string) bool { return strings.Contains(r, g.target) }) ||
-					strings.Contains(exprText(b, g.attr), g.target)
-			})
-			if i < 0 || held[i] {
-				report(b, b.rng, "grants the console %s on %s: it may hold only %s", cmpOr(role, "a role"), b.resourceType(), consoleGrantList())
-				continue
-			}
-			held[i] = true
-		}
-	}
-	for i, g := range consoleGrants {
-		if !held[i] {
-			report(call, call.rng, "the console lacks %s on the %s (%s)", g.role, g.target, g.typ)
-		}
-	}
-}
-
-func consoleGrantList() string {
-	var out []string
-	for _, g := range consoleGrants {
-		out = append(out, g.role+" on the "+g.target)
-	}
-	return strings.Join(out, ", ")
+	exactGrants{who: "the console", rule: "console-least-privilege", names: namesConsole, grants: consoleGrants,
+		mayName: func(b *block, name string) bool {
+			return name == "invokers" && slices.ContainsFunc(consoleInvoked, func(s string) bool { return mentions(b, s) })
+		},
+	}.check(m, call, report)
 }

@@ -474,14 +474,14 @@ func checkDocumented(m *module, report reportFunc) {
 // source run.
 const sourceModule = "source"
 
-// sourceGrant is one grant the source service may (and must) hold on a
-// resource: its type, its role and a word the granted resource's
-// expression names (the landing bucket, the events topic...).
-type sourceGrant struct {
+// grant is one grant a service account may (and must) hold on a resource:
+// its type, its role and a word the granted resource's expression names
+// (the landing bucket, the events topic...) in the attribute attr.
+type grant struct {
 	typ, role, target, attr string
 }
 
-var sourceGrants = []sourceGrant{
+var sourceGrants = []grant{
 	{"google_storage_bucket_iam_member", "roles/storage.objectViewer", "landing", "bucket"},
 	{"google_storage_bucket_iam_member", "roles/storage.objectUser", "ledger", "bucket"},
 	{"google_pubsub_topic_iam_member", "roles/pubsub.publisher", "events_topic", "topic"},
@@ -527,6 +527,23 @@ func checkSource(m *module, report reportFunc) {
 		report(call, e.Range(), "nobody invokes the source service: it pulls notifications")
 	}
 
+	// Only the registry's invokers may name the source service.
+	exactGrants{who: "the source service", rule: "source-least-privilege", names: namesSource, grants: sourceGrants,
+		mayName: func(b *block, name string) bool { return mentions(b, "registry") && name == "invokers" },
+	}.check(m, call, report)
+}
+
+// exactGrants is what a service account holds outside its own service:
+// exactly grants, each once, and no module naming the service but where
+// mayName allows it.
+type exactGrants struct {
+	who, rule string
+	names     func(hclsyntax.Expression) bool
+	grants    []grant
+	mayName   func(b *block, attr string) bool
+}
+
+func (x exactGrants) check(m *module, call *block, report reportFunc) {
 	held := map[int]bool{}
 	for _, b := range m.blocks {
 		if b == call {
@@ -534,45 +551,49 @@ func checkSource(m *module, report reportFunc) {
 		}
 		switch b.kind {
 		case "module":
-			// Only the registry's invokers may name the source service.
 			for name, a := range b.body.Attributes {
-				if !namesSource(a.Expr) {
-					continue
-				}
-				if !(mentions(b, "registry") && name == "invokers") {
-					report(b, a.Expr.Range(), "the source service is granted something through %s.%s: its grants are listed in source-least-privilege", b.name(), name)
+				if x.names(a.Expr) && !x.mayName(b, name) {
+					report(b, a.Expr.Range(), "%s is granted something through %s.%s: its grants are listed in %s", x.who, b.name(), name, x.rule)
 				}
 			}
 		case "resource":
 			member := attr(b.body, "member")
-			if member == nil || !namesSource(member) {
+			if member == nil || !x.names(member) {
 				for _, a := range b.body.Attributes {
-					if namesSource(a.Expr) && strings.HasSuffix(b.resourceType(), "_iam_member") {
-						report(b, a.Expr.Range(), "the source service's account appears in a grant's %s", a.Name)
+					if x.names(a.Expr) && strings.HasSuffix(b.resourceType(), "_iam_member") {
+						report(b, a.Expr.Range(), "%s's account appears in a grant's %s", x.who, a.Name)
 					}
 				}
 				continue
 			}
 			role, _ := m.scope.evalString(attr(b.body, "role"))
-			i := slices.IndexFunc(sourceGrants, func(g sourceGrant) bool {
+			i := slices.IndexFunc(x.grants, func(g grant) bool {
 				if g.typ != b.resourceType() || g.role != role {
 					return false
 				}
 				return slices.ContainsFunc(references(attr(b.body, g.attr)), func(r string) bool { return strings.Contains(r, g.target) }) ||
 					strings.Contains(exprText(b, g.attr), g.target)
 			})
-			if i < 0 {
-				report(b, b.rng, "grants the source service %s on %s: it may hold only %s", cmpOr(role, "a role"), b.resourceType(), sourceGrantList())
+			if i < 0 || held[i] {
+				report(b, b.rng, "grants %s %s on %s: it may hold only %s", x.who, cmpOr(role, "a role"), b.resourceType(), x.list())
 				continue
 			}
 			held[i] = true
 		}
 	}
-	for i, g := range sourceGrants {
+	for i, g := range x.grants {
 		if !held[i] {
-			report(call, call.rng, "the source service lacks %s on the %s (%s)", g.role, strings.TrimSuffix(g.target, "_topic"), g.typ)
+			report(call, call.rng, "%s lacks %s on the %s (%s)", x.who, g.role, strings.TrimSuffix(g.target, "_topic"), g.typ)
 		}
 	}
+}
+
+func (x exactGrants) list() string {
+	var out []string
+	for _, g := range x.grants {
+		out = append(out, g.role+" on the "+strings.TrimSuffix(g.target, "_topic"))
+	}
+	return strings.Join(out, ", ")
 }
 
 // secretRefs returns the labels of the secrets an expression reads through
@@ -616,14 +637,6 @@ func exprText(b *block, name string) string {
 		return nil
 	})
 	return strings.Join(parts, ".")
-}
-
-func sourceGrantList() string {
-	var out []string
-	for _, g := range sourceGrants {
-		out = append(out, g.role+" on the "+strings.TrimSuffix(g.target, "_topic"))
-	}
-	return strings.Join(out, ", ")
 }
 
 func cmpOr(a, b string) string {
