@@ -114,6 +114,21 @@ func New(ctx context.Context, target string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// Dial connects to a collector's gRPC API at target, as New does: host:port
+// (or http://host:port) in plaintext, https://host[:port] with TLS. For
+// tools that call the API directly (replays); producers use New.
+func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	addr, dialOpts, err := dialTarget(target)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(addr, append(dialOpts, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("hem client: %w", err)
+	}
+	return conn, nil
+}
+
 func dialTarget(target string) (string, []grpc.DialOption, error) {
 	switch {
 	case strings.HasPrefix(target, "https://"):

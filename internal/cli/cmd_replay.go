@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hemlabs/hem/auth"
+	"github.com/hemlabs/hem/client"
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
@@ -282,7 +283,7 @@ func warehouseTarget(w *duckdb.Warehouse) (sendFunc, func(context.Context) error
 // collectorTarget sends failed events' original envelopes back through the
 // collector, so they are validated again like any new event.
 func collectorTarget(ctx context.Context, io IO, cfg *replayConfig) (sendFunc, func(context.Context) error, error) {
-	conn, err := dialCollector(ctx, cfg.client.Collector)
+	conn, err := client.Dial(cfg.client.Collector)
 	if err != nil {
 		return nil, nil, err
 	}

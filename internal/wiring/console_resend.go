@@ -2,17 +2,14 @@ package wiring
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"strings"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/hemlabs/hem/auth"
+	"github.com/hemlabs/hem/client"
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/console"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
@@ -44,18 +41,9 @@ func DialCollector(target, key string) (*CollectorResender, error) {
 	if target == "" {
 		return nil, errors.New("console: collector address is required")
 	}
-	creds := grpc.WithTransportCredentials(insecure.NewCredentials())
-	if host, ok := strings.CutPrefix(target, "https://"); ok {
-		host = strings.TrimSuffix(host, "/")
-		if !strings.Contains(host, ":") {
-			host += ":443"
-		}
-		target = host
-		creds = grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12}))
-	}
-	conn, err := grpc.NewClient(target, creds)
+	conn, err := client.Dial(target)
 	if err != nil {
-		return nil, fmt.Errorf("console: collector %s: %w", target, err)
+		return nil, fmt.Errorf("console: collector: %w", err)
 	}
 	return &CollectorResender{conn: conn, api: collectorv1.NewCollectorServiceClient(conn), key: key}, nil
 }
