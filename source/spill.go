@@ -2,6 +2,9 @@ package source
 
 import (
 	"bufio"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -38,6 +41,13 @@ import (
 //	               string violation message, string record (Origin.record)
 //
 // (strings and bytes: uvarint length, then the bytes).
+//
+// On disk each block is sealed with AES-256-GCM under a key made for the
+// spill and held only in memory, its nonce the block's number: payloads
+// hold PII fields before the collector hashes them, and nothing of them
+// rests in clear, nor can a block be changed, dropped or reordered
+// unnoticed. Frame: 4-byte little-endian length of the sealed block, then
+// the sealed block.
 
 const (
 	spillEvent    byte = 1
@@ -277,10 +287,15 @@ type spillSource interface {
 // spill is the temporary file of one Load. Pass 1 writes it from one
 // goroutine, pass 2 reads it from one goroutine.
 type spill struct {
-	f    *os.File
-	w    *bufio.Writer
-	size int64
-	cap  int64
+	f *os.File
+	w *bufio.Writer
+	// size is the bytes of the blocks written, disk the bytes of their
+	// frames in the file.
+	size, disk int64
+	cap        int64
+	aead       cipher.AEAD
+	sealed     []byte // the frame being written
+	blocks     uint64
 	// dropped: over the cap or a write failed; pass 2 reads the object.
 	dropped error
 	// off is dropped != nil for pass 1's workers, which then stop
@@ -299,8 +314,40 @@ func newSpill(dir string, maxBytes int64) (*spill, error) {
 		return nil, fmt.Errorf("source: spill: %w", err)
 	}
 	_ = os.Remove(f.Name()) // where an open file cannot be removed, close removes it
-	return &spill{f: f, w: bufio.NewWriterSize(f, spillBuffer), cap: maxBytes}, nil
+	var key [32]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("source: spill key: %w", err)
+	}
+	aead, err := newSpillAEAD(key[:])
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return &spill{f: f, w: bufio.NewWriterSize(f, spillBuffer), cap: maxBytes, aead: aead}, nil
 }
+
+func newSpillAEAD(key []byte) (cipher.AEAD, error) {
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("source: spill: %w", err)
+	}
+	aead, err := cipher.NewGCM(b)
+	if err != nil {
+		return nil, fmt.Errorf("source: spill: %w", err)
+	}
+	return aead, nil
+}
+
+// spillNonce is block n's nonce: each key seals each number once.
+func spillNonce(dst []byte, n uint64) []byte {
+	clear(dst)
+	binary.LittleEndian.PutUint64(dst, n)
+	return dst
+}
+
+// spillFrameMax bounds a sealed block's length field (4 bytes).
+const spillFrameMax = 1<<32 - 1
 
 // write appends a block; over the cap or on a write error the spill is
 // dropped (and its file truncated), and write returns why.
@@ -308,15 +355,21 @@ func (s *spill) write(block []byte) error {
 	if s.dropped != nil {
 		return s.dropped
 	}
-	if s.size+int64(len(block)) > s.cap {
+	frame := int64(4 + len(block) + s.aead.Overhead())
+	if s.disk+frame > s.cap || frame > spillFrameMax {
 		s.drop(fmt.Errorf("%w of %d bytes", errSpillFull, s.cap))
 		return s.dropped
 	}
-	if _, err := s.w.Write(block); err != nil {
+	var nonce [12]byte
+	s.sealed = binary.LittleEndian.AppendUint32(s.sealed[:0], uint32(frame-4))
+	s.sealed = s.aead.Seal(s.sealed, spillNonce(nonce[:], s.blocks), block, nil)
+	if _, err := s.w.Write(s.sealed); err != nil {
 		s.drop(fmt.Errorf("source: spill: %w", err))
 		return s.dropped
 	}
+	s.blocks++
 	s.size += int64(len(block))
+	s.disk += frame
 	return nil
 }
 
@@ -340,7 +393,53 @@ func (s *spill) reader() (*bufio.Reader, error) {
 		s.drop(fmt.Errorf("source: spill: %w", err))
 		return nil, s.dropped
 	}
-	return bufio.NewReaderSize(s.f, spillBuffer), nil
+	return bufio.NewReaderSize(&spillOpener{r: bufio.NewReaderSize(s.f, spillBuffer), aead: s.aead, left: s.disk}, spillBuffer), nil
+}
+
+// spillOpener reads the blocks of a spill file back, opening each frame
+// in order.
+type spillOpener struct {
+	r       *bufio.Reader
+	aead    cipher.AEAD
+	left    int64 // bytes of frames not read yet
+	n       uint64
+	sealed  []byte
+	opened  []byte
+	pending []byte
+}
+
+func (o *spillOpener) Read(p []byte) (int, error) {
+	for len(o.pending) == 0 {
+		if o.left == 0 {
+			return 0, io.EOF
+		}
+		var hdr [4]byte
+		if _, err := io.ReadFull(o.r, hdr[:]); err != nil {
+			return 0, fmt.Errorf("%w: a frame cut short: %w", errSpillCorrupt, err)
+		}
+		n := int64(binary.LittleEndian.Uint32(hdr[:]))
+		if n < int64(o.aead.Overhead()) || n > o.left-4 {
+			return 0, fmt.Errorf("%w: a frame of %d bytes where %d are left", errSpillCorrupt, n, o.left-4)
+		}
+		if int64(cap(o.sealed)) < n {
+			o.sealed = make([]byte, n)
+		}
+		o.sealed = o.sealed[:n]
+		if _, err := io.ReadFull(o.r, o.sealed); err != nil {
+			return 0, fmt.Errorf("%w: a frame cut short: %w", errSpillCorrupt, err)
+		}
+		var nonce [12]byte
+		opened, err := o.aead.Open(o.opened[:0], spillNonce(nonce[:], o.n), o.sealed, nil)
+		if err != nil {
+			return 0, fmt.Errorf("%w: block %d does not authenticate", errSpillCorrupt, o.n)
+		}
+		o.opened, o.pending = opened, opened
+		o.n++
+		o.left -= 4 + n
+	}
+	n := copy(p, o.pending)
+	o.pending = o.pending[n:]
+	return n, nil
 }
 
 // close deletes the spill.

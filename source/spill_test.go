@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -346,4 +347,53 @@ func FuzzSpillBlock(f *testing.F) {
 			t.Fatalf("decoded, encoded and decoded again: %v\n%+v\nwant %+v", err, recs2, recs)
 		}
 	})
+}
+
+// TestSpillRestsSealed: the spill file holds none of the records' bytes in
+// clear (payloads carry PII before the collector hashes it), and a block
+// changed on disk stops pass 2 as corrupt instead of being published.
+func TestSpillRestsSealed(t *testing.T) {
+	t.Parallel()
+	blocks, inputs := testBlocks(t)
+	sp := spillOf(t, blocks...)
+	if _, err := sp.reader(); err != nil { // flushes
+		t.Fatal(err)
+	}
+	disk := make([]byte, sp.disk)
+	if _, err := sp.f.ReadAt(disk, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range inputs[0] {
+		for _, clear := range [][]byte{[]byte(in.Event.GetEventId()), in.Event.GetPayload().GetValue()} {
+			if len(clear) >= 8 && bytes.Contains(disk, clear) {
+				t.Fatalf("the spill file holds %q in clear", clear)
+			}
+		}
+	}
+
+	for _, at := range []int64{2, 4 + 12, sp.disk - 1} { // a frame's length, its body, the last tag byte
+		t.Run(fmt.Sprintf("byte %d changed", at), func(t *testing.T) {
+			sp := spillOf(t, blocks...)
+			if _, err := sp.reader(); err != nil {
+				t.Fatal(err)
+			}
+			b := []byte{0}
+			if _, err := sp.f.ReadAt(b, at); err != nil {
+				t.Fatal(err)
+			}
+			b[0] ^= 0x20
+			if _, err := sp.f.WriteAt(b, at); err != nil {
+				t.Fatal(err)
+			}
+			r, err := sp.reader()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := make(chan *batch, len(blocks)+1)
+			window := make(chan struct{}, len(blocks)+1)
+			if err := readSpill(t.Context(), r, sp.size, out, window); !errors.Is(err, errSpillCorrupt) {
+				t.Fatalf("a changed spill read as %v, want errSpillCorrupt", err)
+			}
+		})
+	}
 }
