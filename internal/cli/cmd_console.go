@@ -45,6 +45,7 @@ func (c *consoleServeConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&cc.BigQuery.Dataset, "bigquery-dataset", "", "BigQuery dataset of the event tables (and _failed_events); unqualified table names in the SQL page resolve in it")
 	fs.StringVar(&cc.BigQuery.FailedDataset, "bigquery-failed-dataset", "", "BigQuery dataset of _failed_events when it is not --bigquery-dataset (terraform: PREFIX_failed)")
 	fs.Int64Var(&cc.BigQuery.MaxBytesBilled, "bigquery-max-bytes", 0, "BigQuery refuses a console query that would scan more bytes than this (maximumBytesBilled); 0: no cap (the SQL page still shows the estimate first)")
+	fs.StringVar(&cc.Monitoring.Project, "monitoring-project", "", "Cloud Monitoring project the Live page reads (Pub/Sub backlog and dead letters, the collector's counts and p99 through Managed Prometheus); default: --bigquery-project; neither: the page says it is not configured")
 	fs.StringVar(&cc.AuditBucket, "audit-bucket", "", "GCS bucket of the audit trail of replays and redrives (objects under audit/); empty: replays are not recorded")
 	fs.StringVar(&cc.LedgerBucket, "ledger-bucket", "", "GCS bucket of the file sources' ledger (the Sources page); empty: the page says it is not configured")
 	fs.StringVar(&cc.ArchiveBucket, "archive-bucket", "", "GCS bucket of the Parquet archive (the Archive page and Find); empty: the pages say it is not configured")
@@ -62,6 +63,9 @@ func (c *consoleServeConfig) bind(fs *flag.FlagSet) {
 func (c *consoleServeConfig) resolve() error {
 	c.Console.PIIViewers = splitList(c.PIIViewers)
 	c.Console.Replayers = splitList(c.Replayers)
+	if c.Console.Monitoring.Project == "" {
+		c.Console.Monitoring.Project = c.Console.BigQuery.Project
+	}
 	var errs []error
 	if c.Registry == "" {
 		errs = append(errs, errors.New("--registry is required"))
@@ -145,7 +149,8 @@ func serveConsole(ctx context.Context, io IO, cfg *consoleServeConfig) error {
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	log.Info("console serving", "addr", ln.Addr().String(), "auth", cfg.Console.Auth, "registry", cfg.Registry,
-		"collector", cfg.Console.Collector, "bigquery", cfg.Console.BigQuery.Project+"."+cfg.Console.BigQuery.Dataset)
+		"collector", cfg.Console.Collector, "bigquery", cfg.Console.BigQuery.Project+"."+cfg.Console.BigQuery.Dataset,
+		"monitoring", cfg.Console.Monitoring.Project)
 	// The Live page's history: sampled while the console runs.
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

@@ -53,6 +53,9 @@ type ConsoleConfig struct {
 	// BigQuery is the warehouse in production (when ConsoleEnv brings
 	// none).
 	BigQuery BigQueryWarehouseConfig
+	// Monitoring is where the Live page reads metrics in production (when
+	// ConsoleEnv brings none).
+	Monitoring MonitoringConfig
 	// Buckets (GCS): the audit trail's (objects under audit/), the file
 	// sources' ledger and the Parquet archive. Empty: that page says it is
 	// not configured.
@@ -103,7 +106,8 @@ type ConsoleEnv struct {
 	// GCS reads the ledger and archive buckets and writes the audit trail;
 	// nil leaves those pages unconfigured.
 	GCS *storage.Client
-	// Metrics, optional.
+	// Metrics, optional: hem dev's Prometheus registry; nil reads Cloud
+	// Monitoring from ConsoleConfig.Monitoring.
 	Metrics console.Metrics
 	// Resender, optional: hem dev's in-process collector (a CoreResender).
 	// Nil dials ConsoleConfig.Collector.
@@ -170,6 +174,14 @@ func NewConsole(ctx context.Context, cfg ConsoleConfig, env ConsoleEnv) (_ *Cons
 		}
 		c.closers = append(c.closers, w.Close)
 		deps.Warehouse = w
+	}
+	if deps.Metrics == nil && cfg.Monitoring.Project != "" {
+		m, client, err := openCloudMonitoring(ctx, cfg.Monitoring)
+		if err != nil {
+			return nil, err
+		}
+		c.closers = append(c.closers, client.Close)
+		deps.Metrics = m
 	}
 	if deps.Collector == nil && cfg.Collector != "" {
 		r, err := DialCollector(cfg.Collector, cfg.CollectorKey)

@@ -13,11 +13,14 @@ import (
 	"sync"
 	"testing"
 
+	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
+	"google.golang.org/genproto/googleapis/api/monitoredres"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/hemlabs/hem/console"
+	"github.com/hemlabs/hem/console/monitoringtest"
 	"github.com/hemlabs/hem/contract"
 	collectorv1 "github.com/hemlabs/hem/gen/hem/collector/v1"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
@@ -325,5 +328,51 @@ func TestNewConsoleWithAKey(t *testing.T) {
 	}
 	if _, err := wiring.NewConsole(t.Context(), cfg, wiring.ConsoleEnv{}); err == nil {
 		t.Error("a console without a registry")
+	}
+}
+
+// hem console serve's Live page reads Cloud Monitoring: with a monitoring
+// project the page shows the subscriptions' backlog instead of saying no
+// metrics source is configured.
+func TestNewConsoleReadsCloudMonitoring(t *testing.T) {
+	t.Parallel()
+	fake := monitoringtest.Start(t, "hem-prod", map[string][]*monitoringpb.TimeSeries{
+		"pubsub.googleapis.com/subscription/num_undelivered_messages": {{
+			Resource: &monitoredres.MonitoredResource{Type: "pubsub_subscription", Labels: map[string]string{"subscription_id": "orders-bq"}},
+			Points:   []*monitoringpb.Point{{Value: &monitoringpb.TypedValue{Value: &monitoringpb.TypedValue_Int64Value{Int64Value: 42}}}},
+		}},
+	})
+	for _, tt := range []struct {
+		name       string
+		monitoring wiring.MonitoringConfig
+		status     int
+		want       string
+	}{
+		{"no project", wiring.MonitoringConfig{}, http.StatusNotFound, "no metrics source is configured"},
+		{"cloud monitoring", wiring.MonitoringConfig{Project: "hem-prod", Endpoint: fake.Addr}, http.StatusOK, `"orders-bq"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := wiring.DefaultConsoleConfig()
+			cfg.Auth, cfg.APIKey, cfg.Monitoring = wiring.ConsoleAuthKey, "hem_dev_key", tt.monitoring
+			c, err := wiring.NewConsole(t.Context(), cfg, wiring.ConsoleEnv{Registry: emptyRegistry{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			srv := httptest.NewServer(c.Handler())
+			t.Cleanup(srv.Close)
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/ui/live/data", nil)
+			req.Header.Set("X-Api-Key", "hem_dev_key")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status || !strings.Contains(string(body), tt.want) {
+				t.Fatalf("%d %s; want %d with %s", resp.StatusCode, body, tt.status, tt.want)
+			}
+		})
 	}
 }
