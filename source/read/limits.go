@@ -3,6 +3,7 @@ package read
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 )
@@ -103,6 +104,8 @@ func (d *decoded) Read(p []byte) (int, error) {
 	return n, err
 }
 
+var errNegativeOffset = errors.New("a negative offset")
+
 // readerAt makes an io.ReaderAt of range reads (zip, Parquet). Sequential
 // ReadAt calls continue one open range reader instead of a request each.
 type readerAt struct {
@@ -118,6 +121,11 @@ func (a *readerAt) ReadAt(p []byte, off int64) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	size := a.obj.Attrs().Size
+	if off < 0 {
+		// A forged zip offset; to GCS a negative offset would mean "from
+		// the end", so it never reaches a range read.
+		return 0, fmt.Errorf("read: offset %d: %w", off, errNegativeOffset)
+	}
 	if off >= size {
 		return 0, io.EOF
 	}
