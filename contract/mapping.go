@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	optionsv1 "github.com/hemlabs/hem/gen/hem/options/v1"
 )
 
 // Type is a BigQuery (GoogleSQL) column type.
@@ -263,6 +265,11 @@ func (m *mapper) column(fd protoreflect.FieldDescriptor, path string, depth int,
 	}
 	if fo := FieldOptions(fd); fo != nil {
 		col.PolicyTag = fo.GetPolicyTag()
+		if h := fo.GetPii(); h > optionsv1.PiiHandling_PII_HANDLING_DROP {
+			// A handling the collector does not apply would let the value
+			// through in clear.
+			m.fail("EV-L10", path, "pii handling %s is not supported by this version of hem", h)
+		}
 	}
 	if fd.IsList() || fd.IsMap() {
 		col.Mode = Repeated

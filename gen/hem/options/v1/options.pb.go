@@ -25,6 +25,118 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Grain is the size of a rollup's time bucket.
+type Grain int32
+
+const (
+	Grain_GRAIN_UNSPECIFIED Grain = 0
+	Grain_GRAIN_HOUR        Grain = 1
+	Grain_GRAIN_DAY         Grain = 2
+)
+
+// Enum value maps for Grain.
+var (
+	Grain_name = map[int32]string{
+		0: "GRAIN_UNSPECIFIED",
+		1: "GRAIN_HOUR",
+		2: "GRAIN_DAY",
+	}
+	Grain_value = map[string]int32{
+		"GRAIN_UNSPECIFIED": 0,
+		"GRAIN_HOUR":        1,
+		"GRAIN_DAY":         2,
+	}
+)
+
+func (x Grain) Enum() *Grain {
+	p := new(Grain)
+	*p = x
+	return p
+}
+
+func (x Grain) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Grain) Descriptor() protoreflect.EnumDescriptor {
+	return file_hem_options_v1_options_proto_enumTypes[0].Descriptor()
+}
+
+func (Grain) Type() protoreflect.EnumType {
+	return &file_hem_options_v1_options_proto_enumTypes[0]
+}
+
+func (x Grain) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Grain.Descriptor instead.
+func (Grain) EnumDescriptor() ([]byte, []int) {
+	return file_hem_options_v1_options_proto_rawDescGZIP(), []int{0}
+}
+
+// Aggregate is how a rollup measure combines the source rows of a group.
+type Aggregate int32
+
+const (
+	Aggregate_AGGREGATE_UNSPECIFIED Aggregate = 0
+	// Number of events (one per event id); `of` is empty.
+	Aggregate_AGGREGATE_COUNT Aggregate = 1
+	Aggregate_AGGREGATE_SUM   Aggregate = 2
+	Aggregate_AGGREGATE_MIN   Aggregate = 3
+	Aggregate_AGGREGATE_MAX   Aggregate = 4
+	// Approximate number of distinct values of `of` (HyperLogLog in both
+	// BigQuery and DuckDB; small counts are exact).
+	Aggregate_AGGREGATE_APPROX_COUNT_DISTINCT Aggregate = 5
+)
+
+// Enum value maps for Aggregate.
+var (
+	Aggregate_name = map[int32]string{
+		0: "AGGREGATE_UNSPECIFIED",
+		1: "AGGREGATE_COUNT",
+		2: "AGGREGATE_SUM",
+		3: "AGGREGATE_MIN",
+		4: "AGGREGATE_MAX",
+		5: "AGGREGATE_APPROX_COUNT_DISTINCT",
+	}
+	Aggregate_value = map[string]int32{
+		"AGGREGATE_UNSPECIFIED":           0,
+		"AGGREGATE_COUNT":                 1,
+		"AGGREGATE_SUM":                   2,
+		"AGGREGATE_MIN":                   3,
+		"AGGREGATE_MAX":                   4,
+		"AGGREGATE_APPROX_COUNT_DISTINCT": 5,
+	}
+)
+
+func (x Aggregate) Enum() *Aggregate {
+	p := new(Aggregate)
+	*p = x
+	return p
+}
+
+func (x Aggregate) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Aggregate) Descriptor() protoreflect.EnumDescriptor {
+	return file_hem_options_v1_options_proto_enumTypes[1].Descriptor()
+}
+
+func (Aggregate) Type() protoreflect.EnumType {
+	return &file_hem_options_v1_options_proto_enumTypes[1]
+}
+
+func (x Aggregate) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Aggregate.Descriptor instead.
+func (Aggregate) EnumDescriptor() ([]byte, []int) {
+	return file_hem_options_v1_options_proto_rawDescGZIP(), []int{1}
+}
+
 // PiiHandling is what the collector does to a field holding personal data
 // before the event leaves it.
 type PiiHandling int32
@@ -40,6 +152,15 @@ const (
 	PiiHandling_PII_HANDLING_REDACT PiiHandling = 2
 	// Clear the field: it never reaches Pub/Sub, BigQuery or the archive.
 	PiiHandling_PII_HANDLING_DROP PiiHandling = 3
+	// Encrypt the value in the collector (Tink AEAD, AES-256-GCM, a random
+	// nonce): only ciphertext travels and rests; readers with the key decrypt
+	// it, also in BigQuery SQL. Equal values give different ciphertexts, so the
+	// column does not join.
+	PiiHandling_PII_HANDLING_ENCRYPT PiiHandling = 4
+	// Encrypt deterministically (Tink deterministic AEAD, AES-SIV): equal
+	// values give equal ciphertexts, so the column joins and groups, and that
+	// equality leaks to whoever sees the ciphertexts.
+	PiiHandling_PII_HANDLING_ENCRYPT_DETERMINISTIC PiiHandling = 5
 )
 
 // Enum value maps for PiiHandling.
@@ -49,12 +170,16 @@ var (
 		1: "PII_HANDLING_HASH",
 		2: "PII_HANDLING_REDACT",
 		3: "PII_HANDLING_DROP",
+		4: "PII_HANDLING_ENCRYPT",
+		5: "PII_HANDLING_ENCRYPT_DETERMINISTIC",
 	}
 	PiiHandling_value = map[string]int32{
-		"PII_HANDLING_UNSPECIFIED": 0,
-		"PII_HANDLING_HASH":        1,
-		"PII_HANDLING_REDACT":      2,
-		"PII_HANDLING_DROP":        3,
+		"PII_HANDLING_UNSPECIFIED":           0,
+		"PII_HANDLING_HASH":                  1,
+		"PII_HANDLING_REDACT":                2,
+		"PII_HANDLING_DROP":                  3,
+		"PII_HANDLING_ENCRYPT":               4,
+		"PII_HANDLING_ENCRYPT_DETERMINISTIC": 5,
 	}
 )
 
@@ -69,11 +194,11 @@ func (x PiiHandling) String() string {
 }
 
 func (PiiHandling) Descriptor() protoreflect.EnumDescriptor {
-	return file_hem_options_v1_options_proto_enumTypes[0].Descriptor()
+	return file_hem_options_v1_options_proto_enumTypes[2].Descriptor()
 }
 
 func (PiiHandling) Type() protoreflect.EnumType {
-	return &file_hem_options_v1_options_proto_enumTypes[0]
+	return &file_hem_options_v1_options_proto_enumTypes[2]
 }
 
 func (x PiiHandling) Number() protoreflect.EnumNumber {
@@ -82,7 +207,61 @@ func (x PiiHandling) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PiiHandling.Descriptor instead.
 func (PiiHandling) EnumDescriptor() ([]byte, []int) {
-	return file_hem_options_v1_options_proto_rawDescGZIP(), []int{0}
+	return file_hem_options_v1_options_proto_rawDescGZIP(), []int{2}
+}
+
+// KeyScope is which key an encrypted field uses.
+type KeyScope int32
+
+const (
+	// One key per event type.
+	KeyScope_KEY_SCOPE_UNSPECIFIED KeyScope = 0
+	// One key per event type.
+	KeyScope_KEY_SCOPE_EVENT_TYPE KeyScope = 1
+	// One key per data subject, named by the event's data_subject_field:
+	// deleting that key erases the person from every copy (crypto-shredding).
+	KeyScope_KEY_SCOPE_DATA_SUBJECT KeyScope = 2
+)
+
+// Enum value maps for KeyScope.
+var (
+	KeyScope_name = map[int32]string{
+		0: "KEY_SCOPE_UNSPECIFIED",
+		1: "KEY_SCOPE_EVENT_TYPE",
+		2: "KEY_SCOPE_DATA_SUBJECT",
+	}
+	KeyScope_value = map[string]int32{
+		"KEY_SCOPE_UNSPECIFIED":  0,
+		"KEY_SCOPE_EVENT_TYPE":   1,
+		"KEY_SCOPE_DATA_SUBJECT": 2,
+	}
+)
+
+func (x KeyScope) Enum() *KeyScope {
+	p := new(KeyScope)
+	*p = x
+	return p
+}
+
+func (x KeyScope) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (KeyScope) Descriptor() protoreflect.EnumDescriptor {
+	return file_hem_options_v1_options_proto_enumTypes[3].Descriptor()
+}
+
+func (KeyScope) Type() protoreflect.EnumType {
+	return &file_hem_options_v1_options_proto_enumTypes[3]
+}
+
+func (x KeyScope) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use KeyScope.Descriptor instead.
+func (KeyScope) EnumDescriptor() ([]byte, []int) {
+	return file_hem_options_v1_options_proto_rawDescGZIP(), []int{3}
 }
 
 // EventOptions marks a message as an event type (a subject) and tunes its table.
@@ -103,9 +282,23 @@ type EventOptions struct {
 	// are delivered in publish order.
 	Ordered bool `protobuf:"varint,5,opt,name=ordered,proto3" json:"ordered,omitempty"`
 	// Days after which a partition expires. Zero keeps partitions forever.
+	// This is the warehouse's retention of the type's rows.
 	PartitionExpirationDays int32 `protobuf:"varint,6,opt,name=partition_expiration_days,json=partitionExpirationDays,proto3" json:"partition_expiration_days,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// Days the archive keeps an object of this type (a GCS lifecycle rule per
+	// type). Zero keeps archive objects forever.
+	ArchiveRetentionDays int32 `protobuf:"varint,7,opt,name=archive_retention_days,json=archiveRetentionDays,proto3" json:"archive_retention_days,omitempty"`
+	// Days after which archive objects of this type move to
+	// archive_cold_storage_class. Zero never moves them.
+	ArchiveColdAfterDays int32 `protobuf:"varint,8,opt,name=archive_cold_after_days,json=archiveColdAfterDays,proto3" json:"archive_cold_after_days,omitempty"`
+	// The colder GCS storage class archive objects move to: NEARLINE, COLDLINE
+	// or ARCHIVE. Default: COLDLINE.
+	ArchiveColdStorageClass string `protobuf:"bytes,9,opt,name=archive_cold_storage_class,json=archiveColdStorageClass,proto3" json:"archive_cold_storage_class,omitempty"`
+	// Top-level field naming the data subject (the person) the event is about,
+	// e.g. member_id. Fields encrypted with KEY_SCOPE_DATA_SUBJECT use one key
+	// per value of this field, so deleting that key erases the person.
+	DataSubjectField string `protobuf:"bytes,10,opt,name=data_subject_field,json=dataSubjectField,proto3" json:"data_subject_field,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *EventOptions) Reset() {
@@ -180,6 +373,218 @@ func (x *EventOptions) GetPartitionExpirationDays() int32 {
 	return 0
 }
 
+func (x *EventOptions) GetArchiveRetentionDays() int32 {
+	if x != nil {
+		return x.ArchiveRetentionDays
+	}
+	return 0
+}
+
+func (x *EventOptions) GetArchiveColdAfterDays() int32 {
+	if x != nil {
+		return x.ArchiveColdAfterDays
+	}
+	return 0
+}
+
+func (x *EventOptions) GetArchiveColdStorageClass() string {
+	if x != nil {
+		return x.ArchiveColdStorageClass
+	}
+	return ""
+}
+
+func (x *EventOptions) GetDataSubjectField() string {
+	if x != nil {
+		return x.DataSubjectField
+	}
+	return ""
+}
+
+// RollupOptions marks a message as a rollup: a table of aggregates hem
+// computes from one row per event id of its source event type, recomputed per
+// time bucket partition, so redeliveries, replays and late events never count
+// twice. Every field of the message is a column: the time bucket, a dimension
+// or a measure, each marked with (hem.options.v1.field).rollup.
+type RollupOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Full name of the source event type, e.g. shop.orders.v1.OrderPlaced.
+	Source string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	// Size of one time bucket.
+	Grain Grain `protobuf:"varint,2,opt,name=grain,proto3,enum=hem.options.v1.Grain" json:"grain,omitempty"`
+	// Source column holding the time the rows are bucketed by (a TIMESTAMP
+	// column, dotted for nested fields). Default: _event_time.
+	TimeColumn string `protobuf:"bytes,3,opt,name=time_column,json=timeColumn,proto3" json:"time_column,omitempty"`
+	// How long after a bucket ends events may still arrive for it; each run
+	// recomputes the buckets touched since the last run plus this window.
+	AllowedLatenessHours int32 `protobuf:"varint,4,opt,name=allowed_lateness_hours,json=allowedLatenessHours,proto3" json:"allowed_lateness_hours,omitempty"`
+	// Days the rollup keeps its rows (partition expiration). Zero keeps them
+	// forever.
+	RetentionDays int32 `protobuf:"varint,5,opt,name=retention_days,json=retentionDays,proto3" json:"retention_days,omitempty"`
+	// Table name override. Default: as for an event type.
+	Table         string `protobuf:"bytes,6,opt,name=table,proto3" json:"table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollupOptions) Reset() {
+	*x = RollupOptions{}
+	mi := &file_hem_options_v1_options_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollupOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollupOptions) ProtoMessage() {}
+
+func (x *RollupOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_hem_options_v1_options_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollupOptions.ProtoReflect.Descriptor instead.
+func (*RollupOptions) Descriptor() ([]byte, []int) {
+	return file_hem_options_v1_options_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RollupOptions) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *RollupOptions) GetGrain() Grain {
+	if x != nil {
+		return x.Grain
+	}
+	return Grain_GRAIN_UNSPECIFIED
+}
+
+func (x *RollupOptions) GetTimeColumn() string {
+	if x != nil {
+		return x.TimeColumn
+	}
+	return ""
+}
+
+func (x *RollupOptions) GetAllowedLatenessHours() int32 {
+	if x != nil {
+		return x.AllowedLatenessHours
+	}
+	return 0
+}
+
+func (x *RollupOptions) GetRetentionDays() int32 {
+	if x != nil {
+		return x.RetentionDays
+	}
+	return 0
+}
+
+func (x *RollupOptions) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+// RollupColumn says what one field of a rollup message holds.
+type RollupColumn struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The field holds the start of the time bucket (a google.protobuf.Timestamp
+	// field; exactly one per rollup).
+	Bucket bool `protobuf:"varint,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	// The field is a dimension: the source column it groups by (dotted for
+	// nested fields). Empty when the field is not a dimension.
+	Dimension string `protobuf:"bytes,2,opt,name=dimension,proto3" json:"dimension,omitempty"`
+	// The field is a measure: how it aggregates `of`.
+	Aggregate Aggregate `protobuf:"varint,3,opt,name=aggregate,proto3,enum=hem.options.v1.Aggregate" json:"aggregate,omitempty"`
+	// The source column a measure aggregates (dotted for nested fields).
+	Of string `protobuf:"bytes,4,opt,name=of,proto3" json:"of,omitempty"`
+	// Escape hatch: an aggregate SQL expression over the source columns that
+	// both DuckDB and BigQuery accept, e.g. "AVG(total.amount_micros)". The
+	// gate checks it against both.
+	Sql           string `protobuf:"bytes,5,opt,name=sql,proto3" json:"sql,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollupColumn) Reset() {
+	*x = RollupColumn{}
+	mi := &file_hem_options_v1_options_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollupColumn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollupColumn) ProtoMessage() {}
+
+func (x *RollupColumn) ProtoReflect() protoreflect.Message {
+	mi := &file_hem_options_v1_options_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollupColumn.ProtoReflect.Descriptor instead.
+func (*RollupColumn) Descriptor() ([]byte, []int) {
+	return file_hem_options_v1_options_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RollupColumn) GetBucket() bool {
+	if x != nil {
+		return x.Bucket
+	}
+	return false
+}
+
+func (x *RollupColumn) GetDimension() string {
+	if x != nil {
+		return x.Dimension
+	}
+	return ""
+}
+
+func (x *RollupColumn) GetAggregate() Aggregate {
+	if x != nil {
+		return x.Aggregate
+	}
+	return Aggregate_AGGREGATE_UNSPECIFIED
+}
+
+func (x *RollupColumn) GetOf() string {
+	if x != nil {
+		return x.Of
+	}
+	return ""
+}
+
+func (x *RollupColumn) GetSql() string {
+	if x != nil {
+		return x.Sql
+	}
+	return ""
+}
+
 // FieldOptions tunes how one field is protected and governed.
 type FieldOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -187,14 +592,18 @@ type FieldOptions struct {
 	Pii PiiHandling `protobuf:"varint,1,opt,name=pii,proto3,enum=hem.options.v1.PiiHandling" json:"pii,omitempty"`
 	// BigQuery policy tag resource name attached to the column
 	// (projects/P/locations/L/taxonomies/T/policyTags/G).
-	PolicyTag     string `protobuf:"bytes,2,opt,name=policy_tag,json=policyTag,proto3" json:"policy_tag,omitempty"`
+	PolicyTag string `protobuf:"bytes,2,opt,name=policy_tag,json=policyTag,proto3" json:"policy_tag,omitempty"`
+	// Which key an encrypted field (PII_HANDLING_ENCRYPT*) uses.
+	KeyScope KeyScope `protobuf:"varint,3,opt,name=key_scope,json=keyScope,proto3,enum=hem.options.v1.KeyScope" json:"key_scope,omitempty"`
+	// What the field holds when its message is a rollup.
+	Rollup        *RollupColumn `protobuf:"bytes,4,opt,name=rollup,proto3" json:"rollup,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FieldOptions) Reset() {
 	*x = FieldOptions{}
-	mi := &file_hem_options_v1_options_proto_msgTypes[1]
+	mi := &file_hem_options_v1_options_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -206,7 +615,7 @@ func (x *FieldOptions) String() string {
 func (*FieldOptions) ProtoMessage() {}
 
 func (x *FieldOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_hem_options_v1_options_proto_msgTypes[1]
+	mi := &file_hem_options_v1_options_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -219,7 +628,7 @@ func (x *FieldOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldOptions.ProtoReflect.Descriptor instead.
 func (*FieldOptions) Descriptor() ([]byte, []int) {
-	return file_hem_options_v1_options_proto_rawDescGZIP(), []int{1}
+	return file_hem_options_v1_options_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FieldOptions) GetPii() PiiHandling {
@@ -236,6 +645,20 @@ func (x *FieldOptions) GetPolicyTag() string {
 	return ""
 }
 
+func (x *FieldOptions) GetKeyScope() KeyScope {
+	if x != nil {
+		return x.KeyScope
+	}
+	return KeyScope_KEY_SCOPE_UNSPECIFIED
+}
+
+func (x *FieldOptions) GetRollup() *RollupColumn {
+	if x != nil {
+		return x.Rollup
+	}
+	return nil
+}
+
 var file_hem_options_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MessageOptions)(nil),
@@ -243,6 +666,14 @@ var file_hem_options_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 		Field:         50001,
 		Name:          "hem.options.v1.event",
 		Tag:           "bytes,50001,opt,name=event",
+		Filename:      "hem/options/v1/options.proto",
+	},
+	{
+		ExtendedType:  (*descriptorpb.MessageOptions)(nil),
+		ExtensionType: (*RollupOptions)(nil),
+		Field:         50003,
+		Name:          "hem.options.v1.rollup",
+		Tag:           "bytes,50003,opt,name=rollup",
 		Filename:      "hem/options/v1/options.proto",
 	},
 	{
@@ -261,6 +692,10 @@ var (
 	//
 	// optional hem.options.v1.EventOptions event = 50001;
 	E_Event = &file_hem_options_v1_options_proto_extTypes[0]
+	// Marks a message as a rollup of an event type.
+	//
+	// optional hem.options.v1.RollupOptions rollup = 50003;
+	E_Rollup = &file_hem_options_v1_options_proto_extTypes[1]
 )
 
 // Extension fields to descriptorpb.FieldOptions.
@@ -268,31 +703,71 @@ var (
 	// PII handling and governance of a contract field.
 	//
 	// optional hem.options.v1.FieldOptions field = 50002;
-	E_Field = &file_hem_options_v1_options_proto_extTypes[1]
+	E_Field = &file_hem_options_v1_options_proto_extTypes[2]
 )
 
 var File_hem_options_v1_options_proto protoreflect.FileDescriptor
 
 const file_hem_options_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\x1chem/options/v1/options.proto\x12\x0ehem.options.v1\x1a google/protobuf/descriptor.proto\"\xfa\x01\n" +
+	"\x1chem/options/v1/options.proto\x12\x0ehem.options.v1\x1a google/protobuf/descriptor.proto\"\xd2\x03\n" +
 	"\fEventOptions\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12'\n" +
 	"\x0fpartition_field\x18\x02 \x01(\tR\x0epartitionField\x12+\n" +
 	"\x11clustering_fields\x18\x03 \x03(\tR\x10clusteringFields\x12(\n" +
 	"\x10entity_key_field\x18\x04 \x01(\tR\x0eentityKeyField\x12\x18\n" +
 	"\aordered\x18\x05 \x01(\bR\aordered\x12:\n" +
-	"\x19partition_expiration_days\x18\x06 \x01(\x05R\x17partitionExpirationDays\"\\\n" +
+	"\x19partition_expiration_days\x18\x06 \x01(\x05R\x17partitionExpirationDays\x124\n" +
+	"\x16archive_retention_days\x18\a \x01(\x05R\x14archiveRetentionDays\x125\n" +
+	"\x17archive_cold_after_days\x18\b \x01(\x05R\x14archiveColdAfterDays\x12;\n" +
+	"\x1aarchive_cold_storage_class\x18\t \x01(\tR\x17archiveColdStorageClass\x12,\n" +
+	"\x12data_subject_field\x18\n" +
+	" \x01(\tR\x10dataSubjectField\"\xe8\x01\n" +
+	"\rRollupOptions\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12+\n" +
+	"\x05grain\x18\x02 \x01(\x0e2\x15.hem.options.v1.GrainR\x05grain\x12\x1f\n" +
+	"\vtime_column\x18\x03 \x01(\tR\n" +
+	"timeColumn\x124\n" +
+	"\x16allowed_lateness_hours\x18\x04 \x01(\x05R\x14allowedLatenessHours\x12%\n" +
+	"\x0eretention_days\x18\x05 \x01(\x05R\rretentionDays\x12\x14\n" +
+	"\x05table\x18\x06 \x01(\tR\x05table\"\x9f\x01\n" +
+	"\fRollupColumn\x12\x16\n" +
+	"\x06bucket\x18\x01 \x01(\bR\x06bucket\x12\x1c\n" +
+	"\tdimension\x18\x02 \x01(\tR\tdimension\x127\n" +
+	"\taggregate\x18\x03 \x01(\x0e2\x19.hem.options.v1.AggregateR\taggregate\x12\x0e\n" +
+	"\x02of\x18\x04 \x01(\tR\x02of\x12\x10\n" +
+	"\x03sql\x18\x05 \x01(\tR\x03sql\"\xc9\x01\n" +
 	"\fFieldOptions\x12-\n" +
 	"\x03pii\x18\x01 \x01(\x0e2\x1b.hem.options.v1.PiiHandlingR\x03pii\x12\x1d\n" +
 	"\n" +
-	"policy_tag\x18\x02 \x01(\tR\tpolicyTag*r\n" +
+	"policy_tag\x18\x02 \x01(\tR\tpolicyTag\x125\n" +
+	"\tkey_scope\x18\x03 \x01(\x0e2\x18.hem.options.v1.KeyScopeR\bkeyScope\x124\n" +
+	"\x06rollup\x18\x04 \x01(\v2\x1c.hem.options.v1.RollupColumnR\x06rollup*=\n" +
+	"\x05Grain\x12\x15\n" +
+	"\x11GRAIN_UNSPECIFIED\x10\x00\x12\x0e\n" +
+	"\n" +
+	"GRAIN_HOUR\x10\x01\x12\r\n" +
+	"\tGRAIN_DAY\x10\x02*\x99\x01\n" +
+	"\tAggregate\x12\x19\n" +
+	"\x15AGGREGATE_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fAGGREGATE_COUNT\x10\x01\x12\x11\n" +
+	"\rAGGREGATE_SUM\x10\x02\x12\x11\n" +
+	"\rAGGREGATE_MIN\x10\x03\x12\x11\n" +
+	"\rAGGREGATE_MAX\x10\x04\x12#\n" +
+	"\x1fAGGREGATE_APPROX_COUNT_DISTINCT\x10\x05*\xb4\x01\n" +
 	"\vPiiHandling\x12\x1c\n" +
 	"\x18PII_HANDLING_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11PII_HANDLING_HASH\x10\x01\x12\x17\n" +
 	"\x13PII_HANDLING_REDACT\x10\x02\x12\x15\n" +
-	"\x11PII_HANDLING_DROP\x10\x03:U\n" +
-	"\x05event\x12\x1f.google.protobuf.MessageOptions\x18ц\x03 \x01(\v2\x1c.hem.options.v1.EventOptionsR\x05event:S\n" +
+	"\x11PII_HANDLING_DROP\x10\x03\x12\x18\n" +
+	"\x14PII_HANDLING_ENCRYPT\x10\x04\x12&\n" +
+	"\"PII_HANDLING_ENCRYPT_DETERMINISTIC\x10\x05*[\n" +
+	"\bKeyScope\x12\x19\n" +
+	"\x15KEY_SCOPE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14KEY_SCOPE_EVENT_TYPE\x10\x01\x12\x1a\n" +
+	"\x16KEY_SCOPE_DATA_SUBJECT\x10\x02:U\n" +
+	"\x05event\x12\x1f.google.protobuf.MessageOptions\x18ц\x03 \x01(\v2\x1c.hem.options.v1.EventOptionsR\x05event:X\n" +
+	"\x06rollup\x12\x1f.google.protobuf.MessageOptions\x18ӆ\x03 \x01(\v2\x1d.hem.options.v1.RollupOptionsR\x06rollup:S\n" +
 	"\x05field\x12\x1d.google.protobuf.FieldOptions\x18҆\x03 \x01(\v2\x1c.hem.options.v1.FieldOptionsR\x05fieldB\xb1\x01\n" +
 	"\x12com.hem.options.v1B\fOptionsProtoP\x01Z3github.com/hemlabs/hem/gen/hem/options/v1;optionsv1\xa2\x02\x03HOX\xaa\x02\x0eHem.Options.V1\xca\x02\x0eHem\\Options\\V1\xe2\x02\x1aHem\\Options\\V1\\GPBMetadata\xea\x02\x10Hem::Options::V1b\x06proto3"
 
@@ -308,26 +783,37 @@ func file_hem_options_v1_options_proto_rawDescGZIP() []byte {
 	return file_hem_options_v1_options_proto_rawDescData
 }
 
-var file_hem_options_v1_options_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hem_options_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_hem_options_v1_options_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_hem_options_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_hem_options_v1_options_proto_goTypes = []any{
-	(PiiHandling)(0),                    // 0: hem.options.v1.PiiHandling
-	(*EventOptions)(nil),                // 1: hem.options.v1.EventOptions
-	(*FieldOptions)(nil),                // 2: hem.options.v1.FieldOptions
-	(*descriptorpb.MessageOptions)(nil), // 3: google.protobuf.MessageOptions
-	(*descriptorpb.FieldOptions)(nil),   // 4: google.protobuf.FieldOptions
+	(Grain)(0),                          // 0: hem.options.v1.Grain
+	(Aggregate)(0),                      // 1: hem.options.v1.Aggregate
+	(PiiHandling)(0),                    // 2: hem.options.v1.PiiHandling
+	(KeyScope)(0),                       // 3: hem.options.v1.KeyScope
+	(*EventOptions)(nil),                // 4: hem.options.v1.EventOptions
+	(*RollupOptions)(nil),               // 5: hem.options.v1.RollupOptions
+	(*RollupColumn)(nil),                // 6: hem.options.v1.RollupColumn
+	(*FieldOptions)(nil),                // 7: hem.options.v1.FieldOptions
+	(*descriptorpb.MessageOptions)(nil), // 8: google.protobuf.MessageOptions
+	(*descriptorpb.FieldOptions)(nil),   // 9: google.protobuf.FieldOptions
 }
 var file_hem_options_v1_options_proto_depIdxs = []int32{
-	0, // 0: hem.options.v1.FieldOptions.pii:type_name -> hem.options.v1.PiiHandling
-	3, // 1: hem.options.v1.event:extendee -> google.protobuf.MessageOptions
-	4, // 2: hem.options.v1.field:extendee -> google.protobuf.FieldOptions
-	1, // 3: hem.options.v1.event:type_name -> hem.options.v1.EventOptions
-	2, // 4: hem.options.v1.field:type_name -> hem.options.v1.FieldOptions
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	3, // [3:5] is the sub-list for extension type_name
-	1, // [1:3] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	0,  // 0: hem.options.v1.RollupOptions.grain:type_name -> hem.options.v1.Grain
+	1,  // 1: hem.options.v1.RollupColumn.aggregate:type_name -> hem.options.v1.Aggregate
+	2,  // 2: hem.options.v1.FieldOptions.pii:type_name -> hem.options.v1.PiiHandling
+	3,  // 3: hem.options.v1.FieldOptions.key_scope:type_name -> hem.options.v1.KeyScope
+	6,  // 4: hem.options.v1.FieldOptions.rollup:type_name -> hem.options.v1.RollupColumn
+	8,  // 5: hem.options.v1.event:extendee -> google.protobuf.MessageOptions
+	8,  // 6: hem.options.v1.rollup:extendee -> google.protobuf.MessageOptions
+	9,  // 7: hem.options.v1.field:extendee -> google.protobuf.FieldOptions
+	4,  // 8: hem.options.v1.event:type_name -> hem.options.v1.EventOptions
+	5,  // 9: hem.options.v1.rollup:type_name -> hem.options.v1.RollupOptions
+	7,  // 10: hem.options.v1.field:type_name -> hem.options.v1.FieldOptions
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	8,  // [8:11] is the sub-list for extension type_name
+	5,  // [5:8] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_hem_options_v1_options_proto_init() }
@@ -340,9 +826,9 @@ func file_hem_options_v1_options_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hem_options_v1_options_proto_rawDesc), len(file_hem_options_v1_options_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   2,
-			NumExtensions: 2,
+			NumEnums:      4,
+			NumMessages:   4,
+			NumExtensions: 3,
 			NumServices:   0,
 		},
 		GoTypes:           file_hem_options_v1_options_proto_goTypes,
