@@ -415,8 +415,8 @@ func (m *mapper) applyOptions(t *Table, md protoreflect.MessageDescriptor, parti
 			t.EntityKey = entityKey
 		}
 	}
-	if expiration < 0 {
-		m.fail("EV-L10", path, "partition_expiration_days must not be negative")
+	for _, p := range RetentionOf(md).Problems() {
+		m.fail("EV-L10", path, "%s", p)
 	}
 	t.PartitionExpirationDays = expiration
 }

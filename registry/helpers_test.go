@@ -62,6 +62,7 @@ type ordersV1 struct {
 	pkg     string // default acme.orders.v1
 	comment string
 	fields  string
+	options string // more event options, e.g. partition_expiration_days: 90
 }
 
 func (o ordersV1) source() string {
@@ -86,10 +87,10 @@ import "hem/options/v1/options.proto";
 
 // %s
 message OrderPlaced {
-  option (hem.options.v1.event) = {entity_key_field: "order_id"};
+  option (hem.options.v1.event) = {entity_key_field: "order_id" %s};
 %s
 }
-`, pkg, comment, fields)
+`, pkg, comment, o.options, fields)
 }
 
 const baseFields = `

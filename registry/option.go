@@ -94,9 +94,24 @@ type registerOptionFunc func(*registerConfig)
 func (f registerOptionFunc) applyRegister(c *registerConfig) { f(c) }
 
 type registerConfig struct {
-	dryRun   bool
-	pushedBy string
-	commit   string
+	dryRun       bool
+	pushedBy     string
+	commit       string
+	ackRetention map[string]bool
+}
+
+// AcknowledgeRetention admits versions of the given subjects that shorten a
+// retention (EV-R01): the user has seen what would go. Their results list
+// the shortenings as Acknowledged instead of refusing them.
+func AcknowledgeRetention(subjects ...string) RegisterOption {
+	return registerOptionFunc(func(c *registerConfig) {
+		if c.ackRetention == nil {
+			c.ackRetention = map[string]bool{}
+		}
+		for _, s := range subjects {
+			c.ackRetention[s] = true
+		}
+	})
 }
 
 // DryRun checks the candidates without storing anything: new versions are

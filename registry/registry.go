@@ -18,6 +18,7 @@ import (
 	"github.com/hemlabs/hem/cache"
 	"github.com/hemlabs/hem/contract"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
+	"github.com/hemlabs/hem/registry/compat"
 )
 
 // Registry stores the versions of every subject in a GCS bucket and admits
@@ -150,6 +151,10 @@ type Result struct {
 	Schema *contract.Schema
 	// Violations say why the schema was rejected.
 	Violations []Violation
+	// Acknowledged are the retention shortenings (EV-R01) admitted because
+	// the caller acknowledged them (AcknowledgeRetention), each saying what
+	// goes.
+	Acknowledged []Violation
 	// Err is a failure for this subject alone, such as a *MigrationError.
 	Err error
 }
@@ -167,7 +172,9 @@ const maxCommitAttempts = 200
 //   - otherwise it is checked against every earlier version of its subject
 //     (compat rules, transitively; a first version only by the lint rules):
 //     any violation REJECTS it, anything else is stored as the next version
-//     with the next global id.
+//     with the next global id. A version shortening a retention of the
+//     newest one is refused (EV-R01) unless AcknowledgeRetention names its
+//     subject.
 //
 // New versions are stored PENDING, migrated by every migrator and then made
 // USABLE; without migrators they are USABLE at once. Rejections are results,
@@ -300,6 +307,14 @@ func (r *Registry) plan(ctx context.Context, snap *snapshot, candidates []*contr
 			return nil, nil, err
 		}
 		res.Violations = adm.check(c, priors)
+		if len(priors) > 0 {
+			shortened := compat.Retention(c, priors[len(priors)-1], now)
+			if rc.ackRetention[c.Subject] {
+				res.Acknowledged = shortened
+			} else if len(shortened) > 0 {
+				res.Violations = append(res.Violations, shortened...)
+			}
+		}
 		if len(res.Violations) > 0 {
 			res.Outcome = OutcomeRejected
 			results[i] = res

@@ -56,7 +56,7 @@ func (s *Service) Shutdown() { s.once.Do(func() { close(s.stop) }) }
 
 // Register checks and stores the event messages of a descriptor set.
 func (s *Service) Register(ctx context.Context, req *registryv1.RegisterRequest) (*registryv1.RegisterResponse, error) {
-	opts := []RegisterOption{WithCommit(req.GetCommit())}
+	opts := []RegisterOption{WithCommit(req.GetCommit()), AcknowledgeRetention(req.GetAcknowledgeRetention()...)}
 	if req.GetDryRun() {
 		opts = append(opts, DryRun())
 	} else {
@@ -89,6 +89,9 @@ func (s *Service) Register(ctx context.Context, req *registryv1.RegisterRequest)
 		}
 		for _, v := range res.Violations {
 			sr.Violations = append(sr.Violations, &registryv1.Violation{RuleId: v.Rule, Path: v.Path, Message: v.Message})
+		}
+		for _, v := range res.Acknowledged {
+			sr.Acknowledged = append(sr.Acknowledged, &registryv1.Violation{RuleId: v.Rule, Path: v.Path, Message: v.Message})
 		}
 		resp.Results = append(resp.Results, sr)
 	}

@@ -26,6 +26,7 @@ import (
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
 	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/registry"
+	"github.com/hemlabs/hem/registry/compat"
 )
 
 // schemaDefaultDir is where contracts live unless a DIR is given.
@@ -34,6 +35,8 @@ const schemaDefaultDir = "proto"
 type schemaPushConfig struct {
 	client clientFlags
 	DryRun bool
+	// AckRetention names subjects whose shortened retention is acknowledged.
+	AckRetention stringList
 	// Commit is recorded with each new version; empty: DIR's git HEAD.
 	Commit string
 }
@@ -58,11 +61,18 @@ without storing anything.
 
 The registry records with each new version who pushed it (the API key's or
 service account's name; "local" for hem dev) and the commit it came from:
---commit, or else "git rev-parse HEAD" when DIR is in a git checkout.`,
+--commit, or else "git rev-parse HEAD" when DIR is in a git checkout.
+
+A version that shortens a retention (the warehouse's partition expiration,
+the archive's or a rollup's retention) is REJECTED by rule EV-R01, which lists
+the dates that would be deleted. Once you have read them, push again with
+--acknowledge-retention SUBJECT: the version is stored and the lines starting
+with "acknowledged" say what goes.`,
 		Flags: func(fs *flag.FlagSet) {
 			cfg.client.bind(fs)
 			fs.BoolVar(&cfg.DryRun, "dry-run", false, "check without storing")
 			fs.StringVar(&cfg.Commit, "commit", "", "`SHA` (or any revision name, at most 200 bytes) recorded with each new version; default: \"git rev-parse HEAD\" when DIR is in a git checkout, else none")
+			fs.Var(&cfg.AckRetention, "acknowledge-retention", "`SUBJECT` whose shortened retention deletes data, knowingly (EV-R01); repeat for several")
 		},
 		Run: func(ctx context.Context, io IO, args []string) error {
 			return runSchemaPush(ctx, io, &cfg, args)
@@ -101,12 +111,13 @@ func runSchemaPush(ctx context.Context, io IO, cfg *schemaPushConfig, args []str
 	if commit == "" {
 		commit = wiring.HeadCommit(ctx, dir)
 	}
-	resp, err := c.Register(ctx, &registryv1.RegisterRequest{FileDescriptorSet: set, Subjects: subjects, DryRun: cfg.DryRun, Commit: commit})
+	resp, err := c.Register(ctx, &registryv1.RegisterRequest{FileDescriptorSet: set, Subjects: subjects, DryRun: cfg.DryRun, Commit: commit,
+		AcknowledgeRetention: cfg.AckRetention})
 	if err != nil {
 		return fmt.Errorf("schema push: %w", err)
 	}
 	tw := tabwriter.NewWriter(io.Stdout, 0, 4, 2, ' ', 0)
-	var violations []string
+	var violations, acknowledged []string
 	for _, r := range resp.GetResults() {
 		ver, id := "", ""
 		if r.GetVersion() > 0 {
@@ -123,8 +134,17 @@ func runSchemaPush(ctx context.Context, io IO, cfg *schemaPushConfig, args []str
 		for _, v := range r.GetViolations() {
 			violations = append(violations, schemaViolationLine(v.GetRuleId(), v.GetPath(), v.GetMessage()))
 		}
+		for _, v := range r.GetAcknowledged() {
+			acknowledged = append(acknowledged, "acknowledged "+schemaViolationLine(v.GetRuleId(), v.GetPath(), v.GetMessage()))
+		}
 	}
 	tw.Flush()
+	if len(acknowledged) > 0 {
+		fmt.Fprintln(io.Stdout)
+		for _, a := range acknowledged {
+			fmt.Fprintln(io.Stdout, a)
+		}
+	}
 	if len(violations) > 0 {
 		fmt.Fprintln(io.Stdout)
 		for _, v := range violations {
@@ -220,6 +240,21 @@ func schemaCompileFailed(w io.Writer, dir, ref string, err error) error {
 
 type schemaCheckConfig struct {
 	Against string
+	// AckRetention names subjects whose shortened retention is acknowledged.
+	AckRetention stringList
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(s string) error {
+	if s == "" {
+		return errors.New("empty value")
+	}
+	*l = append(*l, s)
+	return nil
 }
 
 func schemaCheckCommand() *Command {
@@ -238,9 +273,14 @@ built in and skipped, as push does. Prints one line per violation, starting
 with its rule id, and exits 1 if there is any.
 
 --against defaults to origin/main when that exists, else HEAD~1. Use HEAD to
-check uncommitted changes.`,
+check uncommitted changes.
+
+A shortened retention (EV-R01) is compared with the contract at the ref and
+is a violation unless --acknowledge-retention names its subject; then it is
+printed as a line starting with "acknowledged", saying what would go.`,
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&cfg.Against, "against", "", "git ref to compare with (default origin/main if it exists, else HEAD~1)")
+			fs.Var(&cfg.AckRetention, "acknowledge-retention", "`SUBJECT` whose shortened retention deletes data, knowingly (EV-R01); repeat for several")
 		},
 		Run: func(ctx context.Context, io IO, args []string) error {
 			return runSchemaCheck(ctx, io, &cfg, args)
@@ -308,6 +348,15 @@ func runSchemaCheck(ctx context.Context, io IO, cfg *schemaCheckConfig, args []s
 		}
 		for _, v := range registry.Check(s, prior) {
 			lines = append(lines, schemaViolationLine(v.Rule, v.Path, v.Message))
+		}
+		if old := before[s.Subject]; old != nil {
+			for _, v := range compat.Retention(s, old, time.Now()) {
+				if slices.Contains(cfg.AckRetention, s.Subject) {
+					fmt.Fprintln(io.Stdout, "acknowledged "+schemaViolationLine(v.Rule, v.Path, v.Message))
+					continue
+				}
+				lines = append(lines, schemaViolationLine(v.Rule, v.Path, v.Message))
+			}
 		}
 	}
 	var removed []string

@@ -18,7 +18,7 @@ type Rule struct {
 	// Name is the stable name, e.g. FIELD_SAME_TYPE.
 	Name string
 	// Group is the section the rule belongs to: Admission, Wire, JSON,
-	// BigQuery, Validation or Process.
+	// BigQuery, Validation, Retention or Process.
 	Group string
 	// Refuses says what the rule refuses, with an example.
 	Refuses string
@@ -35,6 +35,7 @@ const (
 	GroupJSON       = "JSON"
 	GroupBigQuery   = "BigQuery"
 	GroupValidation = "Validation"
+	GroupRetention  = "Retention"
 	GroupProcess    = "Process"
 )
 
@@ -79,9 +80,9 @@ var rules = []Rule{
 		"the collector validates every event with them: a rule that does not compile would refuse every event.",
 		"fix the rule; `buf lint` with the PROTOVALIDATE rule shows it as you edit."},
 	{"EV-L10", "EVENT_OPTIONS_VALID", GroupAdmission,
-		fmt.Sprintf("hem options BigQuery cannot honour: a `partition_field` that is not a top-level, non-repeated `google.protobuf.Timestamp` field; more than %d `clustering_fields`, or one that is not a top-level, non-repeated field whose column is BOOL, INT64, NUMERIC, STRING, TIMESTAMP or DATE; an `entity_key_field` that is not a top-level, non-repeated field whose column is neither RECORD nor JSON; a negative `partition_expiration_days`; a `table` option longer than %d bytes (%d with an `entity_key_field`) or holding characters BigQuery refuses; a field's `policy_tag` that is not a policy tag's resource name (`projects/P/locations/L/taxonomies/T/policyTags/G`).",
+		fmt.Sprintf("hem options BigQuery cannot honour: a `partition_field` that is not a top-level, non-repeated `google.protobuf.Timestamp` field; more than %d `clustering_fields`, or one that is not a top-level, non-repeated field whose column is BOOL, INT64, NUMERIC, STRING, TIMESTAMP or DATE; an `entity_key_field` that is not a top-level, non-repeated field whose column is neither RECORD nor JSON; a negative `partition_expiration_days`, `archive_retention_days` or `archive_cold_after_days`; an `archive_cold_after_days` not less than a non-zero `archive_retention_days`; an `archive_cold_storage_class` other than NEARLINE, COLDLINE or ARCHIVE; a `table` option longer than %d bytes (%d with an `entity_key_field`) or holding characters BigQuery refuses; a field's `policy_tag` that is not a policy tag's resource name (`projects/P/locations/L/taxonomies/T/policyTags/G`).",
 			contract.MaxClustering, MaxTableNameBytes-len(dedupSuffix), MaxTableNameBytes-len(latestSuffix)),
-		"BigQuery would refuse the table, or the collector could not derive the entity key.",
+		"BigQuery would refuse the table, the collector could not derive the entity key, or the archive's lifecycle rules would be meaningless (objects deleted before they move).",
 		"fix the option."},
 	{"EV-L11", "WELL_KNOWN_GENUINE", GroupAdmission,
 		"a set carrying a file under one of " + codeList(genuinePrefixes) + " that differs from the copy hem is built with, or that hem does not know.",
@@ -171,6 +172,11 @@ var rules = []Rule{
 		"a new field of an existing message marked `(buf.validate.field).required = true`.",
 		"events producers already send lack it and would be refused.",
 		"drop `required` and check the field in the producer, or add it in a new major."},
+
+	{RetentionRule, "RETENTION_NOT_SHORTENED", GroupRetention,
+		"a version keeping data for less time than the newest stored version: `partition_expiration_days` or `archive_retention_days` (an event's), `retention_days` (a rollup's) lowered (`365` → `90`) or set where it was zero (for ever). The violation lists the dates that would go. Moving archive objects to a colder class earlier is admitted.",
+		"BigQuery deletes the partitions older than a new expiration as soon as it is set, and GCS lifecycle rules delete the older archive objects within a day; nothing brings archive objects back, and warehouse rows come back only by `hem restore` from the archive.",
+		"keep the retention; or, having read what would go, acknowledge it: `hem schema push --acknowledge-retention SUBJECT` (`hem schema check --acknowledge-retention SUBJECT` in CI). Later versions are compared with the acknowledged one."},
 
 	{"EV-P01", "TRANSITIVE", GroupProcess,
 		"a candidate that breaks any rule above against any earlier version of its subject, not only the latest (a field deleted in v2 and added back with another type in v3).",

@@ -334,9 +334,12 @@ type RegisterRequest struct {
 	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	// The commit the contracts come from (e.g. a git SHA), recorded with
 	// each new version.
-	Commit        string `protobuf:"bytes,4,opt,name=commit,proto3" json:"commit,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Commit string `protobuf:"bytes,4,opt,name=commit,proto3" json:"commit,omitempty"`
+	// Subjects whose shortened retention (rule EV-R01) is acknowledged: the
+	// new version is admitted and its result lists what goes.
+	AcknowledgeRetention []string `protobuf:"bytes,5,rep,name=acknowledge_retention,json=acknowledgeRetention,proto3" json:"acknowledge_retention,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *RegisterRequest) Reset() {
@@ -397,6 +400,13 @@ func (x *RegisterRequest) GetCommit() string {
 	return ""
 }
 
+func (x *RegisterRequest) GetAcknowledgeRetention() []string {
+	if x != nil {
+		return x.AcknowledgeRetention
+	}
+	return nil
+}
+
 // SubjectResult is the outcome for one subject.
 type SubjectResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -411,7 +421,10 @@ type SubjectResult struct {
 	// Why it was rejected.
 	Violations []*Violation `protobuf:"bytes,5,rep,name=violations,proto3" json:"violations,omitempty"`
 	// State of the version.
-	State         SchemaState `protobuf:"varint,6,opt,name=state,proto3,enum=hem.registry.v1.SchemaState" json:"state,omitempty"`
+	State SchemaState `protobuf:"varint,6,opt,name=state,proto3,enum=hem.registry.v1.SchemaState" json:"state,omitempty"`
+	// Retention shortenings (rule EV-R01) admitted because they were
+	// acknowledged, each saying what goes.
+	Acknowledged  []*Violation `protobuf:"bytes,7,rep,name=acknowledged,proto3" json:"acknowledged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -486,6 +499,13 @@ func (x *SubjectResult) GetState() SchemaState {
 		return x.State
 	}
 	return SchemaState_SCHEMA_STATE_UNSPECIFIED
+}
+
+func (x *SubjectResult) GetAcknowledged() []*Violation {
+	if x != nil {
+		return x.Acknowledged
+	}
+	return nil
 }
 
 // RegisterResponse has one result per subject.
@@ -996,12 +1016,13 @@ const file_hem_registry_v1_registry_proto_rawDesc = "" +
 	"\tViolation\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\x8e\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xc3\x01\n" +
 	"\x0fRegisterRequest\x12.\n" +
 	"\x13file_descriptor_set\x18\x01 \x01(\fR\x11fileDescriptorSet\x12\x1a\n" +
 	"\bsubjects\x18\x02 \x03(\tR\bsubjects\x12\x17\n" +
 	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x16\n" +
-	"\x06commit\x18\x04 \x01(\tR\x06commit\"\xff\x01\n" +
+	"\x06commit\x18\x04 \x01(\tR\x06commit\x123\n" +
+	"\x15acknowledge_retention\x18\x05 \x03(\tR\x14acknowledgeRetention\"\xbf\x02\n" +
 	"\rSubjectResult\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12:\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2 .hem.registry.v1.RegisterOutcomeR\aoutcome\x12\x18\n" +
@@ -1010,7 +1031,8 @@ const file_hem_registry_v1_registry_proto_rawDesc = "" +
 	"\n" +
 	"violations\x18\x05 \x03(\v2\x1a.hem.registry.v1.ViolationR\n" +
 	"violations\x122\n" +
-	"\x05state\x18\x06 \x01(\x0e2\x1c.hem.registry.v1.SchemaStateR\x05state\"L\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x1c.hem.registry.v1.SchemaStateR\x05state\x12>\n" +
+	"\facknowledged\x18\a \x03(\v2\x1a.hem.registry.v1.ViolationR\facknowledged\"L\n" +
 	"\x10RegisterResponse\x128\n" +
 	"\aresults\x18\x01 \x03(\v2\x1e.hem.registry.v1.SubjectResultR\aresults\"V\n" +
 	"\x10GetSchemaRequest\x12\x0e\n" +
@@ -1090,26 +1112,27 @@ var file_hem_registry_v1_registry_proto_depIdxs = []int32{
 	1,  // 2: hem.registry.v1.SubjectResult.outcome:type_name -> hem.registry.v1.RegisterOutcome
 	3,  // 3: hem.registry.v1.SubjectResult.violations:type_name -> hem.registry.v1.Violation
 	0,  // 4: hem.registry.v1.SubjectResult.state:type_name -> hem.registry.v1.SchemaState
-	5,  // 5: hem.registry.v1.RegisterResponse.results:type_name -> hem.registry.v1.SubjectResult
-	2,  // 6: hem.registry.v1.GetSchemaResponse.schema:type_name -> hem.registry.v1.Schema
-	10, // 7: hem.registry.v1.ListSubjectsResponse.subjects:type_name -> hem.registry.v1.SubjectInfo
-	2,  // 8: hem.registry.v1.ListVersionsResponse.versions:type_name -> hem.registry.v1.Schema
-	2,  // 9: hem.registry.v1.WatchResponse.schema:type_name -> hem.registry.v1.Schema
-	4,  // 10: hem.registry.v1.RegistryService.Register:input_type -> hem.registry.v1.RegisterRequest
-	7,  // 11: hem.registry.v1.RegistryService.GetSchema:input_type -> hem.registry.v1.GetSchemaRequest
-	9,  // 12: hem.registry.v1.RegistryService.ListSubjects:input_type -> hem.registry.v1.ListSubjectsRequest
-	12, // 13: hem.registry.v1.RegistryService.ListVersions:input_type -> hem.registry.v1.ListVersionsRequest
-	14, // 14: hem.registry.v1.RegistryService.Watch:input_type -> hem.registry.v1.WatchRequest
-	6,  // 15: hem.registry.v1.RegistryService.Register:output_type -> hem.registry.v1.RegisterResponse
-	8,  // 16: hem.registry.v1.RegistryService.GetSchema:output_type -> hem.registry.v1.GetSchemaResponse
-	11, // 17: hem.registry.v1.RegistryService.ListSubjects:output_type -> hem.registry.v1.ListSubjectsResponse
-	13, // 18: hem.registry.v1.RegistryService.ListVersions:output_type -> hem.registry.v1.ListVersionsResponse
-	15, // 19: hem.registry.v1.RegistryService.Watch:output_type -> hem.registry.v1.WatchResponse
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	3,  // 5: hem.registry.v1.SubjectResult.acknowledged:type_name -> hem.registry.v1.Violation
+	5,  // 6: hem.registry.v1.RegisterResponse.results:type_name -> hem.registry.v1.SubjectResult
+	2,  // 7: hem.registry.v1.GetSchemaResponse.schema:type_name -> hem.registry.v1.Schema
+	10, // 8: hem.registry.v1.ListSubjectsResponse.subjects:type_name -> hem.registry.v1.SubjectInfo
+	2,  // 9: hem.registry.v1.ListVersionsResponse.versions:type_name -> hem.registry.v1.Schema
+	2,  // 10: hem.registry.v1.WatchResponse.schema:type_name -> hem.registry.v1.Schema
+	4,  // 11: hem.registry.v1.RegistryService.Register:input_type -> hem.registry.v1.RegisterRequest
+	7,  // 12: hem.registry.v1.RegistryService.GetSchema:input_type -> hem.registry.v1.GetSchemaRequest
+	9,  // 13: hem.registry.v1.RegistryService.ListSubjects:input_type -> hem.registry.v1.ListSubjectsRequest
+	12, // 14: hem.registry.v1.RegistryService.ListVersions:input_type -> hem.registry.v1.ListVersionsRequest
+	14, // 15: hem.registry.v1.RegistryService.Watch:input_type -> hem.registry.v1.WatchRequest
+	6,  // 16: hem.registry.v1.RegistryService.Register:output_type -> hem.registry.v1.RegisterResponse
+	8,  // 17: hem.registry.v1.RegistryService.GetSchema:output_type -> hem.registry.v1.GetSchemaResponse
+	11, // 18: hem.registry.v1.RegistryService.ListSubjects:output_type -> hem.registry.v1.ListSubjectsResponse
+	13, // 19: hem.registry.v1.RegistryService.ListVersions:output_type -> hem.registry.v1.ListVersionsResponse
+	15, // 20: hem.registry.v1.RegistryService.Watch:output_type -> hem.registry.v1.WatchResponse
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_hem_registry_v1_registry_proto_init() }
