@@ -96,7 +96,8 @@ func archiveOf(t testing.TB, events []*sink.Event, twice int) (*storage.Client, 
 	if err := a.Write(t.Context(), &sink.Batch{Subject: subject, Events: events}); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := archive.New(gcs, "archive", archive.WithWriterID("w2"))
+	// Its window off: a writer side by side sees none of the first one's objects.
+	b, _ := archive.New(gcs, "archive", archive.WithWriterID("w2"), archive.WithDedupWindow(0))
 	if err := b.Write(t.Context(), &sink.Batch{Subject: subject, Events: events[:twice]}); err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func TestTableWedgedByAnEarlierHemIsRebuilt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cols, err := w.ensure(t.Context(), placed)
+	cols, err := w.ensure(t.Context(), placed, "")
 	if err != nil {
 		t.Fatal(err)
 	}

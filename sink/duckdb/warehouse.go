@@ -149,16 +149,28 @@ func (w *Warehouse) Close(context.Context) error { return w.db.Close() }
 // Migrate is the registry's migrator (registry.Migrator): it creates the table of s or adds what
 // s adds to it. It is idempotent and cheap when nothing changed.
 func (w *Warehouse) Migrate(ctx context.Context, s *contract.Schema) error {
-	_, err := w.ensure(ctx, s)
+	_, err := w.ensure(ctx, s, "")
 	return err
 }
 
-// ensure brings the table of s up to s and returns its column names in
-// table order.
-func (w *Warehouse) ensure(ctx context.Context, s *contract.Schema) ([]string, error) {
+// mapTable is the table of s, under name if it is not "".
+func mapTable(s *contract.Schema, name string) (*contract.Table, error) {
 	t, err := contract.MapTable(s.Descriptor())
 	if err != nil {
 		return nil, sink.Permanent(fmt.Errorf("duckdb: %s has no table mapping: %w", s.Subject, err))
+	}
+	if name != "" {
+		t.Name = name
+	}
+	return t, nil
+}
+
+// ensure brings the table of s (named name, or the contract's table when
+// name is "") up to s and returns its column names in table order.
+func (w *Warehouse) ensure(ctx context.Context, s *contract.Schema, name string) ([]string, error) {
+	t, err := mapTable(s, name)
+	if err != nil {
+		return nil, err
 	}
 	w.mu.Lock()
 	if w.applied[t.Name] == s.Fingerprint() {
@@ -383,14 +395,33 @@ func (w *Warehouse) Write(ctx context.Context, b *sink.Batch) error {
 	if len(b.Events) == 0 {
 		return nil
 	}
-	newest := b.Newest()
-	cols, err := w.ensure(ctx, newest)
+	return w.writeTable(ctx, "", b.Newest(), b)
+}
+
+// WriteTable writes b into table, shaped as Write shapes the table of
+// shape but named otherwise (hem restore's tables): it creates the table
+// or adds what shape adds to it, and keeps one row per event id. Rows of
+// older versions than shape read NULL in its newer columns; shape must be
+// the batch's newest version or a newer one.
+func (w *Warehouse) WriteTable(ctx context.Context, table string, shape *contract.Schema, b *sink.Batch) error {
+	if table == "" || shape == nil {
+		return errors.New("duckdb: WriteTable needs a table name and a shape")
+	}
+	if len(b.Events) == 0 {
+		_, err := w.ensure(ctx, shape, table)
+		return err
+	}
+	return w.writeTable(ctx, table, shape, b)
+}
+
+func (w *Warehouse) writeTable(ctx context.Context, table string, newest *contract.Schema, b *sink.Batch) error {
+	cols, err := w.ensure(ctx, newest, table)
 	if err != nil {
 		return err
 	}
-	t, err := contract.MapTable(newest.Descriptor())
+	t, err := mapTable(newest, table)
 	if err != nil {
-		return sink.Permanent(err)
+		return err
 	}
 	failures := sink.IsFailedEvents(b.Subject)
 	var load []int
@@ -649,4 +680,40 @@ func loadStaged(ctx context.Context, conn *sql.Conn, t *contract.Table, cols []s
 	}
 	_, _ = conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+ident(stage))
 	return differ, nil
+}
+
+// DropTable drops table, its latest view and its column descriptions, if
+// there (hem restore's tables, when they expire).
+func (w *Warehouse) DropTable(ctx context.Context, table string) error {
+	w.ddl.Lock()
+	defer w.ddl.Unlock()
+	stmts := []string{
+		"DROP VIEW IF EXISTS " + ident(LatestView(table)),
+		"DROP TABLE IF EXISTS " + ident(table),
+	}
+	live, err := w.liveColumns(ctx, descriptionsTable)
+	if err != nil {
+		return err
+	}
+	if len(live) > 0 {
+		stmts = append(stmts, "DELETE FROM "+ident(descriptionsTable)+" WHERE table_name = "+literal(table))
+	}
+	err = w.write(ctx, func() error {
+		tx, err := w.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("duckdb: drop %s: %w", table, err)
+		}
+		defer func() { _ = tx.Rollback() }() // a no-op after Commit
+		for _, q := range stmts {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("duckdb: drop %s: %w", table, err)
+			}
+		}
+		return tx.Commit()
+	})
+	w.mu.Lock()
+	delete(w.applied, table)
+	delete(w.columns, table)
+	w.mu.Unlock()
+	return err
 }
