@@ -38,6 +38,9 @@ type replayConfig struct {
 	Topic     string
 	Warehouse string
 	DryRun    bool
+	// SkipExpired replays the events the target table still keeps and
+	// leaves out the older ones, which are refused by default.
+	SkipExpired bool
 }
 
 func (c *replayConfig) bind(fs *flag.FlagSet) {
@@ -54,6 +57,7 @@ func (c *replayConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Topic, "topic", envelope.EventsTopic, "topic to publish to")
 	fs.StringVar(&c.Warehouse, "warehouse", "", "DuckDB file for --to duckdb (not one a running hem dev owns)")
 	fs.BoolVar(&c.DryRun, "dry-run", false, "count what would be replayed, send nothing")
+	fs.BoolVar(&c.SkipExpired, "skip-expired", false, "leave out events older than the target table's retention (by default their presence refuses the whole replay) and replay the rest")
 }
 
 func replayCommand() *Command {
@@ -69,7 +73,13 @@ is needed to read it.
 
   hem replay --type shop.orders.v1.OrderPlaced --since 2h
   hem replay --type shop.orders.v1.OrderPlaced --since 2026-11-22T00:00:00Z --to duckdb --warehouse copy.duckdb
-  hem replay --failed --type shop.orders.v1.OrderPlaced     (after fixing the producer or the contract)`,
+  hem replay --failed --type shop.orders.v1.OrderPlaced     (after fixing the producer or the contract)
+
+Events older than the table's retention (its contract's
+partition_expiration_days) would land in partitions BigQuery has deleted and
+vanish: replay counts them first and, if there are any, refuses and sends
+nothing. Restore them with "hem restore", or add --skip-expired to replay
+the newer ones only. --dry-run prints the count.`,
 		Flags: cfg.bind,
 		Run: func(ctx context.Context, io IO, _ []string) error {
 			return runReplay(ctx, io, &cfg)
@@ -126,6 +136,25 @@ func runReplay(ctx context.Context, io IO, cfg *replayConfig) error {
 		subject = contract.FailedEventSchema().Subject
 	}
 
+	// Failed events go through the collector, which refuses expired
+	// event times itself.
+	var expiry replayExpiry
+	var expired int
+	if !cfg.Failed {
+		if expiry, err = replayExpiryOf(ctx, cfg, reader, subject, since, until, now); err != nil {
+			return err
+		}
+		if expired, err = expiry.count(ctx, reader, since, until); err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		if expired > 0 && !cfg.SkipExpired && !cfg.DryRun {
+			return expiry.refusal(expired, since, until)
+		}
+		if expired > 0 && expiry.field == "" {
+			since = expiry.before // the rest of the window
+		}
+	}
+
 	send, finish, err := replayTarget(ctx, io, cfg, info)
 	if err != nil {
 		return err
@@ -134,6 +163,9 @@ func runReplay(ctx context.Context, io IO, cfg *replayConfig) error {
 	last := time.Now()
 	err = reader.Events(ctx, subject, since, until, func(rec *archive.Record) error {
 		if cfg.Failed && cfg.Type != "" && fieldString(rec, "type") != cfg.Type {
+			return nil
+		}
+		if expired > 0 && expiry.expired(rec) {
 			return nil
 		}
 		read++
@@ -154,6 +186,14 @@ func runReplay(ctx context.Context, io IO, cfg *replayConfig) error {
 	}
 	fmt.Fprintf(io.Stdout, "replay: %d events of %s between %s and %s read from gs://%s/%s, %d sent to %s\n",
 		read, subject, since.Format(time.RFC3339), until.Format(time.RFC3339), bucket, prefix, sent, cfg.To)
+	if expired > 0 {
+		verb := "left out"
+		if cfg.DryRun && !cfg.SkipExpired {
+			verb = "would refuse the replay"
+		}
+		fmt.Fprintf(io.Stdout, "replay: %d older events %s: the table keeps %d days (partitions from %s); hem restore --type %s brings them back into a table of their own\n",
+			expired, verb, expiry.days, expiry.before.Format(time.DateOnly), subject)
+	}
 	return err
 }
 
