@@ -44,6 +44,7 @@ func (s *Server) restHandler() http.Handler {
 	mux.HandleFunc("PUT "+tb, s.handle(s.patchTable))
 	mux.HandleFunc("DELETE "+tb, s.handle(s.deleteTable))
 	mux.HandleFunc("GET "+tb+"/data", s.handle(s.listTableData))
+	s.jobRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{code: http.StatusNotFound, reason: "notFound", message: "Not found: URL " + r.URL.Path})
 	})
@@ -249,7 +250,7 @@ func (s *Server) insertTable(r *http.Request) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	if ds.tables[ref.table] != nil {
+	if s.liveTableLocked(ds, ref.table) != nil {
 		return nil, errDuplicate("Table %s", ref)
 	}
 	if isView {
@@ -258,6 +259,7 @@ func (s *Server) insertTable(r *http.Request) (any, *apiError) {
 		}
 	}
 	now := s.cfg.now()
+	s.applyDefaultExpirationLocked(ds, body, now)
 	typ := "TABLE"
 	if isView {
 		typ = "VIEW"
@@ -296,7 +298,7 @@ func (s *Server) tableFromPathLocked(r *http.Request) (*table, *apiError) {
 		return nil, err
 	}
 	id := r.PathValue("table")
-	t := ds.tables[id]
+	t := s.liveTableLocked(ds, id)
 	if t == nil {
 		return nil, errNotFound("Table %s:%s.%s", r.PathValue("project"), r.PathValue("dataset"), id)
 	}
@@ -321,8 +323,10 @@ func (s *Server) listTables(r *http.Request) (any, *apiError) {
 		return nil, err
 	}
 	ids := make([]string, 0, len(ds.tables))
-	for id := range ds.tables {
-		ids = append(ids, id)
+	for id, t := range ds.tables {
+		if !s.expired(t) {
+			ids = append(ids, id)
+		}
 	}
 	slices.Sort(ids)
 	list := []any{}

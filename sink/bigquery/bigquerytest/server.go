@@ -38,6 +38,8 @@ type Server struct {
 	datasets    map[string]*dataset // by "project:dataset"
 	serial      uint64              // source of etags and schema version ids
 	appendFault AppendFault
+	jobs        map[string]*job // by "project:jobId"
+	engine      *engine         // DuckDB for queries, opened on first use
 
 	closeOnce sync.Once
 }
@@ -49,7 +51,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, datasets: map[string]*dataset{}}
+	s := &Server{cfg: cfg, datasets: map[string]*dataset{}, jobs: map[string]*job{}}
 
 	s.httpLn, err = net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -113,8 +115,9 @@ func (s *Server) Rows(project, datasetID, tableID string) ([]map[string]any, err
 		return nil, fmt.Errorf("bigquerytest: rows: %w", err)
 	}
 	fields := t.current().fields
-	out := make([]map[string]any, len(t.rows))
-	for i, r := range t.rows {
+	rows := s.liveRowsLocked(t)
+	out := make([]map[string]any, len(rows))
+	for i, r := range rows {
 		out[i] = projectRow(r, fields)
 	}
 	return out, nil
@@ -129,6 +132,12 @@ func (s *Server) Close() {
 		defer cancel()
 		if err := s.httpSrv.Shutdown(ctx); err != nil {
 			_ = s.httpSrv.Close()
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.engine != nil {
+			s.engine.close()
+			s.engine = nil
 		}
 	})
 }
@@ -185,7 +194,7 @@ func (s *Server) tableLocked(project, datasetID, tableID string) (*table, error)
 	if ds == nil {
 		return nil, fmt.Errorf("dataset %s:%s: %w", project, datasetID, errTableNotFound)
 	}
-	t := ds.tables[tableID]
+	t := s.liveTableLocked(ds, tableID)
 	if t == nil {
 		return nil, fmt.Errorf("table %s:%s.%s: %w", project, datasetID, tableID, errTableNotFound)
 	}

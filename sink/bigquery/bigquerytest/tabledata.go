@@ -48,20 +48,21 @@ func (s *Server) listTableData(r *http.Request) (any, *apiError) {
 		}
 	}
 	int64Time := q.Get("formatOptions.useInt64Timestamp") == "true"
-	start = min(start, len(t.rows))
-	end := min(start+limit, len(t.rows))
+	live := s.liveRowsLocked(t)
+	start = min(start, len(live))
+	end := min(start+limit, len(live))
 	fields := t.current().fields
 	rows := make([]any, 0, end-start)
-	for _, row := range t.rows[start:end] {
+	for _, row := range live[start:end] {
 		rows = append(rows, encodeRecord(projectRow(row, fields), fields, int64Time))
 	}
 	out := object{
 		"kind":      "bigquery#tableDataList",
 		"etag":      t.doc["etag"],
-		"totalRows": strconv.Itoa(len(t.rows)),
+		"totalRows": strconv.Itoa(len(live)),
 		"rows":      rows,
 	}
-	if end < len(t.rows) {
+	if end < len(live) {
 		out["pageToken"] = strconv.Itoa(end)
 	}
 	return out, nil

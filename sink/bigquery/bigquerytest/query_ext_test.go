@@ -1,0 +1,236 @@
+package bigquerytest_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"google.golang.org/api/iterator"
+)
+
+const eventProto = `
+syntax = "proto2";
+package hem.test;
+message Row {
+  optional string _event_id = 1;
+  optional int64 _event_time = 2;
+  optional int64 _published_at = 3;
+  optional string sku = 4;
+  optional int64 qty = 5;
+  optional double price = 6;
+  optional Rec rec = 7;
+  repeated string tags = 8;
+  message Rec { optional string a = 1; }
+}`
+
+var eventSchema = bigquery.Schema{
+	{Name: "_event_id", Type: bigquery.StringFieldType, Required: true},
+	{Name: "_event_time", Type: bigquery.TimestampFieldType, Required: true},
+	{Name: "_published_at", Type: bigquery.TimestampFieldType},
+	{Name: "sku", Type: bigquery.StringFieldType},
+	{Name: "qty", Type: bigquery.IntegerFieldType},
+	{Name: "price", Type: bigquery.FloatFieldType},
+	{Name: "rec", Type: bigquery.RecordFieldType, Schema: bigquery.Schema{{Name: "a", Type: bigquery.StringFieldType}}},
+	{Name: "tags", Type: bigquery.StringFieldType, Repeated: true},
+}
+
+var day0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+// eventRow is one row in protojson: id, hours after day0, sku, qty.
+func eventRow(id string, hours int, sku string, qty int) string {
+	ts := day0.Add(time.Duration(hours) * time.Hour).UnixMicro()
+	return fmt.Sprintf(`{"_event_id":%q,"_event_time":"%d","_published_at":"%d","sku":%q,"qty":"%d","price":1.5,"rec":{"a":"x"},"tags":["t1","t2"]}`,
+		id, ts, ts+int64(id[len(id)-1]), sku, qty)
+}
+
+// eventsEnv is a fake with table ds.events, partitioned by day on
+// _event_time, holding rows over two days (one event id twice), and its
+// dedup view.
+func eventsEnv(t *testing.T) *env {
+	t.Helper()
+	e := newEnv(t)
+	tb := e.ds.Table("events")
+	err := tb.Create(t.Context(), &bigquery.TableMetadata{Schema: eventSchema,
+		TimePartitioning: &bigquery.TimePartitioning{Type: bigquery.DayPartitioningType, Field: "_event_time"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.mustWriter(t, "events", messageDescriptor(t, eventProto))
+	rows := encode(t, messageDescriptor(t, eventProto),
+		eventRow("e1", 1, "apple", 2), eventRow("e2", 2, "apple", 3), eventRow("e2", 2, "apple", 3),
+		eventRow("e3", 3, "pear", 1), eventRow("e4", 25, "apple", 5), eventRow("e5", 26, "plum", 7))
+	if _, err := w.append(t, rows); err != nil {
+		t.Fatal(err)
+	}
+	dedup := "SELECT * EXCEPT (_dedup_rank) FROM (\n" +
+		"  SELECT *, ROW_NUMBER() OVER (PARTITION BY _event_time, _event_id ORDER BY _published_at) AS _dedup_rank\n" +
+		"  FROM `proj.ds.events`)\nWHERE _dedup_rank = 1"
+	if err := e.ds.Table("events_dedup").Create(t.Context(), &bigquery.TableMetadata{ViewQuery: dedup}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// read runs a query through Query.Read and returns its rows.
+func read(t *testing.T, q *bigquery.Query) ([][]bigquery.Value, error) {
+	t.Helper()
+	it, err := q.Read(t.Context())
+	if err != nil {
+		return nil, err
+	}
+	var out [][]bigquery.Value
+	for {
+		var row []bigquery.Value
+		err := it.Next(&row)
+		if errors.Is(err, iterator.Done) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, row)
+	}
+}
+
+func TestQueryResults(t *testing.T) {
+	t.Parallel()
+	e := eventsEnv(t)
+	tests := []struct {
+		name   string
+		q      string
+		params []bigquery.QueryParameter
+		want   string
+	}{
+		{name: "count", q: "SELECT COUNT(*) FROM `proj.ds.events`", want: "[[6]]"},
+		{name: "dedup view", q: "SELECT COUNT(*) AS n FROM `proj.ds.events_dedup`", want: "[[5]]"},
+		{name: "daily rollup", q: "SELECT TIMESTAMP_TRUNC(_event_time, DAY) AS day, sku, SUM(qty) AS qty, COUNT(*) AS n, COUNTIF(qty > 2) AS big, APPROX_COUNT_DISTINCT(_event_id) AS ids\n" +
+			"FROM `proj.ds.events_dedup` GROUP BY day, sku ORDER BY day, sku",
+			want: "[[2026-03-01 00:00:00 +0000 UTC apple 5 2 1 2] [2026-03-01 00:00:00 +0000 UTC pear 1 1 0 1] [2026-03-02 00:00:00 +0000 UTC apple 5 1 1 1] [2026-03-02 00:00:00 +0000 UTC plum 7 1 1 1]]"},
+		{name: "hourly, DATE and casts", q: "SELECT TIMESTAMP_TRUNC(_event_time, HOUR), DATE(_event_time), CAST(qty AS FLOAT64), SAFE_CAST('x' AS INT64), CAST(qty AS STRING) FROM ds.events WHERE _event_id = 'e1'",
+			want: "[[2026-03-01 01:00:00 +0000 UTC 2026-03-01 2 <nil> 2]]"},
+		{name: "named parameters", q: "SELECT sku, qty FROM `proj.ds.events_dedup` WHERE _event_time >= @from AND _event_time < @to AND sku IN UNNEST(@skus) ORDER BY qty",
+			params: []bigquery.QueryParameter{{Name: "from", Value: day0.Add(24 * time.Hour)}, {Name: "to", Value: day0.Add(48 * time.Hour)}, {Name: "skus", Value: []string{"apple", "plum"}}},
+			want:   "[[apple 5] [plum 7]]"},
+		{name: "positional parameters", q: "SELECT COUNT(*) FROM `proj.ds.events` WHERE qty > ? AND sku = ?",
+			params: []bigquery.QueryParameter{{Value: 2}, {Value: "apple"}}, want: "[[3]]"},
+		{name: "struct field and unnest", q: "SELECT rec.a, tag FROM `proj.ds.events`, UNNEST(tags) AS tag WHERE _event_id = 'e1' ORDER BY tag",
+			want: "[[x t1] [x t2]]"},
+		{name: "qualify", q: "SELECT _event_id FROM `proj.ds.events` WHERE sku = 'apple' QUALIFY ROW_NUMBER() OVER (PARTITION BY sku ORDER BY _event_time DESC) = 1",
+			want: "[[e4]]"},
+		{name: "except", q: "SELECT * EXCEPT (_event_time, _published_at, rec, tags, price) FROM `proj.ds.events` WHERE _event_id = 'e3'",
+			want: "[[e3 pear 1]]"},
+		{name: "null order", q: "SELECT x FROM UNNEST([2, NULL, 1]) AS x ORDER BY x", want: "[[<nil>] [1] [2]]"},
+		{name: "string literals", q: `SELECT "a'b", 'c\nd', r'\n', b'\x01'`, want: "[[a'b c\nd \\n [1]]]"},
+		{name: "with", q: "WITH a AS (SELECT sku, qty FROM `proj.ds.events`) SELECT sku, MAX(qty) FROM a GROUP BY sku ORDER BY 2 DESC LIMIT 1", want: "[[plum 7]]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			q := e.bq.Query(tc.q)
+			q.Parameters = tc.params
+			rows, err := read(t, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(rows); got != tc.want {
+				t.Errorf("rows\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestQueryErrors: what BigQuery refuses fails with its code, reason and
+// message, through both the jobs.query fast path and a job.
+func TestQueryErrors(t *testing.T) {
+	t.Parallel()
+	e := eventsEnv(t)
+	tests := []struct {
+		name   string
+		q      string
+		code   int
+		reason string
+		msg    string
+	}{
+		{name: "unknown table", q: "SELECT 1 FROM `proj.ds.nope`", code: 404, reason: "notFound", msg: "Not found: Table proj:ds.nope was not found in location US"},
+		{name: "unknown dataset", q: "SELECT 1 FROM other.t", code: 404, reason: "notFound", msg: "Not found: Dataset proj:other was not found in location US"},
+		{name: "unknown column", q: "SELECT\n  nope FROM `proj.ds.events`", code: 400, reason: "invalidQuery", msg: "Unrecognized name: nope at [2:3]"},
+		{name: "syntax", q: "SELECT FROM WHERE", code: 400, reason: "invalidQuery", msg: "Syntax error"},
+		{name: "unsupported function", q: "SELECT FORMAT('%d', 1)", code: 400, reason: "invalidQuery", msg: "bigquerytest: unsupported: function FORMAT at [1:8]"},
+		{name: "unsupported week", q: "SELECT TIMESTAMP_TRUNC(_event_time, WEEK) FROM `proj.ds.events`", code: 400, reason: "invalidQuery", msg: "bigquerytest: unsupported: date part WEEK"},
+		{name: "missing dataset", q: "SELECT 1 FROM events", code: 400, reason: "invalid", msg: `Table name "events" missing dataset while no default dataset is set in the request.`},
+		{name: "missing parameter", q: "SELECT @x", code: 400, reason: "invalidQuery", msg: "Query parameter 'x' not found at [1:8]"},
+		{name: "not grouped", q: "SELECT sku, qty FROM `proj.ds.events` GROUP BY sku", code: 400, reason: "invalidQuery", msg: "SELECT list expression references column qty which is neither grouped nor aggregated"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			check := func(how string, err error) {
+				t.Helper()
+				ae := apiError(t, err)
+				if ae.Code != tc.code || ae.Errors[0].Reason != tc.reason || !strings.Contains(ae.Message, tc.msg) {
+					t.Errorf("%s: %d %s %q, want %d %s %q", how, ae.Code, ae.Errors[0].Reason, ae.Message, tc.code, tc.reason, tc.msg)
+				}
+			}
+			_, err := read(t, e.bq.Query(tc.q))
+			check("jobs.query", err)
+
+			q := e.bq.Query(tc.q)
+			q.JobID = "j_" + strings.ReplaceAll(tc.name, " ", "_")
+			job, err := q.Run(t.Context())
+			if err != nil {
+				t.Fatalf("a failing query is still a job: %v", err)
+			}
+			status, err := job.Status(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if status.State != bigquery.Done || status.Err() == nil {
+				t.Fatalf("job status %+v, want done with an error", status)
+			}
+			_, err = job.Read(t.Context())
+			check("job read", err)
+		})
+	}
+}
+
+// TestQueryPaging: results come back page by page through
+// getQueryResults.
+func TestQueryPaging(t *testing.T) {
+	t.Parallel()
+	e := eventsEnv(t)
+	q := e.bq.Query("SELECT _event_id FROM `proj.ds.events` ORDER BY _event_id")
+	q.JobID = "paging" // not the fast path
+	job, err := q.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := job.Read(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	it.PageInfo().MaxSize = 2
+	var ids []string
+	for {
+		var row []bigquery.Value
+		err := it.Next(&row)
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, row[0].(string))
+	}
+	if want := []string{"e1", "e2", "e2", "e3", "e4", "e5"}; !reflect.DeepEqual(ids, want) {
+		t.Fatalf("ids %v, want %v", ids, want)
+	}
+	if it.TotalRows != 6 {
+		t.Errorf("total rows %d", it.TotalRows)
+	}
+	_ = http.StatusOK
+}
