@@ -16,7 +16,7 @@ help: ## Describe the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: check
-check: setup tools lint checkgenerate tidy vet test ## The gate: everything CI runs
+check: setup tools lint checkgenerate checklifecycle tidy vet test ## The gate: everything CI runs
 	@echo "check: all passed"
 
 .PHONY: setup
@@ -46,6 +46,14 @@ generate: tools ## Regenerate gen/ from proto/
 checkgenerate: generate ## Fail if gen/ is not what buf generate makes
 	@if [[ -n "$$(git status --porcelain -- gen)" ]]; then \
 		git status --porcelain -- gen; echo "checkgenerate: gen/ is stale: run make generate and commit"; exit 1; fi
+
+.PHONY: lifecycle
+lifecycle: ## Regenerate terraform/archive_lifecycle.json (the archive's per-type lifecycle rules) from proto/
+	go run ./cmd/hem schema lifecycle proto
+
+.PHONY: checklifecycle
+checklifecycle: ## Fail if terraform/archive_lifecycle.json is not what the contracts' archive retention gives
+	go run ./cmd/hem schema lifecycle --check proto
 
 .PHONY: tidy
 tidy: ## Fail if go.mod/go.sum are not tidy

@@ -212,6 +212,7 @@ module "storage" {
   archive_bucket_name       = coalesce(var.archive_bucket_name, "${var.project}-${local.prefix}-archive")
   registry_bucket_name      = coalesce(var.registry_bucket_name, "${var.project}-${local.prefix}-registry")
   archive_delete_after_days = var.archive_delete_after_days
+  archive_type_rules        = jsondecode(file("${path.module}/archive_lifecycle.json")).rules
   failed_delete_after_days  = var.failed_partition_expiration_days
   force_destroy             = var.force_destroy
   labels                    = local.labels

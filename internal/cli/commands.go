@@ -9,6 +9,7 @@ func commands() []*Command {
 		sqlCommand(),
 		schemaPushCommand(),
 		schemaCheckCommand(),
+		schemaLifecycleCommand(),
 		schemaListCommand(),
 		schemaShowCommand(),
 		schemaDiffCommand(),

@@ -67,6 +67,25 @@ resource "google_storage_bucket" "archive" {
     }
   }
 
+  # Each event type's own retention, from its contract (hem schema lifecycle):
+  # delete at archive_retention_days, move to a colder class at
+  # archive_cold_after_days. Types with equal settings share a rule. GCS
+  # prefers Delete over any move, and among moves the coldest class.
+  dynamic "lifecycle_rule" {
+    for_each = var.archive_type_rules
+    content {
+      condition {
+        age                   = lifecycle_rule.value.age_days
+        matches_prefix        = lifecycle_rule.value.matches_prefix
+        matches_storage_class = lifecycle_rule.value.matches_storage_class
+      }
+      action {
+        type          = lifecycle_rule.value.action
+        storage_class = lifecycle_rule.value.storage_class
+      }
+    }
+  }
+
   dynamic "lifecycle_rule" {
     for_each = var.archive_delete_after_days == null ? [] : [var.archive_delete_after_days]
     content {

@@ -53,6 +53,23 @@ variable "failed_delete_after_days" {
   }
 }
 
+variable "archive_type_rules" {
+  description = "Lifecycle rules per event type from the contracts' archive retention (hem schema lifecycle writes them to archive_lifecycle.json): Delete or SetStorageClass at an age, for objects under the types' prefixes events/type=<subject>/."
+  type = list(object({
+    action                = string
+    storage_class         = optional(string)
+    age_days              = number
+    matches_storage_class = optional(list(string))
+    matches_prefix        = list(string)
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for r in var.archive_type_rules : alltrue([for p in r.matches_prefix : startswith(p, "events/type=")])])
+    error_message = "archive_type_rules may only match event types' prefixes (events/type=<subject>/): failed/ keeps its own rule."
+  }
+}
+
 variable "soft_delete_retention_days" {
   description = "Soft-delete window of both buckets, in days (0 disables it; 7 to 90 otherwise)."
   type        = number
