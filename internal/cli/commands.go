@@ -18,6 +18,8 @@ func commands() []*Command {
 		sourceStatusCommand(),
 		loadCommand(),
 		replayCommand(),
+		restoreCommand(),
+		archiveVerifyCommand(),
 		loadgenCommand(),
 		sourceSampleCommand(),
 		registryServeCommand(),

@@ -100,7 +100,7 @@ func (d *DuckDB) Write(ctx context.Context, events []*sink.Event) error {
 
 // Finish implements Target: each write committed already.
 func (d *DuckDB) Finish(ctx context.Context, since, until time.Time) (map[time.Time]verify.Sum, error) {
-	return verify.DuckDBSums(ctx, d.w.DB(), d.table, since, until)
+	return verify.DuckDBSums(ctx, d.w, d.table, since, until)
 }
 
 // DropExpired drops the restore tables of a DuckDB warehouse whose expiry

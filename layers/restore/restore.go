@@ -46,6 +46,10 @@ type Target interface {
 	Finish(ctx context.Context, since, until time.Time) (map[time.Time]verify.Sum, error)
 }
 
+// aborter is a Target that holds something to let go of when a restore
+// fails before Finish.
+type aborter interface{ Abort(err error) }
+
 // Config is one restore.
 type Config struct {
 	// Subject is the event type.
@@ -210,6 +214,9 @@ func Run(ctx context.Context, r *archive.Reader, target Target, cfg Config) (*Re
 		err = target.Write(ctx, batch)
 	}
 	if err != nil {
+		if a, ok := target.(aborter); ok {
+			a.Abort(err)
+		}
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	if cfg.Progress != nil {

@@ -17,7 +17,7 @@ func TestVerifyFindsAGapMadeByDeletingAnArchiveObject(t *testing.T) {
 	w := warehouseOf(t, events)
 	cfg := verify.Config{Since: start, Until: start.Add(72 * time.Hour), Now: func() time.Time { return start.Add(96 * time.Hour) }}
 
-	rep, err := verify.Run(ctx, reader, verify.DuckDB(w.DB()), cfg)
+	rep, err := verify.Run(ctx, reader, verify.DuckDB(w), cfg)
 	if err != nil {
 		t.Fatalf("clean run: %v (gaps %+v)", err, rep.Gaps)
 	}
@@ -38,7 +38,7 @@ func TestVerifyFindsAGapMadeByDeletingAnArchiveObject(t *testing.T) {
 	if err := gcs.Bucket("archive").Object(objects[0].Name).Delete(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = verify.Run(ctx, reader, verify.DuckDB(w.DB()), cfg)
+	rep, err = verify.Run(ctx, reader, verify.DuckDB(w), cfg)
 	if !errors.Is(err, verify.ErrGaps) {
 		t.Fatalf("after deleting an object: %v, want ErrGaps", err)
 	}
@@ -53,7 +53,7 @@ func TestVerifyFindsAGapMadeByDeletingAnArchiveObject(t *testing.T) {
 
 	// Past the table's 90 days the warehouse lets days go: not a gap.
 	cfg.Now = func() time.Time { return start.AddDate(0, 0, 100) }
-	rep, err = verify.Run(ctx, reader, verify.DuckDB(w.DB()), cfg)
+	rep, err = verify.Run(ctx, reader, verify.DuckDB(w), cfg)
 	if err != nil || rep.Expired() != 3 {
 		t.Fatalf("past retention: %v, %d days expired; want no gap, 3 expired", err, rep.Expired())
 	}

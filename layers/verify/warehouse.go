@@ -2,93 +2,127 @@ package verify
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
+
+	"github.com/hemlabs/hem/sink/duckdb"
 )
 
+// DuckDBQuerier runs one read-only query on a DuckDB warehouse:
+// *duckdb.Warehouse, or hem dev's /v1/sql endpoint.
+type DuckDBQuerier interface {
+	Query(ctx context.Context, query string) (*duckdb.Result, error)
+}
+
+var _ DuckDBQuerier = (*duckdb.Warehouse)(nil)
+
 // DuckDB reads a local warehouse (sink/duckdb's tables).
-func DuckDB(db *sql.DB) Warehouse { return duckDB{db} }
+func DuckDB(q DuckDBQuerier) Warehouse { return duckDB{q} }
 
 // DuckDBSums digests the distinct ids of a DuckDB table per UTC day of
 // _event_time in [since, until) (restore uses it on its tables too).
-func DuckDBSums(ctx context.Context, db *sql.DB, table string, since, until time.Time) (map[time.Time]Sum, error) {
-	return duckDB{db}.DaySums(ctx, table, since, until)
+func DuckDBSums(ctx context.Context, q DuckDBQuerier, table string, since, until time.Time) (map[time.Time]Sum, error) {
+	return duckDB{q}.DaySums(ctx, table, since, until)
 }
 
-type duckDB struct{ db *sql.DB }
+type duckDB struct{ q DuckDBQuerier }
+
+// query runs a query whose values are all text (a count through JSON
+// would lose digits as a float).
+func (d duckDB) query(ctx context.Context, query string) ([][]string, error) {
+	res, err := d.q.Query(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if res.Truncated {
+		return nil, errors.New("duckdb: too many rows for one query")
+	}
+	out := make([][]string, len(res.Rows))
+	for i, r := range res.Rows {
+		out[i] = make([]string, len(r))
+		for j, v := range r {
+			s, ok := v.(string)
+			if !ok {
+				return nil, fmt.Errorf("duckdb: value %v: want text", v)
+			}
+			out[i][j] = s
+		}
+	}
+	return out, nil
+}
 
 func (d duckDB) exists(ctx context.Context, table string) (bool, error) {
-	var n int
-	err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables
-		WHERE table_schema = 'main' AND table_name = ? AND table_type = 'BASE TABLE'`, table).Scan(&n)
+	rows, err := d.query(ctx, `SELECT table_name FROM information_schema.tables
+		WHERE table_schema = 'main' AND table_type = 'BASE TABLE' AND table_name = `+literal(table))
 	if err != nil {
 		return false, fmt.Errorf("duckdb: %w", err)
 	}
-	return n > 0, nil
+	return len(rows) > 0, nil
 }
 
-// duckDBSums is sumSQL in DuckDB: sha256 gives hex, and a '0x' string casts
-// to an integer.
+// duckDBSums is the Sum in DuckDB: sha256 gives hex, and a '0x' string
+// casts to an integer.
 const duckDBSums = `WITH ids AS (
   SELECT DISTINCT _event_id AS id, strftime(timezone('UTC', _event_time), '%%Y-%%m-%%d') AS day
-  FROM %s WHERE _event_time >= ? AND _event_time < ?),
+  FROM %s WHERE _event_time >= %s AND _event_time < %s),
 h AS (SELECT day, sha256(id) AS x FROM ids)
-SELECT day, count(*), sum(('0x' || substr(x, 1, 8))::BIGINT), sum(('0x' || substr(x, 9, 8))::BIGINT)
+SELECT day, count(*)::VARCHAR, sum(('0x' || substr(x, 1, 8))::BIGINT)::VARCHAR, sum(('0x' || substr(x, 9, 8))::BIGINT)::VARCHAR
 FROM h GROUP BY day`
+
+func timeLiteral(t time.Time) string {
+	return "TIMESTAMPTZ " + literal(t.UTC().Format("2006-01-02 15:04:05.999999+00"))
+}
 
 func (d duckDB) DaySums(ctx context.Context, table string, since, until time.Time) (map[time.Time]Sum, error) {
 	out := map[time.Time]Sum{}
 	if ok, err := d.exists(ctx, table); err != nil || !ok {
 		return out, err
 	}
-	rows, err := d.db.QueryContext(ctx, fmt.Sprintf(duckDBSums, ident(table)), since.UTC(), until.UTC())
+	rows, err := d.query(ctx, fmt.Sprintf(duckDBSums, ident(table), timeLiteral(since), timeLiteral(until)))
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: sums of %s: %w", table, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var day string
-		var n, hi, lo int64
-		if err := rows.Scan(&day, &n, &hi, &lo); err != nil {
-			return nil, fmt.Errorf("duckdb: sums of %s: %w", table, err)
-		}
-		t, err := time.Parse(time.DateOnly, day)
+	for _, r := range rows {
+		day, err := time.Parse(time.DateOnly, r[0])
 		if err != nil {
 			return nil, err
 		}
-		out[t] = halves(n, hi, lo)
+		var n [3]int64
+		for i := range n {
+			if n[i], err = strconv.ParseInt(r[i+1], 10, 64); err != nil {
+				return nil, fmt.Errorf("duckdb: sums of %s: %w", table, err)
+			}
+		}
+		out[day] = halves(n[0], n[1], n[2])
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (d duckDB) DayIDs(ctx context.Context, table string, day time.Time) ([]string, error) {
 	if ok, err := d.exists(ctx, table); err != nil || !ok {
 		return nil, err
 	}
-	rows, err := d.db.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT _event_id FROM %s WHERE _event_time >= ? AND _event_time < ?", ident(table)),
-		day.UTC(), day.UTC().Add(24*time.Hour))
+	rows, err := d.query(ctx, fmt.Sprintf("SELECT DISTINCT _event_id FROM %s WHERE _event_time >= %s AND _event_time < %s",
+		ident(table), timeLiteral(day), timeLiteral(day.Add(24*time.Hour))))
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: ids of %s: %w", table, err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r[0]
 	}
-	return out, rows.Err()
+	return out, nil
 }
+
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 func ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 

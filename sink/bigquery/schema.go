@@ -9,6 +9,10 @@ import (
 	"github.com/hemlabs/hem/contract"
 )
 
+// TableSchema is the BigQuery schema of a mapped table, as the sink
+// creates it.
+func TableSchema(t *contract.Table) bigquery.Schema { return tableSchema(t.Columns) }
+
 // tableSchema converts mapped columns to a BigQuery schema.
 func tableSchema(cols []contract.Column) bigquery.Schema {
 	out := make(bigquery.Schema, 0, len(cols))
