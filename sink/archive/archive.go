@@ -36,6 +36,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -236,33 +237,24 @@ func (s *Sink) upload(ctx context.Context, dir string, events []*sink.Event) err
 // again for every object.
 var codec = &zstd.Codec{Level: zstd.SpeedFastest}
 
-// Encode writes events as one Parquet file, with the descriptor sets of
-// their schemas in the file's metadata.
+// Encode writes events (of one subject) as one Parquet file: the
+// envelope, the contract's typed columns (typed.go) and the payload, with
+// the descriptor sets of their schemas in the file's metadata. Failed
+// events, and a contract without a column mapping, keep the envelope and
+// payload alone.
 func Encode(events []*sink.Event) ([]byte, error) {
-	var buf bytes.Buffer
-	opts := []parquet.WriterOption{parquet.Compression(codec)}
-	seen := map[int64]bool{}
-	for _, e := range events {
-		if seen[e.Schema.ID] {
-			continue
+	if len(events) > 0 && !sink.IsFailedEvents(events[0].Schema.Subject) {
+		if l, err := layoutOf((&sink.Batch{Events: events}).Newest()); err == nil {
+			return encodeTyped(l, events)
 		}
-		seen[e.Schema.ID] = true
-		id := strconv.FormatInt(e.Schema.ID, 10)
-		opts = append(opts,
-			parquet.KeyValueMetadata(metaSchema+id, base64.StdEncoding.EncodeToString(e.Schema.DescriptorSet())),
-			parquet.KeyValueMetadata(metaSubject+id, e.Schema.Subject),
-			parquet.KeyValueMetadata(metaVersion+id, strconv.Itoa(e.Schema.Version)))
 	}
-	w := parquet.NewGenericWriter[record](&buf, opts...)
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[record](&buf, append(metadata(events), parquet.Compression(codec))...)
 	rows := make([]record, len(events))
 	for i, e := range events {
-		attrs := "{}"
-		if len(e.Attributes) > 0 {
-			b, err := json.Marshal(e.Attributes)
-			if err != nil {
-				return nil, err
-			}
-			attrs = string(b)
+		attrs, err := attributes(e)
+		if err != nil {
+			return nil, err
 		}
 		rows[i] = record{
 			EventID: e.ID, EventTime: e.EventTime.UTC(), ReceivedAt: optionalTime(e.ReceivedAt), PublishedAt: optionalTime(e.PublishedAt),
@@ -277,6 +269,91 @@ func Encode(events []*sink.Event) ([]byte, error) {
 		return nil, fmt.Errorf("archive: encode: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// encodeTyped writes events with the typed columns of l, row by row. The
+// envelope's values are those the record struct writes, in its column
+// order.
+func encodeTyped(l *layout, events []*sink.Event) ([]byte, error) {
+	opts := append(metadata(events), parquet.Compression(codec), l.schema,
+		parquet.KeyValueMetadata(metaColumns, strconv.FormatInt(l.newest.ID, 10)))
+	if len(l.untyped) > 0 {
+		opts = append(opts, parquet.KeyValueMetadata(metaUntyped, strings.Join(l.untyped, ",")))
+	}
+	var buf bytes.Buffer
+	w := parquet.NewWriter(&buf, opts...)
+	const chunk = 256
+	rows := make([]parquet.Row, chunk)
+	for len(events) > 0 {
+		n := min(chunk, len(events))
+		for i, e := range events[:n] {
+			attrs, err := attributes(e)
+			if err != nil {
+				return nil, err
+			}
+			row := append(rows[i][:0],
+				parquet.ByteArrayValue([]byte(e.ID)).Level(0, 0, 0),
+				parquet.Int64Value(e.EventTime.UnixMicro()).Level(0, 0, 1),
+				timeValue(e.ReceivedAt, 2), timeValue(e.PublishedAt, 3),
+				parquet.Int64Value(e.Schema.ID).Level(0, 0, 4),
+				parquet.Int32Value(int32(e.Schema.Version)).Level(0, 0, 5),
+				parquet.ByteArrayValue([]byte(e.Producer)).Level(0, 0, 6),
+				parquet.ByteArrayValue([]byte(attrs)).Level(0, 0, 7))
+			row = l.typed(row, e.Payload, e.Schema)
+			if l.sorted {
+				sortRow(row[8:])
+			}
+			rows[i] = append(row, parquet.ByteArrayValue(e.Payload).Level(0, 0, l.payload))
+		}
+		if _, err := w.WriteRows(rows[:n]); err != nil {
+			return nil, fmt.Errorf("archive: encode: %w", err)
+		}
+		events = events[n:]
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("archive: encode: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// metadata is the descriptor set, subject and version of every schema of
+// events.
+func metadata(events []*sink.Event) []parquet.WriterOption {
+	var opts []parquet.WriterOption
+	seen := map[int64]bool{}
+	for _, e := range events {
+		if seen[e.Schema.ID] {
+			continue
+		}
+		seen[e.Schema.ID] = true
+		id := strconv.FormatInt(e.Schema.ID, 10)
+		opts = append(opts,
+			parquet.KeyValueMetadata(metaSchema+id, base64.StdEncoding.EncodeToString(e.Schema.DescriptorSet())),
+			parquet.KeyValueMetadata(metaSubject+id, e.Schema.Subject),
+			parquet.KeyValueMetadata(metaVersion+id, strconv.Itoa(e.Schema.Version)))
+	}
+	return opts
+}
+
+// attributes is the _attributes JSON object of e.
+func attributes(e *sink.Event) (string, error) {
+	if len(e.Attributes) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(e.Attributes)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// timeValue is an optional TIMESTAMP(MICROS) envelope value of column c:
+// NULL for an unknown (zero) time.
+func timeValue(t time.Time, c int) parquet.Value {
+	if t.IsZero() {
+		return parquet.NullValue().Level(0, 0, c)
+	}
+	return parquet.Int64Value(t.UnixMicro()).Level(0, 1, c)
 }
 
 // optionalTime is nil for an unknown (zero) time, which Parquet stores as

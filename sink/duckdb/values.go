@@ -9,7 +9,6 @@ import (
 	"time"
 
 	duckdbdriver "github.com/duckdb/duckdb-go/v2"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hemlabs/hem/contract"
@@ -151,21 +150,13 @@ func value(c contract.Column, fd protoreflect.FieldDescriptor, v protoreflect.Va
 		}
 		return out, nil
 	case contract.Timestamp:
-		m := v.Message()
-		secs := m.Get(m.Descriptor().Fields().ByName("seconds")).Int()
-		nanos := m.Get(m.Descriptor().Fields().ByName("nanos")).Int()
-		return time.Unix(secs, nanos).UTC(), nil
+		return contract.TimestampValue(v.Message()), nil
 	case contract.Interval:
-		m := v.Message()
-		secs := m.Get(m.Descriptor().Fields().ByName("seconds")).Int()
-		nanos := m.Get(m.Descriptor().Fields().ByName("nanos")).Int()
-		return duckdbdriver.Interval{Micros: secs*1_000_000 + nanos/1000}, nil
+		return duckdbdriver.Interval{Micros: contract.DurationMicros(v.Message())}, nil
 	case contract.Date:
-		m := v.Message()
-		f := m.Descriptor().Fields()
-		return time.Date(int(m.Get(f.ByName("year")).Int()), time.Month(m.Get(f.ByName("month")).Int()), int(m.Get(f.ByName("day")).Int()), 0, 0, 0, 0, time.UTC), nil
+		return contract.DateValue(v.Message()), nil
 	case contract.JSON:
-		b, err := protojson.Marshal(v.Message().Interface())
+		b, err := contract.JSONValue(v.Message())
 		if err != nil {
 			return nil, err
 		}
@@ -173,9 +164,9 @@ func value(c contract.Column, fd protoreflect.FieldDescriptor, v protoreflect.Va
 	}
 	kind := fd.Kind()
 	if kind == protoreflect.MessageKind && contract.IsWrapper(fd.Message()) {
-		m := v.Message()
-		inner := m.Descriptor().Fields().ByName("value")
-		v, kind = m.Get(inner), inner.Kind()
+		var inner protoreflect.FieldDescriptor
+		v, inner = contract.Unwrap(v.Message())
+		kind = inner.Kind()
 	}
 	return scalar(kind, fd, v), nil
 }
@@ -198,13 +189,11 @@ func scalar(kind protoreflect.Kind, fd protoreflect.FieldDescriptor, v protorefl
 	case protoreflect.BytesKind:
 		return v.Bytes()
 	case protoreflect.EnumKind:
-		n := v.Enum()
-		if fd != nil && fd.Enum() != nil {
-			if ev := fd.Enum().Values().ByNumber(n); ev != nil {
-				return string(ev.Name())
-			}
+		var ed protoreflect.EnumDescriptor
+		if fd != nil {
+			ed = fd.Enum()
 		}
-		return fmt.Sprint(int32(n)) // a number the descriptor does not know
+		return contract.EnumValue(ed, v.Enum())
 	}
 	return nil
 }
