@@ -28,7 +28,11 @@ func partitionOf(id, typ string) (time.Time, time.Time, bool) {
 // (or one partition of it, for a table$decorator), honouring the create
 // and write dispositions. It checks everything before changing anything,
 // so a failed job leaves the table as it was.
-func (s *Server) writeDestinationLocked(project string, q, dst object, res *result) *apiError {
+//
+// Queries and loads differ in their default write disposition, and a load
+// names its fields as the schema does, so its duplicate check is the
+// schema's own.
+func (s *Server) writeDestinationLocked(project string, q, dst object, res *result, defaultWrite string, load bool) *apiError {
 	ref := tableRef{project: str(dst["projectId"]), dataset: str(dst["datasetId"]), table: str(dst["tableId"])}
 	if ref.project == "" {
 		ref.project = project
@@ -45,13 +49,13 @@ func (s *Server) writeDestinationLocked(project string, q, dst object, res *resu
 	}
 	write := str(q["writeDisposition"])
 	if write == "" {
-		write = "WRITE_EMPTY"
+		write = defaultWrite
 	}
 	ds := s.datasets[ref.project+":"+ref.dataset]
 	if ds == nil {
 		return errNotFound("Dataset %s:%s was not found in location US", ref.project, ref.dataset)
 	}
-	if seen := map[string]bool{}; true {
+	if seen := map[string]bool{}; !load {
 		for _, f := range res.fields {
 			k := strings.ToLower(f.Name)
 			if seen[k] {

@@ -13,6 +13,7 @@ type apiError struct {
 	code    int
 	reason  string
 	message string
+	details []*apiError // more errors (a load job's bad rows), after this one
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.code, e.reason, e.message) }
@@ -44,11 +45,6 @@ var statusText = map[int]string{
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
-	type item struct {
-		Message string `json:"message"`
-		Domain  string `json:"domain"`
-		Reason  string `json:"reason"`
-	}
 	type body struct {
 		Code    int    `json:"code"`
 		Message string `json:"message"`
@@ -58,9 +54,24 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	writeJSON(w, e.code, map[string]body{"error": {
 		Code:    e.code,
 		Message: e.message,
-		Errors:  []item{{Message: e.message, Domain: "global", Reason: e.reason}},
+		Errors:  items(e),
 		Status:  statusText[e.code],
 	}})
+}
+
+func items(e *apiError) []item {
+	out := []item{{Message: e.message, Domain: "global", Reason: e.reason}}
+	for _, d := range e.details {
+		out = append(out, item{Message: d.message, Domain: "global", Reason: d.reason})
+	}
+	return out
+}
+
+// item is one entry of an error's errors list.
+type item struct {
+	Message string `json:"message"`
+	Domain  string `json:"domain"`
+	Reason  string `json:"reason"`
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -111,6 +111,12 @@ func init() {
 		"TIMESTAMP_MILLIS":  template(1, "CAST(make_timestamp((%[1]s) * 1000) AS TIMESTAMPTZ)"),
 		"TIMESTAMP_SECONDS": template(1, "CAST(make_timestamp((%[1]s) * 1000000) AS TIMESTAMPTZ)"),
 		"FARM_FINGERPRINT":  farmRule,
+		"FORMAT_DATE":       formatRule(2),
+		"FORMAT_TIMESTAMP":  formatRule(3),
+		// GoogleSQL hashes are BYTES; DuckDB's are hex text.
+		"SHA256": template(1, "unhex(sha256(%[1]s))"),
+		"SHA1":   template(1, "unhex(sha1(%[1]s))"),
+		"MD5":    template(1, "unhex(md5(%[1]s))"),
 	}
 }
 
@@ -330,4 +336,42 @@ func extractRule(tr *translator, name token, args [][]token) (string, *apiError)
 
 func farmRule(tr *translator, name token, _ [][]token) (string, *apiError) {
 	return "", tr.unsupported(name, "function FARM_FINGERPRINT")
+}
+
+// formatSpecifiers are the format elements both engines print alike.
+var formatSpecifiers = map[byte]string{'Y': "%Y", 'm': "%m", 'd': "%d", 'H': "%H", 'M': "%M", 'S': "%S",
+	'F': "%Y-%m-%d", 'T': "%H:%M:%S", 'j': "%j", '%': "%%"}
+
+// formatRule translates FORMAT_DATE(format, date) and
+// FORMAT_TIMESTAMP(format, timestamp[, 'UTC']) for a constant format of
+// the specifiers in formatSpecifiers.
+func formatRule(maxArgs int) funcRule {
+	return arity(2, maxArgs, func(tr *translator, name token, args [][]token) (string, *apiError) {
+		if len(args) == 3 {
+			if err := tr.utcOnly(args[2]); err != nil {
+				return "", err
+			}
+		}
+		if len(args[0]) != 1 || args[0][0].kind != tokString {
+			return "", tr.unsupported(name, "%s with a format that is not a string literal", upper(name))
+		}
+		f := args[0][0].text
+		var out strings.Builder
+		for i := 0; i < len(f); i++ {
+			if f[i] != '%' {
+				out.WriteByte(f[i])
+				continue
+			}
+			if i+1 >= len(f) || formatSpecifiers[f[i+1]] == "" {
+				return "", tr.unsupported(args[0][0], "format element %q", f[i:min(i+2, len(f))])
+			}
+			out.WriteString(formatSpecifiers[f[i+1]])
+			i++
+		}
+		e, err := tr.emit(args[1], false)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("strftime(%s, %s)", e, quoteString(out.String())), nil
+	})
 }

@@ -111,7 +111,11 @@ func (s *Server) runJob(r *http.Request, body object, media []byte) (any, *apiEr
 		j.err = runErr
 		e := object{"reason": runErr.reason, "message": runErr.message}
 		status["errorResult"] = e
-		status["errors"] = []any{e}
+		list := []any{e}
+		for _, d := range runErr.details {
+			list = append(list, object{"reason": d.reason, "message": d.message})
+		}
+		status["errors"] = list
 	}
 	j.doc["status"] = status
 	j.doc["etag"] = s.etagLocked()

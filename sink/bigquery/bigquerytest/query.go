@@ -125,7 +125,7 @@ func (s *Server) runQueryLocked(ctx context.Context, project string, q object, d
 	qstats["schema"] = renderSchema(res.fields)
 	j.result = res
 	if dst, _ := q["destinationTable"].(object); dst != nil {
-		return s.writeDestinationLocked(project, q, dst, res)
+		return s.writeDestinationLocked(project, q, dst, res, "WRITE_EMPTY", false)
 	}
 	return nil
 }

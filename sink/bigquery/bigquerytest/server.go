@@ -38,7 +38,8 @@ type Server struct {
 	datasets    map[string]*dataset // by "project:dataset"
 	serial      uint64              // source of etags and schema version ids
 	appendFault AppendFault
-	jobs        map[string]*job // by "project:jobId"
+	jobs        map[string]*job    // by "project:jobId"
+	uploads     map[string]*upload // resumable uploads in progress, by id
 	engine      *engine         // DuckDB for queries, opened on first use
 
 	closeOnce sync.Once
@@ -51,7 +52,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, datasets: map[string]*dataset{}, jobs: map[string]*job{}}
+	s := &Server{cfg: cfg, datasets: map[string]*dataset{}, jobs: map[string]*job{}, uploads: map[string]*upload{}}
 
 	s.httpLn, err = net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
