@@ -101,7 +101,7 @@ type registerConfig struct {
 }
 
 // AcknowledgeRetention admits versions of the given subjects that shorten a
-// retention (EV-R01): the user has seen what would go. Their results list
+// retention (EV-D01): the user has seen what would go. Their results list
 // the shortenings as Acknowledged instead of refusing them.
 func AcknowledgeRetention(subjects ...string) RegisterOption {
 	return registerOptionFunc(func(c *registerConfig) {

@@ -151,7 +151,7 @@ type Result struct {
 	Schema *contract.Schema
 	// Violations say why the schema was rejected.
 	Violations []Violation
-	// Acknowledged are the retention shortenings (EV-R01) admitted because
+	// Acknowledged are the retention shortenings (EV-D01) admitted because
 	// the caller acknowledged them (AcknowledgeRetention), each saying what
 	// goes.
 	Acknowledged []Violation
@@ -173,7 +173,7 @@ const maxCommitAttempts = 200
 //     (compat rules, transitively; a first version only by the lint rules):
 //     any violation REJECTS it, anything else is stored as the next version
 //     with the next global id. A version shortening a retention of the
-//     newest one is refused (EV-R01) unless AcknowledgeRetention names its
+//     newest one is refused (EV-D01) unless AcknowledgeRetention names its
 //     subject.
 //
 // New versions are stored PENDING, migrated by every migrator and then made

@@ -33,8 +33,8 @@ func TestServiceRegisterShortenedRetention(t *testing.T) {
 	if res.GetOutcome() != registryv1.RegisterOutcome_REGISTER_OUTCOME_REJECTED || len(res.GetViolations()) != 1 {
 		t.Fatalf("shortened without acknowledgement: %v", res)
 	}
-	if v := res.GetViolations()[0]; v.GetRuleId() != "EV-R01" || !strings.Contains(v.GetMessage(), "from 365 to 90 days") || !strings.Contains(v.GetMessage(), "(275 days)") {
-		t.Fatalf("violation %v: want EV-R01 naming the days that go", v)
+	if v := res.GetViolations()[0]; v.GetRuleId() != "EV-D01" || !strings.Contains(v.GetMessage(), "from 365 to 90 days") || !strings.Contains(v.GetMessage(), "(275 days)") {
+		t.Fatalf("violation %v: want EV-D01 naming the days that go", v)
 	}
 
 	// Acknowledging another subject changes nothing.

@@ -64,7 +64,7 @@ service account's name; "local" for hem dev) and the commit it came from:
 --commit, or else "git rev-parse HEAD" when DIR is in a git checkout.
 
 A version that shortens a retention (the warehouse's partition expiration,
-the archive's or a rollup's retention) is REJECTED by rule EV-R01, which lists
+the archive's or a rollup's retention) is REJECTED by rule EV-D01, which lists
 the dates that would be deleted. Once you have read them, push again with
 --acknowledge-retention SUBJECT: the version is stored and the lines starting
 with "acknowledged" say what goes.`,
@@ -72,7 +72,7 @@ with "acknowledged" say what goes.`,
 			cfg.client.bind(fs)
 			fs.BoolVar(&cfg.DryRun, "dry-run", false, "check without storing")
 			fs.StringVar(&cfg.Commit, "commit", "", "`SHA` (or any revision name, at most 200 bytes) recorded with each new version; default: \"git rev-parse HEAD\" when DIR is in a git checkout, else none")
-			fs.Var(&cfg.AckRetention, "acknowledge-retention", "`SUBJECT` whose shortened retention deletes data, knowingly (EV-R01); repeat for several")
+			fs.Var(&cfg.AckRetention, "acknowledge-retention", "`SUBJECT` whose shortened retention deletes data, knowingly (EV-D01); repeat for several")
 		},
 		Run: func(ctx context.Context, io IO, args []string) error {
 			return runSchemaPush(ctx, io, &cfg, args)
@@ -275,12 +275,12 @@ with its rule id, and exits 1 if there is any.
 --against defaults to origin/main when that exists, else HEAD~1. Use HEAD to
 check uncommitted changes.
 
-A shortened retention (EV-R01) is compared with the contract at the ref and
+A shortened retention (EV-D01) is compared with the contract at the ref and
 is a violation unless --acknowledge-retention names its subject; then it is
 printed as a line starting with "acknowledged", saying what would go.`,
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&cfg.Against, "against", "", "git ref to compare with (default origin/main if it exists, else HEAD~1)")
-			fs.Var(&cfg.AckRetention, "acknowledge-retention", "`SUBJECT` whose shortened retention deletes data, knowingly (EV-R01); repeat for several")
+			fs.Var(&cfg.AckRetention, "acknowledge-retention", "`SUBJECT` whose shortened retention deletes data, knowingly (EV-D01); repeat for several")
 		},
 		Run: func(ctx context.Context, io IO, args []string) error {
 			return runSchemaCheck(ctx, io, &cfg, args)

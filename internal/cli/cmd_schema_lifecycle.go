@@ -119,7 +119,7 @@ terraform/ reads (default ` + lifecycleDefaultOut + `):
 Types with the same setting share one rule. Commit the file with the
 contracts; "terraform apply" puts the rules on the bucket. --check writes
 nothing and exits 1 when the file is not what the contracts give (make check
-runs it). Shortening a retention is refused at admission first (EV-R01).`,
+runs it). Shortening a retention is refused at admission first (EV-D01).`,
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&cfg.Out, "out", lifecycleDefaultOut, "`FILE` to write")
 			fs.BoolVar(&cfg.Check, "check", false, "write nothing; exit 1 when FILE is stale")

@@ -38,11 +38,11 @@ func TestSchemaCheckShortenedRetention(t *testing.T) {
 	contracts(t, dir, "", retention(keepQuarter)...)
 
 	out, errOut, code := run(t, nil, "schema", "check", dir, "--against", "HEAD")
-	if code != 1 || !strings.HasPrefix(out, "EV-R01 acme.orders.v1.OrderPlaced: partition_expiration_days shortened from 365 to 90 days") {
+	if code != 1 || !strings.HasPrefix(out, "EV-D01 acme.orders.v1.OrderPlaced: partition_expiration_days shortened from 365 to 90 days") {
 		t.Fatalf("unacknowledged: exit %d\n%s%s", code, out, errOut)
 	}
 	out, errOut, code = run(t, nil, "schema", "check", dir, "--against", "HEAD", "--acknowledge-retention", "acme.orders.v1.OrderPlaced")
-	if code != 0 || !strings.HasPrefix(out, "acknowledged EV-R01 acme.orders.v1.OrderPlaced: ") || !strings.Contains(out, "(275 days)") {
+	if code != 0 || !strings.HasPrefix(out, "acknowledged EV-D01 acme.orders.v1.OrderPlaced: ") || !strings.Contains(out, "(275 days)") {
 		t.Fatalf("acknowledged: exit %d\n%s%s", code, out, errOut)
 	}
 }
@@ -56,11 +56,11 @@ func TestSchemaPushShortenedRetention(t *testing.T) {
 	}
 	contracts(t, dir, "", retention(keepQuarter)...)
 	out, errOut, code := run(t, env, "schema", "push", dir)
-	if code != 1 || pushed(t, out)["acme.orders.v1.OrderPlaced"] != "REJECTED" || !strings.Contains(out, "\nEV-R01 acme.orders.v1.OrderPlaced: partition_expiration_days shortened") {
+	if code != 1 || pushed(t, out)["acme.orders.v1.OrderPlaced"] != "REJECTED" || !strings.Contains(out, "\nEV-D01 acme.orders.v1.OrderPlaced: partition_expiration_days shortened") {
 		t.Fatalf("unacknowledged: exit %d\n%s%s", code, out, errOut)
 	}
 	out, errOut, code = run(t, env, "schema", "push", dir, "--acknowledge-retention", "acme.orders.v1.OrderPlaced")
-	if code != 0 || pushed(t, out)["acme.orders.v1.OrderPlaced"] != "v2 id 3 NEW" || !strings.Contains(out, "\nacknowledged EV-R01 acme.orders.v1.OrderPlaced: ") {
+	if code != 0 || pushed(t, out)["acme.orders.v1.OrderPlaced"] != "v2 id 3 NEW" || !strings.Contains(out, "\nacknowledged EV-D01 acme.orders.v1.OrderPlaced: ") {
 		t.Fatalf("acknowledged: exit %d\n%s%s", code, out, errOut)
 	}
 }

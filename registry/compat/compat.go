@@ -8,7 +8,7 @@
 // EV-W10), JSON (EV-J01..EV-J04), BigQuery on the mapped schema (EV-B01..
 // EV-B04) and protovalidate (EV-V01, EV-V02). A new major version is a new
 // package, hence a new subject with no earlier versions (EV-P02): that is the
-// one way to make a breaking change. Retention (EV-R01) compares a version
+// one way to make a breaking change. Retention (EV-D01) compares a version
 // with the newest stored one only and refuses a shorter retention, which a
 // registry admits when the loss is acknowledged.
 //

@@ -8,15 +8,15 @@ import (
 )
 
 // RetentionRule is the id of the rule refusing a shortened retention
-// (EV-R01); a registry admits such a version only when told the loss is
+// (EV-D01); a registry admits such a version only when told the loss is
 // acknowledged.
-const RetentionRule = "EV-R01"
+const RetentionRule = "EV-D01"
 
 // day is the date format of previews.
 const day = "2006-01-02"
 
 // Retention compares candidate's retention with latest's (the newest stored
-// version of its subject; nil for a first version) and returns one EV-R01
+// version of its subject; nil for a first version) and returns one EV-D01
 // violation per store whose retention candidate shortens: the warehouse
 // table's partition expiration (an event's partition_expiration_days, a
 // rollup's retention_days) and the archive's (archive_retention_days). Each

@@ -335,7 +335,7 @@ type RegisterRequest struct {
 	// The commit the contracts come from (e.g. a git SHA), recorded with
 	// each new version.
 	Commit string `protobuf:"bytes,4,opt,name=commit,proto3" json:"commit,omitempty"`
-	// Subjects whose shortened retention (rule EV-R01) is acknowledged: the
+	// Subjects whose shortened retention (rule EV-D01) is acknowledged: the
 	// new version is admitted and its result lists what goes.
 	AcknowledgeRetention []string `protobuf:"bytes,5,rep,name=acknowledge_retention,json=acknowledgeRetention,proto3" json:"acknowledge_retention,omitempty"`
 	unknownFields        protoimpl.UnknownFields
@@ -422,7 +422,7 @@ type SubjectResult struct {
 	Violations []*Violation `protobuf:"bytes,5,rep,name=violations,proto3" json:"violations,omitempty"`
 	// State of the version.
 	State SchemaState `protobuf:"varint,6,opt,name=state,proto3,enum=hem.registry.v1.SchemaState" json:"state,omitempty"`
-	// Retention shortenings (rule EV-R01) admitted because they were
+	// Retention shortenings (rule EV-D01) admitted because they were
 	// acknowledged, each saying what goes.
 	Acknowledged  []*Violation `protobuf:"bytes,7,rep,name=acknowledged,proto3" json:"acknowledged,omitempty"`
 	unknownFields protoimpl.UnknownFields
