@@ -273,3 +273,15 @@ variable "console" {
   })
   default = {}
 }
+
+variable "archive_verify" {
+  description = "The scheduled hem archive verify job: its cron schedule (UTC), how many days back it compares, its timeout and memory (a day's ids of one type are held at once), and the notification channels (ids) of the alert that fires on a gap."
+  type = object({
+    schedule              = optional(string, "17 6 * * *")
+    days                  = optional(number, 7)
+    timeout_minutes       = optional(number, 60)
+    memory                = optional(string, "2Gi")
+    notification_channels = optional(list(string), [])
+  })
+  default = {}
+}

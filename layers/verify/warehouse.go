@@ -146,7 +146,7 @@ type bigQuery struct {
 // and a '0x' string casts to INT64. DISTINCT because BigQuery tables are
 // at least once.
 const bigQuerySums = "WITH ids AS (\n" +
-	"  SELECT DISTINCT _event_id AS id, FORMAT_DATE('%%F', DATE(_event_time)) AS day\n" +
+	"  SELECT DISTINCT _event_id AS id, CAST(DATE(_event_time) AS STRING) AS day\n" +
 	"  FROM `%s.%s.%s` WHERE _event_time >= @since AND _event_time < @until),\n" +
 	"h AS (SELECT day, TO_HEX(SHA256(id)) AS x FROM ids)\n" +
 	"SELECT day, COUNT(*) AS n, SUM(CAST(CONCAT('0x', SUBSTR(x, 1, 8)) AS INT64)) AS hi, SUM(CAST(CONCAT('0x', SUBSTR(x, 9, 8)) AS INT64)) AS lo\n" +

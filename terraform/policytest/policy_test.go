@@ -277,6 +277,34 @@ func TestMutations(t *testing.T) {
 			want: "console-least-privilege",
 		},
 		{
+			name: "archive verify writes the archive",
+			file: "verify.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_storage_bucket_iam_member", "archive_verify_reader")
+				b.Body().SetAttributeValue("role", cty.StringVal("roles/storage.objectAdmin"))
+			},
+			want: "archive-verify-least-privilege",
+		},
+		{
+			name: "archive verify loses its query jobs",
+			file: "verify.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				body.RemoveBlock(mustBlock(t, body, "resource", "google_project_iam_member", "archive_verify_job_user"))
+			},
+			want: "archive-verify-least-privilege",
+		},
+		{
+			name: "archive verify scheduler reads the dataset",
+			file: "verify.tf",
+			mutate: func(_ *testing.T, body *hclwrite.Body) {
+				b := body.AppendNewBlock("resource", []string{"google_bigquery_dataset_iam_member", "sched_viewer"}).Body()
+				b.SetAttributeTraversal("dataset_id", traversal("module", "bigquery", "events_dataset_id"))
+				b.SetAttributeValue("role", cty.StringVal("roles/bigquery.dataViewer"))
+				b.SetAttributeTraversal("member", traversal("google_service_account", "archive_verify_scheduler", "member"))
+			},
+			want: "archive-verify-least-privilege",
+		},
+		{
 			name: "console gets a project grant of its own",
 			file: "console.tf",
 			mutate: func(_ *testing.T, body *hclwrite.Body) {

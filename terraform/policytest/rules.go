@@ -99,6 +99,12 @@ var rules = []Rule{
 		check: checkConsole,
 	},
 	{
+		ID: "archive-verify-least-privilege",
+		Doc: "The archive verify job's service account (google_service_account.archive_verify, hem archive verify on a schedule) holds exactly objectViewer on the archive bucket, dataViewer on the events dataset and the project role bigquery.jobUser; " +
+			"its scheduler's account exactly run.invoker on the verify job. Any other grant naming either account, or a missing one, is a violation.",
+		check: checkVerify,
+	},
+	{
 		ID:    "documented",
 		Doc:   "Every variable has a type and a description, every output a description: the variables are the deployment's user interface.",
 		check: checkDocumented,
