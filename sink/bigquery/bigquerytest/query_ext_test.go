@@ -234,3 +234,97 @@ func TestQueryPaging(t *testing.T) {
 	}
 	_ = http.StatusOK
 }
+
+// TestDML: INSERT, UPDATE and DELETE change the table all or nothing and
+// report the rows they changed; BigQuery's refusals are kept.
+func TestDML(t *testing.T) {
+	t.Parallel()
+	e := eventsEnv(t)
+	tests := []struct {
+		name string
+		q    string
+		n    int64
+		msg  string
+	}{
+		{name: "delete", q: "DELETE FROM `proj.ds.events` WHERE sku = 'pear'", n: 1},
+		{name: "delete without from", q: "DELETE ds.events WHERE _event_id = 'e5'", n: 1},
+		{name: "update", q: "UPDATE `proj.ds.events` SET qty = qty * 10 WHERE sku = 'apple' AND _event_id = 'e1'", n: 1},
+		{name: "insert values", q: "INSERT INTO `proj.ds.events` (_event_id, _event_time, sku, qty) VALUES ('e9', TIMESTAMP '2026-03-03 10:00:00+02', 'fig', 4)", n: 1},
+		{name: "insert select", q: "INSERT ds.events (_event_id, _event_time, sku) SELECT CONCAT(_event_id, 'x'), _event_time, sku FROM ds.events WHERE _event_id = 'e4'", n: 1},
+		{name: "delete needs where", q: "DELETE FROM ds.events", msg: "DELETE must have a WHERE clause"},
+		{name: "required column", q: "INSERT INTO ds.events (_event_id, sku) VALUES ('e10', 'x')", msg: "Required field _event_time cannot be null"},
+		{name: "view", q: "DELETE FROM ds.events_dedup WHERE TRUE", msg: "bigquerytest: unsupported: DML on views"},
+	}
+	for _, tc := range tests {
+		q := e.bq.Query(tc.q)
+		job, err := q.Run(t.Context())
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		st, err := job.Wait(t.Context())
+		if tc.msg != "" {
+			if err == nil {
+				err = st.Err()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("%s: %v, want %q", tc.name, err, tc.msg)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if n := st.Statistics.Details.(*bigquery.QueryStatistics).NumDMLAffectedRows; n != tc.n {
+			t.Errorf("%s: %d rows affected, want %d", tc.name, n, tc.n)
+		}
+	}
+	rows, err := read(t, e.bq.Query("SELECT _event_id, sku, qty, _event_time FROM ds.events ORDER BY _event_id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "[[e1 apple 20 2026-03-01 01:00:00 +0000 UTC] [e2 apple 3 2026-03-01 02:00:00 +0000 UTC] [e2 apple 3 2026-03-01 02:00:00 +0000 UTC] " +
+		"[e4 apple 5 2026-03-02 01:00:00 +0000 UTC] [e4x apple <nil> 2026-03-02 01:00:00 +0000 UTC] [e9 fig 4 2026-03-03 08:00:00 +0000 UTC]]"
+	if got := fmt.Sprint(rows); got != want {
+		t.Errorf("rows\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestHemQueries runs the SQL hem itself generates: the latest view, and
+// the per-day digest of layers/verify.
+func TestHemQueries(t *testing.T) {
+	t.Parallel()
+	e := eventsEnv(t)
+	latest := "SELECT * EXCEPT (_latest_rank) FROM (\n" +
+		"  SELECT *, ROW_NUMBER() OVER (PARTITION BY `sku` ORDER BY _event_time DESC, _published_at DESC NULLS LAST, _event_id DESC) AS _latest_rank\n" +
+		"  FROM `proj.ds.events`\n  WHERE `sku` IS NOT NULL)\nWHERE _latest_rank = 1"
+	if err := e.ds.Table("events_latest").Create(t.Context(), &bigquery.TableMetadata{ViewQuery: latest}); err != nil {
+		t.Fatal(err)
+	}
+	const sums = "WITH ids AS (\n" +
+		"  SELECT DISTINCT _event_id AS id, FORMAT_DATE('%F', DATE(_event_time)) AS day\n" +
+		"  FROM `proj.ds.events` WHERE _event_time >= @since AND _event_time < @until),\n" +
+		"h AS (SELECT day, TO_HEX(SHA256(id)) AS x FROM ids)\n" +
+		"SELECT day, COUNT(*) AS n, SUM(CAST(CONCAT('0x', SUBSTR(x, 1, 8)) AS INT64)) AS hi, SUM(CAST(CONCAT('0x', SUBSTR(x, 9, 8)) AS INT64)) AS lo\n" +
+		"FROM h GROUP BY day ORDER BY day"
+	tests := []struct {
+		name, q, want string
+	}{
+		{name: "latest", q: "SELECT sku, _event_id FROM `proj.ds.events_latest` ORDER BY sku", want: "[[apple e4] [pear e3] [plum e5]]"},
+		// The sums of the 32-bit halves of the ids' SHA-256 digests, as Python computes them.
+		{name: "verify sums", q: sums, want: "[[2026-03-01 3 8697137842 9045892159] [2026-03-02 2 2282192553 5067651925]]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			q := e.bq.Query(tc.q)
+			q.Parameters = []bigquery.QueryParameter{{Name: "since", Value: day0}, {Name: "until", Value: day0.Add(48 * time.Hour)}}
+			rows, err := read(t, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(rows); got != tc.want {
+				t.Errorf("rows\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}

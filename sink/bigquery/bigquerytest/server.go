@@ -40,7 +40,7 @@ type Server struct {
 	appendFault AppendFault
 	jobs        map[string]*job    // by "project:jobId"
 	uploads     map[string]*upload // resumable uploads in progress, by id
-	engine      *engine         // DuckDB for queries, opened on first use
+	engine      *engine            // DuckDB for queries, opened on first use
 
 	closeOnce sync.Once
 }

@@ -62,7 +62,8 @@ type translator struct {
 	nextArg int
 	tables  map[tableRef]*scanTable // shared with translators of views
 	ctes    map[string]bool
-	views   int // nesting of views being inlined
+	views   int        // nesting of views being inlined
+	last    *scanTable // the base table the last tableRef named
 }
 
 func (tr *translator) unsupported(t token, what string, args ...any) *apiError {
@@ -596,6 +597,7 @@ func (tr *translator) source(ref tableRef, at token) (string, *apiError) {
 		st = &scanTable{t: t, name: fmt.Sprintf("bq_%d", len(tr.tables)+1)}
 		tr.tables[ref] = st
 	}
+	tr.last = st
 	return quoteIdent(st.name), nil
 }
 
