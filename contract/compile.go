@@ -136,6 +136,36 @@ func (s *Source) Events() []protoreflect.MessageDescriptor {
 	return out
 }
 
+// Rollups lists every message carrying the rollup option, sorted by name.
+func (s *Source) Rollups() []protoreflect.MessageDescriptor {
+	var out []protoreflect.MessageDescriptor
+	for _, f := range s.files {
+		walkMessages(f.Messages(), func(md protoreflect.MessageDescriptor) {
+			if IsRollup(md) {
+				out = append(out, md)
+			}
+		})
+	}
+	slices.SortFunc(out, func(a, b protoreflect.MessageDescriptor) int {
+		return strings.Compare(string(a.FullName()), string(b.FullName()))
+	})
+	return out
+}
+
+// RollupSchemas builds a version of every rollup message, sorted by
+// subject.
+func (s *Source) RollupSchemas() ([]*Schema, error) {
+	var out []*Schema
+	for _, md := range s.Rollups() {
+		sc, err := s.Schema(string(md.FullName()))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sc)
+	}
+	return out, nil
+}
+
 // Message finds a message by full name.
 func (s *Source) Message(name string) (protoreflect.MessageDescriptor, bool) {
 	d, err := s.resolver.FindDescriptorByName(protoreflect.FullName(name))
@@ -146,7 +176,7 @@ func (s *Source) Message(name string) (protoreflect.MessageDescriptor, bool) {
 	return md, ok
 }
 
-// Schema builds the version of the event message named subject.
+// Schema builds the version of the event or rollup message named subject.
 func (s *Source) Schema(subject string) (*Schema, error) {
 	md, ok := s.Message(subject)
 	if !ok {

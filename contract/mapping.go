@@ -75,6 +75,9 @@ type Table struct {
 	// EntityKey is the column of the entity key (the event option
 	// entity_key_field), "" when the contract has none.
 	EntityKey string
+	// Rollup is true for a rollup's table: no metadata columns, one row
+	// per bucket and dimensions, partitioned on the bucket column.
+	Rollup bool
 }
 
 // Metadata column names. Contract fields may not start with "_" (EV-L06), so
@@ -146,6 +149,9 @@ func TableName(md protoreflect.MessageDescriptor) string {
 	if opts, ok := EventOptions(md); ok && opts.GetTable() != "" {
 		return opts.GetTable()
 	}
+	if opts, ok := RollupOptions(md); ok && opts.GetTable() != "" {
+		return opts.GetTable()
+	}
 	pkg := strings.ReplaceAll(string(md.ParentFile().Package()), ".", "_")
 	return pkg + "_" + SnakeCase(string(md.Name()))
 }
@@ -171,7 +177,17 @@ func SnakeCase(s string) string {
 
 // MapTable maps an event message to its table. The error, when not nil, is
 // MappingErrors naming every problem.
+//
+// A rollup message (option (hem.options.v1.rollup)) maps to its rollup
+// table (ParseRollup), without metadata columns.
 func MapTable(md protoreflect.MessageDescriptor) (*Table, error) {
+	if IsRollup(md) {
+		r, err := ParseRollup(md)
+		if err != nil {
+			return nil, err
+		}
+		return r.Table, nil
+	}
 	m := mapper{}
 	payload := m.fields(md, string(md.FullName()), 0, map[protoreflect.FullName]bool{})
 	t := &Table{

@@ -54,7 +54,8 @@ func (s State) String() string {
 }
 
 // ErrNotEvent is returned when a subject names a message without the
-// (hem.options.v1.event) option.
+// (hem.options.v1.event) option (nor the (hem.options.v1.rollup) one: a
+// rollup is a subject too).
 var ErrNotEvent = errors.New("message is not an event type (it lacks option (hem.options.v1.event))")
 
 // Schema is one version of a subject. Identity fields (ID, Version, State,
@@ -114,11 +115,23 @@ func fromSet(subject string, fds *descriptorpb.FileDescriptorSet) (*Schema, erro
 	if !ok {
 		return nil, fmt.Errorf("schema %s: not a message", subject)
 	}
-	opts, ok := EventOptions(md)
+	opts, ok := subjectOptions(md)
 	if !ok {
 		return nil, fmt.Errorf("schema %s: %w", subject, ErrNotEvent)
 	}
 	return newSchema(md, opts, canonical, files), nil
+}
+
+// subjectOptions returns the event options of md; a rollup message, also a
+// subject, has empty ones. ok is false for any other message.
+func subjectOptions(md protoreflect.MessageDescriptor) (*optionsv1.EventOptions, bool) {
+	if opts, ok := EventOptions(md); ok {
+		return opts, true
+	}
+	if IsRollup(md) {
+		return &optionsv1.EventOptions{}, true
+	}
+	return nil, false
 }
 
 // FromDescriptor builds the version of the event message md from md's file
@@ -128,7 +141,7 @@ func fromSet(subject string, fds *descriptorpb.FileDescriptorSet) (*Schema, erro
 // not typed reads as no event option (ErrNotEvent).
 func FromDescriptor(md protoreflect.MessageDescriptor) (*Schema, error) {
 	subject := string(md.FullName())
-	opts, ok := EventOptions(md)
+	opts, ok := subjectOptions(md)
 	if !ok {
 		return nil, fmt.Errorf("schema %s: %w", subject, ErrNotEvent)
 	}
@@ -175,8 +188,16 @@ func (s *Schema) Descriptor() protoreflect.MessageDescriptor { return s.desc }
 // Files resolves every file of the version, e.g. for protojson.
 func (s *Schema) Files() *protoregistry.Files { return s.files }
 
-// Options are the event options of the message.
+// Options are the event options of the message (empty for a rollup).
 func (s *Schema) Options() *optionsv1.EventOptions { return s.options }
+
+// IsRollup reports whether the subject is a rollup (option
+// (hem.options.v1.rollup)) rather than an event type: events of it are
+// never collected, hem computes its rows.
+func (s *Schema) IsRollup() bool { return IsRollup(s.desc) }
+
+// Rollup parses the subject's rollup declaration (ParseRollup).
+func (s *Schema) Rollup() (*Rollup, error) { return ParseRollup(s.desc) }
 
 // DescriptorSet is the canonical serialized FileDescriptorSet. Callers must
 // not modify it.

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"cmp"
+	"context"
 	"slices"
 	"strings"
 
@@ -44,4 +45,32 @@ func (a admission) check(candidate *contract.Schema, prior []*contract.Schema) [
 		return cmp.Or(strings.Compare(a.Rule, b.Rule), strings.Compare(a.Path, b.Path), strings.Compare(a.Message, b.Message))
 	})
 	return slices.Compact(vs)
+}
+
+// withRollupSource adds to vs the violations of a rollup candidate against
+// its source event type (EV-R02), source being nil when it is unknown.
+func withRollupSource(vs []Violation, candidate, source *contract.Schema) []Violation {
+	vs = append(vs, compat.CheckRollupSource(candidate, source)...)
+	slices.SortFunc(vs, func(a, b Violation) int {
+		return cmp.Or(strings.Compare(a.Rule, b.Rule), strings.Compare(a.Path, b.Path), strings.Compare(a.Message, b.Message))
+	})
+	return slices.Compact(vs)
+}
+
+// rollupSource finds the source event type of a rollup candidate: in the
+// same registration, else its newest stored version; nil when neither has
+// it.
+func (r *Registry) rollupSource(ctx context.Context, snap *snapshot, candidate *contract.Schema, candidates []*contract.Schema) (*contract.Schema, error) {
+	opts, _ := contract.RollupOptions(candidate.Descriptor())
+	name := opts.GetSource()
+	for _, c := range candidates {
+		if c.Subject == name {
+			return c, nil
+		}
+	}
+	es := snap.bySubject[name]
+	if len(es) == 0 {
+		return nil, nil
+	}
+	return r.schemaOf(ctx, es[len(es)-1])
 }

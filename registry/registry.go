@@ -315,6 +315,13 @@ func (r *Registry) plan(ctx context.Context, snap *snapshot, candidates []*contr
 				res.Violations = append(res.Violations, shortened...)
 			}
 		}
+		if c.IsRollup() {
+			source, err := r.rollupSource(ctx, snap, c, candidates)
+			if err != nil {
+				return nil, nil, err
+			}
+			res.Violations = withRollupSource(res.Violations, c, source)
+		}
 		if len(res.Violations) > 0 {
 			res.Outcome = OutcomeRejected
 			results[i] = res

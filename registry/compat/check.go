@@ -38,6 +38,7 @@ func Check(candidate *contract.Schema, prior []*contract.Schema) []Violation {
 		c.messages(p.Descriptor(), candidate.Descriptor(), candidate.Subject, map[protoreflect.FullName]bool{})
 		c.types(p, candidate)
 		c.files(p, candidate)
+		c.rollupEvolution(p, candidate)
 		if pc, err := c.prior.cols, c.prior.colsErr; err == nil {
 			if candErr == nil {
 				c.columns(pc, candCols, candidate.Subject)

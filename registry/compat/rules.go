@@ -37,6 +37,7 @@ const (
 	GroupValidation = "Validation"
 	GroupRetention  = "Retention"
 	GroupProcess    = "Process"
+	GroupRollup     = "Rollup"
 )
 
 const newMajor = "a new major version: copy the contract to package `…v2` (EV-P02)"
@@ -173,6 +174,18 @@ var rules = []Rule{
 		"events producers already send lack it and would be refused.",
 		"drop `required` and check the field in the producer, or add it in a new major."},
 
+	{"EV-R01", "ROLLUP_SPEC_VALID", GroupRollup,
+		"a rollup message (option `(hem.options.v1.rollup)`) that does not say what to compute: no `source`, a grain other than hour or day, negative lateness or retention; a field with no role or more than one (`bucket`, `dimension`, a measure); no bucket, two buckets or a bucket that is not a `google.protobuf.Timestamp`; no measure; a repeated or record field; `AGGREGATE_COUNT` with an `of`, SUM/MIN/MAX/APPROX_COUNT_DISTINCT without one; a count in a field that is not `int64`; an empty `sql` escape hatch, or one with `;` or beside `aggregate`.",
+		"hem computes the rollup table from the declaration alone: every column must have one meaning.",
+		"fix the option; see the sample rollups in `proto/shop/orders/v1/rollups.proto`."},
+	{"EV-R02", "ROLLUP_SOURCE_VALID", GroupRollup,
+		"a rollup whose `source` is not a registered event type, whose `time_column` is not a TIMESTAMP column of the source table, or whose dimensions and aggregated columns (`of`, dotted for nested fields) are missing from the source table, reached through a repeated field, of another type than the rollup field, or not numeric for a SUM.",
+		"the rollup's query would fail, or silently cast, on every run.",
+		"push the source event type first (or with the rollup), name existing columns, and give each rollup field the source column's type."},
+	{"EV-R03", "ROLLUP_DEFINITION_SAME", GroupRollup,
+		"a rollup version that changes what earlier rows mean: another source, grain, time column, table or bucket; a dimension added or pointed at another column; a measure's aggregate, `of` or `sql` changed; a rollup becoming an event type or back. (Removing or retyping a column is EV-W04/EV-W06.)",
+		"rows already computed hold the old definition, and partitions outside the lateness window are not recomputed.",
+		"add a new measure instead (allowed: the next `hem rollup run` backfills every partition the source still holds), or " + newMajor + "."},
 	{RetentionRule, "RETENTION_NOT_SHORTENED", GroupRetention,
 		"a version keeping data for less time than the newest stored version: `partition_expiration_days` or `archive_retention_days` (an event's), `retention_days` (a rollup's) lowered (`365` → `90`) or set where it was zero (for ever). The violation lists the dates that would go. Moving archive objects to a colder class earlier is admitted.",
 		"BigQuery deletes the partitions older than a new expiration as soon as it is set, and GCS lifecycle rules delete the older archive objects within a day; nothing brings archive objects back, and warehouse rows come back only by `hem restore` from the archive.",
