@@ -613,6 +613,8 @@ func (c *Collector) resolve(res *resolver, subject string, pinned int64) (*contr
 			return nil, collectRejection(eventv1.Reason_REASON_SCHEMA_NOT_FOUND, fmt.Sprintf("schema id %d is a version of %s, not of %s", pinned, s.Subject, subject)), nil
 		case s.State != contract.Usable:
 			return nil, collectRejection(eventv1.Reason_REASON_SCHEMA_NOT_FOUND, fmt.Sprintf("schema id %d of %s is not usable yet (its warehouse migration has not finished)", pinned, subject)), nil
+		case s.IsRollup():
+			return nil, collectRejection(eventv1.Reason_REASON_UNKNOWN_TYPE, rollupNotEvent(subject)), nil
 		}
 		return s, nil, nil
 	}
@@ -626,8 +628,16 @@ func (c *Collector) resolve(res *resolver, subject string, pinned int64) (*contr
 		return nil, nil, err
 	case s.State != contract.Usable:
 		return nil, collectRejection(eventv1.Reason_REASON_SCHEMA_NOT_FOUND, fmt.Sprintf("%s has no usable version yet", subject)), nil
+	case s.IsRollup():
+		return nil, collectRejection(eventv1.Reason_REASON_UNKNOWN_TYPE, rollupNotEvent(subject)), nil
 	}
 	return s, nil, nil
+}
+
+// rollupNotEvent is the answer to an event of a rollup subject: hem
+// computes a rollup's rows, nobody sends them.
+func rollupNotEvent(subject string) string {
+	return fmt.Sprintf("%s is a rollup, not an event type: hem computes its rows from its source (hem rollup run)", subject)
 }
 
 // checkEventTime rejects an event_time outside the window around now (see

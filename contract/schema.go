@@ -79,6 +79,7 @@ type Schema struct {
 	desc          protoreflect.MessageDescriptor
 	options       *optionsv1.EventOptions
 	types         *Types
+	rollup        bool
 }
 
 // Parse builds a Schema for subject from a serialized FileDescriptorSet. The
@@ -179,6 +180,7 @@ func newSchema(md protoreflect.MessageDescriptor, opts *optionsv1.EventOptions, 
 		desc:          md,
 		options:       opts,
 		types:         newTypes(md, files),
+		rollup:        IsRollup(md),
 	}
 }
 
@@ -194,7 +196,7 @@ func (s *Schema) Options() *optionsv1.EventOptions { return s.options }
 // IsRollup reports whether the subject is a rollup (option
 // (hem.options.v1.rollup)) rather than an event type: events of it are
 // never collected, hem computes its rows.
-func (s *Schema) IsRollup() bool { return IsRollup(s.desc) }
+func (s *Schema) IsRollup() bool { return s.rollup }
 
 // Rollup parses the subject's rollup declaration (ParseRollup).
 func (s *Schema) Rollup() (*Rollup, error) { return ParseRollup(s.desc) }

@@ -90,7 +90,7 @@ func runSchemaPush(ctx context.Context, io IO, cfg *schemaPushConfig, args []str
 		return schemaCompileFailed(io.Stderr, dir, "", err)
 	}
 	var subjects []string
-	for _, md := range src.Events() {
+	for _, md := range append(src.Events(), src.Rollups()...) {
 		if !registry.Reserved(string(md.FullName())) {
 			subjects = append(subjects, string(md.FullName()))
 		}
@@ -346,7 +346,11 @@ func runSchemaCheck(ctx context.Context, io IO, cfg *schemaCheckConfig, args []s
 		if old, ok := before[s.Subject]; ok {
 			prior = []*contract.Schema{old}
 		}
-		for _, v := range registry.Check(s, prior) {
+		vs := registry.Check(s, prior)
+		if s.IsRollup() {
+			vs = append(vs, compat.CheckRollupSource(s, schemaRollupSource(s, current))...)
+		}
+		for _, v := range vs {
 			lines = append(lines, schemaViolationLine(v.Rule, v.Path, v.Message))
 		}
 		if old := before[s.Subject]; old != nil {
@@ -383,11 +387,30 @@ func runSchemaCheck(ctx context.Context, io IO, cfg *schemaCheckConfig, args []s
 
 // schemaContracts builds every event message of src except hem's own
 // (hem.*), which are built in and never registered.
+// schemaRollupSource is the source event type of rollup s among the
+// contracts checked with it, or nil.
+func schemaRollupSource(s *contract.Schema, all []*contract.Schema) *contract.Schema {
+	opts, _ := contract.RollupOptions(s.Descriptor())
+	for _, c := range all {
+		if c.Subject == opts.GetSource() {
+			return c
+		}
+	}
+	return nil
+}
+
+// schemaContracts are the event types and rollups of src that a push
+// registers.
 func schemaContracts(src *contract.Source) ([]*contract.Schema, error) {
 	all, err := src.Schemas()
 	if err != nil {
 		return nil, err
 	}
+	rollups, err := src.RollupSchemas()
+	if err != nil {
+		return nil, err
+	}
+	all = append(all, rollups...)
 	return slices.DeleteFunc(all, func(s *contract.Schema) bool { return registry.Reserved(s.Subject) }), nil
 }
 

@@ -317,6 +317,11 @@ func (s *Stack) pushProto(ctx context.Context) ([]registry.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	rollups, err := src.RollupSchemas()
+	if err != nil {
+		return nil, err
+	}
+	all = append(all, rollups...)
 	var candidates []*contract.Schema
 	for _, c := range all {
 		if !registry.Reserved(c.Subject) { // hem's own types are built in

@@ -210,6 +210,9 @@ func (s *Sink) table(subject string) *tableState {
 // Migrate creates the table of a schema version, or adds the columns it
 // lacks, and the table's dedup view (and latest view, with an entity key). It is idempotent and safe to run from
 // many processes at once (the patch is conditional on the table's ETag).
+// A rollup's version gets its rollup table (contract.ParseRollup): the
+// mapped columns, partitioned by day on the bucket, expiring after the
+// rollup's retention.
 func (s *Sink) Migrate(ctx context.Context, sch *contract.Schema) error {
 	ts := s.table(sch.Subject)
 	ts.mu.Lock()
@@ -274,6 +277,12 @@ func (s *Sink) migrate(ctx context.Context, ts *tableState, sch *contract.Schema
 			continue
 		}
 		break
+	}
+	if t.Rollup {
+		// A rollup's table holds one row per group already, and no
+		// metadata columns: it has no dedup or latest view.
+		ts.migrated = max(ts.migrated, sch.Version)
+		return nil
 	}
 	if err := s.ensureView(ctx, DedupView(t.Name), DedupQuery(s.cfg.Project, s.cfg.Dataset, t),
 		fmt.Sprintf("%s with one row per %s (the first published).", t.Name, contract.ColEventID)); err != nil {
