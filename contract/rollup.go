@@ -16,10 +16,10 @@ import (
 const (
 	// RuleRollupSpec is broken by a rollup message that does not say what
 	// to compute: its options or its fields' roles.
-	RuleRollupSpec = "EV-A01"
+	RuleRollupSpec = "EV-R01"
 	// RuleRollupSource is broken by a rollup that does not fit its source
 	// event type's table.
-	RuleRollupSource = "EV-A02"
+	RuleRollupSource = "EV-R02"
 )
 
 // Rollup is a rollup contract: a table of aggregates computed from one row
@@ -107,7 +107,7 @@ func IsRollup(md protoreflect.MessageDescriptor) bool {
 
 // ParseRollup reads the rollup message md: its options and the role of
 // every field. It checks everything that does not need the source's table
-// (rule EV-A01, and the mapping rules every contract obeys); the error,
+// (rule EV-R01, and the mapping rules every contract obeys); the error,
 // when not nil, is MappingErrors naming each problem.
 func ParseRollup(md protoreflect.MessageDescriptor) (*Rollup, error) {
 	opts, ok := RollupOptions(md)
@@ -275,7 +275,7 @@ var numeric = map[Type]bool{Int64: true, Float64: true, Numeric: true}
 // ordered are the column types MIN and MAX take.
 var ordered = map[Type]bool{Int64: true, Float64: true, Numeric: true, Timestamp: true, Date: true, String: true}
 
-// Bind checks r against the table of its source event type (rule EV-A02):
+// Bind checks r against the table of its source event type (rule EV-R02):
 // the time column is a TIMESTAMP, every dimension and aggregated column
 // exists outside any repeated field and has a type its rollup column can
 // hold. The error, when not nil, is MappingErrors naming each problem.

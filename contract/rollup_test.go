@@ -129,7 +129,7 @@ func TestRollupErrors(t *testing.T) {
 				t.Fatalf("err = %v, want MappingErrors", err)
 			}
 			for _, me := range mes {
-				if me.Path == tc.path && strings.Contains(me.Message, tc.want) && strings.HasPrefix(me.Rule, "EV-A0") {
+				if me.Path == tc.path && strings.Contains(me.Message, tc.want) && strings.HasPrefix(me.Rule, "EV-R0") {
 					return
 				}
 			}

@@ -48,7 +48,7 @@ func (a admission) check(candidate *contract.Schema, prior []*contract.Schema) [
 }
 
 // withRollupSource adds to vs the violations of a rollup candidate against
-// its source event type (EV-A02), source being nil when it is unknown.
+// its source event type (EV-R02), source being nil when it is unknown.
 func withRollupSource(vs []Violation, candidate, source *contract.Schema) []Violation {
 	vs = append(vs, compat.CheckRollupSource(candidate, source)...)
 	slices.SortFunc(vs, func(a, b Violation) int {

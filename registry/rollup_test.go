@@ -80,7 +80,7 @@ func TestRollupAdmission(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := onlyResult(t, res, "acme.sales.v1.Daily"); got.Outcome != registry.OutcomeRejected ||
-		len(got.Violations) != 1 || got.Violations[0].Rule != "EV-A02" || !strings.Contains(got.Violations[0].Message, "not a registered event type") {
+		len(got.Violations) != 1 || got.Violations[0].Rule != "EV-R02" || !strings.Contains(got.Violations[0].Message, "not a registered event type") {
 		t.Fatalf("without its source: %+v", got)
 	}
 
@@ -109,7 +109,7 @@ func TestRollupAdmission(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := onlyResult(t, res, "acme.sales.v1.Daily")
-	if got.Outcome != registry.OutcomeRejected || len(got.Violations) == 0 || got.Violations[0].Rule != "EV-A03" {
+	if got.Outcome != registry.OutcomeRejected || len(got.Violations) == 0 || got.Violations[0].Rule != "EV-R03" {
 		t.Fatalf("a new dimension: %+v", got)
 	}
 
@@ -120,7 +120,7 @@ func TestRollupAdmission(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = onlyResult(t, res, "acme.sales.v1.Daily")
-	if got.Outcome != registry.OutcomeRejected || got.Violations[0].Rule != "EV-A03" || !strings.Contains(got.Violations[0].Message, "AGGREGATE_MAX(micros)") {
+	if got.Outcome != registry.OutcomeRejected || got.Violations[0].Rule != "EV-R03" || !strings.Contains(got.Violations[0].Message, "AGGREGATE_MAX(micros)") {
 		t.Fatalf("a changed measure: %+v", got)
 	}
 }

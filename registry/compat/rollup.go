@@ -7,9 +7,9 @@ import (
 )
 
 // CheckRollupSource runs the rule that needs a rollup's source event type
-// (EV-A02): source is the newest version of the subject the rollup names,
+// (EV-R02): source is the newest version of the subject the rollup names,
 // nil when there is none. It returns nil for an event type, and for a
-// rollup whose own declaration is broken (Lint reports that, as EV-A01).
+// rollup whose own declaration is broken (Lint reports that, as EV-R01).
 func CheckRollupSource(candidate, source *contract.Schema) []Violation {
 	if candidate == nil || !candidate.IsRollup() {
 		return nil
@@ -50,12 +50,12 @@ func mappingViolations(err error) []Violation {
 }
 
 // rollupEvolution reports what a candidate changes in the definition of a
-// prior rollup version (EV-A03): rows already computed would mean something
+// prior rollup version (EV-R03): rows already computed would mean something
 // else. A new measure is allowed: the next run backfills it.
 func (c *checker) rollupEvolution(prior, cand *contract.Schema) {
 	path := cand.Subject
 	if prior.IsRollup() != cand.IsRollup() {
-		c.add("EV-A03", path, "version %d is %s and this one %s: %s", prior.Version, kind(prior), kind(cand), breaking(path))
+		c.add("EV-R03", path, "version %d is %s and this one %s: %s", prior.Version, kind(prior), kind(cand), breaking(path))
 		return
 	}
 	if !cand.IsRollup() {
@@ -68,7 +68,7 @@ func (c *checker) rollupEvolution(prior, cand *contract.Schema) {
 	}
 	same := func(what, was, is string) {
 		if was != is {
-			c.add("EV-A03", path, "%s changed from %q to %q; rows already computed hold the old definition: %s", what, was, is, breaking(path))
+			c.add("EV-R03", path, "%s changed from %q to %q; rows already computed hold the old definition: %s", what, was, is, breaking(path))
 		}
 	}
 	same("source", p.Source, n.Source)
@@ -84,7 +84,7 @@ func (c *checker) rollupEvolution(prior, cand *contract.Schema) {
 		was, ok := dims[d.Column]
 		switch {
 		case !ok:
-			c.add("EV-A03", path+"."+d.Column, "a new dimension splits every group, and rows already computed lack it: %s", breaking(path))
+			c.add("EV-R03", path+"."+d.Column, "a new dimension splits every group, and rows already computed lack it: %s", breaking(path))
 		default:
 			same("dimension "+d.Column, was, d.Source)
 		}
