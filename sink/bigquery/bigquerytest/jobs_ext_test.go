@@ -12,6 +12,7 @@ import (
 
 	"cloud.google.com/go/bigquery"
 	"github.com/parquet-go/parquet-go"
+	"google.golang.org/api/googleapi"
 
 	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
 )
@@ -244,11 +245,12 @@ func TestLoad(t *testing.T) {
 	if err := parquet.Write(&pq, []loadRow{{ID: "p1", N: 1, At: at, Tags: []string{"a"}}, {ID: "p2", N: 2, At: at}}); err != nil {
 		t.Fatal(err)
 	}
-	load := func(data []byte, format bigquery.DataFormat, write bigquery.TableWriteDisposition) error {
+	load := func(data []byte, format bigquery.DataFormat, write bigquery.TableWriteDisposition, opts ...googleapi.MediaOption) error {
 		src := bigquery.NewReaderSource(bytes.NewReader(data))
 		src.SourceFormat = format
 		l := tb.LoaderFrom(src)
 		l.WriteDisposition = write
+		l.MediaOptions = opts
 		job, err := l.Run(t.Context())
 		if err != nil {
 			return err
@@ -292,6 +294,21 @@ func TestLoad(t *testing.T) {
 	}
 	if got := ids(); !reflect.DeepEqual(got, []string{"p1", "p2"}) {
 		t.Fatalf("after truncate: ids %v", got)
+	}
+
+	// A large upload goes in chunks (a resumable upload).
+	var big strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&big, `{"id":"r%04d","n":%d,"tags":["%s"]}`+"\n", i, i, strings.Repeat("x", 100))
+	}
+	if err := load([]byte(big.String()), bigquery.JSON, bigquery.WriteTruncate, googleapi.ChunkSize(256<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(); len(got) != 3000 || got[2999] != "r2999" {
+		t.Fatalf("chunked upload: %d rows", len(got))
+	}
+	if err := load(pq.Bytes(), bigquery.Parquet, bigquery.WriteTruncate); err != nil {
+		t.Fatal(err)
 	}
 
 	bad := []struct {

@@ -94,6 +94,13 @@ func (s *Server) resumableChunk(w http.ResponseWriter, r *http.Request) {
 		if size > 0 {
 			w.Header().Set("Range", fmt.Sprintf("bytes=0-%d", size-1))
 		}
+		// Google's upload protocol: 308 means "resume incomplete", sent as
+		// 200 with an override header when the client asks.
+		if r.Header.Get("X-GUploader-No-308") == "yes" {
+			w.Header().Set("X-Http-Status-Code-Override", "308")
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		w.WriteHeader(http.StatusPermanentRedirect)
 		return
 	}
