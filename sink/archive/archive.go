@@ -40,6 +40,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"buf.build/go/hyperpb"
 	"cloud.google.com/go/storage"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -284,6 +285,8 @@ func encodeTyped(l *layout, events []*sink.Event) ([]byte, error) {
 	w := parquet.NewWriter(&buf, opts...)
 	const chunk = 256
 	rows := make([]parquet.Row, chunk)
+	shared := make([]hyperpb.Shared, chunk)
+	sort := sorter{count: make([]int, l.payload-8)}
 	for len(events) > 0 {
 		n := min(chunk, len(events))
 		for i, e := range events[:n] {
@@ -299,14 +302,17 @@ func encodeTyped(l *layout, events []*sink.Event) ([]byte, error) {
 				parquet.Int32Value(int32(e.Schema.Version)).Level(0, 0, 5),
 				parquet.ByteArrayValue([]byte(e.Producer)).Level(0, 0, 6),
 				parquet.ByteArrayValue([]byte(attrs)).Level(0, 0, 7))
-			row = l.typed(row, e.Payload, e.Schema)
+			row = l.typed(row, e.Payload, e.Schema, &shared[i])
 			if l.sorted {
-				sortRow(row[8:])
+				sort.sort(row[8:], 8)
 			}
 			rows[i] = append(row, parquet.ByteArrayValue(e.Payload).Level(0, 0, l.payload))
 		}
 		if _, err := w.WriteRows(rows[:n]); err != nil {
 			return nil, fmt.Errorf("archive: encode: %w", err)
+		}
+		for i := range n {
+			shared[i].Free() // the writer copied the values
 		}
 		events = events[n:]
 	}

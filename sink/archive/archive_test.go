@@ -153,11 +153,15 @@ func BenchmarkParquetEncode(b *testing.B) {
 	}
 	b.SetBytes(size)
 	b.ReportAllocs()
+	var object int
 	for b.Loop() {
-		if _, err := archive.Encode(evs); err != nil {
+		data, err := archive.Encode(evs)
+		if err != nil {
 			b.Fatal(err)
 		}
+		object = len(data)
 	}
+	b.ReportMetric(float64(object)/float64(len(evs)), "object-B/event")
 }
 
 // Each object says its row count in its GCS metadata, so a listing can

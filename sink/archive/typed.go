@@ -9,6 +9,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"buf.build/go/hyperpb"
 	"github.com/parquet-go/parquet-go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -63,6 +64,7 @@ var envelopeSchema = parquet.SchemaOf(new(record))
 // schema and the plan that shreds a decoded message into its columns.
 type layout struct {
 	newest  *contract.Schema
+	parser  *hyperpb.MessageType // decodes payloads with the newest descriptor
 	schema  *parquet.Schema
 	fields  []*node // the typed top-level columns
 	nodes   int     // fields and their descendants, for known
@@ -111,7 +113,7 @@ func newLayout(newest *contract.Schema) (*layout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("archive: columns of %s: %w", newest.Subject, err)
 	}
-	l := &layout{newest: newest, known: map[*contract.Schema][]bool{}}
+	l := &layout{newest: newest, parser: hyperpb.CompileMessageDescriptor(newest.Descriptor()), known: map[*contract.Schema][]bool{}}
 	env := envelopeSchema.Fields()
 	root := orderedGroup{}
 	for _, f := range env[:len(env)-1] {
@@ -397,7 +399,12 @@ func stringValue(s string) parquet.Value {
 // with the newest descriptor, the fields its own version lacks NULL. A
 // payload that does not decode (or a value that does not convert) leaves
 // the typed columns NULL; the payload column still holds it.
-func (l *layout) typed(row parquet.Row, payload []byte, version *contract.Schema) (out parquet.Row) {
+//
+// As in the processor, payloads wire.Known clears are decoded by hyperpb
+// into shared, an arena of this row alone (hyperpb parses one message tree
+// per arena) that the caller frees once the row is written: the values may
+// alias it. The rest is decoded by protobuf-go.
+func (l *layout) typed(row parquet.Row, payload []byte, version *contract.Schema, shared *hyperpb.Shared) (out parquet.Row) {
 	s := shredder{known: l.knownOf(version), row: row}
 	start := len(row)
 	defer func() {
@@ -405,9 +412,19 @@ func (l *layout) typed(row parquet.Row, payload []byte, version *contract.Schema
 			out = l.nulls(row[:start])
 		}
 	}()
-	m := dynamicpb.NewMessage(l.newest.Descriptor())
-	if err := wire.Unmarshal(proto.UnmarshalOptions{}, payload, m); err != nil {
-		return l.nulls(row)
+	var m protoreflect.Message
+	if wire.Known(payload, l.newest.Descriptor()) {
+		hm := shared.NewMessage(l.parser)
+		if err := hm.Unmarshal(payload, hyperpb.WithMaxDepth(wire.MaxDepth), hyperpb.WithAllowAlias(true)); err == nil {
+			m = hm
+		}
+	}
+	if m == nil {
+		dm := dynamicpb.NewMessage(l.newest.Descriptor())
+		if err := wire.Unmarshal(proto.UnmarshalOptions{RecursionLimit: wire.MaxDepth}, payload, dm); err != nil {
+			return l.nulls(row)
+		}
+		m = dm
 	}
 	for _, n := range l.fields {
 		s.field(n, m, 0, 0)
@@ -426,10 +443,31 @@ func (l *layout) nulls(row parquet.Row) parquet.Row {
 	return s.row
 }
 
-// sortRow orders a row's values by column, which lists of groups emit
-// element by element.
-func sortRow(row parquet.Row) {
-	slices.SortStableFunc(row, func(a, b parquet.Value) int { return a.Column() - b.Column() })
+// sorter orders a row's values by column, which lists of groups emit
+// element by element: a counting sort, stable, in time linear in the row.
+type sorter struct {
+	count   []int
+	scratch parquet.Row
+}
+
+// sort orders row, whose columns are in [first, first+len(count)).
+func (s *sorter) sort(row parquet.Row, first int) {
+	clear(s.count)
+	for _, v := range row {
+		s.count[v.Column()-first]++
+	}
+	at := 0
+	for i, n := range s.count {
+		s.count[i] = at
+		at += n
+	}
+	s.scratch = slices.Grow(s.scratch[:0], len(row))[:len(row)]
+	for _, v := range row {
+		c := v.Column() - first
+		s.scratch[s.count[c]] = v
+		s.count[c]++
+	}
+	copy(row, s.scratch)
 }
 
 // orderedGroup is a Parquet group that keeps its fields in the order they
