@@ -564,7 +564,12 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, in *Input, now tim
 		delete(attrs, envelope.AttrPII)
 	}
 	validated := in.Checked != 0 && in.Checked == s.ID && !applied // see Input.Checked
-	data, key, rej := pl.processValidated(e.GetPayload().GetValue(), c.hasher, buf, applied, validated)
+	data, key, rej, err := pl.processValidated(res.ctx, e.GetPayload().GetValue(), c.hasher, c.cfg.fieldKeys, buf, applied, validated)
+	if err != nil {
+		r.Status = collectorv1.EventStatus_EVENT_STATUS_RETRY
+		r.Message = err.Error()
+		return pp
+	}
 	if rej != nil {
 		return reject(rej, s.ID)
 	}

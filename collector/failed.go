@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/hemlabs/hem/collector/codec"
 	"github.com/hemlabs/hem/contract"
 	"github.com/hemlabs/hem/envelope"
+	"github.com/hemlabs/hem/fieldcrypt"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/wire"
 )
@@ -73,9 +75,9 @@ func (c *Collector) failedPayload(res *resolver, e *eventv1.Event, s *contract.S
 	if len(value) > c.cfg.limits.MaxEventBytes {
 		return nil, false, fmt.Sprintf("payload not kept: it is too large to apply the PII handling of %s", s.Subject)
 	}
-	out, ok := pl.applyPII(value, c.hasher, e.GetAttributes()[envelope.AttrPII] == envelope.PIIApplied)
-	if !ok {
-		return nil, false, fmt.Sprintf("payload not kept: it does not decode as %s, so the PII handling of its fields could not be applied", s.Subject)
+	out, why := pl.applyPII(res.ctx, c.cfg.fieldKeys, value, c.hasher, e.GetAttributes()[envelope.AttrPII] == envelope.PIIApplied)
+	if why != "" {
+		return nil, false, "payload not kept: " + why
 	}
 	return out, true, ""
 }
@@ -101,14 +103,29 @@ func (c *Collector) contractOf(res *resolver, subject string, pinned int64) (*co
 }
 
 // applyPII decodes payload and encodes it again with the PII handling
-// applied; ok is false when it does not decode.
-func (p *plan) applyPII(payload []byte, h *codec.Hasher, applied bool) (out []byte, ok bool) {
+// applied, its encrypted fields encrypted with keys from kr; why says why
+// it could not (the payload is then not kept).
+func (p *plan) applyPII(ctx context.Context, kr *fieldcrypt.Keyring, payload []byte, h *codec.Hasher, applied bool) (out []byte, why string) {
 	msg := p.dynType.New()
 	if err := wire.Unmarshal(proto.UnmarshalOptions{RecursionLimit: wire.MaxDepth, AllowPartial: true}, payload, msg.Interface()); err != nil {
-		return nil, false
+		return nil, fmt.Sprintf("it does not decode as %s, so the PII handling of its fields could not be applied", p.schema.Subject)
 	}
 	enc := codec.Encoder{Hasher: h, Applied: applied}
-	return enc.Encode(nil, msg, p.codec), true
+	if p.codec.Encrypts() != 0 {
+		keys, rej, err := p.keysOf(ctx, kr, msg, &enc)
+		switch {
+		case err != nil:
+			return nil, fmt.Sprintf("its encrypted fields could not be encrypted (%v)", err)
+		case rej != nil:
+			return nil, fmt.Sprintf("its encrypted fields could not be encrypted (%s)", rej.violations[0].GetRuleId())
+		}
+		enc.Keys = &keys
+	}
+	out = enc.Encode(nil, msg, p.codec)
+	if err := enc.Err(); err != nil {
+		return nil, fmt.Sprintf("its encrypted fields could not be encrypted (%v)", err)
+	}
+	return out, ""
 }
 
 // piiPathFilter reports, when applied, whether a violation is about a PII

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/envelope"
+	"github.com/hemlabs/hem/fieldcrypt"
 )
 
 // Option configures a Collector.
@@ -98,6 +99,7 @@ type config struct {
 	verifier         TokenVerifier
 	audience         string
 	salt             []byte
+	fieldKeys        *fieldcrypt.Keyring
 	limits           Limits
 	eventsTopic      string
 	failedTopic      string
@@ -182,6 +184,14 @@ func WithTokenVerifier(v TokenVerifier) Option {
 // bytes). Changing it changes every hashed value.
 func WithPIISalt(salt []byte) Option {
 	return optionFunc(func(c *config) { c.salt = append([]byte(nil), salt...) })
+}
+
+// WithFieldKeys sets the keyring of PII_HANDLING_ENCRYPT* fields (built
+// with fieldcrypt.WithCreate, so a new data subject gets keys). Without it,
+// every event of a contract with encrypted fields is rejected
+// (hem.encrypt.no_keys): none is published with those fields in clear.
+func WithFieldKeys(k *fieldcrypt.Keyring) Option {
+	return optionFunc(func(c *config) { c.fieldKeys = k })
 }
 
 // WithLimits sets the size limits; zero fields keep their defaults.

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/hemlabs/hem/cache"
 	"github.com/hemlabs/hem/collector/codec"
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/fieldcrypt"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	"github.com/hemlabs/hem/wire"
 )
@@ -34,7 +36,12 @@ type plan struct {
 	hasPII    bool
 	entityKey codec.KeyField
 	keyed     bool // the contract names an entity key field
-	ordered   bool
+	// subject is the data subject field, when the contract names a usable
+	// one (hasSubject); it picks the keys of KEY_SCOPE_DATA_SUBJECT fields.
+	subject      codec.KeyField
+	subjectField string
+	hasSubject   bool
+	ordered      bool
 	// err is set when the schema cannot be used (e.g. its rules do not
 	// compile); every event of it is rejected with this error.
 	err error
@@ -53,6 +60,11 @@ func newPlan(s *contract.Schema) *plan {
 		return p
 	}
 	p.validator = v
+	if name := s.Options().GetDataSubjectField(); name != "" {
+		if k, ok := p.codec.KeyField(name); ok {
+			p.subject, p.subjectField, p.hasSubject = k, name, true
+		}
+	}
 	if name := s.Options().GetEntityKeyField(); name != "" {
 		if k, ok := p.codec.KeyField(name); ok {
 			p.entityKey, p.keyed = k, true
@@ -79,15 +91,21 @@ var sharedPool = sync.Pool{New: func() any { return new(hyperpb.Shared) }}
 // they are, and the rules of PII fields, which held on the real values,
 // are not checked again.
 func (p *plan) process(payload []byte, h *codec.Hasher, buf []byte, applied bool) (out []byte, key string, rej *rejection) {
-	return p.processValidated(payload, h, buf, applied, false)
+	out, key, rej, err := p.processValidated(context.Background(), payload, h, nil, buf, applied, false)
+	if err != nil {
+		rej = &rejection{stage: eventv1.Stage_STAGE_TRANSFORM, reason: eventv1.Reason_REASON_TRANSFORM_FAILED, message: err.Error()}
+	}
+	return out, key, rej
 }
 
 // processValidated is process, without protovalidate when validated: the
 // caller knows these payload bytes passed this plan's rules (see
-// Input.Checked).
-func (p *plan) processValidated(payload []byte, h *codec.Hasher, buf []byte, applied, validated bool) (out []byte, key string, rej *rejection) {
+// Input.Checked); and with the keys of encrypted fields from kr (see
+// crypt.go), which may read the key store. A non-nil error is transient
+// (RETRY).
+func (p *plan) processValidated(ctx context.Context, payload []byte, h *codec.Hasher, kr *fieldcrypt.Keyring, buf []byte, applied, validated bool) (out []byte, key string, rej *rejection, err error) {
 	if p.err != nil {
-		return nil, "", &rejection{stage: eventv1.Stage_STAGE_VALIDATE, reason: eventv1.Reason_REASON_VALIDATION_FAILED, message: p.err.Error()}
+		return nil, "", &rejection{stage: eventv1.Stage_STAGE_VALIDATE, reason: eventv1.Reason_REASON_VALIDATION_FAILED, message: p.err.Error()}, nil
 	}
 	var shared *hyperpb.Shared
 	defer func() {
@@ -104,9 +122,24 @@ func (p *plan) processValidated(payload []byte, h *codec.Hasher, buf []byte, app
 			stage:   eventv1.Stage_STAGE_DECODE,
 			reason:  eventv1.Reason_REASON_DECODE_FAILED,
 			message: fmt.Sprintf("payload is not a valid %s: %v", p.schema.Subject, err),
-		}
+		}, nil
 	}
 	enc := codec.Encoder{Hasher: h, Applied: applied}
+	// keyRej is reported after the checks of the fields: an invalid event
+	// (say, an empty data subject field its rules refuse) is rejected as
+	// such. Without its keys, the encoder leaves the encrypted fields out
+	// and records why; that output is never published.
+	var keys fieldcrypt.Keys
+	var keyRej *rejection
+	if p.codec.Encrypts() != 0 {
+		keys, keyRej, err = p.keysOf(ctx, kr, msg, &enc)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		if keyRej == nil {
+			enc.Keys = &keys
+		}
+	}
 	if !p.hasPII && p.codec.Canonical(payload) {
 		out = append(buf, payload...) // already what the encoder would write
 	} else {
@@ -125,21 +158,29 @@ func (p *plan) processValidated(payload []byte, h *codec.Hasher, buf []byte, app
 			reason:     eventv1.Reason_REASON_UNKNOWN_FIELDS,
 			message:    fmt.Sprintf("payload has fields schema %d of %s does not know: %s", p.schema.ID, p.schema.Subject, strings.Join(msgs, "; ")),
 			violations: unknown,
-		}
+		}, nil
 	}
 	if validated {
 		// Nothing to check again.
 	} else if err := p.validator.Validate(msg.Interface()); err != nil {
 		if rej := validationRejection(err, p.piiPathFilter(applied), p.piiValues(msg)); rej != nil {
-			return nil, "", rej
+			return nil, "", rej, nil
 		}
+	}
+	if keyRej != nil {
+		return nil, "", keyRej, nil
+	}
+	if err := enc.Err(); err != nil {
+		// Keys resolved and yet a field could not be encrypted: nothing of
+		// it may be published.
+		return nil, "", encryptRejection("hem.encrypt.failed", "", err.Error()), nil
 	}
 	if p.keyed {
 		if key = p.entityKey.Of(msg, &enc); len(key) > maxEntityKeyBytes {
 			key = ""
 		}
 	}
-	return out, key, nil
+	return out, key, nil, nil
 }
 
 // decode decodes a producer's payload. Only bytes that wire.Known cleared

@@ -201,7 +201,9 @@ func MapTable(md protoreflect.MessageDescriptor) (*Table, error) {
 		m.fail("EV-L04", t.Subject, "the table would have %d columns (with nested ones); BigQuery allows %d", n, MaxColumns)
 	}
 	if opts, ok := EventOptions(md); ok {
-		m.applyOptions(t, md, opts.GetPartitionField(), opts.GetClusteringFields(), int(opts.GetPartitionExpirationDays()), opts.GetEntityKeyField())
+		m.applyOptions(t, md, opts.GetPartitionField(), opts.GetClusteringFields(), int(opts.GetPartitionExpirationDays()), opts.GetEntityKeyField(), opts.GetDataSubjectField())
+	} else if m.subjectScoped != "" {
+		m.checkDataSubject(nil, t.Subject, "")
 	}
 	if len(m.errs) > 0 {
 		return nil, m.errs
@@ -219,7 +221,60 @@ func MapFields(md protoreflect.MessageDescriptor) ([]Column, error) {
 	return cols, nil
 }
 
-type mapper struct{ errs MappingErrors }
+type mapper struct {
+	errs MappingErrors
+	// subjectScoped is the path of a field encrypted with
+	// KEY_SCOPE_DATA_SUBJECT, "" when there is none.
+	subjectScoped string
+}
+
+// Encrypted reports whether fd is encrypted by the collector
+// (PII_HANDLING_ENCRYPT or PII_HANDLING_ENCRYPT_DETERMINISTIC).
+func Encrypted(fd protoreflect.FieldDescriptor) bool {
+	switch FieldOptions(fd).GetPii() {
+	case optionsv1.PiiHandling_PII_HANDLING_ENCRYPT, optionsv1.PiiHandling_PII_HANDLING_ENCRYPT_DETERMINISTIC:
+		return true
+	}
+	return false
+}
+
+// checkEncrypted refuses what the collector cannot encrypt: a ciphertext
+// needs a string or bytes value (a StringValue or BytesValue wrapper, or
+// the values of a repeated field or map), so anything else would have to
+// be redacted, which the contract did not ask for. It also refuses a
+// handling hem does not know, which would let the value through in clear.
+func (m *mapper) checkEncrypted(fd protoreflect.FieldDescriptor, fo *optionsv1.FieldOptions, path string) {
+	h := fo.GetPii()
+	if h > optionsv1.PiiHandling_PII_HANDLING_ENCRYPT_DETERMINISTIC {
+		m.fail("EV-L10", path, "pii handling %s is not supported by this version of hem", h)
+		return
+	}
+	if !Encrypted(fd) {
+		if fo.GetKeyScope() != optionsv1.KeyScope_KEY_SCOPE_UNSPECIFIED {
+			m.fail("EV-L10", path, "key_scope applies to encrypted fields only (pii PII_HANDLING_ENCRYPT or PII_HANDLING_ENCRYPT_DETERMINISTIC)")
+		}
+		return
+	}
+	v := fd
+	if fd.IsMap() {
+		v = fd.MapValue()
+	}
+	kind := v.Kind()
+	if md := v.Message(); md != nil {
+		switch md.FullName() {
+		case "google.protobuf.StringValue":
+			kind = protoreflect.StringKind
+		case "google.protobuf.BytesValue":
+			kind = protoreflect.BytesKind
+		}
+	}
+	if kind != protoreflect.StringKind && kind != protoreflect.BytesKind {
+		m.fail("EV-L10", path, "pii %s needs a string or bytes field (or a StringValue or BytesValue, or a repeated field or map of them): the ciphertext is stored in it", h)
+	}
+	if fo.GetKeyScope() == optionsv1.KeyScope_KEY_SCOPE_DATA_SUBJECT && m.subjectScoped == "" {
+		m.subjectScoped = path
+	}
+}
 
 func (m *mapper) fail(rule, path, format string, args ...any) {
 	m.errs = append(m.errs, &MappingError{Rule: rule, Path: path, Message: fmt.Sprintf(format, args...)})
@@ -281,11 +336,7 @@ func (m *mapper) column(fd protoreflect.FieldDescriptor, path string, depth int,
 	}
 	if fo := FieldOptions(fd); fo != nil {
 		col.PolicyTag = fo.GetPolicyTag()
-		if h := fo.GetPii(); h > optionsv1.PiiHandling_PII_HANDLING_DROP {
-			// A handling the collector does not apply would let the value
-			// through in clear.
-			m.fail("EV-L10", path, "pii handling %s is not supported by this version of hem", h)
-		}
+		m.checkEncrypted(fd, fo, path)
 	}
 	if fd.IsList() || fd.IsMap() {
 		col.Mode = Repeated
@@ -399,7 +450,7 @@ func scalarType(k protoreflect.Kind) Type {
 // clusterable are the column types BigQuery can cluster by.
 var clusterable = map[Type]bool{Bool: true, Int64: true, Numeric: true, String: true, Timestamp: true, Date: true}
 
-func (m *mapper) applyOptions(t *Table, md protoreflect.MessageDescriptor, partition string, clustering []string, expiration int, entityKey string) {
+func (m *mapper) applyOptions(t *Table, md protoreflect.MessageDescriptor, partition string, clustering []string, expiration int, entityKey, subject string) {
 	path := string(md.FullName())
 	top := map[string]Column{}
 	for _, c := range t.Columns {
@@ -431,10 +482,47 @@ func (m *mapper) applyOptions(t *Table, md protoreflect.MessageDescriptor, parti
 			t.EntityKey = entityKey
 		}
 	}
+	// An encrypted column cannot partition, cluster or key anything: its
+	// ciphertexts differ from the values (and, with a random nonce, from
+	// each other).
+	for _, use := range []struct{ what, name string }{{"partition_field", partition}, {"entity_key_field", entityKey}} {
+		if c, ok := top[use.name]; ok && c.Field != nil && Encrypted(c.Field) {
+			m.fail("EV-L10", path, "%s %q is encrypted; an encrypted field cannot be one", use.what, use.name)
+		}
+	}
+	for _, name := range clustering {
+		if c, ok := top[name]; ok && c.Field != nil && Encrypted(c.Field) {
+			m.fail("EV-L10", path, "clustering field %q is encrypted; an encrypted field cannot cluster a table", name)
+		}
+	}
+	m.checkDataSubject(top, path, subject)
 	for _, p := range RetentionOf(md).Problems() {
 		m.fail("EV-L10", path, "%s", p)
 	}
 	t.PartitionExpirationDays = expiration
+}
+
+// checkDataSubject checks the data_subject_field, subject, of an event
+// whose top-level columns are top: it names the keys of the fields
+// encrypted with KEY_SCOPE_DATA_SUBJECT, so it must exist when one does,
+// hold one scalar value per event, and be in clear (it is how
+// hem erase --subject-field finds the person's keys).
+func (m *mapper) checkDataSubject(top map[string]Column, path, subject string) {
+	if subject == "" {
+		if m.subjectScoped != "" {
+			m.fail("EV-L10", m.subjectScoped, "key_scope KEY_SCOPE_DATA_SUBJECT needs the event option data_subject_field (the top-level field naming the person, e.g. member_id)")
+		}
+		return
+	}
+	c, ok := top[subject]
+	if !ok || c.Field == nil || c.Mode == Repeated || c.Field.Message() != nil || c.Field.Kind() == protoreflect.EnumKind ||
+		(c.Type != String && c.Type != Int64 && c.Type != Numeric) {
+		m.fail("EV-L10", path, "data_subject_field %q must name a top-level, non-repeated string or integer field", subject)
+		return
+	}
+	if h := FieldOptions(c.Field).GetPii(); h != optionsv1.PiiHandling_PII_HANDLING_UNSPECIFIED {
+		m.fail("EV-L10", path, "data_subject_field %q has pii %s; it names the person's keys, so it must be kept in clear", subject, h)
+	}
 }
 
 func countColumns(cols []Column) int {

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/fieldcrypt"
 	eventv1 "github.com/hemlabs/hem/gen/hem/event/v1"
 	optionsv1 "github.com/hemlabs/hem/gen/hem/options/v1"
 )
@@ -38,7 +39,14 @@ type Codec struct {
 	// when numbers are small; sparse otherwise.
 	dense  []int16
 	sparse map[protowire.Number]int
+	// need are the keys the encrypted fields of the root type and every
+	// type it reaches use (set on the codec Compile returns).
+	need fieldcrypt.Need
 }
+
+// Encrypts is the keys c's encrypted fields (at any depth) use; 0 when
+// it has none.
+func (c *Codec) Encrypts() fieldcrypt.Need { return c.need }
 
 // position is where field num sits in c.fields, or -1.
 func (c *Codec) position(num protowire.Number) int {
@@ -63,12 +71,26 @@ type fieldCodec struct {
 	mapVal protoreflect.FieldDescriptor
 	valMsg *Codec // message map values
 	oneof  int    // 1 + index of the (non-synthetic) oneof, or 0
+	// Encrypted fields: the key's kind and scope, and the associated data
+	// (the field's full name).
+	kind  fieldcrypt.Kind
+	scope fieldcrypt.Scope
+	aad   []byte
+}
+
+// handling is f's PII handling; a nil f (a map key) has none.
+func (f *fieldCodec) handling() optionsv1.PiiHandling {
+	if f == nil {
+		return piiNone
+	}
+	return f.pii
 }
 
 // Compile returns the codec of md and every type it reaches, and
 // whether any of them has a field with PII handling.
 func Compile(md protoreflect.MessageDescriptor) (_ *Codec, hasPII bool) {
 	memo := map[protoreflect.FullName]*Codec{}
+	var need fieldcrypt.Need
 	var build func(md protoreflect.MessageDescriptor) *Codec
 	build = func(md protoreflect.MessageDescriptor) *Codec {
 		if c, ok := memo[md.FullName()]; ok {
@@ -79,8 +101,20 @@ func Compile(md protoreflect.MessageDescriptor) (_ *Codec, hasPII bool) {
 		fields := md.Fields()
 		for i := range fields.Len() {
 			fd := fields.Get(i)
-			f := fieldCodec{fd: fd, num: fd.Number(), pii: contract.FieldOptions(fd).GetPii()}
+			fo := contract.FieldOptions(fd)
+			f := fieldCodec{fd: fd, num: fd.Number(), pii: fo.GetPii()}
 			hasPII = hasPII || f.pii != piiNone
+			if f.pii == piiEncrypt || f.pii == piiDeterministic {
+				f.kind = fieldcrypt.AEAD
+				if f.pii == piiDeterministic {
+					f.kind = fieldcrypt.Deterministic
+				}
+				if fo.GetKeyScope() == optionsv1.KeyScope_KEY_SCOPE_DATA_SUBJECT {
+					f.scope = fieldcrypt.DataSubject
+				}
+				f.aad = []byte(fd.FullName())
+				need |= fieldcrypt.NeedOf(f.kind, f.scope)
+			}
 			if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
 				f.oneof = od.Index() + 1
 			}
@@ -117,6 +151,7 @@ func Compile(md protoreflect.MessageDescriptor) (_ *Codec, hasPII bool) {
 		return c
 	}
 	root := build(md)
+	root.need = need
 	return root, hasPII
 }
 
@@ -142,9 +177,16 @@ func wireOrder(a, b fieldCodec) int {
 type Encoder struct {
 	// Hasher hashes the values of HASH fields.
 	Hasher *Hasher
+	// Keys encrypt the values of ENCRYPT fields; the codec's Encrypts says
+	// which it must hold. Without them (or when a key fails) the field is
+	// left out and Err says why: an encrypted field is never written in
+	// clear.
+	Keys *fieldcrypt.Keys
 	// Applied: PII handling was applied before (a replayed FailedEvent):
-	// values that already look hashed are kept as they are.
+	// values that already look hashed are kept as they are, and values
+	// that already decrypt with the field's key are not encrypted again.
 	Applied bool
+	err     error
 	unknown []*eventv1.Violation
 	// moreUnknown counts the unknown fields past maxUnknownReported.
 	moreUnknown int
@@ -156,7 +198,15 @@ const (
 	piiHash   = optionsv1.PiiHandling_PII_HANDLING_HASH
 	piiRedact = optionsv1.PiiHandling_PII_HANDLING_REDACT
 	piiDrop   = optionsv1.PiiHandling_PII_HANDLING_DROP
+
+	piiEncrypt       = optionsv1.PiiHandling_PII_HANDLING_ENCRYPT
+	piiDeterministic = optionsv1.PiiHandling_PII_HANDLING_ENCRYPT_DETERMINISTIC
 )
+
+// Err is the first failure to encrypt a field of the encodes so far (a
+// key that was not resolved); the output of such an encode must not be
+// used.
+func (e *Encoder) Err() error { return e.err }
 
 // Encode appends m, a message of c's type, to b: canonically, with the
 // PII handling of c's contract applied. Unknown fields are left out and
@@ -192,9 +242,9 @@ func (e *Encoder) message(b []byte, m protoreflect.Message, c *Codec, path *path
 				continue // a message cannot be redacted field by field: leave it out
 			}
 			el := pathElem{parent: path, name: fd.Name(), index: -1}
-			b = e.nested(b, f.num, fd.Kind(), v.Message(), f.child, f.pii, &el)
+			b = e.nested(b, f.num, fd.Kind(), v.Message(), f.child, f, &el)
 		default:
-			b = e.scalar(b, fd, f.num, v, f.pii)
+			b = e.scalar(b, fd, f.num, v, f)
 		}
 	}
 	return b
@@ -228,20 +278,23 @@ func (e *Encoder) reportUnknown(u []byte, path *pathElem) {
 
 // nested writes a message-typed value: length-delimited (or a group),
 // applying handling to a wrapper's value.
-func (e *Encoder) nested(b []byte, num protowire.Number, kind protoreflect.Kind, m protoreflect.Message, c *Codec, handling optionsv1.PiiHandling, path *pathElem) []byte {
+func (e *Encoder) nested(b []byte, num protowire.Number, kind protoreflect.Kind, m protoreflect.Message, c *Codec, outer *fieldCodec, path *pathElem) []byte {
 	if kind == protoreflect.GroupKind {
 		b = protowire.AppendTag(b, num, protowire.StartGroupType)
-		b = e.messageWith(b, m, c, handling, path)
+		b = e.messageWith(b, m, c, outer, path)
 		return protowire.AppendTag(b, num, protowire.EndGroupType)
 	}
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	start := len(b)
 	b = append(b, 0) // room for a one-byte length; moved when longer
-	b = e.messageWith(b, m, c, handling, path)
+	b = e.messageWith(b, m, c, outer, path)
 	return fixLength(b, start)
 }
 
-func (e *Encoder) messageWith(b []byte, m protoreflect.Message, c *Codec, handling optionsv1.PiiHandling, path *pathElem) []byte {
+// messageWith writes m, the value of the field outer, with outer's
+// handling applied.
+func (e *Encoder) messageWith(b []byte, m protoreflect.Message, c *Codec, outer *fieldCodec, path *pathElem) []byte {
+	handling := outer.handling()
 	if handling == piiNone {
 		return e.message(b, m, c, path)
 	}
@@ -256,7 +309,9 @@ func (e *Encoder) messageWith(b []byte, m protoreflect.Message, c *Codec, handli
 	if fd == nil || !m.Has(fd) {
 		return b
 	}
-	return e.scalar(b, fd, 1, m.Get(fd), handling)
+	// The wrapper's value is encrypted as the outer field (its associated
+	// data, its key).
+	return e.scalar(b, fd, 1, m.Get(fd), outer)
 }
 
 // fixLength writes the length of b[start+1:] as a varint at b[start],
@@ -285,10 +340,10 @@ func (e *Encoder) listField(b []byte, f *fieldCodec, l protoreflect.List, path *
 			el := pathElem{parent: path, name: fd.Name(), index: i}
 			if f.pii != piiNone && !isHashableWrapper(f.child.md, f.pii) {
 				// Keep the element count, empty the elements.
-				b = e.nested(b, f.num, fd.Kind(), nil, f.child, f.pii, &el)
+				b = e.nested(b, f.num, fd.Kind(), nil, f.child, f, &el)
 				continue
 			}
-			b = e.nested(b, f.num, fd.Kind(), l.Get(i).Message(), f.child, f.pii, &el)
+			b = e.nested(b, f.num, fd.Kind(), l.Get(i).Message(), f.child, f, &el)
 		}
 		return b
 	}
@@ -297,12 +352,12 @@ func (e *Encoder) listField(b []byte, f *fieldCodec, l protoreflect.List, path *
 		start := len(b)
 		b = append(b, 0)
 		for i := range n {
-			b = appendValue(b, fd.Kind(), e.transform(fd.Kind(), l.Get(i), f.pii))
+			b = appendValue(b, fd.Kind(), e.transform(fd.Kind(), l.Get(i), f))
 		}
 		return fixLength(b, start)
 	}
 	for i := range n {
-		b = e.scalarAlways(b, fd, f.num, l.Get(i), f.pii)
+		b = e.scalarAlways(b, fd, f.num, l.Get(i), f)
 	}
 	return b
 }
@@ -324,17 +379,17 @@ func (e *Encoder) mapField(b []byte, f *fieldCodec, mp protoreflect.Map, path *p
 		b = protowire.AppendTag(b, f.num, protowire.BytesType)
 		start := len(b)
 		b = append(b, 0)
-		b = e.scalarAlways(b, f.mapKey, 1, k.Value(), piiNone)
+		b = e.scalarAlways(b, f.mapKey, 1, k.Value(), nil)
 		v := mp.Get(k)
 		if f.valMsg != nil {
 			el := pathElem{parent: path, name: f.fd.Name(), index: -1, key: k.String(), hasKey: true}
 			if f.pii != piiNone && !isHashableWrapper(f.valMsg.md, f.pii) {
-				b = e.nested(b, 2, protoreflect.MessageKind, nil, f.valMsg, f.pii, &el)
+				b = e.nested(b, 2, protoreflect.MessageKind, nil, f.valMsg, f, &el)
 			} else {
-				b = e.nested(b, 2, protoreflect.MessageKind, v.Message(), f.valMsg, f.pii, &el)
+				b = e.nested(b, 2, protoreflect.MessageKind, v.Message(), f.valMsg, f, &el)
 			}
 		} else {
-			b = e.scalarAlways(b, f.mapVal, 2, v, f.pii)
+			b = e.scalarAlways(b, f.mapVal, 2, v, f)
 		}
 		b = fixLength(b, start)
 	}
@@ -362,25 +417,36 @@ func compareKeys(kind protoreflect.Kind, a, b protoreflect.MapKey) int {
 	}
 }
 
-// scalar writes a set singular scalar, transformed by handling. A value
+// scalar writes a set singular scalar fd, transformed by the handling of
+// the field f (fd itself, or the wrapper field whose value fd is). A value
 // that the transform turns into its zero is still written when the field
 // tracks presence, and left out otherwise (canonical proto3).
-func (e *Encoder) scalar(b []byte, fd protoreflect.FieldDescriptor, num protowire.Number, v protoreflect.Value, handling optionsv1.PiiHandling) []byte {
-	v = e.transform(fd.Kind(), v, handling)
+func (e *Encoder) scalar(b []byte, fd protoreflect.FieldDescriptor, num protowire.Number, v protoreflect.Value, f *fieldCodec) []byte {
+	v = e.transform(fd.Kind(), v, f)
 	if !fd.HasPresence() && isZero(fd.Kind(), v) {
 		return b
 	}
 	return appendTagged(b, fd.Kind(), num, v)
 }
 
-// scalarAlways writes a list element, map key or map value.
-func (e *Encoder) scalarAlways(b []byte, fd protoreflect.FieldDescriptor, num protowire.Number, v protoreflect.Value, handling optionsv1.PiiHandling) []byte {
-	return appendTagged(b, fd.Kind(), num, e.transform(fd.Kind(), v, handling))
+// scalarAlways writes a list element, map key or map value (f nil: no
+// handling).
+func (e *Encoder) scalarAlways(b []byte, fd protoreflect.FieldDescriptor, num protowire.Number, v protoreflect.Value, f *fieldCodec) []byte {
+	return appendTagged(b, fd.Kind(), num, e.transform(fd.Kind(), v, f))
 }
 
-func (e *Encoder) transform(kind protoreflect.Kind, v protoreflect.Value, handling optionsv1.PiiHandling) protoreflect.Value {
+func (e *Encoder) transform(kind protoreflect.Kind, v protoreflect.Value, f *fieldCodec) protoreflect.Value {
+	handling := f.handling()
 	if handling == piiNone || handling == piiDrop {
 		return v
+	}
+	if handling == piiEncrypt || handling == piiDeterministic {
+		switch kind {
+		case protoreflect.StringKind, protoreflect.BytesKind:
+			return e.encrypt(kind, v, f)
+		}
+		// Admission refuses encrypting other kinds; should one get here,
+		// it is redacted below, never written in clear.
 	}
 	hash := handling == piiHash
 	switch kind {

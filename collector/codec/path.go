@@ -93,7 +93,7 @@ func (k KeyField) Of(m protoreflect.Message, e *Encoder) string {
 	if f.pii == piiDrop || !m.Has(f.fd) {
 		return ""
 	}
-	v := e.transform(f.fd.Kind(), m.Get(f.fd), f.pii)
+	v := e.transform(f.fd.Kind(), m.Get(f.fd), f)
 	switch f.fd.Kind() {
 	case protoreflect.StringKind:
 		return strings.Clone(v.String())

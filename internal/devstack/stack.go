@@ -24,6 +24,7 @@ import (
 	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/fieldcrypt"
 	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
 	"github.com/hemlabs/hem/internal/devpubsub"
 	"github.com/hemlabs/hem/internal/gctune"
@@ -178,6 +179,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("dev: salt: %w", err)
 	}
+	fieldKeys, err := wiring.LocalFieldKeys(cfg.Dir, true)
+	if err != nil {
+		return nil, fmt.Errorf("dev: field keys: %w", err)
+	}
 	if s.metrics, err = newTelemetry(); err != nil {
 		return nil, err
 	}
@@ -246,7 +251,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 		return nil
 	})
-	s.coll, err = wiring.NewCollector(collectorConfig(salt), s.regClient, s.psClient, keyring, s.log.With("service", "collector"), s.metrics.provider)
+	s.coll, err = wiring.NewCollector(collectorConfig(salt, fieldKeys), s.regClient, s.psClient, keyring, s.log.With("service", "collector"), s.metrics.provider)
 	if err != nil {
 		return nil, err
 	}
@@ -295,10 +300,12 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 }
 
 // collectorConfig is the production collector's configuration; only the
-// salt is local (hem dev keeps it in its folder).
-func collectorConfig(salt string) wiring.CollectorConfig {
+// salt and the keys of encrypted fields are local (hem dev keeps them in
+// its folder).
+func collectorConfig(salt string, fieldKeys *fieldcrypt.Keyring) wiring.CollectorConfig {
 	c := wiring.DefaultCollectorConfig()
 	c.PIISalt = []byte(salt)
+	c.FieldKeys = fieldKeys
 	return c
 }
 

@@ -27,7 +27,7 @@ func TestDevRunsTheProductionConfiguration(t *testing.T) {
 			t.Errorf("hem dev's %s processor: %+v\nproduction's, with hem dev's stated changes: %+v", name, got, want)
 		}
 	}
-	got, want := collectorConfig("0123456789abcdef"), wiring.DefaultCollectorConfig()
+	got, want := collectorConfig("0123456789abcdef", nil), wiring.DefaultCollectorConfig()
 	want.PIISalt = []byte("0123456789abcdef")
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("hem dev's collector: %+v\nproduction's: %+v", got, want)

@@ -2,6 +2,7 @@ package wiring
 
 import (
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
@@ -10,6 +11,7 @@ import (
 	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/collector"
 	"github.com/hemlabs/hem/envelope"
+	"github.com/hemlabs/hem/fieldcrypt"
 )
 
 // CollectorConfig is the collector's configuration.
@@ -32,6 +34,31 @@ type CollectorConfig struct {
 	CORSOrigins []string
 	// PIISalt is the secret key of PII_HANDLING_HASH.
 	PIISalt []byte
+	// FieldKeys are the keys of PII_HANDLING_ENCRYPT* fields (a keyring
+	// that creates them); nil rejects the events of contracts with
+	// encrypted fields.
+	FieldKeys *fieldcrypt.Keyring
+}
+
+// LocalFieldKeys is hem dev's keyring of encrypted fields in the folder
+// dir (.hem): the master key in keys/master.json (clear: a laptop stand-in
+// for Cloud KMS), the wrapped keysets under keys/data/. With create, a
+// missing keyset is created (the collector); readers (hem sql, hem erase)
+// pass false.
+func LocalFieldKeys(dir string, create bool) (*fieldcrypt.Keyring, error) {
+	kek, err := fieldcrypt.LocalKEK(filepath.Join(dir, "keys", "master.json"))
+	if err != nil {
+		return nil, err
+	}
+	store, err := fieldcrypt.NewDirStore(filepath.Join(dir, "keys", "data"))
+	if err != nil {
+		return nil, err
+	}
+	var opts []fieldcrypt.Option
+	if create {
+		opts = append(opts, fieldcrypt.WithCreate())
+	}
+	return fieldcrypt.NewKeyring(store, kek, opts...)
 }
 
 // DefaultCollectorConfig is the production configuration, without the
@@ -62,6 +89,9 @@ func NewCollector(c CollectorConfig, schemas collector.Schemas, ps *pubsub.Clien
 		collector.WithMaxInflightBytes(c.MaxInflightBytes),
 		collector.WithReadTimeout(c.ReadTimeout),
 		collector.WithEventTimeWindow(c.MaxEventAge, c.MaxEventLead),
+	}
+	if c.FieldKeys != nil {
+		opts = append(opts, collector.WithFieldKeys(c.FieldKeys))
 	}
 	if log != nil {
 		opts = append(opts, collector.WithLogger(log))

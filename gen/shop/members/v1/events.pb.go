@@ -5,7 +5,10 @@
 // source: shop/members/v1/events.proto
 
 // Package shop.members.v1 holds loyalty-programme member events. Contact
-// details are personal data: they are hashed or dropped at the collector.
+// details are personal data: they are hashed or dropped at the collector,
+// or encrypted with the member's own key (MemberProfileUpdated), so that
+// erasing the member (hem erase --subject-field member_id=...) makes them
+// unreadable in every copy.
 
 package membersv1
 
@@ -368,6 +371,119 @@ func (x *MemberUpdated) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// MemberProfileUpdated: a member changed their contact details. Every
+// personal field is encrypted with the member's own key: only readers with
+// the key see them, and erasing the member's keys erases them everywhere.
+type MemberProfileUpdated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Member id; names the member's keys, so it stays in clear.
+	MemberId string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// E-mail address; encrypted deterministically with the member's key, so
+	// a change of address shows as a change of ciphertext.
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// Phone number in E.164 form; encrypted with the member's key.
+	Phone string `protobuf:"bytes,3,opt,name=phone,proto3" json:"phone,omitempty"`
+	// Full name; encrypted with the member's key.
+	FullName string `protobuf:"bytes,4,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
+	// Name the member likes to be called, if given; encrypted with the
+	// member's key.
+	Nickname *wrapperspb.StringValue `protobuf:"bytes,5,opt,name=nickname,proto3" json:"nickname,omitempty"`
+	// Earlier e-mail addresses; each encrypted with the member's key.
+	PreviousEmails []string `protobuf:"bytes,6,rep,name=previous_emails,json=previousEmails,proto3" json:"previous_emails,omitempty"`
+	// Tier after the change.
+	Tier Tier `protobuf:"varint,7,opt,name=tier,proto3,enum=shop.members.v1.Tier" json:"tier,omitempty"`
+	// When the change was made.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberProfileUpdated) Reset() {
+	*x = MemberProfileUpdated{}
+	mi := &file_shop_members_v1_events_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberProfileUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberProfileUpdated) ProtoMessage() {}
+
+func (x *MemberProfileUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_shop_members_v1_events_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberProfileUpdated.ProtoReflect.Descriptor instead.
+func (*MemberProfileUpdated) Descriptor() ([]byte, []int) {
+	return file_shop_members_v1_events_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *MemberProfileUpdated) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *MemberProfileUpdated) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *MemberProfileUpdated) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+func (x *MemberProfileUpdated) GetFullName() string {
+	if x != nil {
+		return x.FullName
+	}
+	return ""
+}
+
+func (x *MemberProfileUpdated) GetNickname() *wrapperspb.StringValue {
+	if x != nil {
+		return x.Nickname
+	}
+	return nil
+}
+
+func (x *MemberProfileUpdated) GetPreviousEmails() []string {
+	if x != nil {
+		return x.PreviousEmails
+	}
+	return nil
+}
+
+func (x *MemberProfileUpdated) GetTier() Tier {
+	if x != nil {
+		return x.Tier
+	}
+	return Tier_TIER_UNSPECIFIED
+}
+
+func (x *MemberProfileUpdated) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
 var File_shop_members_v1_events_proto protoreflect.FileDescriptor
 
 const file_shop_members_v1_events_proto_rawDesc = "" +
@@ -399,7 +515,17 @@ const file_shop_members_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tupdatedAt:\x0f\x8a\xb5\x18\v\"\tmember_idB\b\n" +
 	"\x06_emailB\a\n" +
-	"\x05_tier*L\n" +
+	"\x05_tier\"\xd0\x03\n" +
+	"\x14MemberProfileUpdated\x12$\n" +
+	"\tmember_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\bmemberId\x12%\n" +
+	"\x05email\x18\x02 \x01(\tB\x0f\xbaH\x04r\x02`\x01\x92\xb5\x18\x04\b\x05\x18\x02R\x05email\x129\n" +
+	"\x05phone\x18\x03 \x01(\tB#\xbaH\x18r\x162\x14^\\+[1-9][0-9]{6,14}$\x92\xb5\x18\x04\b\x04\x18\x02R\x05phone\x12%\n" +
+	"\tfull_name\x18\x04 \x01(\tB\b\x92\xb5\x18\x04\b\x04\x18\x02R\bfullName\x12B\n" +
+	"\bnickname\x18\x05 \x01(\v2\x1c.google.protobuf.StringValueB\b\x92\xb5\x18\x04\b\x04\x18\x02R\bnickname\x121\n" +
+	"\x0fprevious_emails\x18\x06 \x03(\tB\b\x92\xb5\x18\x04\b\x04\x18\x02R\x0epreviousEmails\x123\n" +
+	"\x04tier\x18\a \x01(\x0e2\x15.shop.members.v1.TierB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04tier\x12A\n" +
+	"\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tupdatedAt:\x1a\x8a\xb5\x18\x16\"\tmember_idR\tmember_id*L\n" +
 	"\x04Tier\x12\x14\n" +
 	"\x10TIER_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -421,30 +547,35 @@ func file_shop_members_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_shop_members_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_shop_members_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_shop_members_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_shop_members_v1_events_proto_goTypes = []any{
-	(Tier)(0),                     // 0: shop.members.v1.Tier
-	(*Consent)(nil),               // 1: shop.members.v1.Consent
-	(*MemberRegistered)(nil),      // 2: shop.members.v1.MemberRegistered
-	(*MemberUpdated)(nil),         // 3: shop.members.v1.MemberUpdated
-	(*v1.Address)(nil),            // 4: shop.common.v1.Address
-	(*wrapperspb.Int32Value)(nil), // 5: google.protobuf.Int32Value
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(Tier)(0),                      // 0: shop.members.v1.Tier
+	(*Consent)(nil),                // 1: shop.members.v1.Consent
+	(*MemberRegistered)(nil),       // 2: shop.members.v1.MemberRegistered
+	(*MemberUpdated)(nil),          // 3: shop.members.v1.MemberUpdated
+	(*MemberProfileUpdated)(nil),   // 4: shop.members.v1.MemberProfileUpdated
+	(*v1.Address)(nil),             // 5: shop.common.v1.Address
+	(*wrapperspb.Int32Value)(nil),  // 6: google.protobuf.Int32Value
+	(*timestamppb.Timestamp)(nil),  // 7: google.protobuf.Timestamp
+	(*wrapperspb.StringValue)(nil), // 8: google.protobuf.StringValue
 }
 var file_shop_members_v1_events_proto_depIdxs = []int32{
-	4, // 0: shop.members.v1.MemberRegistered.address:type_name -> shop.common.v1.Address
-	5, // 1: shop.members.v1.MemberRegistered.birth_year:type_name -> google.protobuf.Int32Value
-	0, // 2: shop.members.v1.MemberRegistered.tier:type_name -> shop.members.v1.Tier
-	1, // 3: shop.members.v1.MemberRegistered.consent:type_name -> shop.members.v1.Consent
-	6, // 4: shop.members.v1.MemberRegistered.registered_at:type_name -> google.protobuf.Timestamp
-	0, // 5: shop.members.v1.MemberUpdated.tier:type_name -> shop.members.v1.Tier
-	1, // 6: shop.members.v1.MemberUpdated.consent:type_name -> shop.members.v1.Consent
-	6, // 7: shop.members.v1.MemberUpdated.updated_at:type_name -> google.protobuf.Timestamp
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	5,  // 0: shop.members.v1.MemberRegistered.address:type_name -> shop.common.v1.Address
+	6,  // 1: shop.members.v1.MemberRegistered.birth_year:type_name -> google.protobuf.Int32Value
+	0,  // 2: shop.members.v1.MemberRegistered.tier:type_name -> shop.members.v1.Tier
+	1,  // 3: shop.members.v1.MemberRegistered.consent:type_name -> shop.members.v1.Consent
+	7,  // 4: shop.members.v1.MemberRegistered.registered_at:type_name -> google.protobuf.Timestamp
+	0,  // 5: shop.members.v1.MemberUpdated.tier:type_name -> shop.members.v1.Tier
+	1,  // 6: shop.members.v1.MemberUpdated.consent:type_name -> shop.members.v1.Consent
+	7,  // 7: shop.members.v1.MemberUpdated.updated_at:type_name -> google.protobuf.Timestamp
+	8,  // 8: shop.members.v1.MemberProfileUpdated.nickname:type_name -> google.protobuf.StringValue
+	0,  // 9: shop.members.v1.MemberProfileUpdated.tier:type_name -> shop.members.v1.Tier
+	7,  // 10: shop.members.v1.MemberProfileUpdated.updated_at:type_name -> google.protobuf.Timestamp
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_shop_members_v1_events_proto_init() }
@@ -459,7 +590,7 @@ func file_shop_members_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shop_members_v1_events_proto_rawDesc), len(file_shop_members_v1_events_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
