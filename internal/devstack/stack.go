@@ -290,6 +290,8 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := s.startProcessors(runCtx); err != nil {
 		return nil, err
 	}
+	// The warehouse drops what BigQuery's partition expiration would.
+	s.group.Go(func() error { return s.runExpiry(runCtx) })
 	// File sources: hem source run's consumer and the inbox.
 	if err := s.startSources(ctx, runCtx); err != nil {
 		return nil, err
