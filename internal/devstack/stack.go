@@ -72,6 +72,10 @@ type Config struct {
 	// InboxStableFor is how long a dropped file must keep its size before
 	// it is taken (default InboxStableFor).
 	InboxStableFor time.Duration
+	// ArchiveVerifyInterval is how often the stack compares the archive
+	// with the warehouse (hem archive verify) when it runs both sinks
+	// (default DefaultArchiveVerifyInterval; negative: never).
+	ArchiveVerifyInterval time.Duration
 }
 
 // DefaultSinks are the processors "hem dev" runs without --sinks.
@@ -217,6 +221,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.sinks, err = openSinks(ctx, &s.cfg, s.Warehouse, s.gcsClient); err != nil {
 		return nil, err
 	}
+	s.dropExpiredRestores(ctx)
 	// The production registry; its store is the local GCS server.
 	rc := wiring.DefaultRegistryConfig()
 	rc.Prefix = "registry/"
@@ -296,6 +301,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := s.startSources(ctx, runCtx); err != nil {
 		return nil, err
 	}
+	s.group.Go(func() error { return s.runArchiveVerify(runCtx, cfg.ArchiveVerifyInterval) })
 	s.log.Info("hem dev serving", "http", s.HTTPAddr, "pprof", cfg.PProf)
 	close(s.ready)
 	return s, nil
