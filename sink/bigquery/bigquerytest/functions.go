@@ -109,7 +109,7 @@ func init() {
 		"UNIX_DATE":         template(1, "date_diff('day', DATE '1970-01-01', %[1]s)"),
 		"TIMESTAMP_MICROS":  template(1, "CAST(make_timestamp(%[1]s) AS TIMESTAMPTZ)"),
 		"TIMESTAMP_MILLIS":  template(1, "CAST(make_timestamp((%[1]s) * 1000) AS TIMESTAMPTZ)"),
-		"TIMESTAMP_SECONDS": template(1, "CAST(make_timestamp((%[1]s) * 1000000) AS TIMESTAMPTZ)"),
+		"TIMESTAMP_SECONDS": template(1, "CAST(make_timestamp(CAST(%[1]s AS BIGINT) * 1000000) AS TIMESTAMPTZ)"),
 		"FARM_FINGERPRINT":  farmRule,
 		"FORMAT_DATE":       formatRule(2),
 		"FORMAT_TIMESTAMP":  formatRule(3),
@@ -195,6 +195,11 @@ func castRule(duck string) funcRule {
 		e, err := tr.emit(a[:as], false)
 		if err != nil {
 			return "", err
+		}
+		if typ == "BIGINT" {
+			// GoogleSQL rounds a FLOAT64 half away from zero; DuckDB's cast
+			// rounds half to even, its round() away from zero.
+			return fmt.Sprintf("CASE WHEN typeof(%[2]s) IN ('DOUBLE', 'FLOAT') THEN %[1]s(round(TRY_CAST(%[2]s AS DOUBLE)) AS BIGINT) ELSE %[1]s(%[2]s AS BIGINT) END", duck, e), nil
 		}
 		return fmt.Sprintf("%s(%s AS %s)", duck, e, typ), nil
 	}

@@ -11,6 +11,8 @@ import (
 
 	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/iterator"
+
+	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
 )
 
 const eventProto = `
@@ -326,5 +328,67 @@ func TestHemQueries(t *testing.T) {
 				t.Errorf("rows\n got %s\nwant %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestTranslation: GoogleSQL constructs of the supported subset give
+// BigQuery's answers.
+func TestTranslation(t *testing.T) {
+	t.Parallel()
+	c := &clock{t: time.Date(2026, 3, 5, 6, 7, 8, 0, time.UTC)}
+	e := newEnv(t, bigquerytest.WithClock(c.now))
+	tests := []struct {
+		q, want string
+	}{
+		{q: "SELECT * REPLACE (x * 2 AS x) FROM (SELECT 1 AS x, 'a' AS y)", want: "[[2 a]]"},
+		{q: "SELECT x FROM UNNEST([1, 2, 3]) AS x EXCEPT DISTINCT SELECT 2 ORDER BY 1", want: "[[1] [3]]"},
+		{q: "SELECT x FROM UNNEST([1, 2, 3]) AS x INTERSECT DISTINCT SELECT x FROM UNNEST([3, 4]) AS x", want: "[[3]]"},
+		{q: "SELECT x FROM UNNEST([1, 2, 3]) AS x UNION ALL SELECT 4 ORDER BY x DESC LIMIT 2 OFFSET 1", want: "[[3] [2]]"},
+		{q: "SELECT DATE_TRUNC(DATE '2026-03-17', MONTH), EXTRACT(DAYOFWEEK FROM DATE '2026-03-01'), EXTRACT(HOUR FROM TIMESTAMP '2026-03-01 10:00:00+02')",
+			want: "[[2026-03-01 1 8]]"},
+		{q: "SELECT TIMESTAMP_ADD(TIMESTAMP '2026-03-01 00:00:00 UTC', INTERVAL 90 MINUTE), TIMESTAMP_DIFF(TIMESTAMP '2026-03-02 00:30:00', TIMESTAMP '2026-03-01 01:00:00', HOUR), DATE_DIFF(DATE '2026-03-01', DATE '2026-02-01', DAY), DATE_SUB(DATE '2026-03-01', INTERVAL 1 DAY)",
+			want: "[[2026-03-01 01:30:00 +0000 UTC 23 28 2026-02-28]]"},
+		{q: "SELECT UNIX_MICROS(TIMESTAMP '1970-01-01 00:00:01 UTC'), TIMESTAMP_MICROS(2000000), TIMESTAMP_SECONDS(86400), UNIX_DATE(DATE '1970-01-03')",
+			want: "[[1000000 1970-01-01 00:00:02 +0000 UTC 1970-01-02 00:00:00 +0000 UTC 2]]"},
+		{q: "SELECT CURRENT_TIMESTAMP(), CURRENT_DATE", want: "[[2026-03-05 06:07:08 +0000 UTC 2026-03-05]]"},
+		{q: `SELECT JSON_VALUE(JSON '{"a": {"b": "c"}}', '$.a.b'), NUMERIC '1.25' * 2, SAFE_DIVIDE(1, 0), IF(1 > 0, 'y', 'n'), CONCAT('a', NULL), CONCAT('a', 'b')`,
+			want: "[[c 5/2 <nil> y <nil> ab]]"},
+		{q: "SELECT [10, 20, 30][SAFE_OFFSET(1)], [10, 20, 30][SAFE_ORDINAL(1)], [10][SAFE_OFFSET(5)]", want: "[[20 10 <nil>]]"},
+		{q: "SELECT x, SUM(x) OVER w FROM UNNEST([1, 2, 3]) AS x WINDOW w AS (ORDER BY x ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) ORDER BY x",
+			want: "[[1 1] [2 3] [3 5]]"},
+		{q: "SELECT DATETIME '2026-03-01 10:11:12', TIME '10:11:12', CAST('2026-03-01' AS DATE), CAST(1.5 AS INT64), CAST(-2.5 AS INT64)",
+			want: "[[2026-03-01T10:11:12 10:11:12 2026-03-01 2 -3]]"},
+		{q: "SELECT COUNT(DISTINCT x), STRING_AGG(CAST(x AS STRING), ',' ORDER BY x), LOGICAL_AND(x > 0), ANY_VALUE(1) FROM UNNEST([1, 1, 2]) AS x",
+			want: "[[2 1,1,2 true 1]]"},
+		{q: "SELECT 1 AS a, 2, x + 1, COUNT(*) c FROM UNNEST([1]) AS x GROUP BY x", want: "[[1 2 2 1]]"},
+		{q: "select lower('A') # a comment\n-- another\n/* and another */", want: "[[a]]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.q, func(t *testing.T) {
+			t.Parallel()
+			rows, err := read(t, e.bq.Query(tc.q))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(rows); got != tc.want {
+				t.Errorf("rows\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+
+	it, err := e.bq.Query("SELECT 1 AS a, 2, x + 1, COUNT(*) c FROM UNNEST([1]) AS x GROUP BY x").Read(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row []bigquery.Value
+	if err := it.Next(&row); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range it.Schema {
+		names = append(names, f.Name+":"+string(f.Type))
+	}
+	if got := strings.Join(names, " "); got != "a:INTEGER f0_:INTEGER f1_:INTEGER c:INTEGER" {
+		t.Errorf("schema %s", got)
 	}
 }

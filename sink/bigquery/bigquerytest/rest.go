@@ -278,15 +278,26 @@ func (s *Server) insertTable(r *http.Request) (any, *apiError) {
 		schemas: []schemaVersion{{id: s.nextSerialLocked(), fields: fields, since: now}},
 	}
 	ds.tables[ref.table] = t
-	return t.render(), nil
+	return s.renderLocked(t), nil
 }
 
-// render is the table resource as tables.get returns it.
-func (t *table) render() object {
+// renderLocked is the table resource as tables.get returns it: numRows
+// and numBytes (logical bytes, as a query's estimate counts them) of the
+// rows of unexpired partitions.
+func (s *Server) renderLocked(t *table) object {
 	doc := deepCopy(t.doc).(object)
 	if !t.isView() {
-		doc["numRows"] = strconv.Itoa(len(t.rows))
-		doc["numBytes"] = "0"
+		rows := s.liveRowsLocked(t)
+		fields := t.current().fields
+		var n int64
+		for _, r := range rows {
+			row := projectRow(r, fields)
+			for _, f := range fields {
+				n += valueBytes(row[f.Name], f)
+			}
+		}
+		doc["numRows"] = strconv.Itoa(len(rows))
+		doc["numBytes"] = strconv.FormatInt(n, 10)
 		doc["numLongTermBytes"] = "0"
 	}
 	return doc
@@ -312,7 +323,7 @@ func (s *Server) getTable(r *http.Request) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	return t.render(), nil
+	return s.renderLocked(t), nil
 }
 
 func (s *Server) listTables(r *http.Request) (any, *apiError) {
@@ -382,7 +393,7 @@ func (s *Server) patchTable(r *http.Request) (any, *apiError) {
 	if !reflect.DeepEqual(fields, t.current().fields) {
 		t.schemas = append(t.schemas, schemaVersion{id: s.nextSerialLocked(), fields: fields, since: now})
 	}
-	return t.render(), nil
+	return s.renderLocked(t), nil
 }
 
 // updated is the document a patch (JSON merge patch) or update (PUT,
