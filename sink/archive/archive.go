@@ -6,7 +6,9 @@
 // (hive-style partitions: BigQuery external tables, DuckDB and Spark read
 // them as columns). A row is the envelope (_event_id, _event_time,
 // _received_at, _published_at, _schema_id, _schema_version, _producer,
-// _attributes) and the payload bytes; each object's key/value metadata holds
+// _attributes), the contract's fields as typed columns, as in the
+// warehouse (typed.go; failed events have none), and the payload bytes,
+// which stay the truth; each object's key/value metadata holds
 // the descriptor set of every schema id in it (hem.schema.<id>), so the
 // archive can be read and replayed without the registry.
 //

@@ -108,7 +108,14 @@ func layoutOf(newest *contract.Schema) (*layout, error) {
 	return got.(*layout), nil
 }
 
-func newLayout(newest *contract.Schema) (*layout, error) {
+func newLayout(newest *contract.Schema) (_ *layout, err error) {
+	defer func() {
+		// A shape Parquet refuses (an empty message's group) loses the
+		// typed columns, never the events: Encode writes the envelope.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("archive: columns of %s: %v", newest.Subject, r)
+		}
+	}()
 	cols, err := contract.MapFields(newest.Descriptor())
 	if err != nil {
 		return nil, fmt.Errorf("archive: columns of %s: %w", newest.Subject, err)
@@ -123,6 +130,9 @@ func newLayout(newest *contract.Schema) (*layout, error) {
 	for _, c := range cols {
 		if reserved[strings.ToLower(c.Name)] {
 			l.untyped = append(l.untyped, c.Name)
+			continue
+		}
+		if !hasLeaves(c) {
 			continue
 		}
 		n, pn := b.column(c, c.Field)
@@ -194,6 +204,9 @@ func (b *builder) value(n *node, fd protoreflect.FieldDescriptor) parquet.Node {
 		g := orderedGroup{}
 		fields := fd.Message().Fields()
 		for _, c := range n.col.Fields {
+			if !hasLeaves(c) {
+				continue
+			}
 			child, cn := b.column(c, fields.ByNumber(c.Field.Number()))
 			n.children = append(n.children, child)
 			g.add(c.Name, cn)
@@ -227,6 +240,19 @@ func (b *builder) value(n *node, fd protoreflect.FieldDescriptor) parquet.Node {
 		return parquet.JSON()
 	}
 	panic(fmt.Sprintf("archive: no Parquet type for %s", n.col.Type)) // MapFields maps no other type
+}
+
+// hasLeaves reports whether c holds a value: a message without fields,
+// and a map of them, have no column (Parquet has no empty group; readers
+// refuse a file with one).
+func hasLeaves(c contract.Column) bool {
+	switch {
+	case c.Type != contract.Record:
+		return true
+	case c.Field != nil && c.Field.IsMap():
+		return hasLeaves(c.Fields[1])
+	}
+	return slices.ContainsFunc(c.Fields, hasLeaves)
 }
 
 // knownOf reports, per node, whether version s has its field: a field

@@ -157,8 +157,9 @@ func TestDuckDBReadsTypedFields(t *testing.T) {
 }
 
 // mixedSchemas compiles two versions of one contract: v2 adds a top-level
-// field, a field of a nested message and a map. Fields named like the
-// archive's own columns (payload, type) have no typed column.
+// field, a field of a nested message and maps. Fields named like the
+// archive's own columns (payload, type) have no typed column, nor do
+// messages without fields (Parquet has no empty group).
 func mixedSchemas(t *testing.T) (v1, v2 *contract.Schema) {
 	t.Helper()
 	const head = `syntax = "proto3";
@@ -179,6 +180,7 @@ import "google/protobuf/timestamp.proto";
 	}
 	v1 = compile(`
 message Item { string sku = 1; }
+message Nothing {}
 message E {
   option (hem.options.v1.event) = {};
   string id = 1;
@@ -186,9 +188,11 @@ message E {
   string payload = 3;
   string type = 4;
   google.protobuf.Timestamp at = 5;
+  Nothing nothing = 8;
 }`, 21, 1)
 	v2 = compile(`
 message Item { string sku = 1; int64 n = 2; }
+message Nothing {}
 message E {
   option (hem.options.v1.event) = {};
   string id = 1;
@@ -198,6 +202,8 @@ message E {
   google.protobuf.Timestamp at = 5;
   int64 qty = 6;
   map<string, int64> counts = 7;
+  Nothing nothing = 8;
+  map<string, Nothing> nothings = 9;
 }`, 22, 2)
 	return v1, v2
 }
