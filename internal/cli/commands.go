@@ -20,6 +20,8 @@ func commands() []*Command {
 		replayCommand(),
 		restoreCommand(),
 		archiveVerifyCommand(),
+		rollupRunCommand(),
+		rollupListCommand(),
 		loadgenCommand(),
 		sourceSampleCommand(),
 		registryServeCommand(),

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hemlabs/hem/auth"
+	"github.com/hemlabs/hem/layers/rollup"
 )
 
 // httpHandler serves the dev HTTP port. The collector's endpoints
@@ -44,6 +45,8 @@ func (s *Stack) httpHandler() http.Handler {
 	if h := s.sinks.queryHandler(); h != nil {
 		mux.Handle("POST /v1/sql", s.loopback(s.keyed(h)))
 	}
+	// hem rollup run: the rollups, now, through the stack's own runner.
+	mux.Handle("POST /v1/rollups/run", s.loopback(s.keyed(rollup.Handler(s.rollups, s.reg))))
 	// The console signs in with the dev key itself (its login page sets a
 	// session cookie), so only the loopback check is added here.
 	if s.console != nil {

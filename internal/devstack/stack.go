@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 	"github.com/hemlabs/hem/internal/devpubsub"
 	"github.com/hemlabs/hem/internal/gctune"
 	"github.com/hemlabs/hem/internal/wiring"
+	"github.com/hemlabs/hem/layers/rollup"
 	"github.com/hemlabs/hem/processor"
 	"github.com/hemlabs/hem/registry"
 	"github.com/hemlabs/hem/registry/localgcs"
@@ -65,6 +67,10 @@ type Config struct {
 	Logger *slog.Logger
 	// PProf serves /debug/pprof on the HTTP port (loopback host names only).
 	PProf bool
+	// RollupInterval is how often every registered rollup is run on the
+	// local warehouse (default wiring.DefaultRollupInterval; negative: never,
+	// only on request, as hem rollup run asks).
+	RollupInterval time.Duration
 	// SourcesDir holds the file source declarations (sources/*.yaml): the
 	// stack creates their buckets, consumes their object notifications and
 	// watches <Dir>/inbox/<source>/. Empty runs no file source.
@@ -148,6 +154,7 @@ type Stack struct {
 	httpSrv   *http.Server
 	metrics   *telemetry
 	console   *wiring.Console
+	rollups   *rollup.Runner
 
 	cancel  context.CancelFunc
 	group   *errgroup.Group
@@ -269,6 +276,14 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.coll.RegisterGRPC(s.grpcColl)
 	s.group.Go(func() error { return s.grpcColl.Serve(collLis) })
 	s.log.Info("collector serving", "service", "collector", "grpc", s.CollectorAddr, "project", Project)
+
+	// Rollups, continuously, through hem rollup run's code.
+	if s.rollups, _, err = wiring.NewRollupRunner(ctx, wiring.RollupConfig{Warehouse: s.sinks.warehouse}); err != nil {
+		return nil, err
+	}
+	if every := cmp.Or(cfg.RollupInterval, wiring.DefaultRollupInterval); every > 0 {
+		s.group.Go(func() error { return rollup.Loop(runCtx, s.rollups, s.reg, every, s.log.With("service", "rollup")) })
+	}
 
 	if s.console, err = s.startConsole(ctx, keyring); err != nil {
 		return nil, err

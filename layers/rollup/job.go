@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hemlabs/hem/contract"
@@ -28,8 +29,15 @@ func (j *Job) Name() string { return j.Rollup.Subject }
 // Table is the rollup table's name.
 func (j *Job) Table() string { return j.Rollup.Table.Name }
 
-// version is what the state remembers of the rollup's version.
-func (j *Job) version() string { return j.Schema.Fingerprint() }
+// version is what the state remembers of the rollup's version: a prefix
+// of its fingerprint short enough for a BigQuery label value.
+func (j *Job) version() string {
+	v := strings.ToLower(j.Schema.Fingerprint())
+	if len(v) > 40 {
+		v = v[:40]
+	}
+	return v
+}
 
 // NewJob binds the rollup version rollup to the version source of its
 // source event type.

@@ -212,19 +212,19 @@ func compare(t *testing.T, name string, got, want []row) {
 
 // TestParity: the same events, 5 % of them sent twice, 2 % arriving 48 h
 // late (after a run) and one day replayed, give each warehouse the rollup
-// computed directly over one row per event id. -short runs 20,000 events
-// (the gate), without it 100,000.
+// computed directly over one row per event id. -short runs 4,000 events
+// over 4 days (the gate), without it 100,000 over 7.
 func TestParity(t *testing.T) {
 	t.Parallel()
-	n := 100_000
+	n, days := 100_000, 7
 	if testing.Short() {
-		n = 20_000
+		n, days = 4_000, 4
 	}
 	orders, sales := contracts(t)
 	end := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
 	rng := rand.New(rand.NewPCG(8, 9))
 	var onTime, late, twice []order
-	for _, o := range generate(n, 7, end, 7) {
+	for _, o := range generate(n, days, end, 7) {
 		if rng.IntN(100) < 2 {
 			// Placed 48 h (and up to a day more) before it arrives.
 			o.placed = end.Add(-48*time.Hour - time.Duration(rng.Int64N(int64(24*time.Hour)))).Truncate(time.Microsecond)
@@ -285,7 +285,7 @@ func TestParity(t *testing.T) {
 		wh.write(events(t, orders, onTime, now.Add(-time.Minute)))
 		wh.write(events(t, orders, twice, now))
 	}
-	run(8) // the backfill: 7 days of events and today
+	run(days + 1) // the backfill: the days of events and today
 	for _, wh := range warehouses {
 		compare(t, wh.name+" after the first run", wh.rows(), expected(onTime))
 	}
