@@ -278,7 +278,7 @@ func fieldOfDuck(name, typ string) (*field, error) {
 			return nil, err
 		}
 		if inner.repeated() {
-			return nil, errors.New("Cannot write array of arrays") //nolint:staticcheck // BigQuery's text
+			return nil, errors.New("Cannot write array of arrays") //nolint:staticcheck // BigQuery's wording.
 		}
 		inner.Mode = modeRepeated
 		return inner, nil
@@ -398,7 +398,7 @@ func fromDuck(v any, f *field) (any, error) {
 		one.Mode = modeNullable
 		for _, e := range list {
 			if e == nil {
-				return nil, errors.New("Array cannot have a null element") //nolint:staticcheck // BigQuery's text
+				return nil, errors.New("Array cannot have a null element") //nolint:staticcheck // BigQuery's wording.
 			}
 			d, err := fromDuck(e, &one)
 			if err != nil {
@@ -421,7 +421,7 @@ func fromDuck(v any, f *field) (any, error) {
 		return out, nil
 	case *big.Int:
 		if x.CmpAbs(maxInt64) > 0 && !(x.Sign() < 0 && new(big.Int).Neg(x).Cmp(new(big.Int).Add(maxInt64, big.NewInt(1))) == 0) {
-			return nil, fmt.Errorf("Int64 overflow: %s", x) //nolint:staticcheck // BigQuery's text
+			return nil, fmt.Errorf("Int64 overflow: %s", x) //nolint:staticcheck // BigQuery's wording.
 		}
 		return x.Int64(), nil
 	case int64:
@@ -434,7 +434,7 @@ func fromDuck(v any, f *field) (any, error) {
 		return int64(x), nil
 	case uint64:
 		if x > 1<<63-1 {
-			return nil, fmt.Errorf("Int64 overflow: %d", x) //nolint:staticcheck // BigQuery's text
+			return nil, fmt.Errorf("Int64 overflow: %d", x) //nolint:staticcheck // BigQuery's wording.
 		}
 		return int64(x), nil
 	case uint32:

@@ -47,7 +47,7 @@ type env struct {
 	ds  *bigquery.Dataset
 }
 
-func newEnv(t *testing.T, opts ...bigquerytest.Option) *env {
+func newEnv(t testing.TB, opts ...bigquerytest.Option) *env {
 	t.Helper()
 	srv, err := bigquerytest.NewServer(opts...)
 	if err != nil {

@@ -159,9 +159,8 @@ func stringStart(s string) bool {
 	return false
 }
 
-func isDigit(c byte) bool        { return c >= '0' && c <= '9' }
-func isIdentByte(c byte) bool    { return c == '_' || c|0x20 >= 'a' && c|0x20 <= 'z' || isDigit(c) }
-func isQuoteStart(s string) bool { return s != "" && (s[0] == '\'' || s[0] == '"') }
+func isDigit(c byte) bool     { return c >= '0' && c <= '9' }
+func isIdentByte(c byte) bool { return c == '_' || c|0x20 >= 'a' && c|0x20 <= 'z' || isDigit(c) }
 
 // lexString reads a string or bytes literal with optional r/b prefixes,
 // single, double or triple quoted, and decodes its escapes.

@@ -271,7 +271,7 @@ func jsonRecord(o map[string]any, fields []*field, prefix string, ignoreUnknown 
 			if ignoreUnknown {
 				continue
 			}
-			return nil, fmt.Errorf("No such field: %s%s.", prefix, k) //nolint:staticcheck // BigQuery's text
+			return nil, fmt.Errorf("No such field: %s%s.", prefix, k) //nolint:staticcheck // BigQuery's wording.
 		}
 		val, err := jsonValue(v, f, prefix, ignoreUnknown)
 		if err != nil {
@@ -281,7 +281,7 @@ func jsonRecord(o map[string]any, fields []*field, prefix string, ignoreUnknown 
 	}
 	for _, f := range fields {
 		if f.Mode == modeRequired && out[f.Name] == nil {
-			return nil, fmt.Errorf("Missing required field: %s%s.", prefix, f.Name) //nolint:staticcheck // BigQuery's text
+			return nil, fmt.Errorf("Missing required field: %s%s.", prefix, f.Name) //nolint:staticcheck // BigQuery's wording.
 		}
 	}
 	return out, nil
@@ -297,14 +297,14 @@ func jsonValue(v any, f *field, prefix string, ignoreUnknown bool) (any, error) 
 	if f.repeated() {
 		list, ok := v.([]any)
 		if !ok {
-			return nil, fmt.Errorf("Array specified for non-repeated field: %s%s.", prefix, f.Name) //nolint:staticcheck // BigQuery's text
+			return nil, fmt.Errorf("Array specified for non-repeated field: %s%s.", prefix, f.Name) //nolint:staticcheck // BigQuery's wording.
 		}
 		one := *f
 		one.Mode = modeNullable
 		out := make([]any, 0, len(list))
 		for _, e := range list {
 			if e == nil {
-				return nil, fmt.Errorf("Only optional fields can be set to NULL. Field: %s%s; Value: NULL", prefix, f.Name) //nolint:staticcheck // BigQuery's text
+				return nil, fmt.Errorf("Only optional fields can be set to NULL. Field: %s%s; Value: NULL", prefix, f.Name) //nolint:staticcheck // BigQuery's wording.
 			}
 			c, err := jsonValue(e, &one, prefix, ignoreUnknown)
 			if err != nil {
@@ -315,10 +315,10 @@ func jsonValue(v any, f *field, prefix string, ignoreUnknown bool) (any, error) 
 		return out, nil
 	}
 	if _, ok := v.([]any); ok {
-		return nil, fmt.Errorf("Array specified for non-repeated field: %s%s.", prefix, f.Name) //nolint:staticcheck // BigQuery's text
+		return nil, fmt.Errorf("Array specified for non-repeated field: %s%s.", prefix, f.Name) //nolint:staticcheck // BigQuery's wording.
 	}
 	bad := func() error {
-		return fmt.Errorf("Could not convert value to %s. Field: %s%s; Value: %v", strings.ToLower(f.Type), prefix, f.Name, v) //nolint:staticcheck // BigQuery's text
+		return fmt.Errorf("Could not convert value to %s. Field: %s%s; Value: %v", strings.ToLower(f.Type), prefix, f.Name, v) //nolint:staticcheck // BigQuery's wording.
 	}
 	scalar := func() (string, bool) {
 		switch x := v.(type) {
@@ -499,7 +499,7 @@ func readParquet(ctx context.Context, e *engine, data []byte, schema []*field) (
 // booleans, dates and times as themselves; timestamps with or without
 // UTC adjustment into TIMESTAMP; decimals into NUMERIC; strings into JSON.
 func coerceParquet(v any, from, to *field) (any, error) {
-	mismatch := fmt.Errorf("Parquet column '%s' has type %s which does not match the target type %s", from.Name, from.Type, to.Type) //nolint:staticcheck // BigQuery's text
+	mismatch := fmt.Errorf("Parquet column '%s' has type %s which does not match the target type %s", from.Name, from.Type, to.Type) //nolint:staticcheck // BigQuery's wording.
 	if from.repeated() != to.repeated() {
 		return nil, mismatch
 	}

@@ -206,7 +206,13 @@ func (s *Server) deleteDataset(r *http.Request) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	if len(ds.tables) > 0 && r.URL.Query().Get("deleteContents") != "true" {
+	live := 0
+	for _, t := range ds.tables {
+		if !s.expired(t) {
+			live++
+		}
+	}
+	if live > 0 && r.URL.Query().Get("deleteContents") != "true" {
 		return nil, &apiError{code: http.StatusBadRequest, reason: "resourceInUse", message: "Dataset " + ds.doc["id"].(string) + " is still in use"}
 	}
 	delete(s.datasets, ds.doc["id"].(string))
