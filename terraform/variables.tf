@@ -285,3 +285,14 @@ variable "archive_verify" {
   })
   default = {}
 }
+
+variable "rollup" {
+  description = "The scheduled hem rollup run job: its cron schedule (UTC), the bytes budget of one run (the sum of its dry runs; a run over it is refused, and it is each job's maximum bytes billed), its timeout and memory."
+  type = object({
+    schedule        = optional(string, "*/15 * * * *")
+    max_bytes       = optional(number, 100000000000)
+    timeout_minutes = optional(number, 30)
+    memory          = optional(string, "512Mi")
+  })
+  default = {}
+}

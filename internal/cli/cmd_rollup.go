@@ -42,7 +42,7 @@ func (c *rollupRunConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Dataset, "bigquery-dataset", "", "BigQuery dataset of the event tables")
 	fs.StringVar(&c.RollupDataset, "rollup-dataset", "", "BigQuery dataset of the rollup tables (default: --bigquery-dataset)")
 	fs.StringVar(&c.Location, "bigquery-location", "", "location of the BigQuery datasets, for the jobs and a created rollup dataset")
-	fs.StringVar(&c.Endpoint, "bigquery-endpoint", os.Getenv("HEM_BIGQUERY_ENDPOINT"), "BigQuery REST endpoint of a BigQuery-API-compatible server (http:// means no credentials)")
+	fs.StringVar(&c.Endpoint, "bigquery-endpoint", "", "BigQuery REST endpoint of a BigQuery-API-compatible server (http:// means no credentials)")
 	fs.DurationVar(&c.Overlap, "overlap", wiring.DefaultRollupOverlap, "how far before the last run's watermark to look for arrivals (rows still on their way then)")
 }
 

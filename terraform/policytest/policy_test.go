@@ -305,6 +305,43 @@ func TestMutations(t *testing.T) {
 			want: "archive-verify-least-privilege",
 		},
 		{
+			name: "rollup edits the events dataset",
+			file: "rollup.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_bigquery_dataset_iam_member", "rollup_events_viewer")
+				b.Body().SetAttributeValue("role", cty.StringVal("roles/bigquery.dataEditor"))
+			},
+			want: "rollup-least-privilege",
+		},
+		{
+			name: "rollup edits every dataset",
+			file: "rollup.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_project_iam_member", "rollup_job_user")
+				b.Body().SetAttributeValue("role", cty.StringVal("roles/bigquery.dataEditor"))
+			},
+			want: "rollup-least-privilege",
+		},
+		{
+			name: "rollup loses its rollups dataset",
+			file: "rollup.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				body.RemoveBlock(mustBlock(t, body, "resource", "google_bigquery_dataset_iam_member", "rollup_rollups_editor"))
+			},
+			want: "rollup-least-privilege",
+		},
+		{
+			name: "rollup scheduler writes the rollups",
+			file: "rollup.tf",
+			mutate: func(_ *testing.T, body *hclwrite.Body) {
+				b := body.AppendNewBlock("resource", []string{"google_bigquery_dataset_iam_member", "sched_editor"}).Body()
+				b.SetAttributeTraversal("dataset_id", traversal("google_bigquery_dataset", "rollups", "dataset_id"))
+				b.SetAttributeValue("role", cty.StringVal("roles/bigquery.dataEditor"))
+				b.SetAttributeTraversal("member", traversal("google_service_account", "rollup_scheduler", "member"))
+			},
+			want: "rollup-least-privilege",
+		},
+		{
 			name: "console gets a project grant of its own",
 			file: "console.tf",
 			mutate: func(_ *testing.T, body *hclwrite.Body) {

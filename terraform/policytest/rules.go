@@ -105,6 +105,12 @@ var rules = []Rule{
 		check: checkVerify,
 	},
 	{
+		ID: "rollup-least-privilege",
+		Doc: "The rollup job's service account (google_service_account.rollup, hem rollup run on a schedule) holds exactly the project role bigquery.jobUser, dataViewer on the events dataset, dataEditor on the rollups dataset (google_bigquery_dataset.rollups) and run.invoker on the registry; " +
+			"its scheduler's account exactly run.invoker on the rollup job. Any other grant naming either account, or a missing one, is a violation.",
+		check: checkRollup,
+	},
+	{
 		ID:    "documented",
 		Doc:   "Every variable has a type and a description, every output a description: the variables are the deployment's user interface.",
 		check: checkDocumented,
