@@ -85,18 +85,8 @@ func (r *Reader) Schemas(ctx context.Context, objects []Object) ([]*contract.Sch
 		if err != nil {
 			return nil, err
 		}
-		for _, kv := range f.Metadata().KeyValueMetadata {
-			key, ok := strings.CutPrefix(kv.Key, metaSchema)
-			if !ok {
-				continue
-			}
-			id, err := strconv.ParseInt(key, 10, 64)
-			if err != nil {
-				continue
-			}
-			if _, err := schemaOf(f, id, cache); err != nil {
-				return nil, fmt.Errorf("archive: %s: %w", o.Name, err)
-			}
+		if err := fileSchemas(f, cache); err != nil {
+			return nil, fmt.Errorf("archive: %s: %w", o.Name, err)
 		}
 	}
 	out := make([]*contract.Schema, 0, len(cache))
@@ -110,6 +100,24 @@ func (r *Reader) Schemas(ctx context.Context, objects []Object) ([]*contract.Sch
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
+}
+
+// fileSchemas adds the schemas whose descriptor sets f carries to cache.
+func fileSchemas(f *parquet.File, cache map[int64]*contract.Schema) error {
+	for _, kv := range f.Metadata().KeyValueMetadata {
+		key, ok := strings.CutPrefix(kv.Key, metaSchema)
+		if !ok {
+			continue
+		}
+		id, err := strconv.ParseInt(key, 10, 64)
+		if err != nil {
+			continue
+		}
+		if _, err := schemaOf(f, id, cache); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *Reader) open(ctx context.Context, o Object) (*parquet.File, error) {
