@@ -20,6 +20,18 @@ type Migrator interface {
 	Migrate(ctx context.Context, s *contract.Schema) error
 }
 
+// ExpiryCounter is a Migrator that can count the rows its table of a
+// version holds before a time. When a version shortens the warehouse
+// retention (EV-D01), the registry adds the count to the preview of what
+// would go.
+type ExpiryCounter interface {
+	// CountBefore counts the rows of t whose partition time is before
+	// before; a table not created yet has none.
+	CountBefore(ctx context.Context, t *contract.Table, before time.Time) (int64, error)
+	// String names where the rows are, e.g. "the DuckDB warehouse".
+	String() string
+}
+
 // MigratorFunc adapts a function to Migrator.
 type MigratorFunc func(ctx context.Context, s *contract.Schema) error
 

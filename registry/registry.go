@@ -308,7 +308,7 @@ func (r *Registry) plan(ctx context.Context, snap *snapshot, candidates []*contr
 		}
 		res.Violations = adm.check(c, priors)
 		if len(priors) > 0 {
-			shortened := compat.Retention(c, priors[len(priors)-1], now)
+			shortened := compat.Retention(c, priors[len(priors)-1], now, r.expiringRows(ctx, c))
 			if rc.ackRetention[c.Subject] {
 				res.Acknowledged = shortened
 			} else if len(shortened) > 0 {
@@ -646,5 +646,27 @@ func (r *Registry) Watch(ctx context.Context, afterID int64, fn func(*contract.S
 			// A failed read is retried on the next tick.
 			_, _ = r.fresh(ctx, r.cfg.refresh)
 		}
+	}
+}
+
+// expiringRows counts, with the migrators that can, the rows of c's table a
+// retention would delete; the registry sees them only through migrators.
+func (r *Registry) expiringRows(ctx context.Context, c *contract.Schema) func(time.Time) string {
+	return func(before time.Time) string {
+		t, err := contract.MapTable(c.Descriptor())
+		if err != nil {
+			return "" // a rollup: its table is not the event mapping
+		}
+		var out []string
+		for _, m := range r.cfg.migrators {
+			ec, ok := m.(ExpiryCounter)
+			if !ok {
+				continue
+			}
+			if n, err := ec.CountBefore(ctx, t, before); err == nil {
+				out = append(out, fmt.Sprintf("%d rows in %s", n, ec))
+			}
+		}
+		return strings.Join(out, ", ")
 	}
 }

@@ -1,9 +1,13 @@
 package registry_test
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/hemlabs/hem/contract"
 	registryv1 "github.com/hemlabs/hem/gen/hem/registry/v1"
 	"github.com/hemlabs/hem/registry"
 )
@@ -58,5 +62,40 @@ func TestServiceRegisterShortenedRetention(t *testing.T) {
 	next := ordersV1{options: "partition_expiration_days: 90 archive_retention_days: 730", comment: "OrderPlaced: placed."}.schema(t)
 	if res := outcome(registerRequest(next)); res.GetOutcome() != registryv1.RegisterOutcome_REGISTER_OUTCOME_NEW {
 		t.Fatalf("version after the acknowledged one: %v", res)
+	}
+}
+
+// countingMigrator counts rows as a warehouse migrator that can.
+type countingMigrator struct{ before time.Time }
+
+func (*countingMigrator) Migrate(context.Context, *contract.Schema) error { return nil }
+
+func (m *countingMigrator) CountBefore(_ context.Context, t *contract.Table, before time.Time) (int64, error) {
+	m.before = before
+	if t.Name != "acme_orders_v1_order_placed" {
+		return 0, fmt.Errorf("table %s", t.Name)
+	}
+	return 1234, nil
+}
+
+func (*countingMigrator) String() string { return "the test warehouse" }
+
+// Where the registry can count what would go (a migrator that can), the
+// preview says how many rows.
+func TestRegisterShortenedRetentionCountsRows(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	m := &countingMigrator{}
+	r := newRegistry(t, startGCS(t, t.TempDir()), registry.WithMigrator(m), registry.WithClock(func() time.Time { return now }))
+	register(t, r, ordersV1{options: "partition_expiration_days: 365"}.schema(t))
+	res := register(t, r, ordersV1{options: "partition_expiration_days: 90"}.schema(t))[0]
+	if res.Outcome != registry.OutcomeRejected || len(res.Violations) != 1 {
+		t.Fatalf("%v", res)
+	}
+	if msg := res.Violations[0].Message; !strings.Contains(msg, "(275 days), 1234 rows in the test warehouse, as soon") {
+		t.Errorf("preview %q does not count the rows", msg)
+	}
+	if want := time.Date(2026, 9, 8, 0, 0, 0, 0, time.UTC); !m.before.Equal(want) {
+		t.Errorf("counted rows before %v, want %v", m.before, want)
 	}
 }

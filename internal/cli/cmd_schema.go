@@ -354,7 +354,7 @@ func runSchemaCheck(ctx context.Context, io IO, cfg *schemaCheckConfig, args []s
 			lines = append(lines, schemaViolationLine(v.Rule, v.Path, v.Message))
 		}
 		if old := before[s.Subject]; old != nil {
-			for _, v := range compat.Retention(s, old, time.Now()) {
+			for _, v := range compat.Retention(s, old, time.Now(), nil) {
 				if slices.Contains(cfg.AckRetention, s.Subject) {
 					fmt.Fprintln(io.Stdout, "acknowledged "+schemaViolationLine(v.Rule, v.Path, v.Message))
 					continue

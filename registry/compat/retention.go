@@ -26,7 +26,11 @@ const day = "2006-01-02"
 // Unlike Check it compares with the newest version only: once a shorter
 // retention is admitted, later versions keep it without a new
 // acknowledgement.
-func Retention(candidate, latest *contract.Schema, now time.Time) []Violation {
+//
+// rows, when not nil, says how many rows the warehouse holds before a time
+// (e.g. "1234 rows in the local warehouse"), or "" when it cannot tell; it
+// is added to the warehouse's preview.
+func Retention(candidate, latest *contract.Schema, now time.Time, rows func(before time.Time) string) []Violation {
 	if latest == nil {
 		return nil
 	}
@@ -41,8 +45,14 @@ func Retention(candidate, latest *contract.Schema, now time.Time) []Violation {
 		if cand.Rollup {
 			option, what = "(hem.options.v1.rollup).retention_days", "the rollup's table"
 		}
-		add("%s shortened from %s to %d days: BigQuery deletes the partitions of %s dated %s as soon as the version is migrated, and nothing brings them back but hem restore from the archive",
-			option, days(prev.WarehouseDays), cand.WarehouseDays, what, span(prev.WarehouseDays, cand.WarehouseDays, now))
+		count := ""
+		if rows != nil {
+			if c := rows(cand.WarehouseExpiredBefore(now)); c != "" {
+				count = ", " + c + ","
+			}
+		}
+		add("%s shortened from %s to %d days: BigQuery deletes the partitions of %s dated %s%s as soon as the version is migrated, and nothing brings them back but hem restore from the archive",
+			option, days(prev.WarehouseDays), cand.WarehouseDays, what, span(prev.WarehouseDays, cand.WarehouseDays, now), count)
 	}
 	if shorter(cand.ArchiveDays, prev.ArchiveDays) {
 		add("archive_retention_days shortened from %s to %d days: once the bucket's lifecycle rules are applied (hem schema lifecycle, then terraform apply), GCS deletes the objects under %s written %s, the only copy of those events once the warehouse's partitions have expired",

@@ -76,7 +76,7 @@ func TestRetentionShortened(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			prev, cand := version(t, withEventOptions(t, c.from)), version(t, withEventOptions(t, c.to))
-			got := compat.Retention(cand, prev, now)
+			got := compat.Retention(cand, prev, now, nil)
 			if len(got) != c.n {
 				t.Fatalf("got %d violations, want %d: %v", len(got), c.n, got)
 			}
@@ -95,7 +95,7 @@ func TestRetentionShortened(t *testing.T) {
 					t.Errorf("violations do not say %q:\n%s", w, all)
 				}
 			}
-			if compat.Retention(cand, nil, now) != nil {
+			if compat.Retention(cand, nil, now, nil) != nil {
 				t.Error("a first version was refused")
 			}
 		})

@@ -34,3 +34,21 @@ func (w *Warehouse) Expire(ctx context.Context, t *contract.Table, now time.Time
 	})
 	return n, err
 }
+
+// CountBefore counts the rows of t whose partition column is before
+// before (registry.ExpiryCounter: the preview of a shortened retention).
+func (w *Warehouse) CountBefore(ctx context.Context, t *contract.Table, before time.Time) (int64, error) {
+	live, err := w.liveColumns(ctx, t.Name)
+	if err != nil || len(live) == 0 {
+		return 0, err
+	}
+	var n int64
+	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s < ?", ident(t.Name), ident(t.PartitionColumn))
+	if err := w.db.QueryRowContext(ctx, q, before).Scan(&n); err != nil {
+		return 0, fmt.Errorf("duckdb: count %s: %w", t.Name, err)
+	}
+	return n, nil
+}
+
+// String names the warehouse in previews.
+func (w *Warehouse) String() string { return "the DuckDB warehouse" }

@@ -43,6 +43,10 @@ func TestExpireDeletesWhatBigQueryWouldExpire(t *testing.T) {
 	if err := w.Write(ctx, &sink.Batch{Subject: s.Subject, Events: evs}); err != nil {
 		t.Fatal(err)
 	}
+	before := contract.Retention{WarehouseDays: 400}.WarehouseExpiredBefore(now)
+	if n, err := w.CountBefore(ctx, table, before); err != nil || n != 2 {
+		t.Fatalf("counted %d rows to expire (%v), want 2", n, err)
+	}
 	n, err := w.Expire(ctx, table, now)
 	if err != nil || n != 2 {
 		t.Fatalf("expired %d rows (%v), want 2", n, err)
