@@ -170,6 +170,6 @@ func runSchemaLifecycle(ctx context.Context, io IO, cfg *schemaLifecycleConfig, 
 	if err := os.WriteFile(cfg.Out, want, 0o644); err != nil {
 		return fmt.Errorf("schema lifecycle: %w", err)
 	}
-	fmt.Fprintf(io.Stderr, "schema lifecycle: %d rules for %d event types written to %s\n", len(rules), len(schemas), cfg.Out)
+	fmt.Fprintf(io.Stderr, "schema lifecycle: %d rules for %d contracts written to %s\n", len(rules), len(schemas), cfg.Out)
 	return nil
 }
