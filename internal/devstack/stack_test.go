@@ -74,8 +74,8 @@ func TestDevStackEndToEndAndRestart(t *testing.T) {
 	if ready, err := http.Get("http://" + st.HTTPAddr + "/readyz"); err != nil || ready.StatusCode != 200 {
 		t.Fatalf("readyz: %v %v", ready, err)
 	}
-	if len(st.Pushed) != 13 || st.PushErr != nil {
-		t.Fatalf("registered %d contracts (%v), want the 11 sample event types and 2 rollups", len(st.Pushed), st.PushErr)
+	if len(st.Pushed) != 14 || st.PushErr != nil {
+		t.Fatalf("registered %d contracts (%v), want the 12 sample event types and 2 rollups", len(st.Pushed), st.PushErr)
 	}
 	c, err := client.New(t.Context(), st.CollectorAddr, client.WithAPIKey(st.APIKey))
 	if err != nil {
