@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hemlabs/hem/internal/devstack"
+	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/sink/duckdb"
 )
 
@@ -48,9 +49,14 @@ EXPLAIN). It may read the archive's Parquet files (<dir>/gcs/hem-archive)
 and no other file. NaN and infinities come as "NaN", "Infinity" and
 "-Infinity".
 
+Encrypted fields (pii PII_HANDLING_ENCRYPT*) hold ciphertext; the function
+hem_decrypt(field, subject_field, subject, value) decrypts a string one with
+the local keys (<dir>/keys), NULL for an erased data subject:
+
   hem sql "select channel, count(*) from shop_orders_v1_order_placed group by 1"
   hem sql --format csv "select * from _failed_events"
-  hem sql "select type, count(*) from read_parquet('.hem/gcs/hem-archive/events/*/*/*/*.parquet', hive_partitioning=true) group by 1"`,
+  hem sql "select type, count(*) from read_parquet('.hem/gcs/hem-archive/events/*/*/*/*.parquet', hive_partitioning=true) group by 1"
+  hem sql "select member_id, hem_decrypt('shop.members.v1.MemberProfileUpdated.phone', 'member_id', member_id, phone) from shop_members_v1_member_profile_updated"`,
 		Flags: cfg.bind,
 		Run: func(ctx context.Context, io IO, args []string) error {
 			if len(args) != 1 {
@@ -105,7 +111,12 @@ func sqlQuery(ctx context.Context, cfg sqlConfig, query string) (*duckdb.Result,
 		return nil, fmt.Errorf("sql: no warehouse at %s: run hem dev first (or give --warehouse)", path)
 	}
 	// The same sandbox as hem dev's, so a query means the same either way.
-	w, err := duckdb.Open(ctx, path, duckdb.ReadOnly(), duckdb.WithSandbox(devstack.ArchiveDir(devDir(cfg.Dir))))
+	keys, err := wiring.LocalFieldKeys(devDir(cfg.Dir), false)
+	if err != nil {
+		return nil, fmt.Errorf("sql: %w", err)
+	}
+	w, err := duckdb.Open(ctx, path, duckdb.ReadOnly(), duckdb.WithSandbox(devstack.ArchiveDir(devDir(cfg.Dir))),
+		duckdb.WithScalarFunc(wiring.DecryptFuncName, wiring.DecryptFunc(keys)))
 	if err != nil {
 		return nil, fmt.Errorf("sql: %w", err)
 	}

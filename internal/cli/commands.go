@@ -19,6 +19,7 @@ func commands() []*Command {
 		loadCommand(),
 		replayCommand(),
 		restoreCommand(),
+		eraseCommand(),
 		archiveVerifyCommand(),
 		rollupRunCommand(),
 		rollupListCommand(),

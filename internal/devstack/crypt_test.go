@@ -19,6 +19,7 @@ import (
 	membersv1 "github.com/hemlabs/hem/gen/shop/members/v1"
 	"github.com/hemlabs/hem/internal/devstack"
 	"github.com/hemlabs/hem/internal/wiring"
+	"github.com/hemlabs/hem/sink/duckdb"
 )
 
 // TestEncryptedFieldsRestEncrypted: MemberProfileUpdated events flow
@@ -121,9 +122,50 @@ func TestEncryptedFieldsRestEncrypted(t *testing.T) {
 		}
 	}
 
+	// hem sql's hem_decrypt, with the stack's keys.
+	decrypted := `select member_id, hem_decrypt('` + typ + `.phone', 'member_id', member_id, phone),
+		hem_decrypt('` + typ + `.email', 'member_id', member_id, email) from ` + table + ` order by member_id`
+	for _, row := range sql(t, st, decrypted) {
+		if row[1] != "+31687654321" || row[2] != "grace@example.com" {
+			t.Errorf("hem_decrypt of %v: %v", row[0], row[1:])
+		}
+	}
+
 	// The stored bytes: no file of the stack's folder holds them.
 	if err := st.Close(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+
+	// hem erase of m-1: its fields no longer decrypt, m-2's still do (hem
+	// sql on the file, as without a running hem dev).
+	if _, err := kr.EraseSubject(t.Context(), "member_id", "m-1"); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := wiring.LocalFieldKeys(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := duckdb.Open(t.Context(), filepath.Join(dir, "warehouse.duckdb"), duckdb.ReadOnly(),
+		duckdb.WithScalarFunc(wiring.DecryptFuncName, wiring.DecryptFunc(fresh)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.Query(t.Context(), decrypted)
+	_ = w.Close(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range res.Rows {
+		switch row[0] {
+		case "m-1":
+			if row[1] != nil || row[2] != nil {
+				t.Errorf("erased m-1 still decrypts: %v", row)
+			}
+		case "m-2":
+			if row[1] != "+31687654321" || row[2] != "grace@example.com" {
+				t.Errorf("m-2 no longer decrypts after m-1's erasure: %v", row)
+			}
+		}
 	}
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

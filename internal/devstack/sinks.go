@@ -35,7 +35,13 @@ func openSinks(ctx context.Context, cfg *Config, warehouse string, gcs *storage.
 	// The warehouse is always open: hem sql queries it, and the registry
 	// migrates it. Every sink of the stack that wants a DuckDB warehouse
 	// shares this one.
+	// hem sql's hem_decrypt reads the stack's keys; it never creates one.
+	readKeys, err := wiring.LocalFieldKeys(cfg.Dir, false)
+	if err != nil {
+		return nil, fmt.Errorf("dev: field keys: %w", err)
+	}
 	if s.warehouse, err = duckdb.Open(ctx, warehouse, duckdb.WithMemoryLimit("1GB"),
+		duckdb.WithScalarFunc(wiring.DecryptFuncName, wiring.DecryptFunc(readKeys)),
 		// Under load the default 16 MB log checkpoints every few seconds.
 		duckdb.WithCheckpointThreshold("256MB"),
 		// Appends and commits run on the writer's own thread; more DuckDB

@@ -57,12 +57,24 @@ type config struct {
 	checkpointThreshold string
 	readOnly            bool
 	sandbox             []string // readable directories; nil means no sandbox
+	funcs               []scalarFunc
 }
 
 // WithMemoryLimit caps DuckDB's memory (default "2GB"; DuckDB's own default
 // is 80% of RAM).
 func WithMemoryLimit(limit string) Option {
 	return optionFunc(func(c *config) { c.memoryLimit = limit })
+}
+
+// WithScalarFunc registers a scalar function under name for the
+// database's queries (e.g. hem sql's hem_decrypt).
+func WithScalarFunc(name string, f duckdbdriver.ScalarFunc) Option {
+	return optionFunc(func(c *config) { c.funcs = append(c.funcs, scalarFunc{name, f}) })
+}
+
+type scalarFunc struct {
+	name string
+	f    duckdbdriver.ScalarFunc
 }
 
 // WithThreads sets DuckDB's worker threads (default: DuckDB's, the cores).
@@ -131,6 +143,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Warehouse, error) 
 		}
 		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
 	}
+	if err := registerFuncs(ctx, db, cfg.funcs); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if cfg.sandbox != nil {
 		if err := lockDown(ctx, db, cfg.sandbox); err != nil {
 			db.Close()
@@ -138,6 +154,25 @@ func Open(ctx context.Context, path string, opts ...Option) (*Warehouse, error) 
 		}
 	}
 	return &Warehouse{db: db, applied: map[string]string{}, columns: map[string][]string{}}, nil
+}
+
+// registerFuncs registers funcs in the database's catalog, which every
+// connection of the pool shares.
+func registerFuncs(ctx context.Context, db *sql.DB, funcs []scalarFunc) error {
+	if len(funcs) == 0 {
+		return nil
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("duckdb: register functions: %w", err)
+	}
+	defer conn.Close()
+	for _, f := range funcs {
+		if err := duckdbdriver.RegisterScalarUDF(conn, f.name, f.f); err != nil {
+			return fmt.Errorf("duckdb: register %s: %w", f.name, err)
+		}
+	}
+	return nil
 }
 
 // DB is the database, for queries.
