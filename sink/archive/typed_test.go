@@ -397,3 +397,47 @@ func TestTypedColumnsCarryHandledPII(t *testing.T) {
 		}
 	}
 }
+
+// The mapped types Parquet spells its own way read back whole: a uint64 as
+// DECIMAL(20,0), a Duration as INT64 microseconds, a Struct as JSON, an
+// enum number the descriptor does not know as its decimal.
+func TestTypesParquetSpellsItsOwnWay(t *testing.T) {
+	t.Parallel()
+	l := newLake(t)
+	c, err := contract.CompileSources(t.Context(), map[string]string{"wk/v1/e.proto": `syntax = "proto3";
+package wk.v1;
+import "hem/options/v1/options.proto";
+import "google/protobuf/duration.proto";
+import "google/protobuf/struct.proto";
+import "google/protobuf/wrappers.proto";
+enum Kind { KIND_UNSPECIFIED = 0; KIND_A = 1; }
+message E {
+  option (hem.options.v1.event) = {};
+  uint64 big = 1;
+  google.protobuf.Duration took = 2;
+  google.protobuf.Struct extra = 3;
+  google.protobuf.UInt64Value maybe = 4;
+  repeated Kind kinds = 5;
+  bytes raw = 6;
+  double ratio = 7;
+  fixed32 small = 8;
+}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Schema("wk.v1.E")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = s.WithIdentity(31, 1, contract.Usable, time.Time{})
+	at := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	e := mixedEvent(t, s, "a", `{"big":"18446744073709551615","took":"1.5s","extra":{"a":1},"maybe":"7",
+		"kinds":["KIND_A",9],"raw":"AQI=","ratio":0.25,"small":4294967295}`, at)
+	l.write(t, s.Subject, []*sink.Event{e})
+	got := l.query(t, `SELECT big::VARCHAR, took, extra::VARCHAR, maybe::VARCHAR, kinds::VARCHAR, hex(raw), ratio, small
+		FROM read_parquet('{{glob}}')`)
+	want := "[[18446744073709551615 1500000 {\"a\":1} 7 [KIND_A, 9] 0102 0.25 4294967295]]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("read %v\nwant %s", got, want)
+	}
+}
