@@ -98,3 +98,13 @@ output "console_ip" {
   description = "Address of the console's load balancer: point var.console.domain at it (null without a console)."
   value       = try(google_compute_global_address.console["console"].address, null)
 }
+
+output "field_kek_uri" {
+  description = "The field KEK as KEYS.KEYSET_CHAIN and Tink name it (gcp-kms://projects/.../cryptoKeys/...)."
+  value       = local.field_kek_uri
+}
+
+output "field_keys_table" {
+  description = "The BigQuery table of wrapped field keysets (project.dataset.table)."
+  value       = local.field_keys_table_id
+}

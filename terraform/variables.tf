@@ -296,3 +296,28 @@ variable "rollup" {
   })
   default = {}
 }
+
+# Field encryption.
+
+variable "field_readers_group" {
+  description = "Google group e-mail of the people who may read encrypted fields in clear: cryptoKeyDecrypter on the field KEK, read access to the keys and events datasets (the <table>_decrypted views). null grants nobody."
+  type        = string
+  default     = null
+}
+
+variable "kms_location" {
+  description = "Cloud KMS location of the field KEK's key ring; null takes the BigQuery location in lower case (US -> us), where BigQuery's AEAD functions reach it."
+  type        = string
+  default     = null
+}
+
+variable "kms_protection_level" {
+  description = "Protection level of the field KEK: SOFTWARE or HSM."
+  type        = string
+  default     = "SOFTWARE"
+
+  validation {
+    condition     = contains(["SOFTWARE", "HSM"], var.kms_protection_level)
+    error_message = "kms_protection_level must be SOFTWARE or HSM."
+  }
+}

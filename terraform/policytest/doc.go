@@ -20,6 +20,9 @@
 //   - the console holds exactly its grants (query and read the datasets, read
 //     metrics, invoke the registry and the collector, add to its audit bucket,
 //     read the ledger and the archive, its two secrets).
+//   - only the collector (encrypt and decrypt: it wraps new keysets and unwraps
+//     the ones it uses) and the field readers group (decrypt) may use the field
+//     KEK, each by a grant on the key itself.
 //
 // The checker is deliberately syntactic. It evaluates what it can (literals,
 // variable values, locals, each.key of a known for_each) and treats references

@@ -476,6 +476,88 @@ func TestMutations(t *testing.T) {
 			want: "processor-always-on",
 		},
 		{
+			name: "processor gets decrypt on the field KEK",
+			file: "fieldcrypt.tf",
+			mutate: func(_ *testing.T, body *hclwrite.Body) {
+				b := body.AppendNewBlock("resource", []string{"google_kms_crypto_key_iam_member", "processor_kek"}).Body()
+				b.SetAttributeTraversal("crypto_key_id", traversal("google_kms_crypto_key", "field_kek", "id"))
+				b.SetAttributeValue("role", cty.StringVal("roles/cloudkms.cryptoKeyDecrypter"))
+				b.SetAttributeRaw("member", hclwrite.TokensForTraversal(hcl.Traversal{hcl.TraverseRoot{Name: "module"}, hcl.TraverseAttr{Name: "processor"},
+					hcl.TraverseIndex{Key: cty.StringVal("bigquery")}, hcl.TraverseAttr{Name: "service_account_member"}}))
+			},
+			want: "kms-decrypt",
+		},
+		{
+			name: "readers group may encrypt",
+			file: "fieldcrypt.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_kms_crypto_key_iam_member", "field_readers_kek")
+				b.Body().SetAttributeValue("role", cty.StringVal("roles/cloudkms.cryptoKeyEncrypterDecrypter"))
+			},
+			want: "kms-decrypt",
+		},
+		{
+			name: "a service account joins the field readers",
+			file: "fieldcrypt.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				l := mustBlock(t, body, "locals")
+				l.Body().SetAttributeRaw("field_readers", hclwrite.TokensForValue(cty.ObjectVal(map[string]cty.Value{
+					"etl": cty.StringVal("serviceAccount:etl@p.iam.gserviceaccount.com"),
+				})))
+			},
+			want: "kms-decrypt",
+		},
+		{
+			name: "field readers member is another variable",
+			file: "fieldcrypt.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_kms_crypto_key_iam_member", "field_readers_kek")
+				b.Body().RemoveAttribute("for_each")
+				b.Body().SetAttributeTraversal("member", traversal("var", "analysts_group"))
+			},
+			want: "kms-decrypt",
+		},
+		{
+			name: "console decrypts through a project role",
+			file: "console.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				m := mustBlock(t, body, "module", "console")
+				m.Body().SetAttributeValue("project_roles", cty.ListVal([]cty.Value{cty.StringVal("roles/bigquery.jobUser"), cty.StringVal("roles/monitoring.viewer"), cty.StringVal("roles/cloudkms.cryptoKeyDecrypter")}))
+			},
+			want: "kms-decrypt",
+		},
+		{
+			name: "decrypt granted on the key ring",
+			file: "fieldcrypt.tf",
+			mutate: func(_ *testing.T, body *hclwrite.Body) {
+				b := body.AppendNewBlock("resource", []string{"google_kms_key_ring_iam_member", "analysts"}).Body()
+				b.SetAttributeTraversal("key_ring_id", traversal("google_kms_key_ring", "fields", "id"))
+				b.SetAttributeValue("role", cty.StringVal("roles/cloudkms.cryptoKeyDecrypter"))
+				b.SetAttributeValue("member", cty.StringVal("group:analysts@example.com"))
+			},
+			want: "kms-decrypt",
+		},
+		{
+			name: "decrypt granted by an authoritative binding",
+			file: "fieldcrypt.tf",
+			mutate: func(_ *testing.T, body *hclwrite.Body) {
+				b := body.AppendNewBlock("resource", []string{"google_kms_crypto_key_iam_binding", "readers"}).Body()
+				b.SetAttributeTraversal("crypto_key_id", traversal("google_kms_crypto_key", "field_kek", "id"))
+				b.SetAttributeTraversal("role", traversal("local", "reader_role"))
+				b.SetAttributeValue("members", cty.ListValEmpty(cty.String))
+			},
+			want: "kms-decrypt",
+		},
+		{
+			name: "collector may only encrypt",
+			file: "fieldcrypt.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_kms_crypto_key_iam_member", "collector_field_kek")
+				b.Body().SetAttributeValue("role", cty.StringVal("roles/cloudkms.cryptoKeyEncrypter"))
+			},
+			want: "kms-decrypt",
+		},
+		{
 			name: "registry bucket allows ACLs",
 			file: "modules/storage/main.tf",
 			mutate: func(t *testing.T, body *hclwrite.Body) {

@@ -111,6 +111,12 @@ var rules = []Rule{
 		check: checkRollup,
 	},
 	{
+		ID: "kms-decrypt",
+		Doc: "Only the collector (cryptoKeyEncrypterDecrypter: it wraps the keysets it creates and unwraps the ones it uses) and the field readers group (var.field_readers_group, cryptoKeyDecrypter) may use the field KEK, each by a google_kms_crypto_key_iam_member on the key with a literal role. " +
+			"Any other Cloud KMS role or use permission anywhere (another member, a key ring or project grant, a module's project_roles, a custom role, an authoritative KMS binding), or the collector's grant missing, is a violation.",
+		check: checkKMS,
+	},
+	{
 		ID:    "documented",
 		Doc:   "Every variable has a type and a description, every output a description: the variables are the deployment's user interface.",
 		check: checkDocumented,
