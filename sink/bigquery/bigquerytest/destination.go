@@ -154,6 +154,7 @@ func (s *Server) writeDestinationLocked(project string, q, dst object, res *resu
 	default:
 		return errInvalid("Invalid value for writeDisposition: %s", write)
 	}
+	t.version++
 	t.doc["etag"] = s.etagLocked()
 	t.doc["lastModifiedTime"] = millis(s.cfg.now())
 	return nil

@@ -75,6 +75,8 @@ func (tr *translator) dml(toks []token, stmt string) (string, *dmlTarget, *apiEr
 // replaces the table's rows with the copy's, unless a REQUIRED column
 // would hold NULL.
 func (s *Server) execDMLLocked(ctx context.Context, e *engine, tr *translator, duck string, target *dmlTarget) (int64, *apiError) {
+	// The statement changes the copy, whatever becomes of the table.
+	defer e.forget(target.st.t)
 	r, err := e.conn.ExecContext(ctx, duck)
 	if err != nil {
 		return 0, tr.duckError(err)
@@ -97,6 +99,7 @@ func (s *Server) execDMLLocked(ctx context.Context, e *engine, tr *translator, d
 	}
 	t := target.st.t
 	t.rows = rows
+	t.version++
 	t.doc["etag"] = s.etagLocked()
 	t.doc["lastModifiedTime"] = millis(s.cfg.now())
 	return n, nil

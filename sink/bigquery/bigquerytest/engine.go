@@ -20,8 +20,18 @@ import (
 // fake's rows (what the Storage Write API stored) stay the one truth.
 // The server's write lock serializes its use.
 type engine struct {
-	db   *sql.DB
-	conn *sql.Conn
+	db     *sql.DB
+	conn   *sql.Conn
+	copies map[*table]*tableCopy
+}
+
+// tableCopy is a table's DuckDB copy: made for the table's version and
+// number of unexpired rows, with the logical sizes of its columns per
+// partition for the bytes estimate.
+type tableCopy struct {
+	version uint64
+	live    int
+	sizes   map[time.Time]map[string]int64 // partition start (zero: NULL or none) → lower-case column → bytes
 }
 
 func openEngine(ctx context.Context) (*engine, error) {
@@ -43,7 +53,7 @@ func openEngine(ctx context.Context) (*engine, error) {
 			return nil, fmt.Errorf("bigquerytest: set up duckdb: %w", err)
 		}
 	}
-	return &engine{db: db, conn: conn}, nil
+	return &engine{db: db, conn: conn, copies: map[*table]*tableCopy{}}, nil
 }
 
 func (e *engine) close() {
@@ -61,6 +71,64 @@ func (s *Server) engineLocked(ctx context.Context) (*engine, error) {
 		s.engine = e
 	}
 	return s.engine, nil
+}
+
+// duckNameLocked is the name of a table's DuckDB copy.
+func (s *Server) duckNameLocked(t *table) string {
+	if s.duckNames == nil {
+		s.duckNames = map[*table]string{}
+	}
+	n := s.duckNames[t]
+	if n == "" {
+		n = fmt.Sprintf("bq_%d", s.nextSerialLocked())
+		s.duckNames[t] = n
+	}
+	return n
+}
+
+// ensure makes the DuckDB copy of a table unless the one there is
+// current.
+func (e *engine) ensure(ctx context.Context, st *scanTable, live []map[string]any) error {
+	t := st.t
+	if c := e.copies[t]; c != nil && c.version == t.version && c.live == len(live) {
+		return nil
+	}
+	delete(e.copies, t)
+	fields := t.current().fields
+	if err := e.load(ctx, st.name, fields, live); err != nil {
+		return err
+	}
+	e.copies[t] = &tableCopy{version: t.version, live: len(live), sizes: columnSizes(t, fields, live)}
+	return nil
+}
+
+// forget drops the record of a table's copy, so the next query makes it
+// again.
+func (e *engine) forget(t *table) { delete(e.copies, t) }
+
+// columnSizes sums the logical bytes of each column per partition.
+func columnSizes(t *table, fields []*field, rows []map[string]any) map[time.Time]map[string]int64 {
+	tp, _ := t.doc["timePartitioning"].(object)
+	col, typ := str(tp["field"]), str(tp["type"])
+	out := map[time.Time]map[string]int64{}
+	for _, r := range rows {
+		row := projectRow(r, fields)
+		var part time.Time
+		if col != "" {
+			if v, ok := partitionTime(row, fields, col); ok {
+				part, _ = partitionRange(v, typ)
+			}
+		}
+		m := out[part]
+		if m == nil {
+			m = map[string]int64{}
+			out[part] = m
+		}
+		for _, f := range fields {
+			m[strings.ToLower(f.Name)] += valueBytes(row[f.Name], f)
+		}
+	}
+	return out
 }
 
 // duckType is the DuckDB column type for a BigQuery column.
@@ -147,12 +215,6 @@ func (e *engine) load(ctx context.Context, name string, fields []*field, rows []
 		}
 		return app.Close()
 	})
-}
-
-func (e *engine) drop(ctx context.Context, names []string) {
-	for _, n := range names {
-		_, _ = e.conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+quoteIdent(n))
-	}
 }
 
 // toDuck converts a stored value to what the appender takes.

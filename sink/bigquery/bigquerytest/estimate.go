@@ -110,7 +110,7 @@ func (s *Server) estimateLocked(ctx context.Context, e *engine, tr *translator, 
 	}
 	var total int64
 	for st, u := range uses {
-		total += s.scanBytesLocked(st.t, u)
+		total += scanBytes(st.t, e.copies[st.t], u)
 	}
 	return total, nil
 }
@@ -227,25 +227,20 @@ func (b timeBounds) selects(start, end time.Time) bool {
 	return true
 }
 
-// scanBytesLocked sums the sizes of the read columns over the rows of the
-// read partitions.
-func (s *Server) scanBytesLocked(t *table, u *scanUse) int64 {
-	fields := t.current().fields
+// scanBytes sums the sizes of the read columns over the read partitions.
+func scanBytes(t *table, c *tableCopy, u *scanUse) int64 {
 	tp, _ := t.doc["timePartitioning"].(object)
-	col, _ := tp["field"].(string)
-	typ, _ := tp["type"].(string)
+	col, typ := str(tp["field"]), str(tp["type"])
 	var total int64
-	for _, r := range s.liveRowsLocked(t) {
-		row := projectRow(r, fields)
+	for part, cols := range c.sizes {
 		if !u.all && col != "" {
-			v, ok := partitionTime(row, fields, col)
-			if !ok {
+			if part.IsZero() {
 				continue // NULL partition: no bound selects it
 			}
-			start, end := partitionRange(v, typ)
+			_, end := partitionRange(part, typ)
 			sel := false
 			for _, b := range u.bounds {
-				if b.selects(start, end) {
+				if b.selects(part, end) {
 					sel = true
 					break
 				}
@@ -254,9 +249,9 @@ func (s *Server) scanBytesLocked(t *table, u *scanUse) int64 {
 				continue
 			}
 		}
-		for _, f := range fields {
-			if u.cols[strings.ToLower(f.Name)] {
-				total += valueBytes(row[f.Name], f)
+		for name, n := range cols {
+			if u.cols[name] {
+				total += n
 			}
 		}
 	}

@@ -67,14 +67,8 @@ func (s *Server) runQueryLocked(ctx context.Context, project string, q object, d
 	if engErr != nil {
 		return &apiError{code: 500, reason: "internalError", message: engErr.Error()}
 	}
-	var names []string
-	for _, st := range tr.tables {
-		names = append(names, st.name)
-	}
-	defer e.drop(ctx, names)
 	for ref, st := range tr.tables {
-		fields := st.t.current().fields
-		if err := e.load(ctx, st.name, fields, s.liveRowsLocked(st.t)); err != nil {
+		if err := e.ensure(ctx, st, s.liveRowsLocked(st.t)); err != nil {
 			return errInvalidQuery("bigquerytest: unsupported: table %s in a query: %v", ref, err)
 		}
 	}

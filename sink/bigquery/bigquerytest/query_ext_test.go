@@ -3,7 +3,6 @@ package bigquerytest_test
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -234,7 +233,15 @@ func TestQueryPaging(t *testing.T) {
 	if it.TotalRows != 6 {
 		t.Errorf("total rows %d", it.TotalRows)
 	}
-	_ = http.StatusOK
+	// Rows written after a query are in the next one.
+	w := e.mustWriter(t, "events", messageDescriptor(t, eventProto))
+	if _, err := w.append(t, encode(t, messageDescriptor(t, eventProto), eventRow("e7", 30, "kiwi", 1))); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := read(t, e.bq.Query("SELECT COUNT(*) FROM ds.events"))
+	if err != nil || fmt.Sprint(rows) != "[[7]]" {
+		t.Fatalf("count after an append: %v %v", rows, err)
+	}
 }
 
 // TestDML: INSERT, UPDATE and DELETE change the table all or nothing and

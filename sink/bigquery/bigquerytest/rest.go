@@ -398,6 +398,7 @@ func (s *Server) patchTable(r *http.Request) (any, *apiError) {
 	t.doc = next
 	if !reflect.DeepEqual(fields, t.current().fields) {
 		t.schemas = append(t.schemas, schemaVersion{id: s.nextSerialLocked(), fields: fields, since: now})
+		t.version++
 	}
 	return s.renderLocked(t), nil
 }

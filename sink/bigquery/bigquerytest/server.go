@@ -41,6 +41,7 @@ type Server struct {
 	jobs        map[string]*job    // by "project:jobId"
 	uploads     map[string]*upload // resumable uploads in progress, by id
 	engine      *engine            // DuckDB for queries, opened on first use
+	duckNames   map[*table]string  // names of the tables' DuckDB copies
 
 	closeOnce sync.Once
 }
@@ -156,6 +157,9 @@ type table struct {
 	doc     object
 	schemas []schemaVersion // oldest first; the last is the current schema
 	rows    []map[string]any
+	// version counts changes of rows and schema, so that the DuckDB copy
+	// of the table is made again only after one.
+	version uint64
 }
 
 // schemaVersion is a table schema and the time tables.patch made it current.

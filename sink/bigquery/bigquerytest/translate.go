@@ -594,7 +594,7 @@ func (tr *translator) source(ref tableRef, at token) (string, *apiError) {
 	}
 	st := tr.tables[ref]
 	if st == nil {
-		st = &scanTable{t: t, name: fmt.Sprintf("bq_%d", len(tr.tables)+1)}
+		st = &scanTable{t: t, name: tr.s.duckNameLocked(t)}
 		tr.tables[ref] = st
 	}
 	tr.last = st

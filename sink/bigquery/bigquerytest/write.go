@@ -244,6 +244,7 @@ func (s *Server) appendTo(c *appendConn, st *streamState, req *storagepb.AppendR
 	}
 	if err == nil {
 		t.rows = append(t.rows, rows...)
+		t.version++
 	}
 	s.mu.Unlock()
 	if err != nil {
