@@ -78,8 +78,9 @@
 // run's failure, and a jobs.query failure, are the call's error.
 //
 // Queries run on an in-process DuckDB: the base tables a query reads are
-// copied into it for the query (the rows the Storage Write API, loads,
-// DML and query destinations stored), and its GoogleSQL is translated
+// copied into it (the rows the Storage Write API, loads, DML and query
+// destinations stored; a copy is kept until its table changes), and its
+// GoogleSQL is translated
 // into DuckDB SQL by a small, explicit rewriter (translate.go,
 // functions.go). Legacy SQL is refused. The subset:
 //

@@ -125,6 +125,7 @@ func TestQueryResults(t *testing.T) {
 			want: "[[e4]]"},
 		{name: "except", q: "SELECT * EXCEPT (_event_time, _published_at, rec, tags, price) FROM `proj.ds.events` WHERE _event_id = 'e3'",
 			want: "[[e3 pear 1]]"},
+		{name: "names are case-insensitive", q: "SELECT SKU, `Qty` FROM ds.events AS E WHERE e._EVENT_ID = 'e1'", want: "[[apple 2]]"},
 		{name: "null order", q: "SELECT x FROM UNNEST([2, NULL, 1]) AS x ORDER BY x", want: "[[<nil>] [1] [2]]"},
 		{name: "string literals", q: `SELECT "a'b", 'c\nd', r'\n', b'\x01'`, want: "[[a'b c\nd \\n [1]]]"},
 		{name: "with", q: "WITH a AS (SELECT sku, qty FROM `proj.ds.events`) SELECT sku, MAX(qty) FROM a GROUP BY sku ORDER BY 2 DESC LIMIT 1", want: "[[plum 7]]"},
