@@ -264,6 +264,9 @@ module "registry" {
     HEM_KEYS_FILE        = "${local.keys_dir}/${local.keys_file}"
     HEM_BIGQUERY_PROJECT = var.project
     HEM_BIGQUERY_DATASET = module.bigquery.events_dataset_id
+    # The <table>_decrypted views of tables with encrypted fields.
+    HEM_FIELD_KEYS_TABLE = local.field_keys_table_id
+    HEM_FIELD_KEK        = local.field_kek_uri
   }
 
   secret_files = {
@@ -362,6 +365,8 @@ locals {
       HEM_FAILED_TOPIC     = module.pubsub.topic_names[local.failed_topic]
       HEM_BIGQUERY_PROJECT = var.project
       HEM_BIGQUERY_DATASET = module.bigquery.events_dataset_id
+      HEM_FIELD_KEYS_TABLE = local.field_keys_table_id
+      HEM_FIELD_KEK        = local.field_kek_uri
     }
     archive = {
       HEM_FAILED_TOPIC = module.pubsub.topic_names[local.failed_topic]

@@ -42,3 +42,31 @@ func (f *bigQueryWriteFlags) config(project, dataset, endpoint, writeEndpoint st
 	return bigquery.Config{Project: project, Dataset: dataset, Endpoint: endpoint, WriteEndpoint: writeEndpoint,
 		DisableMultiplexing: !f.Multiplex, MaxRequestBytes: f.MaxRequestBytes, WriteTimeout: f.WriteTimeout, Logger: log}
 }
+
+// fieldKeysFlags name the keys table and the KEK that the <table>_decrypted
+// views of tables with encrypted fields use (terraform's outputs
+// field_keys_table and field_kek_uri); without them there are no such views.
+type fieldKeysFlags struct {
+	Table string
+	KEK   string
+}
+
+func (f *fieldKeysFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.Table, "field-keys-table", "", "BigQuery table of wrapped field keysets (project.dataset.table), for the <table>_decrypted views; needs --field-kek")
+	fs.StringVar(&f.KEK, "field-kek", "", "Cloud KMS key wrapping the field keysets (gcp-kms://projects/P/locations/L/keyRings/R/cryptoKeys/K), for the <table>_decrypted views")
+}
+
+func (f *fieldKeysFlags) validate() error {
+	if (f.Table == "") != (f.KEK == "") {
+		return errors.New("--field-keys-table and --field-kek go together")
+	}
+	return nil
+}
+
+// config is nil without the flags.
+func (f *fieldKeysFlags) config() *bigquery.FieldKeys {
+	if f.Table == "" {
+		return nil
+	}
+	return &bigquery.FieldKeys{Table: f.Table, KEK: f.KEK}
+}

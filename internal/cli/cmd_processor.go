@@ -53,6 +53,7 @@ type processorConfig struct {
 	BigQueryEndpoint      string
 	BigQueryWriteEndpoint string
 	BigQueryWrite         bigQueryWriteFlags
+	FieldKeys             fieldKeysFlags
 	Bucket                string
 	Prefix                string
 	Warehouse             string
@@ -82,6 +83,7 @@ func (c *processorConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.BigQueryEndpoint, "bigquery-endpoint", "", "BigQuery REST endpoint of a BigQuery-API-compatible server (http:// means no credentials)")
 	fs.StringVar(&c.BigQueryWriteEndpoint, "bigquery-write-endpoint", "", "Storage Write API endpoint of a BigQuery-API-compatible server (host:port; plaintext when http:// or loopback)")
 	c.BigQueryWrite.bind(fs)
+	c.FieldKeys.bind(fs)
 	fs.StringVar(&c.Bucket, "bucket", "", "archive bucket (archive and failed sinks; default: the running hem dev's)")
 	fs.StringVar(&c.Prefix, "prefix", "", "archive object prefix (default events/, or failed/ for the failed sink)")
 	fs.StringVar(&c.Warehouse, "warehouse", "", "DuckDB file (duckdb sink; failed sink when no BigQuery dataset is set)")
@@ -103,6 +105,9 @@ func (c *processorConfig) validate() error {
 		if err := c.BigQueryWrite.validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.FieldKeys.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.PullMode != "unary" && c.PullMode != "streaming" {
 		errs = append(errs, fmt.Errorf("--pull-mode %q: want unary or streaming", c.PullMode))
@@ -391,7 +396,9 @@ func openProcessorSink(ctx context.Context, cfg *processorConfig, log *slog.Logg
 
 // bigQuery is the BigQuery sink's configuration of the flags.
 func (c *processorConfig) bigQuery(log *slog.Logger) bigquery.Config {
-	return c.BigQueryWrite.config(c.bigQueryProject(), c.BigQueryDataset, c.BigQueryEndpoint, c.BigQueryWriteEndpoint, log)
+	cfg := c.BigQueryWrite.config(c.bigQueryProject(), c.BigQueryDataset, c.BigQueryEndpoint, c.BigQueryWriteEndpoint, log)
+	cfg.FieldKeys = c.FieldKeys.config()
+	return cfg
 }
 
 // bigQueryProject is --bigquery-project, else --project.

@@ -33,6 +33,7 @@ type registryServeConfig struct {
 	// BigQuery-API-compatible server.
 	BigQueryEndpoint      string
 	BigQueryWriteEndpoint string
+	FieldKeys             fieldKeysFlags
 }
 
 func (c *registryServeConfig) bind(fs *flag.FlagSet) {
@@ -46,6 +47,7 @@ func (c *registryServeConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.BigQueryDataset, "bigquery-dataset", "", "BigQuery dataset of the event tables")
 	fs.StringVar(&c.BigQueryEndpoint, "bigquery-endpoint", "", "BigQuery REST endpoint of a BigQuery-API-compatible server (http:// means no credentials)")
 	fs.StringVar(&c.BigQueryWriteEndpoint, "bigquery-write-endpoint", "", "Storage Write API endpoint of a BigQuery-API-compatible server")
+	c.FieldKeys.bind(fs)
 }
 
 func (c *registryServeConfig) validate() error {
@@ -61,7 +63,7 @@ func (c *registryServeConfig) validate() error {
 	if c.BigQueryProject != "" && c.BigQueryDataset == "" {
 		return errors.New("--bigquery-project needs --bigquery-dataset")
 	}
-	return nil
+	return c.FieldKeys.validate()
 }
 
 func registryServeCommand() *Command {
@@ -111,7 +113,8 @@ func runRegistryServe(ctx context.Context, io IO, cfg *registryServeConfig) erro
 	if cfg.BigQueryDataset != "" {
 		// Every admitted version creates or widens its table before it
 		// is usable, so no processor waits on a column.
-		bq, err := wiring.OpenBigQuery(ctx, bigquery.Config{Project: cfg.BigQueryProject, Dataset: cfg.BigQueryDataset, Endpoint: cfg.BigQueryEndpoint, WriteEndpoint: cfg.BigQueryWriteEndpoint})
+		bq, err := wiring.OpenBigQuery(ctx, bigquery.Config{Project: cfg.BigQueryProject, Dataset: cfg.BigQueryDataset, Endpoint: cfg.BigQueryEndpoint, WriteEndpoint: cfg.BigQueryWriteEndpoint,
+			FieldKeys: cfg.FieldKeys.config()})
 		if err != nil {
 			return fmt.Errorf("registry: %w", err)
 		}

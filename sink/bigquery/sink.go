@@ -32,6 +32,9 @@ type Config struct {
 	Dataset string
 	// Location of the dataset when the sink creates it (default US).
 	Location string
+	// FieldKeys, when set, gives each table with encrypted fields a
+	// <table>_decrypted view (DecryptedQuery). Nil: no such view.
+	FieldKeys *FieldKeys
 	// Endpoint overrides the REST endpoint (HEM_BIGQUERY_ENDPOINT). An
 	// http:// endpoint is used without credentials.
 	Endpoint string
@@ -113,6 +116,11 @@ type tableState struct {
 func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if cfg.Project == "" || cfg.Dataset == "" {
 		return nil, errors.New("bigquery: a project and a dataset are required")
+	}
+	if cfg.FieldKeys != nil {
+		if err := cfg.FieldKeys.validate(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = defaultMaxRequestBytes
@@ -292,6 +300,14 @@ func (s *Sink) migrate(ctx context.Context, ts *tableState, sch *contract.Schema
 		if err := s.ensureView(ctx, LatestView(t.Name), LatestQuery(s.cfg.Project, s.cfg.Dataset, t),
 			fmt.Sprintf("%s with one row per %s: the latest event of each.", t.Name, t.EntityKey)); err != nil {
 			return err
+		}
+	}
+	if s.cfg.FieldKeys != nil {
+		if q := DecryptedQuery(s.cfg.Project, s.cfg.Dataset, t, sch.Options().GetDataSubjectField(), *s.cfg.FieldKeys); q != "" {
+			if err := s.ensureView(ctx, DecryptedView(t.Name), q,
+				fmt.Sprintf("%s with its encrypted fields in clear, for those who may decrypt with the field KEK.", t.Name)); err != nil {
+				return err
+			}
 		}
 	}
 	ts.migrated = max(ts.migrated, sch.Version)
