@@ -97,26 +97,14 @@ func (r Retention) Problems() []string {
 	return out
 }
 
-// WarehouseExpiredBefore is the event time before which rows are gone from
-// the warehouse at now, or the zero time when it keeps them for ever. It
-// follows BigQuery's rule for daily partitions: a partition expires its
-// expiration after its upper boundary, midnight UTC at the end of its day.
+// WarehouseExpiredBefore is the partition time before which rows are gone
+// from the warehouse at now, or the zero time when it keeps them for ever:
+// a day partition counts as expired its expiration after the day starts
+// (UTC), the earliest BigQuery may drop it, so that hem never writes into a
+// partition about to go.
 func (r Retention) WarehouseExpiredBefore(now time.Time) time.Time {
-	return expiredBefore(r.WarehouseDays, now)
-}
-
-// ArchiveExpiredBefore is the day before which the type's archive objects
-// were written that GCS lifecycle rules delete at now, or the zero time for
-// ever. An object's age counts from its creation, at or after the hours it
-// holds, so late events may outlive their day's older objects.
-func (r Retention) ArchiveExpiredBefore(now time.Time) time.Time {
-	return expiredBefore(r.ArchiveDays, now)
-}
-
-func expiredBefore(days int, now time.Time) time.Time {
-	if days <= 0 {
+	if r.WarehouseDays <= 0 {
 		return time.Time{}
 	}
-	today := now.UTC().Truncate(24 * time.Hour)
-	return today.AddDate(0, 0, -days)
+	return now.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1-r.WarehouseDays)
 }

@@ -95,7 +95,7 @@ func TestRegisterShortenedRetentionCountsRows(t *testing.T) {
 	if msg := res.Violations[0].Message; !strings.Contains(msg, "(275 days), 1234 rows in the test warehouse, as soon") {
 		t.Errorf("preview %q does not count the rows", msg)
 	}
-	if want := time.Date(2026, 9, 8, 0, 0, 0, 0, time.UTC); !m.before.Equal(want) {
+	if want := time.Date(2026, 9, 9, 0, 0, 0, 0, time.UTC); !m.before.Equal(want) {
 		t.Errorf("counted rows before %v, want %v", m.before, want)
 	}
 }

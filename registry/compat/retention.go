@@ -79,14 +79,15 @@ func days(n int) string {
 }
 
 // span names the days that a retention of to days deletes at now and one of
-// from days keeps.
+// from days keeps (a day goes its retention after it starts, as
+// contract.Retention counts).
 func span(from, to int, now time.Time) string {
 	today := now.UTC().Truncate(24 * time.Hour)
-	last := today.AddDate(0, 0, -to-1)
+	last := today.AddDate(0, 0, -to)
 	if from == 0 {
 		return "up to " + last.Format(day) + " (everything older than " + fmt.Sprint(to) + " days)"
 	}
-	first := today.AddDate(0, 0, -from)
+	first := today.AddDate(0, 0, -from+1)
 	return fmt.Sprintf("%s to %s (%d days)", first.Format(day), last.Format(day), from-to)
 }
 

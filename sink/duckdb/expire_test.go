@@ -30,10 +30,10 @@ func TestExpireDeletesWhatBigQueryWouldExpire(t *testing.T) {
 		t.Fatalf("before the table exists: %d, %v", n, err)
 	}
 	evs := events(t, s, 4, "e")
-	// The partitions 402 and 401 days before today are gone; the one 400
-	// days before stays until midnight (a partition expires its expiration
-	// after its day ends), as does yesterday's.
-	for i, age := range []int{402, 401, 400, 1} {
+	// The partitions 401 and 400 days before today are gone (a partition
+	// counts as expired its expiration after its day starts, the earliest
+	// BigQuery may drop it); 399 days before and yesterday stay.
+	for i, age := range []int{401, 400, 399, 1} {
 		at := now.Truncate(24*time.Hour).AddDate(0, 0, -age).Add(time.Hour)
 		m := evs[i].Message
 		m.Set(m.Descriptor().Fields().ByName("measured_at"), protoTimestamp(m, at))
