@@ -261,7 +261,18 @@ func (s *Sink) migrate(ctx context.Context, ts *tableState, sch *contract.Schema
 		if err != nil {
 			return sink.Permanent(fmt.Errorf("bigquery: table %s cannot take %s version %d: %w", t.Name, sch.Subject, sch.Version, err))
 		}
-		if !added {
+		// The contract's retention: a version may change it (shortening is
+		// acknowledged at admission, EV-D01).
+		var upd bigquery.TableMetadataToUpdate
+		if added {
+			upd.Schema = merged
+		}
+		if want := time.Duration(t.PartitionExpirationDays) * 24 * time.Hour; meta.TimePartitioning != nil && meta.TimePartitioning.Expiration != want {
+			tp := *meta.TimePartitioning
+			tp.Expiration = want
+			upd.TimePartitioning = &tp
+		}
+		if upd.Schema == nil && upd.TimePartitioning == nil {
 			break
 		}
 		if meta.ETag == "" {
@@ -271,12 +282,12 @@ func (s *Sink) migrate(ctx context.Context, ts *tableState, sch *contract.Schema
 			s.cfg.Logger.Warn("bigquery: the server sent no ETag; the table is patched without a precondition and checked afterwards",
 				"table", t.Name, "subject", sch.Subject, "version", sch.Version)
 		}
-		_, err = ref.Update(ctx, bigquery.TableMetadataToUpdate{Schema: merged}, meta.ETag)
+		_, err = ref.Update(ctx, upd, meta.ETag)
 		if isHTTP(err, http.StatusPreconditionFailed) && attempt < attempts {
 			continue // someone else changed the table first: re-read, recompute
 		}
 		if err != nil {
-			return fmt.Errorf("bigquery: add the columns of %s version %d to %s: %w", sch.Subject, sch.Version, t.Name, err)
+			return fmt.Errorf("bigquery: bring %s up to %s version %d (columns, partition expiration): %w", t.Name, sch.Subject, sch.Version, err)
 		}
 		if meta.ETag == "" {
 			if attempt == attempts {
