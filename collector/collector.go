@@ -33,6 +33,9 @@
 // rules of PII fields again, so a fixed event is accepted as if it had been
 // right the first time. The marker cannot put clear values through: what
 // does not look hashed is hashed, and redacting and dropping repeat.
+// Encrypted fields (PII_HANDLING_ENCRYPT*) are kept encrypted the same way;
+// on replay a value that decrypts with its field's key is kept, anything
+// else is encrypted (see crypt.go for the keys and their rejections).
 //
 // # Outages
 //

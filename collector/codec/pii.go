@@ -24,6 +24,8 @@ import (
 //     bools false; a message field is left out (a repeated one keeps its
 //     count with empty elements).
 //   - DROP: the field is cleared.
+//   - ENCRYPT, ENCRYPT_DETERMINISTIC: the value is encrypted with the
+//     Encoder's Keys (see crypt.go and package fieldcrypt).
 //
 // Fields that are not set stay unset. Repeated fields apply the handling to
 // each element and maps to each value; PII fields nested in messages, lists
