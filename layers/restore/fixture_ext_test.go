@@ -58,6 +58,10 @@ func schema(t testing.TB, src string, id int64, version int) *contract.Schema {
 // sales makes n events a quarter hour apart from start, the first half of
 // version 1 and the rest of version 2.
 func sales(t testing.TB, n int, start time.Time) []*sink.Event {
+	return salesEvery(t, n, start, 15*time.Minute)
+}
+
+func salesEvery(t testing.TB, n int, start time.Time, step time.Duration) []*sink.Event {
 	t.Helper()
 	v1, v2 := schema(t, protoV1, 1, 1), schema(t, protoV2, 2, 2)
 	out := make([]*sink.Event, n)
@@ -77,7 +81,7 @@ func sales(t testing.TB, n int, start time.Time) []*sink.Event {
 		if err != nil {
 			t.Fatal(err)
 		}
-		at := start.Add(time.Duration(i) * 15 * time.Minute)
+		at := start.Add(time.Duration(i) * step)
 		out[i] = &sink.Event{ID: fmt.Sprintf("sale-%04d", i), Schema: s, Payload: data, Message: m,
 			EventTime: at, ReceivedAt: at, PublishedAt: at, Producer: "test"}
 	}
