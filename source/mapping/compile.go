@@ -73,7 +73,7 @@ type leaf struct {
 	dup      *leaf  // an earlier leaf with the same expression and target: its value is reused
 	constant bool   // the expression reads no column: value is its value
 	value    value
-	native   *native // set: CSV records skip the CEL program when it can (native.go)
+	native   nvalue // set: CSV records skip the CEL program when it can (native.go)
 }
 
 // node is a message of the tree of mapped fields: the root is the contract.
@@ -164,6 +164,23 @@ type compiler struct {
 	errs Errors
 	// noNative: every expression runs its CEL program (the tests' reference).
 	noNative bool
+	nc       *nativeCompiler
+}
+
+// native is the compiler of native expressions (native.go), its columns
+// those of the mapping.
+func (c *compiler) native() *nativeCompiler {
+	if c.nc == nil {
+		c.nc = &nativeCompiler{overloads: bindings(c.env), col: func(name string) int {
+			i := slices.Index(c.m.cols, name)
+			if i < 0 {
+				i = len(c.m.cols)
+				c.m.cols = append(c.m.cols, name)
+			}
+			return i
+		}}
+	}
+	return c.nc
 }
 
 func (c *compiler) problem(path, format string, args ...any) {
@@ -325,13 +342,8 @@ func (c *compiler) value(p, path string, chain []protoreflect.FieldDescriptor, t
 	if len(l.reads) == 1 && !l.dynamic {
 		l.errCol = l.reads[0]
 	}
-	if n := nativeOf(ast); n != nil && !l.constant && c.m.format == formatCSV && !c.noNative {
-		n.colSlot = slices.Index(c.m.cols, n.col)
-		if n.colSlot < 0 {
-			n.colSlot = len(c.m.cols)
-			c.m.cols = append(c.m.cols, n.col)
-		}
-		l.native = n
+	if !l.constant && c.m.format == formatCSV && !c.noNative {
+		l.native = c.native().nativeOf(ast)
 	}
 	return l
 }

@@ -25,3 +25,14 @@ func (m *Mapping) NativeLeaves() int {
 	}
 	return n
 }
+
+// NativePaths names the leaves the native path computes.
+func (m *Mapping) NativePaths() []string {
+	var p []string
+	for _, l := range append(m.leaves, m.event) {
+		if l != nil && l.native != nil {
+			p = append(p, l.path)
+		}
+	}
+	return p
+}

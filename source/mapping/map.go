@@ -208,13 +208,8 @@ func (m *Mapping) WithholdPII(rec read.Record) string {
 // evalNative is the value of a native leaf (native.go); ok false when the
 // CEL program must answer.
 func (l *leaf) evalNative(hi *headerIndex, values []string) (ref.Val, bool) {
-	n := l.native
-	if n == nil || hi == nil {
+	if l.native == nil || hi == nil {
 		return nil, false
 	}
-	i := hi.cols[n.colSlot]
-	if i < 0 || i >= len(values) {
-		return nil, false
-	}
-	return n.eval(values[i])
+	return l.native.value(hi, values)
 }
