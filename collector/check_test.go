@@ -345,3 +345,86 @@ func TestIngestCheckedSkipsOnlyTheRulesOfTheSameSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestIngestPreparedPublishesWhatCheckPrepared: CheckPrepared gives, for
+// each accepted input, the bytes and entity key Ingest publishes; an input
+// passed back with them and the schema id it was checked under is
+// published with them as they are (the payload is not decoded again),
+// while under any other id the payload goes through the core as usual.
+func TestIngestPreparedPublishesWhatCheckPrepared(t *testing.T) {
+	t.Parallel()
+	st := start(t)
+	p := collector.EdgePrincipal("source:catalogue", "*")
+	bad := productCreated(2)
+	bad.Sku = ""
+	in := []collector.Input{{Event: event(t, "good", productCreated(1))}, {Event: event(t, "bad", bad)}}
+	res, prep, err := st.Collector.CheckPrepared(t.Context(), p, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].GetStatus() != collectorv1.EventStatus_EVENT_STATUS_ACCEPTED || res[1].GetStatus() != collectorv1.EventStatus_EVENT_STATUS_REJECTED {
+		t.Fatalf("CheckPrepared answered %v", res)
+	}
+	want, _ := proto.MarshalOptions{Deterministic: true}.Marshal(productCreated(1))
+	if string(prep[0].Data) != string(want) || prep[0].EntityKey != "SKU-000001" {
+		t.Errorf("prepared %x %q, want %x %q", prep[0].Data, prep[0].EntityKey, want, "SKU-000001")
+	}
+	if prep[1].Data != nil || prep[1].EntityKey != "" {
+		t.Errorf("a rejected input was prepared: %+v", prep[1])
+	}
+	id := res[0].GetSchemaId()
+	// Another record's prepared output shows which bytes Ingest publishes.
+	other, _ := proto.MarshalOptions{Deterministic: true}.Marshal(productCreated(9))
+	marked := &collector.Prepared{Data: other, EntityKey: "SKU-000009"}
+	// Check encodes each payload after the last into one buffer: never
+	// into an edge's prepared bytes.
+	if _, err := st.Collector.Check(t.Context(), p, []collector.Input{
+		{Event: event(t, "p", productCreated(1)), Checked: id, Prepared: marked},
+		{Event: event(t, "q", productCreated(3))},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := (proto.MarshalOptions{Deterministic: true}).Marshal(productCreated(9)); string(marked.Data) != string(again) {
+		t.Fatalf("Check wrote into the prepared bytes: %x, want %x", marked.Data, again)
+	}
+	for _, tc := range []struct {
+		name     string
+		in       collector.Input
+		data     []byte
+		key      string
+		accepted bool
+	}{
+		{"prepared under the schema it resolves to", collector.Input{Event: event(t, "same", productCreated(1)), Checked: id, Prepared: marked}, other, "SKU-000009", true},
+		{"prepared under another schema", collector.Input{Event: event(t, "other", productCreated(1)), Checked: id + 1000, Prepared: marked}, want, "SKU-000001", true},
+		{"prepared, not checked", collector.Input{Event: event(t, "unchecked", productCreated(1)), Prepared: marked}, want, "SKU-000001", true},
+		{"prepared, outside the event time window", collector.Input{Event: func() *eventv1.Event {
+			e := event(t, "late", productCreated(1))
+			e.EventTime = timestamppb.New(time.Now().AddDate(-5, 0, 0))
+			return e
+		}(), Checked: id, Prepared: marked}, nil, "", false},
+	} {
+		res, err := st.Collector.Ingest(t.Context(), p, []collector.Input{tc.in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res[0].GetStatus() == collectorv1.EventStatus_EVENT_STATUS_ACCEPTED; got != tc.accepted {
+			t.Errorf("%s: %v, want accepted %v", tc.name, res[0], tc.accepted)
+			continue
+		}
+		if !tc.accepted {
+			continue
+		}
+		var found bool
+		for _, m := range st.Published(envelope.EventsTopic) {
+			if m.Attributes[envelope.AttrEventID] == tc.in.Event.GetEventId() {
+				found = true
+				if string(m.Data) != string(tc.data) || m.Attributes[envelope.AttrEntityKey] != tc.key {
+					t.Errorf("%s: published %x with key %q, want %x and %q", tc.name, m.Data, m.Attributes[envelope.AttrEntityKey], tc.data, tc.key)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: nothing published", tc.name)
+		}
+	}
+}

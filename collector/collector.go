@@ -270,7 +270,7 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, in []Input, 
 		defer c.inflight.Release(int64(size))
 	}
 
-	results, labels, pending, err := c.prepareAll(ctx, p, in, true)
+	results, labels, pending, err := c.prepareAll(ctx, p, in, true, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -298,8 +298,9 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, in []Input, 
 
 // prepareAll runs the per-event core (prepare) over in on a worker: the
 // one path of Ingest and Check. With publish, it returns the messages to
-// publish; without, it builds none (Check).
-func (c *Collector) prepareAll(ctx context.Context, p *auth.Principal, in []Input, publish bool) (results []*collectorv1.EventResult, labels []string, pending []pendingPublish, err error) {
+// publish; without, it builds none (Check), and with keep (one per
+// input) it keeps what it would publish of each accepted input there.
+func (c *Collector) prepareAll(ctx context.Context, p *auth.Principal, in []Input, publish bool, keep []Prepared) (results []*collectorv1.EventResult, labels []string, pending []pendingPublish, err error) {
 	now := c.cfg.now()
 	results = make([]*collectorv1.EventResult, len(in))
 	// Metrics are labelled with the subject hem resolved, never with a
@@ -319,7 +320,15 @@ func (c *Collector) prepareAll(ctx context.Context, p *auth.Principal, in []Inpu
 			if pp.msg != nil {
 				pending = append(pending, pp)
 			}
-			if !publish && pp.data != nil {
+			switch {
+			case publish || pp.data == nil:
+			case keep != nil:
+				n := len(pp.data)
+				keep[i] = Prepared{Data: pp.data[:n:n], EntityKey: pp.key}
+				if !pp.given {
+					scratch = pp.data[n:] // the next payload is encoded after this one
+				}
+			case !pp.given:
 				scratch = pp.data[:0]
 			}
 		}
@@ -414,8 +423,11 @@ type pendingPublish struct {
 	// when it did not resolve.
 	resolved string
 	msg      *pubsub.Message
-	// data is the accepted payload as published; Check reuses its bytes.
+	// data is the accepted payload as published, key its entity key;
+	// Check reuses data's bytes.
 	data    []byte
+	key     string
+	given   bool // data is the edge's (Input.Prepared), not encoded after buf
 	failed  bool // publishing the FailedEvent of a rejection
 	handle  *pubsub.PublishResult
 	started time.Time
@@ -567,16 +579,22 @@ func (c *Collector) prepare(res *resolver, p *auth.Principal, in *Input, now tim
 		delete(attrs, envelope.AttrPII)
 	}
 	validated := in.Checked != 0 && in.Checked == s.ID && !applied // see Input.Checked
-	data, key, rej, err := pl.processValidated(res.ctx, e.GetPayload().GetValue(), c.hasher, c.cfg.fieldKeys, buf, applied, validated)
-	if err != nil {
-		r.Status = collectorv1.EventStatus_EVENT_STATUS_RETRY
-		r.Message = err.Error()
-		return pp
+	var data []byte
+	var key string
+	if pr := in.Prepared; validated && pr != nil {
+		data, key, pp.given = pr.Data, pr.EntityKey, true // see Input.Prepared
+	} else {
+		data, key, rej, err = pl.processValidated(res.ctx, e.GetPayload().GetValue(), c.hasher, c.cfg.fieldKeys, buf, applied, validated)
+		if err != nil {
+			r.Status = collectorv1.EventStatus_EVENT_STATUS_RETRY
+			r.Message = err.Error()
+			return pp
+		}
 	}
 	if rej != nil {
 		return reject(rej, s.ID)
 	}
-	pp.data = data
+	pp.data, pp.key = data, key
 	r.Status = collectorv1.EventStatus_EVENT_STATUS_ACCEPTED
 	r.SchemaId = s.ID
 	if !publish {

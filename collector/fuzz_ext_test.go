@@ -78,7 +78,7 @@ func FuzzCollect(f *testing.F) {
 // checkAnswer fails unless p is a final answer with a reason: ACCEPTED and
 // published, or REJECTED with a reason and a message and its FailedEvent
 // published.
-func checkAnswer(t *testing.T, p collector.Prepared) {
+func checkAnswer(t *testing.T, p collector.Answer) {
 	t.Helper()
 	r := p.Result
 	if r.GetEventId() == "" {

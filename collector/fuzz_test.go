@@ -91,9 +91,9 @@ func inLargerBuffer(input []byte, trailer string) []byte {
 
 var _ = contract.Usable
 
-// Prepared is an event's answer as the core decided it before publishing,
+// Answer is an event's answer as the core decided it before publishing,
 // and the FailedEvent a rejection would publish.
-type Prepared struct {
+type Answer struct {
 	Result *collectorv1.EventResult
 	// Published says the core handed a message to Pub/Sub (the answer
 	// then stands once the publish is confirmed).
@@ -108,18 +108,18 @@ type Prepared struct {
 // waits for the Pub/Sub batch delay and a round trip, and its background
 // goroutines make coverage differ from run to run, so the fuzzer spent its
 // time minimizing inputs that were not new.
-func (c *Collector) PrepareDirect(ctx context.Context, events []*eventv1.Event) ([]Prepared, error) {
+func (c *Collector) PrepareDirect(ctx context.Context, events []*eventv1.Event) ([]Answer, error) {
 	p := &auth.Principal{Name: "test-producer", Types: []string{"*"}}
 	if err := c.checkRequest(ctx, p, len(events), func(i int) string { return subjectOf(events[i]) }); err != nil {
 		return nil, err
 	}
 	now := c.cfg.now()
 	res := resolver{c: c, ctx: ctx}
-	out := make([]Prepared, len(events))
+	out := make([]Answer, len(events))
 	for i, e := range events {
 		pp := c.prepare(&res, p, &Input{Event: e}, now, nil, true)
 		sanitizeResult(pp.result)
-		out[i] = Prepared{Result: pp.result, Published: pp.msg != nil}
+		out[i] = Answer{Result: pp.result, Published: pp.msg != nil}
 		if pp.failed {
 			fe, err := envelope.DecodeFailed(pp.msg.Data)
 			if err != nil {

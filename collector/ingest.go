@@ -42,6 +42,26 @@ type Input struct {
 	// one the edge already acted on. Any other id (0, or a newer version
 	// resolved since) validates as usual.
 	Checked int64
+	// Prepared, set only by an in-process edge with Checked, is what that
+	// Check made of the payload (CheckPrepared): when the event resolves
+	// to the Checked schema id again, Ingest publishes Prepared.Data and
+	// its entity key as they are, without decoding the payload again. The
+	// envelope, the event time window and the resolution are checked as
+	// for any event; the payload is kept for the FailedEvent of a
+	// rejection. The edge must pass them back unchanged: they are what
+	// the decode, unknown fields, PII handling and entity key gave for
+	// these payload bytes, and that schema id names one immutable version
+	// (encrypted fields: the ciphertext Check made, under the keys it
+	// resolved).
+	Prepared *Prepared
+}
+
+// Prepared is what the core made of an accepted event's payload: the
+// bytes it publishes (canonical, its PII handling applied) and its entity
+// key ("" without one).
+type Prepared struct {
+	Data      []byte
+	EntityKey string
 }
 
 // Rejection is an event its edge rejected for good before the core saw it,
@@ -147,24 +167,42 @@ func EdgePrincipal(name string, subjects ...string) *auth.Principal {
 // (ErrUnauthenticated, ErrClosed, ErrPermissionDenied, ErrBatchTooLarge,
 // ctx). Safe for concurrent use.
 func (c *Collector) Check(ctx context.Context, p *auth.Principal, in []Input) ([]*collectorv1.EventResult, error) {
+	res, _, err := c.check(ctx, p, in, false)
+	return res, err
+}
+
+// CheckPrepared is Check, and for each input it answers ACCEPTED, what
+// Ingest would publish of it (the zero Prepared for the others): an
+// in-process edge that ingests the same inputs later passes it back in
+// Input.Prepared, with Input.Checked. The Data slices share one buffer
+// per call.
+func (c *Collector) CheckPrepared(ctx context.Context, p *auth.Principal, in []Input) ([]*collectorv1.EventResult, []Prepared, error) {
+	return c.check(ctx, p, in, true)
+}
+
+func (c *Collector) check(ctx context.Context, p *auth.Principal, in []Input, keep bool) ([]*collectorv1.EventResult, []Prepared, error) {
 	if p == nil {
-		return nil, fmt.Errorf("%w: no principal", ErrUnauthenticated)
+		return nil, nil, fmt.Errorf("%w: no principal", ErrUnauthenticated)
 	}
 	if c.closed.Load() {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	if err := c.checkRequest(ctx, p, len(in), func(i int) string { return subjectOf(in[i].Event) }); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if size := batchBytes(in); size > c.cfg.limits.MaxBatchBytes {
-		return nil, fmt.Errorf("%w: %d bytes, the limit is %d per request", ErrBatchTooLarge, size, c.cfg.limits.MaxBatchBytes)
+		return nil, nil, fmt.Errorf("%w: %d bytes, the limit is %d per request", ErrBatchTooLarge, size, c.cfg.limits.MaxBatchBytes)
 	}
-	results, _, _, err := c.prepareAll(ctx, p, in, false)
+	var kept []Prepared
+	if keep {
+		kept = make([]Prepared, len(in))
+	}
+	results, _, _, err := c.prepareAll(ctx, p, in, false, kept)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, r := range results {
 		sanitizeResult(r)
 	}
-	return results, nil
+	return results, kept, nil
 }

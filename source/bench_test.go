@@ -12,8 +12,12 @@ import (
 // the loader, not the collector.
 type acceptCore struct{}
 
-func (acceptCore) Check(_ context.Context, in []Input) ([]*collectorv1.EventResult, error) {
-	return acceptAll(in), nil
+func (acceptCore) Check(_ context.Context, in []Input) ([]CheckResult, error) {
+	out := make([]CheckResult, len(in))
+	for i, r := range acceptAll(in) {
+		out[i] = CheckResult{Result: r, Prepared: &Prepared{Data: in[i].Event.GetPayload().GetValue()}}
+	}
+	return out, nil
 }
 
 func (acceptCore) Ingest(_ context.Context, in []Input) ([]*collectorv1.EventResult, error) {

@@ -27,7 +27,31 @@ type Input struct {
 	// with (pass 1), 0 when it was not checked: the core need not run the
 	// contract's rules again while the subject resolves to that id.
 	Checked int64
+	// Prepared, with Checked, is what that Check made of the payload: the
+	// core publishes it as is while the subject resolves to that id, and
+	// need not decode the payload again. Nil: the core decodes it.
+	Prepared *Prepared
 }
+
+// Prepared is what the core's Check made of an accepted input's payload:
+// the bytes it publishes (canonical, the PII handling applied) and its
+// entity key.
+type Prepared struct {
+	Data      []byte
+	EntityKey string
+}
+
+// CheckResult is the core's answer to one input of a Check.
+type CheckResult struct {
+	Result *collectorv1.EventResult
+	// Prepared, for an ACCEPTED input, is what Ingest would publish of it
+	// (nil when the core keeps nothing): pass 2 hands it back in
+	// Input.Prepared.
+	Prepared *Prepared
+}
+
+// GetStatus is the answer's status.
+func (r CheckResult) GetStatus() collectorv1.EventStatus { return r.Result.GetStatus() }
 
 // Rejection is a record the loader rejected for good: it could not be read
 // or mapped, or its whole file failed.
@@ -43,8 +67,9 @@ type Rejection struct {
 // concurrently.
 type Core interface {
 	// Check answers each input as Ingest would (ACCEPTED, or REJECTED with
-	// its violations), publishing nothing.
-	Check(ctx context.Context, in []Input) ([]*collectorv1.EventResult, error)
+	// its violations), publishing nothing, and gives what it would publish
+	// of the accepted ones.
+	Check(ctx context.Context, in []Input) ([]CheckResult, error)
 	// Ingest publishes: one result per input, ACCEPTED or REJECTED once
 	// Pub/Sub confirmed, RETRY otherwise. An error refuses the whole batch
 	// with nothing published; the loader retries it, unless it wraps

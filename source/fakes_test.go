@@ -146,6 +146,9 @@ type fakeCore struct {
 	inputs map[string]Input
 	checks int
 	total  int
+	// mismatched counts inputs ingested with a Prepared that is not what
+	// Check prepared of them.
+	mismatched int
 	// onIngest, when set, runs before each Ingest with the number of
 	// events published so far.
 	onIngest func(published int)
@@ -187,15 +190,30 @@ func payload(tb testing.TB, e *eventv1.Event) string {
 	return fmt.Sprintf("%s|%s|%d", msg.Get(f.ByName("sku")).String(), msg.Get(f.ByName("name")).String(), msg.Get(f.ByName("price")).Int())
 }
 
-func (c *fakeCore) Check(ctx context.Context, in []Input) ([]*collectorv1.EventResult, error) {
+func (c *fakeCore) Check(ctx context.Context, in []Input) ([]CheckResult, error) {
 	c.mu.Lock()
 	c.checks++
 	c.mu.Unlock()
-	out := make([]*collectorv1.EventResult, len(in))
+	out := make([]CheckResult, len(in))
 	for i, x := range in {
-		out[i] = c.answer(x)
+		out[i].Result = c.answer(x)
+		if out[i].Result.GetStatus() == accepted {
+			out[i].Prepared = fakePrepared(x)
+		}
 	}
 	return out, nil
+}
+
+// fakePrepared is what fakeCore's Check prepares of an accepted input: the
+// payload as is for some (as the collector does for a contract without
+// PII), other bytes for the others (as where PII is hashed).
+func fakePrepared(in Input) *Prepared {
+	p := in.Event.GetPayload().GetValue()
+	key := "key-" + in.Event.GetEventId()
+	if len(p)%2 == 0 {
+		return &Prepared{Data: p, EntityKey: key}
+	}
+	return &Prepared{Data: append([]byte("prepared:"), p...), EntityKey: key}
 }
 
 func (c *fakeCore) Ingest(ctx context.Context, in []Input) ([]*collectorv1.EventResult, error) {
@@ -219,6 +237,13 @@ func (c *fakeCore) Ingest(ctx context.Context, in []Input) ([]*collectorv1.Event
 			continue
 		}
 		out[i] = c.answer(x)
+		if p := x.Prepared; p != nil {
+			// The real core would publish these bytes: they must be what
+			// Check prepared of this same input.
+			if want := fakePrepared(x); x.Checked != fakeSchemaID || !bytes.Equal(p.Data, want.Data) || p.EntityKey != want.EntityKey {
+				c.mismatched++
+			}
+		}
 		c.published[id]++
 		c.inputs[id] = x
 		c.total++

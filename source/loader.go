@@ -285,7 +285,7 @@ func (ld *load) publishFileFailure(ctx context.Context, reason eventv1.Reason, m
 		Rejection: &Rejection{Stage: eventv1.Stage_STAGE_READ, Reason: reason, Message: msg},
 		Origin:    &eventv1.Origin{Source: ld.src.GetName(), Uri: ld.attrs.URI, Generation: ld.attrs.Generation},
 	}}
-	res, err := ld.settle(ctx, ld.core.Ingest, in)
+	res, err := settle(ctx, ld, ld.core.Ingest, in)
 	if err != nil {
 		return fmt.Errorf("source: publish the failure of %s: %w", ld.attrs.URI, err)
 	}

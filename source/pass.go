@@ -177,16 +177,24 @@ type worker struct {
 // kind per batch instead of one per event. A batch's inputs point into
 // it, so each batch gets a new one.
 type slab struct {
-	events  []eventv1.Event
-	anys    []anypb.Any
-	origins []eventv1.Origin
-	times   []timestamppb.Timestamp
-	n       int
+	events   []eventv1.Event
+	anys     []anypb.Any
+	origins  []eventv1.Origin
+	times    []timestamppb.Timestamp
+	n        int
+	prepared []Prepared // pass 2's, from the spill
+}
+
+// prepare returns a Prepared of the batch holding data and key.
+func (s *slab) prepare(data []byte, key string) *Prepared {
+	s.prepared = append(s.prepared, Prepared{Data: data, EntityKey: key})
+	return &s.prepared[len(s.prepared)-1]
 }
 
 func (s *slab) reset(n int) {
 	s.events, s.anys = make([]eventv1.Event, n), make([]anypb.Any, n)
 	s.origins, s.times = make([]eventv1.Origin, n), make([]timestamppb.Timestamp, n)
+	s.prepared = make([]Prepared, 0, n) // prepare never grows it: the inputs point into it
 	s.n = 0
 }
 
@@ -341,16 +349,17 @@ func (w *worker) check(ctx context.Context, b *batch) (checkedBatch, error) {
 		w.idx = append(w.idx, i)
 	}
 	if len(w.in) > 0 {
-		res, err := w.settle(ctx, w.core.Check, w.in)
+		res, err := settle(ctx, w.load, w.core.Check, w.in)
 		if err != nil {
 			return c, fmt.Errorf("source: check: %w", err)
 		}
 		for j, r := range res {
 			switch r.GetStatus() {
 			case collectorv1.EventStatus_EVENT_STATUS_REJECTED:
-				t.reject(b.items[w.idx[j]].rec, describeResult(r))
+				t.reject(b.items[w.idx[j]].rec, describeResult(r.Result))
 			case collectorv1.EventStatus_EVENT_STATUS_ACCEPTED:
-				b.inputs[w.idx[j]].Checked = r.GetSchemaId()
+				in := &b.inputs[w.idx[j]]
+				in.Checked, in.Prepared = r.Result.GetSchemaId(), r.Prepared
 			}
 		}
 	}
@@ -450,6 +459,9 @@ func (w *worker) unspill(b *batch) error {
 		if r.kind == spillEvent {
 			b.inputs[i] = w.input(r.id, r.payload, r.seconds, r.nanos, r.entry, r.line)
 			b.inputs[i].Checked = r.checked
+			if r.prepared != spillNotPrepared {
+				b.inputs[i].Prepared = w.slab.prepare(r.data, r.key)
+			}
 			continue
 		}
 		b.inputs[i] = Input{
@@ -569,7 +581,7 @@ func (ld *load) pass2(ctx context.Context) error {
 		g.Go(func() error {
 			defer senders.Done()
 			for b := range mapped {
-				res, err := ld.settle(gctx, ld.core.Ingest, b.inputs)
+				res, err := settle(gctx, ld, ld.core.Ingest, b.inputs)
 				if err != nil {
 					return fmt.Errorf("source: ingest: %w", err)
 				}
@@ -651,12 +663,17 @@ func (ld *load) pass2(ctx context.Context) error {
 	return nil
 }
 
+// answer is a result of the core's Check or Ingest.
+type answer interface {
+	GetStatus() collectorv1.EventStatus
+}
+
 // settle sends in to call (the core's Check or Ingest) until every input
 // has a final answer, ACCEPTED or REJECTED: inputs answered RETRY, and
 // batches the core refused without ErrRefused, go again after a backoff,
 // until ctx ends. It returns one final result per input, in order.
-func (ld *load) settle(ctx context.Context, call func(context.Context, []Input) ([]*collectorv1.EventResult, error), in []Input) ([]*collectorv1.EventResult, error) {
-	out := make([]*collectorv1.EventResult, len(in))
+func settle[R answer](ctx context.Context, ld *load, call func(context.Context, []Input) ([]R, error), in []Input) ([]R, error) {
+	out := make([]R, len(in))
 	var pending []int // nil: all of in
 	sub := in
 	wait := ld.cfg.minBackoff

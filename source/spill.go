@@ -2,6 +2,7 @@ package source
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -36,7 +37,10 @@ import (
 //	kind byte (spillEvent, spillRejected), varint number, varint line,
 //	string entry, string event id, then
 //	spillEvent:    varint seconds, uvarint nanos (event time), bytes payload,
-//	               varint checked (the schema id pass 1's Check accepted it with)
+//	               varint checked (the schema id pass 1's Check accepted it with),
+//	               byte prepared (spillNotPrepared; spillPreparedPayload: the
+//	               core publishes the payload itself; spillPreparedData: bytes
+//	               data follow), then, when prepared, string entity key
 //	spillRejected: string message, string field path, string rule id,
 //	               string violation message, string record (Origin.record)
 //
@@ -52,6 +56,13 @@ import (
 const (
 	spillEvent    byte = 1
 	spillRejected byte = 2
+)
+
+// What pass 1's Check prepared of an event (Input.Prepared).
+const (
+	spillNotPrepared     byte = 0
+	spillPreparedPayload byte = 1 // the payload's bytes, as they are
+	spillPreparedData    byte = 2
 )
 
 var (
@@ -73,6 +84,9 @@ type spillRecord struct {
 	nanos        int32
 	payload      []byte
 	checked      int64
+	prepared     byte
+	data         []byte // Prepared.Data
+	key          string // Prepared.EntityKey
 	message      string
 	fieldPath    string
 	ruleID       string
@@ -104,6 +118,15 @@ func appendSpillBlock(dst []byte, inputs []Input, items []item) []byte {
 			dst = binary.AppendUvarint(dst, uint64(uint32(e.GetEventTime().GetNanos())))
 			dst = append(binary.AppendUvarint(dst, uint64(len(e.GetPayload().GetValue()))), e.GetPayload().GetValue()...)
 			dst = binary.AppendVarint(dst, in.Checked)
+			switch p := in.Prepared; {
+			case p == nil:
+				dst = append(dst, spillNotPrepared)
+			case bytes.Equal(p.Data, e.GetPayload().GetValue()):
+				dst = appendSpillString(append(dst, spillPreparedPayload), p.EntityKey)
+			default:
+				dst = append(binary.AppendUvarint(append(dst, spillPreparedData), uint64(len(p.Data))), p.Data...)
+				dst = appendSpillString(dst, p.EntityKey)
+			}
 			continue
 		}
 		r := in.Rejection
@@ -208,6 +231,20 @@ func decodeSpillBlock(body []byte, recs []spillRecord) ([]spillRecord, error) {
 			r.nanos = int32(nanos)
 			r.payload = d.bytes("payload")
 			r.checked = d.varint("checked")
+			if len(d.b) == 0 {
+				d.fail("prepared")
+				break
+			}
+			r.prepared, d.b = d.b[0], d.b[1:]
+			switch r.prepared {
+			case spillNotPrepared:
+			case spillPreparedPayload:
+				r.data, r.key = r.payload, d.str("entity key")
+			case spillPreparedData:
+				r.data, r.key = d.bytes("prepared data"), d.str("entity key")
+			default:
+				d.fail(fmt.Sprintf("prepared kind %d", r.prepared))
+			}
 		case spillRejected:
 			r.message = d.str("message")
 			r.fieldPath = d.str("field path")

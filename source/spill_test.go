@@ -118,6 +118,12 @@ func TestLoadWithASpillReadsTheObjectOnce(t *testing.T) {
 					t.Fatalf("event %s ingested as checked under %d (%d without a spill), want %d (0): pass 1's Check said %v",
 						id, in.Checked, read[id].Checked, want, core.answer(in))
 				}
+				if (in.Prepared != nil) != (want != 0) || read[id].Prepared != nil {
+					t.Fatalf("event %s ingested prepared %v (%v without a spill): pass 1's Check said %v", id, in.Prepared, read[id].Prepared, core.answer(in))
+				}
+			}
+			if core.mismatched != 0 {
+				t.Fatalf("%d events ingested with what Check prepared of another", core.mismatched)
 			}
 		})
 	}
@@ -214,6 +220,9 @@ func testBlocks(t testing.TB) (blocks [][]byte, inputs [][]Input) {
 		for i := range b.inputs {
 			if b.inputs[i].Rejection == nil {
 				b.inputs[i].Checked = fakeSchemaID
+				if i%3 != 2 { // some not prepared
+					b.inputs[i].Prepared = fakePrepared(b.inputs[i])
+				}
 			}
 		}
 		blocks = append(blocks, appendSpillBlock(nil, b.inputs, b.items))
@@ -253,6 +262,9 @@ func TestSpillReadsBackWhatWasWritten(t *testing.T) {
 			got[b.inputs[j].Event.GetEventId()] = b.inputs[j]
 			if b.inputs[j].Checked != in.Checked {
 				t.Fatalf("block %d record %d: checked %d, want %d", i, j, b.inputs[j].Checked, in.Checked)
+			}
+			if g, w := b.inputs[j].Prepared, in.Prepared; (g == nil) != (w == nil) || (g != nil && (!bytes.Equal(g.Data, w.Data) || g.EntityKey != w.EntityKey)) {
+				t.Fatalf("block %d record %d: prepared %+v, want %+v", i, j, g, w)
 			}
 		}
 		sameInputs(t, got, want)

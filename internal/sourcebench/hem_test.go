@@ -108,9 +108,18 @@ func (h *hemLoader) load(ctx context.Context, path string) (accepted, rejected i
 
 // checkOnly is the collector's core as internal/wiring adapts it for the
 // loader, with Ingest answering as Check does: everything but the publish
-// (resolve, decode, protovalidate, PII handling).
+// (resolve, decode, protovalidate, PII handling; in pass 2, what pass 1
+// prepared, taken as Ingest takes it).
 type checkOnly struct{ source.Core }
 
 func (c checkOnly) Ingest(ctx context.Context, in []source.Input) ([]*collectorv1.EventResult, error) {
-	return c.Check(ctx, in)
+	res, err := c.Check(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*collectorv1.EventResult, len(res))
+	for i, r := range res {
+		out[i] = r.Result
+	}
+	return out, nil
 }

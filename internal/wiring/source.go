@@ -91,9 +91,21 @@ type sourceCore struct {
 	p *auth.Principal
 }
 
-func (a *sourceCore) Check(ctx context.Context, in []source.Input) ([]*collectorv1.EventResult, error) {
-	res, err := a.c.Check(ctx, a.p, collectorInputs(in))
-	return res, refused(err)
+func (a *sourceCore) Check(ctx context.Context, in []source.Input) ([]source.CheckResult, error) {
+	res, prep, err := a.c.CheckPrepared(ctx, a.p, collectorInputs(in))
+	if err != nil {
+		return nil, refused(err)
+	}
+	out := make([]source.CheckResult, len(res))
+	kept := make([]source.Prepared, len(res))
+	for i, r := range res {
+		out[i].Result = r
+		if r.GetStatus() == collectorv1.EventStatus_EVENT_STATUS_ACCEPTED {
+			kept[i] = source.Prepared{Data: prep[i].Data, EntityKey: prep[i].EntityKey}
+			out[i].Prepared = &kept[i]
+		}
+	}
+	return out, nil
 }
 
 func (a *sourceCore) Ingest(ctx context.Context, in []source.Input) ([]*collectorv1.EventResult, error) {
@@ -115,8 +127,16 @@ func refused(err error) error {
 
 func collectorInputs(in []source.Input) []collector.Input {
 	out := make([]collector.Input, len(in))
+	var prep []collector.Prepared // one allocation for the batch's
 	for i, s := range in {
 		out[i] = collector.Input{Event: s.Event, Origin: s.Origin, Checked: s.Checked}
+		if p := s.Prepared; p != nil {
+			if prep == nil {
+				prep = make([]collector.Prepared, 0, len(in)-i)
+			}
+			prep = append(prep, collector.Prepared{Data: p.Data, EntityKey: p.EntityKey})
+			out[i].Prepared = &prep[len(prep)-1]
+		}
 		if r := s.Rejection; r != nil {
 			out[i].Err = &collector.Rejection{Stage: r.Stage, Reason: r.Reason, Message: r.Message, Violations: r.Violations}
 		}
