@@ -134,6 +134,9 @@ type IAPConfig struct {
 	// Replayers may replay failed events and redrive dead letters;
 	// PIIReaders see PII values. E-mail addresses; nobody by default.
 	Replayers, PIIReaders []string
+	// Decrypters see encrypted fields in clear. E-mail addresses; nobody
+	// by default.
+	Decrypters []string
 }
 
 // tokenValidator is the part of *idtoken.Validator IAPAuth needs (a seam
@@ -185,9 +188,10 @@ func (a *IAPAuthenticator) Authenticate(r *http.Request) (Viewer, error) {
 		return Viewer{}, fmt.Errorf("%w: IAP assertion without issuer or e-mail", ErrUnauthenticated)
 	}
 	return Viewer{
-		Name:      email,
-		MayReplay: slices.Contains(a.cfg.Replayers, email),
-		MaySeePII: slices.Contains(a.cfg.PIIReaders, email),
+		Name:       email,
+		MayReplay:  slices.Contains(a.cfg.Replayers, email),
+		MaySeePII:  slices.Contains(a.cfg.PIIReaders, email),
+		MayDecrypt: slices.Contains(a.cfg.Decrypters, email),
 	}, nil
 }
 

@@ -38,9 +38,12 @@ type columnRow struct {
 	Mode        string
 	Description string
 	PII         string
-	PolicyTag   string
-	Rules       string
-	Meta        bool // a pipeline column, not a contract field
+	// Encryption is the badge of an encrypted field ("encrypted, per
+	// member"), "" for others.
+	Encryption string
+	PolicyTag  string
+	Rules      string
+	Meta       bool // a pipeline column, not a contract field
 }
 
 type protoFile struct {
@@ -70,7 +73,8 @@ func viewVersion(sc *contract.Schema, timeline []versionRow) *versionView {
 		}
 	} else {
 		v.Table = t
-		v.Columns = flatten(t.Columns, 0, nil)
+		eo, _ := contract.EventOptions(md)
+		v.Columns = flatten(t.Columns, 0, nil, eo.GetDataSubjectField())
 	}
 	v.Rules = messageRules(md)
 	v.File = protoFile{Path: md.ParentFile().Path(), Text: protoprint.File(md.ParentFile(), sc.Files())}
@@ -93,17 +97,20 @@ func linked(path string) bool {
 	return err == nil
 }
 
-func flatten(cols []contract.Column, depth int, out []columnRow) []columnRow {
+func flatten(cols []contract.Column, depth int, out []columnRow, subjectField string) []columnRow {
 	for _, c := range cols {
 		row := columnRow{Depth: depth, Name: c.Name, Type: string(c.Type), Mode: string(c.Mode), Description: c.Description, PolicyTag: c.PolicyTag, Meta: c.Field == nil && depth == 0}
 		if c.Field != nil {
 			if fo := contract.FieldOptions(c.Field); fo != nil {
 				row.PII = piiName(fo.GetPii())
 			}
+			if contract.Encrypted(c.Field) {
+				row.Encryption = encryptionBadge(c.Field, subjectField)
+			}
 			row.Rules = fieldRules(c.Field)
 		}
 		out = append(out, row)
-		out = flatten(c.Fields, depth+1, out)
+		out = flatten(c.Fields, depth+1, out, subjectField)
 	}
 	return out
 }

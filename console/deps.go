@@ -27,6 +27,9 @@ type Deps struct {
 	Ledger      Ledger
 	Archive     Archive
 	DeadLetters DeadLetters
+	// FieldKeys decrypt encrypted fields for viewers who may
+	// (Viewer.MayDecrypt); without it nobody sees them in clear.
+	FieldKeys FieldKeys
 }
 
 // Registry is the schema registry (*registry.Client).
@@ -67,6 +70,10 @@ type Viewer struct {
 	// MaySeePII: may see the values of PII fields (still as stored:
 	// hashed, redacted). Without it they are masked on every page.
 	MaySeePII bool
+	// MayDecrypt: may see encrypted fields in clear (decrypted with
+	// Deps.FieldKeys). Without it they read "encrypted" on every page,
+	// never as ciphertext.
+	MayDecrypt bool
 }
 
 // Authenticator says who sent a request; an error means nobody the

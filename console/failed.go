@@ -407,7 +407,7 @@ func subjectOfURL(typeURL string) string {
 
 // decode turns a failure's original bytes into the event and its payload,
 // decoded with the contract version it was checked against.
-func decode(ctx context.Context, sc *schemas, f failure, seePII bool) decodedEvent {
+func decode(ctx context.Context, sc *schemas, f failure, seePII bool, keys FieldKeys) decodedEvent {
 	d := decodedEvent{failure: f}
 	if len(f.Original) == 0 {
 		d.Note = "The original event was not kept (see the message), so it cannot be shown or replayed."
@@ -445,7 +445,7 @@ func decode(ctx context.Context, sc *schemas, f failure, seePII bool) decodedEve
 		d.Note = fmt.Sprintf("The payload does not decode with %s v%d: %v", subject, s.Version, err)
 		return d
 	}
-	if d.Payload, err = payloadJSON(m, s.Types(), seePII); err != nil {
+	if d.Payload, err = payloadJSON(m, s.Types(), seePII, newOpener(ctx, keys, m, s.Options().GetDataSubjectField())); err != nil {
 		d.Note = err.Error()
 		return d
 	}
@@ -643,7 +643,7 @@ func (s *Server) failedGroup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "A group names at least its reason: open it from the failed events page.")
 		return
 	}
-	events, more, err := s.groupEvents(r.Context(), k, since, time.Time{}, groupPageSize, viewerOf(r).MaySeePII)
+	events, more, err := s.groupEvents(r.Context(), k, since, time.Time{}, groupPageSize, viewerOf(r).MaySeePII, s.keysFor(viewerOf(r)))
 	if err != nil {
 		s.failErr(w, r, err)
 		return
@@ -667,7 +667,7 @@ func windowLabel(key string) string {
 
 // groupEvents reads and decodes up to limit failures of k, newest first,
 // that failed since a time (and before another, unless zero).
-func (s *Server) groupEvents(ctx context.Context, k groupKey, since, before time.Time, limit int, seePII bool) ([]decodedEvent, bool, error) {
+func (s *Server) groupEvents(ctx context.Context, k groupKey, since, before time.Time, limit int, seePII bool, keys FieldKeys) ([]decodedEvent, bool, error) {
 	fs, more, err := readFailures(ctx, s.deps.Warehouse, k, since, before, limit)
 	if err != nil {
 		if isMissingTable(err) {
@@ -678,7 +678,7 @@ func (s *Server) groupEvents(ctx context.Context, k groupKey, since, before time
 	sc := newSchemas(s.deps.Registry)
 	events := make([]decodedEvent, len(fs))
 	for i, f := range fs {
-		events[i] = decode(ctx, sc, f, seePII)
+		events[i] = decode(ctx, sc, f, seePII, keys)
 	}
 	if err := markAccepted(ctx, s.deps.Warehouse, events); err != nil {
 		return nil, false, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"net/http"
 	"strings"
 	"sync"
@@ -79,7 +80,7 @@ func (s *Server) findEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	sc := newSchemas(s.deps.Registry)
 	for _, f := range fs {
-		p.Failures = append(p.Failures, decode(ctx, sc, f, v.MaySeePII))
+		p.Failures = append(p.Failures, decode(ctx, sc, f, v.MaySeePII, s.keysFor(v)))
 	}
 	// Where to look for a row: the subject the failures name, else every
 	// subject the registry knows.
@@ -99,7 +100,7 @@ func (s *Server) findEvent(w http.ResponseWriter, r *http.Request) {
 			subjects = append(subjects, si.GetSubject())
 		}
 	}
-	rows, searched, err := s.rowsByID(ctx, sc, subjects, id, v.MaySeePII)
+	rows, searched, err := s.rowsByID(ctx, sc, subjects, id, v.MaySeePII, s.keysFor(v))
 	if err != nil {
 		s.failErr(w, r, err)
 		return
@@ -164,10 +165,11 @@ func (s *Server) failuresByID(ctx context.Context, id string) ([]failure, error)
 // versions' tables), in parallel: a point lookup on _event_id each, the
 // DuckDB tables' key. PII columns are not even selected for a viewer
 // who may not see them.
-func (s *Server) rowsByID(ctx context.Context, sc *schemas, subjects []string, id string, seePII bool) ([]foundRow, []string, error) {
+func (s *Server) rowsByID(ctx context.Context, sc *schemas, subjects []string, id string, seePII bool, keys FieldKeys) ([]foundRow, []string, error) {
 	type target struct {
-		subject string
-		table   *contract.Table
+		subject      string
+		table        *contract.Table
+		subjectField string
 	}
 	var targets []target
 	var searched []string
@@ -180,7 +182,7 @@ func (s *Server) rowsByID(ctx context.Context, sc *schemas, subjects []string, i
 		if err != nil {
 			continue
 		}
-		targets = append(targets, target{subject, t})
+		targets = append(targets, target{subject, t, schema.Options().GetDataSubjectField()})
 		searched = append(searched, t.Name)
 	}
 	var mu sync.Mutex
@@ -189,7 +191,7 @@ func (s *Server) rowsByID(ctx context.Context, sc *schemas, subjects []string, i
 	g.SetLimit(4)
 	for _, tg := range targets {
 		g.Go(func() error {
-			row, ok, err := s.rowByID(gctx, tg.subject, tg.table, id, seePII)
+			row, ok, err := s.rowByID(gctx, tg.subject, tg.table, id, seePII, keys, tg.subjectField)
 			if err != nil || !ok {
 				return err
 			}
@@ -205,13 +207,25 @@ func (s *Server) rowsByID(ctx context.Context, sc *schemas, subjects []string, i
 	return rows, searched, nil
 }
 
-func (s *Server) rowByID(ctx context.Context, subject string, t *contract.Table, id string, seePII bool) (foundRow, bool, error) {
+// rowByID reads the row of event id in t. An encrypted column reads
+// encryptedText, never its ciphertext; with keys (a viewer who may
+// decrypt), a string column is decrypted with the key of the row's data
+// subject (the column subjectField).
+func (s *Server) rowByID(ctx context.Context, subject string, t *contract.Table, id string, seePII bool, keys FieldKeys, subjectField string) (foundRow, bool, error) {
 	w := s.deps.Warehouse
 	var sel []string
 	var cols []foundColumn
+	decrypt := map[int]protoreflect.FieldDescriptor{} // columns to decrypt, by index in cols
 	for _, c := range t.Columns {
 		fc := foundColumn{Name: c.Name}
-		if !seePII {
+		if c.Field != nil && contract.Encrypted(c.Field) {
+			if keys == nil || c.Type != contract.String || c.Mode == contract.Repeated {
+				fc.Masked, fc.Value = true, encryptedText
+				cols = append(cols, fc)
+				continue
+			}
+			decrypt[len(cols)] = c.Field
+		} else if !seePII {
 			if h := columnPII(c); h != "" {
 				fc.Masked, fc.Value = true, maskText(h)
 				cols = append(cols, fc)
@@ -246,6 +260,25 @@ func (s *Server) rowByID(ctx context.Context, subject string, t *contract.Table,
 			}
 		}
 		j++
+	}
+	if len(decrypt) > 0 {
+		o := &opener{ctx: ctx, keys: keys, typ: t.Subject, subjectField: subjectField}
+		for _, c := range cols {
+			if subjectField != "" && c.Name == subjectField {
+				o.subject = c.Value
+			}
+		}
+		for i, fd := range decrypt {
+			if cols[i].Value == "" || cols[i].Value == "NULL" {
+				continue
+			}
+			pt, err := o.open(fd, cols[i].Value)
+			if err != nil {
+				cols[i].Value = err.Error()
+				continue
+			}
+			cols[i].Value = string(pt)
+		}
 	}
 	row.Columns = cols
 	return row, true, nil

@@ -49,9 +49,9 @@ type harness struct {
 	drained map[string]bool // Pub/Sub message ids written already
 }
 
-func newHarness(t testing.TB) *harness {
+func newHarness(t testing.TB, opts ...collector.Option) *harness {
 	t.Helper()
-	st, err := collectortest.Start(t.Context(), "../proto")
+	st, err := collectortest.Start(t.Context(), "../proto", opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,9 +34,14 @@ func maskText(handling string) string { return "•••• (pii: " + handling 
 // payloadJSON renders m as indented protojson. Unless seePII, the value of
 // every PII field (at any depth, in lists and maps too) is replaced by
 // maskText, before the JSON is built into a string: the value never
-// reaches the page.
-func payloadJSON(m protoreflect.Message, types *contract.Types, seePII bool) (string, error) {
-	return renderJSON(m, types, func(fd protoreflect.FieldDescriptor, h string) (any, bool) {
+// reaches the page. An encrypted field reads encryptedText (its ciphertext
+// is never shown), or its plaintext through open for a viewer who may
+// decrypt (open is nil for everyone else).
+func payloadJSON(m protoreflect.Message, types *contract.Types, seePII bool, open *opener) (string, error) {
+	return renderJSON(m, types, func(fd protoreflect.FieldDescriptor, h string, val any) (any, bool) {
+		if isEncrypted(h) {
+			return open.json(fd, val), true
+		}
 		if seePII {
 			return nil, false
 		}
@@ -46,9 +51,11 @@ func payloadJSON(m protoreflect.Message, types *contract.Types, seePII bool) (st
 
 // editableJSON renders m for the edit-and-replay form: PII fields are left
 // out for a viewer without MaySeePII (the replay takes them from the
-// stored event, see restorePII).
+// stored event, see restorePII). Encrypted fields keep their ciphertext for
+// the others: a replay sends them as stored and the collector does not
+// encrypt them again.
 func editableJSON(m protoreflect.Message, types *contract.Types, seePII bool) (string, error) {
-	return renderJSON(m, types, func(fd protoreflect.FieldDescriptor, h string) (any, bool) {
+	return renderJSON(m, types, func(protoreflect.FieldDescriptor, string, any) (any, bool) {
 		if seePII {
 			return nil, false
 		}
@@ -61,7 +68,7 @@ type omit struct{}
 // renderJSON marshals m with protojson and walks the result beside m's
 // descriptor; replace decides, per PII field, what stands in its place
 // (omit{} removes it).
-func renderJSON(m protoreflect.Message, types *contract.Types, replace func(protoreflect.FieldDescriptor, string) (any, bool)) (string, error) {
+func renderJSON(m protoreflect.Message, types *contract.Types, replace func(protoreflect.FieldDescriptor, string, any) (any, bool)) (string, error) {
 	b, err := protojson.MarshalOptions{Resolver: types}.Marshal(m.Interface())
 	if err != nil {
 		return "", fmt.Errorf("console: payload as JSON: %w", err)
@@ -82,7 +89,7 @@ func renderJSON(m protoreflect.Message, types *contract.Types, replace func(prot
 
 // walkPII applies replace to the PII fields of v, a protojson object of a
 // message md. Well-known types are JSON scalars and stop the walk.
-func walkPII(v any, md protoreflect.MessageDescriptor, replace func(protoreflect.FieldDescriptor, string) (any, bool), depth int) any {
+func walkPII(v any, md protoreflect.MessageDescriptor, replace func(protoreflect.FieldDescriptor, string, any) (any, bool), depth int) any {
 	obj, ok := v.(map[string]any)
 	if !ok || depth > 64 {
 		return v
@@ -96,7 +103,7 @@ func walkPII(v any, md protoreflect.MessageDescriptor, replace func(protoreflect
 			continue
 		}
 		if h := piiHandling(fd); h != "" {
-			if r, ok := replace(fd, h); ok {
+			if r, ok := replace(fd, h, val); ok {
 				if _, drop := r.(omit); drop {
 					delete(obj, key)
 				} else {

@@ -148,6 +148,10 @@ func funcs() template.FuncMap {
 				return "the collector replaces the value with a fixed marker"
 			case "DROP":
 				return "the collector clears the field: it never reaches Pub/Sub, BigQuery or the archive"
+			case "ENCRYPT":
+				return "the collector encrypts the value (Tink AEAD, a random nonce); readers with the key decrypt it"
+			case "ENCRYPT_DETERMINISTIC":
+				return "the collector encrypts the value deterministically (equal values give equal ciphertexts, so joins work and equality shows)"
 			}
 			return ""
 		},

@@ -155,7 +155,7 @@ func (s *Server) failedReplay(w http.ResponseWriter, r *http.Request) {
 			p.Before = b
 		}
 		p.Group, p.Key, p.Window, p.Query, p.What = true, k, window, k.Query(window), "group "+k.String()
-		events, more, err := s.groupEvents(r.Context(), k, since, before, maxReplayBatch, false)
+		events, more, err := s.groupEvents(r.Context(), k, since, before, maxReplayBatch, false, nil)
 		if err != nil {
 			s.failErr(w, r, err)
 			return
@@ -392,7 +392,7 @@ func (s *Server) editedEvent(ctx context.Context, id, payloadJSON string, v View
 	if !found {
 		return replayItem{}, http.StatusNotFound, fmt.Sprintf("No failed event has the id %q: nothing to replay.", id)
 	}
-	d := decode(ctx, newSchemas(s.deps.Registry), f, v.MaySeePII)
+	d := decode(ctx, newSchemas(s.deps.Registry), f, v.MaySeePII, nil)
 	if !d.Replayable || d.schema == nil {
 		return replayItem{}, http.StatusUnprocessableEntity, "The event " + id + " cannot be replayed: " + d.Note
 	}

@@ -30,6 +30,7 @@ type consoleServeConfig struct {
 	RegistryAPIKey  string
 	PIIViewers      string
 	Replayers       string
+	Decrypters      string
 	ShutdownTimeout time.Duration
 }
 
@@ -53,6 +54,7 @@ func (c *consoleServeConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&cc.IAPAudience, "iap-audience", "", "with --auth iap: the audience of IAP's signed header, /projects/NUMBER/global/backendServices/ID (required)")
 	fs.StringVar(&cc.APIKey, "api-key", "", "with --auth key: the key people sign in with (X-Api-Key, a bearer token, or the login page)")
 	fs.StringVar(&c.PIIViewers, "pii-viewers", "", "comma-separated e-mails (with --auth iap) who see the values of PII fields; everyone else sees them masked")
+	fs.StringVar(&c.Decrypters, "decrypters", "", "comma-separated e-mails (with --auth iap) who see encrypted fields in clear, when the console has the field keys; nobody by default: everyone else sees \"encrypted\", never the ciphertext")
 	fs.StringVar(&c.Replayers, "replayers", "", "comma-separated e-mails (with --auth iap) who may replay failed events and redrive dead letters")
 	fs.StringVar(&cc.Secret, "secret", "", "key (at least 16 bytes) that signs the console's CSRF tokens, shared by all instances; default: derived from --api-key, else random per instance")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for requests in flight")
@@ -63,6 +65,7 @@ func (c *consoleServeConfig) bind(fs *flag.FlagSet) {
 func (c *consoleServeConfig) resolve() error {
 	c.Console.PIIViewers = splitList(c.PIIViewers)
 	c.Console.Replayers = splitList(c.Replayers)
+	c.Console.Decrypters = splitList(c.Decrypters)
 	if c.Console.Monitoring.Project == "" {
 		c.Console.Monitoring.Project = c.Console.BigQuery.Project
 	}

@@ -42,6 +42,9 @@ type ConsoleConfig struct {
 	// PIIViewers may see PII values; Replayers may replay and redrive.
 	// E-mail addresses (IAP only: a key holder may replay and sees no PII).
 	PIIViewers, Replayers []string
+	// Decrypters see encrypted fields in clear (with ConsoleEnv.FieldKeys).
+	// E-mail addresses, IAP only; nobody by default.
+	Decrypters []string
 	// Secret signs CSRF tokens; instances behind one load balancer share
 	// it. Empty: derived from APIKey, else random per process.
 	Secret string
@@ -112,6 +115,9 @@ type ConsoleEnv struct {
 	// Resender, optional: hem dev's in-process collector (a CoreResender).
 	// Nil dials ConsoleConfig.Collector.
 	Resender console.Resender
+	// FieldKeys, optional, decrypt encrypted fields for
+	// ConsoleConfig.Decrypters (a *fieldcrypt.Keyring without WithCreate).
+	FieldKeys console.FieldKeys
 	// Logger, optional.
 	Logger *slog.Logger
 }
@@ -154,13 +160,13 @@ func NewConsole(ctx context.Context, cfg ConsoleConfig, env ConsoleEnv) (_ *Cons
 			_ = c.Close()
 		}
 	}()
-	deps := console.Deps{Registry: env.Registry, Warehouse: env.Warehouse, Metrics: env.Metrics, Collector: env.Resender}
+	deps := console.Deps{Registry: env.Registry, Warehouse: env.Warehouse, Metrics: env.Metrics, Collector: env.Resender, FieldKeys: env.FieldKeys}
 
 	switch cfg.Auth {
 	case ConsoleAuthKey:
 		deps.Auth = console.KeyAuth(cfg.APIKey)
 	case ConsoleAuthIAP:
-		a, err := console.IAPAuth(ctx, console.IAPConfig{Audience: cfg.IAPAudience, Replayers: cfg.Replayers, PIIReaders: cfg.PIIViewers})
+		a, err := console.IAPAuth(ctx, console.IAPConfig{Audience: cfg.IAPAudience, Replayers: cfg.Replayers, PIIReaders: cfg.PIIViewers, Decrypters: cfg.Decrypters})
 		if err != nil {
 			return nil, err
 		}
