@@ -36,11 +36,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"buf.build/go/hyperpb"
 	"cloud.google.com/go/storage"
@@ -289,21 +291,25 @@ func encodeTyped(l *layout, events []*sink.Event) ([]byte, error) {
 	rows := make([]parquet.Row, chunk)
 	shared := make([]hyperpb.Shared, chunk)
 	sort := sorter{count: make([]int, l.payload-8)}
+	var attrs []byte // the chunk's _attributes, which its rows alias
+	var err error
 	for len(events) > 0 {
 		n := min(chunk, len(events))
+		attrs = attrs[:0]
 		for i, e := range events[:n] {
-			attrs, err := attributes(e)
+			at := len(attrs)
+			attrs, err = appendAttributes(attrs, e.Attributes)
 			if err != nil {
 				return nil, err
 			}
 			row := append(rows[i][:0],
-				parquet.ByteArrayValue([]byte(e.ID)).Level(0, 0, 0),
+				parquet.ByteArrayValue(bytesOf(e.ID)).Level(0, 0, 0),
 				parquet.Int64Value(e.EventTime.UnixMicro()).Level(0, 0, 1),
 				timeValue(e.ReceivedAt, 2), timeValue(e.PublishedAt, 3),
 				parquet.Int64Value(e.Schema.ID).Level(0, 0, 4),
 				parquet.Int32Value(int32(e.Schema.Version)).Level(0, 0, 5),
-				parquet.ByteArrayValue([]byte(e.Producer)).Level(0, 0, 6),
-				parquet.ByteArrayValue([]byte(attrs)).Level(0, 0, 7))
+				parquet.ByteArrayValue(bytesOf(e.Producer)).Level(0, 0, 6),
+				parquet.ByteArrayValue(attrs[at:]).Level(0, 0, 7))
 			row = l.typed(row, e.Payload, e.Schema, &shared[i])
 			if l.sorted {
 				sort.sort(row[8:], 8)
@@ -345,15 +351,57 @@ func metadata(events []*sink.Event) []parquet.WriterOption {
 
 // attributes is the _attributes JSON object of e.
 func attributes(e *sink.Event) (string, error) {
-	if len(e.Attributes) == 0 {
-		return "{}", nil
-	}
-	b, err := json.Marshal(e.Attributes)
-	if err != nil {
-		return "", err
-	}
-	return string(b), nil
+	b, err := appendAttributes(nil, e.Attributes)
+	return string(b), err
 }
+
+// appendAttributes appends the _attributes JSON object of attrs to dst,
+// the bytes json.Marshal gives: keys sorted, and any key or value that
+// json would escape left to it.
+func appendAttributes(dst []byte, attrs map[string]string) ([]byte, error) {
+	if len(attrs) == 0 {
+		return append(dst, "{}"...), nil
+	}
+	var keys [8]string
+	ks := keys[:0]
+	for k, v := range attrs {
+		if !plainJSON(k) || !plainJSON(v) {
+			b, err := json.Marshal(attrs)
+			return append(dst, b...), err
+		}
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	dst = append(dst, '{')
+	for i, k := range ks {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = append(dst, k...)
+		dst = append(dst, `":"`...)
+		dst = append(dst, attrs[k]...)
+		dst = append(dst, '"')
+	}
+	return append(dst, '}'), nil
+}
+
+// plainJSON reports whether json.Marshal writes s as it is between quotes:
+// printable ASCII, without the quote, backslash and the HTML characters it
+// escapes.
+func plainJSON(s string) bool {
+	for i := range len(s) {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
+// bytesOf is s as bytes without a copy, for values the Parquet writer
+// copies into its buffers.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // timeValue is an optional TIMESTAMP(MICROS) envelope value of column c:
 // NULL for an unknown (zero) time.
