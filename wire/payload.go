@@ -43,7 +43,7 @@ func known(b []byte, md protoreflect.MessageDescriptor, depth int) bool {
 			return false
 		}
 		b = b[n:]
-		fd := fields.ByNumber(num)
+		fd := byNumber(fields, num)
 		if fd == nil {
 			return false
 		}
@@ -93,6 +93,18 @@ func scalarKnown(fd protoreflect.FieldDescriptor, value []byte) bool {
 		}
 	}
 	return true
+}
+
+// byNumber is fields.ByNumber, first trying the field declared at
+// position num-1, where fields numbered in order are: an index instead of
+// a map lookup per field on the wire.
+func byNumber(fields protoreflect.FieldDescriptors, num protowire.Number) protoreflect.FieldDescriptor {
+	if i := int(num) - 1; i >= 0 && i < fields.Len() {
+		if fd := fields.Get(i); fd.Number() == num {
+			return fd
+		}
+	}
+	return fields.ByNumber(num)
 }
 
 // packedKnown reports whether b is whole elements of a packed field.
