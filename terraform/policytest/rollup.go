@@ -21,27 +21,11 @@ var rollupSchedulerGrants = []grant{
 }
 
 func checkRollup(m *module, report reportFunc) {
-	for _, acct := range []struct {
-		addr, who string
-		grants    []grant
-		mayName   func(*block, string) bool
-	}{
+	checkAccounts(m, report, "rollup-least-privilege",
 		// The rollup job reads the rollup contracts: the registry's
 		// invokers may name it.
-		{rollupAccount, "the rollup job", rollupGrants, func(b *block, name string) bool { return mentions(b, "registry") && name == "invokers" }},
-		{rollupScheduler, "the rollup scheduler", rollupSchedulerGrants, func(*block, string) bool { return false }},
-	} {
-		var call *block
-		for _, b := range resources(m, "google_service_account") {
-			if b.name() == acct.addr {
-				call = b
-			}
-		}
-		if call == nil {
-			continue
-		}
-		exactGrants{who: acct.who, rule: "rollup-least-privilege", names: namesAccount(acct.addr), grants: acct.grants,
-			mayName: acct.mayName,
-		}.check(m, call, report)
-	}
+		accountGrants{addr: rollupAccount, who: "the rollup job", grants: rollupGrants,
+			mayName: func(b *block, name string) bool { return mentions(b, "registry") && name == "invokers" }},
+		accountGrants{addr: rollupScheduler, who: "the rollup scheduler", grants: rollupSchedulerGrants},
+	)
 }

@@ -1,11 +1,5 @@
 package policytest
 
-import (
-	"slices"
-
-	"github.com/hashicorp/hcl/v2/hclsyntax"
-)
-
 // The archive verify job's accounts (terraform/verify.tf).
 const (
 	verifyAccount   = "google_service_account.archive_verify"
@@ -25,31 +19,9 @@ var verifySchedulerGrants = []grant{
 	{"google_cloud_run_v2_job_iam_member", "roles/run.invoker", "google_cloud_run_v2_job.archive_verify", "name"},
 }
 
-// namesAccount reports whether e refers to the service account resource
-// addr.
-func namesAccount(addr string) func(hclsyntax.Expression) bool {
-	return func(e hclsyntax.Expression) bool { return slices.Contains(references(e), addr) }
-}
-
 func checkVerify(m *module, report reportFunc) {
-	for _, acct := range []struct {
-		addr, who string
-		grants    []grant
-	}{
-		{verifyAccount, "the archive verify job", verifyGrants},
-		{verifyScheduler, "the archive verify scheduler", verifySchedulerGrants},
-	} {
-		var call *block
-		for _, b := range resources(m, "google_service_account") {
-			if b.name() == acct.addr {
-				call = b
-			}
-		}
-		if call == nil {
-			continue
-		}
-		exactGrants{who: acct.who, rule: "archive-verify-least-privilege", names: namesAccount(acct.addr), grants: acct.grants,
-			mayName: func(*block, string) bool { return false },
-		}.check(m, call, report)
-	}
+	checkAccounts(m, report, "archive-verify-least-privilege",
+		accountGrants{addr: verifyAccount, who: "the archive verify job", grants: verifyGrants},
+		accountGrants{addr: verifyScheduler, who: "the archive verify scheduler", grants: verifySchedulerGrants},
+	)
 }
