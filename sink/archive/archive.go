@@ -44,7 +44,6 @@ import (
 	"time"
 	"unsafe"
 
-	"buf.build/go/hyperpb"
 	"cloud.google.com/go/storage"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -289,7 +288,7 @@ func encodeTyped(l *layout, events []*sink.Event) ([]byte, error) {
 	w := parquet.NewWriter(&buf, opts...)
 	const chunk = 256
 	rows := make([]parquet.Row, chunk)
-	shared := make([]hyperpb.Shared, chunk)
+	arenas := make([]rowArena, chunk)
 	sort := sorter{count: make([]int, l.payload-8)}
 	var attrs []byte // the chunk's _attributes, which its rows alias
 	var err error
@@ -310,7 +309,7 @@ func encodeTyped(l *layout, events []*sink.Event) ([]byte, error) {
 				parquet.Int32Value(int32(e.Schema.Version)).Level(0, 0, 5),
 				parquet.ByteArrayValue(bytesOf(e.Producer)).Level(0, 0, 6),
 				parquet.ByteArrayValue(attrs[at:]).Level(0, 0, 7))
-			row = l.typed(row, e.Payload, e.Schema, &shared[i])
+			row = l.typed(row, e.Payload, e.Schema, &arenas[i])
 			if l.sorted {
 				sort.sort(row[8:], 8)
 			}
@@ -320,7 +319,7 @@ func encodeTyped(l *layout, events []*sink.Event) ([]byte, error) {
 			return nil, fmt.Errorf("archive: encode: %w", err)
 		}
 		for i := range n {
-			shared[i].Free() // the writer copied the values
+			arenas[i].free() // the writer copied the values
 		}
 		events = events[n:]
 	}

@@ -430,7 +430,7 @@ func stringValue(s string) parquet.Value {
 // into shared, an arena of this row alone (hyperpb parses one message tree
 // per arena) that the caller frees once the row is written: the values may
 // alias it. The rest is decoded by protobuf-go.
-func (l *layout) typed(row parquet.Row, payload []byte, version *contract.Schema, shared *hyperpb.Shared) (out parquet.Row) {
+func (l *layout) typed(row parquet.Row, payload []byte, version *contract.Schema, arena *rowArena) (out parquet.Row) {
 	s := shredder{known: l.knownOf(version), row: row}
 	start := len(row)
 	defer func() {
@@ -440,7 +440,7 @@ func (l *layout) typed(row parquet.Row, payload []byte, version *contract.Schema
 	}()
 	var m protoreflect.Message
 	if wire.Known(payload, l.newest.Descriptor()) {
-		hm := shared.NewMessage(l.parser)
+		hm := arena.newMessage(l.parser)
 		if err := hm.Unmarshal(payload, hyperpb.WithMaxDepth(wire.MaxDepth), hyperpb.WithAllowAlias(true)); err == nil {
 			m = hm
 		}
@@ -459,6 +459,26 @@ func (l *layout) typed(row parquet.Row, payload []byte, version *contract.Schema
 		return l.nulls(row[:start])
 	}
 	return s.row
+}
+
+// rowArena is the hyperpb arena of one row's message. hyperpb's Free
+// panics on an arena that never allocated (a row whose payload was not
+// decoded by hyperpb), so it frees only one that was used.
+type rowArena struct {
+	shared hyperpb.Shared
+	used   bool
+}
+
+func (a *rowArena) newMessage(t *hyperpb.MessageType) *hyperpb.Message {
+	a.used = true
+	return a.shared.NewMessage(t)
+}
+
+func (a *rowArena) free() {
+	if a.used {
+		a.shared.Free()
+		a.used = false
+	}
 }
 
 func (l *layout) nulls(row parquet.Row) parquet.Row {
