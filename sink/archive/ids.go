@@ -30,7 +30,8 @@ type Object struct {
 // [since, until), in time order, without reading them.
 func (r *Reader) Objects(ctx context.Context, subject string, since, until time.Time) ([]Object, error) {
 	first, last := since.UTC().Truncate(time.Hour), until.UTC()
-	// A window within one day lists that day only.
+	// A window within one day lists that day only, not the subject's
+	// whole history.
 	list := r.prefix + "type=" + subject + "/"
 	if day := first.Format("2006-01-02"); last.After(first) && last.Add(-time.Nanosecond).Format("2006-01-02") == day {
 		list += "dt=" + day + "/"

@@ -81,12 +81,13 @@ func (r *Reader) Subjects(ctx context.Context) ([]string, error) {
 // [since, until), object by object in time order. It reads only the hour
 // partitions in range.
 func (r *Reader) Events(ctx context.Context, subject string, since, until time.Time, fn func(*Record) error) error {
-	objects, err := r.objects(ctx, subject, since, until)
+	objects, err := r.Objects(ctx, subject, since, until)
 	if err != nil {
 		return err
 	}
 	schemas := map[int64]*contract.Schema{}
-	for _, name := range objects {
+	for _, o := range objects {
+		name := o.Name
 		data, err := r.read(ctx, name)
 		if err != nil {
 			return err
@@ -106,34 +107,6 @@ func (r *Reader) Events(ctx context.Context, subject string, since, until time.T
 		}
 	}
 	return nil
-}
-
-func (r *Reader) objects(ctx context.Context, subject string, since, until time.Time) ([]string, error) {
-	first, last := since.UTC().Truncate(time.Hour), until.UTC()
-	// A window within one day lists that day only, not the subject's
-	// whole history.
-	list := r.prefix + "type=" + subject + "/"
-	if day := first.Format("2006-01-02"); last.After(first) && last.Add(-time.Nanosecond).Format("2006-01-02") == day {
-		list += "dt=" + day + "/"
-	}
-	it := r.bucket.Objects(ctx, &storage.Query{Prefix: list})
-	var out []string
-	for {
-		a, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("archive: list %s: %w", subject, err)
-		}
-		hour, ok := partitionHour(a.Name)
-		if !ok || hour.Before(first) || !hour.Before(last) {
-			continue
-		}
-		out = append(out, a.Name)
-	}
-	sort.Strings(out)
-	return out, nil
 }
 
 // partitionHour reads dt=YYYY-MM-DD/hour=HH from an object name.
