@@ -2,16 +2,11 @@ package archive
 
 import (
 	"bytes"
-	"fmt"
 	"testing"
-	"time"
 
 	"github.com/parquet-go/parquet-go"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/hemlabs/hem/contract"
-	"github.com/hemlabs/hem/sink"
 )
 
 // FuzzObjectIDs: whatever an archive object holds, reading its ids and its
@@ -20,33 +15,7 @@ import (
 // object lies in a larger buffer, so a read past its end changes the
 // outcome.
 func FuzzObjectIDs(f *testing.F) {
-	src, err := contract.CompileSources(f.Context(), map[string]string{"fz/v1/e.proto": `syntax = "proto3";
-package fz.v1;
-import "hem/options/v1/options.proto";
-message E {
-  option (hem.options.v1.event) = {};
-  string id = 1;
-}
-`})
-	if err != nil {
-		f.Fatal(err)
-	}
-	s, err := src.Schema("fz.v1.E")
-	if err != nil {
-		f.Fatal(err)
-	}
-	s = s.WithIdentity(3, 1, contract.Usable, time.Time{})
-	at := time.Date(2026, 12, 1, 13, 0, 0, 0, time.UTC)
-	var events []*sink.Event
-	for i := range 3 {
-		m := dynamicpb.NewMessage(s.Descriptor())
-		m.Set(s.Descriptor().Fields().ByName("id"), protoreflect.ValueOfString(fmt.Sprintf("id-%d", i)))
-		events = append(events, &sink.Event{ID: fmt.Sprintf("e-%d", i), Schema: s, Message: m, EventTime: at})
-	}
-	obj, err := Encode(events)
-	if err != nil {
-		f.Fatal(err)
-	}
+	s, obj := fuzzSeed(f)
 	f.Add(obj)
 	f.Add(obj[:len(obj)/2])
 	f.Add([]byte("PAR1PAR1"))

@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -20,7 +19,34 @@ import (
 // object lies in a larger buffer, so a read past its end changes the
 // outcome.
 func FuzzDecodeObject(f *testing.F) {
-	src, err := contract.CompileSources(context.Background(), map[string]string{"fz/v1/e.proto": `syntax = "proto3";
+	s, obj := fuzzSeed(f)
+	f.Add(obj)
+	f.Add(obj[:len(obj)/2])
+	f.Add(obj[len(obj)/2:])
+	f.Add([]byte("PAR1PAR1"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		buf := append(append(make([]byte, 0, len(in)+8), in...), 'P', 'A', 'R', '1', 0xff, 0xff, 0xff, 0x7f)
+		// The seed's schema is known, as after an object of the same hour:
+		// rebuilding it from the metadata for every input (descriptor.proto
+		// and all) cost more than reading the object. Other ids still go
+		// through the metadata.
+		recs, err := decodeObject(buf[:len(in):len(in)], map[int64]*contract.Schema{s.ID: s})
+		if err != nil {
+			return
+		}
+		for _, r := range recs {
+			if r.Schema == nil || r.Message == nil {
+				t.Fatalf("event %q read without its schema or message", r.EventID)
+			}
+		}
+	})
+}
+
+// fuzzSeed is an archive object of three events of one schema, for the
+// fuzz targets' seeds, and that schema.
+func fuzzSeed(f *testing.F) (*contract.Schema, []byte) {
+	f.Helper()
+	src, err := contract.CompileSources(f.Context(), map[string]string{"fz/v1/e.proto": `syntax = "proto3";
 package fz.v1;
 import "hem/options/v1/options.proto";
 message E {
@@ -53,24 +79,5 @@ message E {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(obj)
-	f.Add(obj[:len(obj)/2])
-	f.Add(obj[len(obj)/2:])
-	f.Add([]byte("PAR1PAR1"))
-	f.Fuzz(func(t *testing.T, in []byte) {
-		buf := append(append(make([]byte, 0, len(in)+8), in...), 'P', 'A', 'R', '1', 0xff, 0xff, 0xff, 0x7f)
-		// The seed's schema is known, as after an object of the same hour:
-		// rebuilding it from the metadata for every input (descriptor.proto
-		// and all) cost more than reading the object. Other ids still go
-		// through the metadata.
-		recs, err := decodeObject(buf[:len(in):len(in)], map[int64]*contract.Schema{s.ID: s})
-		if err != nil {
-			return
-		}
-		for _, r := range recs {
-			if r.Schema == nil || r.Message == nil {
-				t.Fatalf("event %q read without its schema or message", r.EventID)
-			}
-		}
-	})
+	return s, obj
 }
