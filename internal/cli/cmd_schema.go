@@ -81,13 +81,9 @@ with "acknowledged" say what goes.`,
 }
 
 func runSchemaPush(ctx context.Context, io IO, cfg *schemaPushConfig, args []string) error {
-	dir, err := schemaDirArg(args)
+	dir, src, err := schemaCompileArg(ctx, io, args)
 	if err != nil {
 		return err
-	}
-	src, err := contract.CompileDir(ctx, dir)
-	if err != nil {
-		return schemaCompileFailed(io.Stderr, dir, "", err)
 	}
 	var subjects []string
 	for _, md := range append(src.Events(), src.Rollups()...) {
@@ -172,6 +168,20 @@ func schemaDirArg(args []string) (string, error) {
 		return args[0], nil
 	}
 	return "", fmt.Errorf("want at most one DIR, got %q", args)
+}
+
+// schemaCompileArg compiles the contracts under the command's DIR
+// argument (default proto/), printing what does not compile.
+func schemaCompileArg(ctx context.Context, io IO, args []string) (string, *contract.Source, error) {
+	dir, err := schemaDirArg(args)
+	if err != nil {
+		return "", nil, err
+	}
+	src, err := contract.CompileDir(ctx, dir)
+	if err != nil {
+		return "", nil, schemaCompileFailed(io.Stderr, dir, "", err)
+	}
+	return dir, src, nil
 }
 
 func schemaDial(ctx context.Context, cf *clientFlags) (*registry.Client, error) {

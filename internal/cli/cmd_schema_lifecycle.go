@@ -131,13 +131,9 @@ runs it). Shortening a retention is refused at admission first (EV-D01).`,
 }
 
 func runSchemaLifecycle(ctx context.Context, io IO, cfg *schemaLifecycleConfig, args []string) error {
-	dir, err := schemaDirArg(args)
+	dir, src, err := schemaCompileArg(ctx, io, args)
 	if err != nil {
 		return err
-	}
-	src, err := contract.CompileDir(ctx, dir)
-	if err != nil {
-		return schemaCompileFailed(io.Stderr, dir, "", err)
 	}
 	schemas, err := schemaContracts(src)
 	if err != nil {
