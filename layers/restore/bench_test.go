@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hemlabs/hem/layers/layerstest"
 	"github.com/hemlabs/hem/layers/restore"
 	"github.com/hemlabs/hem/layers/verify"
 	"github.com/hemlabs/hem/sink/duckdb"
@@ -15,8 +16,8 @@ import (
 func BenchmarkRestoreDuckDB(b *testing.B) {
 	start := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	const n = 50_000
-	events := salesEvery(b, n, start, 48*time.Hour/n)
-	_, reader := archiveOf(b, events, 0)
+	events := layerstest.SalesEvery(b, n, start, 48*time.Hour/n)
+	_, reader := layerstest.ArchiveOf(b, events, 0)
 	until := start.Add(48 * time.Hour)
 	b.ReportAllocs()
 	var rows int64
@@ -25,8 +26,8 @@ func BenchmarkRestoreDuckDB(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := restore.Run(b.Context(), reader, restore.NewDuckDB(w, subject, start, until, nil),
-			restore.Config{Subject: subject, Since: start, Until: until})
+		res, err := restore.Run(b.Context(), reader, restore.NewDuckDB(w, layerstest.Subject, start, until, nil),
+			restore.Config{Subject: layerstest.Subject, Since: start, Until: until})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -41,9 +42,9 @@ func BenchmarkRestoreDuckDB(b *testing.B) {
 func BenchmarkVerifyDuckDB(b *testing.B) {
 	start := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	const n = 50_000
-	events := salesEvery(b, n, start, 48*time.Hour/n)
-	_, reader := archiveOf(b, events, 0)
-	w := warehouseOf(b, events)
+	events := layerstest.SalesEvery(b, n, start, 48*time.Hour/n)
+	_, reader := layerstest.ArchiveOf(b, events, 0)
+	w := layerstest.WarehouseOf(b, events)
 	until := start.Add(48 * time.Hour)
 	b.ReportAllocs()
 	var ids int64

@@ -1,20 +1,17 @@
 package restore_test
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
 
+	"github.com/hemlabs/hem/layers/layerstest"
 	"github.com/hemlabs/hem/layers/restore"
-	bqsink "github.com/hemlabs/hem/sink/bigquery"
-	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
 )
 
 // The same expired range restored into the BigQuery fake: a load job into
@@ -28,35 +25,18 @@ func TestRestoreAnExpiredRangeIntoBigQuery(t *testing.T) {
 	clock.Store(start.AddDate(0, 0, 100).UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
 
-	srv, err := bigquerytest.NewServer(bigquerytest.WithClock(now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	bq, err := bigquery.NewClient(ctx, "proj", srv.ClientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bq.Close() })
-	if err := bq.Dataset("hem").Create(ctx, &bigquery.DatasetMetadata{Location: "US"}); err != nil {
-		t.Fatal(err)
-	}
 	// The events table, as the registry made it for version 2 (its rows of
 	// November expired 90 days on).
-	s, err := bqsink.New(ctx, bqsink.Config{Project: "proj", Dataset: "hem", Endpoint: srv.RESTEndpoint(), WriteEndpoint: srv.WriteEndpoint(), Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close(context.WithoutCancel(ctx)) })
-	if err := s.Migrate(ctx, schema(t, protoV2, 2, 2)); err != nil {
+	bq, s := layerstest.BigQuery(t, now)
+	if err := s.Migrate(ctx, layerstest.Schema(t, layerstest.ProtoV2, 2, 2)); err != nil {
 		t.Fatal(err)
 	}
 
-	old := sales(t, 3*96, start)
-	_, reader := archiveOf(t, old, 60)
+	old := layerstest.Sales(t, 3*96, start)
+	_, reader := layerstest.ArchiveOf(t, old, 60)
 	since, until := start, start.Add(72*time.Hour)
 	res, err := restore.Run(ctx, reader, restore.NewBigQuery(bq, "hem"), restore.Config{
-		Subject: subject, Since: since, Until: until, Now: now, Expires: 7 * 24 * time.Hour, BatchSize: 50,
+		Subject: layerstest.Subject, Since: since, Until: until, Now: now, Expires: 7 * 24 * time.Hour, BatchSize: 50,
 	})
 	if err != nil {
 		t.Fatal(err)

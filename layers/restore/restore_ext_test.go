@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hemlabs/hem/layers/layerstest"
 	"github.com/hemlabs/hem/layers/restore"
 	"github.com/hemlabs/hem/sink"
 )
@@ -15,20 +16,20 @@ func TestRestoreAnExpiredRangeIntoDuckDB(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	start := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
-	old := sales(t, 3*96, start) // three days, 96 a day, half v1 and half v2
-	_, reader := archiveOf(t, old, 60)
-	recent := sales(t, 10, start.AddDate(0, 0, 100))
+	old := layerstest.Sales(t, 3*96, start) // three days, 96 a day, half v1 and half v2
+	_, reader := layerstest.ArchiveOf(t, old, 60)
+	recent := layerstest.Sales(t, 10, start.AddDate(0, 0, 100))
 	for _, e := range recent {
 		e.ID = "recent-" + e.ID
 	}
-	w := warehouseOf(t, recent)
+	w := layerstest.WarehouseOf(t, recent)
 	now := start.AddDate(0, 0, 100)
 	clock := func() time.Time { return now }
 
 	since, until := start, start.Add(72*time.Hour)
 	var progress []restore.Progress
-	res, err := restore.Run(ctx, reader, restore.NewDuckDB(w, subject, since, until, clock), restore.Config{
-		Subject: subject, Since: since, Until: until, Now: clock, BatchSize: 100,
+	res, err := restore.Run(ctx, reader, restore.NewDuckDB(w, layerstest.Subject, since, until, clock), restore.Config{
+		Subject: layerstest.Subject, Since: since, Until: until, Now: clock, BatchSize: 100,
 		Progress: func(p restore.Progress) { progress = append(progress, p) }, ProgressEvery: 100,
 	})
 	if err != nil {
@@ -62,8 +63,8 @@ func TestRestoreAnExpiredRangeIntoDuckDB(t *testing.T) {
 	// The restore table expires after 7 days: the next restore (here of
 	// another range) drops it.
 	now = now.Add(7*24*time.Hour + time.Second)
-	if _, err := restore.Run(ctx, reader, restore.NewDuckDB(w, subject, since, since.Add(time.Hour), clock), restore.Config{
-		Subject: subject, Since: since, Until: since.Add(time.Hour), Now: clock, Table: "first_hour",
+	if _, err := restore.Run(ctx, reader, restore.NewDuckDB(w, layerstest.Subject, since, since.Add(time.Hour), clock), restore.Config{
+		Subject: layerstest.Subject, Since: since, Until: since.Add(time.Hour), Now: clock, Table: "first_hour",
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -91,20 +92,20 @@ func TestRestoreAnExpiredRangeIntoDuckDB(t *testing.T) {
 func TestRestoreRefuses(t *testing.T) {
 	t.Parallel()
 	start := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
-	_, reader := archiveOf(t, sales(t, 4, start), 0)
-	w := warehouseOf(t, []*sink.Event{})
+	_, reader := layerstest.ArchiveOf(t, layerstest.Sales(t, 4, start), 0)
+	w := layerstest.WarehouseOf(t, []*sink.Event{})
 	for _, tc := range []struct {
 		name string
 		cfg  restore.Config
 	}{
 		{"no subject", restore.Config{Since: start, Until: start.Add(time.Hour)}},
-		{"empty window", restore.Config{Subject: subject, Since: start, Until: start}},
-		{"nothing archived", restore.Config{Subject: subject, Since: start.AddDate(0, 0, -2), Until: start.AddDate(0, 0, -1)}},
-		{"into the event table", restore.Config{Subject: subject, Since: start, Until: start.Add(time.Hour), Table: "LAY_v1_sale"}},
+		{"empty window", restore.Config{Subject: layerstest.Subject, Since: start, Until: start}},
+		{"nothing archived", restore.Config{Subject: layerstest.Subject, Since: start.AddDate(0, 0, -2), Until: start.AddDate(0, 0, -1)}},
+		{"into the event table", restore.Config{Subject: layerstest.Subject, Since: start, Until: start.Add(time.Hour), Table: "LAY_v1_sale"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := restore.Run(t.Context(), reader, restore.NewDuckDB(w, subject, tc.cfg.Since, tc.cfg.Until, nil), tc.cfg); err == nil {
+			if _, err := restore.Run(t.Context(), reader, restore.NewDuckDB(w, layerstest.Subject, tc.cfg.Since, tc.cfg.Until, nil), tc.cfg); err == nil {
 				t.Fatal("restored")
 			}
 		})

@@ -1,17 +1,13 @@
 package verify_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/bigquery"
-
+	"github.com/hemlabs/hem/layers/layerstest"
 	"github.com/hemlabs/hem/layers/verify"
 	"github.com/hemlabs/hem/sink"
-	bqsink "github.com/hemlabs/hem/sink/bigquery"
-	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
 )
 
 // Verify against BigQuery (the fake): query jobs digest the table's days,
@@ -20,37 +16,20 @@ func TestVerifyAgainstBigQuery(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	start := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
-	srv, err := bigquerytest.NewServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	bq, err := bigquery.NewClient(ctx, "proj", srv.ClientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bq.Close() })
-	if err := bq.Dataset("hem").Create(ctx, &bigquery.DatasetMetadata{Location: "US"}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := bqsink.New(ctx, bqsink.Config{Project: "proj", Dataset: "hem", Endpoint: srv.RESTEndpoint(), WriteEndpoint: srv.WriteEndpoint()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close(context.WithoutCancel(ctx)) })
-	events := sales(t, 2*96, start)
+	bq, s := layerstest.BigQuery(t, nil)
+	events := layerstest.Sales(t, 2*96, start)
 	for _, batch := range [][]*sink.Event{events, events[:20]} {
-		if err := s.Write(ctx, &sink.Batch{Subject: subject, Events: batch}); err != nil {
+		if err := s.Write(ctx, &sink.Batch{Subject: layerstest.Subject, Events: batch}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	gcs, reader := archiveOf(t, events, 0)
+	gcs, reader := layerstest.ArchiveOf(t, events, 0)
 	cfg := verify.Config{Since: start, Until: start.Add(48 * time.Hour), Now: func() time.Time { return start.Add(72 * time.Hour) }}
 	rep, err := verify.Run(ctx, reader, verify.BigQuery(bq, "hem"), cfg)
 	if err != nil || len(rep.Days) != 2 || rep.Days[0].Warehouse.IDs != 96 || rep.Days[0].Warehouse != rep.Days[0].Archive {
 		t.Fatalf("clean run: %v, %+v", err, rep)
 	}
-	objects, err := reader.Objects(ctx, subject, start.Add(3*time.Hour), start.Add(4*time.Hour))
+	objects, err := reader.Objects(ctx, layerstest.Subject, start.Add(3*time.Hour), start.Add(4*time.Hour))
 	if err != nil || len(objects) != 1 {
 		t.Fatalf("objects %v %v", objects, err)
 	}

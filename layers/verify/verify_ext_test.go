@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hemlabs/hem/layers/layerstest"
 	"github.com/hemlabs/hem/layers/verify"
 )
 
@@ -12,9 +13,9 @@ func TestVerifyFindsAGapMadeByDeletingAnArchiveObject(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	start := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
-	events := sales(t, 3*96, start) // three days, 96 a day
-	gcs, reader := archiveOf(t, events, 50)
-	w := warehouseOf(t, events)
+	events := layerstest.Sales(t, 3*96, start) // three days, 96 a day
+	gcs, reader := layerstest.ArchiveOf(t, events, 50)
+	w := layerstest.WarehouseOf(t, events)
 	cfg := verify.Config{Since: start, Until: start.Add(72 * time.Hour), Now: func() time.Time { return start.Add(96 * time.Hour) }}
 
 	rep, err := verify.Run(ctx, reader, verify.DuckDB(w), cfg)
