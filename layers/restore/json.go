@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hemlabs/hem/contract"
@@ -102,11 +101,6 @@ func jsonField(c contract.Column, m protoreflect.Message) (any, error) {
 }
 
 func jsonValue(c contract.Column, fd protoreflect.FieldDescriptor, v protoreflect.Value) (any, error) {
-	secsNanos := func() (int64, int64) {
-		m := v.Message()
-		f := m.Descriptor().Fields()
-		return m.Get(f.ByName("seconds")).Int(), m.Get(f.ByName("nanos")).Int()
-	}
 	switch c.Type {
 	case contract.Record:
 		sub := v.Message()
@@ -122,16 +116,13 @@ func jsonValue(c contract.Column, fd protoreflect.FieldDescriptor, v protoreflec
 		}
 		return out, nil
 	case contract.Timestamp:
-		s, n := secsNanos()
-		return timestamp(time.Unix(s, n)), nil
+		return timestamp(contract.TimestampValue(v.Message())), nil
 	case contract.Interval:
-		return interval(secsNanos()), nil
+		return interval(contract.DurationMicros(v.Message())), nil
 	case contract.Date:
-		m := v.Message()
-		f := m.Descriptor().Fields()
-		return fmt.Sprintf("%04d-%02d-%02d", m.Get(f.ByName("year")).Int(), m.Get(f.ByName("month")).Int(), m.Get(f.ByName("day")).Int()), nil
+		return contract.DateValue(v.Message()).Format(time.DateOnly), nil
 	case contract.JSON:
-		b, err := protojson.Marshal(v.Message().Interface())
+		b, err := contract.JSONValue(v.Message())
 		if err != nil {
 			return nil, err
 		}
@@ -139,9 +130,8 @@ func jsonValue(c contract.Column, fd protoreflect.FieldDescriptor, v protoreflec
 	}
 	kind := fd.Kind()
 	if kind == protoreflect.MessageKind && contract.IsWrapper(fd.Message()) {
-		m := v.Message()
-		inner := m.Descriptor().Fields().ByName("value")
-		fd, v, kind = inner, m.Get(inner), inner.Kind()
+		v, fd = contract.Unwrap(v.Message())
+		kind = fd.Kind()
 	}
 	switch kind {
 	case protoreflect.BoolKind:
@@ -167,25 +157,22 @@ func jsonValue(c contract.Column, fd protoreflect.FieldDescriptor, v protoreflec
 	case protoreflect.BytesKind:
 		return v.Bytes(), nil // base64, as BigQuery reads BYTES from JSON
 	case protoreflect.EnumKind:
-		n := v.Enum()
-		if ev := fd.Enum().Values().ByNumber(n); ev != nil {
-			return string(ev.Name()), nil
-		}
-		return strconv.Itoa(int(n)), nil
+		return contract.EnumValue(fd.Enum(), v.Enum()), nil
 	}
 	return nil, fmt.Errorf("unsupported kind %s", kind)
 }
 
 // interval is BigQuery's canonical INTERVAL text, Y-M D H:M:S[.F], all in
 // the time part (a Duration has no calendar units).
-func interval(secs, nanos int64) string {
+func interval(micros int64) string {
 	sign := ""
-	if secs < 0 || nanos < 0 {
-		sign, secs, nanos = "-", -secs, -nanos
+	if micros < 0 {
+		sign, micros = "-", -micros
 	}
+	secs := micros / 1_000_000
 	var b strings.Builder
 	fmt.Fprintf(&b, "0-0 0 %s%d:%d:%d", sign, secs/3600, secs/60%60, secs%60)
-	if us := nanos / 1000; us > 0 {
+	if us := micros % 1_000_000; us > 0 {
 		fmt.Fprintf(&b, ".%06d", us)
 	}
 	return b.String()
