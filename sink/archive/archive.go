@@ -290,6 +290,7 @@ func encodeTyped(l *layout, events []*sink.Event) ([]byte, error) {
 	rows := make([]parquet.Row, chunk)
 	arenas := make([]rowArena, chunk)
 	sort := sorter{count: make([]int, l.payload-8)}
+	shred := newShredder()
 	var attrs []byte // the chunk's _attributes, which its rows alias
 	var err error
 	for len(events) > 0 {
@@ -309,7 +310,7 @@ func encodeTyped(l *layout, events []*sink.Event) ([]byte, error) {
 				parquet.Int32Value(int32(e.Schema.Version)).Level(0, 0, 5),
 				parquet.ByteArrayValue(bytesOf(e.Producer)).Level(0, 0, 6),
 				parquet.ByteArrayValue(attrs[at:]).Level(0, 0, 7))
-			row = l.typed(row, e.Payload, e.Schema, &arenas[i])
+			row = l.typed(shred, row, e.Payload, e.Schema, &arenas[i])
 			if l.sorted {
 				sort.sort(row[8:], 8)
 			}

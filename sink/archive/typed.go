@@ -298,11 +298,27 @@ func markKnown(k []bool, nodes []*node, md protoreflect.MessageDescriptor) {
 	}
 }
 
-// shredder turns one decoded message into the typed values of a row.
+// shredder turns decoded messages into the typed values of rows, one at
+// a time; it is reused across the rows of an object.
 type shredder struct {
 	known []bool
 	row   parquet.Row
 	err   error
+	entry func(protoreflect.MapKey, protoreflect.Value) bool // s.mapEntry, bound once
+	m     mapState                                           // of the map entry ranges
+}
+
+// mapState is where the entries of the map being ranged go.
+type mapState struct {
+	n     *node
+	r, d  byte
+	first bool
+}
+
+func newShredder() *shredder {
+	s := &shredder{}
+	s.entry = s.mapEntry
+	return s
 }
 
 func (s *shredder) null(n *node, r, d byte) {
@@ -330,22 +346,16 @@ func (s *shredder) field(n *node, m protoreflect.Message, r, d byte) {
 }
 
 func (s *shredder) repeated(n *node, v protoreflect.Value, r, d byte) {
-	e := n.elem
 	if n.fd.IsMap() {
 		mp := v.Map()
 		if mp.Len() == 0 {
 			s.null(n, r, d)
 			return
 		}
-		first := true
-		mp.Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
-			s.value(e.children[0], k.Value(), r, d+2)
-			s.value(e.children[1], v, r, d+2)
-			if first {
-				r, first = n.rep, false
-			}
-			return s.err == nil
-		})
+		outer := s.m // a map in a map's values ranges inside this one
+		s.m = mapState{n: n, r: r, d: d, first: true}
+		mp.Range(s.entry)
+		s.m = outer
 		return
 	}
 	l := v.List()
@@ -354,9 +364,21 @@ func (s *shredder) repeated(n *node, v protoreflect.Value, r, d byte) {
 		return
 	}
 	for i := range l.Len() {
-		s.value(e, l.Get(i), r, d+1)
+		s.value(n.elem, l.Get(i), r, d+1)
 		r = n.rep
 	}
+}
+
+// mapEntry writes one entry of the map s.m is ranging.
+func (s *shredder) mapEntry(k protoreflect.MapKey, v protoreflect.Value) bool {
+	m := &s.m
+	e := m.n.elem
+	s.value(e.children[0], k.Value(), m.r, m.d+2)
+	s.value(e.children[1], v, m.r, m.d+2)
+	if m.first {
+		m.r, m.first = m.n.rep, false
+	}
+	return s.err == nil
 }
 
 // value writes a present value of node n at definition level d.
@@ -430,8 +452,8 @@ func stringValue(s string) parquet.Value {
 // into shared, an arena of this row alone (hyperpb parses one message tree
 // per arena) that the caller frees once the row is written: the values may
 // alias it. The rest is decoded by protobuf-go.
-func (l *layout) typed(row parquet.Row, payload []byte, version *contract.Schema, arena *rowArena) (out parquet.Row) {
-	s := shredder{known: l.knownOf(version), row: row}
+func (l *layout) typed(s *shredder, row parquet.Row, payload []byte, version *contract.Schema, arena *rowArena) (out parquet.Row) {
+	*s = shredder{known: l.knownOf(version), row: row, entry: s.entry}
 	start := len(row)
 	defer func() {
 		if r := recover(); r != nil {
