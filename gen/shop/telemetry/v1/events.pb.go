@@ -373,7 +373,7 @@ const file_shop_telemetry_v1_events_proto_rawDesc = "" +
 	"\x1eshop/telemetry/v1/events.proto\x12\x11shop.telemetry.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1chem/options/v1/options.proto\"v\n" +
 	"\bGeoPoint\x123\n" +
 	"\blatitude\x18\x01 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80V@)\x00\x00\x00\x00\x00\x80V\xc0R\blatitude\x125\n" +
-	"\tlongitude\x18\x02 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80f@)\x00\x00\x00\x00\x00\x80f\xc0R\tlongitude\"\x9d\x05\n" +
+	"\tlongitude\x18\x02 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80f@)\x00\x00\x00\x00\x00\x80f\xc0R\tlongitude\"\xa2\x05\n" +
 	"\x19VehicleTemperatureReading\x12@\n" +
 	"\n" +
 	"vehicle_id\x18\x01 \x01(\tB!\xbaH\x1er\x1c2\x1a^(VAN|BIKE|BOAT)-[0-9]{3}$R\tvehicleId\x12>\n" +
@@ -388,10 +388,10 @@ const file_shop_telemetry_v1_events_proto_rawDesc = "" +
 	"\bposition\x18\a \x01(\v2\x1b.shop.telemetry.v1.GeoPointR\bposition\x12\x1b\n" +
 	"\tdoor_open\x18\b \x01(\bR\bdoorOpen\x12C\n" +
 	"\vmeasured_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"measuredAt:\xaa\x01\xbaHy\x1aw\n" +
-	"&vehicle_temperature_reading.min_le_max\x12'min_celsius must not exceed max_celsius\x1a$this.min_celsius <= this.max_celsius\x8a\xb5\x18*\x12\vmeasured_at\x1a\n" +
+	"measuredAt:\xaf\x01\xbaHy\x1aw\n" +
+	"&vehicle_temperature_reading.min_le_max\x12'min_celsius must not exceed max_celsius\x1a$this.min_celsius <= this.max_celsius\x8a\xb5\x18/\x12\vmeasured_at\x1a\n" +
 	"vehicle_id\"\n" +
-	"vehicle_id(\x010\x90\x03\"\xae\x04\n" +
+	"vehicle_id(\x010\x90\x038\xc7\b@\x1e\"\xae\x04\n" +
 	"\x16WarehouseSensorReading\x12*\n" +
 	"\fwarehouse_id\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\vwarehouseId\x12\x1b\n" +
 	"\x04zone\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x04zone\x12$\n" +
