@@ -175,8 +175,8 @@ func (s *Server) rowsByID(ctx context.Context, sc *schemas, subjects []string, i
 	var searched []string
 	for _, subject := range subjects {
 		schema, err := sc.get(ctx, subject, 0)
-		if err != nil {
-			continue
+		if err != nil || contract.IsRollup(schema.Descriptor()) {
+			continue // a rollup's rows are aggregates: no event id
 		}
 		t, err := contract.MapTable(schema.Descriptor())
 		if err != nil {
