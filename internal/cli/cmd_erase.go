@@ -67,7 +67,7 @@ func runErase(ctx context.Context, io IO, cfg eraseConfig) error {
 	fmt.Fprintln(io.Stdout, "effective:")
 	fmt.Fprintln(io.Stdout, "  local key store (<dir>/keys):  now (no copies kept)")
 	fmt.Fprintln(io.Stdout, "  running hem dev:               within 1 minute (cached keys expire)")
-	fmt.Fprintln(io.Stdout, "  in production (not done by this command yet): BigQuery keys table after time travel (7 days) and fail-safe (7 days);")
+	fmt.Fprintln(io.Stdout, "  in production (not done by this command yet): BigQuery keys table after its time travel (48 hours as terraform sets it) and fail-safe (7 days);")
 	fmt.Fprintln(io.Stdout, "  the registry bucket's mirror after its soft delete window (7 days by default)")
 	return nil
 }
