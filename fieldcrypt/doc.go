@@ -13,9 +13,10 @@
 // of that person's encrypted fields unreadable, wherever the ciphertext
 // rests (crypto-shredding).
 //
-// Keysets rest wrapped by a key-encryption key (KEK), a tink.AEAD: Cloud KMS
-// in production (tink-go-gcpkms), a local keyset in a file under .hem/ for
-// hem dev (LocalKEK). A wrapped keyset is the KEK's ciphertext of the
+// Keysets rest wrapped by a key-encryption key (KEK), a tink.AEAD: a Cloud
+// KMS key in production (KMSKEK, over cloud.google.com/go/kms with CRC32C
+// checks on every call; kmstest is its fake), a local keyset in a file
+// under .hem/ for hem dev (LocalKEK). A wrapped keyset is the KEK's ciphertext of the
 // serialized Tink keyset, with empty associated data: the form BigQuery's
 // KEYS.KEYSET_CHAIN(kms_key_uri, wrapped_keyset) takes. A Store holds them as
 // blobs (a folder, a GCS bucket); its object names are listed in Name.Object.

@@ -205,9 +205,10 @@ func (k *Keyring) newWrapped(n Name) ([]byte, error) {
 // unwrap decrypts a wrapped keyset and builds its primitive.
 func (k *Keyring) unwrap(n Name, wrapped []byte) (*entry, error) {
 	clear, err := k.kek.Decrypt(wrapped, nil)
+	if errors.Is(err, ErrKEKUnavailable) {
+		return nil, fmt.Errorf("fieldcrypt: unwrap %v: %w", n, err)
+	}
 	if err != nil {
-		// VERIFY: with Cloud KMS, an outage also fails here; it is taken
-		// for a corrupt keyset (a rejection the producer can replay).
 		return nil, fmt.Errorf("%w: %v does not unwrap with the key-encryption key: %w", ErrCorrupt, n, err)
 	}
 	h, err := insecurecleartextkeyset.Read(keyset.NewBinaryReader(bytes.NewReader(clear)))
