@@ -45,6 +45,9 @@ type config struct {
 	ttl       time.Duration
 	maxCached int
 	now       func() time.Time
+
+	mirror        Mirror
+	onMirrorError func(Keyset, error)
 }
 
 // WithCreate makes the keyring create a missing keyset on first use (the
@@ -149,13 +152,16 @@ func (k *Keyring) load(ctx context.Context, n Name) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	created := false
 	switch err := k.store.Create(ctx, n.Object(), wrapped); {
+	case err == nil:
+		created = true
 	case errors.Is(err, ErrExists):
 		// Another collector created it first: use theirs.
 		if wrapped, err = k.store.Get(ctx, n.Object()); err != nil {
 			return nil, err
 		}
-	case err != nil:
+	default:
 		return nil, err
 	}
 	// An erasure that ran between the check and the create must win.
@@ -165,7 +171,11 @@ func (k *Keyring) load(ctx context.Context, n Name) (*entry, error) {
 		}
 		return &entry{err: err}, err
 	}
-	return k.unwrap(n, wrapped)
+	e, err := k.unwrap(n, wrapped)
+	if err == nil && created {
+		k.mirror(ctx, n, wrapped)
+	}
+	return e, err
 }
 
 func (k *Keyring) checkErased(ctx context.Context, n Name) error {
@@ -242,12 +252,16 @@ type Erasure struct {
 	At           time.Time
 	// Deleted are the objects of the keysets deleted.
 	Deleted []string
+	// MirrorDeleted is how many keysets the mirror deleted (when the
+	// keyring has one, WithMirror).
+	MirrorDeleted int64
 }
 
 // EraseSubject deletes every keyset of the data subject field=value (of
 // every event type) and leaves a tombstone, so no key is created for them
-// again: their encrypted fields can no longer be read anywhere. It is
-// idempotent.
+// again: their encrypted fields can no longer be read anywhere. With a
+// mirror, it then deletes the subject's keysets there too. It is
+// idempotent: run it again after a failure.
 func (k *Keyring) EraseSubject(ctx context.Context, field, value string) (*Erasure, error) {
 	if !isIdent(field, false) {
 		return nil, fmt.Errorf("fieldcrypt: data subject field %q is not a field name", field)
@@ -282,5 +296,10 @@ func (k *Keyring) EraseSubject(ctx context.Context, field, value string) (*Erasu
 		}
 	}
 	k.mu.Unlock()
+	if k.cfg.mirror != nil {
+		if er.MirrorDeleted, err = k.cfg.mirror.DeleteSubject(ctx, field, value); err != nil {
+			return er, fmt.Errorf("fieldcrypt: erase %s=%s from the mirror (the store is erased; run it again): %w", field, value, err)
+		}
+	}
 	return er, nil
 }

@@ -1,0 +1,118 @@
+package fieldcrypt_test
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/hemlabs/hem/fieldcrypt"
+)
+
+// memMirror is a Mirror in memory, failing its puts while fail is set.
+type memMirror struct {
+	mu   sync.Mutex
+	rows map[string]fieldcrypt.Keyset
+	fail bool
+}
+
+func (m *memMirror) Put(_ context.Context, k fieldcrypt.Keyset) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return errors.New("mirror down")
+	}
+	if _, ok := m.rows[k.Object]; !ok {
+		m.rows[k.Object] = k
+	}
+	return nil
+}
+
+func (m *memMirror) DeleteSubject(_ context.Context, field, value string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for o, k := range m.rows {
+		if k.Name.SubjectField == field && k.Name.Subject == value {
+			delete(m.rows, o)
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (m *memMirror) objects() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Sorted(maps.Keys(m.rows))
+}
+
+// TestMirror: a created keyset reaches the mirror; one whose put failed
+// is still used, and Sync puts it; an erasure deletes the subject's rows.
+func TestMirror(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	m := &memMirror{rows: map[string]fieldcrypt.Keyset{}}
+	var failed []string
+	kr, store, kek := newKeyring(t, fieldcrypt.WithCreate(), fieldcrypt.WithMirror(m, func(k fieldcrypt.Keyset, _ error) { failed = append(failed, k.Object) }))
+	n1 := fieldcrypt.Name{Type: typ, Kind: fieldcrypt.AEAD, SubjectField: "member_id", Subject: "m-1"}
+	n2 := fieldcrypt.Name{Type: typ, Kind: fieldcrypt.Deterministic}
+	if _, err := kr.AEAD(ctx, n1); err != nil {
+		t.Fatal(err)
+	}
+	m.fail = true
+	if _, err := kr.Deterministic(ctx, n2); err != nil {
+		t.Fatalf("a mirror failure failed the key: %v", err)
+	}
+	m.fail = false
+	if got := m.objects(); !slices.Equal(got, []string{n1.Object()}) || !slices.Equal(failed, []string{n2.Object()}) {
+		t.Fatalf("mirror %v, failed %v", got, failed)
+	}
+	if w, _ := store.Get(ctx, n1.Object()); string(m.rows[n1.Object()].Wrapped) != string(w) || m.rows[n1.Object()].Name != n1 {
+		t.Errorf("mirrored row differs from the store's keyset")
+	}
+	// A reader with the same mirror puts nothing; Sync repairs.
+	reader, err := fieldcrypt.NewKeyring(store, kek, fieldcrypt.WithMirror(m, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reader.Deterministic(ctx, n2); err != nil || len(m.objects()) != 1 {
+		t.Fatalf("reader: %v, mirror %v", err, m.objects())
+	}
+	if n, err := reader.Sync(ctx); err != nil || n != 2 {
+		t.Fatalf("Sync: %d %v", n, err)
+	}
+	if got := m.objects(); len(got) != 2 {
+		t.Fatalf("mirror after sync: %v", got)
+	}
+	er, err := reader.EraseSubject(ctx, "member_id", "m-1")
+	if err != nil || er.MirrorDeleted != 1 {
+		t.Fatalf("erase: %+v %v", er, err)
+	}
+	if got := m.objects(); !slices.Equal(got, []string{n2.Object()}) {
+		t.Errorf("mirror after erase: %v", got)
+	}
+	// Sync skips the tombstone.
+	if n, err := reader.Sync(ctx); err != nil || n != 1 {
+		t.Errorf("Sync after erase: %d %v", n, err)
+	}
+}
+
+func TestParseObject(t *testing.T) {
+	t.Parallel()
+	for _, n := range []fieldcrypt.Name{
+		{Type: typ, Kind: fieldcrypt.AEAD},
+		{Type: typ, Kind: fieldcrypt.Deterministic, SubjectField: "member_id", Subject: "m/42 é"},
+	} {
+		if got, ok := fieldcrypt.ParseObject(n.Object()); !ok || got != n {
+			t.Errorf("ParseObject(%q) = %v %v, want %v", n.Object(), got, ok, n)
+		}
+	}
+	for _, o := range []string{"subject/member_id/6d2d31/erased", "audit/erasures/x.json", "type/a.B/other", "subject/member_id/zz/a.B/aead", "type/a..B/aead"} {
+		if n, ok := fieldcrypt.ParseObject(o); ok {
+			t.Errorf("ParseObject(%q) = %v", o, n)
+		}
+	}
+}
