@@ -758,6 +758,18 @@ func (c *Collector) checkEnvelope(e *eventv1.Event, id string) *rejection {
 }
 
 func printable(s string) bool {
+	// Ids are nearly always ASCII (UUIDs): no decoding for those.
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf {
+			return printableRunes(s)
+		} else if c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func printableRunes(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}

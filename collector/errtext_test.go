@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -139,6 +141,31 @@ func TestValidationMessagesWithholdPII(t *testing.T) {
 	for _, kept := range []string{"note call me is not empty", "email.long", "signup.email_domain", "contact.phone", "too short"} {
 		if !strings.Contains(all, kept) {
 			t.Errorf("the rejection lost %q:\n%s", kept, all)
+		}
+	}
+}
+
+// TestPrintable holds printable's ASCII fast path to the definition by
+// runes: every rune printable, and no space.
+func TestPrintable(t *testing.T) {
+	byRunes := func(s string) bool {
+		if !utf8.ValidString(s) {
+			return false
+		}
+		for _, r := range s {
+			if !unicode.IsPrint(r) || r == ' ' {
+				return false
+			}
+		}
+		return true
+	}
+	cases := []string{"", "0195b3c2-7d1e-8a4f-9c3b-2e1f0a9b8c7d", "a b", "a\tb", "a\x7fb", "a\x00", "~!", "größe", "x\u00a0y", "x\u200by", "\xff", "é\xff", "id-\u2028"}
+	for c := range 256 {
+		cases = append(cases, "id"+string(rune(c)), "id"+string([]byte{byte(c)}))
+	}
+	for _, s := range cases {
+		if got, want := printable(s), byRunes(s); got != want {
+			t.Errorf("printable(%q) = %v, want %v", s, got, want)
 		}
 	}
 }

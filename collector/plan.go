@@ -129,15 +129,15 @@ func (p *plan) processValidated(ctx context.Context, payload []byte, h *codec.Ha
 	// (say, an empty data subject field its rules refuse) is rejected as
 	// such. Without its keys, the encoder leaves the encrypted fields out
 	// and records why; that output is never published.
-	var keys fieldcrypt.Keys
 	var keyRej *rejection
 	if p.codec.Encrypts() != 0 {
-		keys, keyRej, err = p.keysOf(ctx, kr, msg, &enc)
+		keys := new(fieldcrypt.Keys) // on the heap only for a contract that encrypts
+		*keys, keyRej, err = p.keysOf(ctx, kr, msg, &enc)
 		if err != nil {
 			return nil, "", nil, err
 		}
 		if keyRej == nil {
-			enc.Keys = &keys
+			enc.Keys = keys
 		}
 	}
 	if !p.hasPII && p.codec.Canonical(payload) {

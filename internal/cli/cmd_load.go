@@ -11,6 +11,7 @@ import (
 	"time"
 
 	sourcev1 "github.com/hemlabs/hem/gen/hem/source/v1"
+	"github.com/hemlabs/hem/internal/gctune"
 	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/source/read"
 )
@@ -46,6 +47,9 @@ adds nothing and prints its entry. A local file is identified by its path
 and its content (its generation is a CRC32C and size of the bytes): the
 same file again adds nothing, an edited one loads as a new generation.
 
+The Go garbage collector runs as hem source run's does (GOGC=400; setting
+GOGC or GOMEMLIMIT overrides it).
+
 It prints progress on standard error while the file loads (records done and
 records/s, from the ledger's checkpoints) and the object's ledger entry at
 the end; it exits 1 when the object ends quarantined or failed.
@@ -65,6 +69,7 @@ GCS and ledger); with it, into that project (--ledger-bucket, --registry and
 			if cfg.Format != "table" && cfg.Format != "json" {
 				return fmt.Errorf("load: --format %q: want table or json", cfg.Format)
 			}
+			gctune.Apply(gctune.Loader(cfg.source.SpillMax))
 			return runLoad(ctx, io, &cfg, args[0])
 		},
 	}

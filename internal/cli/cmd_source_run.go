@@ -25,6 +25,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/hemlabs/hem/auth"
+	"github.com/hemlabs/hem/internal/gctune"
 	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/registry"
 )
@@ -240,6 +241,11 @@ down). Objects no source declares are acked and logged. SIGTERM stops
 pulling and gives running loads --shutdown-timeout; a load cut off resumes
 from its checkpoint wherever its notification lands next.
 
+The Go garbage collector runs with GOGC=400 and, in a container with a
+memory limit, GOMEMLIMIT at three quarters of what --loads spill files of
+--spill-max-bytes leave of it (on Cloud Run they are memory); setting GOGC
+or GOMEMLIMIT overrides either.
+
 /healthz answers while the process runs, /readyz while the subscription's
 stream runs, /metrics serves the counters in the Prometheus format.
 
@@ -252,6 +258,7 @@ consumer itself).
 			if err := cfg.validate(); err != nil {
 				return err
 			}
+			gctune.Apply(gctune.Loader(int64(cfg.Loads) * cfg.source.SpillMax))
 			return runSourceRun(ctx, io, &cfg)
 		},
 	}

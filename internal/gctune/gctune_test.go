@@ -37,3 +37,21 @@ func TestEnvironmentWins(t *testing.T) {
 		}
 	}
 }
+
+func TestLoader(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		container, reserved int64
+		want                Settings
+	}{
+		{"no container", 0, 4 << 30, Settings{Percent: 400}},
+		{"Cloud Run, two loads of 256 MiB spills", 2 << 30, 512 << 20, Settings{Percent: 400, MemoryLimit: 1536 << 20 / 4 * 3}},
+		{"no spill", 2 << 30, 0, Settings{Percent: 400, MemoryLimit: 1536 << 20}},
+		{"spills take the whole container", 2 << 30, 4 << 30, Settings{}},
+		{"too little left", 512 << 20, 450 << 20, Settings{}},
+	} {
+		if got := loader(tc.container, tc.reserved); got != tc.want {
+			t.Errorf("%s: loader(%d, %d) = %+v, want %+v", tc.name, tc.container, tc.reserved, got, tc.want)
+		}
+	}
+}

@@ -13,6 +13,8 @@ import (
 type usage struct {
 	wall time.Duration
 	cpu  time.Duration // user + system, every thread of the process
+	// start is the process's CPU time (cpuTime) when the phase began.
+	start time.Duration
 	// peak is the process's peak resident set during the phase (VmHWM
 	// after resetting it), 0 where /proc does not tell.
 	peak int64
@@ -25,7 +27,7 @@ func measure(f func() error) (usage, error) {
 	c0 := cpuTime()
 	t0 := time.Now()
 	err := f()
-	return usage{wall: time.Since(t0), cpu: cpuTime() - c0, peak: peakRSS()}, err
+	return usage{wall: time.Since(t0), cpu: cpuTime() - c0, start: c0, peak: peakRSS()}, err
 }
 
 func cpuTime() time.Duration {
