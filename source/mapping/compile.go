@@ -74,6 +74,9 @@ type leaf struct {
 	constant bool   // the expression reads no column: value is its value
 	value    value
 	native   nvalue // set: CSV records skip the CEL program when it can (native.go)
+	// nativeStr is native's string, unboxed, when native gives one and the
+	// field is not a list.
+	nativeStr nstring
 }
 
 // node is a message of the tree of mapped fields: the root is the contract.
@@ -344,6 +347,9 @@ func (c *compiler) value(p, path string, chain []protoreflect.FieldDescriptor, t
 	}
 	if !l.constant && c.m.format == formatCSV && !c.noNative {
 		l.native = c.native().nativeOf(ast)
+		if b, ok := l.native.(boxed); ok && !l.tg.list {
+			l.nativeStr = b.s
+		}
 	}
 	return l
 }

@@ -126,18 +126,22 @@ func (m *Mapping) eval(l *leaf, act interpreter.Activation, hi *headerIndex, val
 	case l.column != "":
 		v, cerr = l.tg.fromAny(obj[l.column])
 	default:
-		out, ok := l.evalNative(hi, values)
-		var err error
-		if !ok {
-			out, _, err = l.prg.Eval(act)
-		}
-		if err != nil {
-			if l.withhold {
-				return value{}, &MapError{Field: l.path, Column: l.errCol, Message: "the expression failed (its message is withheld: the field reads a PII column)"}
+		if s, ok := l.evalNativeString(hi, values); ok {
+			v, cerr = l.tg.fromString(s) // as fromVal of the string, unboxed
+		} else {
+			out, ok := l.evalNative(hi, values)
+			var err error
+			if !ok {
+				out, _, err = l.prg.Eval(act)
 			}
-			return value{}, &MapError{Field: l.path, Column: l.errCol, Message: err.Error()}
+			if err != nil {
+				if l.withhold {
+					return value{}, &MapError{Field: l.path, Column: l.errCol, Message: "the expression failed (its message is withheld: the field reads a PII column)"}
+				}
+				return value{}, &MapError{Field: l.path, Column: l.errCol, Message: err.Error()}
+			}
+			v, cerr = l.tg.fromVal(out)
 		}
-		v, cerr = l.tg.fromVal(out)
 		if cerr != nil && cerr.quote == "" && l.withhold && l.column == "" {
 			// A CEL error's text may hold a value.
 			return value{}, &MapError{Field: l.path, Column: l.errCol, Message: "the expression gave a value the field cannot take (the message is withheld: the field reads a PII column)"}
@@ -203,6 +207,15 @@ func (m *Mapping) WithholdPII(rec read.Record) string {
 		return "{}"
 	}
 	return string(b)
+}
+
+// evalNativeString is evalNative of a leaf whose native node gives a
+// string, before it is boxed as a CEL value.
+func (l *leaf) evalNativeString(hi *headerIndex, values []string) (string, bool) {
+	if l.nativeStr == nil || hi == nil {
+		return "", false
+	}
+	return l.nativeStr.str(hi, values)
 }
 
 // evalNative is the value of a native leaf (native.go); ok false when the

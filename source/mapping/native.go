@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -85,6 +86,14 @@ func (nc *nativeCompiler) value(e celast.Expr) nvalue {
 		return index{m: m, key: k}
 	case "decimal", "scaled", "date":
 		return nc.helper(fn, args)
+	case overloads.TypeConvertTimestamp:
+		// timestamp(string), the standard library's conversion without
+		// boxing the string first.
+		if ids := nc.ast.GetOverloadIDs(e.ID()); len(ids) == 1 && ids[0] == overloads.StringToTimestamp && len(args) == 1 {
+			if s := nc.str(args[0]); s != nil {
+				return stringTimestamp{s}
+			}
+		}
 	case operators.LogicalAnd, operators.LogicalOr, operators.Conditional, operators.OptIndex, operators.OptSelect:
 		return nil // not strict in their arguments: CEL only
 	}
@@ -146,10 +155,19 @@ func (nc *nativeCompiler) str(e celast.Expr) nstring {
 	case ids[0] == overloads.AddString && len(call.Args()) == 2:
 		a, b := nc.str(call.Args()[0]), nc.str(call.Args()[1])
 		if a != nil && b != nil {
-			return concat{a, b}
+			return concat{slices.Concat(parts(a), parts(b))}
 		}
 	}
 	return nil
+}
+
+// parts are the strings s joins: a chain of + is one concat, built in
+// one allocation.
+func parts(s nstring) []nstring {
+	if c, ok := s.(concat); ok {
+		return c.parts
+	}
+	return []nstring{s}
 }
 
 // helper is decimal, scaled or date over a string, its other arguments
@@ -308,16 +326,25 @@ func (t trim) str(hi *headerIndex, values []string) (string, bool) {
 	return strings.TrimSpace(s), ok
 }
 
-// concat is + of two strings (add_string).
-type concat struct{ a, b nstring }
+// concat is + of strings (add_string), a chain of them at once.
+type concat struct{ parts []nstring }
 
 func (c concat) str(hi *headerIndex, values []string) (string, bool) {
-	a, ok := c.a.str(hi, values)
-	if !ok {
-		return "", false
+	var buf [8]string
+	ss, n := buf[:0], 0
+	for _, p := range c.parts {
+		s, ok := p.str(hi, values)
+		if !ok {
+			return "", false
+		}
+		ss, n = append(ss, s), n+len(s)
 	}
-	b, ok := c.b.str(hi, values)
-	return a + b, ok
+	var b strings.Builder
+	b.Grow(n)
+	for _, s := range ss {
+		b.WriteString(s)
+	}
+	return b.String(), true
 }
 
 // boxed is a string node as a CEL value.
@@ -329,6 +356,22 @@ func (b boxed) value(hi *headerIndex, values []string) (ref.Val, bool) {
 		return nil, false
 	}
 	return types.String(s), true
+}
+
+// stringTimestamp is timestamp(string) (string_to_timestamp), as the
+// standard library's binding computes it.
+type stringTimestamp struct{ s nstring }
+
+func (t stringTimestamp) value(hi *headerIndex, values []string) (ref.Val, bool) {
+	s, ok := t.s.str(hi, values)
+	if !ok {
+		return nil, false
+	}
+	out := types.String(s).ConvertToType(types.TimestampType)
+	if types.IsUnknownOrError(out) {
+		return nil, false
+	}
+	return out, true
 }
 
 type constant struct{ v ref.Val }

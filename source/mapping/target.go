@@ -313,6 +313,21 @@ func (t target) fromAny(v any) (value, *convErr) {
 	return t.fromVal(types.DefaultTypeAdapter.NativeToValue(v))
 }
 
+// fromString converts a CEL string (fromVal's types.String), not of a
+// list.
+func (t target) fromString(x string) (value, *convErr) {
+	if t.kind == protoreflect.StringKind && t.enum == nil && !t.timestamp {
+		if !utf8.ValidString(x) {
+			return value{}, &convErr{msg: "not valid UTF-8"}
+		}
+		return value{set: true, s: x}, nil
+	}
+	if t.kind == protoreflect.BytesKind {
+		return value{set: true, s: x}, nil
+	}
+	return t.fromText(x) // dyn: a JSON string holding a number, a name, a time
+}
+
 // fromVal converts the result of a CEL expression. The checker has made
 // sure the types fit unless the expression is dyn (JSON and Parquet).
 func (t target) fromVal(v ref.Val) (value, *convErr) {
@@ -350,16 +365,7 @@ func (t target) fromVal(v ref.Val) (value, *convErr) {
 	}
 	switch x := v.(type) {
 	case types.String:
-		if t.kind == protoreflect.StringKind && t.enum == nil && !t.timestamp {
-			if !utf8.ValidString(string(x)) {
-				return value{}, &convErr{msg: "not valid UTF-8"}
-			}
-			return value{set: true, s: string(x)}, nil
-		}
-		if t.kind == protoreflect.BytesKind {
-			return value{set: true, s: string(x)}, nil
-		}
-		return t.fromText(string(x)) // dyn: a JSON string holding a number, a name, a time
+		return t.fromString(string(x))
 	case types.Bytes:
 		if t.kind == protoreflect.BytesKind {
 			return value{set: true, s: string(x)}, nil
