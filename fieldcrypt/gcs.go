@@ -17,9 +17,9 @@ import (
 // keys/), one object per wrapped keyset. Creates are conditional uploads
 // (the first creator wins). It is safe for concurrent use.
 //
-// VERIFY: erasure in production also deletes the keyset from the BigQuery
-// keys table (not written yet); a deleted object stays recoverable for the
-// bucket's soft delete window.
+// A deleted object stays recoverable for the bucket's soft delete window
+// (VERIFY: that deleting every generation of an object of a versioned
+// bucket leaves only soft-deleted copies).
 type GCSStore struct {
 	bucket *storage.BucketHandle
 	prefix string
@@ -69,11 +69,37 @@ func (s *GCSStore) Create(ctx context.Context, name string, data []byte) error {
 	return nil
 }
 
-// Delete removes an object.
+// Delete removes an object with every generation a versioned bucket keeps
+// of it (the registry bucket is versioned: deleting only the live object
+// would keep the keyset as a noncurrent version, and erasure would not
+// erase). What the bucket's soft delete keeps, it keeps for its window.
 func (s *GCSStore) Delete(ctx context.Context, name string) error {
-	err := s.bucket.Object(s.prefix + name).Delete(ctx)
-	if err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
-		return fmt.Errorf("fieldcrypt: delete key %s: %w", name, err)
+	full := s.prefix + name
+	it := s.bucket.Objects(ctx, &storage.Query{Prefix: full, Versions: true})
+	var gens []int64
+	for {
+		a, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("fieldcrypt: delete key %s: %w", name, err)
+		}
+		if a.Name == full {
+			gens = append(gens, a.Generation)
+		}
+	}
+	if len(gens) == 0 {
+		gens = append(gens, 0) // the live object, whatever its generation
+	}
+	for _, g := range gens {
+		o := s.bucket.Object(full)
+		if g != 0 {
+			o = o.Generation(g)
+		}
+		if err := o.Delete(ctx); err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
+			return fmt.Errorf("fieldcrypt: delete key %s: %w", name, err)
+		}
 	}
 	return nil
 }
