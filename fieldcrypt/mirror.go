@@ -52,36 +52,59 @@ func (k *Keyring) mirror(ctx context.Context, n Name, wrapped []byte) {
 }
 
 // Sync puts every keyset of the store into the keyring's mirror (those it
-// holds already are left as they are) and returns how many it put. It
-// repairs a mirror that missed keysets (a failed Put, a mirror added
-// later); it takes one Put per keyset.
-func (k *Keyring) Sync(ctx context.Context) (int, error) {
+// holds already are left as they are) and deletes from the mirror the
+// keysets of every erased data subject (a copy a collector was still
+// writing when the erasure ran); it returns how many keysets it put and
+// how many rows it deleted. It repairs a mirror that missed keysets (a
+// failed Put, a mirror added later); it takes one Put per keyset and one
+// DeleteSubject per erased subject.
+func (k *Keyring) Sync(ctx context.Context) (put int, deleted int64, err error) {
 	if k.cfg.mirror == nil {
-		return 0, errors.New("fieldcrypt: sync: the keyring has no mirror")
+		return 0, 0, errors.New("fieldcrypt: sync: the keyring has no mirror")
 	}
 	objs, err := k.store.List(ctx, "")
 	if err != nil {
-		return 0, fmt.Errorf("fieldcrypt: sync: %w", err)
+		return 0, 0, fmt.Errorf("fieldcrypt: sync: %w", err)
 	}
-	put := 0
 	for _, o := range objs {
+		if field, value, ok := parseErased(o); ok {
+			d, err := k.cfg.mirror.DeleteSubject(ctx, field, value)
+			if err != nil {
+				return put, deleted, fmt.Errorf("fieldcrypt: sync: erased subject of %s: %w", o, err)
+			}
+			deleted += d
+			continue
+		}
 		n, ok := ParseObject(o)
 		if !ok {
-			continue // tombstones, audit records
+			continue // audit records
 		}
 		wrapped, err := k.store.Get(ctx, o)
 		if errors.Is(err, ErrNotFound) {
 			continue // erased meanwhile
 		}
 		if err != nil {
-			return put, fmt.Errorf("fieldcrypt: sync: %w", err)
+			return put, deleted, fmt.Errorf("fieldcrypt: sync: %w", err)
 		}
 		if err := k.cfg.mirror.Put(ctx, Keyset{Name: n, Object: o, Wrapped: wrapped, CreatedAt: k.cfg.now().UTC()}); err != nil {
-			return put, fmt.Errorf("fieldcrypt: sync %s: %w", o, err)
+			return put, deleted, fmt.Errorf("fieldcrypt: sync %s: %w", o, err)
 		}
 		put++
 	}
-	return put, nil
+	return put, deleted, nil
+}
+
+// parseErased is the data subject of a tombstone's object name.
+func parseErased(o string) (field, value string, ok bool) {
+	parts := strings.Split(o, "/")
+	if len(parts) != 4 || parts[0] != "subject" || parts[3] != "erased" || !isIdent(parts[1], false) {
+		return "", "", false
+	}
+	v, err := hex.DecodeString(parts[2])
+	if err != nil || len(v) == 0 {
+		return "", "", false
+	}
+	return parts[1], string(v), true
 }
 
 // ParseObject is the Name whose Object is o; false for any other object

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hemlabs/hem/auth"
 	"github.com/hemlabs/hem/envelope"
+	"github.com/hemlabs/hem/fieldcrypt"
 	"github.com/hemlabs/hem/internal/gctune"
 	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/registry"
@@ -43,6 +44,9 @@ type collectorServeConfig struct {
 	CORSOrigins     string
 	ShutdownTimeout time.Duration
 	IdleTimeout     time.Duration
+	// FieldKeys, when set, are the keys of encrypted fields; without them
+	// events of contracts with encrypted fields are rejected.
+	FieldKeys fieldKeyringFlags
 }
 
 func (c *collectorServeConfig) bind(fs *flag.FlagSet) {
@@ -73,6 +77,7 @@ func (c *collectorServeConfig) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&cc.ReadTimeout, "http-read-timeout", cc.ReadTimeout, "longest an HTTP request may take to send its body; slower clients are cut off (408)")
 	fs.DurationVar(&c.IdleTimeout, "http-idle-timeout", 2*time.Minute, "how long an idle HTTP connection is kept open")
 	fs.DurationVar(&cc.MaxEventAge, "max-event-age", cc.MaxEventAge, "oldest event_time accepted, before the receive time (1825 days: BigQuery refuses streamed rows for partitions more than 5 years back, see cloud.google.com/bigquery/docs/partitioned-tables); a contract partitioned by event time with a partition expiration narrows it to that. Older events are rejected")
+	c.FieldKeys.bind(fs, true)
 	fs.DurationVar(&cc.MaxEventLead, "max-event-lead", cc.MaxEventLead, "latest event_time accepted, after the receive time (clock skew; BigQuery refuses partitions more than 1 year ahead). Later events are rejected")
 }
 
@@ -87,6 +92,9 @@ func (c *collectorServeConfig) validate() error {
 	if len(c.PIISalt) < 16 {
 		errs = append(errs, errors.New("--pii-salt is required, at least 16 bytes"))
 	}
+	if fk := c.FieldKeys.config(true); fk.Set() || fk.Table != "" {
+		errs = append(errs, fk.Validate())
+	}
 	return errors.Join(errs...)
 }
 
@@ -98,7 +106,10 @@ func collectorServeCommand() *Command {
 		Help: `Serves CollectorService over gRPC (with gRPC health checking) and the
 HTTP/JSON endpoint POST /v1/events, validates every event against its contract
 in the registry, applies PII handling and publishes to Pub/Sub. Rejected events
-go to the failed topic. On Cloud Run set HEM_LISTEN and HEM_HTTP_LISTEN both to
+go to the failed topic. Fields a contract encrypts are encrypted with keys
+from --field-keys (GCS) wrapped by --field-kek (Cloud KMS); new keysets are
+copied to --field-keys-table. Without them, events of such contracts are
+rejected (hem.encrypt.no_keys). On Cloud Run set HEM_LISTEN and HEM_HTTP_LISTEN both to
 :$PORT: gRPC and HTTP then share the port.
 
 The Go garbage collector runs with GOGC=400 and, in a container with a memory
@@ -144,6 +155,21 @@ func serveCollector(ctx context.Context, io IO, cfg *collectorServeConfig) error
 	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
 	defer meter.Shutdown(context.WithoutCancel(ctx))
 
+	if fkc := cfg.FieldKeys.config(true); fkc.Set() {
+		fkc.OnMirrorError = func(k fieldcrypt.Keyset, err error) {
+			log.Warn("field keys: a keyset did not reach the keys table; hem keys sync puts it", "object", k.Name.Type+"/"+k.Name.Kind.String(), "error", err.Error())
+		}
+		fk, err := wiring.OpenFieldKeys(ctx, fkc)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := fk.Close(); err != nil {
+				log.Warn("field keys: close", "error", err.Error())
+			}
+		}()
+		cfg.Collector.FieldKeys = fk.Keyring
+	}
 	cfg.Collector.PIISalt = []byte(cfg.PIISalt)
 	if cfg.CORSOrigins != "" {
 		cfg.Collector.CORSOrigins = strings.Split(cfg.CORSOrigins, ",")

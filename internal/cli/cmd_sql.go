@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hemlabs/hem/fieldcrypt"
 	"github.com/hemlabs/hem/internal/devstack"
 	"github.com/hemlabs/hem/internal/wiring"
 	"github.com/hemlabs/hem/sink/duckdb"
@@ -25,12 +26,16 @@ type sqlConfig struct {
 	Dir       string
 	Warehouse string
 	Format    string
+	// FieldKeys, when set, are the keys hem_decrypt uses instead of the
+	// local ones.
+	FieldKeys fieldKeyringFlags
 }
 
 func (c *sqlConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Dir, "dir", "", "folder of the local stack (default .hem)")
 	fs.StringVar(&c.Warehouse, "warehouse", "", "DuckDB file to open when no hem dev is running (default <dir>/warehouse.duckdb)")
 	fs.StringVar(&c.Format, "format", "table", "output: table, csv (with a header row) or json")
+	c.FieldKeys.bind(fs, false)
 }
 
 func sqlCommand() *Command {
@@ -51,7 +56,8 @@ and no other file. NaN and infinities come as "NaN", "Infinity" and
 
 Encrypted fields (pii PII_HANDLING_ENCRYPT*) hold ciphertext; the function
 hem_decrypt(field, subject_field, subject, value) decrypts a string one with
-the local keys (<dir>/keys), NULL for an erased data subject:
+the local keys (<dir>/keys), or production's with --field-keys and
+--field-kek, NULL for an erased data subject:
 
   hem sql "select channel, count(*) from shop_orders_v1_order_placed group by 1"
   hem sql --format csv "select * from _failed_events"
@@ -111,8 +117,15 @@ func sqlQuery(ctx context.Context, cfg sqlConfig, query string) (*duckdb.Result,
 		return nil, fmt.Errorf("sql: no warehouse at %s: run hem dev first (or give --warehouse)", path)
 	}
 	// The same sandbox as hem dev's, so a query means the same either way.
-	keys, err := wiring.LocalFieldKeys(devDir(cfg.Dir), false)
-	if err != nil {
+	var keys *fieldcrypt.Keyring
+	if fkc := cfg.FieldKeys.config(false); fkc.Set() {
+		fk, err := wiring.OpenFieldKeys(ctx, fkc)
+		if err != nil {
+			return nil, fmt.Errorf("sql: %w", err)
+		}
+		defer fk.Close()
+		keys = fk.Keyring
+	} else if keys, err = wiring.LocalFieldKeys(devDir(cfg.Dir), false); err != nil {
 		return nil, fmt.Errorf("sql: %w", err)
 	}
 	w, err := duckdb.Open(ctx, path, duckdb.ReadOnly(), duckdb.WithSandbox(devstack.ArchiveDir(devDir(cfg.Dir))),

@@ -20,6 +20,7 @@ func commands() []*Command {
 		replayCommand(),
 		restoreCommand(),
 		eraseCommand(),
+		keysSyncCommand(),
 		archiveVerifyCommand(),
 		rollupRunCommand(),
 		rollupListCommand(),
