@@ -13,8 +13,18 @@
 # Who may do what:
 #
 #   collector            cryptoKeyEncrypterDecrypter on the KEK (the only one who
-#                        may encrypt); dataEditor on the keys dataset (adds the
-#                        keysets it creates).
+#                        may encrypt); objectViewer and objectCreator on the
+#                        registry bucket's keys/ (reads keysets and tombstones,
+#                        adds keysets; never deletes or rewrites one);
+#                        dataEditor on the keys dataset and bigquery.jobUser
+#                        (copies each keyset it creates into the keys table,
+#                        a DML INSERT: streamed rows could not be deleted by an
+#                        erasure for up to 90 minutes).
+#   field_erasers_group  objectAdmin on the registry bucket's keys/ (hem erase
+#                        deletes every generation of a subject's keysets and
+#                        writes its audit record under keys/audit/erasures/);
+#                        dataEditor on the keys dataset and jobUser (DELETE of
+#                        the subject's rows; hem keys sync). No KMS role.
 #   registry,            metadataViewer on the keys dataset: they create the
 #   processor-bigquery   <table>_decrypted views, which name the keys table.
 #   field_readers_group  cryptoKeyDecrypter on the KEK; dataViewer on the keys
@@ -31,10 +41,16 @@
 # migrators' metadataViewer suffices to create a view naming the keys table).
 
 locals {
-  kms_location        = coalesce(var.kms_location, lower(local.bigquery_location))
-  field_keys_dataset  = "${local.dataset_prefix}_keys"
-  field_keys_table    = "field_keys"
-  field_readers       = var.field_readers_group == null ? {} : { readers = "group:${var.field_readers_group}" }
+  kms_location       = coalesce(var.kms_location, lower(local.bigquery_location))
+  field_keys_dataset = "${local.dataset_prefix}_keys"
+  field_keys_table   = "field_keys"
+  field_readers      = var.field_readers_group == null ? {} : { readers = "group:${var.field_readers_group}" }
+  field_erasers      = var.field_erasers_group == null ? {} : { erasers = "group:${var.field_erasers_group}" }
+  # The keysets' folder (hem's --field-keys). The registry bucket is
+  # versioned: hem erase deletes every generation of a keyset, and the
+  # bucket's soft delete keeps them for soft_delete_retention_days.
+  field_keys_store    = "gs://${module.storage.registry_bucket}/keys/"
+  field_keys_prefix   = "projects/_/buckets/${module.storage.registry_bucket}/objects/keys/"
   field_keys_table_id = "${var.project}.${local.field_keys_dataset}.${local.field_keys_table}"
   # The KEK as Tink and BigQuery's KEYS.KEYSET_CHAIN name it.
   field_kek_uri = "gcp-kms://${google_kms_crypto_key.field_kek.id}"
@@ -165,6 +181,58 @@ resource "google_bigquery_dataset_iam_member" "field_readers_events" {
 
 resource "google_project_iam_member" "field_readers_job_user" {
   for_each = local.field_readers
+
+  project = var.project
+  role    = "roles/bigquery.jobUser"
+  member  = each.value
+}
+
+resource "google_storage_bucket_iam_member" "collector_field_keys" {
+  for_each = toset(["roles/storage.objectViewer", "roles/storage.objectCreator"])
+
+  bucket = module.storage.registry_bucket
+  role   = each.value
+  member = module.collector.service_account_member
+
+  condition {
+    title       = "only keys/"
+    description = "The collector reads and creates field keysets; it lists nothing."
+    expression  = "resource.name.startsWith(\"${local.field_keys_prefix}\")"
+  }
+}
+
+# The keys table's rows are written with DML (a query job).
+resource "google_project_iam_member" "collector_job_user" {
+  project = var.project
+  role    = "roles/bigquery.jobUser"
+  member  = module.collector.service_account_member
+}
+
+resource "google_storage_bucket_iam_member" "field_erasers_keys" {
+  for_each = local.field_erasers
+
+  bucket = module.storage.registry_bucket
+  role   = "roles/storage.objectAdmin"
+  member = each.value
+
+  condition {
+    title       = "only keys/"
+    description = "hem erase and hem keys sync list, read and delete keysets and write audit records under keys/ (listing is checked on the bucket)."
+    expression  = "resource.type == \"storage.googleapis.com/Bucket\" || resource.name.startsWith(\"${local.field_keys_prefix}\")"
+  }
+}
+
+resource "google_bigquery_dataset_iam_member" "field_erasers_keys" {
+  for_each = local.field_erasers
+
+  project    = var.project
+  dataset_id = google_bigquery_dataset.field_keys.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = each.value
+}
+
+resource "google_project_iam_member" "field_erasers_job_user" {
+  for_each = local.field_erasers
 
   project = var.project
   role    = "roles/bigquery.jobUser"

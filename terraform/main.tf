@@ -329,6 +329,11 @@ module "collector" {
     HEM_EVENTS_TOPIC = module.pubsub.topic_names[local.events_topic]
     HEM_FAILED_TOPIC = module.pubsub.topic_names[local.failed_topic]
     HEM_KEYS_FILE    = "${local.keys_dir}/${local.keys_file}"
+    # Field encryption (fieldcrypt.tf): keysets in the registry bucket's
+    # keys/, wrapped by the KEK, copied to the keys table.
+    HEM_FIELD_KEYS       = local.field_keys_store
+    HEM_FIELD_KEK        = local.field_kek_uri
+    HEM_FIELD_KEYS_TABLE = local.field_keys_table_id
   }
 
   secret_env = {

@@ -108,3 +108,8 @@ output "field_keys_table" {
   description = "The BigQuery table of wrapped field keysets (project.dataset.table)."
   value       = local.field_keys_table_id
 }
+
+output "field_keys_store" {
+  description = "Where the wrapped field keysets live (hem's --field-keys): the registry bucket's keys/ prefix."
+  value       = local.field_keys_store
+}

@@ -305,6 +305,12 @@ variable "field_readers_group" {
   default     = null
 }
 
+variable "field_erasers_group" {
+  description = "Google group e-mail of the people (or the job) who run hem erase and hem keys sync: object admin on the registry bucket's keys/ (delete keysets, write the audit record), dataEditor on the keys dataset, bigquery.jobUser. No use of the KEK: erasure deletes wrapped keysets without unwrapping them. null grants nobody."
+  type        = string
+  default     = null
+}
+
 variable "kms_location" {
   description = "Cloud KMS location of the field KEK's key ring; null takes the BigQuery location in lower case (US -> us), where BigQuery's AEAD functions reach it."
   type        = string
