@@ -21,6 +21,13 @@
 // KEYS.KEYSET_CHAIN(kms_key_uri, wrapped_keyset) takes. A Store holds them as
 // blobs (a folder, a GCS bucket); its object names are listed in Name.Object.
 //
+// A Mirror (WithMirror) is a copy of the keysets where others read them:
+// in production the BigQuery keys table the <table>_decrypted views join.
+// The store stays the source of truth: a keyset is created there first and
+// then put in the mirror; a put that fails does not fail the event, and
+// Keyring.Sync puts what the mirror lacks and deletes the rows of erased
+// data subjects. EraseSubject deletes the subject's keysets from both.
+//
 // The collector's Keyring creates a missing keyset on first use (WithCreate);
 // readers never do. Primitives are cached per name, so the hot path parses
 // no keyset; a data subject's entries are fetched again after the cache's

@@ -123,3 +123,18 @@ func TestParseObject(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseObject: whatever a store lists, ParseObject either refuses it
+// or returns the one Name whose object it is.
+func FuzzParseObject(f *testing.F) {
+	f.Add("type/shop.a.v1.A/aead")
+	f.Add("subject/member_id/6d2d31/shop.a.v1.A/daead")
+	f.Add("subject/member_id/6d2d31/erased")
+	f.Add("audit/erasures/20261207T100000.000000000Z-0011223344556677.json")
+	f.Fuzz(func(t *testing.T, o string) {
+		n, ok := fieldcrypt.ParseObject(o)
+		if ok && n.Object() != o {
+			t.Errorf("ParseObject(%q) = %v, whose object is %q", o, n, n.Object())
+		}
+	})
+}

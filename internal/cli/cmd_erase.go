@@ -129,6 +129,9 @@ func runErase(ctx context.Context, io IO, cfg eraseConfig) error {
 		err error
 	)
 	if prod {
+		if fkc.Table == "" {
+			return errors.New("erase: --field-keys-table is required with --field-keys: the <table>_decrypted views read the keys table, so a keyset left there still decrypts")
+		}
 		if len(salt) < 16 {
 			return errors.New("erase: --pii-salt is required with --field-keys (the collector's, at least 16 bytes): the audit record names the subject by its HMAC")
 		}
