@@ -235,6 +235,7 @@ func TestProductionErase(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "2 keysets deleted") || !strings.Contains(out, "bigquery:"+keysTbl) {
 		t.Fatalf("erase: %d\n%s%s", code, out, errOut)
 	}
+	t.Logf("hem erase:\n%s", out)
 	if strings.Contains(out, "m-1") || strings.Contains(out, "6d2d31") {
 		t.Errorf("erase printed the member id:\n%s", out)
 	}
