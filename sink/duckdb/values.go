@@ -22,10 +22,35 @@ func buildRows(t *contract.Table, cols []string, events []*sink.Event) ([][]driv
 	for _, c := range t.Columns {
 		byName[strings.ToLower(c.Name)] = c
 	}
+	// A batch holds one or a few versions: each column is resolved against
+	// each message descriptor once, not for every row.
+	plans := map[protoreflect.MessageDescriptor][]fieldPlan{}
+	payload := false // whether a column reads the message
+	for _, name := range cols {
+		if c, ok := byName[strings.ToLower(name)]; ok && c.Field != nil {
+			payload = true
+		}
+	}
 	var failed map[int]error
 	rows := make([][]driver.Value, 0, len(events))
 	for i, e := range events {
-		row, err := rowOf(byName, cols, e)
+		var plan []fieldPlan
+		if e.Message == nil && payload {
+			if failed == nil {
+				failed = map[int]error{}
+			}
+			failed[i] = sink.Permanent(fmt.Errorf("duckdb: event %s: no decoded message", e.ID))
+			continue
+		}
+		if e.Message != nil {
+			md := e.Message.Descriptor()
+			var ok bool
+			if plan, ok = plans[md]; !ok {
+				plan = planRow(byName, cols, md)
+				plans[md] = plan
+			}
+		}
+		row, err := rowOf(plan, cols, e)
 		if err != nil {
 			if failed == nil {
 				failed = map[int]error{}
@@ -38,7 +63,71 @@ func buildRows(t *contract.Table, cols []string, events []*sink.Event) ([][]driv
 	return rows, failed
 }
 
-func rowOf(byName map[string]contract.Column, cols []string, e *sink.Event) (row []driver.Value, err error) {
+// fieldPlan is a column resolved against the message descriptor that holds
+// its field.
+type fieldPlan struct {
+	c contract.Column
+	// fd is the column's field in that descriptor; nil when this version
+	// of the message has no such field (the column reads NULL).
+	fd protoreflect.FieldDescriptor
+	// sub plans the fields of a record column within fd's message; key
+	// and val the entry columns of a map.
+	sub      []fieldPlan
+	key, val *fieldPlan
+	// inner is the field inside a wrapper message, nil for other fields.
+	inner protoreflect.FieldDescriptor
+}
+
+// planRow plans the payload columns of cols (by name, from byName) within
+// md; metadata columns and columns of other versions get no field.
+func planRow(byName map[string]contract.Column, cols []string, md protoreflect.MessageDescriptor) []fieldPlan {
+	plan := make([]fieldPlan, len(cols))
+	for i, name := range cols {
+		if c, ok := byName[strings.ToLower(name)]; ok && c.Field != nil {
+			plan[i] = planField(c, md)
+		}
+	}
+	return plan
+}
+
+// planField resolves column c in md as fieldValue did for every row: the
+// field of c's number, if it has c's name.
+func planField(c contract.Column, md protoreflect.MessageDescriptor) fieldPlan {
+	p := fieldPlan{c: c}
+	fd := md.Fields().ByNumber(c.Field.Number())
+	if fd == nil || fd.Name() != c.Field.Name() {
+		return p
+	}
+	p.fd = fd
+	if c.Mode == contract.Repeated && fd.IsMap() {
+		key := planValue(c.Fields[0], fd.MapKey())
+		val := planValue(c.Fields[1], fd.MapValue())
+		p.key, p.val = &key, &val
+		return p
+	}
+	return planValue(c, fd)
+}
+
+// planValue plans the values of fd in column c.
+func planValue(c contract.Column, fd protoreflect.FieldDescriptor) fieldPlan {
+	p := fieldPlan{c: c, fd: fd}
+	switch c.Type {
+	case contract.Record:
+		sub := fd.Message()
+		p.sub = make([]fieldPlan, len(c.Fields))
+		for i, f := range c.Fields {
+			p.sub[i] = planField(f, sub)
+		}
+	case contract.Timestamp, contract.Interval, contract.Date, contract.JSON:
+	default:
+		if fd.Kind() == protoreflect.MessageKind && contract.IsWrapper(fd.Message()) {
+			p.inner = fd.Message().Fields().ByNumber(1) // every wrapper's value
+		}
+	}
+	return p
+}
+
+func rowOf(plan []fieldPlan, cols []string, e *sink.Event) (row []driver.Value, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("convert: %v", r)
@@ -73,11 +162,10 @@ func rowOf(byName map[string]contract.Column, cols []string, e *sink.Event) (row
 				row[i] = json.RawMessage(b)
 			}
 		default:
-			c, ok := byName[strings.ToLower(name)]
-			if !ok || c.Field == nil {
+			if plan == nil || plan[i].fd == nil {
 				continue // a column of another version: NULL
 			}
-			v, err := fieldValue(c, msg)
+			v, err := plan[i].field(msg)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
@@ -94,24 +182,24 @@ func timeOrNil(t time.Time) any {
 	return t.UTC()
 }
 
-// fieldValue is the value of column c in message m, which may be of an
-// older version than the column (then the field may be absent: NULL).
-func fieldValue(c contract.Column, m protoreflect.Message) (any, error) {
-	fd := m.Descriptor().Fields().ByNumber(c.Field.Number())
-	if fd == nil || fd.Name() != c.Field.Name() {
+// field is the value of p's column in message m, of the descriptor p was
+// planned in (NULL when that version has no such field).
+func (p *fieldPlan) field(m protoreflect.Message) (any, error) {
+	fd := p.fd
+	if fd == nil {
 		return nil, nil
 	}
-	if c.Mode == contract.Repeated {
-		out := []any{}
-		if fd.IsMap() {
-			key, val := c.Fields[0], c.Fields[1]
+	if p.c.Mode == contract.Repeated {
+		if p.key != nil {
+			mv := m.Get(fd).Map()
+			out := make([]any, 0, mv.Len())
 			var err error
-			m.Get(fd).Map().Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
+			mv.Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
 				var kv, vv any
-				if kv, err = value(key, fd.MapKey(), k.Value()); err != nil {
+				if kv, err = p.key.value(k.Value()); err != nil {
 					return false
 				}
-				if vv, err = value(val, fd.MapValue(), v); err != nil {
+				if vv, err = p.val.value(v); err != nil {
 					return false
 				}
 				out = append(out, map[string]any{"key": kv, "value": vv})
@@ -120,8 +208,9 @@ func fieldValue(c contract.Column, m protoreflect.Message) (any, error) {
 			return out, err
 		}
 		l := m.Get(fd).List()
+		out := make([]any, 0, l.Len())
 		for i := range l.Len() {
-			v, err := value(c, fd, l.Get(i))
+			v, err := p.value(l.Get(i))
 			if err != nil {
 				return nil, err
 			}
@@ -132,21 +221,22 @@ func fieldValue(c contract.Column, m protoreflect.Message) (any, error) {
 	if fd.HasPresence() && !m.Has(fd) {
 		return nil, nil
 	}
-	return value(c, fd, m.Get(fd))
+	return p.value(m.Get(fd))
 }
 
-// value converts one value of fd into what the Appender takes for column c.
-func value(c contract.Column, fd protoreflect.FieldDescriptor, v protoreflect.Value) (any, error) {
-	switch c.Type {
+// value converts one value of p's field into what the Appender takes for
+// its column.
+func (p *fieldPlan) value(v protoreflect.Value) (any, error) {
+	switch p.c.Type {
 	case contract.Record:
 		sub := v.Message()
-		out := make(map[string]any, len(c.Fields))
-		for _, f := range c.Fields {
-			fv, err := fieldValue(f, sub)
+		out := make(map[string]any, len(p.sub))
+		for i := range p.sub {
+			fv, err := p.sub[i].field(sub)
 			if err != nil {
 				return nil, err
 			}
-			out[f.Name] = fv
+			out[p.sub[i].c.Name] = fv
 		}
 		return out, nil
 	case contract.Timestamp:
@@ -162,13 +252,10 @@ func value(c contract.Column, fd protoreflect.FieldDescriptor, v protoreflect.Va
 		}
 		return json.RawMessage(b), nil
 	}
-	kind := fd.Kind()
-	if kind == protoreflect.MessageKind && contract.IsWrapper(fd.Message()) {
-		var inner protoreflect.FieldDescriptor
-		v, inner = contract.Unwrap(v.Message())
-		kind = inner.Kind()
+	if p.inner != nil {
+		return scalar(p.inner.Kind(), p.fd, v.Message().Get(p.inner)), nil
 	}
-	return scalar(kind, fd, v), nil
+	return scalar(p.fd.Kind(), p.fd, v), nil
 }
 
 func scalar(kind protoreflect.Kind, fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
