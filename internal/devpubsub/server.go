@@ -563,27 +563,54 @@ func queue(sb *subscription, msgs []*message) {
 
 // take leases up to max messages of sb. Called with s.mu held.
 func (s *Server) take(sb *subscription, max int, deadline time.Duration, st *stream) []*pubsubpb.ReceivedMessage {
+	n := min(max, sb.queue.len())
+	if n <= 0 {
+		return nil
+	}
 	now := s.cfg.now()
-	var out []*pubsubpb.ReceivedMessage
-	for len(out) < max {
+	// One allocation each for the leases, the received messages and the
+	// ack ids of the lot, rather than three for every message.
+	leases := make([]lease, n)
+	rms := make([]pubsubpb.ReceivedMessage, n)
+	ds := make([]*delivery, 0, n)
+	var idLen int
+	dl := sb.proto.GetDeadLetterPolicy()
+	for len(ds) < n {
 		d, ok := sb.queue.popFront()
 		if !ok {
 			break
 		}
 		d.attempts++
-		if dl := sb.proto.GetDeadLetterPolicy(); dl != nil && dl.GetMaxDeliveryAttempts() > 0 && d.attempts > dl.GetMaxDeliveryAttempts() {
+		if dl != nil && dl.GetMaxDeliveryAttempts() > 0 && d.attempts > dl.GetMaxDeliveryAttempts() {
 			s.deadLetter(sb, d)
 			continue
 		}
-		ackID := d.msg.id + "-" + strconv.Itoa(int(d.attempts))
-		sb.leases[ackID] = &lease{d: d, deadline: now.Add(deadline), stream: st}
-		sb.leased(now.Add(deadline))
-		rm := &pubsubpb.ReceivedMessage{AckId: ackID}
+		ds = append(ds, d)
+		idLen += len(d.msg.id) + 1 + 10
+	}
+	ids := make([]byte, 0, idLen)
+	for _, d := range ds {
+		ids = strconv.AppendInt(append(append(ids, d.msg.id...), '-'), int64(d.attempts), 10)
+	}
+	all := string(ids)
+	out := make([]*pubsubpb.ReceivedMessage, len(ds))
+	until := now.Add(deadline)
+	for i, d := range ds {
+		idLen = len(d.msg.id) + 1 + len(strconv.Itoa(int(d.attempts)))
+		ackID := all[:idLen]
+		all = all[idLen:]
+		leases[i] = lease{d: d, deadline: until, stream: st}
+		sb.leases[ackID] = &leases[i]
+		rm := &rms[i]
+		rm.AckId = ackID
 		rm.ProtoReflect().SetUnknown(d.msg.field) // the message, encoded at publish
-		if sb.proto.GetDeadLetterPolicy() != nil {
+		if dl != nil {
 			rm.DeliveryAttempt = d.attempts
 		}
-		out = append(out, rm)
+		out[i] = rm
+	}
+	if len(ds) > 0 {
+		sb.leased(until)
 	}
 	return out
 }
