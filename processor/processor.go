@@ -53,6 +53,9 @@ type Processor struct {
 
 	mu       sync.Mutex
 	leases   map[string]*lease   // by ack id: pulled, neither acked nor nacked
+	// firstExpiry is no later than the earliest lease expiry, so that
+	// keepLeases skips its scan of every lease until one is due.
+	firstExpiry time.Time
 	attempts map[string]*attempt // by message id, when Pub/Sub counts no delivery attempts
 	open     map[string]*batch   // by subject
 	warned   map[string]time.Time
@@ -246,9 +249,14 @@ func (p *Processor) makeRoom(need int64, pending *atomic.Int64) {
 // hold leases freshly pulled messages.
 func (p *Processor) hold(msgs []*Message) {
 	expires := p.cfg.now().Add(minLease)
+	ls := make([]lease, len(msgs)) // one allocation for the pull's leases
 	p.mu.Lock()
-	for _, m := range msgs {
-		p.leases[m.AckID] = &lease{msg: m, expires: expires}
+	for i, m := range msgs {
+		ls[i] = lease{msg: m, expires: expires}
+		p.leases[m.AckID] = &ls[i]
+	}
+	if len(p.leases) == len(msgs) || expires.Before(p.firstExpiry) {
+		p.firstExpiry = expires
 	}
 	p.mu.Unlock()
 	p.stats.received.Add(int64(len(msgs)))
@@ -397,11 +405,18 @@ func (p *Processor) keepLeases(ctx, rpc context.Context) {
 		now := p.cfg.now()
 		var ids []string
 		p.mu.Lock()
-		for id, l := range p.leases {
-			if l.expires.Sub(now) < leaseMargin {
-				l.expires = now.Add(p.cfg.ackDeadline)
-				ids = append(ids, id)
+		if len(p.leases) > 0 && p.firstExpiry.Sub(now) < leaseMargin {
+			first := now.Add(p.cfg.ackDeadline)
+			for id, l := range p.leases {
+				if l.expires.Sub(now) < leaseMargin {
+					l.expires = now.Add(p.cfg.ackDeadline)
+					ids = append(ids, id)
+				}
+				if l.expires.Before(first) {
+					first = l.expires
+				}
 			}
+			p.firstExpiry = first
 		}
 		if now.Sub(pruned) > time.Minute {
 			pruned = now
