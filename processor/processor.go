@@ -51,14 +51,14 @@ type Processor struct {
 	// that will come back without closing more batches.
 	pendingMsgs, pendingBytes atomic.Int64
 
-	mu       sync.Mutex
-	leases   map[string]*lease   // by ack id: pulled, neither acked nor nacked
+	mu     sync.Mutex
+	leases map[string]*lease // by ack id: pulled, neither acked nor nacked
 	// firstExpiry is no later than the earliest lease expiry, so that
 	// keepLeases skips its scan of every lease until one is due.
 	firstExpiry time.Time
-	attempts map[string]*attempt // by message id, when Pub/Sub counts no delivery attempts
-	open     map[string]*batch   // by subject
-	warned   map[string]time.Time
+	attempts    map[string]*attempt // by message id, when Pub/Sub counts no delivery attempts
+	open        map[string]*batch   // by subject
+	warned      map[string]time.Time
 
 	started  atomic.Bool
 	draining atomic.Bool
