@@ -148,6 +148,9 @@ type message struct {
 	// within field, for checkpoints and dead-lettering.
 	field []byte
 	raw   []byte
+	// published is the publish time in Unix nanoseconds (0 if unknown),
+	// kept so that Stats need not read it out of raw for every message.
+	published int64
 }
 
 // receivedMessageField is the number of ReceivedMessage.message.
@@ -162,7 +165,11 @@ const (
 // newMessage keeps the message whose encoding is raw.
 func newMessage(id string, size int64, raw []byte) *message {
 	buf := make([]byte, fieldRoom, fieldRoom+len(raw))
-	return messageIn(id, size, append(buf, raw...))
+	m := messageIn(id, size, append(buf, raw...))
+	if t := publishTime(raw); !t.IsZero() {
+		m.published = t.UnixNano()
+	}
+	return m
 }
 
 // fieldRoom is the room left before a message's bytes for the tag and
@@ -187,6 +194,7 @@ func messageIn(id string, size int64, buf []byte) *message {
 type prepared struct {
 	size int64
 	buf  []byte
+	at   int64 // the publish time in buf, Unix nanoseconds
 }
 
 // idRoom is the room prepare leaves for the id field (a tag, a length and
@@ -200,7 +208,7 @@ func prepare(msgs []*pubsubpb.PubsubMessage, now time.Time) []prepared {
 	for i, pm := range msgs {
 		m := &pubsubpb.PubsubMessage{Data: pm.GetData(), Attributes: pm.GetAttributes(), PublishTime: at, OrderingKey: pm.GetOrderingKey()}
 		buf, _ := proto.MarshalOptions{}.MarshalAppend(make([]byte, fieldRoom, fieldRoom+proto.Size(m)+idRoom), m)
-		out[i] = prepared{size: int64(proto.Size(pm)), buf: buf}
+		out[i] = prepared{size: int64(proto.Size(pm)), buf: buf, at: now.UnixNano()}
 	}
 	return out
 }
@@ -229,7 +237,7 @@ func prepareRaw(msgs [][]byte, now time.Time) ([]prepared, error) {
 			b = b[n+m:]
 		}
 		buf = append(buf, at...)
-		out[i] = prepared{size: int64(len(raw)), buf: buf}
+		out[i] = prepared{size: int64(len(raw)), buf: buf, at: now.UnixNano()}
 	}
 	return out, nil
 }
@@ -516,7 +524,7 @@ func (s *Server) publish(t *topic, msgs []prepared) ([]string, *commitBatch, err
 		// Fields may come in any order: the id goes after the rest.
 		buf := protowire.AppendString(protowire.AppendTag(pm.buf, messageIDField, protowire.BytesType), id)
 		m := messageIn(id, pm.size, buf)
-		m.num = s.nextID
+		m.num, m.published = s.nextID, pm.at
 		ids[i] = id
 		if len(subs) == 0 {
 			continue // delivered to nobody, as in Pub/Sub

@@ -42,17 +42,17 @@ func (s *Server) Stats() []SubscriptionStats {
 		st := SubscriptionStats{Name: full[strings.LastIndex(full, "/")+1:], Backlog: sb.queue.len() + len(sb.leases)}
 		// Deliveries are queued in publish order and put back in front
 		// when a lease ends, so the oldest is the queue's first or a lease.
-		var oldest time.Time
+		var oldest int64 // Unix nanoseconds, 0 for none
 		if d, ok := sb.queue.front(); ok {
-			oldest = publishTime(d.msg.raw)
+			oldest = d.msg.published
 		}
 		for _, l := range sb.leases {
-			if t := publishTime(l.d.msg.raw); !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+			if t := l.d.msg.published; t != 0 && (oldest == 0 || t < oldest) {
 				oldest = t
 			}
 		}
-		if !oldest.IsZero() {
-			st.OldestUnacked = max(now.Sub(oldest), 0)
+		if oldest != 0 {
+			st.OldestUnacked = max(now.Sub(time.Unix(0, oldest)), 0)
 		}
 		if t, ok := s.topics[sb.proto.GetDeadLetterPolicy().GetDeadLetterTopic()]; ok && len(t.subs) > 0 {
 			st.HasDeadLetter = true
