@@ -286,9 +286,7 @@ func (c *Collector) collect(ctx context.Context, p *auth.Principal, in []Input, 
 	for i := range pending {
 		c.await(ctx, &pending[i])
 	}
-	for i, r := range results {
-		c.metrics.event(ctx, r, labels[i])
-	}
+	c.metrics.answeredEvents(ctx, results, labels)
 	c.metrics.answered(ctx, labels, time.Since(arrived))
 	for _, r := range results {
 		sanitizeResult(r)

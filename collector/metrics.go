@@ -64,23 +64,43 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	return &metrics{events: events, refusal: refusal, publish: publish, answer: answer}, nil
 }
 
-// event counts an answered event. subject is the subject of the schema the
-// event resolved to, "" when it did not: the producer's own type name would
-// make the label set unbounded.
-func (m *metrics) event(ctx context.Context, r *collectorv1.EventResult, subject string) {
-	if subject == "" {
-		subject = "unknown"
+// answeredEvents counts a request's answered events. labels[i] is the subject of
+// the schema results[i] resolved to, "" when it did not: the producer's own
+// type name would make the label set unbounded. Equal outcomes are added
+// at once (a request carries few types and outcomes).
+func (m *metrics) answeredEvents(ctx context.Context, results []*collectorv1.EventResult, labels []string) {
+	type count struct {
+		k eventKey
+		n int64
 	}
-	k := eventKey{subject, r.GetStatus(), r.GetReason()}
-	opt, ok := m.eventAttrs.Load(k)
-	if !ok {
-		opt, _ = m.eventAttrs.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(
-			attribute.String("type", subject),
-			attribute.String("status", strings.ToLower(strings.TrimPrefix(k.status.String(), "EVENT_STATUS_"))),
-			attribute.String("reason", strings.ToLower(strings.TrimPrefix(k.reason.String(), "REASON_"))),
-		)))
+	var seen [8]count
+	counts := seen[:0]
+next:
+	for i, r := range results {
+		subject := labels[i]
+		if subject == "" {
+			subject = "unknown"
+		}
+		k := eventKey{subject, r.GetStatus(), r.GetReason()}
+		for j := range counts {
+			if counts[j].k == k {
+				counts[j].n++
+				continue next
+			}
+		}
+		counts = append(counts, count{k, 1})
 	}
-	m.events.Add(ctx, 1, opt.(metric.MeasurementOption))
+	for _, c := range counts {
+		opt, ok := m.eventAttrs.Load(c.k)
+		if !ok {
+			opt, _ = m.eventAttrs.LoadOrStore(c.k, metric.WithAttributeSet(attribute.NewSet(
+				attribute.String("type", c.k.subject),
+				attribute.String("status", strings.ToLower(strings.TrimPrefix(c.k.status.String(), "EVENT_STATUS_"))),
+				attribute.String("reason", strings.ToLower(strings.TrimPrefix(c.k.reason.String(), "REASON_"))),
+			)))
+		}
+		m.events.Add(ctx, c.n, opt.(metric.MeasurementOption))
+	}
 }
 
 // answered records a request's answer time d once for each subject in
