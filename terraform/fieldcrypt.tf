@@ -14,8 +14,9 @@
 #
 #   collector            cryptoKeyEncrypterDecrypter on the KEK (the only one who
 #                        may encrypt); objectViewer and objectCreator on the
-#                        registry bucket's keys/ (reads keysets and tombstones,
-#                        adds keysets; never deletes or rewrites one);
+#                        registry bucket's keys/ except keys/audit/ (reads
+#                        keysets and tombstones, adds keysets; never deletes
+#                        or rewrites one);
 #                        dataEditor on the keys dataset and bigquery.jobUser
 #                        (copies each keyset it creates into the keys table,
 #                        a DML INSERT: streamed rows could not be deleted by an
@@ -196,8 +197,8 @@ resource "google_storage_bucket_iam_member" "collector_field_keys" {
 
   condition {
     title       = "only keys/"
-    description = "The collector reads and creates field keysets; it lists nothing."
-    expression  = "resource.name.startsWith(\"${local.field_keys_prefix}\")"
+    description = "The collector reads and creates field keysets; it lists nothing, and may not add to hem erase's audit records."
+    expression  = "resource.name.startsWith(\"${local.field_keys_prefix}\") && !resource.name.startsWith(\"${local.field_keys_prefix}audit/\")"
   }
 }
 
