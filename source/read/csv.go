@@ -22,7 +22,13 @@ type csvParser struct {
 	r      *csv.Reader
 	header []string
 	skip   int64
+	// arena holds the Raw of the records read, many to an allocation.
+	arena []byte
 }
+
+// rawChunk is the size of an arena of Raw lines; a longer line gets its
+// own allocation.
+const rawChunk = 64 << 10
 
 func newCSV(in io.Reader, c *sourcev1.Csv, lim Limits) (*csvParser, error) {
 	check := c.GetEncoding() != sourcev1.Encoding_ENCODING_LATIN1
@@ -126,9 +132,23 @@ func (p *csvParser) raw() []byte {
 	default: // the end of the input, where csv drops a final "\r"
 		raw = bytes.TrimSuffix(raw, []byte{'\r'})
 	}
-	out := bytes.Clone(raw)
+	out := p.clone(raw)
 	p.t.setMark(end)
 	return out
+}
+
+// clone copies raw into the arena, capped: appending to a record's Raw
+// never writes into the next one's.
+func (p *csvParser) clone(raw []byte) []byte {
+	if len(raw) == 0 || len(raw) > rawChunk/8 {
+		return bytes.Clone(raw)
+	}
+	if len(raw) > cap(p.arena)-len(p.arena) {
+		p.arena = make([]byte, 0, rawChunk)
+	}
+	n := len(p.arena)
+	p.arena = append(p.arena, raw...)
+	return p.arena[n:len(p.arena):len(p.arena)]
 }
 
 // missingColumns names the declared columns that have lacks ("column a" or

@@ -486,23 +486,32 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 			r.p = p
 		}
 		rec, err := r.p.next()
+		if err == nil {
+			rec.Entry, rec.Number = r.entry, r.number
+			r.number++
+			return rec, nil
+		}
 		if err == io.EOF {
 			r.p = nil
 			continue
 		}
-		var re *RecordError
-		if errors.As(err, &re) {
+		if re := asRecordError(err); re != nil {
 			re.Record.Entry, re.Record.Number = r.entry, r.number
 			r.number++
 			return Record{}, re
 		}
-		if err != nil {
-			return Record{}, r.fail(err)
-		}
-		rec.Entry, rec.Number = r.entry, r.number
-		r.number++
-		return rec, nil
+		return Record{}, r.fail(err)
 	}
+}
+
+// asRecordError is err's *RecordError, nil when it has none (apart, so
+// that a record read allocates nothing for errors.As).
+func asRecordError(err error) *RecordError {
+	var re *RecordError
+	if errors.As(err, &re) {
+		return re
+	}
+	return nil
 }
 
 // fail makes err the Reader's final error, naming the entry it is about.
