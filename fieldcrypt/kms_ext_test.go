@@ -3,6 +3,7 @@ package fieldcrypt_test
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 
 	kms "cloud.google.com/go/kms/apiv1"
@@ -247,5 +248,58 @@ func BenchmarkKMSKEK(b *testing.B) {
 		if _, err := kek.Decrypt(ct, nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestSyncWithoutKMS: Sync (hem keys sync) copies the wrapped keysets as
+// the store holds them and deletes erased subjects' rows without calling
+// Cloud KMS, so its job's account holds no KMS role (terraform
+// keys_sync.tf, policytest's keys-sync-least-privilege and kms-decrypt).
+func TestSyncWithoutKMS(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	srv, _, keks := kmsKEK(t, kekName)
+	store, err := fieldcrypt.NewDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	collector, err := fieldcrypt.NewKeyring(store, keks[0], fieldcrypt.WithCreate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := fieldcrypt.Name{Type: typ, Kind: fieldcrypt.Deterministic}
+	erased := fieldcrypt.Name{Type: typ, Kind: fieldcrypt.AEAD, SubjectField: "member_id", Subject: "m-1"}
+	if _, err := collector.Deterministic(ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := collector.AEAD(ctx, erased); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := collector.EraseSubject(ctx, "member_id", "m-1"); err != nil {
+		t.Fatal(err)
+	}
+	// A copy of the erased keyset a collector wrote after the erasure.
+	m := &memMirror{rows: map[string]fieldcrypt.Keyset{
+		erased.Object(): {Name: erased, Object: erased.Object(), Wrapped: []byte{1}},
+	}}
+
+	srv.Allow(kekName, 0) // the sync job's account: no KMS role
+	enc, dec := srv.Calls()
+	syncer, err := fieldcrypt.NewKeyring(store, keks[0], fieldcrypt.WithMirror(m, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, d, err := syncer.Sync(ctx); err != nil || n != 1 || d != 1 {
+		t.Fatalf("Sync without KMS: put %d, deleted %d, %v; want 1 and 1", n, d, err)
+	}
+	if e, d := srv.Calls(); e != enc || d != dec {
+		t.Errorf("Sync called Cloud KMS: %d encrypt and %d decrypt calls", e-enc, d-dec)
+	}
+	want, err := store.Get(ctx, kept.Object())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.objects(); !slices.Equal(got, []string{kept.Object()}) || !bytes.Equal(m.rows[kept.Object()].Wrapped, want) {
+		t.Errorf("mirror %v: want only %s with the store's wrapped bytes", got, kept.Object())
 	}
 }
