@@ -26,6 +26,10 @@
 #                        writes its audit record under keys/audit/erasures/);
 #                        dataEditor on the keys dataset and jobUser (DELETE of
 #                        the subject's rows; hem keys sync). No KMS role.
+#   keys-sync            (keys_sync.tf, scheduled hem keys sync) objectViewer on
+#                        keys/ except keys/audit/, dataEditor on the keys
+#                        dataset and jobUser. No KMS role: it copies keysets
+#                        wrapped.
 #   registry,            metadataViewer on the keys dataset: they create the
 #   processor-bigquery   <table>_decrypted views, which name the keys table.
 #   field_readers_group  cryptoKeyDecrypter on the KEK; dataViewer on the keys

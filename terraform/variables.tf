@@ -306,9 +306,19 @@ variable "field_readers_group" {
 }
 
 variable "field_erasers_group" {
-  description = "Google group e-mail of the people (or the job) who run hem erase and hem keys sync: object admin on the registry bucket's keys/ (delete keysets, write the audit record), dataEditor on the keys dataset, bigquery.jobUser. No use of the KEK: erasure deletes wrapped keysets without unwrapping them. null grants nobody."
+  description = "Google group e-mail of the people who run hem erase (and hem keys sync by hand; the keys sync job has its own account): object admin on the registry bucket's keys/ (delete keysets, write the audit record), dataEditor on the keys dataset, bigquery.jobUser. No use of the KEK: erasure deletes wrapped keysets without unwrapping them. null grants nobody."
   type        = string
   default     = null
+}
+
+variable "keys_sync" {
+  description = "The scheduled hem keys sync job, which repairs the keys table from the key store: its cron schedule (UTC; a keyset the collector failed to copy reads NULL in the <table>_decrypted views until the next run), its timeout (below the schedule's interval, so runs do not overlap) and memory (every object name under keys/ is held at once)."
+  type = object({
+    schedule        = optional(string, "41 * * * *")
+    timeout_minutes = optional(number, 50)
+    memory          = optional(string, "512Mi")
+  })
+  default = {}
 }
 
 variable "kms_location" {

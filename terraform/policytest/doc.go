@@ -19,10 +19,12 @@
 //     write, publish, its subscription, the registry, the PII salt);
 //   - the console holds exactly its grants (query and read the datasets, read
 //     metrics, invoke the registry and the collector, add to its audit bucket,
-//     read the ledger and the archive, its two secrets).
+//     read the ledger and the archive, its two secrets);
 //   - only the collector (encrypt and decrypt: it wraps new keysets and unwraps
 //     the ones it uses) and the field readers group (decrypt) may use the field
-//     KEK, each by a grant on the key itself.
+//     KEK, each by a grant on the key itself;
+//   - the keys sync job reads keys/ (not keys/audit/) of the registry bucket
+//     and edits the keys table, with no KMS role: it copies keysets wrapped.
 //
 // The checker is deliberately syntactic. It evaluates what it can (literals,
 // variable values, locals, each.key of a known for_each) and treats references

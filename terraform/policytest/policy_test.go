@@ -558,6 +558,94 @@ func TestMutations(t *testing.T) {
 			want: "kms-decrypt",
 		},
 		{
+			name: "keys sync creates and deletes keysets",
+			file: "keys_sync.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_storage_bucket_iam_member", "keys_sync_reader")
+				b.Body().SetAttributeValue("role", cty.StringVal("roles/storage.objectAdmin"))
+			},
+			want: "keys-sync-least-privilege",
+		},
+		{
+			name: "keys sync reads the whole registry bucket",
+			file: "keys_sync.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_storage_bucket_iam_member", "keys_sync_reader")
+				b.Body().RemoveBlock(mustBlock(t, b.Body(), "condition"))
+			},
+			want: "keys-sync-least-privilege",
+		},
+		{
+			name: "keys sync reads hem erase's audit records",
+			file: "keys_sync.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_storage_bucket_iam_member", "keys_sync_reader")
+				c := mustBlock(t, b.Body(), "condition")
+				c.Body().SetAttributeRaw("expression", exprTokens(t,
+					`"resource.type == \"storage.googleapis.com/Bucket\" || resource.name.startsWith(\"${local.field_keys_prefix}\")"`))
+			},
+			want: "keys-sync-least-privilege",
+		},
+		{
+			name: "the keys prefix widens to the whole registry bucket",
+			file: "fieldcrypt.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				l := mustBlock(t, body, "locals")
+				l.Body().SetAttributeRaw("field_keys_prefix", exprTokens(t, `"projects/_/buckets/${module.storage.registry_bucket}/objects/"`))
+			},
+			want: "keys-sync-least-privilege",
+		},
+		{
+			name: "keys sync loses its query jobs",
+			file: "keys_sync.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				body.RemoveBlock(mustBlock(t, body, "resource", "google_project_iam_member", "keys_sync_job_user"))
+			},
+			want: "keys-sync-least-privilege",
+		},
+		{
+			name: "keys sync edits the events dataset",
+			file: "keys_sync.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_bigquery_dataset_iam_member", "keys_sync_keys_editor")
+				b.Body().SetAttributeTraversal("dataset_id", traversal("module", "bigquery", "events_dataset_id"))
+			},
+			want: "keys-sync-least-privilege",
+		},
+		{
+			name: "keys sync scheduler reads the keys",
+			file: "keys_sync.tf",
+			mutate: func(_ *testing.T, body *hclwrite.Body) {
+				b := body.AppendNewBlock("resource", []string{"google_storage_bucket_iam_member", "sched_reader"}).Body()
+				b.SetAttributeTraversal("bucket", traversal("module", "storage", "registry_bucket"))
+				b.SetAttributeValue("role", cty.StringVal("roles/storage.objectViewer"))
+				b.SetAttributeTraversal("member", traversal("google_service_account", "keys_sync_scheduler", "member"))
+			},
+			want: "keys-sync-least-privilege",
+		},
+		{
+			name: "keys sync unwraps keysets with the KEK",
+			file: "keys_sync.tf",
+			mutate: func(_ *testing.T, body *hclwrite.Body) {
+				b := body.AppendNewBlock("resource", []string{"google_kms_crypto_key_iam_member", "keys_sync_kek"}).Body()
+				b.SetAttributeTraversal("crypto_key_id", traversal("google_kms_crypto_key", "field_kek", "id"))
+				b.SetAttributeValue("role", cty.StringVal("roles/cloudkms.cryptoKeyDecrypter"))
+				b.SetAttributeTraversal("member", traversal("google_service_account", "keys_sync", "member"))
+			},
+			want: "keys-sync-least-privilege",
+		},
+		{
+			name: "keys sync unwraps keysets with the KEK (kms-decrypt)",
+			file: "keys_sync.tf",
+			mutate: func(_ *testing.T, body *hclwrite.Body) {
+				b := body.AppendNewBlock("resource", []string{"google_kms_crypto_key_iam_member", "keys_sync_kek"}).Body()
+				b.SetAttributeTraversal("crypto_key_id", traversal("google_kms_crypto_key", "field_kek", "id"))
+				b.SetAttributeValue("role", cty.StringVal("roles/cloudkms.cryptoKeyDecrypter"))
+				b.SetAttributeTraversal("member", traversal("google_service_account", "keys_sync", "member"))
+			},
+			want: "kms-decrypt",
+		},
+		{
 			name: "registry bucket allows ACLs",
 			file: "modules/storage/main.tf",
 			mutate: func(t *testing.T, body *hclwrite.Body) {
@@ -821,6 +909,17 @@ func mustBlock(t *testing.T, body *hclwrite.Body, typ string, labels ...string) 
 		t.Fatalf("no block %s %q", typ, labels)
 	}
 	return b
+}
+
+// exprTokens are the tokens of an HCL expression written as source (a
+// template with interpolations, which SetAttributeValue would escape).
+func exprTokens(t *testing.T, src string) hclwrite.Tokens {
+	t.Helper()
+	f, diags := hclwrite.ParseConfig([]byte("x = "+src+"\n"), "expr.tf", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	return f.Body().GetAttribute("x").Expr().BuildTokens(nil)
 }
 
 func traversal(names ...string) hcl.Traversal {

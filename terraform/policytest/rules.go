@@ -111,6 +111,12 @@ var rules = []Rule{
 		check: checkRollup,
 	},
 	{
+		ID: "keys-sync-least-privilege",
+		Doc: "The keys sync job's service account (google_service_account.keys_sync, hem keys sync on a schedule) holds exactly objectViewer on the registry bucket, under the condition that limits it to listing and to objects under keys/ but not keys/audit/ (locals spelled out, compared literally), dataEditor on the keys dataset (google_bigquery_dataset.field_keys) and the project role bigquery.jobUser: no KMS role (it copies keysets wrapped) and nothing that creates or deletes a keyset; " +
+			"its scheduler's account exactly run.invoker on the keys sync job. Any other grant naming either account, a missing one or another condition is a violation.",
+		check: checkKeysSync,
+	},
+	{
 		ID: "kms-decrypt",
 		Doc: "Only the collector (cryptoKeyEncrypterDecrypter: it wraps the keysets it creates and unwraps the ones it uses) and the field readers group (var.field_readers_group, cryptoKeyDecrypter) may use the field KEK, each by a google_kms_crypto_key_iam_member on the key with a literal role. " +
 			"Any other Cloud KMS role or use permission anywhere (another member, a key ring or project grant, a module's project_roles, a custom role, an authoritative KMS binding), or the collector's grant missing, is a violation.",
