@@ -68,10 +68,11 @@ type Rejection struct {
 type Core interface {
 	// Check answers each input as Ingest would (ACCEPTED, or REJECTED with
 	// its violations), publishing nothing, and gives what it would publish
-	// of the accepted ones.
+	// of the accepted ones. It keeps nothing of in once it returns.
 	Check(ctx context.Context, in []Input) ([]CheckResult, error)
 	// Ingest publishes: one result per input, ACCEPTED or REJECTED once
-	// Pub/Sub confirmed, RETRY otherwise. An error refuses the whole batch
+	// Pub/Sub confirmed, RETRY otherwise. It keeps nothing of in once it
+	// returns: the loader reuses the messages. An error refuses the whole batch
 	// with nothing published; the loader retries it, unless it wraps
 	// ErrRefused.
 	Ingest(ctx context.Context, in []Input) ([]*collectorv1.EventResult, error)

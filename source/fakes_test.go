@@ -245,7 +245,7 @@ func (c *fakeCore) Ingest(ctx context.Context, in []Input) ([]*collectorv1.Event
 			}
 		}
 		c.published[id]++
-		c.inputs[id] = x
+		c.inputs[id] = keep(x)
 		c.total++
 	}
 	return out, nil
@@ -365,4 +365,15 @@ func newTestLoader(tb testing.TB, core Core, l Ledger, opts ...Option) *Loader {
 // withCheckpointGap lets tests write a checkpoint after every batch.
 func withCheckpointGap(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.checkpointGap = d })
+}
+
+// keep copies what the fake keeps of an input: as the real core, which
+// publishes copies, it may keep nothing of the loader's own once Ingest
+// returns (pass 2 reuses the messages).
+func keep(x Input) Input {
+	x.Event, x.Origin = proto.CloneOf(x.Event), proto.CloneOf(x.Origin)
+	if p := x.Prepared; p != nil {
+		x.Prepared = &Prepared{Data: bytes.Clone(p.Data), EntityKey: p.EntityKey}
+	}
+	return x
 }

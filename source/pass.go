@@ -37,8 +37,10 @@ type batch struct {
 	// confirmed: the number of the record after its last.
 	n   int
 	end int64
-	// Pass 2: the inputs, one per record, and what the core answered.
+	// Pass 2: the inputs, one per record, their messages (slab), and
+	// what the core answered.
 	inputs        []Input
+	slab          *slab
 	acc, rej      int64
 	firstID, last string
 }
@@ -169,13 +171,15 @@ type worker struct {
 	ids  idBuilder
 	in   []Input
 	idx  []int
-	slab slab
+	slab *slab // pass 1's, reused; in pass 2, the batch's
 	recs []spillRecord
 }
 
 // slab holds the messages of one batch's events: one allocation of each
 // kind per batch instead of one per event. A batch's inputs point into
-// it, so each batch gets a new one.
+// it: pass 1 reuses its worker's (Check keeps nothing), pass 2 hands each
+// batch its own and takes it back once the core answered (Ingest keeps
+// nothing of its inputs either), for a later batch (getSlab).
 type slab struct {
 	events   []eventv1.Event
 	anys     []anypb.Any
@@ -196,6 +200,34 @@ func (s *slab) reset(n int) {
 	s.origins, s.times = make([]eventv1.Origin, n), make([]timestamppb.Timestamp, n)
 	s.prepared = make([]Prepared, 0, n) // prepare never grows it: the inputs point into it
 	s.n = 0
+}
+
+// slabs holds pass 2's slabs the core is done with.
+var slabs sync.Pool
+
+// getSlab returns a slab ready for n events: a pooled one, cleared, or a
+// new one.
+func getSlab(n int) *slab {
+	s, _ := slabs.Get().(*slab)
+	if s == nil {
+		s = new(slab)
+	}
+	if cap(s.events) < n || cap(s.prepared) < n {
+		s.reset(n)
+		return s
+	}
+	s.reuse(n)
+	s.prepared = s.prepared[:0]
+	return s
+}
+
+// putSlab gives back a slab nothing refers to any more.
+func putSlab(s *slab) {
+	if s == nil {
+		return
+	}
+	clear(s.prepared[:cap(s.prepared)]) // drop the spill blocks they hold
+	slabs.Put(s)
 }
 
 // reuse is reset for a batch whose inputs are dropped before the next
@@ -338,6 +370,9 @@ func (ld *load) spillBlock(ctx context.Context, block []byte) {
 func (w *worker) check(ctx context.Context, b *batch) (checkedBatch, error) {
 	c := checkedBatch{seq: b.seq, tally: tally{records: int64(len(b.items))}}
 	t := &c.tally
+	if w.slab == nil {
+		w.slab = new(slab)
+	}
 	w.buildInto(b, w.slab.reuse)
 	w.in, w.idx = w.in[:0], w.idx[:0]
 	for i, in := range b.inputs {
@@ -389,7 +424,11 @@ func describeResult(r *collectorv1.EventResult) string {
 
 // build makes a batch's inputs (pass 2): an event per mapped record, a
 // rejected input per record that could not be read or mapped.
-func (w *worker) build(b *batch) { w.buildInto(b, w.slab.reset) }
+func (w *worker) build(b *batch) {
+	w.slab = getSlab(len(b.items))
+	b.slab = w.slab
+	w.buildInto(b, func(int) {})
+}
 
 // buildInto is build with the batch's messages in the slab as made ready
 // by ready (reset or reuse).
@@ -454,7 +493,8 @@ func (w *worker) unspill(b *batch) error {
 	w.recs = recs
 	b.raw = nil // the payloads still point into it
 	b.inputs = make([]Input, len(recs))
-	w.slab.reset(len(recs))
+	w.slab = getSlab(len(recs))
+	b.slab = w.slab
 	for i, r := range recs {
 		if r.kind == spillEvent {
 			b.inputs[i] = w.input(r.id, r.payload, r.seconds, r.nanos, r.entry, r.line)
@@ -594,6 +634,8 @@ func (ld *load) pass2(ctx context.Context) error {
 				}
 				b.firstID, b.last = res[0].GetEventId(), res[len(res)-1].GetEventId()
 				b.inputs = nil
+				putSlab(b.slab)
+				b.slab = nil
 				done <- b // never blocks: done has room for the whole window
 			}
 			return nil
