@@ -275,9 +275,9 @@ func Encode(events []*sink.Event) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// encodeTyped writes events with the typed columns of l, row by row. The
-// envelope's values are those the record struct writes, in its column
-// order.
+// encodeTyped writes events with the typed columns of l, a chunk of rows
+// at a time, column by column. The envelope's values are those the record
+// struct writes, in its column order.
 func encodeTyped(l *layout, events []*sink.Event) ([]byte, error) {
 	opts := append(metadata(events), parquet.Compression(codec), l.schema,
 		parquet.KeyValueMetadata(metaColumns, strconv.FormatInt(l.newest.ID, 10)))
@@ -286,42 +286,38 @@ func encodeTyped(l *layout, events []*sink.Event) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	w := parquet.NewWriter(&buf, opts...)
-	const chunk = 256
-	rows := make([]parquet.Row, chunk)
-	arenas := make([]rowArena, chunk)
-	sort := sorter{count: make([]int, l.payload-8)}
-	shred := newShredder()
-	var attrs []byte // the chunk's _attributes, which its rows alias
+	writers := w.ColumnWriters()
+	t := newTyper(l)
+	c := &t.columns
+	const chunk = 1024
+	var attrs []byte // the chunk's _attributes, which its values alias
 	var err error
 	for len(events) > 0 {
 		n := min(chunk, len(events))
 		attrs = attrs[:0]
-		for i, e := range events[:n] {
+		for _, e := range events[:n] {
 			at := len(attrs)
 			attrs, err = appendAttributes(attrs, e.Attributes)
 			if err != nil {
 				return nil, err
 			}
-			row := append(rows[i][:0],
-				parquet.ByteArrayValue(bytesOf(e.ID)).Level(0, 0, 0),
-				parquet.Int64Value(e.EventTime.UnixMicro()).Level(0, 0, 1),
-				timeValue(e.ReceivedAt, 2), timeValue(e.PublishedAt, 3),
-				parquet.Int64Value(e.Schema.ID).Level(0, 0, 4),
-				parquet.Int32Value(int32(e.Schema.Version)).Level(0, 0, 5),
-				parquet.ByteArrayValue(bytesOf(e.Producer)).Level(0, 0, 6),
-				parquet.ByteArrayValue(attrs[at:]).Level(0, 0, 7))
-			row = l.typed(shred, row, e.Payload, e.Schema, &arenas[i])
-			if l.sorted {
-				sort.sort(row[8:], 8)
+			c.put(parquet.ByteArrayValue(bytesOf(e.ID)), 0, 0, 0)
+			c.put(parquet.Int64Value(e.EventTime.UnixMicro()), 0, 0, 1)
+			putTime(c, e.ReceivedAt, 2)
+			putTime(c, e.PublishedAt, 3)
+			c.put(parquet.Int64Value(e.Schema.ID), 0, 0, 4)
+			c.put(parquet.Int32Value(int32(e.Schema.Version)), 0, 0, 5)
+			c.put(parquet.ByteArrayValue(bytesOf(e.Producer)), 0, 0, 6)
+			c.put(parquet.ByteArrayValue(attrs[at:len(attrs):len(attrs)]), 0, 0, 7)
+			t.typed(e.Payload, e.Schema)
+			c.put(parquet.ByteArrayValue(e.Payload), 0, 0, l.payload)
+		}
+		for i, vals := range c.vals {
+			if _, err := writers[i].WriteRowValues(vals); err != nil {
+				return nil, fmt.Errorf("archive: encode: %w", err)
 			}
-			rows[i] = append(row, parquet.ByteArrayValue(e.Payload).Level(0, 0, l.payload))
 		}
-		if _, err := w.WriteRows(rows[:n]); err != nil {
-			return nil, fmt.Errorf("archive: encode: %w", err)
-		}
-		for i := range n {
-			arenas[i].free() // the writer copied the values
-		}
+		c.reset() // the writer copied the values
 		events = events[n:]
 	}
 	if err := w.Close(); err != nil {
@@ -403,13 +399,14 @@ func plainJSON(s string) bool {
 // copies into its buffers.
 func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-// timeValue is an optional TIMESTAMP(MICROS) envelope value of column c:
-// NULL for an unknown (zero) time.
-func timeValue(t time.Time, c int) parquet.Value {
+// putTime writes an optional TIMESTAMP(MICROS) envelope value of column
+// col: NULL for an unknown (zero) time.
+func putTime(c *columns, t time.Time, col int) {
 	if t.IsZero() {
-		return parquet.NullValue().Level(0, 0, c)
+		c.put(parquet.NullValue(), 0, 0, col)
+		return
 	}
-	return parquet.Int64Value(t.UnixMicro()).Level(0, 1, c)
+	c.put(parquet.Int64Value(t.UnixMicro()), 0, 1, col)
 }
 
 // optionalTime is nil for an unknown (zero) time, which Parquet stores as

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"unsafe"
 
-	"buf.build/go/hyperpb"
 	"github.com/parquet-go/parquet-go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -61,16 +60,16 @@ var reserved = map[string]bool{"payload": true, "type": true, "dt": true, "hour"
 var envelopeSchema = parquet.SchemaOf(new(record))
 
 // layout is the shape of typed objects for one newest schema: the Parquet
-// schema and the plan that shreds a decoded message into its columns.
+// schema, the columns of the contract's fields, and the plan that reads
+// their values from payload bytes.
 type layout struct {
 	newest  *contract.Schema
-	parser  *hyperpb.MessageType // decodes payloads with the newest descriptor
 	schema  *parquet.Schema
 	fields  []*node // the typed top-level columns
 	nodes   int     // fields and their descendants, for known
 	payload int     // column index of payload
-	sorted  bool    // a LIST holds groups: a row's values need sorting by column
 	untyped []string
+	plan    plan
 
 	mu    sync.Mutex
 	known map[*contract.Schema][]bool // per older version: the nodes it has
@@ -120,7 +119,7 @@ func newLayout(newest *contract.Schema) (_ *layout, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("archive: columns of %s: %w", newest.Subject, err)
 	}
-	l := &layout{newest: newest, parser: hyperpb.CompileMessageDescriptor(newest.Descriptor()), known: map[*contract.Schema][]bool{}}
+	l := &layout{newest: newest, known: map[*contract.Schema][]bool{}}
 	env := envelopeSchema.Fields()
 	root := orderedGroup{}
 	for _, f := range env[:len(env)-1] {
@@ -147,6 +146,7 @@ func newLayout(newest *contract.Schema) (_ *layout, err error) {
 	if got := len(l.schema.Columns()); got != l.payload+1 {
 		return nil, fmt.Errorf("archive: columns of %s: %d leaf columns, planned %d", newest.Subject, got, l.payload+1)
 	}
+	l.plan = newPlan(l.fields, newest.Descriptor())
 	return l, nil
 }
 
@@ -185,7 +185,6 @@ func (b *builder) column(c contract.Column, fd protoreflect.FieldDescriptor) (*n
 		}
 		e.leaves = b.leaf - e.leaf
 		n.elem, n.leaves = e, e.leaves
-		b.l.sorted = b.l.sorted || e.leaves > 1
 		return n, parquet.List(pn)
 	}
 	pn := b.value(n, fd)
@@ -298,33 +297,75 @@ func markKnown(k []bool, nodes []*node, md protoreflect.MessageDescriptor) {
 	}
 }
 
-// shredder turns decoded messages into the typed values of rows, one at
-// a time; it is reused across the rows of an object.
-type shredder struct {
-	known []bool
-	row   parquet.Row
-	err   error
-	entry func(protoreflect.MapKey, protoreflect.Value) bool // s.mapEntry, bound once
-	m     mapState                                           // of the map entry ranges
+// columns holds the values of a chunk of rows column by column, as the
+// Parquet writer's column writers take them: no row needs its values
+// sorted by column, whatever order a payload's fields come in.
+type columns struct {
+	vals [][]parquet.Value
+	// arena holds the bytes of values built here (uint64 decimals), which
+	// the values alias until the chunk is written.
+	arena []byte
 }
 
-// mapState is where the entries of the map being ranged go.
-type mapState struct {
-	n     *node
-	r, d  byte
-	first bool
+func (c *columns) put(v parquet.Value, r, d byte, col int) {
+	c.vals[col] = append(c.vals[col], v.Level(int(r), int(d), col))
 }
 
-func newShredder() *shredder {
-	s := &shredder{}
-	s.entry = s.mapEntry
-	return s
-}
-
-func (s *shredder) null(n *node, r, d byte) {
-	for c := n.leaf; c < n.leaf+n.leaves; c++ {
-		s.row = append(s.row, parquet.NullValue().Level(int(r), int(d), c))
+// null writes NULL at definition level d to every leaf column of n.
+func (c *columns) null(n *node, r, d byte) {
+	for col := n.leaf; col < n.leaf+n.leaves; col++ {
+		c.vals[col] = append(c.vals[col], parquet.NullValue().Level(int(r), int(d), col))
 	}
+}
+
+// reset empties the columns for the next chunk, keeping their memory.
+func (c *columns) reset() {
+	for i := range c.vals {
+		c.vals[i] = c.vals[i][:0]
+	}
+	c.arena = c.arena[:0]
+}
+
+// scalar is the value of scalar node n (the wrapped scalar of a wrapper)
+// holding v, in both paths.
+func (c *columns) scalar(n *node, v protoreflect.Value) parquet.Value {
+	switch n.kind {
+	case protoreflect.BoolKind:
+		return parquet.BooleanValue(v.Bool())
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
+		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		return parquet.Int64Value(v.Int())
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		return parquet.Int64Value(int64(v.Uint()))
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		// DECIMAL(20,0): big-endian two's complement in 9 bytes, the top
+		// byte keeping it positive.
+		at := len(c.arena)
+		c.arena = binary.BigEndian.AppendUint64(append(c.arena, 0), v.Uint())
+		return parquet.FixedLenByteArrayValue(c.arena[at:len(c.arena):len(c.arena)])
+	case protoreflect.FloatKind, protoreflect.DoubleKind:
+		return parquet.DoubleValue(v.Float())
+	case protoreflect.StringKind:
+		return stringValue(v.String())
+	case protoreflect.EnumKind:
+		return stringValue(contract.EnumValue(n.enum, v.Enum()))
+	case protoreflect.BytesKind:
+		return parquet.ByteArrayValue(v.Bytes())
+	}
+	panic(fmt.Sprintf("archive: no Parquet value for %s", n.kind)) // MapFields maps no other kind
+}
+
+// stringValue does not copy s: the writer copies values into its buffers.
+func stringValue(s string) parquet.Value {
+	return parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
+// shredder writes the typed values of decoded messages: the path of the
+// payloads the walker (walk.go) leaves to protobuf-go.
+type shredder struct {
+	*columns
+	known []bool
+	err   error
 }
 
 // field writes the column of field node n of m; d is the definition level
@@ -347,15 +388,7 @@ func (s *shredder) field(n *node, m protoreflect.Message, r, d byte) {
 
 func (s *shredder) repeated(n *node, v protoreflect.Value, r, d byte) {
 	if n.fd.IsMap() {
-		mp := v.Map()
-		if mp.Len() == 0 {
-			s.null(n, r, d)
-			return
-		}
-		outer := s.m // a map in a map's values ranges inside this one
-		s.m = mapState{n: n, r: r, d: d, first: true}
-		mp.Range(s.entry)
-		s.m = outer
+		s.mapEntries(n, v.Map(), r, d)
 		return
 	}
 	l := v.List()
@@ -369,16 +402,31 @@ func (s *shredder) repeated(n *node, v protoreflect.Value, r, d byte) {
 	}
 }
 
-// mapEntry writes one entry of the map s.m is ranging.
-func (s *shredder) mapEntry(k protoreflect.MapKey, v protoreflect.Value) bool {
-	m := &s.m
-	e := m.n.elem
-	s.value(e.children[0], k.Value(), m.r, m.d+2)
-	s.value(e.children[1], v, m.r, m.d+2)
-	if m.first {
-		m.r, m.first = m.n.rep, false
+// mapEntries writes the entries of a map in the order of their keys, as
+// the walker does (a decoded map has none of its own).
+func (s *shredder) mapEntries(n *node, mp protoreflect.Map, r, d byte) {
+	if mp.Len() == 0 {
+		s.null(n, r, d)
+		return
 	}
-	return s.err == nil
+	type entry struct {
+		k   mapKey
+		key protoreflect.Value
+		v   protoreflect.Value
+	}
+	kind := n.fd.MapKey().Kind()
+	entries := make([]entry, 0, mp.Len())
+	mp.Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
+		entries = append(entries, entry{mapKeyOf(kind, k.Value()), k.Value(), v})
+		return true
+	})
+	slices.SortFunc(entries, func(a, b entry) int { return a.k.compare(b.k) })
+	key, val := n.elem.children[0], n.elem.children[1]
+	for _, e := range entries {
+		s.value(key, e.key, r, d+2)
+		s.value(val, e.v, r, d+2)
+		r = n.rep
+	}
 }
 
 // value writes a present value of node n at definition level d.
@@ -408,134 +456,97 @@ func (s *shredder) value(n *node, v protoreflect.Value, r, d byte) {
 		if n.wrapper {
 			v, _ = contract.Unwrap(v.Message())
 		}
-		pv = scalarValue(n, v)
+		pv = s.scalar(n, v)
 	}
-	s.row = append(s.row, pv.Level(int(r), int(d), n.leaf))
+	s.put(pv, r, d, n.leaf)
 }
 
-func scalarValue(n *node, v protoreflect.Value) parquet.Value {
-	switch n.kind {
-	case protoreflect.BoolKind:
-		return parquet.BooleanValue(v.Bool())
-	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
-		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
-		return parquet.Int64Value(v.Int())
-	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
-		return parquet.Int64Value(int64(v.Uint()))
-	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
-		var b [9]byte // big-endian two's complement; the top byte keeps it positive
-		binary.BigEndian.PutUint64(b[1:], v.Uint())
-		return parquet.FixedLenByteArrayValue(b[:])
-	case protoreflect.FloatKind, protoreflect.DoubleKind:
-		return parquet.DoubleValue(v.Float())
-	case protoreflect.StringKind:
-		return stringValue(v.String())
-	case protoreflect.EnumKind:
-		return stringValue(contract.EnumValue(n.enum, v.Enum()))
-	case protoreflect.BytesKind:
-		return parquet.ByteArrayValue(v.Bytes())
-	}
-	panic(fmt.Sprintf("archive: no Parquet value for %s", n.kind)) // MapFields maps no other kind
+// typer writes the typed columns of one object's rows.
+type typer struct {
+	l *layout
+	columns
+	walker walker
+	marks  []int // the typed columns' lengths before the row being written
 }
 
-// stringValue does not copy s: the writer copies values into its buffers.
-func stringValue(s string) parquet.Value {
-	return parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s)))
+func newTyper(l *layout) *typer {
+	t := &typer{l: l, marks: make([]int, l.payload-firstTyped)}
+	t.vals = make([][]parquet.Value, l.payload+1)
+	t.walker = walker{columns: &t.columns}
+	return t
 }
 
-// typed appends the typed values of one event to row: its payload decoded
-// with the newest descriptor, the fields its own version lacks NULL. A
-// payload that does not decode (or a value that does not convert) leaves
-// the typed columns NULL; the payload column still holds it.
+// firstTyped is the column of the first typed value: the envelope's
+// columns come before.
+const firstTyped = 8
+
+// typed writes the typed values of one event: its payload decoded with
+// the newest descriptor, the fields its own version lacks NULL. A payload
+// that does not decode (or a value that does not convert) leaves the
+// typed columns NULL; the payload column still holds it.
 //
-// As in the processor, payloads wire.Known clears are decoded by hyperpb
-// into shared, an arena of this row alone (hyperpb parses one message tree
-// per arena) that the caller frees once the row is written: the values may
-// alias it. The rest is decoded by protobuf-go.
-func (l *layout) typed(s *shredder, row parquet.Row, payload []byte, version *contract.Schema, arena *rowArena) (out parquet.Row) {
-	*s = shredder{known: l.knownOf(version), row: row, entry: s.entry}
-	start := len(row)
+// Payloads wire.Known clears (every field declared, with its wire type
+// and a well-formed value) are read straight from their bytes by the
+// walker. The rest, and any the walker gives up on, are decoded by
+// protobuf-go, which decides exactly what decodes.
+func (t *typer) typed(payload []byte, version *contract.Schema) {
+	l := t.l
+	known := l.knownOf(version)
+	for i := range t.marks {
+		t.marks[i] = len(t.vals[firstTyped+i])
+	}
+	if wire.Known(payload, l.newest.Descriptor()) && t.walk(payload, known) {
+		return
+	}
+	t.rollback()
+	t.decoded(payload, known)
+}
+
+// walk reads the row's values with the walker; false leaves the payload
+// to the decoded path.
+func (t *typer) walk(payload []byte, known []bool) (ok bool) {
 	defer func() {
-		if r := recover(); r != nil {
-			out = l.nulls(row[:start])
+		if recover() != nil {
+			ok = false
 		}
 	}()
-	var m protoreflect.Message
-	if wire.Known(payload, l.newest.Descriptor()) {
-		hm := arena.newMessage(l.parser)
-		if err := hm.Unmarshal(payload, hyperpb.WithMaxDepth(wire.MaxDepth), hyperpb.WithAllowAlias(true)); err == nil {
-			m = hm
+	return t.walker.row(t.l.plan.top, payload, known) == nil
+}
+
+// decoded reads the row's values from the payload decoded by protobuf-go.
+func (t *typer) decoded(payload []byte, known []bool) {
+	defer func() {
+		if recover() != nil {
+			t.nulls()
 		}
+	}()
+	m := dynamicpb.NewMessage(t.l.newest.Descriptor())
+	if err := wire.Unmarshal(proto.UnmarshalOptions{RecursionLimit: wire.MaxDepth}, payload, m); err != nil {
+		t.nulls()
+		return
 	}
-	if m == nil {
-		dm := dynamicpb.NewMessage(l.newest.Descriptor())
-		if err := wire.Unmarshal(proto.UnmarshalOptions{RecursionLimit: wire.MaxDepth}, payload, dm); err != nil {
-			return l.nulls(row)
-		}
-		m = dm
-	}
-	for _, n := range l.fields {
+	s := shredder{columns: &t.columns, known: known}
+	for _, n := range t.l.fields {
 		s.field(n, m, 0, 0)
 	}
 	if s.err != nil {
-		return l.nulls(row[:start])
-	}
-	return s.row
-}
-
-// rowArena is the hyperpb arena of one row's message. hyperpb's Free
-// panics on an arena that never allocated (a row whose payload was not
-// decoded by hyperpb), so it frees only one that was used.
-type rowArena struct {
-	shared hyperpb.Shared
-	used   bool
-}
-
-func (a *rowArena) newMessage(t *hyperpb.MessageType) *hyperpb.Message {
-	a.used = true
-	return a.shared.NewMessage(t)
-}
-
-func (a *rowArena) free() {
-	if a.used {
-		a.shared.Free()
-		a.used = false
+		t.nulls()
 	}
 }
 
-func (l *layout) nulls(row parquet.Row) parquet.Row {
-	s := shredder{row: row}
-	for _, n := range l.fields {
-		s.null(n, 0, 0)
+// rollback drops the typed values written for the row.
+func (t *typer) rollback() {
+	for i, n := range t.marks {
+		t.vals[firstTyped+i] = t.vals[firstTyped+i][:n]
 	}
-	return s.row
 }
 
-// sorter orders a row's values by column, which lists of groups emit
-// element by element: a counting sort, stable, in time linear in the row.
-type sorter struct {
-	count   []int
-	scratch parquet.Row
-}
-
-// sort orders row, whose columns are in [first, first+len(count)).
-func (s *sorter) sort(row parquet.Row, first int) {
-	clear(s.count)
-	for _, v := range row {
-		s.count[v.Column()-first]++
+// nulls replaces the row's typed values with NULLs.
+func (t *typer) nulls() {
+	t.rollback()
+	for _, n := range t.l.fields {
+		t.null(n, 0, 0)
 	}
-	at := 0
-	for i, n := range s.count {
-		s.count[i] = at
-		at += n
-	}
-	s.scratch = slices.Grow(s.scratch[:0], len(row))[:len(row)]
-	for _, v := range row {
-		c := v.Column() - first
-		s.scratch[s.count[c]] = v
-		s.count[c]++
-	}
-	copy(row, s.scratch)
 }
 
 // orderedGroup is a Parquet group that keeps its fields in the order they

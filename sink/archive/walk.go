@@ -1,0 +1,636 @@
+package archive
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"math"
+	"slices"
+	"unsafe"
+
+	"github.com/parquet-go/parquet-go"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/hemlabs/hem/contract"
+)
+
+// The walker reads the typed columns' values straight from payload bytes,
+// as the BigQuery sink's row encoder does: no message is decoded, and a
+// row costs about one pass over its payload. It reads payloads wire.Known
+// cleared (declared fields with their wire types and well-formed values),
+// and gives up, for the decoded path to decide, on what it would have to
+// merge: a singular message field that occurs twice, a map entry whose
+// message value does. Every value goes through the conversions the
+// decoded path uses (columns.scalar, the contract's *Of functions), from
+// the protoreflect.Value protobuf-go would decode.
+
+// errWalk is the walker giving up on a payload: the decoded path takes it.
+var errWalk = errors.New("archive: payload left to the decoded path")
+
+// plan is how the walker reads one layout's rows, compiled once per layout.
+type plan struct {
+	top *msgPlan
+}
+
+// msgPlan reads the columns of one message.
+type msgPlan struct {
+	fields []fieldPlan // in column order; then the oneof members without a column
+	cols   int         // fields with a column: fields[:cols]
+	dense  []int16     // by field number: index into fields + 1
+	sparse map[protowire.Number]int
+}
+
+func (p *msgPlan) index(num protowire.Number) int {
+	if int(num) < len(p.dense) {
+		return int(p.dense[num]) - 1
+	}
+	if i, ok := p.sparse[num]; ok {
+		return i
+	}
+	return -1
+}
+
+// fieldPlan reads one field of a message.
+type fieldPlan struct {
+	n        *node // the field's column; nil for a oneof member without one
+	num      protowire.Number
+	message  bool // a singular message: a second occurrence would merge
+	repeated bool
+	isMap    bool
+	presence bool
+	oneof    int // the message's oneof it belongs to, or -1
+	zero     protoreflect.Value
+	val      *valuePlan // of the field (of each element if repeated)
+	key, mv  *valuePlan // a map entry's key and value
+}
+
+// valuePlan reads one value of node n.
+type valuePlan struct {
+	n     *node
+	sub   *msgPlan                       // records
+	zero  protoreflect.Value             // an absent scalar (a wrapper's value)
+	wt    protowire.Type                 // of the value on the wire
+	inner protowire.Type                 // of a wrapper's value
+	md    protoreflect.MessageDescriptor // JSON columns
+}
+
+func newPlan(fields []*node, md protoreflect.MessageDescriptor) plan {
+	return plan{top: newMsgPlan(fields, md)}
+}
+
+func newMsgPlan(nodes []*node, md protoreflect.MessageDescriptor) *msgPlan {
+	p := &msgPlan{sparse: map[protowire.Number]int{}}
+	oneofs := md.Oneofs()
+	oneofOf := func(fd protoreflect.FieldDescriptor) int {
+		if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
+			return od.Index()
+		}
+		return -1
+	}
+	for _, n := range nodes {
+		fd := n.fd
+		f := fieldPlan{n: n, num: fd.Number(), repeated: fd.IsList(), isMap: fd.IsMap(), presence: fd.HasPresence(), oneof: oneofOf(fd)}
+		switch {
+		case f.isMap:
+			e := n.elem
+			f.key = newValuePlan(e.children[0], fd.MapKey())
+			f.mv = newValuePlan(e.children[1], fd.MapValue())
+		case f.repeated:
+			f.val = newValuePlan(n.elem, fd)
+		default:
+			f.message = fd.Message() != nil
+			f.val = newValuePlan(n, fd)
+			f.zero = fd.Default()
+		}
+		p.fields = append(p.fields, f)
+	}
+	p.cols = len(p.fields)
+	// A oneof member without a column still clears the member set before it.
+	for i := range oneofs.Len() {
+		od := oneofs.Get(i)
+		if od.IsSynthetic() {
+			continue
+		}
+		for j := range od.Fields().Len() {
+			fd := od.Fields().Get(j)
+			if !slices.ContainsFunc(p.fields, func(f fieldPlan) bool { return f.num == fd.Number() }) {
+				p.fields = append(p.fields, fieldPlan{num: fd.Number(), oneof: i, message: fd.Message() != nil})
+			}
+		}
+	}
+	for i, f := range p.fields {
+		if f.num < 256 {
+			for len(p.dense) <= int(f.num) {
+				p.dense = append(p.dense, 0)
+			}
+			p.dense[f.num] = int16(i + 1)
+		} else {
+			p.sparse[f.num] = i
+		}
+	}
+	return p
+}
+
+// newValuePlan plans the values of node n, held in fd (ignoring its
+// cardinality).
+func newValuePlan(n *node, fd protoreflect.FieldDescriptor) *valuePlan {
+	v := &valuePlan{n: n, wt: wireType(fd.Kind())}
+	switch {
+	case n.children != nil:
+		v.sub = newMsgPlan(n.children, fd.Message())
+	case n.wrapper:
+		inner := fd.Message().Fields().ByNumber(1)
+		v.inner, v.zero = wireType(inner.Kind()), inner.Default()
+	case fd.Message() != nil:
+		v.md = fd.Message()
+	default:
+		v.zero = fd.Default()
+	}
+	return v
+}
+
+// wireType is the wire type of an unpacked value of kind k.
+func wireType(k protoreflect.Kind) protowire.Type {
+	switch k {
+	case protoreflect.Fixed32Kind, protoreflect.Sfixed32Kind, protoreflect.FloatKind:
+		return protowire.Fixed32Type
+	case protoreflect.Fixed64Kind, protoreflect.Sfixed64Kind, protoreflect.DoubleKind:
+		return protowire.Fixed64Type
+	case protoreflect.StringKind, protoreflect.BytesKind, protoreflect.MessageKind:
+		return protowire.BytesType
+	case protoreflect.GroupKind:
+		return protowire.StartGroupType
+	}
+	return protowire.VarintType
+}
+
+// walker reads rows' typed values into columns; it is reused across the
+// rows of an object, its scratch stacks kept.
+type walker struct {
+	*columns
+	known   []bool
+	slots   []slot  // of the messages being walked, a stack
+	entries []entry // of the maps of the messages being walked, a stack
+}
+
+// slot is the last occurrence of a singular field, or the count of a
+// repeated field's values, in the message being walked.
+type slot struct {
+	set bool
+	n   int
+	u   uint64 // a scalar's bits
+	b   []byte // a length-delimited value's contents
+}
+
+// entry is one map entry on the wire.
+type entry struct {
+	field  int // index in the message's plan
+	key    mapKey
+	keyRaw protoreflect.Value
+	hasVal bool
+	u      uint64
+	b      []byte
+}
+
+// row writes the typed values of one payload (top-level message bytes).
+func (w *walker) row(p *msgPlan, payload []byte, known []bool) error {
+	w.known, w.slots, w.entries = known, w.slots[:0], w.entries[:0]
+	return w.message(p, payload, 0, 0)
+}
+
+// message writes the columns of one message of p from its bytes src; r
+// and d are the levels of the message's group.
+func (w *walker) message(p *msgPlan, src []byte, r, d byte) error {
+	base, entBase := len(w.slots), len(w.entries)
+	w.slots = append(w.slots, make([]slot, len(p.fields))...)
+	defer func() { w.slots, w.entries = w.slots[:base], w.entries[:entBase] }()
+	for len(src) > 0 {
+		num, typ, n := protowire.ConsumeTag(src)
+		if n < 0 {
+			return errWalk
+		}
+		src = src[n:]
+		n = protowire.ConsumeFieldValue(num, typ, src)
+		if n < 0 {
+			return errWalk
+		}
+		raw := src[:n]
+		src = src[n:]
+		i := p.index(num)
+		if i < 0 {
+			continue
+		}
+		f := &p.fields[i]
+		if f.oneof >= 0 {
+			for j := range p.fields {
+				if j != i && p.fields[j].oneof == f.oneof {
+					w.slots[base+j] = slot{}
+				}
+			}
+		}
+		if f.n == nil {
+			w.slots[base+i].set = true
+			continue
+		}
+		if w.known != nil && !w.known[f.n.id] {
+			continue
+		}
+		var err error
+		switch {
+		case f.isMap:
+			err = w.mapEntry(f, i, typ, raw)
+		case f.repeated:
+			err = w.elements(f, &w.slots[base+i].n, typ, raw, r, d)
+		default:
+			s := &w.slots[base+i]
+			if f.message && s.set {
+				return errWalk // merges with the occurrence before
+			}
+			*s, err = scalarSlot(f.val.wt, typ, raw)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(w.entries) > entBase {
+		slices.SortStableFunc(w.entries[entBase:], func(a, b entry) int {
+			return cmp.Or(cmp.Compare(a.field, b.field), a.key.compare(b.key))
+		})
+	}
+	at := entBase
+	for i := range p.fields[:p.cols] {
+		f := &p.fields[i]
+		n := f.n
+		if w.known != nil && !w.known[n.id] {
+			w.null(n, r, d)
+			continue
+		}
+		switch {
+		case f.isMap:
+			end := at
+			for end < len(w.entries) && w.entries[end].field == i {
+				end++
+			}
+			if err := w.mapEntries(f, at, end, r, d); err != nil {
+				return err
+			}
+			at = end
+		case f.repeated:
+			if w.slots[base+i].n == 0 {
+				w.null(n, r, d)
+			}
+		default:
+			s := w.slots[base+i]
+			switch {
+			case s.set:
+				if err := w.value(f.val, s.u, s.b, r, d+1); err != nil {
+					return err
+				}
+			case f.presence:
+				w.null(n, r, d)
+			default:
+				w.put(w.scalar(n, f.zero), r, d+1, n.leaf)
+			}
+		}
+	}
+	return nil
+}
+
+// scalarSlot is one occurrence of a singular value read with wire type
+// want.
+func scalarSlot(want, typ protowire.Type, raw []byte) (slot, error) {
+	if typ != want {
+		return slot{}, errWalk
+	}
+	switch typ {
+	case protowire.BytesType:
+		b, n := protowire.ConsumeBytes(raw)
+		if n < 0 {
+			return slot{}, errWalk
+		}
+		return slot{set: true, b: b}, nil
+	case protowire.Fixed32Type:
+		u, n := protowire.ConsumeFixed32(raw)
+		if n < 0 {
+			return slot{}, errWalk
+		}
+		return slot{set: true, u: uint64(u)}, nil
+	case protowire.Fixed64Type:
+		u, n := protowire.ConsumeFixed64(raw)
+		if n < 0 {
+			return slot{}, errWalk
+		}
+		return slot{set: true, u: u}, nil
+	case protowire.VarintType:
+		u, n := protowire.ConsumeVarint(raw)
+		if n < 0 {
+			return slot{}, errWalk
+		}
+		return slot{set: true, u: u}, nil
+	}
+	return slot{}, errWalk
+}
+
+// elements writes the values of one occurrence of a repeated field (one
+// element, or packed scalars); count is how many the row has so far.
+func (w *walker) elements(f *fieldPlan, count *int, typ protowire.Type, raw []byte, r, d byte) error {
+	v := f.val
+	rep := func() byte {
+		*count++
+		if *count > 1 {
+			return f.n.rep
+		}
+		return r
+	}
+	if typ == protowire.BytesType && v.wt != protowire.BytesType { // packed
+		b, n := protowire.ConsumeBytes(raw)
+		if n < 0 {
+			return errWalk
+		}
+		for len(b) > 0 {
+			var u uint64
+			switch v.wt {
+			case protowire.Fixed32Type:
+				var x uint32
+				x, n = protowire.ConsumeFixed32(b)
+				u = uint64(x)
+			case protowire.Fixed64Type:
+				u, n = protowire.ConsumeFixed64(b)
+			case protowire.VarintType:
+				u, n = protowire.ConsumeVarint(b)
+			default:
+				return errWalk
+			}
+			if n < 0 {
+				return errWalk
+			}
+			b = b[n:]
+			if err := w.value(v, u, nil, rep(), d+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	s, err := scalarSlot(v.wt, typ, raw)
+	if err != nil {
+		return err
+	}
+	return w.value(v, s.u, s.b, rep(), d+1)
+}
+
+// mapEntry reads one entry of map field f (index i in its message's plan).
+func (w *walker) mapEntry(f *fieldPlan, i int, typ protowire.Type, raw []byte) error {
+	if typ != protowire.BytesType {
+		return errWalk
+	}
+	b, n := protowire.ConsumeBytes(raw)
+	if n < 0 {
+		return errWalk
+	}
+	var key, val slot
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return errWalk
+		}
+		b = b[n:]
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return errWalk
+		}
+		raw := b[:n]
+		b = b[n:]
+		var err error
+		switch num {
+		case 1:
+			key, err = scalarSlot(f.key.wt, typ, raw)
+		case 2:
+			if val.set && f.mv.sub != nil {
+				return errWalk // merges with the value before
+			}
+			val, err = scalarSlot(f.mv.wt, typ, raw)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	k := f.key.zero
+	if key.set {
+		k = decode(f.key.n.kind, key.u, key.b)
+	}
+	w.entries = append(w.entries, entry{field: i, key: mapKeyOf(f.key.n.kind, k), keyRaw: k, hasVal: val.set, u: val.u, b: val.b})
+	return nil
+}
+
+// mapEntries writes the entries [at, end) of map field f, sorted by key:
+// of equal keys the last, as decoding keeps.
+func (w *walker) mapEntries(f *fieldPlan, at, end int, r, d byte) error {
+	if at == end {
+		w.null(f.n, r, d)
+		return nil
+	}
+	for i := at; i < end; i++ {
+		e := w.entries[i]
+		if i+1 < end && w.entries[i+1].key.compare(e.key) == 0 {
+			continue
+		}
+		w.put(w.scalar(f.key.n, e.keyRaw), r, d+2, f.key.n.leaf)
+		var err error
+		switch {
+		case e.hasVal:
+			err = w.value(f.mv, e.u, e.b, r, d+2)
+		case f.mv.sub != nil || f.mv.md != nil || f.mv.n.wrapper:
+			err = w.value(f.mv, 0, nil, r, d+2) // an empty message
+		default:
+			w.put(w.scalar(f.mv.n, f.mv.zero), r, d+2, f.mv.n.leaf)
+		}
+		if err != nil {
+			return err
+		}
+		r = f.n.rep
+	}
+	return nil
+}
+
+// value writes a present value of v: its scalar bits u or its bytes b.
+func (w *walker) value(v *valuePlan, u uint64, b []byte, r, d byte) error {
+	n := v.n
+	if v.sub != nil {
+		return w.message(v.sub, b, r, d)
+	}
+	var pv parquet.Value
+	switch n.col.Type {
+	case contract.Timestamp:
+		secs, nanos, err := wkt2(b)
+		if err != nil {
+			return err
+		}
+		pv = parquet.Int64Value(contract.TimestampOf(secs, int64(int32(nanos))).UnixMicro())
+	case contract.Interval:
+		secs, nanos, err := wkt2(b)
+		if err != nil {
+			return err
+		}
+		pv = parquet.Int64Value(contract.DurationMicrosOf(secs, int64(int32(nanos))))
+	case contract.Date:
+		ymd, err := date(b)
+		if err != nil {
+			return err
+		}
+		pv = parquet.Int32Value(int32(contract.DateOf(ymd[0], ymd[1], ymd[2]).Unix() / 86400))
+	case contract.JSON:
+		m := dynamicpb.NewMessage(v.md)
+		if err := proto.Unmarshal(b, m); err != nil {
+			return errWalk
+		}
+		text, err := contract.JSONValue(m)
+		if err != nil {
+			return errWalk
+		}
+		pv = parquet.ByteArrayValue(text)
+	default:
+		x := v.zero
+		if n.wrapper {
+			if s, err := wrapped(v.inner, b); err != nil {
+				return err
+			} else if s.set {
+				x = decode(n.kind, s.u, s.b)
+			}
+		} else {
+			x = decode(n.kind, u, b)
+		}
+		pv = w.scalar(n, x)
+	}
+	w.put(pv, r, d, n.leaf)
+	return nil
+}
+
+// wrapped reads the value field of a google.protobuf wrapper message.
+func wrapped(want protowire.Type, b []byte) (slot, error) {
+	var s slot
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return s, errWalk
+		}
+		b = b[n:]
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return s, errWalk
+		}
+		if num == 1 {
+			var err error
+			if s, err = scalarSlot(want, typ, b[:n]); err != nil {
+				return s, err
+			}
+		}
+		b = b[n:]
+	}
+	return s, nil
+}
+
+// wkt2 reads the int64 field 1 and int32 field 2 of a Timestamp or
+// Duration (seconds and nanos).
+func wkt2(b []byte) (secs int64, nanos int32, err error) {
+	var f [3]uint64
+	if err := varints(b, f[:]); err != nil {
+		return 0, 0, err
+	}
+	return int64(f[1]), int32(f[2]), nil
+}
+
+// date reads the int32 fields year, month and day of a google.type.Date.
+func date(b []byte) ([3]int64, error) {
+	var f [4]uint64
+	err := varints(b, f[:])
+	return [3]int64{int64(int32(f[1])), int64(int32(f[2])), int64(int32(f[3]))}, err
+}
+
+// varints reads the varint fields numbered 1 to len(f)-1 of a message
+// into f (the last occurrence of each); other fields are skipped.
+func varints(b []byte, f []uint64) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return errWalk
+		}
+		b = b[n:]
+		if num > 0 && int(num) < len(f) {
+			if typ != protowire.VarintType {
+				return errWalk
+			}
+			f[num], n = protowire.ConsumeVarint(b)
+		} else {
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
+			return errWalk
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// decode is the value protobuf-go decodes from the wire bits u (or bytes
+// b) of a scalar of kind k.
+func decode(k protoreflect.Kind, u uint64, b []byte) protoreflect.Value {
+	switch k {
+	case protoreflect.BoolKind:
+		return protoreflect.ValueOfBool(protowire.DecodeBool(u))
+	case protoreflect.EnumKind:
+		return protoreflect.ValueOfEnum(protoreflect.EnumNumber(int32(u)))
+	case protoreflect.Int32Kind, protoreflect.Sfixed32Kind:
+		return protoreflect.ValueOfInt32(int32(u))
+	case protoreflect.Sint32Kind:
+		return protoreflect.ValueOfInt32(int32(protowire.DecodeZigZag(u & math.MaxUint32)))
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		return protoreflect.ValueOfUint32(uint32(u))
+	case protoreflect.Int64Kind, protoreflect.Sfixed64Kind:
+		return protoreflect.ValueOfInt64(int64(u))
+	case protoreflect.Sint64Kind:
+		return protoreflect.ValueOfInt64(protowire.DecodeZigZag(u))
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		return protoreflect.ValueOfUint64(u)
+	case protoreflect.FloatKind:
+		return protoreflect.ValueOfFloat32(math.Float32frombits(uint32(u)))
+	case protoreflect.DoubleKind:
+		return protoreflect.ValueOfFloat64(math.Float64frombits(u))
+	case protoreflect.StringKind:
+		return protoreflect.ValueOfString(unsafe.String(unsafe.SliceData(b), len(b)))
+	case protoreflect.BytesKind:
+		return protoreflect.ValueOfBytes(b)
+	}
+	return protoreflect.Value{}
+}
+
+// mapKey is a map key in an order of its kind: bytes for strings, else a
+// number whose unsigned order is the key's (signed keys have their sign
+// bit flipped).
+type mapKey struct {
+	s []byte
+	u uint64
+}
+
+func (k mapKey) compare(o mapKey) int {
+	return cmp.Or(bytes.Compare(k.s, o.s), cmp.Compare(k.u, o.u))
+}
+
+// mapKeyOf is the order of key v of kind k.
+func mapKeyOf(k protoreflect.Kind, v protoreflect.Value) mapKey {
+	switch k {
+	case protoreflect.StringKind:
+		s := v.String()
+		return mapKey{s: unsafe.Slice(unsafe.StringData(s), len(s))}
+	case protoreflect.BoolKind:
+		if v.Bool() {
+			return mapKey{u: 1}
+		}
+		return mapKey{}
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		return mapKey{u: v.Uint()}
+	}
+	return mapKey{u: uint64(v.Int()) ^ 1<<63}
+}

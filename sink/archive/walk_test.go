@@ -1,0 +1,89 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/sink/sinktest/sample"
+	"github.com/hemlabs/hem/wire"
+)
+
+var sampleContracts = sync.OnceValues(func() (*contract.Source, error) {
+	return contract.CompileDir(context.Background(), filepath.Join("..", "..", "proto"))
+})
+
+// walked and decodedValues are the typed columns of one payload from the
+// walker and from the decoded path; walked's error is the walker's.
+func walked(l *layout, payload []byte, known []bool) (string, error) {
+	t := newTyper(l)
+	err := t.walker.row(l.plan.top, payload, known)
+	return dump(t.vals[firstTyped:l.payload]), err
+}
+
+func decodedValues(l *layout, payload []byte, known []bool) string {
+	t := newTyper(l)
+	t.decoded(payload, known)
+	return dump(t.vals[firstTyped:l.payload])
+}
+
+func dump(cols [][]parquet.Value) string {
+	var b strings.Builder
+	for _, vals := range cols {
+		for _, v := range vals {
+			fmt.Fprintf(&b, "%d:%d/%d %v %q; ", v.Column(), v.RepetitionLevel(), v.DefinitionLevel(), v.Kind(), v.String())
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// The walker gives every sample contract's events the typed values the
+// decoded path (the warehouse mapping's conversions) gives.
+func TestWalkerMatchesDecodedPath(t *testing.T) {
+	src, err := sampleContracts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, subject := range sample.Subjects() {
+		t.Run(subject, func(t *testing.T) {
+			s, err := src.Schema(subject)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s = s.WithIdentity(1, 1, contract.Usable, time.Time{})
+			l, err := layoutOf(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := sample.NewGenerator(7, []string{subject}, 0.2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 200 {
+				payload, err := proto.Marshal(g.Next().Message)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !wire.Known(payload, s.Descriptor()) {
+					t.Fatalf("sample payload %x not cleared by wire.Known", payload)
+				}
+				got, err := walked(l, payload, nil)
+				if err != nil {
+					t.Fatalf("walker gave up on %x: %v", payload, err)
+				}
+				if want := decodedValues(l, payload, nil); got != want {
+					t.Fatalf("payload %x:\nwalker  %s\ndecoded %s", payload, got, want)
+				}
+			}
+		})
+	}
+}
