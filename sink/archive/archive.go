@@ -275,11 +275,16 @@ func Encode(events []*sink.Event) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// skipPayloadBounds leaves the payload column's pages without the
+// minimum and maximum value, which mean nothing for protobuf bytes and
+// cost a comparison of every payload.
+var skipPayloadBounds = parquet.SkipPageBounds("payload")
+
 // encodeTyped writes events with the typed columns of l, a chunk of rows
 // at a time, column by column. The envelope's values are those the record
 // struct writes, in its column order.
 func encodeTyped(l *layout, events []*sink.Event) ([]byte, error) {
-	opts := append(metadata(events), parquet.Compression(codec), l.schema,
+	opts := append(metadata(events), parquet.Compression(codec), l.schema, skipPayloadBounds,
 		parquet.KeyValueMetadata(metaColumns, strconv.FormatInt(l.newest.ID, 10)))
 	if len(l.untyped) > 0 {
 		opts = append(opts, parquet.KeyValueMetadata(metaUntyped, strings.Join(l.untyped, ",")))
@@ -288,6 +293,7 @@ func encodeTyped(l *layout, events []*sink.Event) ([]byte, error) {
 	w := parquet.NewWriter(&buf, opts...)
 	writers := w.ColumnWriters()
 	t := newTyper(l)
+	defer t.release()
 	c := &t.columns
 	const chunk = 1024
 	var attrs []byte // the chunk's _attributes, which its values alias

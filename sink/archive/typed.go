@@ -70,6 +70,7 @@ type layout struct {
 	payload int     // column index of payload
 	untyped []string
 	plan    plan
+	typers  sync.Pool // *typer, with its columns' memory
 
 	mu    sync.Mutex
 	known map[*contract.Schema][]bool // per older version: the nodes it has
@@ -470,10 +471,24 @@ type typer struct {
 }
 
 func newTyper(l *layout) *typer {
+	if t, ok := l.typers.Get().(*typer); ok {
+		return t
+	}
 	t := &typer{l: l, marks: make([]int, l.payload-firstTyped)}
 	t.vals = make([][]parquet.Value, l.payload+1)
 	t.walker = walker{columns: &t.columns}
 	return t
+}
+
+// release returns t to its layout's pool, its values dropped (they alias
+// the payloads).
+func (t *typer) release() {
+	for i := range t.vals {
+		clear(t.vals[i][:cap(t.vals[i])])
+	}
+	clear(t.walker.entries[:cap(t.walker.entries)])
+	t.reset()
+	t.l.typers.Put(t)
 }
 
 // firstTyped is the column of the first typed value: the envelope's

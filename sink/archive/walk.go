@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/hemlabs/hem/contract"
+	"github.com/hemlabs/hem/wire"
 )
 
 // The walker reads the typed columns' values straight from payload bytes,
@@ -61,20 +62,40 @@ type fieldPlan struct {
 	repeated bool
 	isMap    bool
 	presence bool
-	oneof    int // the message's oneof it belongs to, or -1
-	zero     protoreflect.Value
-	val      *valuePlan // of the field (of each element if repeated)
-	key, mv  *valuePlan // a map entry's key and value
+	clears   []int         // the other members of its oneof
+	zero     parquet.Value // an absent singular scalar without presence
+	val      *valuePlan    // of the field (of each element if repeated)
+	key, mv  *valuePlan    // a map entry's key and value
 }
+
+// op is how a valuePlan reads its value.
+type op uint8
+
+const (
+	opScalar op = iota // decode, then columns.scalar
+	opBytes            // string or bytes: the contents, as columns.scalar gives them
+	opInt64            // int64: the varint, as columns.scalar gives it
+	opInt32            // int32: the varint sign-extended, as columns.scalar gives it
+	opEnum
+	opWrapper
+	opRecord
+	opTimestamp
+	opInterval
+	opDate
+	opJSON
+)
 
 // valuePlan reads one value of node n.
 type valuePlan struct {
 	n     *node
+	op    op
+	wt    protowire.Type // of the value on the wire
+	inner protowire.Type // of a wrapper's value
+	// zero is an absent scalar (a map entry's, a wrapper's value).
+	zero  parquet.Value
 	sub   *msgPlan                       // records
-	zero  protoreflect.Value             // an absent scalar (a wrapper's value)
-	wt    protowire.Type                 // of the value on the wire
-	inner protowire.Type                 // of a wrapper's value
 	md    protoreflect.MessageDescriptor // JSON columns
+	names []parquet.Value                // enums: by number, from 0
 }
 
 func newPlan(fields []*node, md protoreflect.MessageDescriptor) plan {
@@ -83,16 +104,10 @@ func newPlan(fields []*node, md protoreflect.MessageDescriptor) plan {
 
 func newMsgPlan(nodes []*node, md protoreflect.MessageDescriptor) *msgPlan {
 	p := &msgPlan{sparse: map[protowire.Number]int{}}
-	oneofs := md.Oneofs()
-	oneofOf := func(fd protoreflect.FieldDescriptor) int {
-		if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
-			return od.Index()
-		}
-		return -1
-	}
+	var plain columns // for the zero values, which alias their own bytes
 	for _, n := range nodes {
 		fd := n.fd
-		f := fieldPlan{n: n, num: fd.Number(), repeated: fd.IsList(), isMap: fd.IsMap(), presence: fd.HasPresence(), oneof: oneofOf(fd)}
+		f := fieldPlan{n: n, num: fd.Number(), repeated: fd.IsList(), isMap: fd.IsMap(), presence: fd.HasPresence()}
 		switch {
 		case f.isMap:
 			e := n.elem
@@ -103,22 +118,32 @@ func newMsgPlan(nodes []*node, md protoreflect.MessageDescriptor) *msgPlan {
 		default:
 			f.message = fd.Message() != nil
 			f.val = newValuePlan(n, fd)
-			f.zero = fd.Default()
+			if !f.message {
+				f.zero = plain.scalar(n, fd.Default())
+			}
 		}
 		p.fields = append(p.fields, f)
 	}
 	p.cols = len(p.fields)
 	// A oneof member without a column still clears the member set before it.
+	oneofs := md.Oneofs()
 	for i := range oneofs.Len() {
 		od := oneofs.Get(i)
 		if od.IsSynthetic() {
 			continue
 		}
+		var members []int
 		for j := range od.Fields().Len() {
 			fd := od.Fields().Get(j)
-			if !slices.ContainsFunc(p.fields, func(f fieldPlan) bool { return f.num == fd.Number() }) {
-				p.fields = append(p.fields, fieldPlan{num: fd.Number(), oneof: i, message: fd.Message() != nil})
+			at := slices.IndexFunc(p.fields, func(f fieldPlan) bool { return f.num == fd.Number() })
+			if at < 0 {
+				at = len(p.fields)
+				p.fields = append(p.fields, fieldPlan{num: fd.Number()})
 			}
+			members = append(members, at)
+		}
+		for _, m := range members {
+			p.fields[m].clears = slices.DeleteFunc(slices.Clone(members), func(o int) bool { return o == m })
 		}
 	}
 	for i, f := range p.fields {
@@ -134,20 +159,55 @@ func newMsgPlan(nodes []*node, md protoreflect.MessageDescriptor) *msgPlan {
 	return p
 }
 
+// maxNames bounds the enum numbers whose names a plan holds.
+const maxNames = 256
+
 // newValuePlan plans the values of node n, held in fd (ignoring its
 // cardinality).
 func newValuePlan(n *node, fd protoreflect.FieldDescriptor) *valuePlan {
 	v := &valuePlan{n: n, wt: wireType(fd.Kind())}
+	var plain columns
 	switch {
 	case n.children != nil:
-		v.sub = newMsgPlan(n.children, fd.Message())
+		v.op, v.sub = opRecord, newMsgPlan(n.children, fd.Message())
 	case n.wrapper:
 		inner := fd.Message().Fields().ByNumber(1)
-		v.inner, v.zero = wireType(inner.Kind()), inner.Default()
+		v.op, v.inner, v.zero = opWrapper, wireType(inner.Kind()), plain.scalar(n, inner.Default())
 	case fd.Message() != nil:
 		v.md = fd.Message()
+		switch n.col.Type {
+		case contract.Timestamp:
+			v.op = opTimestamp
+		case contract.Interval:
+			v.op = opInterval
+		case contract.Date:
+			v.op = opDate
+		default:
+			v.op = opJSON
+		}
 	default:
-		v.zero = fd.Default()
+		if !fd.IsList() {
+			v.zero = plain.scalar(n, fd.Default())
+		}
+		switch n.kind {
+		case protoreflect.StringKind, protoreflect.BytesKind:
+			v.op = opBytes
+		case protoreflect.Int64Kind:
+			v.op = opInt64
+		case protoreflect.Int32Kind:
+			v.op = opInt32
+		case protoreflect.EnumKind:
+			v.op = opEnum
+			values := n.enum.Values()
+			for i := range values.Len() {
+				if num := values.Get(i).Number(); num >= 0 && num < maxNames && int(num) >= len(v.names) {
+					v.names = slices.Grow(v.names, int(num)+1-len(v.names))[:num+1]
+				}
+			}
+			for i := range v.names {
+				v.names[i] = plain.scalar(n, protoreflect.ValueOfEnum(protoreflect.EnumNumber(i)))
+			}
+		}
 	}
 	return v
 }
@@ -177,12 +237,13 @@ type walker struct {
 }
 
 // slot is the last occurrence of a singular field, or the count of a
-// repeated field's values, in the message being walked.
+// repeated field's values, in the message being walked. It holds no
+// pointer: a length-delimited value is where it is in the message.
 type slot struct {
-	set bool
-	n   int
-	u   uint64 // a scalar's bits
-	b   []byte // a length-delimited value's contents
+	u        uint64 // a scalar's bits
+	at, size int32  // a length-delimited value's contents in the message
+	n        int32
+	set      bool
 }
 
 // entry is one map entry on the wire.
@@ -191,7 +252,7 @@ type entry struct {
 	key    mapKey
 	keyRaw protoreflect.Value
 	hasVal bool
-	u      uint64
+	u      uint64 // the value's bits or contents
 	b      []byte
 }
 
@@ -201,12 +262,12 @@ func (w *walker) row(p *msgPlan, payload []byte, known []bool) error {
 	return w.message(p, payload, 0, 0)
 }
 
-// message writes the columns of one message of p from its bytes src; r
+// message writes the columns of one message of p from its bytes msg; r
 // and d are the levels of the message's group.
-func (w *walker) message(p *msgPlan, src []byte, r, d byte) error {
+func (w *walker) message(p *msgPlan, msg []byte, r, d byte) error {
 	base, entBase := len(w.slots), len(w.entries)
 	w.slots = append(w.slots, make([]slot, len(p.fields))...)
-	defer func() { w.slots, w.entries = w.slots[:base], w.entries[:entBase] }()
+	src := msg
 	for len(src) > 0 {
 		num, typ, n := protowire.ConsumeTag(src)
 		if n < 0 {
@@ -224,38 +285,40 @@ func (w *walker) message(p *msgPlan, src []byte, r, d byte) error {
 			continue
 		}
 		f := &p.fields[i]
-		if f.oneof >= 0 {
-			for j := range p.fields {
-				if j != i && p.fields[j].oneof == f.oneof {
-					w.slots[base+j] = slot{}
-				}
-			}
+		for _, j := range f.clears {
+			w.slots[base+j] = slot{}
 		}
 		if f.n == nil {
-			w.slots[base+i].set = true
 			continue
 		}
 		if w.known != nil && !w.known[f.n.id] {
 			continue
 		}
-		var err error
 		switch {
 		case f.isMap:
-			err = w.mapEntry(f, i, typ, raw)
+			if err := w.mapEntry(f, i, typ, raw); err != nil {
+				return err
+			}
 		case f.repeated:
-			err = w.elements(f, &w.slots[base+i].n, typ, raw, r, d)
+			if err := w.elements(f, base+i, typ, raw, r, d); err != nil {
+				return err
+			}
 		default:
 			s := &w.slots[base+i]
 			if f.message && s.set {
 				return errWalk // merges with the occurrence before
 			}
-			*s, err = scalarSlot(f.val.wt, typ, raw)
-		}
-		if err != nil {
-			return err
+			u, b, ok := scalar(f.val.wt, typ, raw)
+			if !ok {
+				return errWalk
+			}
+			*s = slot{u: u, set: true}
+			if b != nil {
+				s.at, s.size = int32(len(msg)-len(src)-len(b)), int32(len(b))
+			}
 		}
 	}
-	if len(w.entries) > entBase {
+	if len(w.entries) > entBase+1 {
 		slices.SortStableFunc(w.entries[entBase:], func(a, b entry) int {
 			return cmp.Or(cmp.Compare(a.field, b.field), a.key.compare(b.key))
 		})
@@ -286,65 +349,51 @@ func (w *walker) message(p *msgPlan, src []byte, r, d byte) error {
 			s := w.slots[base+i]
 			switch {
 			case s.set:
-				if err := w.value(f.val, s.u, s.b, r, d+1); err != nil {
+				if err := w.value(f.val, s.u, msg[s.at:s.at+s.size], r, d+1); err != nil {
 					return err
 				}
 			case f.presence:
 				w.null(n, r, d)
 			default:
-				w.put(w.scalar(n, f.zero), r, d+1, n.leaf)
+				w.put(f.zero, r, d+1, n.leaf)
 			}
 		}
 	}
+	w.slots, w.entries = w.slots[:base], w.entries[:entBase]
 	return nil
 }
 
-// scalarSlot is one occurrence of a singular value read with wire type
-// want.
-func scalarSlot(want, typ protowire.Type, raw []byte) (slot, error) {
+// scalar reads one value of wire type want: its bits u, or the contents
+// b of a length-delimited value (never nil then).
+func scalar(want, typ protowire.Type, raw []byte) (u uint64, b []byte, ok bool) {
 	if typ != want {
-		return slot{}, errWalk
+		return 0, nil, false
 	}
+	var n int
 	switch typ {
 	case protowire.BytesType:
-		b, n := protowire.ConsumeBytes(raw)
-		if n < 0 {
-			return slot{}, errWalk
+		b, n = protowire.ConsumeBytes(raw)
+		if b == nil {
+			b = raw[:0]
 		}
-		return slot{set: true, b: b}, nil
 	case protowire.Fixed32Type:
-		u, n := protowire.ConsumeFixed32(raw)
-		if n < 0 {
-			return slot{}, errWalk
-		}
-		return slot{set: true, u: uint64(u)}, nil
+		var x uint32
+		x, n = protowire.ConsumeFixed32(raw)
+		u = uint64(x)
 	case protowire.Fixed64Type:
-		u, n := protowire.ConsumeFixed64(raw)
-		if n < 0 {
-			return slot{}, errWalk
-		}
-		return slot{set: true, u: u}, nil
+		u, n = protowire.ConsumeFixed64(raw)
 	case protowire.VarintType:
-		u, n := protowire.ConsumeVarint(raw)
-		if n < 0 {
-			return slot{}, errWalk
-		}
-		return slot{set: true, u: u}, nil
+		u, n = protowire.ConsumeVarint(raw)
+	default:
+		return 0, nil, false
 	}
-	return slot{}, errWalk
+	return u, b, n >= 0
 }
 
 // elements writes the values of one occurrence of a repeated field (one
-// element, or packed scalars); count is how many the row has so far.
-func (w *walker) elements(f *fieldPlan, count *int, typ protowire.Type, raw []byte, r, d byte) error {
+// element, or packed scalars); slot s counts the values so far.
+func (w *walker) elements(f *fieldPlan, s int, typ protowire.Type, raw []byte, r, d byte) error {
 	v := f.val
-	rep := func() byte {
-		*count++
-		if *count > 1 {
-			return f.n.rep
-		}
-		return r
-	}
 	if typ == protowire.BytesType && v.wt != protowire.BytesType { // packed
 		b, n := protowire.ConsumeBytes(raw)
 		if n < 0 {
@@ -368,17 +417,23 @@ func (w *walker) elements(f *fieldPlan, count *int, typ protowire.Type, raw []by
 				return errWalk
 			}
 			b = b[n:]
-			if err := w.value(v, u, nil, rep(), d+1); err != nil {
+			if w.slots[s].n++; w.slots[s].n > 1 {
+				r = f.n.rep
+			}
+			if err := w.value(v, u, nil, r, d+1); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	s, err := scalarSlot(v.wt, typ, raw)
-	if err != nil {
-		return err
+	u, b, ok := scalar(v.wt, typ, raw)
+	if !ok {
+		return errWalk
 	}
-	return w.value(v, s.u, s.b, rep(), d+1)
+	if w.slots[s].n++; w.slots[s].n > 1 {
+		r = f.n.rep
+	}
+	return w.value(v, u, b, r, d+1)
 }
 
 // mapEntry reads one entry of map field f (index i in its message's plan).
@@ -390,7 +445,10 @@ func (w *walker) mapEntry(f *fieldPlan, i int, typ protowire.Type, raw []byte) e
 	if n < 0 {
 		return errWalk
 	}
-	var key, val slot
+	e := entry{field: i, keyRaw: decode(f.key.n.kind, 0, nil)}
+	if f.key.n.kind == protoreflect.StringKind {
+		e.keyRaw = protoreflect.ValueOfString("")
+	}
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -403,25 +461,26 @@ func (w *walker) mapEntry(f *fieldPlan, i int, typ protowire.Type, raw []byte) e
 		}
 		raw := b[:n]
 		b = b[n:]
-		var err error
 		switch num {
 		case 1:
-			key, err = scalarSlot(f.key.wt, typ, raw)
+			u, kb, ok := scalar(f.key.wt, typ, raw)
+			if !ok {
+				return errWalk
+			}
+			e.keyRaw = decode(f.key.n.kind, u, kb)
 		case 2:
-			if val.set && f.mv.sub != nil {
+			if e.hasVal && f.mv.op == opRecord {
 				return errWalk // merges with the value before
 			}
-			val, err = scalarSlot(f.mv.wt, typ, raw)
-		}
-		if err != nil {
-			return err
+			u, vb, ok := scalar(f.mv.wt, typ, raw)
+			if !ok {
+				return errWalk
+			}
+			e.hasVal, e.u, e.b = true, u, vb
 		}
 	}
-	k := f.key.zero
-	if key.set {
-		k = decode(f.key.n.kind, key.u, key.b)
-	}
-	w.entries = append(w.entries, entry{field: i, key: mapKeyOf(f.key.n.kind, k), keyRaw: k, hasVal: val.set, u: val.u, b: val.b})
+	e.key = mapKeyOf(f.key.n.kind, e.keyRaw)
+	w.entries = append(w.entries, e)
 	return nil
 }
 
@@ -442,10 +501,10 @@ func (w *walker) mapEntries(f *fieldPlan, at, end int, r, d byte) error {
 		switch {
 		case e.hasVal:
 			err = w.value(f.mv, e.u, e.b, r, d+2)
-		case f.mv.sub != nil || f.mv.md != nil || f.mv.n.wrapper:
+		case f.mv.wt == protowire.BytesType && f.mv.op != opBytes:
 			err = w.value(f.mv, 0, nil, r, d+2) // an empty message
 		default:
-			w.put(w.scalar(f.mv.n, f.mv.zero), r, d+2, f.mv.n.leaf)
+			w.put(f.mv.zero, r, d+2, f.mv.n.leaf)
 		}
 		if err != nil {
 			return err
@@ -458,32 +517,45 @@ func (w *walker) mapEntries(f *fieldPlan, at, end int, r, d byte) error {
 // value writes a present value of v: its scalar bits u or its bytes b.
 func (w *walker) value(v *valuePlan, u uint64, b []byte, r, d byte) error {
 	n := v.n
-	if v.sub != nil {
-		return w.message(v.sub, b, r, d)
-	}
 	var pv parquet.Value
-	switch n.col.Type {
-	case contract.Timestamp:
+	switch v.op {
+	case opBytes:
+		pv = parquet.ByteArrayValue(b)
+	case opInt64:
+		pv = parquet.Int64Value(int64(u))
+	case opInt32:
+		pv = parquet.Int64Value(int64(int32(u)))
+	case opEnum:
+		if e := int32(u); e >= 0 && int(e) < len(v.names) {
+			pv = v.names[e]
+		} else {
+			pv = w.scalar(n, decode(n.kind, u, b))
+		}
+	case opScalar:
+		pv = w.scalar(n, decode(n.kind, u, b))
+	case opRecord:
+		return w.message(v.sub, b, r, d)
+	case opTimestamp:
 		secs, nanos, err := wkt2(b)
 		if err != nil {
 			return err
 		}
-		pv = parquet.Int64Value(contract.TimestampOf(secs, int64(int32(nanos))).UnixMicro())
-	case contract.Interval:
+		pv = parquet.Int64Value(contract.TimestampOf(secs, int64(nanos)).UnixMicro())
+	case opInterval:
 		secs, nanos, err := wkt2(b)
 		if err != nil {
 			return err
 		}
-		pv = parquet.Int64Value(contract.DurationMicrosOf(secs, int64(int32(nanos))))
-	case contract.Date:
+		pv = parquet.Int64Value(contract.DurationMicrosOf(secs, int64(nanos)))
+	case opDate:
 		ymd, err := date(b)
 		if err != nil {
 			return err
 		}
 		pv = parquet.Int32Value(int32(contract.DateOf(ymd[0], ymd[1], ymd[2]).Unix() / 86400))
-	case contract.JSON:
+	case opJSON:
 		m := dynamicpb.NewMessage(v.md)
-		if err := proto.Unmarshal(b, m); err != nil {
+		if err := wire.Unmarshal(proto.UnmarshalOptions{RecursionLimit: wire.MaxDepth}, b, m); err != nil {
 			return errWalk
 		}
 		text, err := contract.JSONValue(m)
@@ -491,45 +563,30 @@ func (w *walker) value(v *valuePlan, u uint64, b []byte, r, d byte) error {
 			return errWalk
 		}
 		pv = parquet.ByteArrayValue(text)
-	default:
-		x := v.zero
-		if n.wrapper {
-			if s, err := wrapped(v.inner, b); err != nil {
-				return err
-			} else if s.set {
-				x = decode(n.kind, s.u, s.b)
+	case opWrapper:
+		pv = v.zero
+		for len(b) > 0 {
+			num, typ, n := protowire.ConsumeTag(b)
+			if n < 0 {
+				return errWalk
 			}
-		} else {
-			x = decode(n.kind, u, b)
+			b = b[n:]
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return errWalk
+			}
+			if num == 1 {
+				u, vb, ok := scalar(v.inner, typ, b[:n])
+				if !ok {
+					return errWalk
+				}
+				pv = w.scalar(v.n, decode(v.n.kind, u, vb))
+			}
+			b = b[n:]
 		}
-		pv = w.scalar(n, x)
 	}
 	w.put(pv, r, d, n.leaf)
 	return nil
-}
-
-// wrapped reads the value field of a google.protobuf wrapper message.
-func wrapped(want protowire.Type, b []byte) (slot, error) {
-	var s slot
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return s, errWalk
-		}
-		b = b[n:]
-		n = protowire.ConsumeFieldValue(num, typ, b)
-		if n < 0 {
-			return s, errWalk
-		}
-		if num == 1 {
-			var err error
-			if s, err = scalarSlot(want, typ, b[:n]); err != nil {
-				return s, err
-			}
-		}
-		b = b[n:]
-	}
-	return s, nil
 }
 
 // wkt2 reads the int64 field 1 and int32 field 2 of a Timestamp or

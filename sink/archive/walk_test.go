@@ -87,3 +87,36 @@ func TestWalkerMatchesDecodedPath(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkWalk(b *testing.B) {
+	src, err := sampleContracts()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := src.Schema("shop.orders.v1.OrderPlaced")
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := layoutOf(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, _ := sample.NewGenerator(1, []string{s.Subject}, 0)
+	payloads := make([][]byte, 1024)
+	var size int64
+	for i := range payloads {
+		payloads[i], _ = proto.Marshal(g.Next().Message)
+		size += int64(len(payloads[i]))
+	}
+	b.SetBytes(size)
+	b.ReportAllocs()
+	t := newTyper(l)
+	for b.Loop() {
+		for _, p := range payloads {
+			if err := t.walker.row(l.plan.top, p, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t.reset()
+	}
+}
