@@ -24,9 +24,11 @@ import (
 // cleared (declared fields with their wire types and well-formed values),
 // and gives up, for the decoded path to decide, on what it would have to
 // merge: a singular message field that occurs twice, a map entry whose
-// message value does. Every value goes through the conversions the
-// decoded path uses (columns.scalar, the contract's *Of functions), from
-// the protoreflect.Value protobuf-go would decode.
+// message value does. Values go through the conversions the decoded path
+// uses (columns.scalar, the contract's *Of functions) from the
+// protoreflect.Value protobuf-go would decode; strings, bytes, int32s,
+// int64s and known enum numbers, most of a row, are read to the same
+// Parquet values directly (TestWalkerMatchesDecodedPath, FuzzWalker).
 
 // errWalk is the walker giving up on a payload: the decoded path takes it.
 var errWalk = errors.New("archive: payload left to the decoded path")
@@ -258,6 +260,9 @@ type entry struct {
 
 // row writes the typed values of one payload (top-level message bytes).
 func (w *walker) row(p *msgPlan, payload []byte, known []bool) error {
+	if len(payload) > math.MaxInt32 { // slots hold int32 offsets
+		return errWalk
+	}
 	w.known, w.slots, w.entries = known, w.slots[:0], w.entries[:0]
 	return w.message(p, payload, 0, 0)
 }
