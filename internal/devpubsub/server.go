@@ -328,11 +328,20 @@ func (s *Server) Start(addr string) error {
 		return fmt.Errorf("devpubsub: %w", err)
 	}
 	s.lis = lis
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(32<<20), grpc.ForceServerCodecV2(rawCodec{encoding.GetCodecV2(grpcproto.Name)}))
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(32<<20), grpc.ForceServerCodecV2(rawCodec{encoding.GetCodecV2(grpcproto.Name)}),
+		// Long-lived workers keep their grown stacks, where a goroutine per
+		// call grows one for every publish, pull and ack (as in the
+		// collector). Publishes and acks wait for the log's fsync, so the
+		// pool is sized for calls in flight; beyond it gRPC starts a
+		// goroutine.
+		grpc.NumStreamWorkers(streamWorkers))
 	s.Register(s.grpc)
 	go func() { _ = s.grpc.Serve(lis) }()
 	return nil
 }
+
+// streamWorkers is the gRPC handler pool of Start's server.
+const streamWorkers = 256
 
 // rawCodec is gRPC's proto codec, except that a request read into an Empty
 // (a Publish, see publisherDesc) keeps its bytes in one copy, where
