@@ -289,8 +289,14 @@ func encodeTyped(l *layout, events []*sink.Event) ([]byte, error) {
 	if len(l.untyped) > 0 {
 		opts = append(opts, parquet.KeyValueMetadata(metaUntyped, strings.Join(l.untyped, ",")))
 	}
-	var buf bytes.Buffer
-	w := parquet.NewWriter(&buf, opts...)
+	// An object is about as large as its payloads (typed columns added,
+	// compressed): one buffer instead of a series of doublings.
+	var size int
+	for _, e := range events {
+		size += len(e.Payload)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	w := parquet.NewWriter(buf, opts...)
 	writers := w.ColumnWriters()
 	t := newTyper(l)
 	defer t.release()
