@@ -289,8 +289,8 @@ func TestSyncWithoutKMS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, d, err := syncer.Sync(ctx); err != nil || n != 1 || d != 1 {
-		t.Fatalf("Sync without KMS: put %d, deleted %d, %v; want 1 and 1", n, d, err)
+	if rep, err := syncer.Sync(ctx); err != nil || rep.Put != 1 || rep.Deleted != 1 {
+		t.Fatalf("Sync without KMS: %+v, %v; want 1 put and 1 deleted", rep, err)
 	}
 	if e, d := srv.Calls(); e != enc || d != dec {
 		t.Errorf("Sync called Cloud KMS: %d encrypt and %d decrypt calls", e-enc, d-dec)

@@ -5,8 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Keyset is one wrapped keyset as a Mirror holds it.
@@ -23,11 +26,17 @@ type Keyset struct {
 // BigQuery keys table the <table>_decrypted views join. The store stays
 // the source of truth: a keyset is created in the store first and then
 // put in the mirror, and Keyring.Sync puts whatever the mirror missed.
-// Put of an object the mirror holds already changes nothing.
-// DeleteSubject deletes every keyset of one data subject and returns how
-// many it deleted.
+//
+// Put adds the keysets whose objects the mirror does not hold (a keyset it
+// holds already changes nothing) and returns how many it added; Objects
+// lists the objects it holds; Delete deletes the keysets of the objects
+// given, DeleteSubject every keyset of one data subject, and both return
+// how many they deleted. A mirror may do each call in as few writes as it
+// can: Sync makes a handful of calls however many keysets there are.
 type Mirror interface {
-	Put(ctx context.Context, k Keyset) error
+	Put(ctx context.Context, ks []Keyset) (int64, error)
+	Objects(ctx context.Context) ([]string, error)
+	Delete(ctx context.Context, objects []string) (int64, error)
 	DeleteSubject(ctx context.Context, field, value string) (int64, error)
 }
 
@@ -46,52 +55,128 @@ func (k *Keyring) mirror(ctx context.Context, n Name, wrapped []byte) {
 		return
 	}
 	ks := Keyset{Name: n, Object: n.Object(), Wrapped: wrapped, CreatedAt: k.cfg.now().UTC()}
-	if err := k.cfg.mirror.Put(ctx, ks); err != nil && k.cfg.onMirrorError != nil {
+	if _, err := k.cfg.mirror.Put(ctx, []Keyset{ks}); err != nil && k.cfg.onMirrorError != nil {
 		k.cfg.onMirrorError(ks, err)
 	}
 }
 
-// Sync puts every keyset of the store into the keyring's mirror (those it
-// holds already are left as they are) and deletes from the mirror the
-// keysets of every erased data subject (a copy a collector was still
-// writing when the erasure ran); it returns how many keysets it put and
-// how many rows it deleted. It repairs a mirror that missed keysets (a
-// failed Put, a mirror added later); it takes one Put per keyset and one
-// DeleteSubject per erased subject.
-func (k *Keyring) Sync(ctx context.Context) (put int, deleted int64, err error) {
+// SyncReport is what Keyring.Sync found and did.
+type SyncReport struct {
+	// Keysets is how many keysets the store holds, Held how many objects
+	// the mirror held before the sync.
+	Keysets, Held int
+	// Put is how many keysets the mirror took (those it lacked).
+	Put int64
+	// Erased is how many data subjects the store has erased; Deleted how
+	// many of their rows the mirror still held and deleted.
+	Erased  int
+	Deleted int64
+}
+
+// syncChunk is how many keysets Sync reads from the store before it puts
+// them, and syncReaders how many reads run at once.
+const (
+	syncChunk   = 1000
+	syncReaders = 16
+)
+
+// Sync puts every keyset of the store that the keyring's mirror lacks and
+// deletes from the mirror the keysets of every erased data subject (a copy
+// a collector was still writing when the erasure ran). It repairs a
+// mirror that missed keysets (a failed Put, a mirror added later). It
+// lists the store once and the mirror's objects once, reads from the store
+// only the keysets the mirror lacks (still wrapped: Sync never calls the
+// key-encryption key), puts them a thousand at a time and deletes the
+// erased subjects' rows in one call, so a sync of a large store is a
+// handful of mirror calls. A keyset of an erased subject is not put.
+func (k *Keyring) Sync(ctx context.Context) (SyncReport, error) {
+	var rep SyncReport
 	if k.cfg.mirror == nil {
-		return 0, 0, errors.New("fieldcrypt: sync: the keyring has no mirror")
+		return rep, errors.New("fieldcrypt: sync: the keyring has no mirror")
 	}
 	objs, err := k.store.List(ctx, "")
 	if err != nil {
-		return 0, 0, fmt.Errorf("fieldcrypt: sync: %w", err)
+		return rep, fmt.Errorf("fieldcrypt: sync: %w", err)
 	}
+	type subject struct{ field, value string }
+	erased := map[subject]bool{}
+	var keysets []Name
 	for _, o := range objs {
 		if field, value, ok := parseErased(o); ok {
-			d, err := k.cfg.mirror.DeleteSubject(ctx, field, value)
-			if err != nil {
-				return put, deleted, fmt.Errorf("fieldcrypt: sync: erased subject of %s: %w", o, err)
-			}
-			deleted += d
+			erased[subject{field, value}] = true
 			continue
 		}
-		n, ok := ParseObject(o)
-		if !ok {
-			continue // audit records
+		if n, ok := ParseObject(o); ok { // else audit records
+			keysets = append(keysets, n)
 		}
-		wrapped, err := k.store.Get(ctx, o)
-		if errors.Is(err, ErrNotFound) {
-			continue // erased meanwhile
-		}
-		if err != nil {
-			return put, deleted, fmt.Errorf("fieldcrypt: sync: %w", err)
-		}
-		if err := k.cfg.mirror.Put(ctx, Keyset{Name: n, Object: o, Wrapped: wrapped, CreatedAt: k.cfg.now().UTC()}); err != nil {
-			return put, deleted, fmt.Errorf("fieldcrypt: sync %s: %w", o, err)
-		}
-		put++
 	}
-	return put, deleted, nil
+	rep.Keysets, rep.Erased = len(keysets), len(erased)
+	held, err := k.cfg.mirror.Objects(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("fieldcrypt: sync: %w", err)
+	}
+	rep.Held = len(held)
+	holds := make(map[string]bool, len(held))
+	var gone []string
+	for _, o := range held {
+		holds[o] = true
+		if n, ok := ParseObject(o); ok && n.Scope() == DataSubject && erased[subject{n.SubjectField, n.Subject}] {
+			gone = append(gone, o)
+		}
+	}
+	var missing []Name
+	for _, n := range keysets {
+		if !holds[n.Object()] && !(n.Scope() == DataSubject && erased[subject{n.SubjectField, n.Subject}]) {
+			missing = append(missing, n)
+		}
+	}
+	for len(missing) > 0 {
+		chunk := missing[:min(len(missing), syncChunk)]
+		missing = missing[len(chunk):]
+		ks, err := k.readWrapped(ctx, chunk)
+		if err != nil {
+			return rep, fmt.Errorf("fieldcrypt: sync: %w", err)
+		}
+		n, err := k.cfg.mirror.Put(ctx, ks)
+		rep.Put += n
+		if err != nil {
+			return rep, fmt.Errorf("fieldcrypt: sync: %w", err)
+		}
+	}
+	if len(gone) > 0 {
+		rep.Deleted, err = k.cfg.mirror.Delete(ctx, gone)
+		if err != nil {
+			return rep, fmt.Errorf("fieldcrypt: sync: erased subjects' keysets: %w", err)
+		}
+	}
+	return rep, nil
+}
+
+// readWrapped reads the wrapped keysets of names from the store, a few at
+// a time; one erased meanwhile is left out.
+func (k *Keyring) readWrapped(ctx context.Context, names []Name) ([]Keyset, error) {
+	out := make([]Keyset, len(names))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(syncReaders)
+	now := k.cfg.now().UTC()
+	for i, n := range names {
+		g.Go(func() error {
+			o := n.Object()
+			wrapped, err := k.store.Get(gctx, o)
+			if errors.Is(err, ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			out[i] = Keyset{Name: n, Object: o, Wrapped: wrapped, CreatedAt: now}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(out, func(k Keyset) bool { return k.Object == "" }), nil
 }
 
 // parseErased is the data subject of a tombstone's object name.

@@ -11,28 +11,57 @@ import (
 	"github.com/hemlabs/hem/fieldcrypt"
 )
 
-// memMirror is a Mirror in memory, failing its puts while fail is set.
+// memMirror is a Mirror in memory, failing its puts while fail is set;
+// calls counts its calls.
 type memMirror struct {
-	mu   sync.Mutex
-	rows map[string]fieldcrypt.Keyset
-	fail bool
+	mu    sync.Mutex
+	rows  map[string]fieldcrypt.Keyset
+	fail  bool
+	calls int
 }
 
-func (m *memMirror) Put(_ context.Context, k fieldcrypt.Keyset) error {
+func (m *memMirror) Put(_ context.Context, ks []fieldcrypt.Keyset) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.calls++
 	if m.fail {
-		return errors.New("mirror down")
+		return 0, errors.New("mirror down")
 	}
-	if _, ok := m.rows[k.Object]; !ok {
-		m.rows[k.Object] = k
+	var n int64
+	for _, k := range ks {
+		if _, ok := m.rows[k.Object]; !ok {
+			m.rows[k.Object] = k
+			n++
+		}
 	}
-	return nil
+	return n, nil
+}
+
+func (m *memMirror) Objects(context.Context) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls++
+	return slices.Collect(maps.Keys(m.rows)), nil
+}
+
+func (m *memMirror) Delete(_ context.Context, objects []string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls++
+	var n int64
+	for _, o := range objects {
+		if _, ok := m.rows[o]; ok {
+			delete(m.rows, o)
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (m *memMirror) DeleteSubject(_ context.Context, field, value string) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.calls++
 	var n int64
 	for o, k := range m.rows {
 		if k.Name.SubjectField == field && k.Name.Subject == value {
@@ -81,8 +110,8 @@ func TestMirror(t *testing.T) {
 	if _, err := reader.Deterministic(ctx, n2); err != nil || len(m.objects()) != 1 {
 		t.Fatalf("reader: %v, mirror %v", err, m.objects())
 	}
-	if n, d, err := reader.Sync(ctx); err != nil || n != 2 || d != 0 {
-		t.Fatalf("Sync: %d %d %v", n, d, err)
+	if rep, err := reader.Sync(ctx); err != nil || rep != (fieldcrypt.SyncReport{Keysets: 2, Held: 1, Put: 1}) {
+		t.Fatalf("Sync: %+v %v", rep, err)
 	}
 	if got := m.objects(); len(got) != 2 {
 		t.Fatalf("mirror after sync: %v", got)
@@ -96,11 +125,11 @@ func TestMirror(t *testing.T) {
 	}
 	// A copy put after the erasure (a collector's write in flight) is
 	// deleted by Sync, which puts nothing of the erased subject.
-	if err := m.Put(ctx, fieldcrypt.Keyset{Name: n1, Object: n1.Object(), Wrapped: []byte{1}}); err != nil {
+	if _, err := m.Put(ctx, []fieldcrypt.Keyset{{Name: n1, Object: n1.Object(), Wrapped: []byte{1}}}); err != nil {
 		t.Fatal(err)
 	}
-	if n, d, err := reader.Sync(ctx); err != nil || n != 1 || d != 1 {
-		t.Errorf("Sync after erase: put %d, deleted %d, %v; want 1 and 1", n, d, err)
+	if rep, err := reader.Sync(ctx); err != nil || rep.Put != 0 || rep.Deleted != 1 || rep.Erased != 1 {
+		t.Errorf("Sync after erase: %+v, %v; want nothing put (the mirror holds the kept keyset) and 1 deleted", rep, err)
 	}
 	if got := m.objects(); !slices.Equal(got, []string{n2.Object()}) {
 		t.Errorf("mirror after sync: %v", got)

@@ -288,7 +288,8 @@ func TestProductionErase(t *testing.T) {
 	}
 	// keys sync finds nothing to repair: m-2's keysets are there, m-1's
 	// rows stay gone.
-	if out, errOut, code := runStdin(t, fieldKeys, "", "keys", "sync"); code != 0 || !strings.Contains(out, "2 keysets put") || !strings.Contains(out, "0 rows of erased") {
+	if out, errOut, code := runStdin(t, fieldKeys, "", "keys", "sync"); code != 0 || !strings.Contains(out, "2 keysets in "+keysGS+", 2 rows") ||
+		!strings.Contains(out, "0 keysets put") || !strings.Contains(out, "0 rows of 1 erased") {
 		t.Errorf("keys sync: %d %s %s", code, out, errOut)
 	}
 	if got, want := keyRows(), []string{"m-2 aead", "m-2 daead"}; !slices.Equal(got, want) {

@@ -27,7 +27,10 @@ there in the background; one it could not copy (the table unreachable, the
 queue full) reads NULL in the views until this runs. keys sync adds every
 keyset the table lacks and deletes the rows of every erased data subject
 (a copy a collector was still writing when hem erase ran). Safe to repeat;
-run it after an outage of BigQuery or on a schedule.
+run it after an outage of BigQuery or on a schedule. It lists the store,
+reads the table's objects in one query, and writes in a handful of DML
+jobs (a thousand keysets an INSERT, the erased subjects' rows in one
+DELETE), however large the store.
 
   hem keys sync --field-keys gs://P-hem-registry/keys --field-kek gcp-kms://… --field-keys-table P.hem_keys.field_keys`,
 		Flags: cfg.bind,
@@ -44,8 +47,9 @@ run it after an outage of BigQuery or on a schedule.
 				return fmt.Errorf("keys sync: %w", err)
 			}
 			defer fk.Close()
-			put, deleted, err := fk.Keyring.Sync(ctx)
-			fmt.Fprintf(io.Stdout, "keys sync: %d keysets put in %s (those it held are unchanged), %d rows of erased data subjects deleted\n", put, fkc.Table, deleted)
+			rep, err := fk.Keyring.Sync(ctx)
+			fmt.Fprintf(io.Stdout, "keys sync: %d keysets in %s, %d rows in %s; %d keysets put (those it held are unchanged), %d rows of %d erased data subjects deleted\n",
+				rep.Keysets, fkc.Store, rep.Held, fkc.Table, rep.Put, rep.Deleted, rep.Erased)
 			return err
 		},
 	}

@@ -113,10 +113,10 @@ func OpenLocalFieldKeys(dir string) (*FieldKeys, error) {
 
 // OpenFieldKeys opens production's keyring: a GCSStore under cfg.Store,
 // the Cloud KMS KEK, and (with cfg.Table) the keys table as its mirror.
-// The collector's mirror writes in the background, one keyset at a time
-// (a keys table write is a BigQuery DML job, seconds long: the first event
-// of a new data subject does not wait for it); readers' mirrors (hem erase,
-// hem keys sync) write in the call.
+// The collector's mirror writes in the background, one job at a time, each
+// taking the keysets queued meanwhile (a keys table write is a BigQuery DML
+// job, seconds long: the first event of a new data subject does not wait
+// for it); readers' mirrors (hem erase, hem keys sync) write in the call.
 func OpenFieldKeys(ctx context.Context, cfg FieldKeysConfig) (_ *FieldKeys, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -193,19 +193,36 @@ func OpenFieldKeys(ctx context.Context, cfg FieldKeysConfig) (_ *FieldKeys, err 
 // keysTableMirror is the keys table as a fieldcrypt.Mirror.
 type keysTableMirror struct{ t *bqsink.KeysTable }
 
-func (m keysTableMirror) Put(ctx context.Context, k fieldcrypt.Keyset) error {
-	return m.t.Put(ctx, bqsink.KeysetRow{Object: k.Object, EventType: k.Name.Type, Kind: k.Name.Kind.String(),
-		SubjectField: k.Name.SubjectField, Subject: k.Name.Subject, Wrapped: k.Wrapped, CreatedAt: k.CreatedAt})
+func keysetRow(k fieldcrypt.Keyset) bqsink.KeysetRow {
+	return bqsink.KeysetRow{Object: k.Object, EventType: k.Name.Type, Kind: k.Name.Kind.String(),
+		SubjectField: k.Name.SubjectField, Subject: k.Name.Subject, Wrapped: k.Wrapped, CreatedAt: k.CreatedAt}
+}
+
+func (m keysTableMirror) Put(ctx context.Context, ks []fieldcrypt.Keyset) (int64, error) {
+	rows := make([]bqsink.KeysetRow, len(ks))
+	for i, k := range ks {
+		rows[i] = keysetRow(k)
+	}
+	return m.t.Put(ctx, rows)
+}
+
+func (m keysTableMirror) Objects(ctx context.Context) ([]string, error) { return m.t.Objects(ctx) }
+
+func (m keysTableMirror) Delete(ctx context.Context, objects []string) (int64, error) {
+	return m.t.Delete(ctx, objects)
 }
 
 func (m keysTableMirror) DeleteSubject(ctx context.Context, field, value string) (int64, error) {
 	return m.t.DeleteSubject(ctx, field, value)
 }
 
-// queuedMirror puts keysets from one goroutine, in the order they came:
-// the collector's events never wait for the keys table, and one collector
-// runs at most one keys table job at a time. A full queue drops the
-// keyset (onError; hem keys sync puts it later).
+// queuedMirror puts keysets from one goroutine: the collector's events
+// never wait for the keys table, and one collector runs at most one keys
+// table job at a time. Each job takes what is queued when it starts, up to
+// one INSERT's worth (bqsink.KeysPutRows rows or KeysPutBytes), so a burst
+// of new data subjects costs a job per thousand keysets, not one each. A
+// full queue drops the keyset (onError; hem keys sync puts it later), as
+// does a failed job (onError for each of its keysets).
 type queuedMirror struct {
 	next    fieldcrypt.Mirror
 	onError func(fieldcrypt.Keyset, error)
@@ -228,30 +245,63 @@ func newQueuedMirror(next fieldcrypt.Mirror, onError func(fieldcrypt.Keyset, err
 func (q *queuedMirror) run() {
 	defer close(q.done)
 	for k := range q.queue {
+		batch := q.drain(k)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		err := q.next.Put(ctx, k)
+		_, err := q.next.Put(ctx, batch)
 		cancel()
 		if err != nil && q.onError != nil {
-			q.onError(k, err)
+			for _, k := range batch {
+				q.onError(k, err)
+			}
 		}
 	}
 }
 
+// drain is first and what is queued behind it, up to one INSERT job.
+func (q *queuedMirror) drain(first fieldcrypt.Keyset) []fieldcrypt.Keyset {
+	batch := []fieldcrypt.Keyset{first}
+	size := keysetRow(first).Size()
+	for len(batch) < bqsink.KeysPutRows {
+		select {
+		case k, ok := <-q.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, k)
+			if size += keysetRow(k).Size(); size >= bqsink.KeysPutBytes {
+				return batch
+			}
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
 var errMirrorQueueFull = errors.New("field keys: the keys table queue is full")
 
-// Put queues k; its error comes later, to onError.
-func (q *queuedMirror) Put(_ context.Context, k fieldcrypt.Keyset) error {
+// Put queues ks and returns 0 (none put yet); their errors come later, to
+// onError.
+func (q *queuedMirror) Put(_ context.Context, ks []fieldcrypt.Keyset) (int64, error) {
 	q.mu.RLock()
 	defer q.mu.RUnlock()
 	if q.closed {
-		return errMirrorQueueFull
+		return 0, errMirrorQueueFull
 	}
-	select {
-	case q.queue <- k:
-		return nil
-	default:
-		return errMirrorQueueFull
+	for _, k := range ks {
+		select {
+		case q.queue <- k:
+		default:
+			return 0, errMirrorQueueFull
+		}
 	}
+	return 0, nil
+}
+
+func (q *queuedMirror) Objects(ctx context.Context) ([]string, error) { return q.next.Objects(ctx) }
+
+func (q *queuedMirror) Delete(ctx context.Context, objects []string) (int64, error) {
+	return q.next.Delete(ctx, objects)
 }
 
 func (q *queuedMirror) DeleteSubject(ctx context.Context, field, value string) (int64, error) {

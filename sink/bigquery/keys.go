@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigquery"
+	"google.golang.org/api/iterator"
 )
 
 // KeysTable writes the BigQuery keys table (FieldKeys.Table,
@@ -17,9 +18,11 @@ import (
 //
 // Rows are written with DML, not streamed: BigQuery refuses DELETE on rows
 // still in a streaming buffer (for up to about 90 minutes), and an erasure
-// must be able to delete a keyset the moment after it was created. Each
-// call is one query job and blocks until it is done. It is safe for
-// concurrent use.
+// must be able to delete a keyset the moment after it was created. A call
+// runs its jobs one after another and blocks until they are done: Put and
+// Delete batch many rows into one job, so that a burst of new data
+// subjects or a sync of a large key store stays within BigQuery's DML
+// limits. It is safe for concurrent use.
 type KeysTable struct {
 	client *bigquery.Client
 	table  string // project.dataset.table
@@ -63,27 +66,146 @@ func NewKeysTable(client *bigquery.Client, table string) (*KeysTable, error) {
 	return &KeysTable{client: client, table: table}, nil
 }
 
-// Put adds a keyset's row unless a row of its object exists (a retried or
-// repeated put changes nothing).
-func (k *KeysTable) Put(ctx context.Context, r KeysetRow) error {
+// KeysPutRows and KeysPutBytes bound one INSERT job of Put: at most
+// KeysPutRows rows (the query's parameters stay under BigQuery's 10,000
+// even if each array element counts as one) and KeysPutBytes of rows as
+// KeysetRow.Size counts them (the request stays far below BigQuery's 10 MB).
+// A longer Put takes more jobs, one after another.
+const (
+	KeysPutRows  = 1000
+	KeysPutBytes = 1 << 20
+)
+
+// keysDeleteObjects bounds the objects of one DELETE job of Delete.
+const keysDeleteObjects = 5000
+
+// Size is what r adds to a Put's request, as KeysPutBytes counts it: its
+// strings, its wrapped keyset in base64, and the JSON around them.
+func (r KeysetRow) Size() int {
+	return len(r.Object) + len(r.EventType) + len(r.Kind) + len(r.SubjectField) + len(r.Subject) + (len(r.Wrapped)+2)/3*4 + 200
+}
+
+func (r KeysetRow) validate() error {
 	if r.Object == "" || r.EventType == "" || (r.Kind != kindAEAD && r.Kind != kindDeterministic) || len(r.Wrapped) == 0 || (r.SubjectField == "") != (r.Subject == "") {
 		return fmt.Errorf("bigquery: keys table: incomplete row for %q", r.Object)
 	}
-	sql := "INSERT INTO `" + k.table + "` (object, event_type, kind, subject_field, subject, wrapped_keyset, created_at)\n" +
-		"SELECT @object, @event_type, @kind, @subject_field, @subject, @wrapped, @created_at FROM UNNEST([1])\n" +
-		"WHERE NOT EXISTS (SELECT 1 FROM `" + k.table + "` WHERE object = @object)"
-	_, err := k.dml(ctx, sql,
-		bigquery.QueryParameter{Name: "object", Value: r.Object},
-		bigquery.QueryParameter{Name: "event_type", Value: r.EventType},
-		bigquery.QueryParameter{Name: "kind", Value: r.Kind},
-		bigquery.QueryParameter{Name: "subject_field", Value: nullString(r.SubjectField)},
-		bigquery.QueryParameter{Name: "subject", Value: nullString(r.Subject)},
-		bigquery.QueryParameter{Name: "wrapped", Value: r.Wrapped},
-		bigquery.QueryParameter{Name: "created_at", Value: r.CreatedAt.UTC()})
-	if err != nil {
-		return fmt.Errorf("bigquery: keys table: put %s: %w", r.Object, err)
-	}
 	return nil
+}
+
+// Put adds the rows whose objects the table does not hold (a retried or
+// repeated put changes nothing; of rows with the same object in one call
+// the first is put) and returns how many it added. Each job inserts up
+// to KeysPutRows rows or KeysPutBytes; a failed job leaves the rows of the
+// jobs before it in the table. Every row is checked before any job runs.
+func (k *KeysTable) Put(ctx context.Context, rows []KeysetRow) (int64, error) {
+	seen := make(map[string]struct{}, len(rows))
+	uniq := make([]KeysetRow, 0, len(rows))
+	for _, r := range rows {
+		if err := r.validate(); err != nil {
+			return 0, err
+		}
+		if _, ok := seen[r.Object]; !ok {
+			seen[r.Object] = struct{}{}
+			uniq = append(uniq, r)
+		}
+	}
+	var put int64
+	for len(uniq) > 0 {
+		n, size := 0, 0
+		for n < len(uniq) && n < KeysPutRows && (n == 0 || size+uniq[n].Size() <= KeysPutBytes) {
+			size += uniq[n].Size()
+			n++
+		}
+		added, err := k.insert(ctx, uniq[:n])
+		put += added
+		if err != nil {
+			return put, fmt.Errorf("bigquery: keys table: put %d rows from %s: %w", n, uniq[0].Object, err)
+		}
+		uniq = uniq[n:]
+	}
+	return put, nil
+}
+
+// insert is one INSERT job of rows. The rows travel as one array
+// parameter per column, zipped by an array of offsets: an array of
+// STRUCTs would read better, but bigquerytest takes arrays of scalars
+// only, and the statement is the same on both. Array elements cannot be
+// NULL, so an empty subject is NULLIF'd.
+func (k *KeysTable) insert(ctx context.Context, rows []KeysetRow) (int64, error) {
+	var (
+		offsets                                        = make([]int64, len(rows))
+		objects, types, kinds, subjectFields, subjects = make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
+		wrapped                                        = make([][]byte, len(rows))
+		created                                        = make([]time.Time, len(rows))
+	)
+	for i, r := range rows {
+		offsets[i] = int64(i)
+		objects[i], types[i], kinds[i], subjectFields[i], subjects[i] = r.Object, r.EventType, r.Kind, r.SubjectField, r.Subject
+		wrapped[i], created[i] = r.Wrapped, r.CreatedAt.UTC()
+	}
+	sql := "INSERT INTO `" + k.table + "` (object, event_type, kind, subject_field, subject, wrapped_keyset, created_at)\n" +
+		"SELECT object, event_type, kind, subject_field, subject, wrapped_keyset, created_at FROM (\n" +
+		"  SELECT p.objects[SAFE_OFFSET(i)] AS object, p.event_types[SAFE_OFFSET(i)] AS event_type, p.kinds[SAFE_OFFSET(i)] AS kind,\n" +
+		"    NULLIF(p.subject_fields[SAFE_OFFSET(i)], '') AS subject_field, NULLIF(p.subjects[SAFE_OFFSET(i)], '') AS subject,\n" +
+		"    p.wrapped[SAFE_OFFSET(i)] AS wrapped_keyset, p.created[SAFE_OFFSET(i)] AS created_at\n" +
+		"  FROM (SELECT @objects AS objects, @event_types AS event_types, @kinds AS kinds, @subject_fields AS subject_fields,\n" +
+		"    @subjects AS subjects, @wrapped AS wrapped, @created AS created) AS p, UNNEST(@offsets) AS i\n" +
+		") AS r\n" +
+		"WHERE NOT EXISTS (SELECT 1 FROM `" + k.table + "` AS k WHERE k.object = r.object)"
+	return k.dml(ctx, sql,
+		bigquery.QueryParameter{Name: "offsets", Value: offsets},
+		bigquery.QueryParameter{Name: "objects", Value: objects},
+		bigquery.QueryParameter{Name: "event_types", Value: types},
+		bigquery.QueryParameter{Name: "kinds", Value: kinds},
+		bigquery.QueryParameter{Name: "subject_fields", Value: subjectFields},
+		bigquery.QueryParameter{Name: "subjects", Value: subjects},
+		bigquery.QueryParameter{Name: "wrapped", Value: wrapped},
+		bigquery.QueryParameter{Name: "created", Value: created})
+}
+
+// Objects returns the object of every row: one query job, reading one
+// column.
+func (k *KeysTable) Objects(ctx context.Context) ([]string, error) {
+	it, err := k.client.Query("SELECT object FROM `" + k.table + "`").Read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bigquery: keys table: read objects: %w", err)
+	}
+	out := make([]string, 0, it.TotalRows)
+	for {
+		var row []bigquery.Value
+		err := it.Next(&row)
+		if errors.Is(err, iterator.Done) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bigquery: keys table: read objects: %w", err)
+		}
+		if len(row) != 1 {
+			return nil, fmt.Errorf("bigquery: keys table: read objects: %d columns", len(row))
+		}
+		o, ok := row[0].(string)
+		if !ok {
+			return nil, fmt.Errorf("bigquery: keys table: read objects: an object of type %T", row[0])
+		}
+		out = append(out, o)
+	}
+}
+
+// Delete deletes the rows of these objects and returns how many it
+// deleted: one job per 5,000 objects.
+func (k *KeysTable) Delete(ctx context.Context, objects []string) (int64, error) {
+	var deleted int64
+	for len(objects) > 0 {
+		n := min(len(objects), keysDeleteObjects)
+		d, err := k.dml(ctx, "DELETE FROM `"+k.table+"` WHERE object IN UNNEST(@objects)",
+			bigquery.QueryParameter{Name: "objects", Value: objects[:n]})
+		deleted += d
+		if err != nil {
+			return deleted, fmt.Errorf("bigquery: keys table: delete %d rows: %w", n, err)
+		}
+		objects = objects[n:]
+	}
+	return deleted, nil
 }
 
 // DeleteSubject deletes the rows of the data subject field=value and
@@ -99,10 +221,6 @@ func (k *KeysTable) DeleteSubject(ctx context.Context, field, value string) (int
 		return 0, fmt.Errorf("bigquery: keys table: delete %s=…: %w", field, err)
 	}
 	return n, nil
-}
-
-func nullString(s string) bigquery.NullString {
-	return bigquery.NullString{StringVal: s, Valid: s != ""}
 }
 
 // dml runs one DML statement and returns the rows it changed.
