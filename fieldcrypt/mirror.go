@@ -88,7 +88,8 @@ const (
 // only the keysets the mirror lacks (still wrapped: Sync never calls the
 // key-encryption key), puts them a thousand at a time and deletes the
 // erased subjects' rows in one call, so a sync of a large store is a
-// handful of mirror calls. A keyset of an erased subject is not put.
+// handful of mirror calls. Event types' keysets go first. A keyset of an
+// erased subject is not put.
 func (k *Keyring) Sync(ctx context.Context) (SyncReport, error) {
 	var rep SyncReport
 	if k.cfg.mirror == nil {
@@ -130,6 +131,9 @@ func (k *Keyring) Sync(ctx context.Context) (SyncReport, error) {
 			missing = append(missing, n)
 		}
 	}
+	// An event type's keyset serves every row of its type: put those
+	// first, in case the run is cut short.
+	slices.SortStableFunc(missing, func(a, b Name) int { return int(a.Scope()) - int(b.Scope()) })
 	for len(missing) > 0 {
 		chunk := missing[:min(len(missing), syncChunk)]
 		missing = missing[len(chunk):]

@@ -18,12 +18,18 @@ type memMirror struct {
 	rows  map[string]fieldcrypt.Keyset
 	fail  bool
 	calls int
+	puts  [][]string // the objects of each Put
 }
 
 func (m *memMirror) Put(_ context.Context, ks []fieldcrypt.Keyset) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls++
+	var objs []string
+	for _, k := range ks {
+		objs = append(objs, k.Object)
+	}
+	m.puts = append(m.puts, objs)
 	if m.fail {
 		return 0, errors.New("mirror down")
 	}
@@ -133,6 +139,48 @@ func TestMirror(t *testing.T) {
 	}
 	if got := m.objects(); !slices.Equal(got, []string{n2.Object()}) {
 		t.Errorf("mirror after sync: %v", got)
+	}
+}
+
+// TestSyncCalls: Sync asks the mirror for its objects once and puts what
+// it lacks in one call, event types' keysets first; it puts no keyset of
+// an erased subject (one a collector created as the erasure ran), and
+// calls no Delete when the mirror holds nothing erased.
+func TestSyncCalls(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	collector, store, kek := newKeyring(t, fieldcrypt.WithCreate())
+	var want []string
+	for _, s := range []string{"m-1", "m-2", "m-3"} {
+		n := fieldcrypt.Name{Type: typ, Kind: fieldcrypt.AEAD, SubjectField: "member_id", Subject: s}
+		if _, err := collector.AEAD(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, n.Object())
+	}
+	tn := fieldcrypt.Name{Type: typ, Kind: fieldcrypt.Deterministic}
+	if _, err := collector.Deterministic(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	want = append([]string{tn.Object()}, want...)
+	late := fieldcrypt.Name{Type: typ, Kind: fieldcrypt.AEAD, SubjectField: "member_id", Subject: "m-9"}
+	if _, err := collector.EraseSubject(ctx, "member_id", "m-9"); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Create(ctx, late.Object(), []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	m := &memMirror{rows: map[string]fieldcrypt.Keyset{}}
+	syncer, err := fieldcrypt.NewKeyring(store, kek, fieldcrypt.WithMirror(m, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := syncer.Sync(ctx)
+	if err != nil || rep != (fieldcrypt.SyncReport{Keysets: 5, Put: 4, Erased: 1}) {
+		t.Fatalf("Sync: %+v %v", rep, err)
+	}
+	if m.calls != 2 || len(m.puts) != 1 || !slices.Equal(m.puts[0], want) {
+		t.Errorf("Sync made %d mirror calls, put %v; want 2 calls (Objects, Put) putting %v", m.calls, m.puts, want)
 	}
 }
 

@@ -14,8 +14,9 @@
 #   keys-sync        objectViewer on the registry bucket: listing (checked on
 #                    the bucket) and reading objects under keys/, except hem
 #                    erase's audit records under keys/audit/; dataEditor on the
-#                    keys dataset and jobUser on the project (one DML INSERT
-#                    per keyset, one DELETE per erased subject). Nothing else:
+#                    keys dataset and jobUser on the project (a query of the
+#                    table's objects, one DML INSERT per thousand missing
+#                    keysets, one DELETE of erased subjects' rows). Nothing else:
 #                    policytest's keys-sync-least-privilege rule keeps it so,
 #                    condition included, and kms-decrypt refuses it the KEK.
 #   keys-sync-sched  run.invoker on the keys sync job only (Cloud Scheduler
