@@ -154,9 +154,22 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 	}
 	groups := map[string][]*sink.Event{}
 	keys := map[string][]key{}
+	// A batch spans few hours: the object folder is formatted once per hour,
+	// not once per event.
+	dirOf := map[int64]string{}
+	dirFor := func(t time.Time) (string, bool) {
+		h := t.Unix()
+		h -= ((h % 3600) + 3600) % 3600
+		if d, ok := dirOf[h]; ok {
+			return d, false
+		}
+		d := ObjectPath(s.cfg.prefix, b.Subject, t)
+		dirOf[h] = d
+		return d, true
+	}
 	for _, e := range b.Events {
-		dir := ObjectPath(s.cfg.prefix, b.Subject, e.EventTime)
-		if _, ok := groups[dir]; !ok {
+		dir, first := dirFor(e.EventTime)
+		if first {
 			groups[dir] = nil
 			if err := s.loadPartitions(ctx, b.Subject, e.EventTime); err != nil {
 				return err
@@ -170,7 +183,7 @@ func (s *Sink) Write(ctx context.Context, b *sink.Batch) error {
 			continue // archived already: the first copy stays
 		}
 		inBatch[k] = true
-		dir := ObjectPath(s.cfg.prefix, b.Subject, e.EventTime)
+		dir, _ := dirFor(e.EventTime)
 		groups[dir] = append(groups[dir], e)
 		keys[dir] = append(keys[dir], k)
 	}
