@@ -30,64 +30,64 @@ locals {
   keys_sync_name = "${local.prefix}-keys-sync"
 }
 
-resource "google_service_account" "keys_sync" {
-  project      = var.project
-  account_id   = local.keys_sync_name
-  display_name = "hem keys sync"
-  description  = "Runs hem keys sync: reads the keysets under the registry bucket's keys/, writes the keys table."
-}
+module "keys_sync" {
+  source = "./modules/scheduled_job"
 
-resource "google_service_account" "keys_sync_scheduler" {
-  project      = var.project
-  account_id   = "${local.prefix}-keys-sync-sched"
-  display_name = "hem keys sync scheduler"
-  description  = "Cloud Scheduler's identity to run the keys sync job."
-}
-
-resource "google_cloud_run_v2_job" "keys_sync" {
   project             = var.project
+  region              = var.region
   name                = local.keys_sync_name
-  location            = var.region
+  title               = "keys sync"
+  description         = "Runs hem keys sync: reads the keysets under the registry bucket's keys/, writes the keys table."
+  image               = var.image
   deletion_protection = var.deletion_protection
-  labels              = merge(local.labels, { component = "keys-sync" })
+  labels              = local.labels
+  # Run without retries: sync is safe to repeat, the next scheduled run does
+  # what a failed one did not.
+  command = ["keys", "sync"]
+  args = [
+    "--field-keys", local.field_keys_store,
+    "--field-kek", local.field_kek_uri,
+    "--field-keys-table", local.field_keys_table_id,
+  ]
+  memory          = var.keys_sync.memory
+  timeout_minutes = var.keys_sync.timeout_minutes
+  schedule        = var.keys_sync.schedule
 
-  template {
-    task_count = 1
+  depends_on = [google_project_service.apis, google_project_service.archive_verify]
+}
 
-    template {
-      service_account = google_service_account.keys_sync.email
-      # Sync is safe to repeat: the next scheduled run does what a failed
-      # one did not.
-      max_retries = 0
-      timeout     = "${var.keys_sync.timeout_minutes * 60}s"
+# Where these lived before modules/scheduled_job: moved, not destroyed and
+# created again.
+moved {
+  from = google_service_account.keys_sync
+  to   = module.keys_sync.google_service_account.this
+}
 
-      containers {
-        image = var.image
-        args = [
-          "keys", "sync",
-          "--field-keys", local.field_keys_store,
-          "--field-kek", local.field_kek_uri,
-          "--field-keys-table", local.field_keys_table_id,
-        ]
+moved {
+  from = google_service_account.keys_sync_scheduler
+  to   = module.keys_sync.google_service_account.scheduler
+}
 
-        resources {
-          limits = {
-            cpu    = "1"
-            memory = var.keys_sync.memory
-          }
-        }
-      }
-    }
-  }
+moved {
+  from = google_cloud_run_v2_job.keys_sync
+  to   = module.keys_sync.google_cloud_run_v2_job.this
+}
 
-  depends_on = [google_project_service.apis]
+moved {
+  from = google_cloud_run_v2_job_iam_member.keys_sync_scheduler
+  to   = module.keys_sync.google_cloud_run_v2_job_iam_member.scheduler
+}
+
+moved {
+  from = google_cloud_scheduler_job.keys_sync
+  to   = module.keys_sync.google_cloud_scheduler_job.this
 }
 
 # The job's grants, all here so that one look (and policytest) sees them.
 resource "google_storage_bucket_iam_member" "keys_sync_reader" {
   bucket = module.storage.registry_bucket
   role   = "roles/storage.objectViewer"
-  member = google_service_account.keys_sync.member
+  member = module.keys_sync.service_account_member
 
   condition {
     title       = "only keys/"
@@ -100,40 +100,11 @@ resource "google_bigquery_dataset_iam_member" "keys_sync_keys_editor" {
   project    = var.project
   dataset_id = google_bigquery_dataset.field_keys.dataset_id
   role       = "roles/bigquery.dataEditor"
-  member     = google_service_account.keys_sync.member
+  member     = module.keys_sync.service_account_member
 }
 
 resource "google_project_iam_member" "keys_sync_job_user" {
   project = var.project
   role    = "roles/bigquery.jobUser"
-  member  = google_service_account.keys_sync.member
-}
-
-resource "google_cloud_run_v2_job_iam_member" "keys_sync_scheduler" {
-  project  = var.project
-  location = var.region
-  name     = google_cloud_run_v2_job.keys_sync.name
-  role     = "roles/run.invoker"
-  member   = google_service_account.keys_sync_scheduler.member
-}
-
-resource "google_cloud_scheduler_job" "keys_sync" {
-  project     = var.project
-  region      = var.region
-  name        = local.keys_sync_name
-  description = "Runs hem keys sync."
-  schedule    = var.keys_sync.schedule
-  time_zone   = "Etc/UTC"
-
-  http_target {
-    http_method = "POST"
-    uri         = "https://run.googleapis.com/v2/projects/${var.project}/locations/${var.region}/jobs/${google_cloud_run_v2_job.keys_sync.name}:run"
-
-    oauth_token {
-      service_account_email = google_service_account.keys_sync_scheduler.email
-      scope                 = "https://www.googleapis.com/auth/cloud-platform"
-    }
-  }
-
-  depends_on = [google_project_service.archive_verify, google_cloud_run_v2_job_iam_member.keys_sync_scheduler]
+  member  = module.keys_sync.service_account_member
 }

@@ -281,7 +281,7 @@ module "registry" {
     {
       collector = module.collector.service_account_member
       source    = module.source.service_account_member
-      rollup    = google_service_account.rollup.member
+      rollup    = module.rollup.service_account_member
     },
     { for sink in keys(local.sinks) : "processor-${sink}" => module.processor[sink].service_account_member },
     { for k, c in module.console : k => c.service_account_member },

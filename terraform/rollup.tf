@@ -38,111 +38,82 @@ resource "google_bigquery_dataset_iam_member" "rollups_analysts" {
   member     = "group:${var.analysts_group}"
 }
 
-resource "google_service_account" "rollup" {
-  project      = var.project
-  account_id   = local.rollup_name
-  display_name = "hem rollup"
-  description  = "Runs hem rollup run: reads the events dataset, writes the rollups dataset."
-}
+module "rollup" {
+  source = "./modules/scheduled_job"
 
-resource "google_service_account" "rollup_scheduler" {
-  project      = var.project
-  account_id   = "${local.prefix}-rollup-sched"
-  display_name = "hem rollup scheduler"
-  description  = "Cloud Scheduler's identity to run the rollup job."
-}
-
-resource "google_cloud_run_v2_job" "rollup" {
   project             = var.project
+  region              = var.region
   name                = local.rollup_name
-  location            = var.region
+  title               = "rollup"
+  description         = "Runs hem rollup run: reads the events dataset, writes the rollups dataset."
+  image               = var.image
   deletion_protection = var.deletion_protection
-  labels              = merge(local.labels, { component = "rollup" })
-
-  template {
-    task_count = 1
-
-    template {
-      service_account = google_service_account.rollup.email
-      # The next scheduled run does what a failed one did not: a run moves
-      # a rollup's watermark only after all its partitions are replaced.
-      max_retries = 0
-      timeout     = "${var.rollup.timeout_minutes * 60}s"
-
-      containers {
-        image = var.image
-        args = [
-          "rollup", "run",
-          "--bigquery-project", var.project,
-          "--bigquery-dataset", module.bigquery.events_dataset_id,
-          "--rollup-dataset", google_bigquery_dataset.rollups.dataset_id,
-          "--bigquery-location", local.bigquery_location,
-          "--max-bytes", tostring(var.rollup.max_bytes),
-        ]
-        env {
-          name  = "HEM_REGISTRY"
-          value = module.registry.uri
-        }
-
-        resources {
-          limits = {
-            cpu    = "1"
-            memory = var.rollup.memory
-          }
-        }
-      }
-    }
+  labels              = local.labels
+  # Run without retries: a run moves a rollup's watermark only after all its
+  # partitions are replaced, so the next scheduled run does what a failed one
+  # did not.
+  command = ["rollup", "run"]
+  args = [
+    "--bigquery-project", var.project,
+    "--bigquery-dataset", module.bigquery.events_dataset_id,
+    "--rollup-dataset", google_bigquery_dataset.rollups.dataset_id,
+    "--bigquery-location", local.bigquery_location,
+    "--max-bytes", tostring(var.rollup.max_bytes),
+  ]
+  env = {
+    HEM_REGISTRY = module.registry.uri
   }
+  memory          = var.rollup.memory
+  timeout_minutes = var.rollup.timeout_minutes
+  schedule        = var.rollup.schedule
 
-  depends_on = [google_project_service.apis]
+  depends_on = [google_project_service.apis, google_project_service.archive_verify]
+}
+
+# Where these lived before modules/scheduled_job: moved, not destroyed and
+# created again.
+moved {
+  from = google_service_account.rollup
+  to   = module.rollup.google_service_account.this
+}
+
+moved {
+  from = google_service_account.rollup_scheduler
+  to   = module.rollup.google_service_account.scheduler
+}
+
+moved {
+  from = google_cloud_run_v2_job.rollup
+  to   = module.rollup.google_cloud_run_v2_job.this
+}
+
+moved {
+  from = google_cloud_run_v2_job_iam_member.rollup_scheduler
+  to   = module.rollup.google_cloud_run_v2_job_iam_member.scheduler
+}
+
+moved {
+  from = google_cloud_scheduler_job.rollup
+  to   = module.rollup.google_cloud_scheduler_job.this
 }
 
 # The job's grants, all here so that one look (and policytest) sees them.
 resource "google_project_iam_member" "rollup_job_user" {
   project = var.project
   role    = "roles/bigquery.jobUser"
-  member  = google_service_account.rollup.member
+  member  = module.rollup.service_account_member
 }
 
 resource "google_bigquery_dataset_iam_member" "rollup_events_viewer" {
   project    = var.project
   dataset_id = module.bigquery.events_dataset_id
   role       = "roles/bigquery.dataViewer"
-  member     = google_service_account.rollup.member
+  member     = module.rollup.service_account_member
 }
 
 resource "google_bigquery_dataset_iam_member" "rollup_rollups_editor" {
   project    = var.project
   dataset_id = google_bigquery_dataset.rollups.dataset_id
   role       = "roles/bigquery.dataEditor"
-  member     = google_service_account.rollup.member
-}
-
-resource "google_cloud_run_v2_job_iam_member" "rollup_scheduler" {
-  project  = var.project
-  location = var.region
-  name     = google_cloud_run_v2_job.rollup.name
-  role     = "roles/run.invoker"
-  member   = google_service_account.rollup_scheduler.member
-}
-
-resource "google_cloud_scheduler_job" "rollup" {
-  project     = var.project
-  region      = var.region
-  name        = local.rollup_name
-  description = "Runs hem rollup run."
-  schedule    = var.rollup.schedule
-  time_zone   = "Etc/UTC"
-
-  http_target {
-    http_method = "POST"
-    uri         = "https://run.googleapis.com/v2/projects/${var.project}/locations/${var.region}/jobs/${google_cloud_run_v2_job.rollup.name}:run"
-
-    oauth_token {
-      service_account_email = google_service_account.rollup_scheduler.email
-      scope                 = "https://www.googleapis.com/auth/cloud-platform"
-    }
-  }
-
-  depends_on = [google_project_service.archive_verify, google_cloud_run_v2_job_iam_member.rollup_scheduler]
+  member     = module.rollup.service_account_member
 }

@@ -26,66 +26,66 @@ resource "google_project_service" "archive_verify" {
   disable_on_destroy = false
 }
 
-resource "google_service_account" "archive_verify" {
-  project      = var.project
-  account_id   = local.archive_verify_name
-  display_name = "hem archive verify"
-  description  = "Runs hem archive verify: reads the archive's events/ and the events dataset."
-}
+module "archive_verify" {
+  source = "./modules/scheduled_job"
 
-resource "google_service_account" "archive_verify_scheduler" {
-  project      = var.project
-  account_id   = "${local.prefix}-archive-verify-sched"
-  display_name = "hem archive verify scheduler"
-  description  = "Cloud Scheduler's identity to run the archive verify job."
-}
-
-resource "google_cloud_run_v2_job" "archive_verify" {
   project             = var.project
+  region              = var.region
   name                = local.archive_verify_name
-  location            = var.region
+  title               = "archive verify"
+  description         = "Runs hem archive verify: reads the archive's events/ and the events dataset."
+  image               = var.image
   deletion_protection = var.deletion_protection
-  labels              = merge(local.labels, { component = "archive-verify" })
+  labels              = local.labels
+  # Run without retries: a gap is an answer, not a failure to retry.
+  command = ["archive", "verify"]
+  args = [
+    "--since", "${var.archive_verify.days}d",
+    "--bucket", module.storage.archive_bucket,
+    "--prefix", local.archive_events_prefix,
+    "--to", "bigquery",
+    "--project", var.project,
+    "--dataset", module.bigquery.events_dataset_id,
+  ]
+  memory          = var.archive_verify.memory
+  timeout_minutes = var.archive_verify.timeout_minutes
+  schedule        = var.archive_verify.schedule
 
-  template {
-    task_count = 1
+  depends_on = [google_project_service.apis, google_project_service.archive_verify]
+}
 
-    template {
-      service_account = google_service_account.archive_verify.email
-      # A gap is an answer, not a failure to retry.
-      max_retries = 0
-      timeout     = "${var.archive_verify.timeout_minutes * 60}s"
+# Where these lived before modules/scheduled_job: moved, not destroyed and
+# created again.
+moved {
+  from = google_service_account.archive_verify
+  to   = module.archive_verify.google_service_account.this
+}
 
-      containers {
-        image = var.image
-        args = [
-          "archive", "verify",
-          "--since", "${var.archive_verify.days}d",
-          "--bucket", module.storage.archive_bucket,
-          "--prefix", local.archive_events_prefix,
-          "--to", "bigquery",
-          "--project", var.project,
-          "--dataset", module.bigquery.events_dataset_id,
-        ]
+moved {
+  from = google_service_account.archive_verify_scheduler
+  to   = module.archive_verify.google_service_account.scheduler
+}
 
-        resources {
-          limits = {
-            cpu    = "1"
-            memory = var.archive_verify.memory
-          }
-        }
-      }
-    }
-  }
+moved {
+  from = google_cloud_run_v2_job.archive_verify
+  to   = module.archive_verify.google_cloud_run_v2_job.this
+}
 
-  depends_on = [google_project_service.apis]
+moved {
+  from = google_cloud_run_v2_job_iam_member.archive_verify_scheduler
+  to   = module.archive_verify.google_cloud_run_v2_job_iam_member.scheduler
+}
+
+moved {
+  from = google_cloud_scheduler_job.archive_verify
+  to   = module.archive_verify.google_cloud_scheduler_job.this
 }
 
 # The job's grants, all here so that one look (and policytest) sees them.
 resource "google_storage_bucket_iam_member" "archive_verify_reader" {
   bucket = module.storage.archive_bucket
   role   = "roles/storage.objectViewer"
-  member = google_service_account.archive_verify.member
+  member = module.archive_verify.service_account_member
 
   condition {
     title       = "only ${local.archive_events_prefix}"
@@ -98,49 +98,20 @@ resource "google_bigquery_dataset_iam_member" "archive_verify_events_viewer" {
   project    = var.project
   dataset_id = module.bigquery.events_dataset_id
   role       = "roles/bigquery.dataViewer"
-  member     = google_service_account.archive_verify.member
+  member     = module.archive_verify.service_account_member
 }
 
 resource "google_project_iam_member" "archive_verify_job_user" {
   project = var.project
   role    = "roles/bigquery.jobUser"
-  member  = google_service_account.archive_verify.member
-}
-
-resource "google_cloud_run_v2_job_iam_member" "archive_verify_scheduler" {
-  project  = var.project
-  location = var.region
-  name     = google_cloud_run_v2_job.archive_verify.name
-  role     = "roles/run.invoker"
-  member   = google_service_account.archive_verify_scheduler.member
-}
-
-resource "google_cloud_scheduler_job" "archive_verify" {
-  project     = var.project
-  region      = var.region
-  name        = local.archive_verify_name
-  description = "Runs hem archive verify."
-  schedule    = var.archive_verify.schedule
-  time_zone   = "Etc/UTC"
-
-  http_target {
-    http_method = "POST"
-    uri         = "https://run.googleapis.com/v2/projects/${var.project}/locations/${var.region}/jobs/${google_cloud_run_v2_job.archive_verify.name}:run"
-
-    oauth_token {
-      service_account_email = google_service_account.archive_verify_scheduler.email
-      scope                 = "https://www.googleapis.com/auth/cloud-platform"
-    }
-  }
-
-  depends_on = [google_project_service.archive_verify, google_cloud_run_v2_job_iam_member.archive_verify_scheduler]
+  member  = module.archive_verify.service_account_member
 }
 
 # One count per gap line, labelled with the event type.
 resource "google_logging_metric" "archive_verify_gaps" {
   project = var.project
   name    = "${local.dataset_prefix}_archive_verify_gaps"
-  filter  = "resource.type=\"cloud_run_job\" AND resource.labels.job_name=\"${google_cloud_run_v2_job.archive_verify.name}\" AND jsonPayload.msg=\"archive verify gap\""
+  filter  = "resource.type=\"cloud_run_job\" AND resource.labels.job_name=\"${module.archive_verify.name}\" AND jsonPayload.msg=\"archive verify gap\""
 
   metric_descriptor {
     metric_kind  = "DELTA"

@@ -25,6 +25,9 @@
 //     KEK, each by a grant on the key itself;
 //   - the keys sync job reads keys/ (not keys/audit/) of the registry bucket
 //     and edits the keys table, with no KMS role: it copies keysets wrapped.
+//   - each scheduled job's account (rollup, archive verify, keys sync, calls of
+//     modules/scheduled_job) holds exactly its grants, and its scheduler's
+//     account holds only run.invoker on its job.
 //
 // The checker is deliberately syntactic. It evaluates what it can (literals,
 // variable values, locals, each.key of a known for_each) and treats references

@@ -8,11 +8,9 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
-// The keys sync job's accounts (terraform/keys_sync.tf).
-const (
-	keysSyncAccount   = "google_service_account.keys_sync"
-	keysSyncScheduler = "google_service_account.keys_sync_scheduler"
-)
+// keysSyncJob is the call of modules/scheduled_job that runs the keys sync
+// job (terraform/keys_sync.tf).
+const keysSyncJob = "keys_sync"
 
 // keysSyncGrants are the grants the keys sync job's account may (and must)
 // hold: it reads the key store and writes the keys table with DML. No KMS
@@ -21,11 +19,6 @@ var keysSyncGrants = []grant{
 	{"google_storage_bucket_iam_member", "roles/storage.objectViewer", "registry_bucket", "bucket"},
 	{"google_bigquery_dataset_iam_member", "roles/bigquery.dataEditor", "google_bigquery_dataset.field_keys", "dataset_id"},
 	{"google_project_iam_member", "roles/bigquery.jobUser", "var.project", "project"},
-}
-
-// keysSyncSchedulerGrants: the scheduler only runs the keys sync job.
-var keysSyncSchedulerGrants = []grant{
-	{"google_cloud_run_v2_job_iam_member", "roles/run.invoker", "google_cloud_run_v2_job.keys_sync", "name"},
 }
 
 // keysSyncCondition is the only condition its registry bucket grant may
@@ -38,11 +31,9 @@ const keysSyncCondition = `resource.type == "storage.googleapis.com/Bucket" || `
 
 func checkKeysSync(m *module, report reportFunc) {
 	const rule = "keys-sync-least-privilege"
-	checkAccounts(m, report, rule,
-		accountGrants{addr: keysSyncAccount, who: "the keys sync job", grants: keysSyncGrants},
-		accountGrants{addr: keysSyncScheduler, who: "the keys sync scheduler", grants: keysSyncSchedulerGrants},
-	)
-	names := namesAccount(keysSyncAccount)
+	checkScheduledJob(m, report, rule,
+		scheduledJob{call: keysSyncJob, who: "the keys sync job", grants: keysSyncGrants})
+	names := moduleOutputs(keysSyncJob, scheduledJobAccountOutputs...)
 	for _, b := range resources(m, "google_storage_bucket_iam_member") {
 		if member := attr(b.body, "member"); member == nil || !names(member) {
 			continue

@@ -48,6 +48,8 @@ func TestTreeKeepsPolicies(t *testing.T) {
 		{"google_bigquery_dataset", tree.Resources("google_bigquery_dataset"), 2},
 		{"google_secret_manager_secret", tree.Resources("google_secret_manager_secret"), 1},
 		{"calls of modules/service", tree.ModuleCalls("modules/service"), 4},
+		// rollup, archive verify, keys sync: their rules find them by name.
+		{"calls of modules/scheduled_job", tree.ModuleCalls("modules/scheduled_job"), 3},
 		{"google_storage_notification", tree.Resources("google_storage_notification"), 1},
 	} {
 		if len(c.got) < c.min {
@@ -295,12 +297,13 @@ func TestMutations(t *testing.T) {
 		},
 		{
 			name: "archive verify scheduler reads the dataset",
+			// Through an output modules/scheduled_job would have to add.
 			file: "verify.tf",
 			mutate: func(_ *testing.T, body *hclwrite.Body) {
 				b := body.AppendNewBlock("resource", []string{"google_bigquery_dataset_iam_member", "sched_viewer"}).Body()
 				b.SetAttributeTraversal("dataset_id", traversal("module", "bigquery", "events_dataset_id"))
 				b.SetAttributeValue("role", cty.StringVal("roles/bigquery.dataViewer"))
-				b.SetAttributeTraversal("member", traversal("google_service_account", "archive_verify_scheduler", "member"))
+				b.SetAttributeTraversal("member", traversal("module", "archive_verify", "scheduler_member"))
 			},
 			want: "archive-verify-least-privilege",
 		},
@@ -332,14 +335,56 @@ func TestMutations(t *testing.T) {
 		},
 		{
 			name: "rollup scheduler writes the rollups",
+			// Through an output modules/scheduled_job would have to add.
 			file: "rollup.tf",
 			mutate: func(_ *testing.T, body *hclwrite.Body) {
 				b := body.AppendNewBlock("resource", []string{"google_bigquery_dataset_iam_member", "sched_editor"}).Body()
 				b.SetAttributeTraversal("dataset_id", traversal("google_bigquery_dataset", "rollups", "dataset_id"))
 				b.SetAttributeValue("role", cty.StringVal("roles/bigquery.dataEditor"))
-				b.SetAttributeTraversal("member", traversal("google_service_account", "rollup_scheduler", "member"))
+				b.SetAttributeTraversal("member", traversal("module", "rollup", "scheduler_member"))
 			},
 			want: "rollup-least-privilege",
+		},
+		{
+			name: "a scheduler gets a project role",
+			file: "modules/scheduled_job/main.tf",
+			mutate: func(_ *testing.T, body *hclwrite.Body) {
+				b := body.AppendNewBlock("resource", []string{"google_project_iam_member", "scheduler_runs_everything"}).Body()
+				b.SetAttributeTraversal("project", traversal("var", "project"))
+				b.SetAttributeValue("role", cty.StringVal("roles/run.invoker"))
+				b.SetAttributeTraversal("member", traversal("google_service_account", "scheduler", "member"))
+			},
+			want: "scheduled-job-least-privilege",
+		},
+		{
+			name: "a scheduler may no longer run its job",
+			file: "modules/scheduled_job/main.tf",
+			mutate: func(t *testing.T, body *hclwrite.Body) {
+				b := mustBlock(t, body, "resource", "google_cloud_run_v2_job_iam_member", "scheduler")
+				b.Body().SetAttributeValue("role", cty.StringVal("roles/run.developer"))
+			},
+			want: "scheduled-job-least-privilege",
+		},
+		{
+			name: "a scheduled job's account gets a grant inside the module",
+			file: "modules/scheduled_job/main.tf",
+			mutate: func(_ *testing.T, body *hclwrite.Body) {
+				b := body.AppendNewBlock("resource", []string{"google_project_iam_member", "job_user"}).Body()
+				b.SetAttributeTraversal("project", traversal("var", "project"))
+				b.SetAttributeValue("role", cty.StringVal("roles/bigquery.jobUser"))
+				b.SetAttributeTraversal("member", traversal("google_service_account", "this", "member"))
+			},
+			want: "scheduled-job-least-privilege",
+		},
+		{
+			name: "modules/scheduled_job exposes its scheduler's account",
+			file: "modules/scheduled_job/outputs.tf",
+			mutate: func(_ *testing.T, body *hclwrite.Body) {
+				b := body.AppendNewBlock("output", []string{"scheduler_member"}).Body()
+				b.SetAttributeValue("description", cty.StringVal("The scheduler's account."))
+				b.SetAttributeTraversal("value", traversal("google_service_account", "scheduler", "member"))
+			},
+			want: "scheduled-job-least-privilege",
 		},
 		{
 			name: "console gets a project grant of its own",
@@ -614,12 +659,13 @@ func TestMutations(t *testing.T) {
 		},
 		{
 			name: "keys sync scheduler reads the keys",
+			// Through an output modules/scheduled_job would have to add.
 			file: "keys_sync.tf",
 			mutate: func(_ *testing.T, body *hclwrite.Body) {
 				b := body.AppendNewBlock("resource", []string{"google_storage_bucket_iam_member", "sched_reader"}).Body()
 				b.SetAttributeTraversal("bucket", traversal("module", "storage", "registry_bucket"))
 				b.SetAttributeValue("role", cty.StringVal("roles/storage.objectViewer"))
-				b.SetAttributeTraversal("member", traversal("google_service_account", "keys_sync_scheduler", "member"))
+				b.SetAttributeTraversal("member", traversal("module", "keys_sync", "scheduler_member"))
 			},
 			want: "keys-sync-least-privilege",
 		},
@@ -630,7 +676,7 @@ func TestMutations(t *testing.T) {
 				b := body.AppendNewBlock("resource", []string{"google_kms_crypto_key_iam_member", "keys_sync_kek"}).Body()
 				b.SetAttributeTraversal("crypto_key_id", traversal("google_kms_crypto_key", "field_kek", "id"))
 				b.SetAttributeValue("role", cty.StringVal("roles/cloudkms.cryptoKeyDecrypter"))
-				b.SetAttributeTraversal("member", traversal("google_service_account", "keys_sync", "member"))
+				b.SetAttributeTraversal("member", traversal("module", "keys_sync", "service_account_member"))
 			},
 			want: "keys-sync-least-privilege",
 		},
@@ -641,7 +687,7 @@ func TestMutations(t *testing.T) {
 				b := body.AppendNewBlock("resource", []string{"google_kms_crypto_key_iam_member", "keys_sync_kek"}).Body()
 				b.SetAttributeTraversal("crypto_key_id", traversal("google_kms_crypto_key", "field_kek", "id"))
 				b.SetAttributeValue("role", cty.StringVal("roles/cloudkms.cryptoKeyDecrypter"))
-				b.SetAttributeTraversal("member", traversal("google_service_account", "keys_sync", "member"))
+				b.SetAttributeTraversal("member", traversal("module", "keys_sync", "service_account_member"))
 			},
 			want: "kms-decrypt",
 		},

@@ -100,21 +100,27 @@ var rules = []Rule{
 	},
 	{
 		ID: "archive-verify-least-privilege",
-		Doc: "The archive verify job's service account (google_service_account.archive_verify, hem archive verify on a schedule) holds exactly objectViewer on the archive bucket, dataViewer on the events dataset and the project role bigquery.jobUser; " +
-			"its scheduler's account exactly run.invoker on the verify job. Any other grant naming either account, or a missing one, is a violation.",
+		Doc: "The archive verify job's service account (module.archive_verify, a call of modules/scheduled_job: hem archive verify on a schedule) holds exactly objectViewer on the archive bucket, dataViewer on the events dataset and the project role bigquery.jobUser; " +
+			"no grant names another output of the call (its scheduler's account is scheduled-job-least-privilege's). Any other grant naming the account, or a missing one, is a violation.",
 		check: checkVerify,
 	},
 	{
 		ID: "rollup-least-privilege",
-		Doc: "The rollup job's service account (google_service_account.rollup, hem rollup run on a schedule) holds exactly the project role bigquery.jobUser, dataViewer on the events dataset, dataEditor on the rollups dataset (google_bigquery_dataset.rollups) and run.invoker on the registry; " +
-			"its scheduler's account exactly run.invoker on the rollup job. Any other grant naming either account, or a missing one, is a violation.",
+		Doc: "The rollup job's service account (module.rollup, a call of modules/scheduled_job: hem rollup run on a schedule) holds exactly the project role bigquery.jobUser, dataViewer on the events dataset, dataEditor on the rollups dataset (google_bigquery_dataset.rollups) and run.invoker on the registry; " +
+			"no grant names another output of the call (its scheduler's account is scheduled-job-least-privilege's). Any other grant naming the account, or a missing one, is a violation.",
 		check: checkRollup,
 	},
 	{
 		ID: "keys-sync-least-privilege",
-		Doc: "The keys sync job's service account (google_service_account.keys_sync, hem keys sync on a schedule) holds exactly objectViewer on the registry bucket, under the condition that limits it to listing and to objects under keys/ but not keys/audit/ (locals spelled out, compared literally), dataEditor on the keys dataset (google_bigquery_dataset.field_keys) and the project role bigquery.jobUser: no KMS role (it copies keysets wrapped) and nothing that creates or deletes a keyset; " +
-			"its scheduler's account exactly run.invoker on the keys sync job. Any other grant naming either account, a missing one or another condition is a violation.",
+		Doc: "The keys sync job's service account (module.keys_sync, a call of modules/scheduled_job: hem keys sync on a schedule) holds exactly objectViewer on the registry bucket, under the condition that limits it to listing and to objects under keys/ but not keys/audit/ (locals spelled out, compared literally), dataEditor on the keys dataset (google_bigquery_dataset.field_keys) and the project role bigquery.jobUser: no KMS role (it copies keysets wrapped) and nothing that creates or deletes a keyset; " +
+			"no grant names another output of the call (its scheduler's account is scheduled-job-least-privilege's). Any other grant naming the account, a missing one or another condition is a violation.",
 		check: checkKeysSync,
+	},
+	{
+		ID: "scheduled-job-least-privilege",
+		Doc: "Inside modules/scheduled_job (one hem command on a schedule), the job's account (google_service_account.this) holds nothing: its caller grants it what its command needs, checked by that job's rule. " +
+			"The scheduler's account (google_service_account.scheduler) holds exactly run.invoker on the module's job, and no output exposes it, so no caller can grant it more. Any other grant naming either account, or a missing one, is a violation.",
+		check: checkScheduledJobModule,
 	},
 	{
 		ID: "kms-decrypt",
@@ -599,6 +605,10 @@ func (x exactGrants) check(m *module, call *block, report reportFunc) {
 					strings.Contains(exprText(b, g.attr), g.target)
 			})
 			if i < 0 || held[i] {
+				if len(x.grants) == 0 {
+					report(b, b.rng, "grants %s %s on %s: it holds nothing here (%s)", x.who, cmpOr(role, "a role"), b.resourceType(), x.rule)
+					continue
+				}
 				report(b, b.rng, "grants %s %s on %s: it may hold only %s", x.who, cmpOr(role, "a role"), b.resourceType(), x.list())
 				continue
 			}
