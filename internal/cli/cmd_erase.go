@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -47,7 +48,7 @@ func (c *eraseConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Subject, "subject-field", "", "the data subject to erase, as FIELD=VALUE (e.g. member_id=m-42)")
 	c.FieldKeys.bind(fs, true)
 	fs.StringVar(&c.PIISalt, "pii-salt", "", "the deployment's PII salt (the collector's): the audit record names the subject by HMAC-SHA256 with it, never in clear; default with the local keys: <dir>/pii-salt")
-	fs.StringVar(&c.By, "by", "", "who asks for the erasure, for the audit record (default $USER)")
+	fs.StringVar(&c.By, "by", "", "who asks for the erasure, for the audit record (default $USER, else the account running hem)")
 	fs.DurationVar(&c.SoftDelete, "soft-delete", 7*24*time.Hour, "soft delete window of the key bucket (terraform's soft_delete_retention_days), for the effective dates")
 	fs.DurationVar(&c.Recheck, "recheck-after", 2*time.Minute, "with --field-keys-table: clear the subject's keys table rows again after this long, past keyset writes collectors had in flight (0: not again)")
 }
@@ -174,7 +175,12 @@ func runErase(ctx context.Context, io IO, cfg eraseConfig) error {
 	mac.Write([]byte(field + "=" + value))
 	audit := erasureAudit{Kind: "hem.erasure.v1", At: er.At, By: cfg.By, SubjectField: field, SubjectHMAC: hex.EncodeToString(mac.Sum(nil))}
 	if audit.By == "" {
+		// $USER is often unset where erasures run (a container, a root
+		// shell): the account's name is the next best answer to "who".
 		audit.By = "unknown"
+		if u, err := user.Current(); err == nil && u.Username != "" {
+			audit.By = u.Username
+		}
 	}
 	keysets := make([]string, 0, len(er.Deleted))
 	for _, o := range er.Deleted {
