@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	bq "cloud.google.com/go/bigquery"
-	"google.golang.org/api/option"
 
 	"github.com/hemlabs/hem/fieldcrypt"
 	bqsink "github.com/hemlabs/hem/sink/bigquery"
@@ -24,20 +22,8 @@ import (
 
 const keysProject = "hem-test"
 
-// jobCounter counts the BigQuery jobs a client starts (jobs.insert and
-// jobs.query requests).
-type jobCounter struct{ n atomic.Int64 }
-
-func (c *jobCounter) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Method == http.MethodPost && (strings.HasSuffix(r.URL.Path, "/jobs") || strings.HasSuffix(r.URL.Path, "/queries")) {
-		c.n.Add(1)
-	}
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-// newKeysMirror is the keys table on a fake BigQuery as a mirror, with a
-// count of its client's jobs.
-func newKeysMirror(t *testing.T) (keysTableMirror, *bigquerytest.Server, *jobCounter) {
+// newKeysMirror is the keys table on a fake BigQuery as a mirror.
+func newKeysMirror(t *testing.T) (keysTableMirror, *bigquerytest.Server) {
 	t.Helper()
 	ctx := t.Context()
 	srv, err := bigquerytest.NewServer()
@@ -45,8 +31,7 @@ func newKeysMirror(t *testing.T) (keysTableMirror, *bigquerytest.Server, *jobCou
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	jobs := &jobCounter{}
-	c, err := bq.NewClient(ctx, keysProject, append(srv.ClientOptions(), option.WithHTTPClient(&http.Client{Transport: jobs}))...)
+	c, err := bq.NewClient(ctx, keysProject, srv.ClientOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +46,7 @@ func newKeysMirror(t *testing.T) (keysTableMirror, *bigquerytest.Server, *jobCou
 	if err != nil {
 		t.Fatal(err)
 	}
-	return keysTableMirror{kt}, srv, jobs
+	return keysTableMirror{kt}, srv
 }
 
 // keyRows is the keys table's wrapped keysets by object.
@@ -148,7 +133,7 @@ func memberKeyset(prefix string, i int, kind fieldcrypt.Kind) fieldcrypt.Keyset 
 func TestKeysSyncBatches(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	m, srv, jobs := newKeysMirror(t)
+	m, srv := newKeysMirror(t)
 	dir := t.TempDir()
 	kek, err := fieldcrypt.LocalKEK(filepath.Join(dir, "master.json"))
 	if err != nil {
@@ -184,7 +169,7 @@ func TestKeysSyncBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := jobs.n.Load()
+	before := srv.JobsRequested()
 	rep, err := syncer.Sync(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +177,7 @@ func TestKeysSyncBatches(t *testing.T) {
 	if want := (fieldcrypt.SyncReport{Keysets: 2000, Held: 600, Put: 1500, Erased: 50, Deleted: 100}); rep != want {
 		t.Errorf("Sync: %+v, want %+v", rep, want)
 	}
-	if j := jobs.n.Load() - before; j != 4 {
+	if j := srv.JobsRequested() - before; j != 4 {
 		t.Errorf("Sync ran %d BigQuery jobs, want 4 (read the objects, two INSERTs, one DELETE)", j)
 	}
 	got := keyRows(t, srv)
@@ -205,11 +190,11 @@ func TestKeysSyncBatches(t *testing.T) {
 		}
 	}
 
-	before = jobs.n.Load()
+	before = srv.JobsRequested()
 	if rep, err := syncer.Sync(ctx); err != nil || rep != (fieldcrypt.SyncReport{Keysets: 2000, Held: 2000, Erased: 50}) {
 		t.Errorf("second Sync: %+v %v, want nothing to do", rep, err)
 	}
-	if j := jobs.n.Load() - before; j != 1 {
+	if j := srv.JobsRequested() - before; j != 1 {
 		t.Errorf("second Sync ran %d jobs, want 1 (the read)", j)
 	}
 }
@@ -233,7 +218,7 @@ func (g gatedMirror) Put(ctx context.Context, ks []fieldcrypt.Keyset) (int64, er
 func TestQueuedMirrorBurst(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	m, srv, jobs := newKeysMirror(t)
+	m, srv := newKeysMirror(t)
 	burst := make([]fieldcrypt.Keyset, 5000)
 	for i := range burst {
 		burst[i] = memberKeyset("m", i/2, fieldcrypt.Kind(i%2+1))
@@ -244,7 +229,7 @@ func TestQueuedMirrorBurst(t *testing.T) {
 	var failed atomic.Int64
 	open := make(chan struct{})
 	q := newQueuedMirror(gatedMirror{m, open}, func(fieldcrypt.Keyset, error) { failed.Add(1) })
-	before := jobs.n.Load()
+	before := srv.JobsRequested()
 	for _, k := range append(burst, burst[:500]...) {
 		if _, err := q.Put(ctx, []fieldcrypt.Keyset{k}); err != nil {
 			t.Fatalf("put %s: %v", k.Object, err)
@@ -255,8 +240,8 @@ func TestQueuedMirrorBurst(t *testing.T) {
 	close(open)
 	_ = q.close()
 	<-q.done
-	t.Logf("5,500 keysets queued: %d INSERT jobs", jobs.n.Load()-before)
-	if j := jobs.n.Load() - before; j > 7 {
+	t.Logf("5,500 keysets queued: %d INSERT jobs", srv.JobsRequested()-before)
+	if j := srv.JobsRequested() - before; j > 7 {
 		t.Errorf("5,500 keysets took %d jobs, want at most 7 (the first, then 1,000 a job)", j)
 	}
 	if got := keyRows(t, srv); len(got) != len(burst) || failed.Load() != 0 {

@@ -2,34 +2,19 @@ package bigquery_test
 
 import (
 	"fmt"
-	"net/http"
 	"slices"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	bq "cloud.google.com/go/bigquery"
-	"google.golang.org/api/option"
 
 	"github.com/hemlabs/hem/sink/bigquery"
 	"github.com/hemlabs/hem/sink/bigquery/bigquerytest"
 )
 
-// jobCounter counts the BigQuery jobs a client starts (jobs.insert and
-// jobs.query requests).
-type jobCounter struct{ n atomic.Int64 }
-
-func (c *jobCounter) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Method == http.MethodPost && (strings.HasSuffix(r.URL.Path, "/jobs") || strings.HasSuffix(r.URL.Path, "/queries")) {
-		c.n.Add(1)
-	}
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-// newKeysTable is a keys table on a fake BigQuery, with a count of the
-// jobs its client starts.
-func newKeysTable(t *testing.T) (*bigquery.KeysTable, *bigquerytest.Server, *jobCounter) {
+// newKeysTable is a keys table on a fake BigQuery (its JobsRequested counts
+// the jobs the table asks for).
+func newKeysTable(t *testing.T) (*bigquery.KeysTable, *bigquerytest.Server) {
 	t.Helper()
 	ctx := t.Context()
 	srv, err := bigquerytest.NewServer()
@@ -37,8 +22,7 @@ func newKeysTable(t *testing.T) (*bigquery.KeysTable, *bigquerytest.Server, *job
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	jobs := &jobCounter{}
-	c, err := bq.NewClient(ctx, project, append(srv.ClientOptions(), option.WithHTTPClient(&http.Client{Transport: jobs}))...)
+	c, err := bq.NewClient(ctx, project, srv.ClientOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +37,7 @@ func newKeysTable(t *testing.T) (*bigquery.KeysTable, *bigquerytest.Server, *job
 	if err != nil {
 		t.Fatal(err)
 	}
-	return kt, srv, jobs
+	return kt, srv
 }
 
 func keyObjects(t *testing.T, srv *bigquerytest.Server) []string {
@@ -75,7 +59,7 @@ func keyObjects(t *testing.T, srv *bigquerytest.Server) []string {
 func TestKeysTable(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	kt, srv, _ := newKeysTable(t)
+	kt, srv := newKeysTable(t)
 	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 	rows := []bigquery.KeysetRow{
 		{Object: "type/shop.a.v1.A/daead", EventType: "shop.a.v1.A", Kind: "daead", Wrapped: []byte{1}, CreatedAt: at},
@@ -122,7 +106,7 @@ func TestKeysTable(t *testing.T) {
 func TestKeysTableBatches(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	kt, srv, jobs := newKeysTable(t)
+	kt, srv := newKeysTable(t)
 	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 	rows := make([]bigquery.KeysetRow, 2500)
 	for i := range rows {
@@ -134,15 +118,15 @@ func TestKeysTableBatches(t *testing.T) {
 	if n, err := kt.Put(ctx, rows[:500]); err != nil || n != 500 {
 		t.Fatalf("first put: %d %v", n, err)
 	}
-	before := jobs.n.Load()
+	before := srv.JobsRequested()
 	n, err := kt.Put(ctx, append(rows, rows[1000]))
 	if err != nil || n != 2000 {
 		t.Fatalf("put of 2,501 rows, 500 held: %d added, %v; want 2,000", n, err)
 	}
-	if j := jobs.n.Load() - before; j != 3 {
+	if j := srv.JobsRequested() - before; j != 3 {
 		t.Errorf("put of 2,500 distinct rows took %d jobs, want 3 (1,000 rows a job)", j)
 	}
-	before = jobs.n.Load()
+	before = srv.JobsRequested()
 	objs, err := kt.Objects(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -151,15 +135,15 @@ func TestKeysTableBatches(t *testing.T) {
 	if want := keyObjects(t, srv); len(objs) != 2500 || !slices.Equal(objs, want) {
 		t.Fatalf("Objects: %d objects, want the table's 2,500", len(objs))
 	}
-	if j := jobs.n.Load() - before; j != 1 {
+	if j := srv.JobsRequested() - before; j != 1 {
 		t.Errorf("Objects took %d jobs, want 1", j)
 	}
-	before = jobs.n.Load()
+	before = srv.JobsRequested()
 	del := append(objs[:1199:1199], "subject/member_id/00/shop.a.v1.A/aead")
 	if d, err := kt.Delete(ctx, del); err != nil || d != 1199 {
 		t.Fatalf("Delete: %d %v, want 1,199 rows", d, err)
 	}
-	if j := jobs.n.Load() - before; j != 1 {
+	if j := srv.JobsRequested() - before; j != 1 {
 		t.Errorf("Delete took %d jobs, want 1", j)
 	}
 	if got := keyObjects(t, srv); !slices.Equal(got, objs[1199:]) {

@@ -49,6 +49,11 @@ func (s *Server) jobIDLocked(body object) (string, *apiError) {
 
 // insertJob serves jobs.insert without media: query jobs (load jobs need
 // their data uploaded, or gs:// URIs, which the fake does not read).
+// JobsRequested is how many jobs were asked of the server (jobs.insert,
+// jobs.query and load uploads, dry runs and refused ones included): what a
+// caller's job count, billed per job on BigQuery, is checked against.
+func (s *Server) JobsRequested() int64 { return s.jobsAsked.Load() }
+
 func (s *Server) insertJob(r *http.Request) (any, *apiError) {
 	body, err := decodeBody(r)
 	if err != nil {
@@ -61,6 +66,7 @@ func (s *Server) insertJob(r *http.Request) (any, *apiError) {
 // and their failures are the call's errors, as in BigQuery; other jobs
 // store their failure in status.errorResult.
 func (s *Server) runJob(r *http.Request, body object, media []byte) (any, *apiError) {
+	s.jobsAsked.Add(1)
 	project := r.PathValue("project")
 	cfg, _ := body["configuration"].(object)
 	dry, _ := cfg["dryRun"].(bool)

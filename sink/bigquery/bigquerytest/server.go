@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/bigquery/storage/apiv1/storagepb"
@@ -39,6 +40,7 @@ type Server struct {
 	serial      uint64              // source of etags and schema version ids
 	appendFault AppendFault
 	jobs        map[string]*job    // by "project:jobId"
+	jobsAsked   atomic.Int64       // job requests taken, for JobsRequested
 	uploads     map[string]*upload // resumable uploads in progress, by id
 	engine      *engine            // DuckDB for queries, opened on first use
 	duckNames   map[*table]string  // names of the tables' DuckDB copies
