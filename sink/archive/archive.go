@@ -293,11 +293,16 @@ func Encode(events []*sink.Event) ([]byte, error) {
 // cost a comparison of every payload.
 var skipPayloadBounds = parquet.SkipPageBounds("payload")
 
+// noPageHeaderStats leaves the bounds out of the data page headers: the
+// column index holds the same bounds per page, where readers look for
+// them, and a page's bounds cost a pass over its values each time.
+var noPageHeaderStats = parquet.DataPageStatistics(false)
+
 // encodeTyped writes events with the typed columns of l, a chunk of rows
 // at a time, column by column. The envelope's values are those the record
 // struct writes, in its column order.
 func encodeTyped(l *layout, events []*sink.Event) ([]byte, error) {
-	opts := append(metadata(events), parquet.Compression(codec), l.schema, skipPayloadBounds,
+	opts := append(metadata(events), parquet.Compression(codec), l.schema, skipPayloadBounds, noPageHeaderStats,
 		parquet.KeyValueMetadata(metaColumns, strconv.FormatInt(l.newest.ID, 10)))
 	if len(l.untyped) > 0 {
 		opts = append(opts, parquet.KeyValueMetadata(metaUntyped, strings.Join(l.untyped, ",")))
