@@ -192,7 +192,10 @@ func TestDedupViewLetsPartitionFiltersThrough(t *testing.T) {
 	defer db.Close()
 	ddl := fmt.Sprintf("CREATE TABLE %s (_event_id VARCHAR, _published_at TIMESTAMP, %s TIMESTAMP, total DOUBLE)", table.Name, table.PartitionColumn)
 	view := strings.NewReplacer("* EXCEPT", "* EXCLUDE", fmt.Sprintf("`%s.%s.%s`", project, dataset, table.Name), table.Name).Replace(query)
-	for _, q := range []string{ddl, "CREATE VIEW dedup AS " + view} {
+	// Rows on both sides of the filter: DuckDB 1.5 plans a scan of an
+	// empty table as EMPTY_RESULT, with no scan to look at.
+	rows := fmt.Sprintf("INSERT INTO %s VALUES ('a', TIMESTAMP '2026-01-02', TIMESTAMP '2026-01-02', 1), ('b', TIMESTAMP '2025-12-30', TIMESTAMP '2025-12-30', 2)", table.Name)
+	for _, q := range []string{ddl, rows, "CREATE VIEW dedup AS " + view} {
 		if _, err := db.ExecContext(t.Context(), q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -201,7 +204,11 @@ func TestDedupViewLetsPartitionFiltersThrough(t *testing.T) {
 	if err := db.QueryRowContext(t.Context(), fmt.Sprintf("EXPLAIN SELECT * FROM dedup WHERE %s >= TIMESTAMP '2026-01-01'", table.PartitionColumn)).Scan(&kind, &plan); err != nil {
 		t.Fatal(err)
 	}
-	scan := plan[strings.Index(plan, "SEQ_SCAN"):]
+	i := strings.Index(plan, "SEQ_SCAN")
+	if i < 0 {
+		t.Fatalf("no table scan in the plan:\n%s", plan)
+	}
+	scan := plan[i:]
 	if !regexp.MustCompile(`(?s)Filters:.*` + table.PartitionColumn).MatchString(scan) {
 		t.Fatalf("the filter on %s stays above the window:\n%s", table.PartitionColumn, plan)
 	}

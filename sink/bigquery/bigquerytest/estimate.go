@@ -76,7 +76,7 @@ func (s *Server) estimateLocked(ctx context.Context, e *engine, tr *translator, 
 			walk(c)
 		}
 		name, _ := n.Extra["Table"].(string)
-		st := byName[name]
+		st := byName[planTable(name)]
 		if st == nil {
 			return
 		}
@@ -113,6 +113,16 @@ func (s *Server) estimateLocked(ctx context.Context, e *engine, tr *translator, 
 		total += scanBytes(st.t, e.copies[st.t], u)
 	}
 	return total, nil
+}
+
+// planTable is the bare table name of a plan's "Table" member: DuckDB 1.4
+// gives bq_1, 1.5 qualifies it as memory.main.bq_1 (quoting parts that
+// need it). The fake's DuckDB names (bq_N) hold no dots or quotes.
+func planTable(s string) string {
+	if i := strings.LastIndexByte(s, '.'); i >= 0 {
+		s = s[i+1:]
+	}
+	return strings.Trim(s, `"`)
 }
 
 // lines reads a plan member that is a string (lines separated by
